@@ -1,0 +1,30 @@
+//! The plugin API of kubelet-keyring.
+//!
+//! Everything a backend needs to answer the kubelet, and nothing that does I/O:
+//!
+//! * [`wire`]: the `CredentialProviderRequest` / `CredentialProviderResponse` types of
+//!   `credentialprovider.kubelet.k8s.io` `v1`, `v1beta1` and `v1alpha1`, decoded leniently
+//!   (unknown request fields are ignored) and encoded exactly as the kubelet's strict decoder
+//!   expects (no field it does not know).
+//! * [`image`]: image-reference normalization as the kubelet's `ParseImageName` does it
+//!   (`nginx:1.25` → `docker.io/library/nginx`).
+//! * [`pattern`]: the kubelet's one matching algorithm (`URLsMatchStr`, keyring keys, lookup
+//!   order, Docker Hub fallback), used for `matchImages`, response `auth` keys and docker-config
+//!   keys alike.
+//! * [`provider`]: the [`Provider`](provider::Provider) trait every backend implements.
+//! * [`secret`]: [`Secret`](secret::Secret), the wrapper that keeps credentials out of logs.
+//! * [`duration`]: Go `time.Duration` text (`5m0s`), both ways.
+
+pub mod duration;
+pub mod image;
+pub mod pattern;
+pub mod provider;
+pub mod secret;
+pub mod wire;
+
+mod goglob;
+mod gourl;
+
+pub use image::ImageName;
+pub use provider::{Answer, CacheKeyType, Outcome, Provider, ProviderError};
+pub use secret::Secret;

@@ -1,0 +1,528 @@
+//! Docker config file parsing with the kubelet's Go semantics (spec sections 5.1 to 5.3).
+//!
+//! * `config.json`: an object; `auths` (any case, as Go's `encoding/json` folds keys) is the
+//!   credential map, `HttpHeaders` must be an object of strings, everything else is ignored.
+//!   `{}`, `null` and `{"auths":null}` parse, with no credentials.
+//! * `.dockercfg`: the credential map itself (`null` parses, empty).
+//! * An entry reads `username`, `password`, `email` (strings or null) and `auth`; a non-empty
+//!   `auth` is base64 `user:pass` and overrides the other two. Any bad entry fails the file.
+//!
+//! Invalid UTF-8 inside strings is replaced by U+FFFD, as Go does. Error texts never contain
+//! field values: every type error is phrased by us, not by serde (whose messages quote the
+//! offending value, which may be a password).
+
+use std::fmt;
+
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+use keyring_api::Secret;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+/// One credential entry of a docker config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Entry {
+    /// `username`, or the part of `auth` before the first `:`.
+    pub username: String,
+    /// `password`, or the part of `auth` after the first `:`.
+    pub password: Secret<String>,
+    /// `email`; read for type-checking, never sent.
+    pub email: String,
+}
+
+/// A parsed file: the credential entries in document order (later duplicates replace earlier
+/// ones in place, as Go's map assignment does).
+pub type Entries = Vec<(String, Entry)>;
+
+/// Why a file did not parse. The text is safe to log: it names fields, never values.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(String);
+
+/// Parses a `config.json` document.
+pub fn parse_config_json(bytes: &[u8]) -> Result<Entries, ParseError> {
+    parse_with(bytes, ConfigJsonSeed)
+}
+
+/// Parses a legacy `.dockercfg` document.
+pub fn parse_dockercfg(bytes: &[u8]) -> Result<Entries, ParseError> {
+    parse_with(bytes, NullableMapSeed)
+}
+
+fn parse_with<S>(bytes: &[u8], seed: S) -> Result<Entries, ParseError>
+where
+    S: for<'de> DeserializeSeed<'de, Value = Option<Entries>>,
+{
+    let text = String::from_utf8_lossy(bytes);
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let entries = seed
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| ParseError(e.to_string()))?;
+    Ok(entries.unwrap_or_default())
+}
+
+/// Go's case-insensitive key match for our ASCII field names: ASCII case folding, plus the
+/// one non-ASCII fold that reaches our letters (U+017F LATIN SMALL LETTER LONG S ~ `s`).
+fn key_is(key: &str, field: &str) -> bool {
+    let mut k = key.chars();
+    for f in field.chars() {
+        match k.next() {
+            Some(c) if c.eq_ignore_ascii_case(&f) => {}
+            Some('\u{17f}') if f.eq_ignore_ascii_case(&'s') => {}
+            _ => return false,
+        }
+    }
+    k.next().is_none()
+}
+
+/// Implements the visitor methods for JSON types a visitor does not accept, with an error
+/// that names what was expected and never echoes the value.
+macro_rules! reject_others {
+    ($what:expr; $($method:ident($ty:ty)),*) => {
+        $(fn $method<E: de::Error>(self, _: $ty) -> Result<Self::Value, E> {
+            Err(E::custom(concat!("expected ", $what)))
+        })*
+        fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err(de::Error::custom(concat!("expected ", $what)))
+        }
+    };
+}
+
+/// `config.json`: object or null.
+struct ConfigJsonSeed;
+
+impl<'de> DeserializeSeed<'de> for ConfigJsonSeed {
+    type Value = Option<Entries>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ConfigJsonSeed {
+    type Value = Option<Entries>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a docker config.json object")
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut auths: Option<Entries> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key_is(&key, "auths") {
+                // A repeated `auths` merges into the map decoded so far; null clears it.
+                match map.next_value_seed(NullableMapSeed)? {
+                    None => auths = None,
+                    Some(more) => {
+                        let acc = auths.get_or_insert_with(Vec::new);
+                        for (k, v) in more {
+                            insert(acc, k, v);
+                        }
+                    }
+                }
+            } else if key_is(&key, "HttpHeaders") {
+                map.next_value_seed(HeadersSeed)?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Some(auths.unwrap_or_default()))
+    }
+    reject_others!("a docker config.json object"; visit_str(&str), visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64));
+}
+
+fn insert(entries: &mut Entries, key: String, entry: Entry) {
+    match entries.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 = entry,
+        None => entries.push((key, entry)),
+    }
+}
+
+/// `HttpHeaders`: null or an object of strings; the content is not used.
+struct HeadersSeed;
+
+impl<'de> DeserializeSeed<'de> for HeadersSeed {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HeadersSeed {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("HttpHeaders to be an object of strings")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(StringSeed("HttpHeaders values"))?;
+        }
+        Ok(())
+    }
+    reject_others!("HttpHeaders to be an object of strings"; visit_str(&str), visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64));
+}
+
+/// A credential map (registry → entry), or null.
+struct NullableMapSeed;
+
+impl<'de> DeserializeSeed<'de> for NullableMapSeed {
+    type Value = Option<Entries>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NullableMapSeed {
+    type Value = Option<Entries>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of registry entries")
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let entry = map.next_value_seed(EntrySeed)?;
+            insert(&mut entries, key, entry);
+        }
+        Ok(Some(entries))
+    }
+    reject_others!("an object of registry entries"; visit_str(&str), visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64));
+}
+
+/// One entry (Go's `DockerConfigEntry.UnmarshalJSON`).
+struct EntrySeed;
+
+impl<'de> DeserializeSeed<'de> for EntrySeed {
+    type Value = Entry;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Entry, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntrySeed {
+    type Value = Entry;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a registry entry object")
+    }
+    fn visit_unit<E>(self) -> Result<Entry, E> {
+        Ok(Entry::default())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
+        // Go leaves a string field unchanged on null and keeps the last of duplicate keys.
+        let (mut username, mut password, mut email, mut auth) = (None, None, None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            let slot = if key_is(&key, "username") {
+                Some((&mut username, "username"))
+            } else if key_is(&key, "password") {
+                Some((&mut password, "password"))
+            } else if key_is(&key, "email") {
+                Some((&mut email, "email"))
+            } else if key_is(&key, "auth") {
+                Some((&mut auth, "auth"))
+            } else {
+                None
+            };
+            match slot {
+                Some((slot, name)) => {
+                    if let Some(v) = map.next_value_seed(StringSeed(name))? {
+                        *slot = Some(v);
+                    }
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let mut entry = Entry {
+            username: username.unwrap_or_default(),
+            password: Secret::new(password.unwrap_or_default()),
+            email: email.unwrap_or_default(),
+        };
+        if let Some(auth) = auth.filter(|a| !a.is_empty()) {
+            let secret = Secret::new(auth);
+            let (user, pass) = decode_auth(secret.expose()).map_err(de::Error::custom)?;
+            entry.username = user;
+            entry.password = pass;
+        }
+        Ok(entry)
+    }
+    reject_others!("a registry entry object"; visit_str(&str), visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64));
+}
+
+/// A string or null, for the named field.
+struct StringSeed(&'static str);
+
+impl<'de> DeserializeSeed<'de> for StringSeed {
+    type Value = Option<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StringSeed {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{} to be a string", self.0)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Err(self.type_error())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Err(self.type_error())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Err(self.type_error())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Err(self.type_error())
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Err(self.type_error())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Err(self.type_error())
+    }
+}
+
+impl StringSeed {
+    fn type_error<E: de::Error>(&self) -> E {
+        E::custom(format_args!("field `{}` must be a string", self.0))
+    }
+}
+
+/// Why an `auth` field did not decode. Never contains the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// Not base64 (in the padded or unpadded form the value asks for).
+    #[error("field `auth` is not valid base64")]
+    Base64,
+    /// Decoded, but without the `:` between user and password.
+    #[error("unable to parse auth field, must be formatted as base64(username:password)")]
+    NoColon,
+}
+
+/// Decodes an `auth` value: base64 `user:password`, split at the first `:`.
+///
+/// Go's rule: trim whitespace only to decide the padding; if the trimmed value ends in `=`,
+/// decode the original with the padded alphabet, otherwise unpadded. `\r` and `\n` are
+/// skipped anywhere; any other whitespace is an error. Trailing bits need not be zero.
+pub fn decode_auth(auth: &str) -> Result<(String, Secret<String>), AuthError> {
+    let config = GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true);
+    let padded = auth.trim().ends_with('=');
+    let engine = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        config.with_decode_padding_mode(if padded {
+            DecodePaddingMode::RequireCanonical
+        } else {
+            DecodePaddingMode::RequireNone
+        }),
+    );
+    let cleaned: Secret<Vec<u8>> =
+        Secret::new(auth.bytes().filter(|&b| b != b'\r' && b != b'\n').collect());
+    let decoded = Secret::new(
+        engine
+            .decode(cleaned.expose())
+            .map_err(|_| AuthError::Base64)?,
+    );
+    let bytes = decoded.expose();
+    let colon = bytes
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or(AuthError::NoColon)?;
+    let user = String::from_utf8_lossy(&bytes[..colon]).into_owned();
+    let pass = String::from_utf8_lossy(&bytes[colon + 1..]).into_owned();
+    Ok((user, Secret::new(pass)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(s: &str) -> Result<(String, String), AuthError> {
+        decode_auth(s).map(|(u, p)| (u, p.expose().clone()))
+    }
+
+    #[test]
+    fn auth_vectors_of_the_spec() {
+        let ok: &[(&str, &str, &str)] = &[
+            ("Zm9vOmJhcg==", "foo", "bar"),
+            ("Zm9vOmJhcg", "foo", "bar"),
+            ("Zm9vOm\nJhcg==\n", "foo", "bar"),
+            ("Zm9vOmJhcgo=", "foo", "bar\n"),
+            ("OmJhcg==", "", "bar"),
+            ("Zm9vOg==", "foo", ""),
+            ("dXNlcjpwYTpzczp3b3Jk", "user", "pa:ss:word"),
+            ("Zm9vOmJh\r\ncg", "foo", "bar"),
+        ];
+        for &(input, u, p) in ok {
+            assert_eq!(auth(input), Ok((u.into(), p.into())), "{input:?}");
+        }
+        assert_eq!(auth("cGFudHM="), Err(AuthError::NoColon));
+        for bad in [
+            "Zm9vOmJhcg== ",
+            "pants",
+            " Zm9vOmJhcg==",
+            "Zm9vOmJhcg=",
+            "Zm9v-mJhcg",
+        ] {
+            assert_eq!(auth(bad), Err(AuthError::Base64), "{bad:?}");
+        }
+    }
+
+    fn entry(json: &str) -> Result<(String, String, String), String> {
+        let doc = format!("{{\"r\":{json}}}");
+        parse_dockercfg(doc.as_bytes())
+            .map(|mut e| {
+                let (_, e) = e.remove(0);
+                (e.username, e.password.expose().clone(), e.email)
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn entry_vectors_of_the_spec() {
+        let ok: &[(&str, &str, &str, &str)] = &[
+            (
+                r#"{"username":"foo","password":"bar","email":"foo@example.com"}"#,
+                "foo",
+                "bar",
+                "foo@example.com",
+            ),
+            (
+                r#"{"auth":"Zm9vOmJhcg==","email":"foo@example.com"}"#,
+                "foo",
+                "bar",
+                "foo@example.com",
+            ),
+            (
+                r#"{"username":"foo","password":"bar","auth":"cGluZzpwb25n","email":"foo@example.com"}"#,
+                "ping",
+                "pong",
+                "foo@example.com",
+            ),
+            (
+                r#"{"identitytoken":"tok","registrytoken":"rt"}"#,
+                "",
+                "",
+                "",
+            ),
+            (r#"{"auth":""}"#, "", "", ""),
+            ("{}", "", "", ""),
+            ("null", "", "", ""),
+            (r#"{"Username":"up","PASSWORD":"pw"}"#, "up", "pw", ""),
+            (r#"{"uſername":"long-s"}"#, "long-s", "", ""),
+            (r#"{"username":"a","username":null}"#, "a", "", ""),
+            (r#"{"username":"a","USERNAME":"b"}"#, "b", "", ""),
+        ];
+        for &(json, u, p, e) in ok {
+            assert_eq!(entry(json), Ok((u.into(), p.into(), e.into())), "{json}");
+        }
+        for bad in [
+            r#"{"auth":"pants","email":"foo@example.com"}"#,
+            r#"{"email":false}"#,
+            "\"x\"",
+            "[]",
+            "5",
+        ] {
+            assert!(entry(bad).is_err(), "{bad} should fail");
+        }
+    }
+
+    #[test]
+    fn errors_never_quote_values() {
+        for json in [
+            r#"{"password":12345678}"#,
+            r#"{"password":["s3cret-value"]}"#,
+            r#"{"auth":"czNjcmV0LXZhbHVl"}"#,
+            r#""s3cret-value""#,
+        ] {
+            let err = entry(json).unwrap_err();
+            assert!(
+                !err.contains("s3cret") && !err.contains("12345678") && !err.contains("czNj"),
+                "{err}"
+            );
+        }
+        let err = parse_config_json(br#"{"auths":"s3cret-value"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    fn keys(r: Result<Entries, ParseError>) -> Result<Vec<String>, String> {
+        r.map(|e| e.into_iter().map(|(k, _)| k).collect())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn file_level_vectors_of_the_spec() {
+        let cj = |s: &str| keys(parse_config_json(s.as_bytes()));
+        let dc = |s: &str| keys(parse_dockercfg(s.as_bytes()));
+        assert_eq!(
+            cj(
+                r#"{"auths":{"http://foo.example.com":{"username":"foo","password":"bar","email":"foo@example.com"},"http://bar.example.com":{"username":"bar","password":"baz","email":"bar@example.com"}}}"#
+            ),
+            Ok(vec![
+                "http://foo.example.com".into(),
+                "http://bar.example.com".into()
+            ])
+        );
+        for empty in [
+            "{}",
+            r#"{"credsStore":"desktop"}"#,
+            r#"{"auths":null}"#,
+            r#"{"auths":{}}"#,
+            "null",
+            r#"{"reg.io":{"auth":"Zm9vOmJhcg=="}}"#,
+        ] {
+            assert_eq!(cj(empty), Ok(vec![]), "{empty}");
+        }
+        assert_eq!(
+            cj(r#"{"Auths":{"reg.io":{"auth":"Zm9vOmJhcg=="}}}"#),
+            Ok(vec!["reg.io".into()])
+        );
+        assert_eq!(
+            cj(r#"{"auths":{"reg.io":{"auth":"Zm9vOmJhcg=="}},"credHelpers":{"gcr.io":"gcloud"}}"#),
+            Ok(vec!["reg.io".into()])
+        );
+        assert_eq!(
+            cj(r#"{"auths":{"a":{}},"AUTHS":{"b":{}}}"#),
+            Ok(vec!["a".into(), "b".into()])
+        );
+        for bad in [
+            r#"{"auths":{"reg.io":{"auth":"pants"}}}"#,
+            r#"{"auths":{}}} trailing"#,
+            r#"{"auths":{},"HttpHeaders":{"A":1}}"#,
+            "[]",
+            "\u{feff}{}",
+            "",
+        ] {
+            assert!(cj(bad).is_err(), "{bad} should fail");
+        }
+        assert_eq!(dc("null"), Ok(vec![]));
+        assert!(dc("[]").is_err());
+        assert_eq!(
+            dc(r#"{"auths":{"reg.io":{"auth":"Zm9vOmJhcg=="}}}"#),
+            Ok(vec!["auths".into()])
+        );
+        // Invalid UTF-8 inside a string is accepted, as in Go.
+        let mut raw = br#"{"auths":{"reg.io":{"username":"u"#.to_vec();
+        raw.push(0xff);
+        raw.extend_from_slice(br#""}}}"#);
+        assert_eq!(keys(parse_config_json(&raw)), Ok(vec!["reg.io".into()]));
+    }
+}
