@@ -1,1 +1,54 @@
-fn main() {}
+//! `kubelet-keyring`: one kubelet image credential provider for every registry.
+//!
+//! The kubelet execs this binary with a `CredentialProviderRequest` on stdin and reads one
+//! `CredentialProviderResponse` from stdout. Stdout carries that document and nothing else;
+//! logs and errors go to stderr. Exit codes: 0 answered (possibly with no credentials),
+//! 1 a backend or internal failure, 2 bad input or usage. A panic is a bug; its hook prints
+//! where it happened but never its message, which could hold a credential.
+
+mod chain;
+mod cli;
+mod exit;
+mod get;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("kubelet-keyring: internal error (a bug){at}; please report it");
+    }));
+    let cli = cli::Cli::parse();
+    init_logging(cli.global.verbose);
+    match cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("kubelet-keyring: {}", failure.one_line());
+            failure.exit_code()
+        }
+    }
+}
+
+/// Logs go to stderr, which the kubelet shows only when the plugin fails: warnings by
+/// default, more with each `-v`.
+fn init_logging(verbose: u8) {
+    use std::io::IsTerminal;
+    let level = match verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        2 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .without_time()
+        .init();
+}
