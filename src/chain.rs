@@ -10,6 +10,7 @@ use keyring_api::{Answer, Outcome, Provider, ProviderError};
 use keyring_docker_config::{DockerConfigProvider, SearchPaths};
 
 use crate::cli::GlobalArgs;
+use crate::config::{Config, ProviderName};
 
 /// The ordered providers.
 pub struct Chain {
@@ -27,7 +28,7 @@ pub struct Resolved {
 impl Chain {
     /// The chain for this process, from flags and environment. Builds nothing expensive:
     /// cloud backends create their clients only inside `provide`, when they own the image.
-    pub fn from_args(args: &GlobalArgs) -> Self {
+    pub fn new(args: &GlobalArgs, config: &Config) -> Result<Self, ProviderError> {
         let paths = SearchPaths {
             root_dir: args.root_dir.clone(),
             cwd: std::env::current_dir().ok(),
@@ -35,9 +36,17 @@ impl Chain {
                 .filter(|h| !h.is_empty())
                 .map(Into::into),
         };
-        Chain {
-            providers: vec![Box::new(DockerConfigProvider::new(paths))],
+        let mut providers: Vec<Box<dyn Provider>> = Vec::new();
+        for name in &config.order {
+            match name {
+                ProviderName::DockerConfig => {
+                    providers.push(Box::new(DockerConfigProvider::new(paths.clone())))
+                }
+                // Cloud backends register here as they land (issues 4, 5, 6).
+                ProviderName::Ecr | ProviderName::Gcp | ProviderName::Acr => {}
+            }
         }
+        Ok(Chain { providers })
     }
 
     /// Asks each provider in turn.

@@ -37,6 +37,15 @@ pub struct GlobalArgs {
     )]
     pub root_dir: PathBuf,
 
+    /// The plugin's own config file (YAML or JSON): provider order, mirrors, endpoints.
+    #[arg(
+        long,
+        env = "KUBELET_KEYRING_CONFIG",
+        value_name = "FILE",
+        global = true
+    )]
+    pub config: Option<PathBuf>,
+
     /// Do not read or write the credential cache.
     #[arg(long, env = "KUBELET_KEYRING_NO_CACHE", global = true)]
     pub no_cache: bool,

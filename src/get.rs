@@ -8,12 +8,14 @@ use keyring_api::ImageName;
 
 use crate::chain::Chain;
 use crate::cli::GlobalArgs;
+use crate::config::Config;
 use crate::exit::Failure;
 
 /// Reads the request, resolves it, writes the response.
 pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
     let input = read_stdin()?;
-    let request = decode_request(&input).map_err(|e| Failure::BadInput(format!("invalid request: {e}")))?;
+    let request =
+        decode_request(&input).map_err(|e| Failure::BadInput(format!("invalid request: {e}")))?;
     let image = ImageName::parse(&request.image).map_err(|e| {
         let shown: String = request.image.chars().take(256).collect();
         Failure::BadInput(format!("invalid image reference {shown:?}: {e}"))
@@ -22,7 +24,9 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
     query.service_account_token = request.service_account_token.clone();
     query.service_account_annotations = request.service_account_annotations.clone();
 
-    let resolved = Chain::from_args(args).resolve(&query)?;
+    let config =
+        Config::load(args.config.as_deref()).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let resolved = Chain::new(args, &config)?.resolve(&query)?;
     tracing::debug!(provider = resolved.provider.unwrap_or("none"), "resolved");
     let response = Response {
         api_version: request.api_version,
@@ -37,7 +41,9 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
 fn read_stdin() -> Result<Vec<u8>, Failure> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprintln!("kubelet-keyring: reading a CredentialProviderRequest from stdin (end with Ctrl-D)");
+        eprintln!(
+            "kubelet-keyring: reading a CredentialProviderRequest from stdin (end with Ctrl-D)"
+        );
     }
     let mut buf = Vec::with_capacity(4096);
     stdin
