@@ -12,6 +12,18 @@ use keyring_docker_config::{DockerConfigProvider, SearchPaths};
 use crate::cli::GlobalArgs;
 use crate::config::{Config, ProviderName};
 
+/// The docker-config search directories of this process: `--root-dir`, the working
+/// directory and `$HOME`, as the kubelet's own keyring resolves them.
+pub fn search_paths(args: &GlobalArgs) -> SearchPaths {
+    SearchPaths {
+        root_dir: args.root_dir.clone(),
+        cwd: std::env::current_dir().ok(),
+        home: std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(Into::into),
+    }
+}
+
 /// The ordered providers.
 pub struct Chain {
     providers: Vec<Box<dyn Provider>>,
@@ -28,14 +40,7 @@ pub struct Resolved {
 impl Chain {
     /// The chain for this process, from flags and environment. Builds nothing expensive:
     /// cloud backends create their clients only inside `provide`, when they own the image.
-    pub fn new(args: &GlobalArgs, config: &Config) -> Result<Self, ProviderError> {
-        let paths = SearchPaths {
-            root_dir: args.root_dir.clone(),
-            cwd: std::env::current_dir().ok(),
-            home: std::env::var_os("HOME")
-                .filter(|h| !h.is_empty())
-                .map(Into::into),
-        };
+    pub fn new(config: &Config, paths: SearchPaths) -> Result<Self, ProviderError> {
         let mut providers: Vec<Box<dyn Provider>> = Vec::new();
         for name in &config.order {
             match name {

@@ -18,8 +18,10 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (backends: docker-con
 #[derive(Debug, Parser)]
 #[command(name = "kubelet-keyring", version = VERSION, propagate_version = true)]
 pub struct Cli {
+    /// Flags of every subcommand.
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// What to do; `get-credentials` when absent.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -46,8 +48,23 @@ pub struct GlobalArgs {
     )]
     pub config: Option<PathBuf>,
 
-    /// Do not read or write the credential cache.
-    #[arg(long, env = "KUBELET_KEYRING_NO_CACHE", global = true)]
+    /// The credential cache directory [default: /var/lib/kubelet-keyring/cache for root,
+    /// $XDG_CACHE_HOME/kubelet-keyring otherwise].
+    #[arg(
+        long,
+        env = "KUBELET_KEYRING_CACHE_DIR",
+        value_name = "DIR",
+        global = true
+    )]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Do not read or write the credential cache (env: 1/true/yes/on).
+    #[arg(
+        long,
+        env = "KUBELET_KEYRING_NO_CACHE",
+        global = true,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub no_cache: bool,
 
     /// More logging on stderr: -v info, -vv debug, -vvv trace. Secrets are never logged.
@@ -60,11 +77,66 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Answer one CredentialProviderRequest from stdin (the default; the kubelet's usual `args`).
     GetCredentials,
+    /// Inspect or clear the credential cache (never shows a secret).
+    Cache {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+}
+
+/// `cache` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Print the cache directory.
+    Path,
+    /// List entries: key, scope, backend, state, age, freshness, credential expiry, source.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every entry.
+    Clear,
 }
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command.unwrap_or(Command::GetCredentials) {
         Command::GetCredentials => crate::get::run(&cli.global),
+        Command::Cache { action } => cache_command(&cli.global, action),
+    }
+}
+
+fn cache_command(args: &GlobalArgs, action: CacheAction) -> Result<(), Failure> {
+    use crate::cache::{cmd, default_dir, DiskCache};
+    let dir = args.cache_dir.clone().unwrap_or_else(default_dir);
+    if let CacheAction::Path = action {
+        return crate::get::write_stdout(format!("{}\n", dir.display()).as_bytes());
+    }
+    // Listing and clearing span every context, so the context hash does not matter here.
+    let cache = DiskCache::open(dir, [0; 32]).map_err(|e| Failure::BadInput(e.to_string()))?;
+    match action {
+        CacheAction::Path => Ok(()),
+        CacheAction::List { json } => {
+            let rows = cmd::rows(&cache, std::time::SystemTime::now());
+            let text = if json {
+                let mut t = serde_json::to_string_pretty(&rows)
+                    .map_err(|e| Failure::Internal(e.to_string()))?;
+                t.push('\n');
+                t
+            } else {
+                cmd::table(&rows)
+            };
+            crate::get::write_stdout(text.as_bytes())
+        }
+        CacheAction::Clear => {
+            let n = cache.clear().map_err(|e| {
+                Failure::Internal(format!("cannot clear {}: {e}", cache.dir().display()))
+            })?;
+            crate::get::write_stdout(
+                format!("removed {n} files from {}\n", cache.dir().display()).as_bytes(),
+            )
+        }
     }
 }

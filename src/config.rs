@@ -100,6 +100,9 @@ impl ProviderName {
 pub struct Config {
     /// Where it came from, if from a file.
     pub path: Option<PathBuf>,
+    /// The file's text (empty without a file): part of the cache context, so a config change
+    /// never serves answers made under the old one.
+    pub text: String,
     /// The chain, in order; only compiled-in backends.
     pub order: Vec<ProviderName>,
     /// The ECR section.
@@ -140,7 +143,9 @@ impl Config {
             return Err(err(format!("larger than {MAX_CONFIG_BYTES} bytes")));
         }
         let raw = Config::parse(&text).map_err(err)?;
-        Config::validate(raw, Some(path))
+        let mut config = Config::validate(raw, Some(path))?;
+        config.text = text;
+        Ok(config)
     }
 
     /// Parses YAML or JSON text into the raw layer.
@@ -211,6 +216,7 @@ impl Config {
         }
         Ok(Config {
             path: path.map(Path::to_path_buf),
+            text: String::new(),
             order,
             #[cfg(feature = "ecr")]
             ecr: raw.ecr.unwrap_or_default(),

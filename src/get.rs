@@ -1,12 +1,19 @@
 //! `get-credentials`, the default action: one request on stdin, one response on stdout.
+//!
+//! Order of work, cheapest first: decode the request, normalize the image, look in the cache
+//! (a hit answers without building any backend), and only on a miss take the registry's lock,
+//! look again, and run the provider chain. A backend failure is answered from a stale but
+//! still valid cache entry when there is one.
 
 use std::io::{IsTerminal, Read, Write};
+use std::time::{Duration, SystemTime};
 
 use keyring_api::provider::Query;
-use keyring_api::wire::{decode_request, Response, MAX_REQUEST_BYTES};
-use keyring_api::ImageName;
+use keyring_api::wire::{decode_request, ApiVersion, Response, MAX_REQUEST_BYTES};
+use keyring_api::{CacheKeyType, ImageName};
 
-use crate::chain::Chain;
+use crate::cache::{self, DiskCache, Entry, LOCK_WAIT};
+use crate::chain::{self, Chain};
 use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::exit::Failure;
@@ -20,21 +27,112 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
         let shown: String = request.image.chars().take(256).collect();
         Failure::BadInput(format!("invalid image reference {shown:?}: {e}"))
     })?;
+    let version = request.api_version;
     let mut query = Query::new(image);
     query.service_account_token = request.service_account_token.clone();
     query.service_account_annotations = request.service_account_annotations.clone();
 
     let config =
         Config::load(args.config.as_deref()).map_err(|e| Failure::BadInput(e.to_string()))?;
-    let resolved = Chain::new(args, &config)?.resolve(&query)?;
-    tracing::debug!(provider = resolved.provider.unwrap_or("none"), "resolved");
+    let paths = chain::search_paths(args);
+    // Token mode answers belong to one workload; until the cache keys on workload identity
+    // they are not cached at all rather than risk serving them to another.
+    let cache = if args.no_cache || query.service_account_token.is_some() {
+        None
+    } else {
+        open_cache(args, &config, &paths)
+    };
+    let now = SystemTime::now();
+
+    if let Some(c) = &cache {
+        if let Some(resp) = cached_response(c, &query.image, now, version, true) {
+            tracing::debug!("cache hit for {}", query.image);
+            return write_stdout(&resp.to_json());
+        }
+    }
+    // Miss: one process per registry asks the backend; the others wait and read its answer.
+    let _lock = cache.as_ref().and_then(|c| c.lock(&query.image, LOCK_WAIT));
+    if let Some(c) = &cache {
+        if let Some(resp) = cached_response(c, &query.image, SystemTime::now(), version, true) {
+            tracing::debug!("cache filled by another process for {}", query.image);
+            return write_stdout(&resp.to_json());
+        }
+    }
+
+    let resolved = Chain::new(&config, paths).and_then(|chain| chain.resolve(&query));
+    let resolved = match resolved {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(c) = &cache {
+                if let Some(resp) =
+                    cached_response(c, &query.image, SystemTime::now(), version, false)
+                {
+                    tracing::warn!("serving a cached credential that is still valid, because the backend failed: {e}");
+                    return write_stdout(&resp.to_json());
+                }
+            }
+            return Err(e.into());
+        }
+    };
+    if let Some(c) = &cache {
+        c.store(
+            &query.image,
+            resolved.provider.unwrap_or("none"),
+            &resolved.answer,
+            now,
+        );
+    }
+    // Whole seconds, and never zero by accident (zero tells the kubelet "do not cache").
+    let secs = resolved.answer.lifetime.as_secs().max(1);
     let response = Response {
-        api_version: request.api_version,
+        api_version: version,
         cache_key_type: resolved.answer.cache_key_type,
-        cache_duration: Some(resolved.answer.lifetime),
+        cache_duration: Some(Duration::from_secs(secs)),
         auth: resolved.answer.auth,
     };
     write_stdout(&response.to_json())
+}
+
+/// Opens the cache, or says why not and carries on without it.
+fn open_cache(
+    args: &GlobalArgs,
+    config: &Config,
+    paths: &keyring_docker_config::SearchPaths,
+) -> Option<DiskCache> {
+    let dir = args.cache_dir.clone().unwrap_or_else(cache::default_dir);
+    let context = cache::context_hash(
+        config.text.as_bytes(),
+        &[
+            Some(paths.root_dir.as_path()),
+            paths.cwd.as_deref(),
+            paths.home.as_deref(),
+        ],
+    );
+    match DiskCache::open(dir, context) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("running without the cache: {e}");
+            None
+        }
+    }
+}
+
+/// A response from the cache: fresh entries only, or stale-but-valid ones too.
+fn cached_response(
+    c: &DiskCache,
+    image: &ImageName,
+    now: SystemTime,
+    version: ApiVersion,
+    fresh_only: bool,
+) -> Option<Response> {
+    let (entry, remaining): (Entry, Duration) = c.find(image, now, fresh_only)?;
+    let cache_key_type: CacheKeyType = entry.key_type()?;
+    Some(Response {
+        api_version: version,
+        cache_key_type,
+        cache_duration: Some(remaining),
+        auth: entry.auth,
+    })
 }
 
 /// Reads all of stdin, at most one byte more than a request may have.
@@ -54,11 +152,11 @@ fn read_stdin() -> Result<Vec<u8>, Failure> {
     Ok(buf)
 }
 
-/// The one place that writes to stdout.
+/// The one place that writes the protocol to stdout.
 #[allow(clippy::print_stdout)]
-fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
+pub fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)
         .and_then(|()| out.flush())
-        .map_err(|e| Failure::Internal(format!("cannot write response to stdout: {e}")))
+        .map_err(|e| Failure::Internal(format!("cannot write to stdout: {e}")))
 }

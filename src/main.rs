@@ -6,15 +6,10 @@
 //! 1 a backend or internal failure, 2 bad input or usage. A panic is a bug; its hook prints
 //! where it happened but never its message, which could hold a credential.
 
-mod chain;
-mod cli;
-mod config;
-mod exit;
-mod get;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use kubelet_keyring::cli;
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {

@@ -185,7 +185,8 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, RequestError> {
 }
 
 /// One credential, as the kubelet's `AuthConfig`: `username` and `password`, nothing else.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// (Deserialize is for our own cache files, which store answers in this shape.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AuthConfig {
     /// The user name; not secret (`AWS`, `oauth2accesstoken`, a robot account name).
     pub username: String,

@@ -1,0 +1,239 @@
+//! One cache entry: its on-disk format and the pure rules that decide whether it may be
+//! served. Time is passed in, never read here, so the rules are tested with any clock.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use keyring_api::wire::AuthConfig;
+use keyring_api::{Answer, CacheKeyType};
+use serde::{Deserialize, Serialize};
+
+/// The entry format version; an entry of another version is a miss.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A credential is not served for its last seconds: a pull started with it must still
+/// authenticate when the runtime gets to the registry.
+pub const EXPIRY_SAFETY: Duration = Duration::from_secs(60);
+
+/// When a backend fails and an expired-for-refresh entry is served instead, the kubelet is
+/// told to keep it at most this long, so it asks again soon.
+pub const STALE_SERVE_FOR: Duration = Duration::from_secs(60);
+
+/// The smallest `cacheDuration` we send; below it an entry counts as expired.
+pub const MIN_DURATION: Duration = Duration::from_secs(1);
+
+/// An entry as stored (JSON, mode 0600).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// [`FORMAT_VERSION`].
+    pub version: u32,
+    /// The scope key: the image or registry it answers for (for `cache list`).
+    pub key: String,
+    /// The answering provider.
+    pub provider: String,
+    /// Where the credential came from (a path, a helper, an identity); never a secret.
+    pub source: String,
+    /// `Image`, `Registry` or `Global`, as the kubelet is told.
+    pub cache_key_type: String,
+    /// Written at, ms since the epoch.
+    pub created_ms: u64,
+    /// Fresh until, ms since the epoch: after it, the backend is asked again.
+    pub fresh_until_ms: u64,
+    /// The credential's own expiry, ms since the epoch, if the backend knows it.
+    pub credential_expires_ms: Option<u64>,
+    /// The credentials.
+    pub auth: BTreeMap<String, AuthConfig>,
+}
+
+/// What an entry is good for at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Serve it; the kubelet may keep it this long.
+    Fresh(Duration),
+    /// Past its refresh time but the credential still works: serve it only if the backend
+    /// fails, telling the kubelet to keep it this long.
+    Stale(Duration),
+    /// Useless.
+    Dead,
+}
+
+pub(crate) fn ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn whole_secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs())
+}
+
+impl Entry {
+    /// Makes an entry of a fresh answer. Its freshness is the answer's lifetime, cut so that
+    /// it ends [`EXPIRY_SAFETY`] before the credential expires.
+    pub fn new(key: String, provider: &str, answer: &Answer, now: SystemTime) -> Self {
+        let now_ms = ms(now);
+        let mut fresh_until =
+            now_ms.saturating_add(u64::try_from(answer.lifetime.as_millis()).unwrap_or(u64::MAX));
+        let credential_expires_ms = answer.expires_at.map(ms);
+        if let Some(exp) = credential_expires_ms {
+            fresh_until = fresh_until.min(exp.saturating_sub(EXPIRY_SAFETY.as_millis() as u64));
+        }
+        Entry {
+            version: FORMAT_VERSION,
+            key,
+            provider: provider.to_string(),
+            source: answer.source.clone(),
+            cache_key_type: answer.cache_key_type.as_str().to_string(),
+            created_ms: now_ms,
+            fresh_until_ms: fresh_until,
+            credential_expires_ms,
+            auth: answer.auth.clone(),
+        }
+    }
+
+    /// The rules: fresh until `fresh_until`; after that, stale while the credential has
+    /// more than [`EXPIRY_SAFETY`] left; durations in whole seconds, at least
+    /// [`MIN_DURATION`], else dead. An entry from the future (clock stepped back) is dead:
+    /// its lifetimes cannot be trusted.
+    pub fn freshness(&self, now: SystemTime) -> Freshness {
+        let now_ms = ms(now);
+        if self.version != FORMAT_VERSION || self.created_ms > now_ms.saturating_add(5_000) {
+            return Freshness::Dead;
+        }
+        let usable_until = self
+            .credential_expires_ms
+            .map(|e| e.saturating_sub(EXPIRY_SAFETY.as_millis() as u64));
+        let left = |until: u64| whole_secs(Duration::from_millis(until.saturating_sub(now_ms)));
+        let fresh = left(self.fresh_until_ms);
+        if fresh >= MIN_DURATION {
+            return Freshness::Fresh(fresh);
+        }
+        match usable_until.map(left) {
+            Some(usable) if usable >= MIN_DURATION => Freshness::Stale(usable.min(STALE_SERVE_FOR)),
+            _ => Freshness::Dead,
+        }
+    }
+
+    /// The stored scope, or `None` for a value this version does not know.
+    pub fn key_type(&self) -> Option<CacheKeyType> {
+        CacheKeyType::parse(&self.cache_key_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyring_api::Secret;
+
+    fn answer(lifetime: Duration, expires_at: Option<SystemTime>) -> Answer {
+        let mut auth = BTreeMap::new();
+        auth.insert(
+            "reg.io".into(),
+            AuthConfig {
+                username: "u".into(),
+                password: Secret::new("p".into()),
+            },
+        );
+        Answer {
+            auth,
+            cache_key_type: CacheKeyType::Registry,
+            lifetime,
+            expires_at,
+            source: "test".into(),
+        }
+    }
+
+    fn t(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    #[test]
+    fn docker_config_answer_is_fresh_for_five_minutes_then_dead() {
+        let e = Entry::new(
+            "reg.io".into(),
+            "docker-config",
+            &answer(Duration::from_secs(300), None),
+            t(0),
+        );
+        assert_eq!(
+            e.freshness(t(0)),
+            Freshness::Fresh(Duration::from_secs(300))
+        );
+        assert_eq!(
+            e.freshness(t(299)),
+            Freshness::Fresh(Duration::from_secs(1))
+        );
+        assert_eq!(e.freshness(t(300)), Freshness::Dead);
+        assert_eq!(e.freshness(t(10_000)), Freshness::Dead);
+    }
+
+    #[test]
+    fn token_freshness_never_outlives_the_credential() {
+        // A 12 h token the provider wants cached 6 h: fresh 6 h, then stale until 1 min
+        // before expiry, served for at most one minute at a time.
+        let exp = t(12 * 3600);
+        let e = Entry::new(
+            "reg".into(),
+            "ecr",
+            &answer(Duration::from_secs(6 * 3600), Some(exp)),
+            t(0),
+        );
+        assert_eq!(
+            e.freshness(t(0)),
+            Freshness::Fresh(Duration::from_secs(6 * 3600))
+        );
+        assert_eq!(e.freshness(t(6 * 3600)), Freshness::Stale(STALE_SERVE_FOR));
+        assert_eq!(
+            e.freshness(t(12 * 3600 - 90)),
+            Freshness::Stale(Duration::from_secs(30))
+        );
+        assert_eq!(e.freshness(t(12 * 3600 - 60)), Freshness::Dead);
+        // A lifetime longer than the token is cut to the token's life minus the margin.
+        let e = Entry::new(
+            "reg".into(),
+            "ecr",
+            &answer(Duration::from_secs(24 * 3600), Some(exp)),
+            t(0),
+        );
+        assert_eq!(
+            e.freshness(t(0)),
+            Freshness::Fresh(Duration::from_secs(12 * 3600 - 60))
+        );
+        // An already expired token is never fresh and never stale.
+        let e = Entry::new(
+            "reg".into(),
+            "ecr",
+            &answer(Duration::from_secs(60), Some(t(0))),
+            t(0),
+        );
+        assert_eq!(e.freshness(t(0)), Freshness::Dead);
+    }
+
+    #[test]
+    fn sub_second_remainders_and_clock_steps_are_dead() {
+        let e = Entry::new(
+            "r".into(),
+            "p",
+            &answer(Duration::from_millis(1500), None),
+            t(0),
+        );
+        assert_eq!(e.freshness(t(0)), Freshness::Fresh(Duration::from_secs(1)));
+        assert_eq!(e.freshness(t(1)), Freshness::Dead);
+        let e = Entry::new(
+            "r".into(),
+            "p",
+            &answer(Duration::from_secs(300), None),
+            t(100),
+        );
+        assert_eq!(e.freshness(t(0)), Freshness::Dead);
+        let mut foreign = Entry::new(
+            "r".into(),
+            "p",
+            &answer(Duration::from_secs(300), None),
+            t(0),
+        );
+        foreign.version = 99;
+        assert_eq!(foreign.freshness(t(0)), Freshness::Dead);
+    }
+}

@@ -1,0 +1,10 @@
+//! The `kubelet-keyring` program as a library: the binary (`src/main.rs`) is a thin shell
+//! around [`cli::run`]. Exposed so integration tests, benchmarks and examples reach the same
+//! code the binary runs; it is not a stable API.
+
+pub mod cache;
+pub mod chain;
+pub mod cli;
+pub mod config;
+pub mod exit;
+pub mod get;

@@ -1,0 +1,118 @@
+//! Shared helpers for the black-box tests: a sandbox of temp directories (HOME, the kubelet
+//! root dir, the working directory, the cache) so the machine's own files never play a part,
+//! and a runner for the built binary.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_kubelet-keyring");
+
+/// The three request versions, newest first.
+pub const VERSIONS: [&str; 3] = [
+    "credentialprovider.kubelet.k8s.io/v1",
+    "credentialprovider.kubelet.k8s.io/v1beta1",
+    "credentialprovider.kubelet.k8s.io/v1alpha1",
+];
+
+/// A request as the kubelet writes it.
+pub fn request(version: &str, image: &str) -> String {
+    format!("{{\"kind\":\"CredentialProviderRequest\",\"apiVersion\":\"{version}\",\"image\":\"{image}\"}}\n")
+}
+
+/// Temp dirs for one test.
+pub struct Sandbox {
+    pub tmp: tempfile::TempDir,
+    pub home: PathBuf,
+    pub root: PathBuf,
+    pub cwd: PathBuf,
+    pub cache: PathBuf,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let p = tmp.path().to_path_buf();
+        let (home, root, cwd) = (p.join("home"), p.join("root"), p.join("cwd"));
+        for d in [&home, &root, &cwd] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        Sandbox {
+            cache: p.join("cache"),
+            tmp,
+            home,
+            root,
+            cwd,
+        }
+    }
+
+    /// Writes `$HOME/.docker/config.json`.
+    pub fn docker_config(&self, json: &str) -> PathBuf {
+        let p = self.home.join(".docker/config.json");
+        write(&p, json);
+        p
+    }
+
+    /// A command for the binary with the sandbox's environment: HOME, cwd, --root-dir and
+    /// --cache-dir set, cloud environment cleared.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.current_dir(&self.cwd)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .arg("--root-dir")
+            .arg(&self.root)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Runs the binary with `stdin` and returns its output.
+    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+        run_with(self.command(args), stdin.as_bytes())
+    }
+}
+
+/// Spawns `cmd`, writes `stdin`, waits.
+pub fn run_with(mut cmd: Command, stdin: &[u8]) -> Output {
+    let mut child = cmd.spawn().expect("spawn kubelet-keyring");
+    {
+        let mut sin = child.stdin.take().expect("stdin");
+        // The binary may exit before reading everything (oversized input): ignore EPIPE.
+        let _ = sin.write_all(stdin);
+    }
+    child.wait_with_output().expect("wait")
+}
+
+pub fn write(path: &Path, body: &str) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, body).expect("write");
+}
+
+pub fn stdout_json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::str::from_utf8(&out.stdout).expect("utf-8 stdout");
+    // Exactly one JSON document, newline-terminated, nothing else.
+    assert!(
+        text.ends_with('\n') && text.matches('\n').count() == 1,
+        "stdout: {text:?}"
+    );
+    serde_json::from_str(text).expect("stdout is one JSON document")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
