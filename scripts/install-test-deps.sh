@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Installs the real tools the test suite runs against, on Debian bookworm, as root.
+#
+#   docker-registry (distribution 2.8), skopeo, apache2-utils (htpasswd), openssl:
+#       tests/registry_e2e.rs runs a real TLS + htpasswd registry and pushes/pulls with skopeo.
+#   amazon-ecr-credential-helper: docker credential helper tests (docker-credential-ecr-login).
+#   hyperfine: timing the binary.
+#   moto[server] (PyPI): a real ECR API on 127.0.0.1 for the ECR backend's tests.
+#
+# Idempotent and quick when everything is present: `apt-get update` runs only when a package
+# is missing, pip only when `moto_server` is not on PATH. Safe non-interactively (CI=true, no
+# stdin). Ends with one line per tool and its version.
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+
+APT_PACKAGES=(docker-registry skopeo apache2-utils openssl amazon-ecr-credential-helper hyperfine)
+
+log() { printf 'install-test-deps: %s\n' "$*" >&2; }
+
+if [[ $(id -u) -ne 0 ]]; then
+    log "must run as root (it installs Debian packages)"
+    exit 1
+fi
+
+# A package counts as present only when dpkg says "install ok installed".
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    if [[ $status != "install ok installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+
+# No stdin in CI: apt must never prompt, and must keep existing config files.
+apt_install() {
+    apt-get install -y -q --no-install-recommends \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        "$@" </dev/null
+}
+
+if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    apt-get update -q </dev/null
+    apt_install "${missing[@]}"
+fi
+
+# pyenv installs console scripts behind shims that exist only after a rehash.
+rehash() { if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi; }
+
+if ! command -v moto_server >/dev/null 2>&1; then
+    log "installing moto[server] from PyPI"
+    if command -v pip >/dev/null 2>&1; then
+        pip=(pip)
+    elif command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
+        pip=(python3 -m pip)
+    else
+        log "installing python3-pip"
+        if ((${#missing[@]} == 0)); then apt-get update -q </dev/null; fi
+        apt_install python3-pip python3-venv
+        pip=(python3 -m pip)
+    fi
+    pip_args=(install --quiet --disable-pip-version-check --no-input 'moto[server]')
+    # Debian's own python3 is "externally managed" (PEP 668): pip refuses a plain install
+    # there, so fall back to --break-system-packages (pip >= 23.0.1, bookworm's version).
+    if ! "${pip[@]}" "${pip_args[@]}" </dev/null; then
+        log "retrying with --break-system-packages"
+        "${pip[@]}" "${pip_args[@]}" --break-system-packages </dev/null
+    fi
+    rehash
+    if ! command -v moto_server >/dev/null 2>&1; then
+        log "moto[server] installed but moto_server is not on PATH ($PATH)"
+        exit 1
+    fi
+fi
+
+# One line per tool. Each probe must succeed: a tool that cannot report its version is broken.
+deb_version() { dpkg-query -W -f='${Version}' "$1"; }
+moto_version() {
+    local py
+    py=$(head -n1 "$(command -v moto_server)" | sed -n 's/^#!//p')
+    # A pyenv shim is a bash script, not a python entry point: ask pyenv's python then.
+    if [[ -z $py || $py == *bash* || $py == *"/sh" ]]; then py=python3; fi
+    # shellcheck disable=SC2086 # the shebang may be "/usr/bin/env python3"
+    $py -c 'import moto; print(moto.__version__)'
+}
+
+printf '%-28s %s\n' \
+    docker-registry "$(docker-registry --version | awk '{print $NF}')" \
+    skopeo "$(skopeo --version | awk '{print $NF}')" \
+    htpasswd "apache2-utils $(deb_version apache2-utils)" \
+    openssl "$(openssl version | awk '{print $2}')" \
+    docker-credential-ecr-login "$(docker-credential-ecr-login version)" \
+    hyperfine "$(hyperfine --version | awk '{print $NF}')" \
+    moto_server "moto $(moto_version)"
