@@ -48,10 +48,22 @@ impl Chain {
                     providers.push(Box::new(DockerConfigProvider::new(paths.clone())))
                 }
                 // Cloud backends register here as they land (issues 4, 5, 6).
+                // Cloud backends register here as they land (issues 4, 5, 6).
                 ProviderName::Ecr | ProviderName::Gcp | ProviderName::Acr => {}
             }
         }
         Ok(Chain { providers })
+    }
+
+    /// Each provider's explanation, in chain order (for `explain`; no network, no secrets).
+    pub fn explain(
+        &self,
+        query: &Query,
+    ) -> Vec<(&'static str, keyring_api::provider::Explanation)> {
+        self.providers
+            .iter()
+            .map(|p| (p.name(), p.explain(query)))
+            .collect()
     }
 
     /// Asks each provider in turn.

@@ -8,7 +8,18 @@ use clap::{Args, Parser, Subcommand};
 use crate::exit::Failure;
 
 /// Version line: the crate version and the backends compiled in.
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (backends: docker-config)");
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let backends: Vec<&str> = crate::config::ProviderName::ALL
+        .into_iter()
+        .filter(|p| p.compiled_in())
+        .map(|p| p.as_str())
+        .collect();
+    format!(
+        "{} (backends: {})",
+        env!("CARGO_PKG_VERSION"),
+        backends.join(", ")
+    )
+});
 
 /// A kubelet image credential provider for every registry.
 ///
@@ -16,7 +27,7 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (backends: docker-con
 /// v1, v1beta1 or v1alpha1) on stdin and writes the CredentialProviderResponse on stdout,
 /// as the kubelet expects of a plugin named in --image-credential-provider-config.
 #[derive(Debug, Parser)]
-#[command(name = "kubelet-keyring", version = VERSION, propagate_version = true)]
+#[command(name = "kubelet-keyring", version = VERSION.as_str(), propagate_version = true)]
 pub struct Cli {
     /// Flags of every subcommand.
     #[command(flatten)]
@@ -77,12 +88,34 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Answer one CredentialProviderRequest from stdin (the default; the kubelet's usual `args`).
     GetCredentials,
+    /// Explain, for each image, which provider would answer and why, where the credential
+    /// would come from and what the cache holds. Secrets are never shown.
+    Explain {
+        /// Image references (as in a pod spec, or as the kubelet sends them).
+        #[arg(required = true)]
+        images: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Also do the real exchange and report whether it worked (credentials redacted).
+        #[arg(long)]
+        fetch: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout: `kubelet-keyring man > kubelet-keyring.1`.
+    Man,
     /// Inspect or clear the credential cache (never shows a secret).
     Cache {
         /// What to do with it.
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Check a kubelet CredentialProviderConfig (file or directory) as the kubelet would.
+    ValidateConfig(crate::validate::ValidateArgs),
 }
 
 /// `cache` subcommands.
@@ -105,6 +138,29 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command.unwrap_or(Command::GetCredentials) {
         Command::GetCredentials => crate::get::run(&cli.global),
         Command::Cache { action } => cache_command(&cli.global, action),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "kubelet-keyring",
+                &mut out,
+            );
+            crate::get::write_stdout(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .map_err(|e| Failure::Internal(format!("cannot render the man page: {e}")))?;
+            crate::get::write_stdout(&out)
+        }
+        Command::Explain {
+            images,
+            json,
+            fetch,
+        } => crate::explain::run(&cli.global, &images, json, fetch),
+        Command::ValidateConfig(args) => crate::validate::run(&args),
     }
 }
 

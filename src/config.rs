@@ -67,7 +67,8 @@ pub enum ProviderName {
 }
 
 impl ProviderName {
-    const ALL: [ProviderName; 4] = [
+    /// Every provider, in the default chain order.
+    pub const ALL: [ProviderName; 4] = [
         ProviderName::Ecr,
         ProviderName::Gcp,
         ProviderName::Acr,

@@ -74,27 +74,31 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
             return Err(e.into());
         }
     };
+    // The kubelet is told what our cache holds: the lifetime after the expiry cut and the
+    // refresh jitter. Whole seconds, never zero by accident (zero means "do not cache").
+    let (scope, key) = cache::store_key(&query.image, resolved.answer.cache_key_type);
+    let provider = resolved.provider.unwrap_or("none");
+    let entry = Entry::new(key.to_string(), provider, &resolved.answer, now);
+    let cache_duration = match entry.freshness(now) {
+        cache::Freshness::Fresh(d) => d,
+        _ => Duration::from_secs(resolved.answer.lifetime.as_secs().max(1)),
+    };
     if let Some(c) = &cache {
-        c.store(
-            &query.image,
-            resolved.provider.unwrap_or("none"),
-            &resolved.answer,
-            now,
-        );
+        if let Err(e) = c.write(scope, &entry) {
+            tracing::warn!("cannot write cache entry in {}: {e}", c.dir().display());
+        }
     }
-    // Whole seconds, and never zero by accident (zero tells the kubelet "do not cache").
-    let secs = resolved.answer.lifetime.as_secs().max(1);
     let response = Response {
         api_version: version,
         cache_key_type: resolved.answer.cache_key_type,
-        cache_duration: Some(Duration::from_secs(secs)),
+        cache_duration: Some(cache_duration),
         auth: resolved.answer.auth,
     };
     write_stdout(&response.to_json())
 }
 
 /// Opens the cache, or says why not and carries on without it.
-fn open_cache(
+pub(crate) fn open_cache(
     args: &GlobalArgs,
     config: &Config,
     paths: &keyring_docker_config::SearchPaths,

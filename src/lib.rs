@@ -7,4 +7,6 @@ pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod exit;
+pub mod explain;
 pub mod get;
+pub mod validate;

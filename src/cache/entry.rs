@@ -19,6 +19,24 @@ pub const EXPIRY_SAFETY: Duration = Duration::from_secs(60);
 /// told to keep it at most this long, so it asks again soon.
 pub const STALE_SERVE_FOR: Duration = Duration::from_secs(60);
 
+/// The largest share of a token's cache lifetime taken off at random (see [`Entry::with_jitter`]).
+pub const MAX_JITTER: f64 = 0.1;
+
+/// A number in 0..1 that differs between processes and nodes; good enough to spread refreshes,
+/// not meant to be unpredictable.
+fn jitter_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// The smallest `cacheDuration` we send; below it an entry counts as expired.
 pub const MIN_DURATION: Duration = Duration::from_secs(1);
 
@@ -69,15 +87,35 @@ fn whole_secs(d: Duration) -> Duration {
 }
 
 impl Entry {
-    /// Makes an entry of a fresh answer. Its freshness is the answer's lifetime, cut so that
-    /// it ends [`EXPIRY_SAFETY`] before the credential expires.
+    /// Makes an entry of a fresh answer, with refresh jitter (see [`Entry::with_jitter`]).
     pub fn new(key: String, provider: &str, answer: &Answer, now: SystemTime) -> Self {
+        Entry::with_jitter(key, provider, answer, now, jitter_fraction())
+    }
+
+    /// Makes an entry of a fresh answer. Its freshness is the answer's lifetime, cut so that
+    /// it ends [`EXPIRY_SAFETY`] before the credential expires (unless the credential is
+    /// already that close to expiry: then the provider's own lifetime, which it clamped to a
+    /// minimum, stands). For expiring credentials (cloud tokens) a share `jitter` (0..1) of
+    /// [`MAX_JITTER`] of the lifetime is taken off, so that nodes started together do not all
+    /// refresh in the same second and meet the cloud's rate limit together.
+    pub fn with_jitter(
+        key: String,
+        provider: &str,
+        answer: &Answer,
+        now: SystemTime,
+        jitter: f64,
+    ) -> Self {
         let now_ms = ms(now);
-        let mut fresh_until =
-            now_ms.saturating_add(u64::try_from(answer.lifetime.as_millis()).unwrap_or(u64::MAX));
+        let mut lifetime_ms = u64::try_from(answer.lifetime.as_millis()).unwrap_or(u64::MAX);
         let credential_expires_ms = answer.expires_at.map(ms);
         if let Some(exp) = credential_expires_ms {
-            fresh_until = fresh_until.min(exp.saturating_sub(EXPIRY_SAFETY.as_millis() as u64));
+            let safe_end = exp.saturating_sub(EXPIRY_SAFETY.as_millis() as u64);
+            if safe_end > now_ms {
+                lifetime_ms = lifetime_ms.min(safe_end - now_ms);
+            }
+            if lifetime_ms > 10 * 60_000 {
+                lifetime_ms -= (lifetime_ms as f64 * MAX_JITTER * jitter.clamp(0.0, 1.0)) as u64;
+            }
         }
         Entry {
             version: FORMAT_VERSION,
@@ -86,7 +124,7 @@ impl Entry {
             source: answer.source.clone(),
             cache_key_type: answer.cache_key_type.as_str().to_string(),
             created_ms: now_ms,
-            fresh_until_ms: fresh_until,
+            fresh_until_ms: now_ms.saturating_add(lifetime_ms),
             credential_expires_ms,
             auth: answer.auth.clone(),
         }
@@ -170,44 +208,56 @@ mod tests {
 
     #[test]
     fn token_freshness_never_outlives_the_credential() {
+        let e = |lifetime: u64, exp: SystemTime, jitter: f64| {
+            let a = answer(Duration::from_secs(lifetime), Some(exp));
+            Entry::with_jitter("reg".into(), "ecr", &a, t(0), jitter)
+        };
+        let fresh = |s: u64| Freshness::Fresh(Duration::from_secs(s));
         // A 12 h token the provider wants cached 6 h: fresh 6 h, then stale until 1 min
         // before expiry, served for at most one minute at a time.
         let exp = t(12 * 3600);
-        let e = Entry::new(
+        let six = e(6 * 3600, exp, 0.0);
+        assert_eq!(six.freshness(t(0)), fresh(6 * 3600));
+        assert_eq!(
+            six.freshness(t(6 * 3600)),
+            Freshness::Stale(STALE_SERVE_FOR)
+        );
+        assert_eq!(
+            six.freshness(t(12 * 3600 - 90)),
+            Freshness::Stale(Duration::from_secs(30))
+        );
+        assert_eq!(six.freshness(t(12 * 3600 - 60)), Freshness::Dead);
+        // A lifetime longer than the token is cut to the token's life minus the margin.
+        assert_eq!(
+            e(24 * 3600, exp, 0.0).freshness(t(0)),
+            fresh(12 * 3600 - 60)
+        );
+        // Jitter takes up to a tenth off, never more, and only from expiring credentials.
+        assert_eq!(
+            e(6 * 3600, exp, 1.0).freshness(t(0)),
+            fresh(6 * 3600 * 9 / 10)
+        );
+        let random = Entry::new(
             "reg".into(),
             "ecr",
             &answer(Duration::from_secs(6 * 3600), Some(exp)),
             t(0),
         );
-        assert_eq!(
-            e.freshness(t(0)),
-            Freshness::Fresh(Duration::from_secs(6 * 3600))
+        assert!(
+            matches!(random.freshness(t(0)), Freshness::Fresh(d) if d <= Duration::from_secs(6 * 3600) && d >= Duration::from_secs(6 * 3600 * 9 / 10))
         );
-        assert_eq!(e.freshness(t(6 * 3600)), Freshness::Stale(STALE_SERVE_FOR));
-        assert_eq!(
-            e.freshness(t(12 * 3600 - 90)),
-            Freshness::Stale(Duration::from_secs(30))
-        );
-        assert_eq!(e.freshness(t(12 * 3600 - 60)), Freshness::Dead);
-        // A lifetime longer than the token is cut to the token's life minus the margin.
-        let e = Entry::new(
+        let docker = Entry::new(
             "reg".into(),
-            "ecr",
-            &answer(Duration::from_secs(24 * 3600), Some(exp)),
+            "docker-config",
+            &answer(Duration::from_secs(300), None),
             t(0),
         );
-        assert_eq!(
-            e.freshness(t(0)),
-            Freshness::Fresh(Duration::from_secs(12 * 3600 - 60))
-        );
-        // An already expired token is never fresh and never stale.
-        let e = Entry::new(
-            "reg".into(),
-            "ecr",
-            &answer(Duration::from_secs(60), Some(t(0))),
-            t(0),
-        );
-        assert_eq!(e.freshness(t(0)), Freshness::Dead);
+        assert_eq!(docker.freshness(t(0)), fresh(300));
+        // A token already expired when fetched (clock skew, an emulator): the provider's
+        // clamped lifetime stands, and it is never served stale after that.
+        let expired = e(60, t(0), 0.5);
+        assert_eq!(expired.freshness(t(0)), fresh(60));
+        assert_eq!(expired.freshness(t(60)), Freshness::Dead);
     }
 
     #[test]

@@ -141,6 +141,19 @@ impl ProviderError {
     }
 }
 
+/// What `kubelet-keyring explain` shows for one provider: whether it owns the image and why,
+/// found without network I/O and without any secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Explanation {
+    /// `Some(true)`: this provider answers for the image; `Some(false)`: it passes it on;
+    /// `None`: it cannot tell without asking a remote service.
+    pub applies: Option<bool>,
+    /// One line: the decision and the reason.
+    pub summary: String,
+    /// Supporting facts: files searched, keys that matched or not and why, identity sources.
+    pub details: Vec<String>,
+}
+
 /// A credential source.
 pub trait Provider: Send + Sync {
     /// A short stable name (`docker-config`, `ecr`, ...), used in logs, errors and the cache.
@@ -148,4 +161,13 @@ pub trait Provider: Send + Sync {
 
     /// Answers one query; see the module docs for the three outcomes.
     fn provide(&self, query: &Query) -> Result<Outcome, ProviderError>;
+
+    /// Explains, without network I/O or secrets, whether and how this provider would answer.
+    fn explain(&self, _query: &Query) -> Explanation {
+        Explanation {
+            applies: None,
+            summary: "no explanation available for this provider".into(),
+            details: Vec::new(),
+        }
+    }
 }

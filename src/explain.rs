@@ -1,0 +1,250 @@
+//! `kubelet-keyring explain IMAGE...`: for each image, which provider would answer and why
+//! (and why the others would not), where the credential would come from, and the cache state.
+//! Read-only: nothing is fetched unless `--fetch` is given, nothing is written to the cache,
+//! and no secret is ever printed (passwords and tokens are reported as redacted).
+
+use std::time::SystemTime;
+
+use keyring_api::provider::Query;
+use keyring_api::ImageName;
+use serde::Serialize;
+
+use crate::cache::memory::MemoryCache;
+use crate::cache::Freshness;
+use crate::chain::{self, Chain};
+use crate::cli::GlobalArgs;
+use crate::config::Config;
+use crate::exit::Failure;
+
+/// The report for one image.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// As typed.
+    pub input: String,
+    /// Normalized, as the kubelet sends it; absent when the reference is invalid.
+    pub image: Option<String>,
+    /// Why the reference is invalid.
+    pub error: Option<String>,
+    /// The cache's view.
+    pub cache: String,
+    /// Each provider of the chain, in order.
+    pub providers: Vec<ProviderReport>,
+    /// The provider that would answer, if any.
+    pub answered_by: Option<String>,
+    /// With `--fetch`: what the real exchange returned (no secrets).
+    pub fetch: Option<FetchReport>,
+}
+
+/// One provider's part.
+#[derive(Debug, Serialize)]
+pub struct ProviderReport {
+    /// Its name.
+    pub name: String,
+    #[serde(flatten)]
+    /// What it says.
+    pub explanation: keyring_api::provider::Explanation,
+}
+
+/// The result of `--fetch`.
+#[derive(Debug, Serialize)]
+pub struct FetchReport {
+    /// Whether the exchange succeeded.
+    pub ok: bool,
+    /// The error, one line, when it failed.
+    pub error: Option<String>,
+    /// The provider that answered.
+    pub provider: Option<String>,
+    /// `auth` keys with their user names; passwords redacted.
+    pub credentials: Vec<(String, String)>,
+    /// `cacheKeyType`.
+    pub cache_key_type: Option<String>,
+    /// The `cacheDuration` that would be sent.
+    pub cache_duration: Option<String>,
+    /// Seconds until the credential expires, when known.
+    pub expires_in_secs: Option<i64>,
+    /// Where it came from.
+    pub source: Option<String>,
+}
+
+/// Runs `explain`.
+pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Result<(), Failure> {
+    let config =
+        Config::load(args.config.as_deref()).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let paths = chain::search_paths(args);
+    let disk = if args.no_cache {
+        None
+    } else {
+        crate::get::open_cache(args, &config, &paths)
+    };
+    // Several images in one process: remember what the disk said.
+    let memory = MemoryCache::default();
+    let chain = Chain::new(&config, paths)?;
+    let now = SystemTime::now();
+    let mut reports = Vec::new();
+    for input in images {
+        let mut report = Report {
+            input: input.clone(),
+            image: None,
+            error: None,
+            cache: String::new(),
+            providers: Vec::new(),
+            answered_by: None,
+            fetch: None,
+        };
+        let image = match ImageName::parse(input) {
+            Ok(i) => i,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                reports.push(report);
+                continue;
+            }
+        };
+        report.image = Some(image.to_string());
+        report.cache = match (&disk, memory.find(disk.as_ref(), &image, now)) {
+            (None, _) => "not used (--no-cache, or the directory was refused)".into(),
+            (Some(_), Some((e, d))) => format!(
+                "fresh {} entry for {:?} from {} ({}), {}s left",
+                e.cache_key_type,
+                e.key,
+                e.provider,
+                e.source,
+                d.as_secs()
+            ),
+            (Some(d), None) => match d.find(&image, now, false) {
+                Some((e, left)) if matches!(e.freshness(now), Freshness::Stale(_)) => format!(
+                    "stale entry for {:?} from {}: served only if the backend fails ({}s at a time)",
+                    e.key,
+                    e.provider,
+                    left.as_secs()
+                ),
+                _ => format!("miss ({})", d.dir().display()),
+            },
+        };
+        let query = Query::new(image);
+        for (name, explanation) in chain.explain(&query) {
+            if report.answered_by.is_none() && explanation.applies == Some(true) {
+                report.answered_by = Some(name.to_string());
+            }
+            report.providers.push(ProviderReport {
+                name: name.to_string(),
+                explanation,
+            });
+        }
+        if fetch {
+            report.fetch = Some(match chain.resolve(&query) {
+                Ok(r) => FetchReport {
+                    ok: true,
+                    error: None,
+                    provider: r.provider.map(str::to_string),
+                    credentials: r
+                        .answer
+                        .auth
+                        .iter()
+                        .map(|(k, a)| (k.clone(), a.username.clone()))
+                        .collect(),
+                    cache_key_type: Some(r.answer.cache_key_type.as_str().into()),
+                    cache_duration: Some(keyring_api::duration::format(r.answer.lifetime)),
+                    expires_in_secs: r.answer.expires_at.map(|t| match t.duration_since(now) {
+                        Ok(d) => d.as_secs() as i64,
+                        Err(e) => -(e.duration().as_secs() as i64),
+                    }),
+                    source: Some(r.answer.source),
+                },
+                Err(e) => FetchReport {
+                    ok: false,
+                    error: Some(Failure::from(e).one_line()),
+                    provider: None,
+                    credentials: Vec::new(),
+                    cache_key_type: None,
+                    cache_duration: None,
+                    expires_in_secs: None,
+                    source: None,
+                },
+            });
+        }
+        reports.push(report);
+    }
+    let text = if json {
+        let mut t =
+            serde_json::to_string_pretty(&reports).map_err(|e| Failure::Internal(e.to_string()))?;
+        t.push('\n');
+        t
+    } else {
+        render(&reports)
+    };
+    crate::get::write_stdout(text.as_bytes())?;
+    if reports.iter().any(|r| r.error.is_some()) {
+        return Err(Failure::BadInput(
+            "some image references are invalid".into(),
+        ));
+    }
+    if reports
+        .iter()
+        .any(|r| r.fetch.as_ref().is_some_and(|f| !f.ok))
+    {
+        return Err(Failure::Internal("a fetch failed".into()));
+    }
+    Ok(())
+}
+
+fn render(reports: &[Report]) -> String {
+    let mut out = String::new();
+    for r in reports {
+        match (&r.image, &r.error) {
+            (_, Some(e)) => {
+                out.push_str(&format!("{}: invalid image reference: {e}\n\n", r.input));
+                continue;
+            }
+            (Some(i), None) if *i != r.input => {
+                out.push_str(&format!("image {i} (from {:?})\n", r.input))
+            }
+            (Some(i), None) => out.push_str(&format!("image {i}\n")),
+            (None, None) => {}
+        }
+        out.push_str(&format!("  cache: {}\n", r.cache));
+        for p in &r.providers {
+            let mark = match p.explanation.applies {
+                Some(true) => "answers",
+                Some(false) => "passes",
+                None => "unknown",
+            };
+            out.push_str(&format!(
+                "  {} [{mark}]: {}\n",
+                p.name, p.explanation.summary
+            ));
+            for d in &p.explanation.details {
+                out.push_str(&format!("      {d}\n"));
+            }
+        }
+        out.push_str(&format!(
+            "  answered by: {}\n",
+            r.answered_by
+                .as_deref()
+                .unwrap_or("nobody (the answer is \"no credentials\")")
+        ));
+        if let Some(f) = &r.fetch {
+            if f.ok {
+                out.push_str(&format!(
+                    "  fetch: ok from {} ({}), cacheKeyType {}, cacheDuration {}{}\n",
+                    f.provider.as_deref().unwrap_or("nobody"),
+                    f.source.as_deref().unwrap_or("-"),
+                    f.cache_key_type.as_deref().unwrap_or("-"),
+                    f.cache_duration.as_deref().unwrap_or("-"),
+                    f.expires_in_secs
+                        .map(|s| format!(", credential expires in {s}s"))
+                        .unwrap_or_default()
+                ));
+                for (k, u) in &f.credentials {
+                    out.push_str(&format!("      {k}: user {u:?}, password redacted\n"));
+                }
+            } else {
+                out.push_str(&format!(
+                    "  fetch: FAILED: {}\n",
+                    f.error.as_deref().unwrap_or("")
+                ));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
