@@ -137,8 +137,12 @@ impl Config {
         };
         use std::io::Read;
         let mut text = String::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text))
+        let file = std::fs::File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        if let Ok(meta) = file.metadata() {
+            warn_if_others_can_write(path, &meta);
+        }
+        file.take(MAX_CONFIG_BYTES + 1)
+            .read_to_string(&mut text)
             .map_err(|e| err(format!("cannot read: {e}")))?;
         if text.len() as u64 > MAX_CONFIG_BYTES {
             return Err(err(format!("larger than {MAX_CONFIG_BYTES} bytes")));
@@ -226,6 +230,26 @@ impl Config {
             #[cfg(feature = "acr")]
             acr: raw.acr.unwrap_or_default(),
         })
+    }
+}
+
+/// Whoever can write the config decides which credentials go to which registry: say so when
+/// that is someone besides us and root.
+pub fn warn_if_others_can_write(path: &Path, meta: &std::fs::Metadata) {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.mode() & 0o022 != 0 {
+        tracing::warn!(
+            "{} is writable by group or others (mode {:o}); whoever can write it controls where credentials go",
+            path.display(),
+            meta.mode() & 0o777
+        );
+    } else if meta.uid() != me && meta.uid() != 0 {
+        tracing::warn!(
+            "{} is owned by uid {}, not by us or root",
+            path.display(),
+            meta.uid()
+        );
     }
 }
 
