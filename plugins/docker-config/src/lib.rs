@@ -15,7 +15,45 @@
 //! of the registry would get the same answer; when any key for this registry is scoped to a
 //! path it is `Image`, so the kubelet cannot reuse path-scoped credentials (or their absence)
 //! for another repository.
+//!
+//! # Credential helpers (beyond the kubelet)
+//!
+//! The kubelet ignores `credHelpers` and `credsStore`; this backend runs them as the docker
+//! CLI does ([`helper`]: `docker-credential-<name> get`, server address on stdin), so a node
+//! can use a helper such as `docker-credential-ecr-login`. Only `config.json` has them; they
+//! are read from the file that won the search and never change which file wins. Precedence,
+//! for one image:
+//!
+//! 1. **`credHelpers`** entry for the image's registry: explicit per-registry configuration
+//!    wins, as in docker, over any `auths` entry. What the helper says is the answer: its
+//!    credentials, or none ("credentials not found", or an identity token the kubelet cannot
+//!    use, skipped with a warning); there is no fall-back to `auths`. An entry with an empty
+//!    name means "no helper for this registry" (docker's rule), which also disables
+//!    `credsStore` for it.
+//! 2. Otherwise the **`auths`** entries the kubelet's rules match, as described above.
+//! 3. Otherwise, when none of those carries a user name or password, **`credsStore`** if set.
+//!    Matched entries without credentials do not stop it: `docker login` with a credential
+//!    store writes exactly such an empty `auths` entry next to `credsStore`.
+//!
+//! Registry keys follow the docker CLI (`getConfiguredCredentialStore`: an exact map lookup
+//! by the key `GetAuthConfigKey` gives). The key of an image is its registry, `host[:port]`
+//! as normalized (`localhost:5000`, `123456789012.dkr.ecr.us-east-1.amazonaws.com`), matched
+//! exactly and case-sensitively; `https://` forms are not looked up, as docker does not. For
+//! Docker Hub (`docker.io/...`), docker's key is `https://index.docker.io/v1/`; we also
+//! accept `index.docker.io` and `docker.io`, in that order. The helper is given the same
+//! server address docker gives it: the registry for other registries, and always
+//! `https://index.docker.io/v1/` for Docker Hub, which is where `docker login` stored it.
+//!
+//! A helper's credentials are answered under the image's registry (`docker.io` for Docker
+//! Hub), a key the kubelet matches to every image of that registry. The answer lives five
+//! minutes like the rest, with `cacheKeyType` `Registry` for `credHelpers` (the helper sees
+//! only the registry), and for `credsStore` the scope the `auths` match computed (`Image` when
+//! a path-scoped `auths` key could give another repository of the registry another answer).
+//! A helper that is missing, fails, hangs past its timeout or prints garbage is an error
+//! (`Err(ProviderError)`, one line naming the helper, the failure and the likely fix).
 
+pub mod explain;
+pub mod helper;
 pub mod parse;
 
 use std::collections::BTreeMap;
@@ -26,9 +64,9 @@ use std::time::Duration;
 use keyring_api::pattern::{parse_schemeless, Keyring, MatchKind};
 use keyring_api::provider::Query;
 use keyring_api::wire::AuthConfig;
-use keyring_api::{Answer, CacheKeyType, Outcome, Provider, ProviderError};
+use keyring_api::{Answer, CacheKeyType, ImageName, Outcome, Provider, ProviderError};
 
-pub use parse::{decode_auth, parse_config_json, parse_dockercfg, Entries, Entry};
+pub use parse::{decode_auth, parse_config_json, parse_dockercfg, ConfigJson, Entries, Entry};
 
 /// How long a docker-config answer lives: the kubelet's `CachingDockerConfigProvider` re-read
 /// the files every five minutes.
@@ -98,6 +136,10 @@ pub struct Loaded {
     pub format: Format,
     /// Its entries.
     pub entries: Entries,
+    /// Its `credHelpers` (registry key → helper suffix); empty for `.dockercfg`.
+    pub cred_helpers: BTreeMap<String, String>,
+    /// Its `credsStore`; `None` for `.dockercfg`.
+    pub creds_store: Option<String>,
 }
 
 /// What happened to one candidate, for `explain`.
@@ -127,18 +169,26 @@ pub fn search(paths: &SearchPaths) -> (Option<Loaded>, Vec<Visit>) {
             }
             Ok(Some(bytes)) => {
                 let parsed = match format {
-                    Format::ConfigJson => parse_config_json(&bytes),
-                    Format::Dockercfg => parse_dockercfg(&bytes),
+                    Format::ConfigJson => ConfigJson::parse(&bytes),
+                    Format::Dockercfg => parse_dockercfg(&bytes).map(|entries| ConfigJson {
+                        entries,
+                        ..ConfigJson::default()
+                    }),
                 };
                 match parsed {
-                    Ok(entries) => {
-                        tracing::debug!(path = %path.display(), entries = entries.len(), "using docker config");
+                    Ok(config) => {
+                        tracing::debug!(path = %path.display(), entries = config.entries.len(), "using docker config");
+                        for warning in &config.warnings {
+                            tracing::warn!("{}: {warning}", path.display());
+                        }
                         visits.push(Visit::Used(path.clone()));
                         return (
                             Some(Loaded {
                                 path,
                                 format,
-                                entries,
+                                entries: config.entries,
+                                cred_helpers: config.cred_helpers,
+                                creds_store: config.creds_store,
                             }),
                             visits,
                         );
@@ -234,27 +284,174 @@ pub fn match_entries(entries: &Entries, query: &Query) -> Matched {
     }
 }
 
+/// The server address the docker CLI uses for Docker Hub (`registry.IndexServer`): its
+/// `credHelpers` key, and what its helpers are given on stdin.
+pub const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
+
+/// The server address a credential helper is given for `image`: [`DOCKER_HUB_SERVER`] for
+/// Docker Hub, the registry (`host[:port]`) otherwise.
+pub fn helper_server(image: &ImageName) -> &str {
+    if image.registry() == keyring_api::image::DEFAULT_DOMAIN {
+        DOCKER_HUB_SERVER
+    } else {
+        image.registry()
+    }
+}
+
+/// The `credHelpers` keys that select a helper for `image`, most preferred first.
+fn helper_keys(image: &ImageName) -> Vec<&str> {
+    if image.registry() == keyring_api::image::DEFAULT_DOMAIN {
+        vec![DOCKER_HUB_SERVER, "index.docker.io", "docker.io"]
+    } else {
+        vec![image.registry()]
+    }
+}
+
+/// Which source of a loaded file answers one image (see the crate docs for the order).
+#[derive(Debug, Clone)]
+pub enum Plan<'a> {
+    /// `credHelpers` names this helper (suffix) for the image's registry.
+    CredHelper(&'a str),
+    /// The kubelet-matched `auths` entries (possibly none).
+    Auths(Matched),
+    /// No matched `auths` entry has credentials: the `credsStore` helper (suffix), with the
+    /// `auths` match for its cache scope.
+    CredsStore(&'a str, Matched),
+}
+
+/// Decides which source answers `query` from `loaded`.
+pub fn plan<'a>(loaded: &'a Loaded, query: &Query) -> Plan<'a> {
+    let explicit = helper_keys(&query.image)
+        .into_iter()
+        .find_map(|key| loaded.cred_helpers.get(key));
+    if let Some(name) = explicit.filter(|n| !n.is_empty()) {
+        return Plan::CredHelper(name);
+    }
+    let matched = match_entries(&loaded.entries, query);
+    // An empty credHelpers entry pins the registry to the file's own credentials.
+    let store = loaded.creds_store.as_deref().filter(|_| explicit.is_none());
+    let usable = matched
+        .auth
+        .values()
+        .any(|a| !a.username.is_empty() || !a.password.expose().is_empty());
+    match store {
+        Some(name) if !usable => Plan::CredsStore(name, matched),
+        _ => Plan::Auths(matched),
+    }
+}
+
 /// The docker-config provider.
 #[derive(Debug, Clone)]
 pub struct DockerConfigProvider {
     paths: SearchPaths,
+    helper_timeout: Duration,
 }
 
 impl DockerConfigProvider {
-    /// A provider searching `paths`.
+    /// A provider searching `paths`. Reads [`helper::TIMEOUT_ENV`] (a test-only knob), nothing
+    /// else: no file is touched before `provide`.
     pub fn new(paths: SearchPaths) -> Self {
-        DockerConfigProvider { paths }
+        let helper_timeout =
+            helper::timeout_from_env(std::env::var_os(helper::TIMEOUT_ENV).as_deref());
+        DockerConfigProvider {
+            paths,
+            helper_timeout,
+        }
+    }
+
+    /// The same provider with another credential-helper timeout.
+    pub fn with_helper_timeout(mut self, timeout: Duration) -> Self {
+        self.helper_timeout = timeout;
+        self
     }
 
     /// The search paths.
     pub fn paths(&self) -> &SearchPaths {
         &self.paths
     }
+
+    /// Runs credential helper `name` (from `setting` of `loaded`) for `query`'s registry.
+    fn ask_helper(
+        &self,
+        loaded: &Loaded,
+        setting: &str,
+        name: &str,
+        query: &Query,
+        cache_key_type: CacheKeyType,
+    ) -> Result<Outcome, ProviderError> {
+        let server = helper_server(&query.image);
+        let path = loaded.path.display();
+        if let Err(e) = helper::validate_name(name) {
+            let shown: String = name.chars().take(64).collect();
+            return Err(ProviderError::new(
+                NAME,
+                format!(
+                    "credential helper name {shown:?} ({setting} in {path}, for {server}) {e}: set it to the suffix of an installed docker-credential-<suffix> program"
+                ),
+            ));
+        }
+        let program = helper::program(name);
+        tracing::debug!("running {program} get for {server} ({setting} in {path})");
+        let reply = match helper::get(&program, server, self.helper_timeout) {
+            Ok(reply) => reply,
+            // A `credsStore` is a default for every registry, often left over from a desktop
+            // (`desktop`, `osxkeychain`); the kubelet never ran it. Missing, it means "no
+            // credentials" with a warning, not a failure of every pull. A `credHelpers` entry
+            // names this very registry, so a missing helper there stays an error.
+            Err(helper::HelperError::NotOnPath) if setting == "credsStore" => {
+                tracing::warn!(
+                    "credsStore {program:?} in {path} is not installed (not on PATH); answering without credentials for {server}"
+                );
+                helper::Reply::NotFound
+            }
+            Err(e) => {
+                return Err(ProviderError::new(
+                    NAME,
+                    format!(
+                        "credential helper {program} ({setting} in {path}) for {server} {e}; {}",
+                        e.fix()
+                    ),
+                ))
+            }
+        };
+        let mut auth = BTreeMap::new();
+        match reply {
+            helper::Reply::Credentials(c) => {
+                auth.insert(
+                    query.image.registry().to_string(),
+                    AuthConfig {
+                        username: c.username,
+                        password: c.secret,
+                    },
+                );
+            }
+            helper::Reply::NotFound => {
+                tracing::debug!("{program} has no credentials for {server}");
+            }
+            helper::Reply::IdentityToken => tracing::warn!(
+                "{program} returned an identity token for {server}, which the kubelet cannot use; answering without credentials"
+            ),
+        }
+        Ok(Outcome::Answer(Answer {
+            auth,
+            cache_key_type,
+            lifetime: LIFETIME,
+            expires_at: None,
+            source: format!("credential helper {program} (from {path})"),
+        }))
+    }
 }
+
+/// This provider's name.
+const NAME: &str = "docker-config";
 
 impl Provider for DockerConfigProvider {
     fn name(&self) -> &'static str {
-        "docker-config"
+        NAME
+    }
+
+    fn explain(&self, query: &Query) -> keyring_api::provider::Explanation {
+        explain::explain(&self.paths, query)
     }
 
     fn provide(&self, query: &Query) -> Result<Outcome, ProviderError> {
@@ -263,13 +460,17 @@ impl Provider for DockerConfigProvider {
             tracing::debug!("no docker config file found");
             return Ok(Outcome::NotApplicable);
         };
-        let matched = match_entries(&loaded.entries, query);
-        for (key, reason) in &matched.invalid {
-            tracing::warn!(
-                "{}: ignoring entry {key:?}: {reason}",
-                loaded.path.display()
-            );
-        }
+        let matched = match plan(&loaded, query) {
+            Plan::CredHelper(name) => {
+                return self.ask_helper(&loaded, "credHelpers", name, query, CacheKeyType::Registry)
+            }
+            Plan::CredsStore(name, matched) => {
+                warn_invalid(&loaded, &matched);
+                return self.ask_helper(&loaded, "credsStore", name, query, matched.cache_key_type);
+            }
+            Plan::Auths(matched) => matched,
+        };
+        warn_invalid(&loaded, &matched);
         Ok(Outcome::Answer(Answer {
             auth: matched.auth,
             cache_key_type: matched.cache_key_type,
@@ -277,6 +478,16 @@ impl Provider for DockerConfigProvider {
             expires_at: None,
             source: loaded.path.display().to_string(),
         }))
+    }
+}
+
+/// Logs the `auths` keys the kubelet would skip.
+fn warn_invalid(loaded: &Loaded, matched: &Matched) {
+    for (key, reason) in &matched.invalid {
+        tracing::warn!(
+            "{}: ignoring entry {key:?}: {reason}",
+            loaded.path.display()
+        );
     }
 }
 
@@ -493,5 +704,173 @@ mod tests {
             empty.provide(&query("reg.io/app")).unwrap(),
             Outcome::NotApplicable
         );
+    }
+
+    fn loaded(json: &str) -> Loaded {
+        let c = ConfigJson::parse(json.as_bytes()).unwrap();
+        Loaded {
+            path: "/x/config.json".into(),
+            format: Format::ConfigJson,
+            entries: c.entries,
+            cred_helpers: c.cred_helpers,
+            creds_store: c.creds_store,
+        }
+    }
+
+    /// The plan for an image, as `helper:<name>`, `store:<name>:<scope>` or the auths keys.
+    fn chosen(json: &str, image: &str) -> String {
+        let l = loaded(json);
+        match plan(&l, &query(image)) {
+            Plan::CredHelper(name) => format!("helper:{name}"),
+            Plan::CredsStore(name, m) => format!("store:{name}:{}", m.cache_key_type.as_str()),
+            Plan::Auths(m) => format!("auths:{}", m.keys.join(",")),
+        }
+    }
+
+    #[test]
+    fn precedence_is_cred_helpers_then_auths_then_creds_store() {
+        let cfg = r#"{
+            "auths":{"reg.io":{"auth":"dTpw"},"empty.io":{},"team.io/a":{"auth":"dTpw"}},
+            "credHelpers":{"reg.io":"per-host","123456789012.dkr.ecr.us-east-1.amazonaws.com":"ecr-login","localhost:5000":"local","off.io":""},
+            "credsStore":"store"}"#;
+        // credHelpers wins over a matching auths entry.
+        assert_eq!(chosen(cfg, "reg.io/app"), "helper:per-host");
+        assert_eq!(
+            chosen(cfg, "123456789012.dkr.ecr.us-east-1.amazonaws.com/app"),
+            "helper:ecr-login"
+        );
+        // Exact registry keys, port included: no match by host alone.
+        assert_eq!(chosen(cfg, "localhost:5000/a"), "helper:local");
+        assert_eq!(chosen(cfg, "localhost:5001/a"), "store:store:Registry");
+        assert_eq!(chosen(cfg, "localhost/a"), "store:store:Registry");
+        assert_eq!(chosen(cfg, "sub.reg.io/a"), "store:store:Registry");
+        // auths with credentials beat credsStore; path-scoped ones keep their scope.
+        assert_eq!(chosen(cfg, "team.io/a/x"), "auths:team.io/a");
+        assert_eq!(chosen(cfg, "team.io/b"), "store:store:Image");
+        // A matched entry without credentials (docker login with a store) does not.
+        assert_eq!(chosen(cfg, "empty.io/x"), "store:store:Registry");
+        // An empty helper name pins the registry to auths, without credsStore.
+        assert_eq!(chosen(cfg, "off.io/x"), "auths:");
+        // Without credsStore, the kubelet's behaviour is unchanged.
+        let no_store = r#"{"auths":{"empty.io":{}},"credHelpers":{"reg.io":"h"}}"#;
+        assert_eq!(chosen(no_store, "empty.io/x"), "auths:empty.io");
+        assert_eq!(chosen(no_store, "other.io/x"), "auths:");
+        assert_eq!(chosen("{}", "other.io/x"), "auths:");
+    }
+
+    #[test]
+    fn docker_hub_uses_dockers_server_address() {
+        for (key, expect) in [
+            ("https://index.docker.io/v1/", "helper:hub"),
+            ("index.docker.io", "helper:hub"),
+            ("docker.io", "helper:hub"),
+            ("https://index.docker.io", "auths:"),
+            ("registry-1.docker.io", "auths:"),
+        ] {
+            let cfg = format!(r#"{{"credHelpers":{{"{key}":"hub"}}}}"#);
+            for image in [
+                "nginx",
+                "library/nginx",
+                "index.docker.io/user/app",
+                "docker.io/library/x",
+            ] {
+                assert_eq!(chosen(&cfg, image), expect, "{key} {image}");
+            }
+        }
+        // docker's own key wins over the aliases.
+        let cfg = r#"{"credHelpers":{"docker.io":"b","https://index.docker.io/v1/":"a","index.docker.io":"c"}}"#;
+        assert_eq!(chosen(cfg, "nginx"), "helper:a");
+        let hub = ImageName::parse("nginx").unwrap();
+        assert_eq!(helper_server(&hub), DOCKER_HUB_SERVER);
+        let ecr = ImageName::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/a:1").unwrap();
+        assert_eq!(
+            helper_server(&ecr),
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+        );
+        assert_eq!(
+            helper_server(&ImageName::parse("localhost:5000/a").unwrap()),
+            "localhost:5000"
+        );
+    }
+
+    #[test]
+    fn the_helper_answer_key_matches_the_image_under_the_kubelets_rules() {
+        for (image, other) in [
+            ("nginx", "quay.io/nginx"),
+            ("docker.io/user/app", "ghcr.io/user/app"),
+            ("reg.io/a/b/c", "sub.reg.io/a/b/c"),
+            ("localhost:5000/a", "localhost:5001/a"),
+            ("127.0.0.1:5000/team/app", "127.0.0.1/team/app"),
+            ("[::1]:5000/a", "[::1]:5001/a"),
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+                "123456789012.dkr.ecr.us-east-2.amazonaws.com/app",
+            ),
+            ("us-docker.pkg.dev/p/r/i", "eu-docker.pkg.dev/p/r/i"),
+        ] {
+            let q = query(image);
+            let key = q.image.registry();
+            assert!(q.target.matched_by(key), "{key} must match {image}");
+            let mut ring = Keyring::new();
+            ring.add(key, ()).unwrap();
+            assert_eq!(ring.lookup(&q.target).0.len(), 1, "{key} {image}");
+            // It does not serve another registry (other port, sibling domain).
+            assert!(!query(other).target.matched_by(key), "{key} {other}");
+        }
+    }
+
+    #[test]
+    fn a_bad_helper_name_is_a_one_line_error_naming_the_fix() {
+        let t = tree();
+        write(
+            &t.home,
+            ".docker/config.json",
+            r#"{"credHelpers":{"reg.io":"../../bin/sh"}}"#,
+        );
+        let p = DockerConfigProvider::new(t.paths.clone());
+        let err = p.provide(&query("reg.io/app")).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "docker-config: credential helper name \"../../bin/sh\" (credHelpers in "
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("contains '/'") && err.contains("docker-credential-<suffix>"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn a_missing_cred_helper_is_an_error_but_a_missing_creds_store_is_not() {
+        let t = tree();
+        write(
+            &t.home,
+            ".docker/config.json",
+            r#"{"auths":{"other.io":{"auth":"dTpw"}},"credHelpers":{"reg.io":"surely-not-installed-7f3a"},"credsStore":"surely-not-installed-7f3a"}"#,
+        );
+        let p = DockerConfigProvider::new(t.paths.clone());
+        // credHelpers names this registry: a missing helper is an error naming path and fix.
+        let err = p.provide(&query("reg.io/app")).unwrap_err().to_string();
+        assert!(
+            err.starts_with("docker-config: credential helper docker-credential-surely-not-installed-7f3a (credHelpers in "),
+            "{err}"
+        );
+        assert!(
+            err.contains("for reg.io is not on PATH; install it"),
+            "{err}"
+        );
+        // credsStore is a default for all registries, often a desktop leftover: no
+        // credentials, as the kubelet (which never ran it) would answer.
+        let Outcome::Answer(a) = p.provide(&query("third.io/app")).unwrap() else {
+            panic!("expected an answer");
+        };
+        assert!(a.auth.is_empty());
+        // auths still answer where they have credentials.
+        let Outcome::Answer(a) = p.provide(&query("other.io/app")).unwrap() else {
+            panic!("expected an answer");
+        };
+        assert_eq!(a.auth["other.io"].username, "u");
     }
 }

@@ -1,8 +1,13 @@
 //! Docker config file parsing with the kubelet's Go semantics (spec sections 5.1 to 5.3).
 //!
 //! * `config.json`: an object; `auths` (any case, as Go's `encoding/json` folds keys) is the
-//!   credential map, `HttpHeaders` must be an object of strings, everything else is ignored.
-//!   `{}`, `null` and `{"auths":null}` parse, with no credentials.
+//!   credential map, `HttpHeaders` must be an object of strings, everything else is ignored
+//!   by the kubelet. `{}`, `null` and `{"auths":null}` parse, with no credentials.
+//! * `credHelpers` (registry → helper suffix) and `credsStore` (helper suffix) are read too
+//!   ([`ConfigJson`]), for the credential helpers this backend runs beyond the kubelet. They
+//!   are read leniently, because the kubelet ignores them: a wrong type never fails the file;
+//!   the key (or the one `credHelpers` entry) is ignored with a warning instead. As in Go, a
+//!   repeated `credHelpers` merges, `null` clears it, and a `null` entry is an empty name.
 //! * `.dockercfg`: the credential map itself (`null` parses, empty).
 //! * An entry reads `username`, `password`, `email` (strings or null) and `auth`; a non-empty
 //!   `auth` is base64 `user:pass` and overrides the other two. Any bad entry fails the file.
@@ -11,6 +16,7 @@
 //! field values: every type error is phrased by us, not by serde (whose messages quote the
 //! offending value, which may be a password).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -39,9 +45,35 @@ pub type Entries = Vec<(String, Entry)>;
 #[error("{0}")]
 pub struct ParseError(String);
 
-/// Parses a `config.json` document.
+/// A parsed `config.json`: the kubelet's credential entries plus the credential-helper
+/// settings that this backend also honours.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigJson {
+    /// `auths`, exactly as [`parse_config_json`] returns it.
+    pub entries: Entries,
+    /// `credHelpers`: registry key (exactly as written) → helper suffix. An empty suffix (or
+    /// `null`) is kept: it means "no helper for this registry", as in the docker CLI.
+    pub cred_helpers: BTreeMap<String, String>,
+    /// `credsStore`, when set to a non-empty string.
+    pub creds_store: Option<String>,
+    /// What was ignored and why, for the caller to log. Names keys and JSON types, never
+    /// values; at most [`MAX_WARNINGS`] lines plus one summary.
+    pub warnings: Vec<String>,
+}
+
+/// The most warnings [`ConfigJson::parse`] keeps (a summary line counts the rest).
+pub const MAX_WARNINGS: usize = 8;
+
+impl ConfigJson {
+    /// Parses a `config.json` document; fails exactly when [`parse_config_json`] fails.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ParseError> {
+        parse_with(bytes, ConfigJsonSeed)
+    }
+}
+
+/// Parses a `config.json` document: the `auths` entries, as the kubelet reads them.
 pub fn parse_config_json(bytes: &[u8]) -> Result<Entries, ParseError> {
-    parse_with(bytes, ConfigJsonSeed)
+    ConfigJson::parse(bytes).map(|c| c.entries)
 }
 
 /// Parses a legacy `.dockercfg` document.
@@ -49,9 +81,9 @@ pub fn parse_dockercfg(bytes: &[u8]) -> Result<Entries, ParseError> {
     parse_with(bytes, NullableMapSeed)
 }
 
-fn parse_with<S>(bytes: &[u8], seed: S) -> Result<Entries, ParseError>
+fn parse_with<S, T: Default>(bytes: &[u8], seed: S) -> Result<T, ParseError>
 where
-    S: for<'de> DeserializeSeed<'de, Value = Option<Entries>>,
+    S: for<'de> DeserializeSeed<'de, Value = Option<T>>,
 {
     let text = String::from_utf8_lossy(bytes);
     let mut de = serde_json::Deserializer::from_str(&text);
@@ -64,7 +96,7 @@ where
 
 /// Go's case-insensitive key match for our ASCII field names: ASCII case folding, plus the
 /// one non-ASCII fold that reaches our letters (U+017F LATIN SMALL LETTER LONG S ~ `s`).
-fn key_is(key: &str, field: &str) -> bool {
+pub(crate) fn key_is(key: &str, field: &str) -> bool {
     let mut k = key.chars();
     for f in field.chars() {
         match k.next() {
@@ -93,14 +125,14 @@ macro_rules! reject_others {
 struct ConfigJsonSeed;
 
 impl<'de> DeserializeSeed<'de> for ConfigJsonSeed {
-    type Value = Option<Entries>;
+    type Value = Option<ConfigJson>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for ConfigJsonSeed {
-    type Value = Option<Entries>;
+    type Value = Option<ConfigJson>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a docker config.json object")
     }
@@ -109,6 +141,9 @@ impl<'de> Visitor<'de> for ConfigJsonSeed {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut auths: Option<Entries> = None;
+        let mut cred_helpers: BTreeMap<String, String> = BTreeMap::new();
+        let mut creds_store = String::new();
+        let mut warnings = Warnings::default();
         while let Some(key) = map.next_key::<String>()? {
             if key_is(&key, "auths") {
                 // A repeated `auths` merges into the map decoded so far; null clears it.
@@ -116,27 +151,193 @@ impl<'de> Visitor<'de> for ConfigJsonSeed {
                     None => auths = None,
                     Some(more) => {
                         let acc = auths.get_or_insert_with(Vec::new);
-                        for (k, v) in more {
-                            insert(acc, k, v);
-                        }
+                        acc.extend(more);
+                        *acc = dedup_last(std::mem::take(acc));
                     }
                 }
             } else if key_is(&key, "HttpHeaders") {
                 map.next_value_seed(HeadersSeed)?;
+            } else if key_is(&key, "credHelpers") {
+                // Go decodes a repeated object into the same map; null makes it nil.
+                match map.next_value_seed(LenientHelpers)? {
+                    Lenient::Value(pairs) => {
+                        for (registry, helper) in pairs {
+                            match helper {
+                                Lenient::Value(name) => {
+                                    cred_helpers.insert(registry, name);
+                                }
+                                Lenient::Null => {
+                                    cred_helpers.insert(registry, String::new());
+                                }
+                                Lenient::Wrong(what) => warnings.push(format!(
+                                    "credHelpers entry {} is {what}, not a string; ignored",
+                                    shown_key(&registry)
+                                )),
+                            }
+                        }
+                    }
+                    Lenient::Null => cred_helpers.clear(),
+                    Lenient::Wrong(what) => warnings.push(format!(
+                        "credHelpers is {what}, not an object of strings; ignored"
+                    )),
+                }
+            } else if key_is(&key, "credsStore") {
+                // Go leaves a string unchanged on null.
+                match map.next_value_seed(LenientString)? {
+                    Lenient::Value(name) => creds_store = name,
+                    Lenient::Null => {}
+                    Lenient::Wrong(what) => {
+                        warnings.push(format!("credsStore is {what}, not a string; ignored"))
+                    }
+                }
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(Some(auths.unwrap_or_default()))
+        Ok(Some(ConfigJson {
+            entries: auths.unwrap_or_default(),
+            cred_helpers,
+            creds_store: Some(creds_store).filter(|s| !s.is_empty()),
+            warnings: warnings.finish(),
+        }))
     }
     reject_others!("a docker config.json object"; visit_str(&str), visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64));
 }
 
-fn insert(entries: &mut Entries, key: String, entry: Entry) {
-    match entries.iter_mut().find(|(k, _)| *k == key) {
-        Some(slot) => slot.1 = entry,
-        None => entries.push((key, entry)),
+/// Keeps the last value of each key, at the position of its first occurrence, as Go's map
+/// assignment does (its iteration order is unspecified; ours is document order). Linear: a
+/// config with thousands of registries must not cost a quadratic scan.
+fn dedup_last(entries: Entries) -> Entries {
+    let mut position: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::with_capacity(entries.len());
+    let mut out: Entries = Vec::with_capacity(entries.len());
+    for (key, entry) in entries {
+        match position.get(&key) {
+            Some(&i) => out[i].1 = entry,
+            None => {
+                position.insert(key.clone(), out.len());
+                out.push((key, entry));
+            }
+        }
     }
+    out
+}
+
+/// Warnings about ignored settings, capped so that a hostile file cannot flood the log.
+#[derive(Default)]
+struct Warnings {
+    kept: Vec<String>,
+    dropped: usize,
+}
+
+impl Warnings {
+    fn push(&mut self, warning: String) {
+        if self.kept.len() < MAX_WARNINGS {
+            self.kept.push(warning);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if self.dropped > 0 {
+            self.kept.push(format!(
+                "{} more credHelpers/credsStore problems ignored",
+                self.dropped
+            ));
+        }
+        self.kept
+    }
+}
+
+/// A registry key for a warning: quoted, escaped, at most 100 characters.
+fn shown_key(key: &str) -> String {
+    let mut s: String = key.chars().take(100).collect();
+    if s.len() < key.len() {
+        s.push('…');
+    }
+    format!("{s:?}")
+}
+
+/// A leniently read value: what we wanted, `null`, or the JSON type found instead.
+enum Lenient<T> {
+    Value(T),
+    Null,
+    Wrong(&'static str),
+}
+
+/// Implements the visitor methods of a lenient visitor for the JSON types it does not want:
+/// each is consumed (arrays and objects to their end) and reported by its type name.
+macro_rules! lenient_others {
+    ($($method:ident($ty:ty) => $what:expr),*) => {
+        $(fn $method<E: de::Error>(self, _: $ty) -> Result<Self::Value, E> {
+            Ok(Lenient::Wrong($what))
+        })*
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Lenient::Null)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Lenient::Wrong("an array"))
+        }
+    };
+}
+
+/// A string, leniently.
+struct LenientString;
+
+impl<'de> DeserializeSeed<'de> for LenientString {
+    type Value = Lenient<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LenientString {
+    type Value = Lenient<String>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Lenient::Value(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Lenient::Value(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Lenient::Wrong("an object"))
+    }
+    lenient_others!(visit_bool(bool) => "a boolean", visit_i64(i64) => "a number", visit_u64(u64) => "a number", visit_f64(f64) => "a number");
+}
+
+/// `credHelpers`, leniently: an object whose values are read with [`LenientString`].
+struct LenientHelpers;
+
+/// The entries of one `credHelpers` object, in document order.
+type HelperPairs = Vec<(String, Lenient<String>)>;
+
+impl<'de> DeserializeSeed<'de> for LenientHelpers {
+    type Value = Lenient<HelperPairs>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LenientHelpers {
+    type Value = Lenient<HelperPairs>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of strings")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut pairs = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(LenientString)?;
+            pairs.push((key, value));
+        }
+        Ok(Lenient::Value(pairs))
+    }
+    lenient_others!(visit_str(&str) => "a string", visit_bool(bool) => "a boolean", visit_i64(i64) => "a number", visit_u64(u64) => "a number", visit_f64(f64) => "a number");
 }
 
 /// `HttpHeaders`: null or an object of strings; the content is not used.
@@ -188,9 +389,9 @@ impl<'de> Visitor<'de> for NullableMapSeed {
         let mut entries = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             let entry = map.next_value_seed(EntrySeed)?;
-            insert(&mut entries, key, entry);
+            entries.push((key, entry));
         }
-        Ok(Some(entries))
+        Ok(Some(dedup_last(entries)))
     }
     reject_others!("an object of registry entries"; visit_str(&str), visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64));
 }
@@ -524,5 +725,127 @@ mod tests {
         raw.push(0xff);
         raw.extend_from_slice(br#""}}}"#);
         assert_eq!(keys(parse_config_json(&raw)), Ok(vec!["reg.io".into()]));
+    }
+
+    fn helpers(json: &str) -> (Vec<(String, String)>, Option<String>, Vec<String>) {
+        let c = ConfigJson::parse(json.as_bytes()).unwrap_or_else(|e| panic!("{json}: {e}"));
+        (
+            c.cred_helpers.into_iter().collect(),
+            c.creds_store,
+            c.warnings,
+        )
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn cred_helpers_and_creds_store_are_read() {
+        let (h, s, w) = helpers(
+            r#"{"auths":{"reg.io":{}},"credHelpers":{"123456789012.dkr.ecr.us-east-1.amazonaws.com":"ecr-login","gcr.io":"gcloud"},"credsStore":"desktop"}"#,
+        );
+        assert_eq!(
+            h,
+            pairs(&[
+                ("123456789012.dkr.ecr.us-east-1.amazonaws.com", "ecr-login"),
+                ("gcr.io", "gcloud")
+            ])
+        );
+        assert_eq!(s.as_deref(), Some("desktop"));
+        assert!(w.is_empty(), "{w:?}");
+        // Go's key folding; repeated objects merge, later values win; null clears; a null
+        // entry is an empty name; null leaves credsStore unchanged; "" is unset.
+        assert_eq!(
+            helpers(
+                r#"{"CREDHELPERS":{"a":"x","b":"y"},"credhelpers":{"a":"z","c":null},"CredsStore":"s","credsstore":null}"#
+            ),
+            (
+                pairs(&[("a", "z"), ("b", "y"), ("c", "")]),
+                Some("s".into()),
+                vec![]
+            )
+        );
+        assert_eq!(
+            helpers(r#"{"credHelpers":{"a":"x"},"credHelpers":null,"credsStore":""}"#),
+            (vec![], None, vec![])
+        );
+        assert_eq!(helpers("null"), (vec![], None, vec![]));
+        // .dockercfg has no such settings: the keys are registries there.
+        assert_eq!(
+            parse_dockercfg(br#"{"credsStore":{}}"#)
+                .map(|e| e.len())
+                .ok(),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_ignored_with_a_warning_not_a_failure() {
+        let (h, s, w) = helpers(
+            r#"{"auths":{"reg.io":{"auth":"Zm9vOmJhcg=="}},"credHelpers":{"ok.io":"good","n.io":12345678,"o.io":{"s3cret":"v"},"a.io":["s3cret"],"b.io":true},"credsStore":["s3cret-value"]}"#,
+        );
+        assert_eq!(h, pairs(&[("ok.io", "good")]));
+        assert_eq!(s, None);
+        assert_eq!(
+            w,
+            [
+                r#"credHelpers entry "n.io" is a number, not a string; ignored"#,
+                r#"credHelpers entry "o.io" is an object, not a string; ignored"#,
+                r#"credHelpers entry "a.io" is an array, not a string; ignored"#,
+                r#"credHelpers entry "b.io" is a boolean, not a string; ignored"#,
+                "credsStore is an array, not a string; ignored",
+            ]
+        );
+        for (bad_helpers, bad_store) in [
+            (r#""ecr-login""#, "5"),
+            ("5", "true"),
+            ("true", r#"{"ecr-login":1}"#),
+            (r#"["a",{"b":[1,2]}]"#, r#"["a",{"b":[1,2]}]"#),
+        ] {
+            let doc = format!(
+                r#"{{"credHelpers":{{"keep.io":"k"}},"credHelpers":{bad_helpers},"credsStore":"first","credsStore":{bad_store},"auths":{{"reg.io":{{}}}}}}"#
+            );
+            let c = ConfigJson::parse(doc.as_bytes()).unwrap_or_else(|e| panic!("{doc}: {e}"));
+            assert_eq!(c.entries.len(), 1, "{doc}");
+            assert_eq!(
+                c.cred_helpers.len(),
+                1,
+                "{doc}: a bad value keeps what came before"
+            );
+            assert_eq!(c.creds_store.as_deref(), Some("first"), "{doc}");
+            assert_eq!(c.warnings.len(), 2, "{doc}: {:?}", c.warnings);
+            assert!(
+                c.warnings.iter().all(|w| !w.contains("ecr-login")),
+                "{:?}",
+                c.warnings
+            );
+        }
+        // The kubelet's view is unchanged by these keys.
+        assert_eq!(
+            keys(parse_config_json(
+                br#"{"credHelpers":7,"credsStore":{},"auths":{"r":{}}}"#
+            )),
+            Ok(vec!["r".into()])
+        );
+        // Syntax errors still fail the file.
+        assert!(ConfigJson::parse(br#"{"credHelpers":{"a":}}"#).is_err());
+    }
+
+    #[test]
+    fn warnings_are_capped() {
+        let entries: Vec<String> = (0..50).map(|i| format!(r#""r{i}.io":{i}"#)).collect();
+        let doc = format!(r#"{{"credHelpers":{{{}}}}}"#, entries.join(","));
+        let w = helpers(&doc).2;
+        assert_eq!(w.len(), MAX_WARNINGS + 1);
+        assert_eq!(
+            w[MAX_WARNINGS],
+            "42 more credHelpers/credsStore problems ignored"
+        );
+        let long = "h".repeat(300);
+        let w = helpers(&format!(r#"{{"credHelpers":{{"{long}":1}}}}"#)).2;
+        assert!(w[0].chars().count() < 160, "{}", w[0]);
     }
 }

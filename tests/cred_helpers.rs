@@ -1,0 +1,621 @@
+//! Black-box tests of docker credential helpers (`credHelpers` / `credsStore` in config.json):
+//! the built binary runs `docker-credential-<name> get` as the docker CLI does.
+//!
+//! Two kinds of helper: small shell scripts written by each test into a bin directory put
+//! first on `PATH` (they record what they were given and answer as told), and Debian's real
+//! `docker-credential-ecr-login` against `moto_server`.
+//!
+//! ecr-login 0.6.0 has no endpoint override (its aws-sdk-go-v2 predates `AWS_ENDPOINT_URL`),
+//! but it honours `HTTPS_PROXY` and `AWS_CA_BUNDLE`. So moto_server serves TLS with a
+//! certificate for `api.ecr.us-east-1.amazonaws.com` made here with `openssl`, and a CONNECT
+//! relay in this process (127.0.0.1 only) forwards the helper's tunnel to it: the helper
+//! verifies that certificate against the bundle and talks the real ECR API to moto.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const CANARY: &str = "canary-Helper-S3cret-9c1d";
+const HELPER: &str = "docker-credential-testhelper";
+
+/// A sandbox with a bin directory for helper scripts, first on `PATH`.
+struct HelperSandbox {
+    s: Sandbox,
+    bin: PathBuf,
+    /// Where helper scripts record their argv, stdin and parent.
+    record: PathBuf,
+}
+
+impl HelperSandbox {
+    fn new() -> Self {
+        let s = Sandbox::new();
+        let bin = s.tmp.path().join("bin");
+        std::fs::create_dir_all(&bin).expect("mkdir bin");
+        let record = s.tmp.path().join("record");
+        HelperSandbox { s, bin, record }
+    }
+
+    /// Installs `docker-credential-<name>` as a shell script whose body is `body`. Before the
+    /// body runs, the script has recorded its argument count, arguments, its parent's command
+    /// name and its stdin into `self.record` (as `argc=`, `arg=`, `parent=`, `stdin=` lines);
+    /// the body can use `$rec` (that file) and `$input` (what stdin said).
+    fn helper(&self, name: &str, body: &str) {
+        let path = self.bin.join(format!("docker-credential-{name}"));
+        let script = format!(
+            "#!/bin/sh\nrec='{rec}'\n{{ echo \"argc=$#\"; for a in \"$@\"; do echo \"arg=$a\"; done; echo \"parent=$(cat /proc/$PPID/comm)\"; }} > \"$rec\"\ninput=$(cat)\nprintf 'stdin=%s\\n' \"$input\" >> \"$rec\"\n{body}\n",
+            rec = self.record.display()
+        );
+        std::fs::write(&path, script).expect("write helper");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    /// What the helper recorded, or "" if it never ran.
+    fn recorded(&self) -> String {
+        std::fs::read_to_string(&self.record).unwrap_or_default()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = self.s.command(args);
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![self.bin.clone()];
+        dirs.extend(std::env::split_paths(&path));
+        c.env("PATH", std::env::join_paths(dirs).expect("PATH"));
+        c
+    }
+
+    fn run(&self, args: &[&str], image: &str) -> Output {
+        run_with(self.command(args), request(VERSIONS[0], image).as_bytes())
+    }
+}
+
+/// The `auth` keys of a response (absent or null counts as none).
+fn auth_keys(json: &serde_json::Value) -> Vec<String> {
+    json["auth"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// A failed run: exit 1 and exactly one line on stderr, which is returned.
+fn one_line_failure(out: &Output) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(out.stdout.is_empty(), "stdout on failure: {:?}", out.stdout);
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    err
+}
+
+fn answering_helper() -> String {
+    format!(r#"printf '{{"ServerURL":"%s","Username":"robot","Secret":"{CANARY}"}}' "$input""#)
+}
+
+#[test]
+fn cred_helper_is_run_directly_with_get_and_the_registry_on_stdin() {
+    let h = HelperSandbox::new();
+    h.helper("testhelper", &answering_helper());
+    h.s.docker_config(
+        r#"{"auths":{"reg.example.com:5000":{"username":"decoy","password":"decoy"},"other.example.com":{"username":"o","password":"o"}},
+            "credHelpers":{"reg.example.com:5000":"testhelper"}}"#,
+    );
+    let out = h.run(&["--no-cache", "-v"], "reg.example.com:5000/team/app:1.0");
+    let json = stdout_json(&out);
+    // credHelpers wins over the auths entry for the same registry.
+    assert_eq!(auth_keys(&json), ["reg.example.com:5000"]);
+    assert_eq!(json["auth"]["reg.example.com:5000"]["username"], "robot");
+    assert_eq!(json["auth"]["reg.example.com:5000"]["password"], CANARY);
+    assert_eq!(json["cacheKeyType"], "Registry");
+    assert_eq!(json["cacheDuration"], "5m0s");
+    // One argument, `get`; the server address on stdin; spawned by the binary itself, no
+    // shell in between.
+    assert_eq!(
+        h.recorded(),
+        "argc=1\narg=get\nparent=kubelet-keyring\nstdin=reg.example.com:5000\n"
+    );
+    let err = stderr(&out);
+    let config = h.s.home.join(".docker/config.json");
+    assert!(
+        err.contains(&format!(
+            "credential helper {HELPER} (from {})",
+            config.display()
+        )),
+        "the source names the helper and the file: {err}"
+    );
+    assert!(!err.contains(CANARY), "{err}");
+
+    // Other registries are not the helper's.
+    let json = stdout_json(&h.run(&["--no-cache"], "other.example.com/x"));
+    assert_eq!(auth_keys(&json), ["other.example.com"]);
+}
+
+#[test]
+fn docker_hub_images_give_the_helper_dockers_index_server() {
+    let h = HelperSandbox::new();
+    h.helper("testhelper", &answering_helper());
+    h.s.docker_config(r#"{"credHelpers":{"https://index.docker.io/v1/":"testhelper"}}"#);
+    for image in [
+        "nginx:1.25",
+        "docker.io/library/nginx",
+        "index.docker.io/user/app",
+    ] {
+        let json = stdout_json(&h.run(&["--no-cache"], image));
+        assert_eq!(auth_keys(&json), ["docker.io"], "{image}");
+        assert_eq!(json["auth"]["docker.io"]["password"], CANARY);
+        assert!(
+            h.recorded()
+                .ends_with("stdin=https://index.docker.io/v1/\n"),
+            "{}",
+            h.recorded()
+        );
+    }
+}
+
+#[test]
+fn creds_store_answers_when_auths_have_no_credentials() {
+    let h = HelperSandbox::new();
+    h.helper("testhelper", &answering_helper());
+    // What `docker login` writes with a credential store: an empty auths entry.
+    h.s.docker_config(
+        r#"{"auths":{"reg.example.com":{},"pinned.example.com":{"auth":"dTpw"}},"credsStore":"testhelper"}"#,
+    );
+    let json = stdout_json(&h.run(&["--no-cache"], "reg.example.com/app"));
+    assert_eq!(auth_keys(&json), ["reg.example.com"]);
+    assert_eq!(json["auth"]["reg.example.com"]["password"], CANARY);
+    assert!(h.recorded().ends_with("stdin=reg.example.com\n"));
+    // auths with credentials are used without running the store.
+    std::fs::remove_file(&h.record).expect("rm record");
+    let json = stdout_json(&h.run(&["--no-cache"], "pinned.example.com/app"));
+    assert_eq!(json["auth"]["pinned.example.com"]["username"], "u");
+    assert_eq!(h.recorded(), "", "the store must not run");
+    // The answer goes through the cache like any other.
+    let first = stdout_json(&h.run(&[], "reg.example.com/app"));
+    std::fs::remove_file(&h.record).expect("rm record");
+    let second = stdout_json(&h.run(&[], "reg.example.com/app"));
+    assert_eq!(first["auth"], second["auth"]);
+    assert_eq!(h.recorded(), "", "served from the cache");
+}
+
+#[test]
+fn not_found_means_no_credentials_and_identity_tokens_are_skipped() {
+    let h = HelperSandbox::new();
+    h.helper(
+        "testhelper",
+        "echo 'credentials not found in native keychain'; exit 1",
+    );
+    h.s.docker_config(r#"{"credHelpers":{"reg.example.com":"testhelper"}}"#);
+    let out = h.run(&["--no-cache"], "reg.example.com/app");
+    assert_eq!(auth_keys(&stdout_json(&out)), Vec::<String>::new());
+    assert!(h.recorded().contains("arg=get"));
+
+    h.helper(
+        "testhelper",
+        &format!(r#"echo '{{"ServerURL":"x","Username":"<token>","Secret":"{CANARY}"}}'"#),
+    );
+    let out = h.run(&["--no-cache"], "reg.example.com/app");
+    assert_eq!(auth_keys(&stdout_json(&out)), Vec::<String>::new());
+    let err = stderr(&out);
+    assert!(err.contains("identity token"), "warned: {err}");
+    assert!(!err.contains(CANARY), "{err}");
+}
+
+#[test]
+fn a_failing_helper_is_exit_1_with_one_line_and_no_secret() {
+    let h = HelperSandbox::new();
+    h.helper(
+        "testhelper",
+        &format!(
+            "echo '{CANARY}'; echo '' >&2; echo 'error: token for reg.example.com expired, run login' >&2; echo 'second line {CANARY}' >&2; exit 3"
+        ),
+    );
+    h.s.docker_config(r#"{"credHelpers":{"reg.example.com":"testhelper"}}"#);
+    let err = one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"));
+    assert!(err.contains(HELPER), "{err}");
+    assert!(err.contains("failed (exit status: 3)"), "{err}");
+    assert!(
+        err.contains("error: token for reg.example.com expired, run login"),
+        "first stderr line: {err}"
+    );
+    assert!(
+        err.contains("check the helper's own configuration"),
+        "fix: {err}"
+    );
+    assert!(
+        !err.contains(CANARY) && !err.contains("second line"),
+        "{err}"
+    );
+
+    // Exit 0 with garbage is a failure too, and does not echo the garbage.
+    h.helper("testhelper", &format!("echo 'Secret: {CANARY}'"));
+    let err = one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"));
+    assert!(err.contains("not docker credential helper JSON"), "{err}");
+    assert!(!err.contains(CANARY), "{err}");
+}
+
+#[test]
+fn a_missing_or_misnamed_helper_is_exit_1_naming_the_fix() {
+    let h = HelperSandbox::new();
+    h.s.docker_config(r#"{"credHelpers":{"reg.example.com":"not-installed-7f3a"}}"#);
+    let err = one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"));
+    assert!(
+        err.contains("docker-credential-not-installed-7f3a (credHelpers in ")
+            && err.contains("is not on PATH; install it"),
+        "{err}"
+    );
+    for (name, why) in [
+        ("x; touch pwned", "contains whitespace"),
+        ("../../../bin/sh", "contains '/'"),
+    ] {
+        h.s.docker_config(&format!(
+            r#"{{"credHelpers":{{"reg.example.com":"{name}"}}}}"#
+        ));
+        let err = one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"));
+        assert!(
+            err.contains(why) && err.contains("docker-credential-<suffix>"),
+            "{err}"
+        );
+    }
+    assert!(!h.s.cwd.join("pwned").exists());
+}
+
+#[test]
+fn a_hanging_helper_is_killed_at_the_timeout_with_its_children() {
+    let h = HelperSandbox::new();
+    let pids = h.s.tmp.path().join("pids");
+    h.helper(
+        "testhelper",
+        &format!("sleep 30 & echo $! > '{}'; wait", pids.display()),
+    );
+    h.s.docker_config(r#"{"credHelpers":{"reg.example.com":"testhelper"}}"#);
+    let mut cmd = h.command(&["--no-cache"]);
+    cmd.env("KUBELET_KEYRING_HELPER_TIMEOUT", "1s");
+    let started = Instant::now();
+    let out = run_with(cmd, request(VERSIONS[0], "reg.example.com/app").as_bytes());
+    let took = started.elapsed();
+    let err = one_line_failure(&out);
+    assert!(err.contains("did not answer within 1s"), "{err}");
+    assert!(err.contains("check the helper's network access"), "{err}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    // The helper's own child (sleep) went with it: its process group was killed.
+    let sleep_pid = std::fs::read_to_string(&pids).expect("pid file");
+    let stat = PathBuf::from(format!("/proc/{}/stat", sleep_pid.trim()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        // Gone, or a zombie waiting for a reaper that is not ours.
+        match std::fs::read_to_string(&stat) {
+            Err(_) => break,
+            Ok(s)
+                if s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z')) =>
+            {
+                break
+            }
+            Ok(s) => assert!(Instant::now() < deadline, "sleep still running: {s}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_helper_printing_endlessly_is_cut_off_at_one_mebibyte() {
+    let h = HelperSandbox::new();
+    h.helper("testhelper", &format!("exec yes '{CANARY}'"));
+    h.s.docker_config(r#"{"credHelpers":{"reg.example.com":"testhelper"}}"#);
+    let started = Instant::now();
+    let err = one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"));
+    assert!(err.contains("printed more than 1048576 bytes"), "{err}");
+    assert!(!err.contains(CANARY), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // Big but bounded stderr does not block the helper or reach the error beyond one line.
+    h.helper(
+        "testhelper",
+        &format!("yes 'noise' | head -c 3000000 >&2; {}", answering_helper()),
+    );
+    let json = stdout_json(&h.run(&["--no-cache"], "reg.example.com/app"));
+    assert_eq!(json["auth"]["reg.example.com"]["password"], CANARY);
+}
+
+#[test]
+fn wrong_types_for_helper_settings_do_not_break_the_file() {
+    let h = HelperSandbox::new();
+    h.s.docker_config(
+        r#"{"auths":{"reg.example.com":{"username":"u","password":"p"}},"credHelpers":["reg.example.com"],"credsStore":7}"#,
+    );
+    let out = h.run(&["--no-cache"], "reg.example.com/app");
+    let json = stdout_json(&out);
+    assert_eq!(json["auth"]["reg.example.com"]["username"], "u");
+    let err = stderr(&out);
+    assert!(err.contains("credHelpers is an array"), "{err}");
+    assert!(err.contains("credsStore is a number"), "{err}");
+}
+
+// ---- Debian's docker-credential-ecr-login against moto_server ----
+
+const ECR_REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+const ECR_API_HOST: &str = "api.ecr.us-east-1.amazonaws.com";
+
+/// Fails loudly when a tool the test needs is not installed.
+fn require(tool: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("{tool} is not on PATH: install {package} (scripts/install-test-deps.sh)")
+        })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// moto_server serving TLS on 127.0.0.1, killed on drop.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start(dir: &Path, cert: &Path, key: &Path) -> Moto {
+        let exe = require("moto_server", "moto[server] from PyPI");
+        let port = free_port();
+        let log = std::fs::File::create(dir.join("moto.log")).expect("moto log");
+        let child = Command::new(exe)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .arg("-c")
+            .arg(cert)
+            .arg("-k")
+            .arg(key)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn moto_server");
+        let mut moto = Moto { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!(
+                    "moto_server exited ({status}): {}",
+                    std::fs::read_to_string(dir.join("moto.log")).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP CONNECT relay on 127.0.0.1 that tunnels `ECR_API_HOST:443` to a local port and
+/// refuses anything else; it records the CONNECT targets. Bounded: at most 32 connections,
+/// stopped on drop.
+struct Relay {
+    port: u16,
+    seen: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Relay {
+    fn start(upstream: u16) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
+        let port = listener.local_addr().expect("addr").port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().take(32) {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let seen = seen2.clone();
+                std::thread::spawn(move || tunnel(conn, upstream, &seen));
+            }
+        });
+        Relay { port, seen, stop }
+    }
+
+    fn targets(&self) -> Vec<String> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn tunnel(mut client: TcpStream, upstream: u16, seen: &Mutex<Vec<String>>) {
+    let _ = client.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+        match client.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let line = String::from_utf8_lossy(&head)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let target = line
+        .strip_prefix("CONNECT ")
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_default()
+        .to_string();
+    if let Ok(mut s) = seen.lock() {
+        s.push(target.clone());
+    }
+    if target != format!("{ECR_API_HOST}:443") {
+        let _ = client.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+        return;
+    }
+    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+        return;
+    };
+    if client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .is_err()
+    {
+        return;
+    }
+    let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
+    let (Ok(mut c2), Ok(mut s2)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut s2);
+        let _ = s2.shutdown(Shutdown::Write);
+    });
+    let (mut server, mut client) = (server, client);
+    let _ = std::io::copy(&mut server, &mut client);
+    let _ = client.shutdown(Shutdown::Write);
+    let _ = up.join();
+}
+
+/// A self-signed certificate for the ECR API host, made with openssl.
+fn ecr_api_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let openssl = require("openssl", "the Debian package openssl");
+    let (cert, key) = (dir.join("ecr-api.pem"), dir.join("ecr-api.key"));
+    let out = Command::new(openssl)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+        ])
+        .arg(format!("/CN={ECR_API_HOST}"))
+        .arg("-addext")
+        .arg(format!("subjectAltName=DNS:{ECR_API_HOST}"))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl req failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// The binary, set up to run ecr-login through `proxy_port` with `cert` trusted.
+fn ecr_command(s: &Sandbox, proxy_port: u16, cert: &Path) -> Command {
+    let mut c = s.command(&["--no-cache", "-v"]);
+    c.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ECR_DISABLE_CACHE", "true")
+        .env("HTTPS_PROXY", format!("http://127.0.0.1:{proxy_port}"))
+        .env("AWS_CA_BUNDLE", cert);
+    c
+}
+
+#[test]
+fn debian_ecr_login_gets_a_token_from_moto() {
+    require(
+        "docker-credential-ecr-login",
+        "the Debian package amazon-ecr-credential-helper",
+    );
+    let s = Sandbox::new();
+    let (cert, key) = ecr_api_cert(s.tmp.path());
+    let moto = Moto::start(s.tmp.path(), &cert, &key);
+    let relay = Relay::start(moto.port);
+    s.docker_config(&format!(
+        r#"{{"credHelpers":{{"{ECR_REGISTRY}":"ecr-login"}}}}"#
+    ));
+
+    let out = run_with(
+        ecr_command(&s, relay.port, &cert),
+        request(VERSIONS[0], &format!("{ECR_REGISTRY}/team/app:1")).as_bytes(),
+    );
+    let json = stdout_json(&out);
+    assert_eq!(auth_keys(&json), [ECR_REGISTRY]);
+    let cred = &json["auth"][ECR_REGISTRY];
+    assert_eq!(cred["username"], "AWS");
+    let password = cred["password"].as_str().expect("password");
+    assert!(!password.is_empty());
+    assert_eq!(json["cacheKeyType"], "Registry");
+    // The token came from moto, through the tunnel, over TLS checked against our bundle.
+    assert_eq!(relay.targets(), [format!("{ECR_API_HOST}:443")]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("credential helper docker-credential-ecr-login (from "),
+        "{err}"
+    );
+    assert!(!err.contains(password), "{err}");
+}
+
+#[test]
+fn debian_ecr_login_reports_an_unreachable_ecr_as_no_credentials() {
+    // ecr-login 0.6.0 turns every failure to get a token into the "credentials not found"
+    // answer (the cause goes only to ~/.ecr/log), so an unreachable ECR is no credentials,
+    // not an error, exactly as the docker CLI would see it.
+    require(
+        "docker-credential-ecr-login",
+        "the Debian package amazon-ecr-credential-helper",
+    );
+    let s = Sandbox::new();
+    let (cert, _key) = ecr_api_cert(s.tmp.path());
+    let relay = Relay::start(free_port());
+    s.docker_config(&format!(
+        r#"{{"credHelpers":{{"{ECR_REGISTRY}":"ecr-login"}}}}"#
+    ));
+    let out = run_with(
+        ecr_command(&s, relay.port, &cert),
+        request(VERSIONS[0], &format!("{ECR_REGISTRY}/app")).as_bytes(),
+    );
+    assert_eq!(auth_keys(&stdout_json(&out)), Vec::<String>::new());
+    assert!(
+        relay
+            .targets()
+            .iter()
+            .all(|t| t == &format!("{ECR_API_HOST}:443"))
+            && !relay.targets().is_empty(),
+        "the helper tried ECR through the relay: {:?}",
+        relay.targets()
+    );
+    let log = std::fs::read_dir(s.home.join(".ecr/log"))
+        .expect("ecr-login log dir")
+        .filter_map(|e| e.ok())
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(log.contains("Error retrieving credentials"), "{log}");
+}
