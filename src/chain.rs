@@ -48,8 +48,13 @@ impl Chain {
                     providers.push(Box::new(DockerConfigProvider::new(paths.clone())))
                 }
                 // Cloud backends register here as they land (issues 4, 5, 6).
-                // Cloud backends register here as they land (issues 4, 5, 6).
-                ProviderName::Ecr | ProviderName::Gcp | ProviderName::Acr => {}
+                #[cfg(feature = "gcp")]
+                ProviderName::Gcp => {
+                    providers.push(Box::new(keyring_gcp::GcpProvider::new(config.gcp.clone())))
+                }
+                #[cfg(not(feature = "gcp"))]
+                ProviderName::Gcp => {}
+                ProviderName::Acr | ProviderName::Ecr => {}
             }
         }
         Ok(Chain { providers })

@@ -1,6 +1,482 @@
-//! The gcp backend (being written).
+//! The gcp backend: Google Container Registry and Artifact Registry (and configured mirrors of
+//! them) get `oauth2accesstoken` / a Google OAuth access token.
+//!
+//! # Which images
+//!
+//! * Google's registries: `gcr.io` and its subdomains (`us.gcr.io`, `mirror.gcr.io`, ...),
+//!   every subdomain of `pkg.dev` (`us-docker.pkg.dev`, ...), and
+//!   `container.cloud.google.com`. Google owns these domains, so any port or depth is safe.
+//! * The config's `mirrors` ([`Config`]), matched with the kubelet's own rules.
+//! * Nothing else. Upstream's auth-provider-gcp also answers for whatever host the kubelet's
+//!   `matchImages` let through (PR #793), which sends a Google token to any registry a
+//!   too-wide pattern admits; here a host that is neither Google's nor a listed mirror is
+//!   [`Outcome::NotApplicable`] and never sees a token.
+//!
+//! For any other image `provide` returns at once, without building a runtime or a client and
+//! without I/O (unless `dockercfg` is on, below).
+//!
+//! # The answer
+//!
+//! Username `oauth2accesstoken`, password the access token. That is the user name Google
+//! documents for GCR and Artifact Registry; upstream sends `_token`, which the registries
+//! also accept today but is undocumented. The `auth` key is the image's registry
+//! (`host[:port]`), or registry plus path for a mirror with a path (then `cacheKeyType` is
+//! `Image`, else `Registry`). `lifetime` is the token's real remaining life minus five
+//! minutes and up to a minute of jitter (so the nodes of a cluster do not all refresh at once),
+//! at least one minute but never past the token's expiry; `expires_at` is the expiry itself.
+//!
+//! Where the token comes from is described in [`token`] (key file,
+//! application default credentials, metadata server; the metadata server's address can be
+//! overridden with `GCE_METADATA_HOST`).
+//!
+//! # Failure
+//!
+//! For an image this backend owns, any failure is an `Err(ProviderError)` with one line: what
+//! failed, for which registry, and the likely fix. Upstream answers such failures with an
+//! empty `auth` and exit 0, so the pull runs anonymously and the user sees a 401 far away from
+//! the cause. Nothing here ever answers Ok with empty credentials for a Google registry.
+//!
+//! # Deadlines
+//!
+//! Metadata requests connect within 2 s and finish within 3 s (see [`metadata`]); the whole
+//! `provide` call, retries included, is cut at [`TOTAL_DEADLINE`], far under the kubelet's
+//! 60 s exec timeout.
+//!
+//! # Docker config from metadata
+//!
+//! With `dockercfg: true`, `provide` first reads the `google-dockercfg` (then
+//! `google-dockercfg-url`) instance attribute ([`dockercfg`]) for *every* image, since such a
+//! config may hold credentials for any registry; scope it with the kubelet's `matchImages`.
+//! An entry that matches the image answers (five-minute lifetime, like a file on disk). If
+//! none does, a Google registry or mirror gets the access token as usual and any other image
+//! is not applicable (the next provider, e.g. docker-config, is asked). If the metadata server
+//! cannot be read, that is an error for every image: the operator said credentials live there.
+//!
+//! # Not supported
+//!
+//! Service-account tokens from the kubelet (KEP-4412 / GKE workload identity exchange) are
+//! ignored: the node's identity is used.
 
-/// This backend's section of the plugin config file (`gcp:`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Config {}
+pub mod config;
+pub mod dockercfg;
+mod error;
+mod http;
+pub mod metadata;
+mod quiet;
+pub mod token;
+
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use keyring_api::provider::Query;
+use keyring_api::wire::AuthConfig;
+use keyring_api::{Answer, CacheKeyType, Outcome, Provider, ProviderError};
+
+pub use config::{Config, Mirror, MirrorError};
+
+use error::Error;
+
+/// The provider's name, in logs, errors and the cache.
+pub const NAME: &str = "gcp";
+/// The user name that goes with an access token.
+pub const USERNAME: &str = "oauth2accesstoken";
+/// The cut-off for one `provide` call.
+pub const TOTAL_DEADLINE: Duration = Duration::from_secs(20);
+/// Subtracted from a token's remaining life (plus jitter) to get the answer's lifetime.
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+/// The most jitter added to [`REFRESH_MARGIN`].
+pub const MAX_JITTER: Duration = Duration::from_secs(60);
+/// The shortest lifetime reported (unless the token itself lives less).
+pub const MIN_LIFETIME: Duration = Duration::from_secs(60);
+
+/// The environment this backend reads, captured once per call so tests can supply their own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Env {
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, when set and not empty.
+    pub application_credentials: Option<PathBuf>,
+    /// The home directory, as gcp_auth finds it (`$HOME`, else the password database).
+    pub home: Option<PathBuf>,
+    /// `GCE_METADATA_HOST`, when set and not empty.
+    pub metadata_host: Option<String>,
+}
+
+impl Env {
+    /// Reads the process environment.
+    pub fn from_process() -> Self {
+        let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+        Env {
+            application_credentials: var("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from),
+            home: std::env::home_dir().filter(|h| !h.as_os_str().is_empty()),
+            metadata_host: var("GCE_METADATA_HOST").map(|v| v.to_string_lossy().into_owned()),
+        }
+    }
+}
+
+/// Whether `host` (no port) is one of Google's registries.
+pub fn is_google_registry(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    let under = |domain: &str| {
+        host.strip_suffix(domain)
+            .and_then(|rest| rest.strip_suffix('.'))
+            .is_some_and(|sub| !sub.is_empty() && !sub.ends_with('.'))
+    };
+    host == "gcr.io" || host == "container.cloud.google.com" || under("gcr.io") || under("pkg.dev")
+}
+
+/// Why this backend owns an image.
+#[derive(Debug, Clone, Copy)]
+enum Owner<'a> {
+    Google,
+    Mirror(&'a Mirror),
+}
+
+/// The gcp provider.
+#[derive(Debug, Clone)]
+pub struct GcpProvider {
+    config: Config,
+    env: Option<Env>,
+}
+
+impl GcpProvider {
+    /// A provider with this config; reads the process environment when asked. No I/O.
+    pub fn new(config: Config) -> Self {
+        GcpProvider { config, env: None }
+    }
+
+    /// A provider that uses `env` instead of the process environment.
+    pub fn with_env(config: Config, env: Env) -> Self {
+        GcpProvider {
+            config,
+            env: Some(env),
+        }
+    }
+
+    fn owner(&self, query: &Query) -> Option<Owner<'_>> {
+        if is_google_registry(query.image.host()) {
+            return Some(Owner::Google);
+        }
+        self.config
+            .mirrors
+            .iter()
+            .find(|m| m.matches(&query.target))
+            .map(Owner::Mirror)
+    }
+
+    async fn run(
+        &self,
+        query: &Query,
+        owner: Option<Owner<'_>>,
+        env: &Env,
+    ) -> Result<Outcome, ProviderError> {
+        if self.config.dockercfg {
+            let md = metadata::Metadata::new(env.metadata_host.as_deref())
+                .map_err(|e| dockercfg::provider_error(query, e))?;
+            let loaded = dockercfg::load(&md)
+                .await
+                .map_err(|e| dockercfg::provider_error(query, e))?;
+            if let Some((entries, origin)) = loaded {
+                if let Some(answer) = dockercfg::answer(&entries, &origin, query) {
+                    return Ok(Outcome::Answer(answer));
+                }
+                tracing::debug!("{origin}: no entry for {}", query.image);
+            }
+        }
+        let Some(owner) = owner else {
+            return Ok(Outcome::NotApplicable);
+        };
+        let source = token::select(env).map_err(|e| token_error(query, e))?;
+        let token = token::fetch(source, env)
+            .await
+            .map_err(|e| token_error(query, e))?;
+        Ok(Outcome::Answer(token_answer(
+            query,
+            owner,
+            token,
+            SystemTime::now(),
+            jitter(),
+        )))
+    }
+}
+
+impl Provider for GcpProvider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn provide(&self, query: &Query) -> Result<Outcome, ProviderError> {
+        let owner = self.owner(query);
+        if owner.is_none() && !self.config.dockercfg {
+            return Ok(Outcome::NotApplicable);
+        }
+        let env = self.env.clone().unwrap_or_else(Env::from_process);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| ProviderError::new(NAME, Error::Runtime(e).to_string()))?;
+        quiet::run(|| {
+            rt.block_on(async {
+                tokio::time::timeout(TOTAL_DEADLINE, self.run(query, owner, &env))
+                    .await
+                    .unwrap_or_else(|_| {
+                        let e = Error::Deadline(TOTAL_DEADLINE);
+                        Err(ProviderError::new(
+                            NAME,
+                            format!("{}: {e}", query.image.registry()),
+                        ))
+                    })
+            })
+        })
+    }
+}
+
+fn token_error(query: &Query, e: Error) -> ProviderError {
+    ProviderError::new(
+        NAME,
+        format!("no access token for {}: {e}", query.image.registry()),
+    )
+}
+
+/// The answer for a token.
+fn token_answer(
+    query: &Query,
+    owner: Owner<'_>,
+    token: token::AccessToken,
+    now: SystemTime,
+    jitter: Duration,
+) -> Answer {
+    let registry = query.image.registry();
+    let (key, cache_key_type) = match owner {
+        Owner::Mirror(m) if !m.path().is_empty() => {
+            (format!("{registry}{}", m.path()), CacheKeyType::Image)
+        }
+        _ => (registry.to_string(), CacheKeyType::Registry),
+    };
+    let remaining = token.expires_at.duration_since(now).unwrap_or_default();
+    let mut auth = BTreeMap::new();
+    auth.insert(
+        key,
+        AuthConfig {
+            username: USERNAME.to_string(),
+            password: token.token,
+        },
+    );
+    Answer {
+        auth,
+        cache_key_type,
+        lifetime: cache_lifetime(remaining, jitter),
+        expires_at: Some(token.expires_at),
+        source: token.source,
+    }
+}
+
+/// How long an answer with a token that lives `remaining` more may be reused: `remaining`
+/// minus [`REFRESH_MARGIN`] and `jitter`, at least [`MIN_LIFETIME`], never past `remaining`.
+pub fn cache_lifetime(remaining: Duration, jitter: Duration) -> Duration {
+    remaining
+        .saturating_sub(REFRESH_MARGIN + jitter.min(MAX_JITTER))
+        .max(MIN_LIFETIME)
+        .min(remaining)
+}
+
+/// Up to [`MAX_JITTER`], whole seconds, different per process.
+fn jitter() -> Duration {
+    let r = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+    Duration::from_secs(r % (MAX_JITTER.as_secs() + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyring_api::{ImageName, Secret};
+
+    fn query(image: &str) -> Query {
+        Query::new(ImageName::parse(image).unwrap())
+    }
+
+    #[test]
+    fn google_hosts() {
+        for host in [
+            "gcr.io",
+            "us.gcr.io",
+            "eu.gcr.io",
+            "mirror.gcr.io",
+            "GCR.io",
+            "us-docker.pkg.dev",
+            "europe-west1-docker.pkg.dev",
+            "a.b.pkg.dev",
+            "container.cloud.google.com",
+        ] {
+            assert!(is_google_registry(host), "{host}");
+        }
+        for host in [
+            "pkg.dev",
+            "evilgcr.io",
+            "gcr.io.evil.com",
+            "gcr.iox",
+            ".gcr.io",
+            "a..gcr.io",
+            "us-docker.pkg.dev.evil.com",
+            "notpkg.dev",
+            "cloud.google.com",
+            "x.container.cloud.google.com",
+            "docker.io",
+            "",
+        ] {
+            assert!(!is_google_registry(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn ownership_is_google_or_a_listed_mirror() {
+        let config: Config =
+            serde_json::from_str(r#"{"mirrors": ["reg.example.com:5000", "m.example.com/gcr"]}"#)
+                .unwrap();
+        let p = GcpProvider::with_env(config, Env::default());
+        for (image, owned) in [
+            ("gcr.io/p/i", true),
+            ("us-docker.pkg.dev/p/r/i:1", true),
+            ("gcr.io:443/p/i", true),
+            ("reg.example.com:5000/p/i", true),
+            ("reg.example.com/p/i", false),
+            ("m.example.com/gcr/p/i", true),
+            ("m.example.com/other/i", false),
+            ("nginx", false),
+            ("quay.io/p/i", false),
+            ("123456789012.dkr.ecr.us-east-1.amazonaws.com/i", false),
+        ] {
+            assert_eq!(p.owner(&query(image)).is_some(), owned, "{image}");
+        }
+    }
+
+    #[test]
+    fn foreign_images_are_not_applicable_without_io() {
+        // A metadata host that would fail loudly if anything were asked of it.
+        let env = Env {
+            metadata_host: Some("bad host!".into()),
+            application_credentials: Some("/nonexistent/key.json".into()),
+            home: None,
+        };
+        let p = GcpProvider::with_env(Config::default(), env);
+        for image in [
+            "nginx",
+            "quay.io/p/i",
+            "gcr.io.evil.com/x",
+            "reg.example.com:5000/x",
+        ] {
+            assert_eq!(
+                p.provide(&query(image)).unwrap(),
+                Outcome::NotApplicable,
+                "{image}"
+            );
+        }
+        // The same provider fails for a Google image, naming the registry and the cause.
+        let e = p
+            .provide(&query("us-docker.pkg.dev/p/r/i"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("gcp: no access token for us-docker.pkg.dev: GOOGLE_APPLICATION_CREDENTIALS /nonexistent/key.json: no such file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn lifetimes() {
+        let m = |s| Duration::from_secs(s);
+        assert_eq!(cache_lifetime(m(3600), m(0)), m(3300));
+        assert_eq!(cache_lifetime(m(3600), m(60)), m(3240));
+        assert_eq!(cache_lifetime(m(3600), m(600)), m(3240)); // jitter capped
+        assert_eq!(cache_lifetime(m(400), m(30)), m(70));
+        assert_eq!(cache_lifetime(m(300), m(30)), m(60)); // floor
+        assert_eq!(cache_lifetime(m(45), m(0)), m(45)); // never past expiry
+        assert_eq!(cache_lifetime(m(0), m(0)), m(0));
+        for _ in 0..20 {
+            assert!(jitter() <= MAX_JITTER);
+        }
+    }
+
+    #[test]
+    fn token_answers() {
+        let config: Config = serde_json::from_str(r#"{"mirrors": ["m.example.com/gcr"]}"#).unwrap();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let token = || token::AccessToken {
+            token: Secret::new("ya29.t".into()),
+            expires_at: now + Duration::from_secs(3599),
+            source: "test".into(),
+        };
+        let q = query("us-docker.pkg.dev/p/r/i:1");
+        let a = token_answer(&q, Owner::Google, token(), now, Duration::from_secs(10));
+        assert_eq!(a.auth.keys().collect::<Vec<_>>(), ["us-docker.pkg.dev"]);
+        assert_eq!(a.auth["us-docker.pkg.dev"].username, "oauth2accesstoken");
+        assert_eq!(a.auth["us-docker.pkg.dev"].password.expose(), "ya29.t");
+        assert_eq!(a.cache_key_type, CacheKeyType::Registry);
+        assert_eq!(a.lifetime, Duration::from_secs(3599 - 300 - 10));
+        assert_eq!(a.expires_at, Some(now + Duration::from_secs(3599)));
+
+        let q = query("m.example.com/gcr/p/i");
+        let a = token_answer(
+            &q,
+            Owner::Mirror(&config.mirrors[0]),
+            token(),
+            now,
+            Duration::ZERO,
+        );
+        assert_eq!(a.auth.keys().collect::<Vec<_>>(), ["m.example.com/gcr"]);
+        assert_eq!(a.cache_key_type, CacheKeyType::Image);
+    }
+
+    #[test]
+    fn gcp_auth_log_lines_are_dropped() {
+        use std::sync::{Arc, Mutex};
+        use tracing::subscriber::Interest;
+        /// Records event targets at `max` and more severe.
+        #[derive(Clone)]
+        struct Seen(Arc<Mutex<Vec<String>>>, tracing::Level);
+        impl tracing::Subscriber for Seen {
+            fn register_callsite(&self, _: &'static tracing::Metadata<'static>) -> Interest {
+                Interest::sometimes()
+            }
+            fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
+                *m.level() <= self.1
+            }
+            fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+                tracing::span::Id::from_u64(1)
+            }
+            fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+            fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+            fn event(&self, e: &tracing::Event<'_>) {
+                let m = e.metadata();
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(format!("{} {}", m.level(), m.target()));
+            }
+            fn enter(&self, _: &tracing::span::Id) {}
+            fn exit(&self, _: &tracing::span::Id) {}
+        }
+        fn emit() {
+            tracing::warn!(target: "gcp_auth::types", body = "SECRET", "token request failed");
+            tracing::warn!(target: "gcp_auth::types", retries = 1, "failed to refresh token");
+            tracing::debug!(target: "gcp_auth::types", "requesting token");
+            tracing::warn!(target: "keyring_gcp", "ours");
+        }
+        // Default verbosity: only our own line.
+        let seen = Seen(Default::default(), tracing::Level::WARN);
+        tracing::subscriber::with_default(seen.clone(), || quiet::run(emit));
+        assert_eq!(*seen.0.lock().unwrap(), ["WARN keyring_gcp"]);
+        // Debug output: gcp_auth's lines too, but never the one with the body.
+        let seen = Seen(Default::default(), tracing::Level::TRACE);
+        tracing::subscriber::with_default(seen.clone(), || quiet::run(emit));
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            [
+                "WARN gcp_auth::types",
+                "DEBUG gcp_auth::types",
+                "WARN keyring_gcp"
+            ]
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! Docker credentials delivered by metadata (upstream's `--authFlow=dockercfg` and
+//! `dockercfg-url`), on when the config says `gcp: {dockercfg: true}`.
+//!
+//! The `google-dockercfg` instance attribute holds a legacy `.dockercfg` map; if it is not
+//! set, the `google-dockercfg-url` attribute may hold an `http://` or `https://` URL of one,
+//! fetched *without* the metadata header (it is not the metadata server) within 10 s.
+//! Bodies are capped at 10 MiB; redirects are not followed. Entries are matched against the
+//! image with the kubelet's rules, exactly as for a docker config file on disk. URLs are
+//! shown in messages without their query, which may be a signature.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Uri};
+use http_body_util::Empty;
+use keyring_api::provider::Query;
+use keyring_api::{Answer, ProviderError};
+use keyring_docker_config::{match_entries, parse_dockercfg, Entries};
+
+use crate::error::Error;
+use crate::http::{self as h, USER_AGENT};
+use crate::metadata::{Metadata, ATTRIBUTE_LIMIT};
+
+/// The attribute holding a `.dockercfg` document.
+pub const ATTRIBUTE: &str = "google-dockercfg";
+/// The attribute holding the URL of one.
+pub const URL_ATTRIBUTE: &str = "google-dockercfg-url";
+/// Connect timeout for the URL.
+const URL_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Whole-exchange timeout for the URL.
+const URL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The docker config metadata delivers, and where it came from; `None` when neither
+/// attribute is set.
+pub(crate) async fn load(md: &Metadata) -> Result<Option<(Entries, String)>, Error> {
+    if let Some(body) = md.attribute(ATTRIBUTE).await? {
+        let origin = format!("metadata attribute {ATTRIBUTE}");
+        let entries = parse(&body, origin.clone())?;
+        return Ok(Some((entries, origin)));
+    }
+    let Some(raw) = md.attribute(URL_ATTRIBUTE).await? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&raw);
+    let uri = parse_url(text.trim())?;
+    let shown = redact(&uri);
+    let body = fetch(uri, &shown).await?;
+    let origin = format!("{URL_ATTRIBUTE} {shown}");
+    let entries = parse(&body, origin.clone())?;
+    Ok(Some((entries, origin)))
+}
+
+/// The answer for `query` from the entries, if any entry matches.
+pub(crate) fn answer(entries: &Entries, origin: &str, query: &Query) -> Option<Answer> {
+    let matched = match_entries(entries, query);
+    for (key, reason) in &matched.invalid {
+        tracing::warn!("{origin}: ignoring entry {key:?}: {reason}");
+    }
+    if matched.auth.is_empty() {
+        return None;
+    }
+    Some(Answer {
+        auth: matched.auth,
+        cache_key_type: matched.cache_key_type,
+        // Attributes can change at any time; re-read them as often as a file on disk.
+        lifetime: keyring_docker_config::LIFETIME,
+        expires_at: None,
+        source: origin.to_string(),
+    })
+}
+
+fn parse(body: &[u8], origin: String) -> Result<Entries, Error> {
+    // The parse error names fields, never values (keyring_docker_config's contract).
+    parse_dockercfg(body).map_err(|e| Error::DockercfgParse {
+        origin,
+        reason: e.to_string(),
+    })
+}
+
+/// Checks the attribute's value: an absolute http(s) URL without user-info.
+fn parse_url(text: &str) -> Result<Uri, Error> {
+    let fail = |url: String, reason: &str| Error::DockercfgUrl {
+        url,
+        reason: reason.into(),
+    };
+    let uri: Uri = text.parse().map_err(|_| {
+        fail(
+            "(attribute value)".into(),
+            "not a URL; set the attribute to an http:// or https:// URL",
+        )
+    })?;
+    let scheme_ok = matches!(uri.scheme_str(), Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
+    if !scheme_ok || uri.authority().is_none() {
+        return Err(fail(
+            "(attribute value)".into(),
+            "only http:// and https:// URLs are supported (not gs://, s3:// or relative ones)",
+        ));
+    }
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(fail(
+            "(attribute value)".into(),
+            "user-info in the URL is not supported",
+        ));
+    }
+    Ok(uri)
+}
+
+/// `scheme://host[:port]/path`, without the query.
+fn redact(uri: &Uri) -> String {
+    format!(
+        "{}://{}{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().map(|a| a.as_str()).unwrap_or(""),
+        uri.path()
+    )
+}
+
+async fn fetch(uri: Uri, shown: &str) -> Result<Bytes, Error> {
+    let fail = |reason: String| Error::DockercfgUrl {
+        url: shown.to_string(),
+        reason,
+    };
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .map_err(|e| fail(format!("cannot load the system's CA certificates: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(h::http_connector(URL_CONNECT_TIMEOUT));
+    let client = h::client(https);
+    let req = Request::get(uri)
+        .header(http::header::USER_AGENT, USER_AGENT)
+        .body(Empty::new())
+        .map_err(|e| fail(e.to_string()))?;
+    let resp = h::get(&client, req, ATTRIBUTE_LIMIT, URL_TIMEOUT)
+        .await
+        .map_err(|e| fail(format!("{e}; check that the node reaches it")))?;
+    if !resp.status.is_success() {
+        return Err(fail(format!(
+            "answered {}; check the URL in the attribute (redirects are not followed)",
+            resp.status
+        )));
+    }
+    Ok(resp.body)
+}
+
+/// The provider error for a failed dockercfg flow.
+pub(crate) fn provider_error(query: &Query, e: Error) -> ProviderError {
+    ProviderError::new(
+        crate::NAME,
+        format!(
+            "docker config from metadata for {}: {e}",
+            query.image.registry()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u =
+            parse_url("https://storage.example.com/b/cfg.json?X-Goog-Signature=SECRET").unwrap();
+        assert_eq!(redact(&u), "https://storage.example.com/b/cfg.json");
+        assert!(parse_url("HTTP://h:8080/x").is_ok());
+        for bad in [
+            "gs://bucket/cfg",
+            "s3://b/c",
+            "/relative",
+            "not a url",
+            "https://u:SECRET@h/x",
+            "",
+        ] {
+            let e = parse_url(bad).unwrap_err().to_string();
+            assert!(
+                e.starts_with("google-dockercfg-url (attribute value): "),
+                "{bad}: {e}"
+            );
+            assert!(!e.contains("SECRET"), "{e}");
+        }
+    }
+}

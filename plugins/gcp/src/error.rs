@@ -1,0 +1,72 @@
+//! What can go wrong in this backend, each variant one line with the likely fix.
+//!
+//! Texts never quote a response body, a credentials file's contents or a URL's query: any of
+//! those may hold a credential.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::http::FetchError;
+
+/// A failure of the gcp backend; turned into a [`keyring_api::ProviderError`] by the provider.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    /// `GCE_METADATA_HOST` is set but not `host[:port]`.
+    #[error("GCE_METADATA_HOST={0:?} is not host[:port]; fix it or unset it")]
+    MetadataHostEnv(String),
+    /// The metadata server gave no HTTP answer.
+    #[error("metadata server {host}: {cause} asking for {what}; {hint}")]
+    MetadataFetch {
+        host: String,
+        what: &'static str,
+        cause: FetchError,
+        hint: &'static str,
+    },
+    /// The metadata server answered with an unexpected status.
+    #[error("metadata server {host} answered {status} for {what}{tries}; {hint}")]
+    MetadataStatus {
+        host: String,
+        what: &'static str,
+        status: StatusCode,
+        /// ` (after N attempts)` or empty.
+        tries: String,
+        hint: &'static str,
+    },
+    /// The metadata server answered 200 with a body we cannot use.
+    #[error("metadata server {host} sent {what} that {reason}")]
+    MetadataBody {
+        host: String,
+        what: &'static str,
+        reason: String,
+    },
+    /// A credentials file (key file, application default credentials) is unusable.
+    #[error("{origin} {path}: {reason}; {hint}")]
+    CredentialsFile {
+        origin: &'static str,
+        path: String,
+        reason: String,
+        hint: &'static str,
+    },
+    /// gcp_auth could not get a token with file credentials.
+    #[error("{origin}: {reason}; {hint}")]
+    TokenExchange {
+        origin: String,
+        reason: String,
+        hint: &'static str,
+    },
+    /// The `google-dockercfg-url` attribute or what it points to is unusable.
+    #[error("google-dockercfg-url {url}: {reason}")]
+    DockercfgUrl { url: String, reason: String },
+    /// A docker config delivered by metadata does not parse.
+    #[error("{origin} is not a .dockercfg document ({reason}); fix the instance attribute")]
+    DockercfgParse { origin: String, reason: String },
+    /// The whole exchange ran past the backend's deadline.
+    #[error(
+        "no answer within {0:?}; the metadata server or token endpoint is too slow or unreachable"
+    )]
+    Deadline(Duration),
+    /// The async runtime could not be built.
+    #[error("cannot start the I/O runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}

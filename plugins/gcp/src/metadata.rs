@@ -1,0 +1,228 @@
+//! The GCE/GKE metadata server: the default service account's access token and the
+//! `google-dockercfg` / `google-dockercfg-url` instance attributes.
+//!
+//! The server is `169.254.169.254` (the address Google's Go client uses, so no DNS lookup of
+//! `metadata.google.internal` can hang), or `GCE_METADATA_HOST` (`host[:port]`) when set, as
+//! in every Google client library. gcp_auth hard-codes `metadata.google.internal` and has no
+//! timeouts, so this flow is ours, on the same hyper client stack.
+//!
+//! Every request carries `Metadata-Flavor: Google`, connects within 2 s and finishes within
+//! 3 s. Refused or broken connections and 429/5xx answers are tried up to three times; a
+//! timeout is not retried (off Google Cloud the address black-holes, and waiting again only
+//! eats the kubelet's 60 s).
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::uri::Authority;
+use http::{Request, StatusCode};
+use http_body_util::Empty;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+
+use crate::error::Error;
+use crate::http::{self as h, FetchError};
+use crate::token::{parse_token_response, AccessToken};
+
+/// The metadata server's address when `GCE_METADATA_HOST` is not set.
+pub const DEFAULT_HOST: &str = "169.254.169.254";
+/// Connect timeout per request.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Whole-exchange timeout per request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// Attempts for retryable failures.
+const ATTEMPTS: u32 = 3;
+/// Largest token response read.
+const TOKEN_LIMIT: usize = 64 << 10;
+/// Largest attribute read (a docker config): upstream's cap.
+pub const ATTRIBUTE_LIMIT: usize = 10 << 20;
+
+const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
+const ATTRIBUTES_PATH: &str = "/computeMetadata/v1/instance/attributes/";
+
+const TOKEN_HINT_UNREACHABLE: &str = "off Google Cloud set GOOGLE_APPLICATION_CREDENTIALS to a \
+     service-account key file; on a GCE VM or GKE node check that the node reaches the metadata \
+     server (GCE_METADATA_HOST overrides its address)";
+const TOKEN_HINT_404: &str = "the instance has no service account; attach one with the \
+     cloud-platform scope, or set GOOGLE_APPLICATION_CREDENTIALS to a key file";
+const TOKEN_HINT_403: &str = "the metadata server refused the request; check that no proxy \
+     strips the Metadata-Flavor header and that metadata access is not blocked on this node";
+const TOKEN_HINT_5XX: &str = "the metadata server is failing; retry later, or set \
+     GOOGLE_APPLICATION_CREDENTIALS to a key file";
+const ATTRIBUTE_HINT: &str = "gcp.dockercfg: true needs the metadata server; set it to false \
+     off Google Cloud";
+
+/// The metadata server of this node.
+pub(crate) struct Metadata {
+    authority: Authority,
+    client: Client<HttpConnector, Empty<Bytes>>,
+}
+
+impl Metadata {
+    /// The server named by `GCE_METADATA_HOST` (`env_host`), or the default one.
+    pub(crate) fn new(env_host: Option<&str>) -> Result<Self, Error> {
+        let authority = match env_host {
+            None => Authority::from_static(DEFAULT_HOST),
+            Some(h) => parse_host(h).ok_or_else(|| Error::MetadataHostEnv(h.to_string()))?,
+        };
+        Ok(Metadata {
+            authority,
+            client: h::client(h::http_connector(CONNECT_TIMEOUT)),
+        })
+    }
+
+    /// `host[:port]` of the server, for messages.
+    pub(crate) fn host(&self) -> &str {
+        self.authority.as_str()
+    }
+
+    /// GET `path` with retries; the final response, whatever its status.
+    async fn get(
+        &self,
+        path: &str,
+        what: &'static str,
+        limit: usize,
+    ) -> Result<(h::Fetched, u32), FetchError> {
+        let uri = format!("http://{}{path}", self.authority);
+        let mut attempt = 1;
+        loop {
+            let req = Request::get(uri.as_str())
+                .header("Metadata-Flavor", "Google")
+                .header(http::header::USER_AGENT, h::USER_AGENT)
+                .body(Empty::new())
+                .map_err(|e| FetchError::Transport(e.to_string()))?;
+            let result = h::get(&self.client, req, limit, REQUEST_TIMEOUT).await;
+            let retry = match &result {
+                Ok(f) => f.status.is_server_error() || f.status == StatusCode::TOO_MANY_REQUESTS,
+                Err(e) => e.is_transient(),
+            };
+            if !retry || attempt >= ATTEMPTS {
+                return result.map(|f| (f, attempt));
+            }
+            match &result {
+                Ok(f) => {
+                    tracing::debug!(status = %f.status, attempt, "metadata server: {what}; retrying")
+                }
+                Err(e) => tracing::debug!(attempt, "metadata server: {what}: {e}; retrying"),
+            }
+            tokio::time::sleep(Duration::from_millis(100 * 3u64.pow(attempt - 1))).await;
+            attempt += 1;
+        }
+    }
+
+    /// The default service account's access token.
+    pub(crate) async fn token(&self) -> Result<AccessToken, Error> {
+        const WHAT: &str = "the access token";
+        let now = SystemTime::now();
+        let (resp, tries) = self
+            .get(TOKEN_PATH, WHAT, TOKEN_LIMIT)
+            .await
+            .map_err(|cause| Error::MetadataFetch {
+                host: self.host().into(),
+                what: WHAT,
+                cause,
+                hint: TOKEN_HINT_UNREACHABLE,
+            })?;
+        if resp.status != StatusCode::OK {
+            let hint = match resp.status {
+                StatusCode::NOT_FOUND => TOKEN_HINT_404,
+                StatusCode::FORBIDDEN => TOKEN_HINT_403,
+                s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => TOKEN_HINT_5XX,
+                _ => "is GCE_METADATA_HOST pointing at a metadata server?",
+            };
+            return Err(Error::MetadataStatus {
+                host: self.host().into(),
+                what: WHAT,
+                status: resp.status,
+                tries: tries_text(tries),
+                hint,
+            });
+        }
+        let (token, expires_in) =
+            parse_token_response(&resp.body).map_err(|reason| Error::MetadataBody {
+                host: self.host().into(),
+                what: "an access token",
+                reason,
+            })?;
+        Ok(AccessToken {
+            token,
+            expires_at: now + expires_in,
+            source: format!("metadata server {} (default service account)", self.host()),
+        })
+    }
+
+    /// An instance attribute's value; `None` when the attribute is not set (404).
+    pub(crate) async fn attribute(&self, name: &'static str) -> Result<Option<Bytes>, Error> {
+        let path = format!("{ATTRIBUTES_PATH}{name}");
+        let (resp, tries) = self
+            .get(&path, name, ATTRIBUTE_LIMIT)
+            .await
+            .map_err(|cause| Error::MetadataFetch {
+                host: self.host().into(),
+                what: name,
+                cause,
+                hint: ATTRIBUTE_HINT,
+            })?;
+        match resp.status {
+            StatusCode::OK => Ok(Some(resp.body)),
+            StatusCode::NOT_FOUND => Ok(None),
+            status => Err(Error::MetadataStatus {
+                host: self.host().into(),
+                what: name,
+                status,
+                tries: tries_text(tries),
+                hint: ATTRIBUTE_HINT,
+            }),
+        }
+    }
+}
+
+fn tries_text(tries: u32) -> String {
+    if tries > 1 {
+        format!(" (after {tries} attempts)")
+    } else {
+        String::new()
+    }
+}
+
+/// `GCE_METADATA_HOST`: `host[:port]`, nothing else (no scheme, path or user-info).
+fn parse_host(s: &str) -> Option<Authority> {
+    if s.is_empty() || s.contains(['@', '/']) {
+        return None;
+    }
+    let a: Authority = s.parse().ok()?;
+    let after_host = s.rsplit(']').next().unwrap_or(s);
+    let has_port = after_host.contains(':');
+    if a.host().is_empty() || (has_port && a.port_u16().is_none_or(|p| p == 0)) {
+        return None;
+    }
+    Some(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_host_env() {
+        for ok in [
+            "127.0.0.1:8080",
+            "metadata.google.internal",
+            "[::1]:80",
+            "169.254.169.254",
+        ] {
+            assert_eq!(parse_host(ok).map(|a| a.to_string()), Some(ok.to_string()));
+        }
+        for bad in [
+            "", "http://x", "x/y", "u@x", "x:", "x:y", " x", "x:99999", "x:0", "[::1]:",
+        ] {
+            assert!(parse_host(bad).is_none(), "{bad:?}");
+        }
+        let e = Metadata::new(Some("http://x")).err().unwrap().to_string();
+        assert_eq!(
+            e,
+            "GCE_METADATA_HOST=\"http://x\" is not host[:port]; fix it or unset it"
+        );
+        assert_eq!(Metadata::new(None).unwrap().host(), DEFAULT_HOST);
+    }
+}

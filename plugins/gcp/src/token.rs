@@ -1,0 +1,444 @@
+//! Where the access token comes from, in Google's application-default order:
+//!
+//! 1. `GOOGLE_APPLICATION_CREDENTIALS` names a file: it must be a `service_account` key.
+//!    gcp_auth signs a JWT with the key and posts it to the key's own `token_uri`.
+//! 2. `$HOME/.config/gcloud/application_default_credentials.json` exists (the file
+//!    `gcloud auth application-default login` writes, and the one gcp_auth reads):
+//!    `authorized_user` (a refresh token, exchanged by gcp_auth) or `service_account`.
+//! 3. Otherwise the metadata server's default service account ([`crate::metadata`]).
+//!
+//! A file that is named or present but unusable is an error, not a reason to fall through:
+//! the operator meant it, and a token for another identity would only fail later as a 403.
+//! Not supported (reported as such): `external_account` (workload identity federation) and
+//! `impersonated_service_account` files, and gcp_auth's `gcloud` CLI fallback (a node has no
+//! logged-in gcloud, and spawning it is slow). gcp_auth's token requests do not go through
+//! `HTTPS_PROXY`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gcp_auth::TokenProvider;
+use keyring_api::Secret;
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::http::root_cause;
+use crate::metadata::Metadata;
+use crate::Env;
+
+/// The OAuth scope asked for with file credentials: Artifact Registry needs cloud-platform
+/// (GCR would do with devstorage.read_only).
+pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+/// Largest credentials file read.
+const MAX_FILE: u64 = 1 << 20;
+/// The application-default-credentials file under `$HOME`.
+pub const ADC_PATH: &str = ".config/gcloud/application_default_credentials.json";
+
+/// A token and when it stops working.
+pub(crate) struct AccessToken {
+    pub token: Secret<String>,
+    pub expires_at: SystemTime,
+    /// Which identity, for diagnostics; never secret.
+    pub source: String,
+}
+
+/// Where a credentials file was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Named by `GOOGLE_APPLICATION_CREDENTIALS`.
+    EnvVar,
+    /// The well-known application-default-credentials file.
+    WellKnown,
+}
+
+impl Origin {
+    fn describe(self) -> &'static str {
+        match self {
+            Origin::EnvVar => "GOOGLE_APPLICATION_CREDENTIALS",
+            Origin::WellKnown => "application default credentials",
+        }
+    }
+}
+
+/// The chosen credential source.
+#[derive(Debug)]
+pub(crate) enum Source {
+    /// A service-account key file.
+    ServiceAccount {
+        path: PathBuf,
+        origin: Origin,
+        json: Secret<String>,
+        email: String,
+    },
+    /// gcloud's `authorized_user` application default credentials.
+    AuthorizedUser { path: PathBuf },
+    /// The metadata server.
+    Metadata,
+}
+
+/// The fields we look at before handing a file to gcp_auth, so that errors are ours and
+/// never quote the file.
+#[derive(Deserialize)]
+struct Head {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    client_email: Option<String>,
+    token_uri: Option<String>,
+    private_key: Option<Secret<String>>,
+}
+
+/// Picks the source; reads the credentials files, nothing else.
+pub(crate) fn select(env: &Env) -> Result<Source, Error> {
+    if let Some(path) = &env.application_credentials {
+        let Some(text) = read(path, Origin::EnvVar)? else {
+            return Err(file_error(
+                Origin::EnvVar,
+                path,
+                "no such file".into(),
+                "fix the path or unset the variable",
+            ));
+        };
+        return classify(path, Origin::EnvVar, text);
+    }
+    if let Some(home) = &env.home {
+        let path = home.join(ADC_PATH);
+        if let Some(text) = read(&path, Origin::WellKnown)? {
+            return classify(&path, Origin::WellKnown, text);
+        }
+    }
+    Ok(Source::Metadata)
+}
+
+fn file_error(origin: Origin, path: &Path, reason: String, hint: &'static str) -> Error {
+    Error::CredentialsFile {
+        origin: origin.describe(),
+        path: path.display().to_string(),
+        reason,
+        hint,
+    }
+}
+
+/// The file's text, `None` if it does not exist.
+fn read(path: &Path, origin: Origin) -> Result<Option<Secret<String>>, Error> {
+    let fail =
+        |reason: String| file_error(origin, path, reason, "check the file and its permissions");
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(fail(format!("cannot open: {e}"))),
+    };
+    let mut buf = String::new();
+    let read = file.take(MAX_FILE + 1).read_to_string(&mut buf);
+    // Into the Secret before anything can return, so the bytes are wiped on drop.
+    let text = Secret::new(buf);
+    read.map_err(|e| fail(format!("cannot read: {e}")))?;
+    if text.expose().len() as u64 > MAX_FILE {
+        return Err(fail(format!("larger than {MAX_FILE} bytes")));
+    }
+    Ok(Some(text))
+}
+
+/// Decides what kind of credentials a file holds.
+fn classify(path: &Path, origin: Origin, json: Secret<String>) -> Result<Source, Error> {
+    let head: Head = serde_json::from_str(json.expose()).map_err(|e| {
+        // serde's text may quote the file; line and column are enough to find the mistake.
+        file_error(
+            origin,
+            path,
+            format!(
+                "not a JSON credentials file (error at line {} column {})",
+                e.line(),
+                e.column()
+            ),
+            "download the key again",
+        )
+    })?;
+    match head.kind.as_deref() {
+        Some("service_account") => {
+            let missing = [
+                ("client_email", head.client_email.is_none()),
+                ("private_key", head.private_key.is_none()),
+                ("token_uri", head.token_uri.is_none()),
+            ]
+            .into_iter()
+            .filter(|(_, missing)| *missing)
+            .map(|(f, _)| f)
+            .collect::<Vec<_>>();
+            if !missing.is_empty() {
+                return Err(file_error(
+                    origin,
+                    path,
+                    format!("service-account key without {}", missing.join(", ")),
+                    "download the key again",
+                ));
+            }
+            Ok(Source::ServiceAccount {
+                path: path.to_path_buf(),
+                origin,
+                json,
+                email: head.client_email.unwrap_or_default(),
+            })
+        }
+        Some("authorized_user") if origin == Origin::WellKnown => Ok(Source::AuthorizedUser {
+            path: path.to_path_buf(),
+        }),
+        Some("authorized_user") => Err(file_error(
+            origin,
+            path,
+            "authorized_user credentials are only read from ~/.config/gcloud/application_default_credentials.json".into(),
+            "use a service-account key here, or unset the variable and run gcloud auth application-default login",
+        )),
+        Some(other) => Err(file_error(
+            origin,
+            path,
+            format!("credential type {other:?} is not supported"),
+            "use a service_account key file, or the node's metadata server",
+        )),
+        None => Err(file_error(
+            origin,
+            path,
+            "no \"type\" field".into(),
+            "use a service-account key file as downloaded from IAM",
+        )),
+    }
+}
+
+/// Gets a token from the chosen source.
+pub(crate) async fn fetch(source: Source, env: &Env) -> Result<AccessToken, Error> {
+    match source {
+        Source::Metadata => Metadata::new(env.metadata_host.as_deref())?.token().await,
+        Source::ServiceAccount {
+            path,
+            origin,
+            json,
+            email,
+        } => {
+            let what = format!("{} {} ({email})", origin.describe(), path.display());
+            let fail = |e: gcp_auth::Error, hint| Error::TokenExchange {
+                origin: what.clone(),
+                reason: describe(&e),
+                hint,
+            };
+            let account = gcp_auth::CustomServiceAccount::from_json(json.expose())
+                .map_err(|e| fail(e, "the private key is unusable; download the key again"))?;
+            let token = account.token(&[SCOPE]).await.map_err(|e| {
+                fail(
+                    e,
+                    "check that the key is not deleted or disabled and that its token_uri is reachable",
+                )
+            })?;
+            Ok(convert(&token, what))
+        }
+        Source::AuthorizedUser { path } => {
+            let what = format!(
+                "application default credentials {} (authorized_user)",
+                path.display()
+            );
+            let fail = |e: gcp_auth::Error| Error::TokenExchange {
+                origin: what.clone(),
+                reason: describe(&e),
+                hint:
+                    "run gcloud auth application-default login again, or use a service-account key",
+            };
+            let creds = gcp_auth::ConfigDefaultCredentials::new()
+                .await
+                .map_err(fail)?;
+            let token = creds.token(&[SCOPE]).await.map_err(fail)?;
+            Ok(convert(&token, what))
+        }
+    }
+}
+
+fn convert(token: &gcp_auth::Token, source: String) -> AccessToken {
+    let millis = token.expires_at().timestamp_millis();
+    let expires_at = u64::try_from(millis)
+        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+        .unwrap_or(UNIX_EPOCH);
+    AccessToken {
+        token: Secret::new(token.as_str().to_owned()),
+        expires_at,
+        source,
+    }
+}
+
+/// gcp_auth's error as one safe line: its JSON errors may quote the credentials file, so only
+/// their fixed description is kept.
+fn describe(e: &gcp_auth::Error) -> String {
+    use gcp_auth::Error as E;
+    match e {
+        E::Str(s) | E::Json(s, _) => (*s).to_string(),
+        E::Io(s, err) => format!("{s}: {err}"),
+        E::Http(s, err) => format!("{s}: {}", root_cause(err)),
+        E::Other(s, err) => format!("{s}: {}", root_cause(&**err)),
+        E::NoAuthMethod(..) => "no authentication method found".into(),
+    }
+}
+
+/// A token endpoint's JSON answer: `access_token` and `expires_in` (seconds). The error text
+/// never quotes the body.
+pub(crate) fn parse_token_response(body: &[u8]) -> Result<(Secret<String>, Duration), String> {
+    #[derive(Deserialize)]
+    struct Resp {
+        access_token: Secret<String>,
+        expires_in: u64,
+    }
+    let r: Resp = serde_json::from_slice(body).map_err(|_| {
+        "is not JSON with a string access_token and a numeric expires_in".to_string()
+    })?;
+    if r.access_token.expose().is_empty() {
+        return Err("has an empty access_token".into());
+    }
+    if r.expires_in == 0 {
+        return Err("has expires_in 0".into());
+    }
+    Ok((r.access_token, Duration::from_secs(r.expires_in)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(creds: Option<&Path>, home: Option<&Path>) -> Env {
+        Env {
+            application_credentials: creds.map(Path::to_path_buf),
+            home: home.map(Path::to_path_buf),
+            metadata_host: None,
+        }
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("keyring-gcp-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    const SA: &str = r#"{"type":"service_account","client_email":"sa@p.iam.gserviceaccount.com",
+        "private_key":"-----BEGIN PRIVATE KEY-----\nSECRETKEY\n-----END PRIVATE KEY-----\n",
+        "token_uri":"http://127.0.0.1:1/token"}"#;
+
+    #[test]
+    fn selection_order() {
+        let dir = tmp("order");
+        let key = dir.join("key.json");
+        std::fs::write(&key, SA).unwrap();
+        let home = dir.join("home");
+
+        // Nothing: the metadata server.
+        assert!(matches!(
+            select(&env(None, Some(&home))).unwrap(),
+            Source::Metadata
+        ));
+        assert!(matches!(
+            select(&env(None, None)).unwrap(),
+            Source::Metadata
+        ));
+
+        // ADC file: authorized_user or service_account.
+        let adc = home.join(ADC_PATH);
+        std::fs::create_dir_all(adc.parent().unwrap()).unwrap();
+        std::fs::write(
+            &adc,
+            r#"{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            select(&env(None, Some(&home))).unwrap(),
+            Source::AuthorizedUser { .. }
+        ));
+        std::fs::write(&adc, SA).unwrap();
+        match select(&env(None, Some(&home))).unwrap() {
+            Source::ServiceAccount { origin, email, .. } => {
+                assert_eq!(origin, Origin::WellKnown);
+                assert_eq!(email, "sa@p.iam.gserviceaccount.com");
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // The variable wins over the ADC file.
+        match select(&env(Some(&key), Some(&home))).unwrap() {
+            Source::ServiceAccount { origin, path, .. } => {
+                assert_eq!(origin, Origin::EnvVar);
+                assert_eq!(path, key);
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unusable_files_are_errors_that_do_not_quote_them() {
+        let dir = tmp("bad");
+        let cases = [
+            ("missing", None, "no such file"),
+            (
+                "notjson",
+                Some("SECRETKEY {"),
+                "not a JSON credentials file (error at line 1",
+            ),
+            (
+                "notype",
+                Some(r#"{"private_key":"SECRETKEY"}"#),
+                "no \"type\" field",
+            ),
+            (
+                "external",
+                Some(r#"{"type":"external_account","x":"SECRETKEY"}"#),
+                "\"external_account\" is not supported",
+            ),
+            (
+                "user",
+                Some(r#"{"type":"authorized_user","refresh_token":"SECRETKEY"}"#),
+                "only read from ~/.config/gcloud",
+            ),
+            (
+                "partial",
+                Some(r#"{"type":"service_account","private_key":"SECRETKEY"}"#),
+                "without client_email, token_uri",
+            ),
+            (
+                "wrongtype",
+                Some(r#"{"type":"service_account","client_email":5,"private_key":"SECRETKEY"}"#),
+                "not a JSON credentials file",
+            ),
+        ];
+        for (name, body, want) in cases {
+            let path = dir.join(name);
+            if let Some(body) = body {
+                std::fs::write(&path, body).unwrap();
+            }
+            let e = select(&env(Some(&path), None)).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!(
+                    "GOOGLE_APPLICATION_CREDENTIALS {}: ",
+                    path.display()
+                )),
+                "{e}"
+            );
+            assert!(e.contains(want), "{name}: {e}");
+            assert!(!e.contains("SECRETKEY"), "{name}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn token_responses() {
+        let (t, d) = parse_token_response(
+            br#"{"access_token":"ya29.x","expires_in":3599,"token_type":"Bearer"}"#,
+        )
+        .unwrap();
+        assert_eq!(t.expose(), "ya29.x");
+        assert_eq!(d, Duration::from_secs(3599));
+        for bad in [
+            &br#"{"access_token":"ya29.SECRET","expires_in":"3599"}"#[..],
+            br#"{"access_token":"","expires_in":3599}"#,
+            br#"{"access_token":"ya29.SECRET","expires_in":0}"#,
+            br#"{"expires_in":5}"#,
+            b"ya29.SECRET",
+        ] {
+            let e = parse_token_response(bad).unwrap_err();
+            assert!(!e.contains("SECRET"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,978 @@
+//! Black-box tests of the gcp backend: the real binary against a fake GCE metadata server and
+//! a fake OAuth token endpoint, both plain HTTP servers on 127.0.0.1 inside the test.
+//!
+//! Every run sets GCE_METADATA_HOST (to a fake, or to a closed port), HOME (a temp dir, for
+//! the application-default-credentials lookup) and GOOGLE_APPLICATION_CREDENTIALS only when
+//! the test means it: the environment is cleared first, so the machine's own Google
+//! credentials and metadata server never take part.
+//!
+//! The key-file tests generate an RSA key with the `openssl` CLI (installed by
+//! scripts/install-test-deps.sh) and verify the JWT's signature with it; without openssl they
+//! fail.
+#![cfg(feature = "gcp")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::*;
+
+const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
+const DOCKERCFG_PATH: &str = "/computeMetadata/v1/instance/attributes/google-dockercfg";
+const DOCKERCFG_URL_PATH: &str = "/computeMetadata/v1/instance/attributes/google-dockercfg-url";
+const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
+
+// ---------------------------------------------------------------------------------------
+// A tiny HTTP/1.1 server: one request per connection, answered by a closure, every request
+// recorded. Bounded: at most 100 connections and 60 s, and it stops when dropped.
+
+#[derive(Debug, Clone)]
+struct Req {
+    method: String,
+    path: String,
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+enum Reply {
+    /// Status and body.
+    With(u16, Vec<u8>),
+    /// Read the request and never answer (until the server stops).
+    Hang,
+}
+
+fn json(status: u16, body: &str) -> Reply {
+    Reply::With(status, body.as_bytes().to_vec())
+}
+
+type Handler = Arc<dyn Fn(&Req) -> Reply + Send + Sync>;
+
+struct Fake {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Req>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Fake {
+    fn start(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Fake {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler: Handler = Arc::new(handler);
+        let thread = {
+            let (seen, stop) = (seen.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let mut served = 0;
+                let mut workers = Vec::new();
+                while !stop.load(Ordering::SeqCst)
+                    && served < 100
+                    && started.elapsed() < Duration::from_secs(60)
+                {
+                    match listener.accept() {
+                        Ok((conn, _)) => {
+                            served += 1;
+                            let (seen, stop, handler) =
+                                (seen.clone(), stop.clone(), handler.clone());
+                            workers.push(std::thread::spawn(move || {
+                                serve(conn, &seen, &stop, &*handler)
+                            }));
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+                for w in workers {
+                    let _ = w.join();
+                }
+            })
+        };
+        Fake {
+            addr,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn requests(&self) -> Vec<Req> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(
+    conn: TcpStream,
+    seen: &Mutex<Vec<Req>>,
+    stop: &AtomicBool,
+    handler: &dyn Fn(&Req) -> Reply,
+) {
+    conn.set_nonblocking(false).expect("blocking");
+    conn.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() || line.is_empty() {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let path = parts.next().unwrap_or_default().to_string();
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len.min(1 << 20)];
+    let _ = reader.read_exact(&mut body);
+    let req = Req {
+        method,
+        path,
+        headers,
+        body,
+    };
+    seen.lock().expect("lock").push(req.clone());
+    let mut conn = conn;
+    match handler(&req) {
+        Reply::With(status, body) => {
+            let head = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nMetadata-Flavor: Google\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&body);
+        }
+        Reply::Hang => {
+            let until = Instant::now() + Duration::from_secs(30);
+            while !stop.load(Ordering::SeqCst) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// A metadata server that hands out `token` to requests with the metadata header, and
+/// answers `attrs` (path → reply) for the rest; 404 for anything else.
+fn metadata_server(token: &'static str, expires_in: u64) -> Fake {
+    Fake::start(move |r| {
+        if r.headers.get("metadata-flavor").map(String::as_str) != Some("Google") {
+            return json(403, "missing Metadata-Flavor header");
+        }
+        if r.path == TOKEN_PATH {
+            json(
+                200,
+                &format!(
+                    r#"{{"access_token":"{token}","expires_in":{expires_in},"token_type":"Bearer"}}"#
+                ),
+            )
+        } else {
+            json(404, "not found")
+        }
+    })
+}
+
+/// An address where nothing listens.
+fn closed_port() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let a = l.local_addr().expect("addr");
+    drop(l);
+    a.to_string()
+}
+
+// ---------------------------------------------------------------------------------------
+// Running the binary.
+
+/// Runs the binary on `image` with the sandbox's environment plus `env`, without the cache.
+fn get(s: &Sandbox, image: &str, env: &[(&str, &str)], args: &[&str]) -> (Output, Duration) {
+    let mut cmd: Command = s.command(&[&["--no-cache"][..], args].concat());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let out = run_with(cmd, request(V1, image).as_bytes());
+    (out, started.elapsed())
+}
+
+/// Writes a plugin config into the sandbox and returns its path.
+fn config(s: &Sandbox, text: &str) -> String {
+    let p = s.tmp.path().join("keyring.yaml");
+    write(&p, text);
+    p.display().to_string()
+}
+
+/// `(username, password)` for `key` in the response.
+fn creds(resp: &serde_json::Value, key: &str) -> (String, String) {
+    let a = &resp["auth"][key];
+    assert!(a.is_object(), "no auth entry {key:?} in {resp}");
+    (
+        a["username"].as_str().unwrap_or_default().into(),
+        a["password"].as_str().unwrap_or_default().into(),
+    )
+}
+
+/// A Go duration like `54m13s` or `1h2m3s`, in seconds.
+fn go_secs(d: &str) -> u64 {
+    let (mut total, mut num) = (0, 0);
+    for c in d.chars() {
+        match c {
+            '0'..='9' => num = num * 10 + c.to_digit(10).unwrap_or(0) as u64,
+            'h' => (total, num) = (total + num * 3600, 0),
+            'm' => (total, num) = (total + num * 60, 0),
+            's' => (total, num) = (total + num, 0),
+            _ => panic!("unexpected duration {d:?}"),
+        }
+    }
+    total
+}
+
+/// The `cacheDuration` seconds allowed for a token that lives `expires_in` more: the backend
+/// takes off five minutes and up to one minute of jitter; the cache layer may take off up to
+/// a further 10% to spread refreshes (src/cache/entry.rs).
+fn lifetime_range(expires_in: u64) -> std::ops::RangeInclusive<u64> {
+    (expires_in - 360) * 85 / 100..=expires_in - 300
+}
+
+/// The run failed the way a backend failure must: exit 1, exactly one line on stderr, and
+/// none of `secrets` in it.
+fn assert_one_line_failure(out: &Output, secrets: &[&str]) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(err.lines().count(), 1, "stderr: {err}");
+    for s in secrets {
+        assert!(!err.contains(s), "{s:?} leaked: {err}");
+    }
+    err
+}
+
+// ---------------------------------------------------------------------------------------
+// The metadata flow.
+
+#[test]
+fn metadata_token_for_artifact_registry() {
+    let s = Sandbox::new();
+    let md = metadata_server("ya29.metadata-token", 3599);
+    let (out, _) = get(
+        &s,
+        "us-docker.pkg.dev/proj/repo/img:1.0",
+        &[("GCE_METADATA_HOST", &md.host())],
+        &[],
+    );
+    let resp = stdout_json(&out);
+    assert_eq!(stderr(&out), "");
+    assert_eq!(resp["apiVersion"], V1);
+    assert_eq!(resp["cacheKeyType"], "Registry");
+    assert_eq!(
+        creds(&resp, "us-docker.pkg.dev"),
+        ("oauth2accesstoken".into(), "ya29.metadata-token".into())
+    );
+    assert_eq!(resp["auth"].as_object().map(|a| a.len()), Some(1));
+    // From the token's real expiry: 3599 s less five minutes and jitter.
+    let secs = go_secs(resp["cacheDuration"].as_str().unwrap_or_default());
+    assert!(lifetime_range(3599).contains(&secs), "{resp}");
+
+    let reqs = md.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0].method, "GET");
+    assert_eq!(reqs[0].path, TOKEN_PATH);
+    assert_eq!(
+        reqs[0].headers.get("metadata-flavor").map(String::as_str),
+        Some("Google")
+    );
+    assert!(
+        reqs[0]
+            .headers
+            .get("user-agent")
+            .is_some_and(|ua| ua.starts_with("kubelet-keyring/")),
+        "{reqs:?}"
+    );
+}
+
+#[test]
+fn google_hosts_and_listed_mirrors_only() {
+    let s = Sandbox::new();
+    let md = metadata_server("ya29.t", 3599);
+    // The example config shipped in config/ (mirrors gcr-mirror.example.com,
+    // reg.example.com:5000, *.mirror.example.com/gcr).
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/gcp.yaml");
+    let env = [("GCE_METADATA_HOST", md.host())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for (image, key, scope) in [
+        ("gcr.io/proj/img", "gcr.io", "Registry"),
+        ("eu.gcr.io/proj/img", "eu.gcr.io", "Registry"),
+        (
+            "container.cloud.google.com/x/y",
+            "container.cloud.google.com",
+            "Registry",
+        ),
+        (
+            "europe-west1-docker.pkg.dev/p/r/i",
+            "europe-west1-docker.pkg.dev",
+            "Registry",
+        ),
+        (
+            "gcr-mirror.example.com/proj/img",
+            "gcr-mirror.example.com",
+            "Registry",
+        ),
+        (
+            "reg.example.com:5000/proj/img",
+            "reg.example.com:5000",
+            "Registry",
+        ),
+        (
+            "eu.mirror.example.com/gcr/proj/img",
+            "eu.mirror.example.com/gcr",
+            "Image",
+        ),
+    ] {
+        let (out, _) = get(&s, image, &env, &["--config", example]);
+        let resp = stdout_json(&out);
+        assert_eq!(
+            creds(&resp, key),
+            ("oauth2accesstoken".into(), "ya29.t".into()),
+            "{image}"
+        );
+        assert_eq!(resp["cacheKeyType"], scope, "{image}");
+    }
+    let asked = md.requests().len();
+    assert_eq!(asked, 7);
+
+    // Hosts that are neither Google's nor listed never see the token, and cost no request.
+    for image in [
+        "reg.example.com/proj/img",
+        "eu.mirror.example.com/other/img",
+        "gcr.io.evil.example/x",
+        "nginx:latest",
+        "quay.io/org/img",
+    ] {
+        let (out, _) = get(&s, image, &env, &["--config", example]);
+        let resp = stdout_json(&out);
+        assert_eq!(resp["auth"], serde_json::json!({}), "{image}: {resp}");
+    }
+    assert_eq!(
+        md.requests().len(),
+        asked,
+        "metadata asked for a foreign image"
+    );
+}
+
+#[test]
+fn bad_mirror_is_a_config_error_naming_the_entry() {
+    let s = Sandbox::new();
+    let cfg = config(
+        &s,
+        "gcp:\n  mirrors:\n    - reg.example.com\n    - \"*.com\"\n",
+    );
+    let (out, _) = get(
+        &s,
+        "gcr.io/p/i",
+        &[("GCE_METADATA_HOST", &closed_port())],
+        &["--config", &cfg],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("mirror \"*.com\": too broad"), "{err}");
+}
+
+#[test]
+fn metadata_500_fails_in_one_line_without_the_body() {
+    let s = Sandbox::new();
+    let md = Fake::start(|_| json(500, r#"{"access_token":"ya29.LEAKED","error":"boom"}"#));
+    let (out, took) = get(&s, "gcr.io/p/i", &[("GCE_METADATA_HOST", &md.host())], &[]);
+    let err = assert_one_line_failure(&out, &["ya29", "LEAKED", "boom"]);
+    assert!(
+        err.starts_with(
+            "kubelet-keyring: error: gcp: no access token for gcr.io: metadata server 127.0.0.1:"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("answered 500 Internal Server Error for the access token (after 3 attempts)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("retry later, or set GOOGLE_APPLICATION_CREDENTIALS"),
+        "{err}"
+    );
+    assert_eq!(md.requests().len(), 3);
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[test]
+fn metadata_down_fails_fast() {
+    let s = Sandbox::new();
+    let (out, took) = get(
+        &s,
+        "us-docker.pkg.dev/p/r/i",
+        &[("GCE_METADATA_HOST", &closed_port())],
+        &[],
+    );
+    let err = assert_one_line_failure(&out, &[]);
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(
+        err.contains("off Google Cloud set GOOGLE_APPLICATION_CREDENTIALS"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn metadata_that_never_answers_hits_the_request_timeout() {
+    let s = Sandbox::new();
+    let md = Fake::start(|_| Reply::Hang);
+    let (out, took) = get(&s, "gcr.io/p/i", &[("GCE_METADATA_HOST", &md.host())], &[]);
+    let err = assert_one_line_failure(&out, &[]);
+    assert!(
+        err.contains("no answer within 3s asking for the access token"),
+        "{err}"
+    );
+    // One 3 s attempt (timeouts are not retried), far under the kubelet's 60 s.
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    assert_eq!(md.requests().len(), 1);
+}
+
+#[test]
+fn metadata_without_service_account() {
+    let s = Sandbox::new();
+    let md = Fake::start(|_| json(404, "not found"));
+    let (out, _) = get(&s, "gcr.io/p/i", &[("GCE_METADATA_HOST", &md.host())], &[]);
+    let err = assert_one_line_failure(&out, &[]);
+    assert!(
+        err.contains(
+            "answered 404 Not Found for the access token; the instance has no service account"
+        ),
+        "{err}"
+    );
+    assert_eq!(md.requests().len(), 1, "a 404 is not retried");
+}
+
+#[test]
+fn bad_token_json_and_bad_metadata_host() {
+    let s = Sandbox::new();
+    let md = Fake::start(|_| json(200, r#"{"access_token":"ya29.SECRET","expires_in":"soon"}"#));
+    let (out, _) = get(&s, "gcr.io/p/i", &[("GCE_METADATA_HOST", &md.host())], &[]);
+    let err = assert_one_line_failure(&out, &["SECRET", "soon"]);
+    assert!(err.contains("sent an access token that is not JSON with a string access_token and a numeric expires_in"), "{err}");
+
+    let (out, _) = get(
+        &s,
+        "gcr.io/p/i",
+        &[("GCE_METADATA_HOST", "http://127.0.0.1:1/")],
+        &[],
+    );
+    let err = assert_one_line_failure(&out, &[]);
+    assert!(
+        err.contains("GCE_METADATA_HOST=\"http://127.0.0.1:1/\" is not host[:port]"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Key files and application default credentials.
+
+/// An RSA key (PKCS#8 PEM) and its public half, made with the openssl CLI.
+fn rsa_key(dir: &Path) -> (String, PathBuf) {
+    let key = dir.join("key.pem");
+    let public = dir.join("pub.pem");
+    let ok = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key)
+        .output()
+        .expect("the openssl CLI is required (scripts/install-test-deps.sh installs it)");
+    assert!(
+        ok.status.success(),
+        "openssl genpkey: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let ok = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&public)
+        .output()
+        .expect("openssl pkey");
+    assert!(
+        ok.status.success(),
+        "openssl pkey: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    (std::fs::read_to_string(&key).expect("key"), public)
+}
+
+const EMAIL: &str = "puller@proj.iam.gserviceaccount.com";
+
+fn key_json(pem: &str, token_uri: &str) -> String {
+    serde_json::json!({
+        "type": "service_account",
+        "project_id": "proj",
+        "private_key_id": "abc",
+        "private_key": pem,
+        "client_email": EMAIL,
+        "client_id": "1",
+        "token_uri": token_uri,
+    })
+    .to_string()
+}
+
+/// `application/x-www-form-urlencoded` → pairs.
+fn form(body: &[u8]) -> BTreeMap<String, String> {
+    let text = String::from_utf8_lossy(body);
+    let unescape = |s: &str| {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < b.len() => {
+                    let hex = std::str::from_utf8(&b[i + 1..i + 3]).expect("hex");
+                    out.push(u8::from_str_radix(hex, 16).expect("hex"));
+                    i += 2;
+                }
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).expect("utf-8")
+    };
+    text.split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (unescape(k), unescape(v)))
+        .collect()
+}
+
+/// Checks the JWT bearer assertion: header, claims, and the RS256 signature (with openssl).
+fn verify_assertion(jwt: &str, public: &Path, token_uri: &str, dir: &Path) {
+    let b64 = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3, "{jwt}");
+    let header: serde_json::Value =
+        serde_json::from_slice(&b64.decode(parts[0]).expect("b64")).expect("json");
+    assert_eq!(header["alg"], "RS256");
+    let claims: serde_json::Value =
+        serde_json::from_slice(&b64.decode(parts[1]).expect("b64")).expect("json");
+    assert_eq!(claims["iss"], EMAIL);
+    assert_eq!(claims["aud"], token_uri);
+    assert_eq!(
+        claims["scope"],
+        "https://www.googleapis.com/auth/cloud-platform"
+    );
+    let (signed, sig) = (dir.join("signed"), dir.join("sig"));
+    std::fs::write(&signed, format!("{}.{}", parts[0], parts[1])).expect("write");
+    std::fs::write(&sig, b64.decode(parts[2]).expect("b64")).expect("write");
+    let v = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(public)
+        .arg("-signature")
+        .arg(&sig)
+        .arg(&signed)
+        .output()
+        .expect("openssl dgst");
+    assert!(
+        v.status.success(),
+        "signature: {}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+}
+
+/// A token endpoint answering `reply` to POST /token.
+fn token_endpoint(status: u16, reply: &'static str) -> Fake {
+    Fake::start(move |r| {
+        if r.method == "POST" && r.path == "/token" {
+            json(status, reply)
+        } else {
+            json(404, "{}")
+        }
+    })
+}
+
+#[test]
+fn key_file_from_google_application_credentials() {
+    let s = Sandbox::new();
+    let (pem, public) = rsa_key(s.tmp.path());
+    let oauth = token_endpoint(
+        200,
+        r#"{"access_token":"ya29.from-key-file","expires_in":1800,"token_type":"Bearer"}"#,
+    );
+    let md = metadata_server("ya29.metadata-must-not-be-used", 3599);
+    let token_uri = oauth.url("/token");
+    let key_path = s.tmp.path().join("sa.json");
+    write(&key_path, &key_json(&pem, &token_uri));
+
+    let (out, _) = get(
+        &s,
+        "asia.gcr.io/proj/img",
+        &[
+            (
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                key_path.to_str().expect("utf-8"),
+            ),
+            ("GCE_METADATA_HOST", &md.host()),
+        ],
+        &[],
+    );
+    let resp = stdout_json(&out);
+    assert_eq!(stderr(&out), "");
+    assert_eq!(
+        creds(&resp, "asia.gcr.io"),
+        ("oauth2accesstoken".into(), "ya29.from-key-file".into())
+    );
+    let secs = go_secs(resp["cacheDuration"].as_str().unwrap_or_default());
+    assert!(lifetime_range(1800).contains(&secs), "{resp}");
+    assert!(md.requests().is_empty(), "the metadata server was asked");
+
+    let reqs = oauth.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        reqs[0].headers.get("content-type").map(String::as_str),
+        Some("application/x-www-form-urlencoded")
+    );
+    let f = form(&reqs[0].body);
+    assert_eq!(
+        f.get("grant_type").map(String::as_str),
+        Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    );
+    verify_assertion(
+        f.get("assertion").expect("assertion"),
+        &public,
+        &token_uri,
+        s.tmp.path(),
+    );
+}
+
+#[test]
+fn service_account_key_as_application_default_credentials() {
+    let s = Sandbox::new();
+    let (pem, public) = rsa_key(s.tmp.path());
+    let oauth = token_endpoint(200, r#"{"access_token":"ya29.from-adc","expires_in":3600}"#);
+    let token_uri = oauth.url("/token");
+    write(
+        &s.home
+            .join(".config/gcloud/application_default_credentials.json"),
+        &key_json(&pem, &token_uri),
+    );
+    let (out, _) = get(
+        &s,
+        "gcr.io/proj/img",
+        &[("GCE_METADATA_HOST", &closed_port())],
+        &[],
+    );
+    let resp = stdout_json(&out);
+    assert_eq!(creds(&resp, "gcr.io").1, "ya29.from-adc");
+    let f = form(&oauth.requests()[0].body);
+    verify_assertion(
+        f.get("assertion").expect("assertion"),
+        &public,
+        &token_uri,
+        s.tmp.path(),
+    );
+}
+
+#[test]
+fn refused_key_fails_in_one_line_without_the_body() {
+    let s = Sandbox::new();
+    let (pem, _) = rsa_key(s.tmp.path());
+    let oauth = token_endpoint(
+        400,
+        r#"{"error":"invalid_grant","error_description":"SECRET-DESCRIPTION"}"#,
+    );
+    let key_path = s.tmp.path().join("sa.json");
+    write(&key_path, &key_json(&pem, &oauth.url("/token")));
+    let (out, took) = get(
+        &s,
+        "gcr.io/proj/img",
+        &[
+            (
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                key_path.to_str().expect("utf-8"),
+            ),
+            ("GCE_METADATA_HOST", &closed_port()),
+        ],
+        &[],
+    );
+    let err = assert_one_line_failure(
+        &out,
+        &["SECRET-DESCRIPTION", "invalid_grant", "PRIVATE KEY"],
+    );
+    assert!(
+        err.contains(&format!("GOOGLE_APPLICATION_CREDENTIALS {} ({EMAIL}): token request failed; check that the key is not deleted or disabled", key_path.display())),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(!oauth.requests().is_empty());
+}
+
+#[test]
+fn broken_key_file_is_named() {
+    let s = Sandbox::new();
+    let key_path = s.tmp.path().join("sa.json");
+    write(
+        &key_path,
+        r#"{"type":"service_account","client_email":"a@b","token_uri":"http://127.0.0.1:1/t","private_key":"-----BEGIN PRIVATE KEY-----\nU0VDUkVU\n-----END PRIVATE KEY-----\n"}"#,
+    );
+    let (out, _) = get(
+        &s,
+        "gcr.io/proj/img",
+        &[
+            (
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                key_path.to_str().expect("utf-8"),
+            ),
+            ("GCE_METADATA_HOST", &closed_port()),
+        ],
+        &[],
+    );
+    let err = assert_one_line_failure(&out, &["U0VDUkVU"]);
+    assert!(
+        err.contains(&format!(
+            "GOOGLE_APPLICATION_CREDENTIALS {} (a@b)",
+            key_path.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("the private key is unusable"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Docker config from metadata.
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn dockercfg_attribute() {
+    let s = Sandbox::new();
+    let cfg_body = serde_json::json!({
+        "registry.example.com": {"auth": b64("robot:s3cret-robot"), "email": "x@example.com"},
+        "gcr.io": {"username": "_json_key", "password": "json-key-password"},
+    })
+    .to_string();
+    let md = Fake::start(move |r| {
+        if r.headers.get("metadata-flavor").map(String::as_str) != Some("Google") {
+            return json(403, "");
+        }
+        match r.path.as_str() {
+            DOCKERCFG_PATH => json(200, &cfg_body),
+            TOKEN_PATH => json(200, r#"{"access_token":"ya29.t","expires_in":3599}"#),
+            _ => json(404, ""),
+        }
+    });
+    let cfg = config(
+        &s,
+        "providers: [gcp, docker-config]\ngcp:\n  dockercfg: true\n",
+    );
+    let env = [("GCE_METADATA_HOST", md.host())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    // Any registry the attribute names, Google's or not; five minutes.
+    let (out, _) = get(
+        &s,
+        "registry.example.com/app/x:1",
+        &env,
+        &["--config", &cfg],
+    );
+    let resp = stdout_json(&out);
+    assert_eq!(
+        creds(&resp, "registry.example.com"),
+        ("robot".into(), "s3cret-robot".into())
+    );
+    assert_eq!(resp["cacheDuration"], "5m0s");
+    assert_eq!(resp["cacheKeyType"], "Registry");
+    // An entry for a Google host wins over the token.
+    let (out, _) = get(&s, "gcr.io/p/i", &env, &["--config", &cfg]);
+    assert_eq!(
+        creds(&stdout_json(&out), "gcr.io"),
+        ("_json_key".into(), "json-key-password".into())
+    );
+    // No entry: a Google host gets the token, anything else falls through to docker-config.
+    let (out, _) = get(&s, "us-docker.pkg.dev/p/r/i", &env, &["--config", &cfg]);
+    assert_eq!(creds(&stdout_json(&out), "us-docker.pkg.dev").1, "ya29.t");
+    let (out, _) = get(&s, "quay.io/org/img", &env, &["--config", &cfg]);
+    assert_eq!(stdout_json(&out)["auth"], serde_json::json!({}));
+
+    let paths: Vec<String> = md.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        paths,
+        [
+            DOCKERCFG_PATH,
+            DOCKERCFG_PATH,
+            DOCKERCFG_PATH,
+            TOKEN_PATH,
+            DOCKERCFG_PATH
+        ]
+    );
+}
+
+#[test]
+fn dockercfg_url_is_fetched_without_the_metadata_header() {
+    let s = Sandbox::new();
+    let store = Fake::start(|r| {
+        if r.path.starts_with("/cfg.json") {
+            json(
+                200,
+                &format!(
+                    r#"{{"reg.example.com:5000": {{"auth": "{}"}}}}"#,
+                    b64("u:from-url")
+                ),
+            )
+        } else {
+            json(500, r#"{"detail":"SECRET-STORE-BODY"}"#)
+        }
+    });
+    let good = store.url("/cfg.json?X-Goog-Signature=SECRETSIG");
+    let bad = store.url("/broken?X-Goog-Signature=SECRETSIG");
+    let value = Arc::new(Mutex::new(good));
+    let md = {
+        let value = value.clone();
+        Fake::start(move |r| match r.path.as_str() {
+            DOCKERCFG_URL_PATH => json(200, &format!("{}\n", value.lock().expect("lock"))),
+            _ => json(404, ""),
+        })
+    };
+    let cfg = config(&s, "gcp:\n  dockercfg: true\n");
+    let env = [("GCE_METADATA_HOST", md.host())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let (out, _) = get(&s, "reg.example.com:5000/app", &env, &["--config", &cfg]);
+    assert_eq!(
+        creds(&stdout_json(&out), "reg.example.com:5000"),
+        ("u".into(), "from-url".into())
+    );
+    let fetched = store.requests();
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].path, "/cfg.json?X-Goog-Signature=SECRETSIG");
+    assert!(
+        !fetched[0].headers.contains_key("metadata-flavor"),
+        "{fetched:?}"
+    );
+    let asked: Vec<String> = md.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(asked, [DOCKERCFG_PATH, DOCKERCFG_URL_PATH]);
+    assert!(md
+        .requests()
+        .iter()
+        .all(|r| r.headers.get("metadata-flavor").map(String::as_str) == Some("Google")));
+
+    // The URL answers 500: one line, the URL without its query, no body.
+    *value.lock().expect("lock") = bad;
+    let (out, _) = get(&s, "reg.example.com:5000/app", &env, &["--config", &cfg]);
+    let err = assert_one_line_failure(&out, &["SECRETSIG", "SECRET-STORE-BODY"]);
+    assert!(
+        err.contains(&format!(
+            "google-dockercfg-url {}: answered 500",
+            store.url("/broken")
+        )),
+        "{err}"
+    );
+
+    // Not http(s).
+    *value.lock().expect("lock") = "gs://bucket/cfg.json".into();
+    let (out, _) = get(&s, "reg.example.com:5000/app", &env, &["--config", &cfg]);
+    let err = assert_one_line_failure(&out, &[]);
+    assert!(
+        err.contains("only http:// and https:// URLs are supported"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dockercfg_needs_the_metadata_server() {
+    let s = Sandbox::new();
+    let cfg = config(&s, "gcp:\n  dockercfg: true\n");
+    let (out, took) = get(
+        &s,
+        "registry.example.com/x",
+        &[("GCE_METADATA_HOST", &closed_port())],
+        &["--config", &cfg],
+    );
+    let err = assert_one_line_failure(&out, &[]);
+    assert!(err.contains("google-dockercfg"), "{err}");
+    assert!(
+        err.contains("gcp.dockercfg: true needs the metadata server"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn token_endpoint_that_never_answers_hits_the_total_deadline() {
+    // gcp_auth has no timeouts of its own: the backend's 20 s deadline must cut it.
+    let s = Sandbox::new();
+    let (pem, _) = rsa_key(s.tmp.path());
+    let oauth = Fake::start(|_| Reply::Hang);
+    let key_path = s.tmp.path().join("sa.json");
+    write(&key_path, &key_json(&pem, &oauth.url("/token")));
+    let (out, took) = get(
+        &s,
+        "gcr.io/proj/img",
+        &[
+            (
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                key_path.to_str().expect("utf-8"),
+            ),
+            ("GCE_METADATA_HOST", &closed_port()),
+        ],
+        &[],
+    );
+    let err = assert_one_line_failure(&out, &[]);
+    assert!(err.contains("gcp: gcr.io: no answer within 20s"), "{err}");
+    assert!(
+        took >= Duration::from_secs(19) && took < Duration::from_secs(30),
+        "{took:?}"
+    );
+}
