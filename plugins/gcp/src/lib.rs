@@ -205,6 +205,55 @@ impl Provider for GcpProvider {
         NAME
     }
 
+    fn explain(&self, query: &Query) -> keyring_api::provider::Explanation {
+        let owner = self.owner(query);
+        let mut details = Vec::new();
+        if self.config.dockercfg {
+            details.push(
+                "gcp.dockercfg is on: the metadata google-dockercfg / google-dockercfg-url attributes are read first, for every image".to_string(),
+            );
+        }
+        let summary = match owner {
+            Some(Owner::Google) => format!("{} is a Google registry", query.image.host()),
+            Some(Owner::Mirror(m)) => format!("{} matches the configured mirror {:?}", query.image.registry(), m.as_str()),
+            None if self.config.dockercfg => {
+                "not a Google registry or mirror; answers only if the metadata docker config has an entry".to_string()
+            }
+            None => {
+                return keyring_api::provider::Explanation {
+                    applies: Some(false),
+                    summary: format!(
+                        "{} is not gcr.io, *.gcr.io, *.pkg.dev, container.cloud.google.com or a configured mirror",
+                        query.image.host()
+                    ),
+                    details,
+                }
+            }
+        };
+        let env = self.env.clone().unwrap_or_else(Env::from_process);
+        details.push(match token::select(&env) {
+            Ok(token::Source::ServiceAccount { path, email, .. }) => {
+                format!("token: service-account key {} ({email})", path.display())
+            }
+            Ok(token::Source::AuthorizedUser { path }) => {
+                format!("token: gcloud application default credentials {}", path.display())
+            }
+            Ok(token::Source::Metadata) => format!(
+                "token: the metadata server at {} (no GOOGLE_APPLICATION_CREDENTIALS, no gcloud ADC file)",
+                env.metadata_host.as_deref().unwrap_or("169.254.169.254")
+            ),
+            Err(e) => format!("token: the credentials cannot be used: {e}"),
+        });
+        details.push(format!(
+            "answer: user {USERNAME:?} with the access token, cached until 5 minutes before it expires"
+        ));
+        keyring_api::provider::Explanation {
+            applies: if owner.is_some() { Some(true) } else { None },
+            summary,
+            details,
+        }
+    }
+
     fn provide(&self, query: &Query) -> Result<Outcome, ProviderError> {
         let owner = self.owner(query);
         if owner.is_none() && !self.config.dockercfg {
