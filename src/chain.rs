@@ -54,7 +54,13 @@ impl Chain {
                 }
                 #[cfg(not(feature = "gcp"))]
                 ProviderName::Gcp => {}
-                ProviderName::Acr | ProviderName::Ecr => {}
+                #[cfg(feature = "ecr")]
+                ProviderName::Ecr => {
+                    providers.push(Box::new(keyring_ecr::EcrProvider::new(config.ecr.clone())))
+                }
+                #[cfg(not(feature = "ecr"))]
+                ProviderName::Ecr => {}
+                ProviderName::Acr => {}
             }
         }
         Ok(Chain { providers })

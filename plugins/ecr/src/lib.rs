@@ -1,6 +1,321 @@
-//! The ecr backend (being written).
+//! The ECR backend: registry tokens for AWS ECR private registries, ECR Public, and hosts
+//! configured as ECR mirrors.
+//!
+//! Contract:
+//!
+//! * **Which images.** In this order: a host matching an entry of the config's `mirrors`
+//!   ([`config`]); an ECR Public host (`public.ecr.aws`, `ecr-public.aws.com`); a private
+//!   registry host ([`host::PrivateHost`]: every partition, FIPS, dual-stack). The image's
+//!   port is ignored for the last two, as upstream does. Anything else is
+//!   [`Outcome::NotApplicable`], decided from the host alone: no SDK, runtime, TLS or regex
+//!   is built for it, and [`EcrProvider::new`] does no work either.
+//! * **Which call.** Private and mirror: `ecr:GetAuthorizationToken` in the host's (or the
+//!   entry's) region, without the deprecated `registryIds` (the token is good for every
+//!   registry the identity may read there). Public: `ecr-public:GetAuthorizationToken` in
+//!   us-east-1. FIPS and dual-stack API endpoints when the host (or entry) asks for them.
+//!   Credentials, endpoints, retries and deadlines: see [`aws`].
+//! * **The answer.** One `auth` entry keyed by the image's registry as written (port kept,
+//!   so a mirror `mirror.example.com:5000` gets exactly that key), user name and password
+//!   from the decoded token (the user is normally `AWS`), `cacheKeyType` `Registry`,
+//!   `lifetime` half the token's remaining life within 1 min .. 12 h and `expires_at` the
+//!   token's expiry ([`token`]).
+//! * **Failure.** `Err` with one line: which registry, what failed, the likely fix. Never
+//!   a token, never an AWS response's message text.
+//!
+//! KEP-4412 service-account tokens in the request are not used yet: the node's credentials
+//! answer, with a warning when the service account names a role ([`ROLE_ANNOTATION`]).
 
-/// This backend's section of the plugin config file (`ecr:`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Config {}
+pub mod aws;
+pub mod config;
+pub mod host;
+mod quiet;
+pub mod token;
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use keyring_api::provider::Query;
+use keyring_api::wire::AuthConfig;
+use keyring_api::{Answer, CacheKeyType, Outcome, Provider, ProviderError};
+
+pub use config::{Config, Mirror};
+
+/// The provider's name.
+pub const NAME: &str = "ecr";
+
+/// The service-account annotation upstream's ecr-credential-provider reads the ECR role from.
+pub const ROLE_ANNOTATION: &str = "eks.amazonaws.com/ecr-role-arn";
+
+/// The ECR provider.
+#[derive(Debug, Clone)]
+pub struct EcrProvider {
+    config: Config,
+}
+
+/// Where an image's token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// A configured mirror.
+    Mirror(Mirror),
+    /// ECR Public; `dual_stack` for `ecr-public.aws.com`.
+    Public {
+        /// The dual-stack host.
+        dual_stack: bool,
+    },
+    /// A private registry host.
+    Private(host::PrivateHost),
+}
+
+impl Route {
+    /// The call to make.
+    pub fn call(&self) -> aws::Call {
+        match self {
+            Route::Mirror(m) => aws::Call {
+                api: aws::Api::Private,
+                region: m.region.clone(),
+                fips: m.fips,
+                dual_stack: m.dual_stack,
+            },
+            Route::Public { dual_stack } => aws::Call {
+                api: aws::Api::Public,
+                region: host::PUBLIC_REGION.into(),
+                fips: false,
+                dual_stack: *dual_stack,
+            },
+            Route::Private(h) => aws::Call {
+                api: aws::Api::Private,
+                region: h.sdk_region(),
+                fips: h.fips,
+                dual_stack: h.dual_stack(),
+            },
+        }
+    }
+
+    /// Where the credential comes from, for the answer's `source` and messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Route::Mirror(m) => match &m.registry_id {
+                Some(id) => format!("ECR {} via mirror {} (account {id})", m.region, m.host),
+                None => format!("ECR {} via mirror {}", m.region, m.host),
+            },
+            Route::Public { .. } => format!("ECR Public {}", host::PUBLIC_REGION),
+            Route::Private(h) => format!("ECR {} (account {})", h.sdk_region(), h.account),
+        }
+    }
+}
+
+impl EcrProvider {
+    /// A provider for a validated config section. Cheap: no I/O, no client.
+    pub fn new(config: Config) -> Self {
+        EcrProvider { config }
+    }
+
+    /// Where the image's token would come from, or `None` when it is not an ECR image.
+    pub fn route(&self, query: &Query) -> Option<Route> {
+        if let Some(m) = self.config.mirror_for(&query.target) {
+            return Some(Route::Mirror(m.clone()));
+        }
+        let host = query.image.host();
+        if let Some(dual_stack) = host::public_host(host) {
+            return Some(Route::Public { dual_stack });
+        }
+        host::PrivateHost::parse(host).map(Route::Private)
+    }
+
+    /// The answer for a token fetched for `registry` at `now`.
+    fn answer(
+        registry: &str,
+        route: &Route,
+        token: &aws::Token,
+        now: SystemTime,
+    ) -> Result<Answer, ProviderError> {
+        let (username, password) = token::decode(&token.authorization).map_err(|e| {
+            ProviderError::new(
+                NAME,
+                format!(
+                    "{registry}: {e} ({}); if AWS_ENDPOINT_URL* is set, check that it points at ECR",
+                    token.endpoint
+                ),
+            )
+        })?;
+        let (lifetime, clamp) = token::lifetime(token.expires_at, now);
+        match clamp {
+            token::Clamp::RaisedToMin { remaining } if remaining.is_zero() => tracing::warn!(
+                "the ECR token for {registry} has already expired (clock skew, or a fake endpoint); reporting the minimum lifetime {}s",
+                lifetime.as_secs()
+            ),
+            token::Clamp::RaisedToMin { remaining } => tracing::warn!(
+                "the ECR token for {registry} expires in {}s; reporting the minimum lifetime {}s",
+                remaining.as_secs(),
+                lifetime.as_secs()
+            ),
+            token::Clamp::NoExpiry => tracing::warn!(
+                "the ECR token for {registry} came without an expiry; reporting a lifetime of {}s",
+                lifetime.as_secs()
+            ),
+            token::Clamp::Half | token::Clamp::CutToMax => {}
+        }
+        tracing::info!(
+            "ECR token for {registry} from {}, lifetime {}s",
+            token.endpoint,
+            lifetime.as_secs()
+        );
+        let mut auth = BTreeMap::new();
+        auth.insert(registry.to_string(), AuthConfig { username, password });
+        Ok(Answer {
+            auth,
+            cache_key_type: CacheKeyType::Registry,
+            lifetime,
+            expires_at: token.expires_at,
+            source: route.describe(),
+        })
+    }
+}
+
+impl Provider for EcrProvider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn provide(&self, query: &Query) -> Result<Outcome, ProviderError> {
+        let Some(route) = self.route(query) else {
+            return Ok(Outcome::NotApplicable);
+        };
+        let registry = query.image.registry();
+        tracing::debug!("{registry}: {}", route.describe());
+        if query.service_account_token.is_some() {
+            // KEP-4412 role assumption (upstream: AssumeRoleWithWebIdentity with the role of
+            // this annotation) is not implemented: say so rather than let it pass unnoticed.
+            let role = query.service_account_annotations.get(ROLE_ANNOTATION);
+            match role {
+                Some(role) => tracing::warn!(
+                    "{registry}: the pod's service account asks for role {role} ({ROLE_ANNOTATION}), but this backend does not assume roles yet; using the node's AWS credentials"
+                ),
+                None => tracing::debug!(
+                    "{registry}: the service-account token is not used; using the node's AWS credentials"
+                ),
+            }
+        }
+        let token = aws::fetch(&route.call()).map_err(|message| {
+            let message = match &route {
+                Route::Mirror(_) => format!("{registry} ({}): {message}", route.describe()),
+                _ => format!("{registry}: {message}"),
+            };
+            ProviderError::new(NAME, message)
+        })?;
+        Self::answer(registry, &route, &token, SystemTime::now()).map(Outcome::Answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyring_api::{ImageName, Secret};
+    use std::time::Duration;
+
+    fn query(image: &str) -> Query {
+        Query::new(ImageName::parse(image).unwrap())
+    }
+
+    fn provider(mirrors_yaml: &str) -> EcrProvider {
+        EcrProvider::new(serde_norway::from_str(mirrors_yaml).unwrap())
+    }
+
+    #[test]
+    fn routes_by_host() {
+        let p = provider(
+            "mirrors:\n- {host: 'mirror.example.com:5000', region: us-west-2, registryId: '210987654321'}\n- {host: 123456789012.dkr.ecr.us-east-1.amazonaws.com, region: eu-west-1}\n",
+        );
+        let route = |image: &str| p.route(&query(image));
+        assert_eq!(
+            route("mirror.example.com:5000/team/app").map(|r| r.call().region),
+            Some("us-west-2".into())
+        );
+        // A mirror entry wins over the host parser.
+        assert_eq!(
+            route("123456789012.dkr.ecr.us-east-1.amazonaws.com/app").map(|r| r.call().region),
+            Some("eu-west-1".into())
+        );
+        assert_eq!(
+            route("public.ecr.aws/nginx/nginx:1"),
+            Some(Route::Public { dual_stack: false })
+        );
+        assert_eq!(
+            route("ecr-public.aws.com/x/y"),
+            Some(Route::Public { dual_stack: true })
+        );
+        let r = route("210987654321.dkr-ecr-fips.us-east-2.on.aws/app@sha256:0000000000000000000000000000000000000000000000000000000000000000").unwrap();
+        let c = r.call();
+        assert_eq!(
+            (c.region.as_str(), c.fips, c.dual_stack),
+            ("us-east-2", true, true)
+        );
+        // The port is ignored for ECR hosts, as upstream does.
+        assert!(route("210987654321.dkr.ecr.us-east-2.amazonaws.com:443/app").is_some());
+        for other in [
+            "nginx",
+            "docker.io/library/nginx",
+            "gcr.io/x/y",
+            "mirror.example.com/team/app",
+            "mirror.example.com:5001/team/app",
+            "public.ecr.aws.evil.io/x",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.io/app",
+            "evil.io/123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+            "localhost:5000/public.ecr.aws",
+        ] {
+            assert_eq!(route(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn not_applicable_without_any_aws_work() {
+        // No credentials, no endpoint, no network: a non-ECR image must not get that far.
+        let p = EcrProvider::new(Config::default());
+        assert_eq!(
+            p.provide(&query("quay.io/x/y")).unwrap(),
+            Outcome::NotApplicable
+        );
+    }
+
+    #[test]
+    fn answer_shape() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let route = Route::Mirror(Mirror {
+            host: "mirror.example.com:5000".into(),
+            region: "us-west-2".into(),
+            registry_id: Some("123456789012".into()),
+            fips: false,
+            dual_stack: false,
+        });
+        let token = aws::Token {
+            authorization: Secret::new("QVdTOnBhc3N3b3Jk".into()), // AWS:password
+            expires_at: Some(now + Duration::from_secs(12 * 3600)),
+            endpoint: "the ECR API in us-west-2".into(),
+        };
+        let a = EcrProvider::answer("mirror.example.com:5000", &route, &token, now).unwrap();
+        assert_eq!(a.cache_key_type, CacheKeyType::Registry);
+        assert_eq!(a.lifetime, Duration::from_secs(6 * 3600));
+        assert_eq!(a.expires_at, token.expires_at);
+        let cred = &a.auth["mirror.example.com:5000"];
+        assert_eq!(
+            (cred.username.as_str(), cred.password.expose().as_str()),
+            ("AWS", "password")
+        );
+        assert_eq!(
+            a.source,
+            "ECR us-west-2 via mirror mirror.example.com:5000 (account 123456789012)"
+        );
+        assert!(!format!("{a:?}").contains("password\""));
+
+        let bad = aws::Token {
+            authorization: Secret::new("bm8tY29sb24=".into()), // no-colon
+            ..token
+        };
+        let e = EcrProvider::answer("mirror.example.com:5000", &route, &bad, now).unwrap_err();
+        assert!(
+            e.to_string().contains("does not decode to user:password"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("bm8tY29sb24"), "{e}");
+    }
+}

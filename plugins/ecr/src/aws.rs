@@ -1,0 +1,682 @@
+//! The AWS side: one `GetAuthorizationToken` call (ECR or ECR Public), with everything it
+//! needs built on the spot and thrown away after. Only [`fetch`] is called, and only once
+//! the image is known to belong to ECR, so no other path pays for the SDK.
+//!
+//! * Runtime: a current-thread tokio runtime, built per call.
+//! * HTTP: hyper with rustls on the ring provider; the system's root certificates (which
+//!   honour `SSL_CERT_FILE`) or, as in the Go SDK, only those of `AWS_CA_BUNDLE`;
+//!   `HTTPS_PROXY` / `NO_PROXY` from the environment, as the Go plugins do.
+//! * Credentials: the SDK's default chain (env, profile incl. `credential_process` and
+//!   assume-role, web identity, ECS / EKS Pod Identity, EC2 IMDSv2), resolved first and on
+//!   their own so that a failure there is reported as a credentials problem. IMDS gets short
+//!   timeouts and two attempts: a node without IMDS (or a pod behind a hop limit of 1) must
+//!   fail in seconds, not the SDK default of half a minute.
+//! * Endpoint: the SDK's, from the region, with FIPS / dual-stack when the host asked for
+//!   them; `AWS_ENDPOINT_URL_ECR`, `AWS_ENDPOINT_URL_ECR_PUBLIC`, `AWS_ENDPOINT_URL` (and the
+//!   profile's `endpoint_url`) override it, and then FIPS / dual-stack are not forced (the
+//!   SDK refuses FIPS with a custom endpoint; the endpoint given is the one meant).
+//! * Resilience: the SDK's standard retry (3 attempts, exponential backoff with jitter,
+//!   throttling-aware), per-attempt and per-operation timeouts, and a [`DEADLINE`] over
+//!   the whole call, well under the kubelet's 60 s exec limit.
+//! * Errors: one line naming the failed stage and the likely fix. Service errors show the
+//!   AWS error code and HTTP status, never the response's message text; other causes are
+//!   shown through [`sanitize`] (one line, bounded, long base64 runs redacted).
+
+use std::time::{Duration, SystemTime};
+
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
+use aws_config::imds;
+use aws_config::provider_config::ProviderConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_ecr::config::http::HttpResponse;
+use aws_sdk_ecr::config::SharedHttpClient;
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_http_client::Connector;
+use aws_types::sdk_config::SdkConfig;
+use aws_types::service_config::ServiceConfigKey;
+use keyring_api::Secret;
+
+/// The whole call, credentials included, must end within this.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+/// Finding credentials (IMDS, STS, a credential process) must end within this.
+pub const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts of the API call (the first one included).
+pub const MAX_ATTEMPTS: u32 = 3;
+/// One API attempt, connect to last byte.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// All API attempts with their backoff.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+/// TCP + TLS connect.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// IMDS connect and read timeouts; IMDS answers in milliseconds when it is there at all.
+pub const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
+/// IMDS attempts.
+pub const IMDS_ATTEMPTS: u32 = 2;
+
+/// Which API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// ECR (`ecr:GetAuthorizationToken`).
+    Private,
+    /// ECR Public (`ecr-public:GetAuthorizationToken`, always in us-east-1).
+    Public,
+}
+
+impl Api {
+    /// The SDK service ID, which also names its endpoint variables.
+    fn service_id(self) -> &'static str {
+        match self {
+            Api::Private => "ECR",
+            Api::Public => "ECR PUBLIC",
+        }
+    }
+
+    /// The endpoint override variable specific to this API.
+    fn endpoint_env(self) -> &'static str {
+        match self {
+            Api::Private => "AWS_ENDPOINT_URL_ECR",
+            Api::Public => "AWS_ENDPOINT_URL_ECR_PUBLIC",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Api::Private => "ECR",
+            Api::Public => "ECR Public",
+        }
+    }
+}
+
+/// What to ask.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Which API.
+    pub api: Api,
+    /// The SDK region.
+    pub region: String,
+    /// Use the FIPS endpoint.
+    pub fips: bool,
+    /// Use the dual-stack endpoint.
+    pub dual_stack: bool,
+}
+
+/// What came back.
+#[derive(Debug)]
+pub struct Token {
+    /// `base64(user:password)`.
+    pub authorization: Secret<String>,
+    /// When the token stops working.
+    pub expires_at: Option<SystemTime>,
+    /// The endpoint asked, for logs.
+    pub endpoint: String,
+}
+
+/// Gets a token. The error is one secret-free line with the likely fix.
+pub fn fetch(call: &Call) -> Result<Token, String> {
+    crate::quiet::run(|| fetch_blocking(call))
+}
+
+fn fetch_blocking(call: &Call) -> Result<Token, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        match tokio::time::timeout(DEADLINE, fetch_async(call)).await {
+            Ok(result) => result,
+            Err(_) => Err(format!(
+                "no {} token within {}s; check network access to AWS (proxy, VPC endpoints), the region and the endpoint settings",
+                call.api.name(),
+                DEADLINE.as_secs()
+            )),
+        }
+    })
+}
+
+async fn fetch_async(call: &Call) -> Result<Token, String> {
+    let started = std::time::Instant::now();
+    let http = http_client()?;
+    let region = Region::new(call.region.clone());
+
+    let provider_config = ProviderConfig::default()
+        .with_http_client(http.clone())
+        .with_region(Some(region.clone()));
+    let imds = imds::Client::builder()
+        .configure(&provider_config)
+        .max_attempts(IMDS_ATTEMPTS)
+        .connect_timeout(IMDS_TIMEOUT)
+        .read_timeout(IMDS_TIMEOUT)
+        .operation_timeout(IMDS_TIMEOUT * 4)
+        .build();
+    let chain = DefaultCredentialsChain::builder()
+        .configure(provider_config)
+        .region(region.clone())
+        .imds_client(imds)
+        .build()
+        .await;
+    let credentials =
+        match tokio::time::timeout(CREDENTIALS_TIMEOUT, chain.provide_credentials()).await {
+            Err(_) => return Err(credentials_timeout()),
+            Ok(Err(e)) => return Err(credentials_error(&e)),
+            Ok(Ok(c)) => c,
+        };
+    tracing::debug!(elapsed = ?started.elapsed(), "AWS credentials resolved");
+
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .region(region)
+        .credentials_provider(credentials)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(500))
+                .with_max_backoff(Duration::from_secs(4)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await;
+    let endpoint_override = endpoint_override(&sdk, call.api);
+    let endpoint = match &endpoint_override {
+        Some(url) => format!(
+            "{} ({})",
+            without_userinfo(url),
+            describe_override(call.api)
+        ),
+        None => {
+            let fips = call.fips || sdk.use_fips().unwrap_or(false);
+            let dual_stack = call.dual_stack || sdk.use_dual_stack().unwrap_or(false);
+            let what = format!(
+                "{} API, {}{}{}",
+                call.api.name(),
+                call.region,
+                if fips { ", FIPS" } else { "" },
+                if dual_stack { ", dual-stack" } else { "" }
+            );
+            match default_endpoint(call.api, &call.region, fips, dual_stack).await {
+                Some(url) => format!("{url} ({what})"),
+                None => format!("the {what}"),
+            }
+        }
+    };
+    // FIPS / dual-stack from the host only without an explicit endpoint: the SDK refuses
+    // FIPS with a custom endpoint, and a given endpoint is the one meant.
+    let variants = endpoint_override.is_none();
+
+    let token = match call.api {
+        Api::Private => {
+            let mut conf = aws_sdk_ecr::config::Builder::from(&sdk);
+            if variants && call.fips {
+                conf = conf.use_fips(true);
+            }
+            if variants && call.dual_stack {
+                conf = conf.use_dual_stack(true);
+            }
+            let client = aws_sdk_ecr::Client::from_conf(conf.build());
+            let out = client
+                .get_authorization_token()
+                .send()
+                .await
+                .map_err(|e| api_error(e, call, &endpoint))?;
+            let data = out
+                .authorization_data
+                .unwrap_or_default()
+                .into_iter()
+                .next();
+            data.map(|mut d| (d.authorization_token.take(), d.expires_at))
+        }
+        Api::Public => {
+            let mut conf = aws_sdk_ecrpublic::config::Builder::from(&sdk);
+            if variants && call.fips {
+                conf = conf.use_fips(true);
+            }
+            if variants && call.dual_stack {
+                conf = conf.use_dual_stack(true);
+            }
+            let client = aws_sdk_ecrpublic::Client::from_conf(conf.build());
+            let out = client
+                .get_authorization_token()
+                .send()
+                .await
+                .map_err(|e| api_error(e, call, &endpoint))?;
+            out.authorization_data
+                .map(|mut d| (d.authorization_token.take(), d.expires_at))
+        }
+    };
+    tracing::debug!(elapsed = ?started.elapsed(), "{} answered", call.api.name());
+    let Some((Some(authorization), expires_at)) = token else {
+        return Err(format!(
+            "{endpoint} returned no authorization token; if AWS_ENDPOINT_URL* is set, check that it points at {}",
+            call.api.name()
+        ));
+    };
+    let expires_at = expires_at.and_then(|t| SystemTime::try_from(t).ok());
+    Ok(Token {
+        authorization: Secret::new(authorization),
+        expires_at,
+        endpoint,
+    })
+}
+
+/// The one HTTP client of a call: rustls with ring, proxy settings from the environment, the
+/// system's roots, or only the certificates of `AWS_CA_BUNDLE` when that is set (as the Go
+/// SDK does: the bundle replaces the system roots).
+fn http_client() -> Result<SharedHttpClient, String> {
+    let mut context = tls::TlsContext::builder();
+    if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) {
+        let shown = std::path::Path::new(&path).display().to_string();
+        let pem =
+            std::fs::read(&path).map_err(|e| format!("cannot read AWS_CA_BUNDLE {shown}: {e}"))?;
+        if !pem
+            .windows(b"-----BEGIN CERTIFICATE-----".len())
+            .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+        {
+            return Err(format!(
+                "AWS_CA_BUNDLE {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+            ));
+        }
+        context = context.with_trust_store(
+            tls::TrustStore::empty()
+                .with_native_roots(false)
+                .with_pem_certificate(pem),
+        );
+    }
+    let context = context
+        .build()
+        .map_err(|e| format!("cannot set up TLS: {}", causes(&e)))?;
+    // `build_with_connector_fn` is the smithy client builder's hook for a custom connector;
+    // it is the only way to combine the ring provider with environment proxy settings (the
+    // plain `build_https` never proxies).
+    Ok(
+        aws_smithy_http_client::Builder::new().build_with_connector_fn(
+            move |settings, components| {
+                let mut builder = Connector::builder();
+                builder.set_connector_settings(settings.cloned());
+                builder.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
+                builder
+                    .proxy_config(ProxyConfig::from_env())
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                    .tls_context(context.clone())
+                    .build()
+            },
+        ),
+    )
+}
+
+/// The URL the SDK's endpoint rules give for these settings, for messages.
+async fn default_endpoint(api: Api, region: &str, fips: bool, dual_stack: bool) -> Option<String> {
+    match api {
+        Api::Private => {
+            use aws_sdk_ecr::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+            let params = Params::builder()
+                .region(region)
+                .use_fips(fips)
+                .use_dual_stack(dual_stack)
+                .build()
+                .ok()?;
+            let resolver = DefaultResolver::new();
+            let endpoint = resolver.resolve_endpoint(&params).await.ok()?;
+            Some(endpoint.url().to_string())
+        }
+        Api::Public => {
+            use aws_sdk_ecrpublic::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+            let params = Params::builder()
+                .region(region)
+                .use_fips(fips)
+                .use_dual_stack(dual_stack)
+                .build()
+                .ok()?;
+            let resolver = DefaultResolver::new();
+            let endpoint = resolver.resolve_endpoint(&params).await.ok()?;
+            Some(endpoint.url().to_string())
+        }
+    }
+}
+
+/// The endpoint URL configured for this API (service variable, profile, or the global
+/// `AWS_ENDPOINT_URL`), as the generated client will resolve it.
+fn endpoint_override(sdk: &SdkConfig, api: Api) -> Option<String> {
+    let key = ServiceConfigKey::builder()
+        .service_id(api.service_id())
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok()?;
+    sdk.service_config()
+        .and_then(|c| c.load_config(key))
+        .or_else(|| sdk.endpoint_url().map(str::to_string))
+}
+
+fn describe_override(api: Api) -> String {
+    let specific = api.endpoint_env();
+    if std::env::var_os(specific).is_some() {
+        format!("from {specific}")
+    } else if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
+        "from AWS_ENDPOINT_URL".into()
+    } else {
+        "from the AWS profile's endpoint_url".into()
+    }
+}
+
+/// A URL with any `user:password@` removed, for messages.
+fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let shown = if scheme.is_empty() {
+        format!("{authority}{path}")
+    } else {
+        format!("{scheme}://{authority}{path}")
+    };
+    sanitize(&shown)
+}
+
+fn credentials_timeout() -> String {
+    format!(
+        "no AWS credentials within {}s: the EC2 instance metadata service (IMDS), STS or a credential_process did not answer; on EC2 check that IMDS is enabled and, for pods, that the IMDSv2 hop limit is 2; or give credentials through the credential provider's env",
+        CREDENTIALS_TIMEOUT.as_secs()
+    )
+}
+
+fn credentials_error(e: &CredentialsError) -> String {
+    match e {
+        CredentialsError::CredentialsNotLoaded(_) => "no AWS credentials: none of the environment (AWS_ACCESS_KEY_ID), the AWS profile, web identity (AWS_WEB_IDENTITY_TOKEN_FILE), ECS / EKS Pod Identity or the EC2 instance metadata service provided any; attach an instance role or give credentials through the credential provider's env (on EC2 with pods, the IMDSv2 hop limit must be 2)".into(),
+        CredentialsError::ProviderTimedOut(_) => credentials_timeout(),
+        CredentialsError::InvalidConfiguration(_) => format!(
+            "invalid AWS credentials configuration: {}; check AWS_PROFILE, ~/.aws/config and ~/.aws/credentials",
+            causes(e)
+        ),
+        _ => format!(
+            "cannot load AWS credentials: {}; check the role, the web identity token file or the profile named by AWS_PROFILE",
+            causes(e)
+        ),
+    }
+}
+
+/// One line for a failed API call.
+fn api_error<E>(err: SdkError<E, HttpResponse>, call: &Call, endpoint: &str) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let api = call.api.name();
+    let reach_hint = |what: &str| {
+        format!(
+            "{what} {endpoint}: {}; check the region, network access to AWS (HTTPS_PROXY / NO_PROXY, VPC endpoints) and any AWS_ENDPOINT_URL* setting",
+            causes(&err)
+        )
+    };
+    match &err {
+        SdkError::ConstructionFailure(_) => format!(
+            "cannot build the {api} request for {endpoint}: {}; check the region, AWS_USE_FIPS_ENDPOINT / AWS_USE_DUALSTACK_ENDPOINT and the endpoint settings",
+            causes(&err)
+        ),
+        SdkError::TimeoutError(_) => format!(
+            "{api} did not answer within {}s ({MAX_ATTEMPTS} attempts) at {endpoint}; check the region, network access to AWS (HTTPS_PROXY / NO_PROXY, VPC endpoints) and any AWS_ENDPOINT_URL* setting",
+            OPERATION_TIMEOUT.as_secs()
+        ),
+        SdkError::DispatchFailure(_) => reach_hint("cannot reach"),
+        SdkError::ResponseError(_) => format!(
+            "unreadable answer from {endpoint}: {}; check that the endpoint (AWS_ENDPOINT_URL*, a proxy) really is {api}",
+            causes(&err)
+        ),
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            let code = err
+                .code()
+                .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:#-".contains(&b)))
+                .unwrap_or("");
+            let what = if code.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                format!("HTTP {status} {code}")
+            };
+            let fix = service_hint(call.api, code, status);
+            format!("{api} refused GetAuthorizationToken at {endpoint} ({what}): {fix}")
+        }
+        _ => reach_hint("failed calling"),
+    }
+}
+
+/// The likely fix for a service error.
+fn service_hint(api: Api, code: &str, status: u16) -> String {
+    let perm = match api {
+        Api::Private => "ecr:GetAuthorizationToken",
+        Api::Public => "ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken",
+    };
+    match code {
+        c if c.starts_with("AccessDenied") || c == "UnauthorizedOperation" || c == "UnauthorizedException" => {
+            format!("the AWS identity lacks {perm}; grant it in the node's (or pod's) IAM role policy")
+        }
+        "UnrecognizedClientException" | "InvalidClientTokenId" | "InvalidSignatureException" | "SignatureDoesNotMatch" | "IncompleteSignature" | "MissingAuthenticationToken" => {
+            "AWS rejected the credentials; check the access key, secret and session token, and the node's clock".into()
+        }
+        "ExpiredTokenException" | "ExpiredToken" | "RequestExpired" => {
+            "the AWS credentials or the request have expired; refresh the session credentials and check the node's clock".into()
+        }
+        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded" => format!(
+            "throttled after {MAX_ATTEMPTS} attempts; GetAuthorizationToken is rate-limited per account and region, so fewer callers or a longer cache helps"
+        ),
+        _ if status == 429 => format!(
+            "throttled after {MAX_ATTEMPTS} attempts; GetAuthorizationToken is rate-limited per account and region"
+        ),
+        _ if status >= 500 => format!("{} failed after {MAX_ATTEMPTS} attempts; retry later", api.name()),
+        _ => "check the region and that any AWS_ENDPOINT_URL* setting points at the right service".into(),
+    }
+}
+
+/// An error and its sources, `a: b: c`, each source shown once, through [`sanitize`]. Only
+/// `Display` texts: the SDK's `Debug` forms repeat everything and can hold raw responses.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !text.is_empty() && !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    sanitize(&out)
+}
+
+/// One line, at most 300 characters, with runs of 40+ base64 characters (tokens, keys)
+/// replaced by `<redacted>`.
+pub fn sanitize(text: &str) -> String {
+    const MAX: usize = 300;
+    let mut out = String::with_capacity(text.len().min(MAX + 3));
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 40 {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=' {
+            run.push(c);
+            continue;
+        }
+        flush(&mut run, &mut out);
+        if c.is_control() {
+            if !out.ends_with(' ') {
+                out.push(' ');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    let trimmed = out.trim();
+    if trimmed.chars().count() > MAX {
+        let cut: String = trimmed.chars().take(MAX).collect();
+        format!("{cut}...")
+    } else {
+        trimmed.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecr::config::endpoint::{Params, ResolveEndpoint};
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn sanitize_is_one_bounded_line_without_tokens() {
+        let token = "QVdTOmV5SndZWGxzYjJGa0lqb2lRMUZGTlhrNU5HVkdZV3hw";
+        let s = sanitize(&format!("a\nb\r\tc {token} (os error 111)"));
+        assert_eq!(s, "a b c <redacted> (os error 111)");
+        let long = "x ".repeat(400);
+        assert!(sanitize(&long).chars().count() <= 303);
+        // ARNs, request IDs and URLs survive.
+        let arn = "arn:aws:iam::123456789012:role/node-role a1b2c3d4-5678-90ab-cdef-EXAMPLE11111";
+        assert_eq!(sanitize(arn), arn);
+    }
+
+    #[test]
+    fn userinfo_is_dropped() {
+        assert_eq!(
+            without_userinfo("http://u:p@127.0.0.1:5000/x"),
+            "http://127.0.0.1:5000/x"
+        );
+        assert_eq!(
+            without_userinfo("https://vpce.example.com"),
+            "https://vpce.example.com"
+        );
+        assert_eq!(without_userinfo("u@h:1"), "h:1");
+    }
+
+    /// The endpoint each kind of host leads to, through the SDK's own endpoint rules.
+    #[test]
+    fn hosts_pick_the_right_api_endpoint() {
+        let cases = [
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                "https://api.ecr.us-east-1.amazonaws.com",
+            ),
+            (
+                "123456789012.dkr.ecr-fips.us-east-1.amazonaws.com",
+                "https://api.ecr-fips.us-east-1.amazonaws.com",
+            ),
+            (
+                "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
+                "https://api.ecr-fips.us-gov-west-1.amazonaws.com",
+            ),
+            (
+                "123456789012.dkr-ecr.us-east-1.on.aws",
+                "https://ecr.us-east-1.api.aws",
+            ),
+            (
+                "123456789012.dkr-ecr-fips.us-east-1.on.aws",
+                "https://ecr-fips.us-east-1.api.aws",
+            ),
+            (
+                "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn",
+                "https://api.ecr.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                "123456789012.dkr-ecr.cn-north-1.on.amazonwebservices.com.cn",
+                "https://ecr.cn-north-1.api.amazonwebservices.com.cn",
+            ),
+            (
+                "123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu",
+                "https://api.ecr.eusc-de-east-1.amazonaws.eu",
+            ),
+            (
+                "123456789012.dkr.ecr.us-iso-east-1.c2s.ic.gov",
+                "https://api.ecr.us-iso-east-1.c2s.ic.gov",
+            ),
+            (
+                "123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov",
+                "https://api.ecr.us-isob-east-1.sc2s.sgov.gov",
+            ),
+            (
+                "123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk",
+                "https://api.ecr.eu-isoe-west-1.cloud.adc-e.uk",
+            ),
+            (
+                "123456789012.dkr.ecr.us-isof-south-1.csp.hci.ic.gov",
+                "https://api.ecr.us-isof-south-1.csp.hci.ic.gov",
+            ),
+            (
+                "123456789012.dkr.ecr.US-EAST-1.amazonaws.com",
+                "https://api.ecr.us-east-1.amazonaws.com",
+            ),
+        ];
+        for (host, want) in cases {
+            let h = crate::host::PrivateHost::parse(host).unwrap();
+            let params = Params::builder()
+                .region(h.sdk_region())
+                .use_fips(h.fips)
+                .use_dual_stack(h.dual_stack())
+                .build()
+                .unwrap();
+            let resolver = aws_sdk_ecr::config::endpoint::DefaultResolver::new();
+            let ep = block_on(resolver.resolve_endpoint(&params))
+                .unwrap_or_else(|e| panic!("{host}: {e}"));
+            assert_eq!(ep.url(), want, "{host}");
+        }
+    }
+
+    #[test]
+    fn public_hosts_pick_the_public_endpoint() {
+        use aws_sdk_ecrpublic::config::endpoint::{DefaultResolver, Params};
+        for (dual, want) in [
+            (false, "https://api.ecr-public.us-east-1.amazonaws.com"),
+            (true, "https://ecr-public.us-east-1.api.aws"),
+        ] {
+            let params = Params::builder()
+                .region(crate::host::PUBLIC_REGION)
+                .use_fips(false)
+                .use_dual_stack(dual)
+                .build()
+                .unwrap();
+            let ep = block_on(
+                aws_sdk_ecrpublic::config::endpoint::ResolveEndpoint::resolve_endpoint(
+                    &DefaultResolver::new(),
+                    &params,
+                ),
+            )
+            .unwrap();
+            assert_eq!(ep.url(), want);
+        }
+    }
+
+    #[test]
+    fn service_errors_name_the_fix() {
+        assert!(service_hint(Api::Private, "AccessDeniedException", 400)
+            .contains("ecr:GetAuthorizationToken"));
+        assert!(service_hint(Api::Public, "AccessDeniedException", 400)
+            .contains("sts:GetServiceBearerToken"));
+        assert!(
+            service_hint(Api::Private, "UnrecognizedClientException", 400).contains("credentials")
+        );
+        assert!(service_hint(Api::Private, "ThrottlingException", 400).contains("throttled"));
+        assert!(service_hint(Api::Private, "", 429).contains("throttled"));
+        assert!(service_hint(Api::Private, "", 503).contains("retry later"));
+        assert!(service_hint(Api::Private, "", 404).contains("AWS_ENDPOINT_URL"));
+    }
+}

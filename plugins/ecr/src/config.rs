@@ -1,0 +1,319 @@
+//! The `ecr:` section of the plugin config file.
+//!
+//! ```yaml
+//! ecr:
+//!   mirrors:
+//!     # Images on this host get an ECR token for us-west-2. Quote the registry ID: YAML
+//!     # would read 012345678901 as a number and lose the leading zero.
+//!     - host: mirror.example.com:5000
+//!       region: us-west-2
+//!       registryId: "123456789012"
+//!     - host: "*.cache.example.com"     # one label per '*', as in matchImages
+//!       region: eu-central-1
+//!       fips: false                     # use the FIPS API endpoint
+//!       dualStack: false                # use the dual-stack (IPv6) API endpoint
+//! ```
+//!
+//! A mirror (a pull-through cache, a reverse proxy, a vanity name in front of an ECR registry)
+//! is a host the ECR host parser does not recognise but whose images should get an ECR
+//! token. Its `host` is matched against the image with the kubelet's own rules
+//! ([`keyring_api::pattern`]): the same number of DNS labels, each label a glob, and equal
+//! ports, where no port only matches no port. So `mirror.example.com` matches neither
+//! `evil-mirror.example.com`, `mirror.example.com.evil.io` nor `mirror.example.com:5000`.
+//! The first entry that matches wins; entries are consulted before the ECR host parser, so
+//! an entry may also pin the region of a real ECR host.
+//!
+//! `region` picks the ECR API endpoint (the token is regional). `registryId` is optional
+//! and informational: it names the account in logs, errors and the answer's source, but is
+//! not sent, since AWS deprecated `registryIds` (a token is good for every registry the
+//! identity may read in that region). `fips` and `dualStack` choose the API endpoint variant
+//! that the host name would have told for a real ECR host.
+//!
+//! Validation happens while deserializing, so a loaded [`Config`] is always valid and the
+//! error names the entry: `ecr.mirrors[1] (host "a.example.com"): region "US_WEST" is not ...`.
+
+use keyring_api::pattern::{parse_schemeless, Target};
+use serde::{Deserialize, Deserializer};
+
+/// The validated `ecr:` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawConfig")]
+pub struct Config {
+    /// Mirror hosts, in file order.
+    pub mirrors: Vec<Mirror>,
+}
+
+/// One mirror entry, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// `host[:port]`, labels may be globs (`*`).
+    pub host: String,
+    /// The AWS region of the ECR registry behind the mirror.
+    pub region: String,
+    /// The registry's account, if given (informational).
+    pub registry_id: Option<String>,
+    /// Use the FIPS API endpoint.
+    pub fips: bool,
+    /// Use the dual-stack API endpoint.
+    pub dual_stack: bool,
+}
+
+impl Config {
+    /// The first mirror whose host matches the image.
+    pub fn mirror_for(&self, image: &Target) -> Option<&Mirror> {
+        self.mirrors.iter().find(|m| image.matched_by(&m.host))
+    }
+}
+
+/// The section as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawConfig {
+    #[serde(default)]
+    mirrors: Vec<RawMirror>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawMirror {
+    host: String,
+    region: String,
+    #[serde(default, deserialize_with = "quoted_registry_id")]
+    registry_id: Option<String>,
+    #[serde(default)]
+    fips: bool,
+    #[serde(default)]
+    dual_stack: bool,
+}
+
+impl TryFrom<RawConfig> for Config {
+    type Error = String;
+
+    fn try_from(raw: RawConfig) -> Result<Self, String> {
+        let mut mirrors: Vec<Mirror> = Vec::with_capacity(raw.mirrors.len());
+        for (i, m) in raw.mirrors.into_iter().enumerate() {
+            let at = |msg: String| format!("ecr.mirrors[{i}] (host {:?}): {msg}", m.host);
+            check_host(&m.host).map_err(at)?;
+            check_region(&m.region).map_err(at)?;
+            if let Some(id) = &m.registry_id {
+                if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(at(format!(
+                        "registryId {id:?} is not a 12-digit AWS account ID"
+                    )));
+                }
+            }
+            if let Some(j) = mirrors.iter().position(|o| o.host == m.host) {
+                return Err(at(format!("the same host as ecr.mirrors[{j}]")));
+            }
+            mirrors.push(Mirror {
+                host: m.host,
+                region: m.region,
+                registry_id: m.registry_id,
+                fips: m.fips,
+                dual_stack: m.dual_stack,
+            });
+        }
+        Ok(Config { mirrors })
+    }
+}
+
+/// A registry host as a kubelet match pattern: DNS labels of letters, digits, `-` and `*`
+/// globs, an optional numeric port; no scheme, user-info, path or brackets.
+fn check_host(host: &str) -> Result<(), String> {
+    const FORM: &str = "expected host[:port] such as mirror.example.com:5000 (no scheme, no path)";
+    if host.contains("://") || host.contains('/') {
+        return Err(format!("host has a scheme or a path; {FORM}"));
+    }
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    if let Some(port) = port {
+        if !port.bytes().all(|b| b.is_ascii_digit()) || !matches!(port.parse::<u16>(), Ok(1..)) {
+            return Err(format!(
+                "port {port:?} is not a number from 1 to 65535; {FORM}"
+            ));
+        }
+    }
+    let labels_ok = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*')
+        });
+    if !labels_ok || name.len() > 253 {
+        return Err(format!(
+            "host name {name:?} must be DNS labels of letters, digits, '-' or '*' globs; {FORM}"
+        ));
+    }
+    match parse_schemeless(host.as_bytes()) {
+        Ok(p) if p.path.is_empty() && p.host == host.as_bytes() => Ok(()),
+        _ => Err(format!("host does not parse as a registry; {FORM}")),
+    }
+}
+
+/// An AWS region name: lower-case letters, digits and `-`, starting with a letter, ending
+/// with a digit, with at least one `-` (`us-west-2`, `eusc-de-east-1`, `us-iso-east-1`).
+fn check_region(region: &str) -> Result<(), String> {
+    let b = region.as_bytes();
+    let ok = (4..=32).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b[b.len() - 1].is_ascii_digit()
+        && b.contains(&b'-')
+        && !region.contains("--")
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "region {region:?} is not an AWS region name such as us-west-2"
+        ))
+    }
+}
+
+/// `registryId` must be a string: an unquoted YAML number loses leading zeros.
+fn quoted_registry_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a quoted 12-digit account ID such as \"123456789012\"")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Err(E::custom(format!(
+                "registryId {v} must be quoted (\"{v:012}\"): YAML reads it as a number and drops leading zeros"
+            )))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Err(E::invalid_type(serde::de::Unexpected::Signed(v), &self))
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(V)
+        }
+    }
+    d.deserialize_option(V)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Config, String> {
+        serde_norway::from_str::<Config>(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn empty_and_default() {
+        assert_eq!(parse("{}").unwrap(), Config::default());
+        assert_eq!(parse("mirrors: []").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn a_full_entry() {
+        let c = parse(
+            "mirrors:\n- host: mirror.example.com:5000\n  region: us-west-2\n  registryId: \"012345678901\"\n  fips: true\n  dualStack: true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.mirrors,
+            [Mirror {
+                host: "mirror.example.com:5000".into(),
+                region: "us-west-2".into(),
+                registry_id: Some("012345678901".into()),
+                fips: true,
+                dual_stack: true,
+            }]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_entry() {
+        let cases = [
+            ("- {host: a.example.com, region: us-west-2}\n- {host: 'https://b.example.com', region: us-west-2}", "ecr.mirrors[1] (host \"https://b.example.com\"): host has a scheme"),
+            ("- {host: a.example.com/team, region: us-west-2}", "ecr.mirrors[0] (host \"a.example.com/team\"): host has a scheme or a path"),
+            ("- {host: 'a.example.com:http', region: us-west-2}", "port \"http\" is not a number"),
+            ("- {host: 'a.example.com:0', region: us-west-2}", "port \"0\""),
+            ("- {host: 'a.example.com:70000', region: us-west-2}", "port \"70000\""),
+            ("- {host: 'a..example.com', region: us-west-2}", "must be DNS labels"),
+            ("- {host: 'user@a.example.com', region: us-west-2}", "must be DNS labels"),
+            ("- {host: 'a_b.example.com', region: us-west-2}", "must be DNS labels"),
+            ("- {host: '', region: us-west-2}", "must be DNS labels"),
+            ("- {host: a.example.com, region: US-WEST-2}", "region \"US-WEST-2\" is not an AWS region"),
+            ("- {host: a.example.com, region: uswest2}", "region \"uswest2\""),
+            ("- {host: a.example.com, region: ''}", "region \"\""),
+            ("- {host: a.example.com, region: us-west-2, registryId: '12345'}", "registryId \"12345\" is not a 12-digit"),
+            ("- {host: a.example.com, region: us-west-2, registryId: 'abcdefghijkl'}", "is not a 12-digit"),
+            ("- {host: a.example.com, region: us-west-2, registryId: 12345678901}", "must be quoted (\"012345678901\")"),
+            ("- {host: a.example.com, region: us-west-2}\n- {host: a.example.com, region: eu-west-1}", "ecr.mirrors[1] (host \"a.example.com\"): the same host as ecr.mirrors[0]"),
+            ("- {host: a.example.com, region: us-west-2, bogus: 1}", "unknown field `bogus`"),
+            ("- {host: a.example.com}", "missing field `region`"),
+        ];
+        for (mirrors, want) in cases {
+            let e = parse(&format!("mirrors:\n{mirrors}\n")).unwrap_err();
+            assert!(e.contains(want), "{mirrors}: {e}");
+        }
+        let e = parse("mirorrs: []").unwrap_err();
+        assert!(e.contains("unknown field `mirorrs`"), "{e}");
+    }
+
+    #[test]
+    fn matching_uses_host_boundaries_and_ports() {
+        let c = parse(
+            "mirrors:\n- {host: 'mirror.example.com:5000', region: us-west-2}\n- {host: mirror.example.com, region: eu-west-1}\n- {host: '*.cache.example.com', region: ap-south-1}\n",
+        )
+        .unwrap();
+        let region = |image: &str| c.mirror_for(&Target::new(image)).map(|m| m.region.as_str());
+        assert_eq!(
+            region("mirror.example.com:5000/team/app"),
+            Some("us-west-2")
+        );
+        assert_eq!(region("mirror.example.com/team/app"), Some("eu-west-1"));
+        assert_eq!(region("a.cache.example.com/x"), Some("ap-south-1"));
+        for other in [
+            "mirror.example.com:5001/app",
+            "evil-mirror.example.com/app",
+            "mirror.example.com.evil.io/app",
+            "x.mirror.example.com/app",
+            "cache.example.com/x",
+            "a.b.cache.example.com/x",
+            "a.cache.example.com:443/x",
+            "Mirror.example.com/app",
+            "docker.io/library/mirror.example.com",
+        ] {
+            assert_eq!(region(other), None, "{other}");
+        }
+    }
+
+    /// The shipped example parses, and says what its comments say.
+    #[test]
+    fn example_file_parses() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/keyring-ecr-mirrors.yaml"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+        let section = doc.get("ecr").expect("an ecr section").clone();
+        let c: Config = serde_norway::from_value(section).unwrap();
+        let m = c
+            .mirror_for(&Target::new("mirror.example.com:5000/team/app"))
+            .unwrap();
+        assert_eq!(
+            (m.region.as_str(), m.registry_id.as_deref()),
+            ("us-west-2", Some("123456789012"))
+        );
+        assert!(c.mirrors.len() >= 2, "{c:?}");
+    }
+}

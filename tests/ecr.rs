@@ -1,0 +1,1004 @@
+//! Black-box tests of the ECR backend: the real binary against a real ECR API (`moto_server`
+//! on 127.0.0.1, started per test on a free port and killed on drop), with fake AWS
+//! credentials and IMDS disabled.
+//!
+//! moto 5.2 has no ECR Public and cannot be told to throttle, so those cases use a small
+//! in-process fake speaking the same AWS JSON protocol. moto's ECR tokens carry a fixed
+//! expiry in 2015; the cache tests give them a realistic 12 h one (a `sitecustomize` module
+//! that moto_server's Python loads), because the cache rightly never serves a credential
+//! past its expiry.
+//!
+//! A missing `moto_server` fails these tests: run `scripts/install-test-deps.sh`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use common::*;
+
+const ACCOUNT: &str = "123456789012";
+/// The fake credentials; the secret parts are canaries that must never show up on stderr.
+const ACCESS_KEY: &str = "testing";
+const SECRET_KEY: &str = "secret-canary-3f9a1c";
+const SESSION_TOKEN: &str = "session-canary-b7e204";
+/// What the kubelet is told for a fresh 12 h token: half its life, less up to 10 % refresh
+/// jitter from the cache layer, less the seconds the call took.
+const HALF_OF_12H: std::ops::RangeInclusive<u64> = (6 * 3600 * 9 / 10 - 120)..=6 * 3600;
+/// The binary's own deadline for one ECR call is 20 s; the kubelet's is 60 s.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------
+// moto_server.
+
+/// `moto_server` from PATH, or a loud failure.
+fn moto_server() -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("moto_server"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("moto_server is not on PATH: install it with scripts/install-test-deps.sh (pip install 'moto[server]')")
+        })
+}
+
+/// Gives moto's ECR tokens an expiry 12 h from now instead of its fixed 2015-01-01 (moto 5.2
+/// builds it with `datetime(2015, 1, 1, ...)` in `moto.ecr.responses`).
+const FUTURE_EXPIRY_PATCH: &str = r#"
+import datetime as _dt
+import moto.ecr.responses as _responses
+
+class _Datetime(_dt.datetime):
+    def __new__(cls, *args, **kwargs):
+        if args[:3] == (2015, 1, 1):
+            tz = kwargs.get("tzinfo")
+            t = _dt.datetime.now(tz) + _dt.timedelta(hours=12)
+            return _dt.datetime(t.year, t.month, t.day, t.hour, t.minute, t.second, tzinfo=tz)
+        return _dt.datetime.__new__(cls, *args, **kwargs)
+
+_responses.datetime = _Datetime
+"#;
+
+/// A running moto_server with its request recorder on.
+struct Moto {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Moto {
+    /// moto as installed.
+    fn start() -> Self {
+        Self::spawn(false)
+    }
+
+    /// moto whose ECR tokens expire in 12 h.
+    fn start_with_future_expiry() -> Self {
+        Self::spawn(true)
+    }
+
+    fn spawn(future_expiry: bool) -> Self {
+        let bin = moto_server();
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            if future_expiry {
+                std::fs::write(dir.path().join("sitecustomize.py"), FUTURE_EXPIRY_PATCH)
+                    .expect("write");
+            }
+            // The port is free when we look; another process may take it before moto binds, so
+            // try a few.
+            let port = free_port();
+            let log = std::fs::File::create(dir.path().join("moto.log")).expect("log");
+            let mut cmd = Command::new(&bin);
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_ENABLE_RECORDING", "true")
+                .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording.jsonl"))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log);
+            if future_expiry {
+                cmd.env("PYTHONPATH", dir.path());
+            }
+            let child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            let mut moto = Moto { child, port, dir };
+            if moto.wait_ready(Duration::from_secs(30)) {
+                return moto;
+            }
+            // Drop kills it; try another port.
+        }
+        panic!("moto_server did not come up on 127.0.0.1 (see its log above)");
+    }
+
+    /// Polls until moto answers HTTP, or it exits, or `limit` passes.
+    fn wait_ready(&mut self, limit: Duration) -> bool {
+        let until = Instant::now() + limit;
+        while Instant::now() < until {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                eprintln!("moto_server exited with {status}: {}", self.log());
+                return false;
+            }
+            if let Ok((status, _)) = http(self.port, "GET", "/moto-api/", &[], "") {
+                if status == 200 {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("moto_server not ready after {limit:?}: {}", self.log());
+        false
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("moto.log")).unwrap_or_default()
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The Authorization headers of the GetAuthorizationToken calls moto has seen.
+    fn token_calls(&self) -> Vec<String> {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("recording.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|r| {
+                header(r, "x-amz-target").is_some_and(|t| t.ends_with(".GetAuthorizationToken"))
+            })
+            .map(|r| header(&r, "authorization").unwrap_or_default())
+            .collect()
+    }
+
+    /// GetAuthorizationToken straight from moto, decoded here: (user, password, expiresAt).
+    fn direct_token(&self, region: &str) -> (String, String, f64) {
+        let (status, body) = http(
+            self.port,
+            "POST",
+            "/",
+            &[
+                ("Content-Type", "application/x-amz-json-1.1"),
+                ("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"),
+                (
+                    "Authorization",
+                    &format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20250101/{region}/ecr/aws4_request, SignedHeaders=host, Signature=0"),
+                ),
+            ],
+            "{}",
+        )
+        .expect("direct call to moto");
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("moto JSON");
+        let data = &v["authorizationData"][0];
+        let token = data["authorizationToken"].as_str().expect("token");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .expect("base64");
+        let decoded = String::from_utf8(decoded).expect("utf-8");
+        let (user, password) = decoded.split_once(':').expect("user:password");
+        let expires = data["expiresAt"].as_f64().expect("expiresAt");
+        (user.to_string(), password.to_string(), expires)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn header(recorded: &serde_json::Value, name: &str) -> Option<String> {
+    recorded["headers"]
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_str().map(str::to_string))
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// One HTTP/1.1 request to 127.0.0.1:`port`: (status, body).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status line"))?;
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+// ---------------------------------------------------------------------------------------
+// An in-process AWS JSON endpoint, for what moto cannot do.
+
+#[derive(Debug, Clone)]
+struct Req {
+    headers: BTreeMap<String, String>,
+}
+
+/// Answers each request with `handler`'s (status, JSON body); at most 64 connections, and
+/// it stops with the test.
+struct Fake {
+    addr: String,
+    seen: Arc<Mutex<Vec<Req>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Fake {
+    fn start(handler: impl Fn(&Req) -> (u16, String) + Send + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(60);
+            let mut served = 0;
+            while !stop2.load(Ordering::SeqCst) && Instant::now() < until && served < 64 {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        served += 1;
+                        serve(conn, &seen2, &handler);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Fake {
+            addr,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn requests(&self) -> Vec<Req> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(conn: TcpStream, seen: &Mutex<Vec<Req>>, handler: &dyn Fn(&Req) -> (u16, String)) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() || line.is_empty() {
+        return;
+    }
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len.min(1 << 20)];
+    let _ = reader.read_exact(&mut body);
+    let req = Req { headers };
+    seen.lock().expect("lock").push(req.clone());
+    let (status, body) = handler(&req);
+    let mut conn = conn;
+    let head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = conn.write_all(head.as_bytes());
+    let _ = conn.write_all(body.as_bytes());
+}
+
+/// Accepts connections and never answers, like an IMDS behind a hop limit that drops the
+/// reply; stops with the test.
+struct Silent {
+    addr: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Silent {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = format!("http://{}", listener.local_addr().expect("addr"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(60);
+            let mut held = Vec::new();
+            while !stop2.load(Ordering::SeqCst) && Instant::now() < until && held.len() < 64 {
+                match listener.accept() {
+                    Ok((conn, _)) => held.push(conn),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Silent {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64()
+}
+
+/// An address where nothing listens.
+fn closed_port_url() -> String {
+    format!("http://127.0.0.1:{}", free_port())
+}
+
+// ---------------------------------------------------------------------------------------
+// Running the binary.
+
+/// Runs the binary on `image` with fake AWS credentials plus `env`, IMDS disabled.
+fn get(s: &Sandbox, image: &str, env: &[(&str, &str)], args: &[&str]) -> (Output, Duration) {
+    let mut cmd: Command = s.command(args);
+    cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let out = run_with(cmd, request(VERSIONS[0], image).as_bytes());
+    (out, started.elapsed())
+}
+
+/// (username, password) under `key`.
+fn creds(resp: &serde_json::Value, key: &str) -> (String, String) {
+    let a = &resp["auth"][key];
+    assert!(a.is_object(), "no auth for {key}: {resp}");
+    (
+        a["username"].as_str().unwrap_or_default().to_string(),
+        a["password"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// Seconds of a Go duration such as `5h59m59s` or `1m0s`.
+fn go_secs(d: &str) -> u64 {
+    let (mut total, mut n) = (0, 0);
+    for c in d.chars() {
+        match c {
+            '0'..='9' => n = n * 10 + u64::from(c.to_digit(10).unwrap_or(0)),
+            'h' => (total, n) = (total + n * 3600, 0),
+            'm' => (total, n) = (total + n * 60, 0),
+            's' => (total, n) = (total + n, 0),
+            _ => panic!("not a Go duration: {d:?}"),
+        }
+    }
+    total
+}
+
+/// Exit 1, nothing on stdout, one line on stderr without any secret; returns the line.
+fn assert_one_line_failure(out: &Output, secrets: &[&str]) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "stderr: {err}");
+    for s in [SECRET_KEY, SESSION_TOKEN].iter().chain(secrets) {
+        assert!(!err.contains(s), "{s:?} leaked: {err}");
+    }
+    lines[0].to_string()
+}
+
+fn assert_no_secret(out: &Output, secrets: &[&str]) {
+    let err = stderr(out);
+    for s in [SECRET_KEY, SESSION_TOKEN].iter().chain(secrets) {
+        assert!(!err.contains(s), "{s:?} leaked: {err}");
+    }
+}
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+// ---------------------------------------------------------------------------------------
+// Private registries.
+
+#[test]
+fn private_registry_gets_motos_token() {
+    let moto = Moto::start();
+    // Known moto behaviour, checked straight against moto: user AWS, password
+    // "<account>-auth-token", expiry 2015-01-01.
+    let (user, password, expires) = moto.direct_token("us-east-1");
+    assert_eq!(
+        (user.as_str(), password.as_str()),
+        ("AWS", "123456789012-auth-token")
+    );
+    assert!(expires < unix_now(), "moto's token expiry: {expires}");
+    let before = moto.token_calls().len();
+
+    let s = Sandbox::new();
+    let host = format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com");
+    for version in VERSIONS {
+        let mut cmd = s.command(&["--no-cache"]);
+        cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_ENDPOINT_URL_ECR", moto.url());
+        let out = run_with(cmd, request(version, &format!("{host}/app")).as_bytes());
+        let resp = stdout_json(&out);
+        assert_eq!(resp["apiVersion"], version);
+        assert_eq!(resp["cacheKeyType"], "Registry");
+        assert_eq!(resp["auth"].as_object().map(|a| a.len()), Some(1), "{resp}");
+        assert_eq!(creds(&resp, &host), (user.clone(), password.clone()));
+        // Already expired: the minimum lifetime, with a warning, never zero or negative.
+        assert_eq!(resp["cacheDuration"], "1m0s");
+        let err = stderr(&out);
+        assert!(err.contains("already expired"), "{err}");
+        assert_no_secret(&out, &[&password]);
+    }
+    let calls = moto.token_calls();
+    assert_eq!(calls.len(), before + 3, "{calls:?}");
+    // Signed for the host's region and for ECR.
+    assert!(
+        calls[before].contains("/us-east-1/ecr/aws4_request"),
+        "{}",
+        calls[before]
+    );
+}
+
+#[test]
+fn a_service_account_role_is_not_silently_dropped() {
+    let moto = Moto::start();
+    let s = Sandbox::new();
+    let mut cmd = s.command(&["--no-cache"]);
+    cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_ENDPOINT_URL_ECR", moto.url());
+    let req = r#"{"kind":"CredentialProviderRequest","apiVersion":"credentialprovider.kubelet.k8s.io/v1","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/app","serviceAccountToken":"sa-token-canary-e41","serviceAccountAnnotations":{"eks.amazonaws.com/ecr-role-arn":"arn:aws:iam::123456789012:role/pull"}}"#;
+    let out = run_with(cmd, req.as_bytes());
+    let resp = stdout_json(&out);
+    assert_eq!(
+        creds(&resp, "123456789012.dkr.ecr.us-east-1.amazonaws.com").0,
+        "AWS"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("arn:aws:iam::123456789012:role/pull")
+            && err.contains("does not assume roles"),
+        "{err}"
+    );
+    assert_no_secret(&out, &["sa-token-canary-e41"]);
+}
+
+#[test]
+fn every_partition_fips_and_dual_stack_host_reaches_the_configured_endpoint() {
+    let moto = Moto::start();
+    let s = Sandbox::new();
+    // With an endpoint override the host's FIPS / dual-stack wish is not forced on the SDK
+    // (which refuses FIPS with a custom endpoint); the region still comes from the host.
+    let cases = [
+        (
+            "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
+            "us-gov-west-1",
+        ),
+        ("123456789012.dkr-ecr.eu-west-1.on.aws", "eu-west-1"),
+        ("123456789012.dkr-ecr-fips.us-east-2.on.aws", "us-east-2"),
+        (
+            "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn",
+            "cn-north-1",
+        ),
+        (
+            "123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu",
+            "eusc-de-east-1",
+        ),
+        (
+            "123456789012.dkr.ecr.us-iso-east-1.c2s.ic.gov",
+            "us-iso-east-1",
+        ),
+        (
+            "123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov",
+            "us-isob-east-1",
+        ),
+        (
+            "123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk",
+            "eu-isoe-west-1",
+        ),
+        (
+            "123456789012.dkr.ecr.us-isof-south-1.csp.hci.ic.gov",
+            "us-isof-south-1",
+        ),
+        // The port is ignored for recognition and kept in the key.
+        (
+            "123456789012.dkr.ecr.ap-south-1.amazonaws.com:443",
+            "ap-south-1",
+        ),
+    ];
+    for (host, region) in cases {
+        let before = moto.token_calls().len();
+        let (out, _) = get(
+            &s,
+            &format!("{host}/team/app"),
+            &[("AWS_ENDPOINT_URL_ECR", &moto.url())],
+            &["--no-cache"],
+        );
+        let resp = stdout_json(&out);
+        assert_eq!(creds(&resp, host).0, "AWS", "{host}");
+        let calls = moto.token_calls();
+        assert_eq!(calls.len(), before + 1, "{host}");
+        assert!(
+            calls[before].contains(&format!("/{region}/ecr/aws4_request")),
+            "{host}: {}",
+            calls[before]
+        );
+    }
+    // The global AWS_ENDPOINT_URL works too.
+    let (out, _) = get(
+        &s,
+        "123456789012.dkr.ecr.us-west-1.amazonaws.com/x",
+        &[("AWS_ENDPOINT_URL", &moto.url())],
+        &["--no-cache"],
+    );
+    assert_eq!(
+        creds(
+            &stdout_json(&out),
+            "123456789012.dkr.ecr.us-west-1.amazonaws.com"
+        )
+        .0,
+        "AWS"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// ECR Public (moto has no ECR Public: an in-process fake of its JSON API).
+
+#[test]
+fn ecr_public_token_comes_from_us_east_1() {
+    let token = base64::engine::general_purpose::STANDARD.encode("AWS:public-canary-password");
+    let expires = unix_now() + 12.0 * 3600.0;
+    let fake = Fake::start(move |r| {
+        if r.headers.get("x-amz-target").map(String::as_str)
+            != Some("SpencerFrontendService.GetAuthorizationToken")
+        {
+            return (400, r#"{"__type":"UnknownOperationException"}"#.into());
+        }
+        (
+            200,
+            format!(
+                r#"{{"authorizationData":{{"authorizationToken":"{token}","expiresAt":{expires}}}}}"#
+            ),
+        )
+    });
+    let s = Sandbox::new();
+    for host in ["public.ecr.aws", "ecr-public.aws.com"] {
+        // The region of the environment does not matter: ECR Public lives in us-east-1.
+        let (out, _) = get(
+            &s,
+            &format!("{host}/nginx/nginx:1.27"),
+            &[
+                ("AWS_ENDPOINT_URL_ECR_PUBLIC", &fake.addr),
+                ("AWS_REGION", "eu-west-1"),
+            ],
+            &["--no-cache"],
+        );
+        let resp = stdout_json(&out);
+        assert_eq!(
+            creds(&resp, host),
+            ("AWS".into(), "public-canary-password".into())
+        );
+        assert_eq!(resp["cacheKeyType"], "Registry");
+        let d = go_secs(resp["cacheDuration"].as_str().unwrap_or_default());
+        assert!(HALF_OF_12H.contains(&d), "{resp}");
+        assert_no_secret(&out, &["public-canary-password"]);
+    }
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    for r in reqs {
+        let auth = r.headers.get("authorization").cloned().unwrap_or_default();
+        assert!(
+            auth.contains("/us-east-1/ecr-public/aws4_request"),
+            "{auth}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Mirrors from the plugin config file.
+
+#[test]
+fn mirror_from_the_example_config_gets_a_token_for_its_region() {
+    let moto = Moto::start();
+    let (_, password, _) = moto.direct_token("us-west-2");
+    let s = Sandbox::new();
+    let config = repo_file("config/keyring-ecr-mirrors.yaml");
+    let config = config.to_str().expect("utf-8 path");
+    let env = [("AWS_ENDPOINT_URL_ECR", moto.url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let before = moto.token_calls().len();
+    let (out, _) = get(
+        &s,
+        "mirror.example.com:5000/team/app:v1",
+        &env,
+        &["--no-cache", "--config", config],
+    );
+    let resp = stdout_json(&out);
+    // Keyed by the mirror host as in the image, port included.
+    assert_eq!(
+        creds(&resp, "mirror.example.com:5000"),
+        ("AWS".into(), password.clone())
+    );
+    assert_eq!(resp["auth"].as_object().map(|a| a.len()), Some(1));
+    let calls = moto.token_calls();
+    assert_eq!(calls.len(), before + 1);
+    assert!(
+        calls[before].contains("/us-west-2/ecr/aws4_request"),
+        "{}",
+        calls[before]
+    );
+
+    // A glob entry, FIPS asked for, overridden by the endpoint variable.
+    let (out, _) = get(
+        &s,
+        "eu.cache.example.com/x",
+        &env,
+        &["--no-cache", "--config", config],
+    );
+    assert_eq!(creds(&stdout_json(&out), "eu.cache.example.com").0, "AWS");
+    let calls = moto.token_calls();
+    assert!(
+        calls
+            .last()
+            .is_some_and(|c| c.contains("/us-gov-west-1/ecr/")),
+        "{calls:?}"
+    );
+
+    // Not the mirror: another port, no port, a longer host. No ECR call, no credentials.
+    let before = moto.token_calls().len();
+    for image in [
+        "mirror.example.com/team/app",
+        "mirror.example.com:5001/team/app",
+        "mirror.example.com.evil.io:5000/team/app",
+        "a.b.cache.example.com/x",
+    ] {
+        let (out, _) = get(&s, image, &env, &["--no-cache", "--config", config]);
+        assert_eq!(stdout_json(&out)["auth"], serde_json::json!({}), "{image}");
+    }
+    assert_eq!(moto.token_calls().len(), before);
+}
+
+#[test]
+fn a_bad_mirror_entry_is_a_config_error_naming_it() {
+    let s = Sandbox::new();
+    let path = s.tmp.path().join("keyring.yaml");
+    write(
+        &path,
+        "ecr:\n  mirrors:\n    - {host: mirror.example.com, region: us-west-2}\n    - {host: 'https://other.example.com', region: us-west-2}\n",
+    );
+    let (out, _) = get(
+        &s,
+        "mirror.example.com/x",
+        &[],
+        &["--no-cache", "--config", path.to_str().expect("utf-8")],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("ecr.mirrors[1]")
+            && err.contains("other.example.com")
+            && err.contains("keyring.yaml"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Failures: one line, the cause and the fix, no secret, within the deadline.
+
+#[test]
+fn an_unreachable_endpoint_fails_in_one_line_within_the_deadline() {
+    let s = Sandbox::new();
+    let url = closed_port_url();
+    let (out, took) = get(
+        &s,
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+        &[("AWS_ENDPOINT_URL_ECR", &url)],
+        &["--no-cache"],
+    );
+    let line = assert_one_line_failure(&out, &[]);
+    assert!(line.starts_with("kubelet-keyring: error: ecr: 123456789012.dkr.ecr.us-east-1.amazonaws.com: cannot reach"), "{line}");
+    assert!(
+        line.contains(&url) && line.contains("AWS_ENDPOINT_URL_ECR"),
+        "{line}"
+    );
+    assert!(
+        line.contains("Connection refused") && line.contains("check the region"),
+        "{line}"
+    );
+    assert!(took < DEADLINE, "{took:?}");
+}
+
+#[test]
+fn an_unreadable_ca_bundle_is_named() {
+    let s = Sandbox::new();
+    let bundle = s.tmp.path().join("no-such-ca.pem");
+    let (out, _) = get(
+        &s,
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+        &[
+            ("AWS_CA_BUNDLE", bundle.to_str().expect("utf-8")),
+            ("AWS_ENDPOINT_URL_ECR", &closed_port_url()),
+        ],
+        &["--no-cache"],
+    );
+    let line = assert_one_line_failure(&out, &[]);
+    assert!(
+        line.contains("cannot read AWS_CA_BUNDLE") && line.contains("no-such-ca.pem"),
+        "{line}"
+    );
+}
+
+#[test]
+fn missing_credentials_name_the_fix() {
+    let s = Sandbox::new();
+    let mut cmd = s.command(&["--no-cache"]);
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL_ECR", closed_port_url());
+    let started = Instant::now();
+    let out = run_with(
+        cmd,
+        request(
+            VERSIONS[0],
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+        )
+        .as_bytes(),
+    );
+    let line = assert_one_line_failure(&out, &[]);
+    assert!(
+        line.contains("no AWS credentials") && line.contains("hop limit"),
+        "{line}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_silent_instance_metadata_service_fails_fast() {
+    let imds = Silent::start();
+    let s = Sandbox::new();
+    let mut cmd = s.command(&["--no-cache"]);
+    cmd.env("AWS_EC2_METADATA_DISABLED", "false")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.addr)
+        .env("AWS_ENDPOINT_URL_ECR", closed_port_url());
+    let started = Instant::now();
+    let out = run_with(
+        cmd,
+        request(
+            VERSIONS[0],
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+        )
+        .as_bytes(),
+    );
+    let took = started.elapsed();
+    let line = assert_one_line_failure(&out, &[]);
+    assert!(
+        line.contains("no AWS credentials") && line.contains("hop limit"),
+        "{line}"
+    );
+    // IMDS gets 1 s timeouts, not the SDK's default of several seconds per attempt.
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn throttling_is_retried_a_bounded_number_of_times() {
+    let fake = Fake::start(|_| {
+        (
+            400,
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded body-canary-51c"}"#.into(),
+        )
+    });
+    let s = Sandbox::new();
+    let (out, took) = get(
+        &s,
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+        &[("AWS_ENDPOINT_URL_ECR", &fake.addr)],
+        &["--no-cache"],
+    );
+    let line = assert_one_line_failure(&out, &["body-canary-51c"]);
+    assert!(
+        line.contains("ThrottlingException") && line.contains("throttled after 3 attempts"),
+        "{line}"
+    );
+    assert_eq!(fake.requests().len(), 3, "{line}");
+    assert!(took < DEADLINE, "{took:?}");
+}
+
+#[test]
+fn access_denied_names_the_permission_and_is_not_retried() {
+    let fake = Fake::start(|_| {
+        (
+            400,
+            r#"{"__type":"AccessDeniedException","message":"User: arn:aws:iam::123456789012:user/x body-canary-0d2 is not authorized"}"#.into(),
+        )
+    });
+    let s = Sandbox::new();
+    let (out, _) = get(
+        &s,
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+        &[("AWS_ENDPOINT_URL_ECR", &fake.addr)],
+        &["--no-cache"],
+    );
+    let line = assert_one_line_failure(&out, &["body-canary-0d2"]);
+    assert!(
+        line.contains("AccessDeniedException") && line.contains("ecr:GetAuthorizationToken"),
+        "{line}"
+    );
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[test]
+fn other_images_never_reach_aws() {
+    let fake = Fake::start(|_| (500, "{}".into()));
+    let s = Sandbox::new();
+    for image in [
+        "quay.io/team/app",
+        "nginx:1.27",
+        "evil.io/123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.io/app",
+        "public.ecr.aws.evil.io/x",
+    ] {
+        let (out, took) = get(
+            &s,
+            image,
+            &[
+                ("AWS_ENDPOINT_URL_ECR", &fake.addr),
+                ("AWS_ENDPOINT_URL_ECR_PUBLIC", &fake.addr),
+            ],
+            &["--no-cache"],
+        );
+        assert_eq!(stdout_json(&out)["auth"], serde_json::json!({}), "{image}");
+        assert!(took < Duration::from_secs(5), "{image}: {took:?}");
+    }
+    assert_eq!(fake.requests().len(), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// The shared cache in front of the backend.
+
+#[test]
+fn a_second_request_within_the_lifetime_does_not_reach_moto() {
+    let moto = Moto::start_with_future_expiry();
+    let (_, password, expires) = moto.direct_token("us-east-1");
+    assert!(
+        expires > unix_now() + 11.0 * 3600.0,
+        "the expiry patch did not take: {expires}"
+    );
+    let s = Sandbox::new();
+    let env = [("AWS_ENDPOINT_URL_ECR", moto.url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let host = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+    let before = moto.token_calls().len();
+    let (first, _) = get(&s, &format!("{host}/app"), &env, &[]);
+    let first = stdout_json(&first);
+    assert_eq!(creds(&first, host), ("AWS".into(), password.clone()));
+    let d = go_secs(first["cacheDuration"].as_str().unwrap_or_default());
+    assert!(HALF_OF_12H.contains(&d), "{first}");
+    assert_eq!(moto.token_calls().len(), before + 1);
+
+    // Another repository of the registry, later: served from the cache, moto not asked.
+    let (second, _) = get(&s, &format!("{host}/other/repo"), &env, &[]);
+    let second = stdout_json(&second);
+    assert_eq!(second["auth"], first["auth"]);
+    assert!(go_secs(second["cacheDuration"].as_str().unwrap_or_default()) <= d);
+    assert_eq!(
+        moto.token_calls().len(),
+        before + 1,
+        "the cache hit reached moto"
+    );
+
+    // The counter does count: without the cache, moto is asked again.
+    let (third, _) = get(&s, &format!("{host}/app"), &env, &["--no-cache"]);
+    assert_eq!(stdout_json(&third)["auth"], first["auth"]);
+    assert_eq!(moto.token_calls().len(), before + 2);
+}
+
+#[test]
+fn a_valid_cache_entry_answers_when_moto_is_gone() {
+    let moto = Moto::start_with_future_expiry();
+    let url = moto.url();
+    let s = Sandbox::new();
+    let host = "123456789012.dkr.ecr.eu-central-1.amazonaws.com";
+    let (first, _) = get(
+        &s,
+        &format!("{host}/app"),
+        &[("AWS_ENDPOINT_URL_ECR", &url)],
+        &[],
+    );
+    let first = stdout_json(&first);
+    assert_eq!(creds(&first, host).0, "AWS");
+    drop(moto);
+
+    // moto is really gone: without the cache the backend fails.
+    let (direct, _) = get(
+        &s,
+        &format!("{host}/app"),
+        &[("AWS_ENDPOINT_URL_ECR", &url)],
+        &["--no-cache"],
+    );
+    assert_one_line_failure(&direct, &[]);
+    // With it, the entry answers.
+    let (cached, _) = get(
+        &s,
+        &format!("{host}/app"),
+        &[("AWS_ENDPOINT_URL_ECR", &url)],
+        &[],
+    );
+    assert_eq!(stdout_json(&cached)["auth"], first["auth"]);
+}
