@@ -177,6 +177,48 @@ impl Provider for EcrProvider {
         NAME
     }
 
+    fn explain(&self, query: &Query) -> keyring_api::provider::Explanation {
+        match self.route(query) {
+            None => keyring_api::provider::Explanation {
+                applies: Some(false),
+                summary: format!(
+                    "{} is not an ECR registry (private, in any partition, or Public) nor a configured mirror",
+                    query.image.host()
+                ),
+                details: Vec::new(),
+            },
+            Some(route) => {
+                let mut details = vec![format!("token from {}", route.describe())];
+                let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).is_some();
+                let creds = if env("AWS_ACCESS_KEY_ID") {
+                    "AWS_ACCESS_KEY_ID in the environment"
+                } else if env("AWS_WEB_IDENTITY_TOKEN_FILE") {
+                    "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)"
+                } else if env("AWS_CONTAINER_CREDENTIALS_FULL_URI") || env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
+                    "the ECS / EKS Pod Identity container endpoint"
+                } else if env("AWS_PROFILE") {
+                    "the AWS_PROFILE profile"
+                } else {
+                    "the default chain: ~/.aws profiles, then the instance metadata service (IMDSv2)"
+                };
+                details.push(format!("AWS credentials: {creds}"));
+                for k in ["AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL_ECR_PUBLIC", "AWS_ENDPOINT_URL", "HTTPS_PROXY"] {
+                    if env(k) {
+                        details.push(format!("{k} is set"));
+                    }
+                }
+                details.push(
+                    "answer: user AWS with the decoded token, cached for half the token's remaining life".into(),
+                );
+                keyring_api::provider::Explanation {
+                    applies: Some(true),
+                    summary: format!("{} is served by ECR", query.image.registry()),
+                    details,
+                }
+            }
+        }
+    }
+
     fn provide(&self, query: &Query) -> Result<Outcome, ProviderError> {
         let Some(route) = self.route(query) else {
             return Ok(Outcome::NotApplicable);
