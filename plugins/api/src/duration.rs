@@ -176,10 +176,12 @@ pub fn parse(s: &str) -> Result<i64, ParseError> {
                 return Err(err("invalid duration"));
             }
         }
-        total = total
-            .checked_add(v)
-            .filter(|&t| t <= 1 << 63)
-            .ok_or_else(|| err("invalid duration"))?;
+        // Go adds in uint64 and then checks `> 1<<63`; the add itself wraps, so two terms of
+        // exactly 1<<63 ns sum to 0 and pass. Kept: this must accept what Go accepts.
+        total = total.wrapping_add(v);
+        if total > 1 << 63 {
+            return Err(err("invalid duration"));
+        }
     }
     if neg {
         return Ok((total as i128).wrapping_neg() as i64);
@@ -261,6 +263,18 @@ mod tests {
             parse("1d").unwrap_err().to_string(),
             "time: unknown unit \"d\" in duration \"1d\""
         );
+    }
+
+    // Found by the differential test against Go 1.19 (fuzz/differential).
+    #[test]
+    fn regression_two_terms_of_2_pow_63_wrap_to_zero_as_in_go() {
+        assert_eq!(parse("-9223372036854775808ns9223372036854775808ns"), Ok(0));
+        assert_eq!(parse("9223372036854775808ns9223372036854775808ns"), Ok(0));
+        assert_eq!(
+            parse("9223372036854775808ns9223372036854775808ns9223372036854775807ns"),
+            Ok(i64::MAX)
+        );
+        assert!(parse("9223372036854775808ns1ns").is_err());
     }
 
     #[test]

@@ -17,21 +17,22 @@ pub struct Parsed {
     pub path: Vec<u8>,
 }
 
-/// Why Go's `url.Parse` would refuse the text.
+/// Why Go's `url.Parse` would refuse the text. The texts are Go's, with the offending bytes
+/// quoted as Go's `strconv.Quote` does.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
     /// A byte below 0x20 or 0x7f.
     #[error("net/url: invalid control character in URL")]
     ControlCharacter,
     /// A `%` not followed by two hex digits, or a `%xx` the host may not hold.
-    #[error("invalid URL escape {0:?}")]
-    Escape(String),
+    #[error("invalid URL escape {}", go_quote(.0))]
+    Escape(Vec<u8>),
     /// A byte a host may not hold.
-    #[error("invalid character {0:?} in host name")]
-    HostCharacter(String),
+    #[error("invalid character {} in host name", go_quote(.0))]
+    HostCharacter(Vec<u8>),
     /// A port that is not all digits.
-    #[error("invalid port {0:?} after host")]
-    Port(String),
+    #[error("invalid port {} after host", go_quote(.0))]
+    Port(Vec<u8>),
     /// `[` without `]`.
     #[error("missing ']' in host")]
     MissingBracket,
@@ -73,12 +74,22 @@ fn parse_authority(authority: &[u8]) -> Result<Vec<u8>, UrlError> {
     match authority.iter().rposition(|&b| b == b'@') {
         None => parse_host(authority),
         Some(i) => {
+            // Go checks the host first, so a bad host is the error even when the user-info is
+            // bad too.
+            let host = parse_host(&authority[i + 1..])?;
             let userinfo = &authority[..i];
             if !userinfo.iter().all(|&c| valid_userinfo_byte(c)) {
                 return Err(UrlError::UserInfo);
             }
-            unescape(userinfo, Mode::UserInfo)?;
-            parse_host(&authority[i + 1..])
+            // Go unescapes the user name and the password (split at the first ':') apart, so
+            // an escape error quotes at most the end of the user name.
+            let (user, password) = match userinfo.iter().position(|&b| b == b':') {
+                Some(colon) => (&userinfo[..colon], &userinfo[colon + 1..]),
+                None => (userinfo, &b""[..]),
+            };
+            unescape(user, Mode::UserInfo)?;
+            unescape(password, Mode::UserInfo)?;
+            Ok(host)
         }
     }
 }
@@ -96,7 +107,7 @@ fn parse_host(host: &[u8]) -> Result<Vec<u8>, UrlError> {
             .ok_or(UrlError::MissingBracket)?;
         let colon_port = &host[i + 1..];
         if !valid_optional_port(colon_port) {
-            return Err(UrlError::Port(lossy(colon_port)));
+            return Err(UrlError::Port(colon_port.to_vec()));
         }
         if let Some(zone) = find(&host[..i], b"%25") {
             let mut out = unescape(&host[..zone], Mode::Host)?;
@@ -107,7 +118,7 @@ fn parse_host(host: &[u8]) -> Result<Vec<u8>, UrlError> {
     } else if let Some(i) = host.iter().rposition(|&b| b == b':') {
         let colon_port = &host[i..];
         if !valid_optional_port(colon_port) {
-            return Err(UrlError::Port(lossy(colon_port)));
+            return Err(UrlError::Port(colon_port.to_vec()));
         }
     }
     unescape(host, Mode::Host)
@@ -125,6 +136,53 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Go's `strconv.Quote` of a byte string: `"` and `\\` escaped, invalid UTF-8 bytes as
+/// `\xNN`, ASCII controls as `\n`-style or `\xNN`, other non-printable runes as `\uNNNN` /
+/// `\UNNNNNNNN`. Go's "printable" is Unicode's L, M, N, P, S categories plus the ASCII space;
+/// without category tables this treats as non-printable the C and Z categories that can be
+/// told apart with `std` (controls, white space) and the format and private-use characters,
+/// and leaves unassigned code points printable (Go would escape them).
+pub(crate) fn go_quote(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 2);
+    out.push('"');
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\u{7}' => out.push_str("\\a"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{b}' => out.push_str("\\v"),
+                c if c < ' ' || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+                c if c == ' ' || c.is_ascii() || go_printable(c) => out.push(c),
+                c if u32::from(c) < 0x10000 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                c => out.push_str(&format!("\\U{:08x}", u32::from(c))),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// An approximation of Go's `strconv.IsPrint` for non-ASCII runes; see [`go_quote`].
+fn go_printable(c: char) -> bool {
+    let n = u32::from(c);
+    let format = matches!(n, 0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x180E
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF
+        | 0xFFF9..=0xFFFB | 0x110BD | 0xE0001 | 0xE0020..=0xE007F);
+    let private = matches!(n, 0xE000..=0xF8FF | 0xF0000..=0x10FFFF);
+    let noncharacter = matches!(n, 0xFDD0..=0xFDEF) || n & 0xFFFE == 0xFFFE;
+    !(c.is_control() || c.is_whitespace() || format || private || noncharacter)
+}
+
+#[cfg(test)]
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -159,22 +217,22 @@ fn unescape(s: &[u8], mode: Mode) -> Result<Vec<u8>, UrlError> {
                 s.get(i + 2).and_then(|&c| unhex(c)),
             ) {
                 (Some(hi), Some(lo)) => (hi, lo),
-                _ => return Err(UrlError::Escape(lossy(&s[i..(i + 3).min(s.len())]))),
+                _ => return Err(UrlError::Escape(s[i..(i + 3).min(s.len())].to_vec())),
             };
             let escape = &s[i..i + 3];
             // In a host, %-encoding is only for non-ASCII bytes, and %25 (RFC 6874 zones).
             if mode == Mode::Host && hi < 8 && escape != b"%25" {
-                return Err(UrlError::Escape(lossy(escape)));
+                return Err(UrlError::Escape(escape.to_vec()));
             }
             let v = hi << 4 | lo;
             if mode == Mode::Zone && escape != b"%25" && v != b' ' && host_byte_needs_escape(v) {
-                return Err(UrlError::Escape(lossy(escape)));
+                return Err(UrlError::Escape(escape.to_vec()));
             }
             out.push(v);
             i += 3;
         } else {
             if matches!(mode, Mode::Host | Mode::Zone) && c < 0x80 && host_byte_needs_escape(c) {
-                return Err(UrlError::HostCharacter(lossy(&s[i..i + 1])));
+                return Err(UrlError::HostCharacter(s[i..i + 1].to_vec()));
             }
             out.push(c);
             i += 1;

@@ -169,14 +169,18 @@ fn parse_reference(s: &str) -> Result<ImageName, ImageError> {
     })
 }
 
-/// Checks `domain/path-component(/path-component)*`; returns the domain length.
-/// Here the domain is always present: `split_docker_domain` supplied it.
+/// Checks `[domain/]path-component(/path-component)*`; returns the length of the text before
+/// the first `/` (the kubelet's registry, its `Registry` cache key).
+///
+/// `split_docker_domain` always supplies a first component, but the grammar's domain is
+/// optional: a first component that is no domain but is a path component (`my_reg.io`, with
+/// its `_`) still parses, as part of a domain-less path, and the name stays as written.
 fn name_grammar(name: &str) -> Option<usize> {
     let (domain, path) = name.split_once('/')?;
-    if !is_domain(domain) {
+    if !path.split('/').all(is_path_component) {
         return None;
     }
-    if !path.split('/').all(is_path_component) {
+    if !is_domain(domain) && !is_path_component(domain) {
         return None;
     }
     Some(domain.len())
@@ -359,6 +363,29 @@ mod tests {
             n(&format!("a.io/b@md5:{D}")),
             Err(ImageError::DigestAlgorithm)
         ));
+    }
+
+    // Found by the differential test against Go (fuzz/differential): distribution/reference
+    // matches `docker.i_o/nginx` as a path without a domain, and the kubelet uses that name.
+    #[test]
+    fn regression_docker_i_o_nginx_parses_as_a_domainless_path() {
+        for (input, want) in [
+            ("docker.i_o/nginx", "docker.i_o/nginx"),
+            ("my_reg.local/team/app:1", "my_reg.local/team/app"),
+            (
+                &format!("gcr.i_o/{D}") as &str,
+                &format!("gcr.i_o/{D}") as &str,
+            ),
+        ] {
+            assert_eq!(n(input).as_deref(), Ok(want), "{input}");
+            assert_eq!(n(want).as_deref(), Ok(want), "fixed point {want}");
+        }
+        let i = ImageName::parse("my_reg.local/app").unwrap();
+        assert_eq!((i.registry(), i.path()), ("my_reg.local", "app"));
+        // Still refused: not a domain and not a path component either.
+        for bad in ["-a.io/x", "a..b/x", "a_.io/x", "My_reg.io/x"] {
+            assert!(n(bad).is_err(), "{bad:?} should fail");
+        }
     }
 
     #[test]

@@ -25,6 +25,13 @@ pub mod wire;
 mod goglob;
 mod gourl;
 
+/// Internals re-exported only for the differential test against Go in `fuzz/differential`
+/// (Go's `filepath.Match` compared directly); not part of the API and not covered by semver.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::goglob::{matches as filepath_match, BadPattern};
+}
+
 pub use image::ImageName;
 pub use provider::{Answer, CacheKeyType, Outcome, Provider, ProviderError};
 pub use secret::Secret;

@@ -24,11 +24,22 @@ pub fn parse_schemeless(s: &[u8]) -> Result<Parsed, UrlError> {
 }
 
 /// Checks a `matchImages` entry the way kubelet config validation does: it must parse as
-/// `"https://" + entry`. Returns Go's error text otherwise.
+/// `"https://" + entry`. Returns Go's error text otherwise (`parse "https://…": …`).
 pub fn validate_match_image(entry: &str) -> Result<(), String> {
-    parse_schemeless(entry.as_bytes())
-        .map(|_| ())
-        .map_err(|e| format!("parse \"https://{entry}\": {e}"))
+    let Err(e) = parse_schemeless(entry.as_bytes()) else {
+        return Ok(());
+    };
+    // Go's url.Error names the URL without its #fragment, unless the fragment is what failed.
+    let url = format!("https://{entry}");
+    let before_fragment = url.split('#').next().unwrap_or(&url);
+    let named = if before_fragment.len() < url.len()
+        && parse_schemeless(&entry.as_bytes()[..before_fragment.len() - "https://".len()]).is_ok()
+    {
+        &url
+    } else {
+        before_fragment
+    };
+    Err(format!("parse {}: {e}", gourl::go_quote(named.as_bytes())))
 }
 
 /// Go's `net.SplitHostPort`, falling back to (whole host, "") on error as the kubelet does.
@@ -339,6 +350,74 @@ mod tests {
         }
     }
 
+    // Error texts, found by the differential test against Go (fuzz/differential); the
+    // expected strings are what Go 1.19's url.Parse printed for the same entries.
+    #[test]
+    fn regression_userinfo_and_host_both_bad_reports_the_host() {
+        assert_eq!(
+            validate_match_image("us er@*a.K. /v1"),
+            Err(r#"parse "https://us er@*a.K. /v1": invalid character " " in host name"#.into())
+        );
+        assert_eq!(
+            validate_match_image("%zz@[%25]:abc/?"),
+            Err(r#"parse "https://%zz@[%25]:abc/?": invalid port ":abc" after host"#.into())
+        );
+    }
+
+    #[test]
+    fn regression_userinfo_escape_error_stops_at_the_first_colon() {
+        assert_eq!(
+            validate_match_image("%!::@"),
+            Err(r#"parse "https://%!::@": invalid URL escape "%!""#.into())
+        );
+        assert_eq!(
+            validate_match_image("%::@s'"),
+            Err(r#"parse "https://%::@s'": invalid URL escape "%""#.into())
+        );
+        assert_eq!(
+            validate_match_image("u:%zz@reg.io"),
+            Err(r#"parse "https://u:%zz@reg.io": invalid URL escape "%zz""#.into())
+        );
+    }
+
+    #[test]
+    fn regression_error_url_drops_the_fragment_unless_the_fragment_failed() {
+        assert_eq!(
+            validate_match_image("%e2%98%ba:٣#%zz"),
+            Err(r#"parse "https://%e2%98%ba:٣": invalid port ":٣" after host"#.into())
+        );
+        assert_eq!(
+            validate_match_image("reg.io#%zz"),
+            Err(r#"parse "https://reg.io#%zz": invalid URL escape "%zz""#.into())
+        );
+    }
+
+    #[test]
+    fn regression_error_texts_quote_like_go_strconv_quote() {
+        let cases = [
+            (
+                "a\tb",
+                r#"parse "https://a\tb": net/url: invalid control character in URL"#,
+            ),
+            ("%2é", r#"parse "https://%2é": invalid URL escape "%2\xc3""#),
+            (
+                "\": 5/v1//\t%C3%A9",
+                r#"parse "https://\": 5/v1//\t%C3%A9": net/url: invalid control character in URL"#,
+            ),
+            (
+                "<9#(.%2\u{7f}&{[",
+                r#"parse "https://<9#(.%2\x7f&{[": invalid URL escape "%2\x7f""#,
+            ),
+            (
+                "a\u{a0}\u{85}\u{7f}",
+                r#"parse "https://a\u00a0\u0085\x7f": net/url: invalid control character in URL"#,
+            ),
+        ];
+        for (entry, want) in cases {
+            assert_eq!(validate_match_image(entry), Err(want.into()), "{entry:?}");
+        }
+    }
+
     #[test]
     fn default_registry_match() {
         let cases = [
@@ -499,8 +578,10 @@ impl std::fmt::Display for Mismatch {
 
 /// Like [`urls_match`], but says why not.
 pub fn explain_match(pattern: &str, target: &str) -> Result<(), Mismatch> {
-    let glob = parse_schemeless(pattern.as_bytes()).map_err(|e| Mismatch::Unparsable(e.to_string()))?;
-    let t = parse_schemeless(target.as_bytes()).map_err(|e| Mismatch::TargetUnparsable(e.to_string()))?;
+    let glob =
+        parse_schemeless(pattern.as_bytes()).map_err(|e| Mismatch::Unparsable(e.to_string()))?;
+    let t = parse_schemeless(target.as_bytes())
+        .map_err(|e| Mismatch::TargetUnparsable(e.to_string()))?;
     let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let (gh, gp) = split_host_port(&glob.host);
     let (th, tp) = split_host_port(&t.host);
@@ -510,7 +591,10 @@ pub fn explain_match(pattern: &str, target: &str) -> Result<(), Mismatch> {
             target: lossy(tp),
         });
     }
-    let (gl, tl): (Vec<&[u8]>, Vec<&[u8]>) = (gh.split(|&b| b == b'.').collect(), th.split(|&b| b == b'.').collect());
+    let (gl, tl): (Vec<&[u8]>, Vec<&[u8]>) = (
+        gh.split(|&b| b == b'.').collect(),
+        th.split(|&b| b == b'.').collect(),
+    );
     if gl.len() != tl.len() {
         return Err(Mismatch::LabelCount {
             pattern: gl.len(),
@@ -549,9 +633,24 @@ mod explain_tests {
         for (p, t) in cases {
             assert_eq!(explain_match(p, t).is_ok(), urls_match(p, t), "{p} {t}");
         }
-        assert!(matches!(explain_match("reg.io", "reg.io:5000/a"), Err(Mismatch::Port { .. })));
-        assert!(matches!(explain_match("*.io", "a.b.io/x"), Err(Mismatch::LabelCount { pattern: 2, target: 3 })));
-        assert_eq!(explain_match("reg.io/team", "reg.io/other"), Err(Mismatch::Path));
-        assert!(explain_match("*.reg.io", "a.other.io/x").unwrap_err().to_string().contains("\"reg\""));
+        assert!(matches!(
+            explain_match("reg.io", "reg.io:5000/a"),
+            Err(Mismatch::Port { .. })
+        ));
+        assert!(matches!(
+            explain_match("*.io", "a.b.io/x"),
+            Err(Mismatch::LabelCount {
+                pattern: 2,
+                target: 3
+            })
+        ));
+        assert_eq!(
+            explain_match("reg.io/team", "reg.io/other"),
+            Err(Mismatch::Path)
+        );
+        assert!(explain_match("*.reg.io", "a.other.io/x")
+            .unwrap_err()
+            .to_string()
+            .contains("\"reg\""));
     }
 }

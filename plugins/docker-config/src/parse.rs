@@ -24,6 +24,8 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use keyring_api::Secret;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// One credential entry of a docker config.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,13 +87,101 @@ fn parse_with<S, T: Default>(bytes: &[u8], seed: S) -> Result<T, ParseError>
 where
     S: for<'de> DeserializeSeed<'de, Value = Option<T>>,
 {
-    let text = String::from_utf8_lossy(bytes);
+    let text = go_json_text(bytes);
     let mut de = serde_json::Deserializer::from_str(&text);
     let entries = seed
         .deserialize(&mut de)
         .and_then(|v| de.end().map(|()| v))
         .map_err(|e| ParseError(e.to_string()))?;
     Ok(entries.unwrap_or_default())
+}
+
+/// The document as Go's `encoding/json` reads it, made acceptable to serde_json without
+/// changing what it means: every byte that is not valid UTF-8 becomes U+FFFD (one per byte,
+/// as Go's decoder does, where `from_utf8_lossy` would merge a run), and a `\uXXXX` escape of
+/// an unpaired surrogate becomes `\uFFFD` (Go decodes it so; serde_json refuses it).
+fn go_json_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    let mut text: std::borrow::Cow<'_, str> = match std::str::from_utf8(bytes) {
+        Ok(t) => t.into(),
+        Err(_) => {
+            let mut out = String::with_capacity(bytes.len() + 16);
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                match std::str::from_utf8(rest) {
+                    Ok(t) => {
+                        out.push_str(t);
+                        break;
+                    }
+                    Err(e) => {
+                        let (good, bad) = rest.split_at(e.valid_up_to());
+                        out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                        let n = e.error_len().unwrap_or(bad.len());
+                        out.extend(std::iter::repeat_n('\u{FFFD}', n));
+                        rest = &bad[n..];
+                    }
+                }
+            }
+            out.into()
+        }
+    };
+    if text.contains("\\u") || text.contains("\\U") {
+        if let Some(fixed) = fix_lone_surrogates(&text) {
+            text = fixed.into();
+        }
+    }
+    text
+}
+
+/// Rewrites `\uD800`-`\uDFFF` escapes that are not a high-low pair to `\uFFFD`, inside
+/// strings only. `None` when there is nothing to change.
+fn fix_lone_surrogates(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let hex4 = |i: usize| -> Option<u16> {
+        let s = text.get(i..i + 4)?;
+        if !s.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        u16::from_str_radix(s, 16).ok()
+    };
+    let escape_at = |i: usize| -> Option<u16> {
+        (b.get(i) == Some(&b'\\') && b.get(i + 1) == Some(&b'u'))
+            .then(|| hex4(i + 2))
+            .flatten()
+    };
+    let mut out: Option<String> = None;
+    let (mut i, mut copied, mut in_string) = (0, 0, false);
+    while i < b.len() {
+        match b[i] {
+            b'"' => in_string = !in_string,
+            b'\\' if in_string => {
+                if let Some(u) = escape_at(i) {
+                    let high = (0xD800..0xDC00).contains(&u);
+                    let paired =
+                        high && escape_at(i + 6).is_some_and(|l| (0xDC00..0xE000).contains(&l));
+                    if paired {
+                        i += 12;
+                        continue;
+                    }
+                    if (0xD800..0xE000).contains(&u) {
+                        let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                        o.push_str(&text[copied..i]);
+                        o.push_str("\\uFFFD");
+                        i += 6;
+                        copied = i;
+                        continue;
+                    }
+                }
+                i += 2; // any other escape, including \\ and \"
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.map(|mut o| {
+        o.push_str(&text[copied..]);
+        o
+    })
 }
 
 /// Go's case-insensitive key match for our ASCII field names: ASCII case folding, plus the
@@ -266,49 +356,30 @@ enum Lenient<T> {
     Wrong(&'static str),
 }
 
-/// Implements the visitor methods of a lenient visitor for the JSON types it does not want:
-/// each is consumed (arrays and objects to their end) and reported by its type name.
-macro_rules! lenient_others {
-    ($($method:ident($ty:ty) => $what:expr),*) => {
-        $(fn $method<E: de::Error>(self, _: $ty) -> Result<Self::Value, E> {
-            Ok(Lenient::Wrong($what))
-        })*
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(Lenient::Null)
-        }
-        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(Lenient::Wrong("an array"))
-        }
-    };
-}
-
-/// A string, leniently.
+/// A string, leniently. The value is first taken as raw JSON text, so that a number Go would
+/// skip (`1e400`) never reaches serde_json's number parser, which refuses it.
 struct LenientString;
 
 impl<'de> DeserializeSeed<'de> for LenientString {
     type Value = Lenient<String>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
+        let raw = Box::<RawValue>::deserialize(d)?;
+        Ok(classify(&raw))
     }
 }
 
-impl<'de> Visitor<'de> for LenientString {
-    type Value = Lenient<String>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string")
+/// What a raw JSON value is, as a [`Lenient`] string.
+fn classify(raw: &RawValue) -> Lenient<String> {
+    match raw.get().as_bytes().first() {
+        Some(b'"') => {
+            serde_json::from_str(raw.get()).map_or(Lenient::Wrong("a string"), Lenient::Value)
+        }
+        Some(b'n') => Lenient::Null,
+        Some(b'{') => Lenient::Wrong("an object"),
+        Some(b'[') => Lenient::Wrong("an array"),
+        Some(b't' | b'f') => Lenient::Wrong("a boolean"),
+        _ => Lenient::Wrong("a number"),
     }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Lenient::Value(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Lenient::Value(v))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Lenient::Wrong("an object"))
-    }
-    lenient_others!(visit_bool(bool) => "a boolean", visit_i64(i64) => "a number", visit_u64(u64) => "a number", visit_f64(f64) => "a number");
 }
 
 /// `credHelpers`, leniently: an object whose values are read with [`LenientString`].
@@ -320,24 +391,46 @@ type HelperPairs = Vec<(String, Lenient<String>)>;
 impl<'de> DeserializeSeed<'de> for LenientHelpers {
     type Value = Lenient<HelperPairs>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
+        let raw = Box::<RawValue>::deserialize(d)?;
+        if raw.get().starts_with('{') {
+            let pairs: RawPairs = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+            return Ok(Lenient::Value(
+                pairs
+                    .0
+                    .into_iter()
+                    .map(|(k, v)| (k, classify(&v)))
+                    .collect(),
+            ));
+        }
+        Ok(match classify(&raw) {
+            Lenient::Value(_) => Lenient::Wrong("a string"),
+            Lenient::Null => Lenient::Null,
+            Lenient::Wrong(what) => Lenient::Wrong(what),
+        })
     }
 }
 
-impl<'de> Visitor<'de> for LenientHelpers {
-    type Value = Lenient<HelperPairs>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object of strings")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut pairs = Vec::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(LenientString)?;
-            pairs.push((key, value));
+/// An object's members as raw values, in document order.
+struct RawPairs(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for RawPairs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawPairs;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawPairs, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    pairs.push((key, map.next_value::<Box<RawValue>>()?));
+                }
+                Ok(RawPairs(pairs))
+            }
         }
-        Ok(Lenient::Value(pairs))
+        d.deserialize_map(V)
     }
-    lenient_others!(visit_str(&str) => "a string", visit_bool(bool) => "a boolean", visit_i64(i64) => "a number", visit_u64(u64) => "a number", visit_f64(f64) => "a number");
 }
 
 /// `HttpHeaders`: null or an object of strings; the content is not used.
@@ -667,6 +760,36 @@ mod tests {
     fn keys(r: Result<Entries, ParseError>) -> Result<Vec<String>, String> {
         r.map(|e| e.into_iter().map(|(k, _)| k).collect())
             .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn go_decodes_what_serde_json_alone_would_refuse() {
+        // Differential findings against Go's encoding/json (fuzz/differential).
+        let e = parse_config_json(br#"{"auths":{"r\ud800":{"username":"\udc00x"}}}"#).unwrap();
+        assert_eq!(e[0].0, "r\u{FFFD}");
+        assert_eq!(e[0].1.username, "\u{FFFD}x");
+        let e = parse_dockercfg(br#"{"r\ud83d\ude00":{"username":"a\\ud800"}}"#).unwrap();
+        assert_eq!(e[0].0, "r\u{1F600}", "a valid pair stays");
+        assert_eq!(
+            e[0].1.username, "a\\ud800",
+            "an escaped backslash is not an escape"
+        );
+        assert!(parse_config_json(br#"{"credsStore\ud800":1}"#)
+            .unwrap()
+            .is_empty());
+        // One U+FFFD per invalid byte, as Go.
+        let e = parse_config_json(b"{\"auths\":{\"r\":{\"username\":\"a\xe2\x82b\"}}}").unwrap();
+        assert_eq!(e[0].1.username, "a\u{FFFD}\u{FFFD}b");
+        // Out-of-range numbers where the kubelet ignores the value.
+        assert!(parse_config_json(br#"{"credHelpers":1e400}"#)
+            .unwrap()
+            .is_empty());
+        let c = ConfigJson::parse(br#"{"credsStore":1e400,"auths":{"r":{}}}"#).unwrap();
+        assert_eq!(c.entries.len(), 1);
+        assert!(ConfigJson::parse(br#"{"credHelpers":{"gcr.io":1e400}}"#)
+            .unwrap()
+            .cred_helpers
+            .is_empty());
     }
 
     #[test]

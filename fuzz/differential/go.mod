@@ -1,0 +1,3 @@
+module kubelet-keyring/differential
+
+go 1.19

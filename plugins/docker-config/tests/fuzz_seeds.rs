@@ -1,0 +1,36 @@
+//! Replays the committed fuzz seeds (`fuzz/seeds/docker_config`) through the same checks the
+//! cargo-fuzz target runs (`fuzz/checks/docker_config.rs`), so every crash or regression input
+//! found by fuzzing stays fixed without cargo-fuzz or a nightly toolchain.
+
+#[path = "../../../fuzz/checks/docker_config.rs"]
+mod docker_config;
+
+use std::path::PathBuf;
+
+/// Every file of `fuzz/seeds/<target>`; fails if the directory is missing or empty.
+fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/seeds")
+        .join(target);
+    let listing = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("seed directory {} unreadable: {e}", dir.display()));
+    let mut files: Vec<(PathBuf, Vec<u8>)> = listing
+        .map(|entry| {
+            let path = entry.expect("seed directory entry").path();
+            let bytes = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("seed {} unreadable: {e}", path.display()));
+            (path, bytes)
+        })
+        .collect();
+    assert!(!files.is_empty(), "no seeds in {}", dir.display());
+    files.sort();
+    files
+}
+
+#[test]
+fn docker_config_seeds_pass_the_fuzz_checks() {
+    for (path, bytes) in seeds("docker_config") {
+        let outcome = std::panic::catch_unwind(|| docker_config::check(&bytes));
+        assert!(outcome.is_ok(), "seed {} fails its checks", path.display());
+    }
+}
