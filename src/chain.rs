@@ -54,13 +54,18 @@ impl Chain {
                 }
                 #[cfg(not(feature = "gcp"))]
                 ProviderName::Gcp => {}
+                #[cfg(feature = "acr")]
+                ProviderName::Acr => {
+                    providers.push(Box::new(keyring_acr::AcrProvider::new(&config.acr)?))
+                }
+                #[cfg(not(feature = "acr"))]
+                ProviderName::Acr => {}
                 #[cfg(feature = "ecr")]
                 ProviderName::Ecr => {
                     providers.push(Box::new(keyring_ecr::EcrProvider::new(config.ecr.clone())))
                 }
                 #[cfg(not(feature = "ecr"))]
                 ProviderName::Ecr => {}
-                ProviderName::Acr => {}
             }
         }
         Ok(Chain { providers })

@@ -207,6 +207,12 @@ impl Config {
                 order
             }
         };
+        // Backend sections that need more than their serde shape are checked here, so a bad
+        // one is a config error (exit 2) before any request, not a failure of every pull.
+        #[cfg(feature = "acr")]
+        if let Some(acr) = &raw.acr {
+            acr.validate().map_err(|e| err(format!("acr: {e}")))?;
+        }
         #[cfg(not(feature = "ecr"))]
         if raw.ecr.is_some() {
             tracing::warn!("the ecr section is ignored: this build has no ecr backend");

@@ -1,0 +1,602 @@
+//! The `acr:` section of the plugin config, the node's `azure.json`, and the Azure clouds.
+//!
+//! [`Config`] mirrors the section as written; [`Config::validate`] checks it without I/O and
+//! yields [`Settings`], the only form the provider uses. `azure.json` (the cloud-provider
+//! config nodes already carry, JSON) is read on each request that needs it, so a rotated
+//! secret or a changed identity is picked up without restarting anything.
+
+use std::path::PathBuf;
+
+use keyring_api::Secret;
+use serde::Deserialize;
+
+use crate::host::{is_dns_name, is_host_port, is_login_server, Mirror};
+
+/// This backend's section of the plugin config file (`acr:`).
+///
+/// ```yaml
+/// acr:
+///   cloudConfig: /etc/kubernetes/azure.json   # identity, tenant and cloud of the node
+///   mirrors:
+///     - source: mcr.microsoft.com              # images named mcr.microsoft.com/...
+///       registry: myacr.azurecr.io             # are served by this ACR
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    /// The node's `azure.json`. When set, its identity settings are used; otherwise the
+    /// `AZURE_*` environment variables, and managed identity when those name none.
+    pub cloud_config: Option<PathBuf>,
+    /// The Azure cloud (`AzurePublicCloud`, `AzureChinaCloud`, `AzureUSGovernmentCloud`),
+    /// overriding `azure.json`'s `cloud`. Without either, the cloud follows the login
+    /// server's suffix (`azurecr.cn` is China, `azurecr.us` US Government).
+    pub cloud: Option<String>,
+    /// Registries whose images are served by an ACR.
+    #[serde(default)]
+    pub mirrors: Vec<MirrorConfig>,
+    /// More login-server suffixes, for clouds beyond the four built in
+    /// (`azurecr.io`, `.cn`, `.us`, `.de`), e.g. `azurecr.microsoft.scloud`.
+    #[serde(default)]
+    pub registry_suffixes: Vec<String>,
+    /// When the kubelet sends a service-account token (KEP-4412) but the service account has
+    /// no `kubernetes.azure.com/acr-client-id` annotation: `true` (the default) uses the
+    /// node's identity, `false` fails the request.
+    pub node_identity_fallback: Option<bool>,
+    /// Endpoint overrides, for tests, proxies and clouds not built in.
+    #[serde(default)]
+    pub endpoints: Endpoints,
+}
+
+/// One mirror mapping.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MirrorConfig {
+    /// The registry as images name it: `host` or `host:port`, no scheme or path.
+    pub source: String,
+    /// The ACR login server that serves it (`myacr.azurecr.io`).
+    pub registry: String,
+}
+
+/// Endpoint overrides.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Endpoints {
+    /// The IMDS token URL; default
+    /// `http://169.254.169.254/metadata/identity/oauth2/token`.
+    pub imds: Option<String>,
+    /// The Entra ID authority host, e.g. `https://login.microsoftonline.com/`; default from
+    /// the cloud (or `AZURE_AUTHORITY_HOST`).
+    pub authority_host: Option<String>,
+    /// Where registry requests go instead of `https://<login server>`: `scheme://host[:port]`.
+    /// The login server stays the `service` and the answer's key. For tests (`http://...`)
+    /// and for reaching ACR through a private-link proxy.
+    pub registry: Option<String>,
+}
+
+/// The default IMDS token endpoint.
+pub const IMDS_URL: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
+
+/// A validated section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// See [`Config::cloud_config`].
+    pub cloud_config: Option<PathBuf>,
+    /// See [`Config::cloud`].
+    pub cloud: Option<Cloud>,
+    /// See [`Config::mirrors`]; lower-case.
+    pub mirrors: Vec<Mirror>,
+    /// See [`Config::registry_suffixes`]; lower-case, no leading dot.
+    pub registry_suffixes: Vec<String>,
+    /// See [`Config::node_identity_fallback`].
+    pub node_identity_fallback: bool,
+    /// The IMDS token URL.
+    pub imds: String,
+    /// The authority host override, without trailing `/`.
+    pub authority_host: Option<String>,
+    /// The registry base URL override, without trailing `/`.
+    pub registry_base: Option<BaseUrl>,
+}
+
+/// `scheme://authority` with nothing after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// `host[:port]`, lower-case.
+    pub authority: String,
+}
+
+impl BaseUrl {
+    /// `scheme://authority`.
+    pub fn as_url(&self) -> String {
+        format!("{}://{}", self.scheme, self.authority)
+    }
+}
+
+/// Why the section was refused; the text names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("acr.{field}: {message}")]
+pub struct ConfigError {
+    /// The field path, e.g. `mirrors[0].registry`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Checks the section (no I/O) and resolves defaults.
+    pub fn validate(&self) -> Result<Settings, ConfigError> {
+        let cloud = match &self.cloud {
+            None => None,
+            Some(name) => Some(Cloud::parse(name).ok_or_else(|| {
+                err(
+                    "cloud",
+                    format!("unknown cloud {name:?}; known: {}", Cloud::NAMES),
+                )
+            })?),
+        };
+        if let Some(p) = &self.cloud_config {
+            if p.as_os_str().is_empty() {
+                return Err(err("cloudConfig", "empty path"));
+            }
+        }
+        let mut registry_suffixes = Vec::new();
+        for (i, s) in self.registry_suffixes.iter().enumerate() {
+            let s = s.trim_start_matches('.').to_ascii_lowercase();
+            if !is_dns_name(&s) || !s.contains('.') {
+                return Err(err(
+                    format!("registrySuffixes[{i}]"),
+                    format!("{s:?} is not a DNS suffix like azurecr.io"),
+                ));
+            }
+            registry_suffixes.push(s);
+        }
+        let mut mirrors: Vec<Mirror> = Vec::new();
+        for (i, m) in self.mirrors.iter().enumerate() {
+            let source = m.source.trim().to_ascii_lowercase();
+            if !is_host_port(&source) {
+                return Err(err(
+                    format!("mirrors[{i}].source"),
+                    format!(
+                        "{:?} is not a registry host (host or host:port, no scheme or path)",
+                        m.source
+                    ),
+                ));
+            }
+            let registry = m.registry.trim().to_ascii_lowercase();
+            if !is_login_server(&registry, &registry_suffixes) {
+                return Err(err(
+                    format!("mirrors[{i}].registry"),
+                    format!(
+                        "{:?} is not an ACR login server (<name>.azurecr.io, .cn, .us, .de or a registrySuffixes entry)",
+                        m.registry
+                    ),
+                ));
+            }
+            if mirrors.iter().any(|o| o.source == source) {
+                return Err(err(
+                    format!("mirrors[{i}].source"),
+                    format!("{source:?} is mapped twice"),
+                ));
+            }
+            mirrors.push(Mirror { source, registry });
+        }
+        let imds = match &self.endpoints.imds {
+            None => IMDS_URL.to_string(),
+            Some(u) => {
+                let (scheme, authority, rest) = split_url(u)
+                    .ok_or_else(|| err("endpoints.imds", format!("{u:?} is not an http(s) URL")))?;
+                if rest.contains(['?', '#']) {
+                    return Err(err(
+                        "endpoints.imds",
+                        "no query or fragment: the provider adds the query",
+                    ));
+                }
+                format!("{scheme}://{authority}{rest}")
+            }
+        };
+        let authority_host = match &self.endpoints.authority_host {
+            None => None,
+            Some(u) => Some(normalize_authority_host(u).ok_or_else(|| {
+                err(
+                    "endpoints.authorityHost",
+                    format!("{u:?} is not an http(s) URL without query"),
+                )
+            })?),
+        };
+        let registry_base = match &self.endpoints.registry {
+            None => None,
+            Some(u) => {
+                let (scheme, authority, rest) = split_url(u).ok_or_else(|| {
+                    err("endpoints.registry", format!("{u:?} is not an http(s) URL"))
+                })?;
+                if !(rest.is_empty() || rest == "/") {
+                    return Err(err(
+                        "endpoints.registry",
+                        "only scheme://host[:port], no path",
+                    ));
+                }
+                Some(BaseUrl {
+                    scheme,
+                    authority: authority.to_ascii_lowercase(),
+                })
+            }
+        };
+        Ok(Settings {
+            cloud_config: self.cloud_config.clone(),
+            cloud,
+            mirrors,
+            registry_suffixes,
+            node_identity_fallback: self.node_identity_fallback.unwrap_or(true),
+            imds,
+            authority_host,
+            registry_base,
+        })
+    }
+}
+
+/// `scheme://authority/rest` → parts, scheme http or https (lower-cased), authority a
+/// `host[:port]` without user info.
+pub fn split_url(u: &str) -> Option<(String, String, String)> {
+    let (scheme, rest) = u.trim().split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let host = authority
+        .strip_prefix('[')
+        .and_then(|a| a.split_once(']').map(|(h, _)| h))
+        .unwrap_or_else(|| authority.rsplit_once(':').map_or(authority, |(h, _)| h));
+    if authority.is_empty() || authority.contains('@') || host.is_empty() {
+        return None;
+    }
+    if let Some((_, port)) = authority
+        .rsplit_once(':')
+        .filter(|_| !authority.ends_with(']'))
+    {
+        if !port.bytes().all(|b| b.is_ascii_digit()) || port.is_empty() {
+            return None;
+        }
+    }
+    Some((scheme, authority.to_string(), path.to_string()))
+}
+
+/// An authority host URL without query and without trailing `/`.
+pub fn normalize_authority_host(u: &str) -> Option<String> {
+    let (scheme, authority, rest) = split_url(u)?;
+    if rest.contains(['?', '#']) {
+        return None;
+    }
+    Some(format!(
+        "{scheme}://{authority}{}",
+        rest.trim_end_matches('/')
+    ))
+}
+
+/// The Azure clouds this backend knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cloud {
+    /// `AzurePublicCloud`.
+    Public,
+    /// `AzureChinaCloud` (21Vianet).
+    China,
+    /// `AzureUSGovernmentCloud`.
+    UsGovernment,
+    /// `AzureGermanCloud` (retired; kept for its `azurecr.de` registries).
+    Germany,
+}
+
+impl Cloud {
+    const NAMES: &'static str =
+        "AzurePublicCloud, AzureChinaCloud, AzureUSGovernmentCloud, AzureGermanCloud";
+
+    /// Parses a cloud name as `azure.json` and the Azure SDKs spell it (case-insensitive).
+    pub fn parse(name: &str) -> Option<Cloud> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "azurepubliccloud" | "azurecloud" | "public" => Some(Cloud::Public),
+            "azurechinacloud" | "china" => Some(Cloud::China),
+            "azureusgovernmentcloud" | "azureusgovernment" | "usgovernment" => {
+                Some(Cloud::UsGovernment)
+            }
+            "azuregermancloud" | "germany" => Some(Cloud::Germany),
+            _ => None,
+        }
+    }
+
+    /// The cloud a login server belongs to, by suffix; `None` for configured extra suffixes.
+    pub fn of_login_server(host: &str) -> Option<Cloud> {
+        let host = host.to_ascii_lowercase();
+        [
+            Cloud::Public,
+            Cloud::China,
+            Cloud::UsGovernment,
+            Cloud::Germany,
+        ]
+        .into_iter()
+        .find(|c| host.ends_with(&format!(".{}", c.registry_suffix())))
+    }
+
+    /// The Entra ID authority host, without trailing `/`.
+    pub fn authority_host(self) -> &'static str {
+        match self {
+            Cloud::Public => "https://login.microsoftonline.com",
+            Cloud::China => "https://login.chinacloudapi.cn",
+            Cloud::UsGovernment => "https://login.microsoftonline.us",
+            Cloud::Germany => "https://login.microsoftonline.de",
+        }
+    }
+
+    /// The ACR login-server suffix.
+    pub fn registry_suffix(self) -> &'static str {
+        match self {
+            Cloud::Public => "azurecr.io",
+            Cloud::China => "azurecr.cn",
+            Cloud::UsGovernment => "azurecr.us",
+            Cloud::Germany => "azurecr.de",
+        }
+    }
+
+    /// The name `azure.json` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cloud::Public => "AzurePublicCloud",
+            Cloud::China => "AzureChinaCloud",
+            Cloud::UsGovernment => "AzureUSGovernmentCloud",
+            Cloud::Germany => "AzureGermanCloud",
+        }
+    }
+}
+
+/// The fields of `azure.json` this backend reads; everything else in it is ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureJson {
+    /// Cloud name.
+    #[serde(default)]
+    pub cloud: String,
+    /// Tenant.
+    #[serde(default)]
+    pub tenant_id: String,
+    /// Service principal (application) client ID; `msi` on AKS when MI is used.
+    #[serde(default, rename = "aadClientId")]
+    pub aad_client_id: String,
+    /// Service principal secret; `msi` on AKS when MI is used.
+    #[serde(default, rename = "aadClientSecret")]
+    pub aad_client_secret: Secret<String>,
+    /// Service principal certificate (PEM with the key).
+    #[serde(default, rename = "aadClientCertPath")]
+    pub aad_client_cert_path: String,
+    /// Password of the certificate (PKCS#12 only, which this build refuses).
+    #[serde(default, rename = "aadClientCertPassword")]
+    pub aad_client_cert_password: Secret<String>,
+    /// Use the VM's managed identity.
+    #[serde(default)]
+    pub use_managed_identity_extension: bool,
+    /// The user-assigned identity: a client ID, or an ARM resource ID (`/subscriptions/...`).
+    #[serde(default, rename = "userAssignedIdentityID")]
+    pub user_assigned_identity_id: String,
+    /// Use workload identity with [`AzureJson::aad_federated_token_file`].
+    #[serde(default)]
+    pub use_federated_workload_identity_extension: bool,
+    /// The projected service-account token file for workload identity.
+    #[serde(default)]
+    pub aad_federated_token_file: String,
+}
+
+impl AzureJson {
+    /// Parses the file's bytes. Errors name the line and column, never a value.
+    pub fn parse(bytes: &[u8]) -> Result<AzureJson, String> {
+        // Strip a UTF-8 BOM, which Windows tooling writes.
+        let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        serde_json::from_slice(bytes).map_err(|e| {
+            format!(
+                "not valid JSON at line {} column {} ({:?})",
+                e.line(),
+                e.column(),
+                e.classify()
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_yaml_like(json: &str) -> Config {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Config::default().validate().unwrap();
+        assert_eq!(s.imds, IMDS_URL);
+        assert!(s.node_identity_fallback);
+        assert!(s.mirrors.is_empty());
+        assert_eq!(s.authority_host, None);
+        assert_eq!(s.registry_base, None);
+    }
+
+    #[test]
+    fn full_section() {
+        let c = parse_yaml_like(
+            r#"{"cloudConfig": "/etc/kubernetes/azure.json", "cloud": "AzureChinaCloud",
+                "mirrors": [{"source": "MCR.microsoft.com", "registry": "MyAcr.azurecr.cn"},
+                            {"source": "mirror.local:5000", "registry": "x.contoso.scloud"}],
+                "registrySuffixes": [".Contoso.scloud"],
+                "nodeIdentityFallback": false,
+                "endpoints": {"imds": "http://127.0.0.1:1/metadata/identity/oauth2/token",
+                              "authorityHost": "http://127.0.0.1:2/",
+                              "registry": "http://127.0.0.1:3"}}"#,
+        );
+        let s = c.validate().unwrap();
+        assert_eq!(s.cloud, Some(Cloud::China));
+        assert_eq!(s.registry_suffixes, ["contoso.scloud"]);
+        assert_eq!(
+            s.mirrors,
+            [
+                Mirror {
+                    source: "mcr.microsoft.com".into(),
+                    registry: "myacr.azurecr.cn".into()
+                },
+                Mirror {
+                    source: "mirror.local:5000".into(),
+                    registry: "x.contoso.scloud".into()
+                }
+            ]
+        );
+        assert!(!s.node_identity_fallback);
+        assert_eq!(s.imds, "http://127.0.0.1:1/metadata/identity/oauth2/token");
+        assert_eq!(s.authority_host.as_deref(), Some("http://127.0.0.1:2"));
+        assert_eq!(
+            s.registry_base.unwrap().as_url(),
+            "http://127.0.0.1:3".to_string()
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let e = serde_json::from_str::<Config>(r#"{"mirror": []}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `mirror`"), "{e}");
+        let e = serde_json::from_str::<Config>(r#"{"endpoints": {"aad": "x"}}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `aad`"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (r#"{"cloud": "Mars"}"#, "acr.cloud"),
+            (r#"{"cloudConfig": ""}"#, "acr.cloudConfig"),
+            (
+                r#"{"mirrors": [{"source": "https://mcr.microsoft.com", "registry": "a.azurecr.io"}]}"#,
+                "acr.mirrors[0].source",
+            ),
+            (
+                r#"{"mirrors": [{"source": "mcr.microsoft.com/x", "registry": "a.azurecr.io"}]}"#,
+                "acr.mirrors[0].source",
+            ),
+            (
+                r#"{"mirrors": [{"source": "mcr.microsoft.com", "registry": "evil.com"}]}"#,
+                "acr.mirrors[0].registry",
+            ),
+            (
+                r#"{"mirrors": [{"source": "a.io", "registry": "a.azurecr.io"},
+                                {"source": "A.io", "registry": "b.azurecr.io"}]}"#,
+                "acr.mirrors[1].source",
+            ),
+            (r#"{"registrySuffixes": ["io"]}"#, "acr.registrySuffixes[0]"),
+            (
+                r#"{"endpoints": {"imds": "ftp://x"}}"#,
+                "acr.endpoints.imds",
+            ),
+            (
+                r#"{"endpoints": {"imds": "http://x/t?a=b"}}"#,
+                "acr.endpoints.imds",
+            ),
+            (
+                r#"{"endpoints": {"authorityHost": "login"}}"#,
+                "acr.endpoints.authorityHost",
+            ),
+            (
+                r#"{"endpoints": {"registry": "http://x/v2"}}"#,
+                "acr.endpoints.registry",
+            ),
+            (
+                r#"{"endpoints": {"registry": "http://u:p@x"}}"#,
+                "acr.endpoints.registry",
+            ),
+            (
+                r#"{"endpoints": {"registry": "http://x:port"}}"#,
+                "acr.endpoints.registry",
+            ),
+        ];
+        for (json, field) in cases {
+            let e = parse_yaml_like(json).validate().unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{field}:")), "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn clouds() {
+        assert_eq!(Cloud::parse("AzurePublicCloud"), Some(Cloud::Public));
+        assert_eq!(Cloud::parse("azurechinacloud"), Some(Cloud::China));
+        assert_eq!(
+            Cloud::parse("AzureUSGovernmentCloud"),
+            Some(Cloud::UsGovernment)
+        );
+        assert_eq!(Cloud::parse("AzureStackCloud"), None);
+        assert_eq!(
+            Cloud::China.authority_host(),
+            "https://login.chinacloudapi.cn"
+        );
+        assert_eq!(
+            Cloud::UsGovernment.authority_host(),
+            "https://login.microsoftonline.us"
+        );
+        assert_eq!(Cloud::of_login_server("a.azurecr.cn"), Some(Cloud::China));
+        assert_eq!(
+            Cloud::of_login_server("a.eastus.geo.azurecr.us"),
+            Some(Cloud::UsGovernment)
+        );
+        assert_eq!(Cloud::of_login_server("a.azurecr.io"), Some(Cloud::Public));
+        assert_eq!(Cloud::of_login_server("a.contoso.scloud"), None);
+        for c in [
+            Cloud::Public,
+            Cloud::China,
+            Cloud::UsGovernment,
+            Cloud::Germany,
+        ] {
+            assert_eq!(Cloud::parse(c.name()), Some(c));
+        }
+    }
+
+    #[test]
+    fn azure_json() {
+        let j = AzureJson::parse(
+            br#"{"cloud":"AzurePublicCloud","tenantId":"t","aadClientId":"msi","aadClientSecret":"msi",
+                 "useManagedIdentityExtension":true,"userAssignedIdentityID":"abc",
+                 "subscriptionId":"ignored","location":"eastus"}"#,
+        )
+        .unwrap();
+        assert!(j.use_managed_identity_extension);
+        assert_eq!(j.user_assigned_identity_id, "abc");
+        assert_eq!(j.aad_client_secret.expose(), "msi");
+        assert_eq!(
+            format!("{j:?}").matches("msi").count(),
+            1,
+            "only the client id shows"
+        );
+        let e = AzureJson::parse(b"{\"aadClientSecret\": \"hunter2\",}").unwrap_err();
+        assert!(e.contains("line 1") && !e.contains("hunter2"), "{e}");
+        let e = AzureJson::parse(b"{\"aadClientSecret\": 987654}").unwrap_err();
+        assert!(e.contains("line 1") && !e.contains("987654"), "{e}");
+        assert!(AzureJson::parse(b"\xef\xbb\xbf{}").is_ok());
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            split_url("HTTPS://Login.example:8443/x/"),
+            Some(("https".into(), "Login.example:8443".into(), "/x/".into()))
+        );
+        assert_eq!(
+            split_url("http://[::1]:80"),
+            Some(("http".into(), "[::1]:80".into(), "".into()))
+        );
+        assert_eq!(split_url("http://"), None);
+        assert_eq!(split_url("file:///x"), None);
+        assert_eq!(
+            normalize_authority_host("https://login.microsoftonline.com/"),
+            Some("https://login.microsoftonline.com".into())
+        );
+    }
+}

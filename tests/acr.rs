@@ -1,0 +1,1190 @@
+//! Black-box tests of the ACR backend: the built binary against fake IMDS, Entra ID (AAD) and
+//! ACR (`/v2/` challenge, `/oauth2/exchange`) servers on 127.0.0.1, one per test.
+//!
+//! Each identity kind (managed identity system- and user-assigned, service principal with
+//! secret or certificate, workload identity, KEP-4412 service-account token), mirrors,
+//! expiry, and each failing stage. The fakes record every request so the tests can assert
+//! what a real IMDS, Entra ID and ACR require (grant types, scope or resource, assertion type
+//! and signature, tenant, service); failures must exit 1 with one line on stderr naming the
+//! stage, and no secret, token or assertion may appear on stderr.
+#![cfg(feature = "acr")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use common::Sandbox;
+
+const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
+const LOGIN: &str = "myacr.azurecr.io";
+const USERNAME: &str = "00000000-0000-0000-0000-000000000000";
+const SECRET: &str = "sp-secret-Zq9~do-not-leak";
+
+// ---------------------------------------------------------------------------------------
+// Fakes
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    query: BTreeMap<String, String>,
+    headers: BTreeMap<String, String>,
+    form: BTreeMap<String, String>,
+}
+
+/// What the fake answers; each field can be changed per test.
+#[derive(Clone)]
+struct Script {
+    imds: (u16, String),
+    aad: (u16, String),
+    challenge: (u16, Option<String>),
+    exchange: (u16, String),
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// An unsigned JWT-shaped token with these claims.
+fn jwt(claims: &str) -> String {
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims)
+    )
+}
+
+/// The Entra ID token the fakes hand out (IMDS and AAD alike): carries the tenant.
+fn aad_token(marker: &str) -> String {
+    jwt(&format!(
+        r#"{{"aud":"https://containerregistry.azure.net","tid":"{TENANT}","exp":{},"m":"{marker}"}}"#,
+        now_s() + 3600
+    ))
+}
+
+/// An ACR refresh token expiring `secs` from now.
+fn refresh_token(secs: u64) -> String {
+    jwt(&format!(
+        r#"{{"jti":"r","sub":"x","exp":{},"grant_type":"refresh_token"}}"#,
+        now_s() + secs
+    ))
+}
+
+impl Script {
+    fn ok(refresh: &str) -> Script {
+        Script {
+            imds: (
+                200,
+                format!(
+                    r#"{{"access_token":"{}","expires_in":"3599","resource":"https://containerregistry.azure.net","token_type":"Bearer"}}"#,
+                    aad_token("imds")
+                ),
+            ),
+            aad: (
+                200,
+                format!(
+                    r#"{{"token_type":"Bearer","expires_in":3599,"access_token":"{}"}}"#,
+                    aad_token("aad")
+                ),
+            ),
+            challenge: (
+                401,
+                Some(format!(
+                    r#"Bearer realm="https://{LOGIN}/oauth2/token",service="{LOGIN}""#
+                )),
+            ),
+            exchange: (200, format!(r#"{{"refresh_token":"{refresh}"}}"#)),
+        }
+    }
+}
+
+struct Fake {
+    addr: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Fake {
+    fn start(script: Script) -> Fake {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1");
+        let addr = server
+            .server_addr()
+            .to_ip()
+            .expect("an IP listener")
+            .to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (seen, stop) = (seen.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let mut served = 0;
+                // Bounded: at most 50 requests and 90 s, and it stops when the test drops it.
+                while !stop.load(Ordering::SeqCst)
+                    && served < 50
+                    && started.elapsed() < Duration::from_secs(90)
+                {
+                    let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(50)) else {
+                        continue;
+                    };
+                    served += 1;
+                    handle(req, &script, &seen);
+                }
+            })
+        };
+        Fake {
+            addr,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+
+    fn one(&self, method: &str, path_prefix: &str) -> Seen {
+        let all: Vec<Seen> = self
+            .seen()
+            .into_iter()
+            .filter(|s| s.method == method && s.path.starts_with(path_prefix))
+            .collect();
+        assert_eq!(all.len(), 1, "{method} {path_prefix}: {:?}", self.seen());
+        all.into_iter().next().expect("one")
+    }
+
+    /// The `acr:` section pointing every endpoint at this fake.
+    fn acr_section(&self, extra: &str) -> String {
+        format!(
+            "acr:\n  endpoints:\n    imds: {}\n    authorityHost: {}\n    registry: {}\n{extra}",
+            self.url("/metadata/identity/oauth2/token"),
+            self.url("/"),
+            self.url("")
+        )
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn parse_pairs(s: &str) -> BTreeMap<String, String> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// `application/x-www-form-urlencoded` decoding.
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).expect("hex");
+                out.push(u8::from_str_radix(hex, 16).expect("hex"));
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).expect("utf-8")
+}
+
+fn handle(mut req: tiny_http::Request, script: &Script, seen: &Mutex<Vec<Seen>>) {
+    let url = req.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let mut body = String::new();
+    let _ = req.as_reader().take(1 << 20).read_to_string(&mut body);
+    let headers = req
+        .headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_ascii_lowercase(),
+                h.value.as_str().to_string(),
+            )
+        })
+        .collect();
+    let method = req.method().as_str().to_string();
+    let s = Seen {
+        method: method.clone(),
+        path: path.to_string(),
+        query: parse_pairs(query),
+        headers,
+        form: parse_pairs(&body),
+    };
+    seen.lock().expect("lock").push(s);
+    let (status, body, www) = match (method.as_str(), path) {
+        ("GET", "/metadata/identity/oauth2/token") => (script.imds.0, script.imds.1.clone(), None),
+        ("POST", p) if p.ends_with("/oauth2/v2.0/token") => {
+            (script.aad.0, script.aad.1.clone(), None)
+        }
+        ("GET", "/v2/") => (
+            script.challenge.0,
+            "{}".to_string(),
+            script.challenge.1.clone(),
+        ),
+        ("POST", "/oauth2/exchange") => (script.exchange.0, script.exchange.1.clone(), None),
+        _ => (404, "{}".to_string(), None),
+    };
+    let mut resp = tiny_http::Response::from_string(body)
+        .with_status_code(status)
+        .with_header(
+            tiny_http::Header::from_bytes("Content-Type", "application/json").expect("header"),
+        );
+    if let Some(w) = www {
+        resp = resp.with_header(
+            tiny_http::Header::from_bytes("WWW-Authenticate", w.as_bytes()).expect("header"),
+        );
+    }
+    let _ = req.respond(resp);
+}
+
+// ---------------------------------------------------------------------------------------
+// Running the binary
+
+struct Run {
+    sb: Sandbox,
+    config: PathBuf,
+}
+
+impl Run {
+    fn new(config_yaml: &str) -> Run {
+        let sb = Sandbox::new();
+        let config = sb.tmp.path().join("keyring.yaml");
+        common::write(
+            &config,
+            &format!("apiVersion: kubelet-keyring/v1alpha1\nkind: KeyringConfig\nproviders: [acr, docker-config]\n{config_yaml}"),
+        );
+        Run { sb, config }
+    }
+
+    fn command(&self, env: &[(&str, &str)]) -> Command {
+        let config = self.config.to_str().expect("utf-8");
+        let mut c = self
+            .sb
+            .command(&["--no-cache", "--config", config, "get-credentials"]);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn run(&self, request: &str, env: &[(&str, &str)]) -> Output {
+        common::run_with(self.command(env), request.as_bytes())
+    }
+
+    fn image(&self, image: &str, env: &[(&str, &str)]) -> Output {
+        self.run(&common::request(V1, image), env)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.sb.tmp.path().join(name)
+    }
+}
+
+/// The auth map of a successful answer, `{key: (username, password)}`.
+fn auth(out: &Output) -> BTreeMap<String, (String, String)> {
+    let v = common::stdout_json(out);
+    assert_eq!(v["cacheKeyType"], "Registry", "{v}");
+    v["auth"]
+        .as_object()
+        .expect("auth")
+        .iter()
+        .map(|(k, a)| {
+            (
+                k.clone(),
+                (
+                    a["username"].as_str().expect("username").to_string(),
+                    a["password"].as_str().expect("password").to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// `cacheDuration` in seconds.
+fn cache_seconds(out: &Output) -> u64 {
+    let v = common::stdout_json(out);
+    let d = v["cacheDuration"].as_str().expect("cacheDuration");
+    let ns = keyring_api::duration::parse(d).expect("a Go duration");
+    u64::try_from(ns).expect("non-negative") / 1_000_000_000
+}
+
+/// Exit 1, one line on stderr containing every `needles`, and none of `secrets`.
+fn assert_failure(out: &Output, needles: &[&str], secrets: &[&str]) -> String {
+    let err = common::stderr(out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(out.stdout.is_empty(), "no response on failure");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{n:?} missing from: {err}");
+    }
+    assert_no_secrets(&err, secrets);
+    err
+}
+
+fn assert_no_secrets(text: &str, secrets: &[&str]) {
+    for s in secrets {
+        assert!(!s.is_empty());
+        assert!(!text.contains(s), "a secret leaked: {text}");
+        // Nor any long fragment of it (a token's payload segment, say).
+        if let Some(mid) = s.split('.').nth(1).filter(|m| m.len() > 16) {
+            assert!(!text.contains(mid), "a token fragment leaked: {text}");
+        }
+    }
+}
+
+/// The exchange request carries what ACR needs, with this Entra token and tenant.
+fn assert_exchange(fake: &Fake, service: &str, token_marker: &str) {
+    let ex = fake.one("POST", "/oauth2/exchange");
+    assert_eq!(ex.form["grant_type"], "access_token_refresh_token");
+    assert_eq!(ex.form["service"], service);
+    assert_eq!(ex.form["tenant"], TENANT);
+    let claims = claims(&ex.form["access_token"]);
+    assert_eq!(
+        claims["m"], token_marker,
+        "the Entra token of the right stage"
+    );
+    assert_eq!(ex.form["refresh_token"], ex.form["access_token"]);
+    assert_eq!(
+        ex.headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    let v2 = fake.one("GET", "/v2/");
+    assert!(!v2.headers.contains_key("authorization"));
+}
+
+fn claims(token: &str) -> serde_json::Value {
+    let payload = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("json")
+}
+
+/// The AAD request is a client-credentials grant for ACR's scope by this client.
+fn assert_aad(fake: &Fake) -> Seen {
+    let aad = fake.one("POST", &format!("/{TENANT}/oauth2/v2.0/token"));
+    assert_eq!(aad.form["grant_type"], "client_credentials");
+    assert_eq!(aad.form["client_id"], CLIENT);
+    assert_eq!(
+        aad.form["scope"],
+        "https://containerregistry.azure.net/.default"
+    );
+    assert!(fake
+        .seen()
+        .iter()
+        .all(|s| s.path != "/metadata/identity/oauth2/token"));
+    aad
+}
+
+fn assert_imds(fake: &Fake, id: Option<(&str, &str)>) {
+    let imds = fake.one("GET", "/metadata/identity/oauth2/token");
+    assert_eq!(imds.headers["metadata"], "true");
+    assert_eq!(imds.query["api-version"], "2018-02-01");
+    assert_eq!(
+        imds.query["resource"],
+        "https://containerregistry.azure.net"
+    );
+    let ids: Vec<(&str, &str)> = ["client_id", "msi_res_id", "object_id"]
+        .into_iter()
+        .filter_map(|k| imds.query.get(k).map(|v| (k, v.as_str())))
+        .collect();
+    assert_eq!(ids, id.into_iter().collect::<Vec<_>>());
+}
+
+// ---------------------------------------------------------------------------------------
+// Identity kinds
+
+#[test]
+fn managed_identity_system_assigned() {
+    let refresh = refresh_token(3 * 3600);
+    let fake = Fake::start(Script::ok(&refresh));
+    let run = Run::new(&fake.acr_section(""));
+    for version in common::VERSIONS {
+        let out = run.run(&common::request(version, "myacr.azurecr.io/team/app"), &[]);
+        let v = common::stdout_json(&out);
+        assert_eq!(v["apiVersion"], version);
+        assert_eq!(
+            auth(&out),
+            BTreeMap::from([(LOGIN.to_string(), (USERNAME.to_string(), refresh.clone()))])
+        );
+        assert_no_secrets(&common::stderr(&out), &[&refresh, &aad_token("imds")]);
+    }
+    // One IMDS call per run; the tenant of the exchange came from the token's tid.
+    let imds: Vec<Seen> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.starts_with("/metadata"))
+        .collect();
+    assert_eq!(imds.len(), 3);
+    let first = Fake::start(Script::ok(&refresh));
+    let run = Run::new(&first.acr_section(""));
+    auth(&run.image("myacr.azurecr.io/app", &[]));
+    assert_imds(&first, None);
+    assert_exchange(&first, LOGIN, "imds");
+    assert!(first.seen().iter().all(|s| !s.path.contains("oauth2/v2.0")));
+}
+
+#[test]
+fn managed_identity_user_assigned_from_azure_json_and_env() {
+    let refresh = refresh_token(3 * 3600);
+
+    // azure.json as AKS writes it: client ID of the kubelet identity.
+    let fake = Fake::start(Script::ok(&refresh));
+    let run = Run::new("");
+    let azure = run.path("azure.json");
+    common::write(
+        &azure,
+        &format!(
+            r#"{{"cloud":"AzurePublicCloud","tenantId":"{TENANT}","aadClientId":"msi","aadClientSecret":"msi","useManagedIdentityExtension":true,"userAssignedIdentityID":"{CLIENT}","subscriptionId":"s","location":"eastus"}}"#
+        ),
+    );
+    let run = Run::new(&fake.acr_section(&format!("  cloudConfig: {}\n", azure.display())));
+    let out = run.image("myacr.azurecr.io/app", &[]);
+    assert_eq!(auth(&out)[LOGIN].1, refresh);
+    assert_imds(&fake, Some(("client_id", CLIENT)));
+    assert_exchange(&fake, LOGIN, "imds");
+
+    // An ARM resource ID instead.
+    let fake = Fake::start(Script::ok(&refresh));
+    let rid = "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/kubelet";
+    common::write(
+        &azure,
+        &format!(
+            r#"{{"tenantId":"{TENANT}","useManagedIdentityExtension":true,"userAssignedIdentityID":"{rid}"}}"#
+        ),
+    );
+    let run = Run::new(&fake.acr_section(&format!("  cloudConfig: {}\n", azure.display())));
+    auth(&run.image("myacr.azurecr.io/app", &[]));
+    assert_imds(&fake, Some(("msi_res_id", rid)));
+
+    // No azure.json: AZURE_CLIENT_ID names the user-assigned identity.
+    let fake = Fake::start(Script::ok(&refresh));
+    let run = Run::new(&fake.acr_section(""));
+    auth(&run.image("myacr.azurecr.io/app", &[("AZURE_CLIENT_ID", CLIENT)]));
+    assert_imds(&fake, Some(("client_id", CLIENT)));
+}
+
+#[test]
+fn service_principal_secret_is_never_handed_out() {
+    let refresh = refresh_token(3 * 3600);
+    let fake = Fake::start(Script::ok(&refresh));
+    let run = Run::new("");
+    let azure = run.path("azure.json");
+    common::write(
+        &azure,
+        &format!(
+            r#"{{"cloud":"AzurePublicCloud","tenantId":"{TENANT}","aadClientId":"{CLIENT}","aadClientSecret":"{SECRET}","useManagedIdentityExtension":false}}"#
+        ),
+    );
+    let run = Run::new(&fake.acr_section(&format!("  cloudConfig: {}\n", azure.display())));
+    let out = run.image("myacr.azurecr.io/app", &[]);
+    let a = auth(&out);
+    assert_eq!(a[LOGIN], (USERNAME.to_string(), refresh.clone()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains(SECRET), "the upstream plugin's mistake");
+    assert_no_secrets(&common::stderr(&out), &[SECRET, &refresh]);
+
+    let aad = assert_aad(&fake);
+    assert_eq!(aad.form["client_secret"], SECRET);
+    assert!(!aad.form.contains_key("client_assertion"));
+    assert_exchange(&fake, LOGIN, "aad");
+
+    // The same from the environment.
+    let fake = Fake::start(Script::ok(&refresh));
+    let run = Run::new(&fake.acr_section(""));
+    let out = run.image(
+        "myacr.azurecr.io/app",
+        &[
+            ("AZURE_CLIENT_ID", CLIENT),
+            ("AZURE_TENANT_ID", TENANT),
+            ("AZURE_CLIENT_SECRET", SECRET),
+        ],
+    );
+    assert_eq!(auth(&out)[LOGIN].1, refresh);
+    assert_eq!(assert_aad(&fake).form["client_secret"], SECRET);
+}
+
+/// Runs the openssl CLI; fails loudly when it is missing.
+fn openssl(args: &[&str], dir: &Path) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI is needed for the certificate tests (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Checks the client assertion a certificate credential sent: header, claims, and the RS256
+/// signature against the certificate's public key (with openssl).
+fn assert_assertion(aad: &Seen, dir: &Path, cert_pem: &Path, token_url: &str) {
+    assert_eq!(
+        aad.form["client_assertion_type"],
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    );
+    assert!(!aad.form.contains_key("client_secret"));
+    let assertion = &aad.form["client_assertion"];
+    let parts: Vec<&str> = assertion.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).expect("b64")).expect("json");
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["typ"], "JWT");
+    // x5t: base64url SHA-1 of the certificate's DER.
+    let fp = String::from_utf8(openssl(
+        &[
+            "x509",
+            "-in",
+            cert_pem.to_str().expect("utf-8"),
+            "-noout",
+            "-fingerprint",
+            "-sha1",
+        ],
+        dir,
+    ))
+    .expect("utf-8");
+    let hex: String = fp
+        .trim()
+        .rsplit('=')
+        .next()
+        .expect("fingerprint")
+        .replace(':', "");
+    let sha1: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect();
+    assert_eq!(header["x5t"], URL_SAFE_NO_PAD.encode(&sha1));
+
+    let c = claims(assertion);
+    assert_eq!(c["aud"], token_url);
+    assert_eq!(c["iss"], CLIENT);
+    assert_eq!(c["sub"], CLIENT);
+    assert!(c["jti"].as_str().is_some_and(|j| j.len() == 36));
+    let (iat, exp) = (
+        c["iat"].as_u64().expect("iat"),
+        c["exp"].as_u64().expect("exp"),
+    );
+    assert!(iat.abs_diff(now_s()) < 120 && exp > iat && exp - iat <= 3600);
+    assert_eq!(c["nbf"], c["iat"]);
+
+    // The signature verifies with the certificate's public key.
+    std::fs::write(dir.join("input"), format!("{}.{}", parts[0], parts[1])).expect("write");
+    std::fs::write(
+        dir.join("sig"),
+        URL_SAFE_NO_PAD.decode(parts[2]).expect("b64"),
+    )
+    .expect("write");
+    let pubkey = openssl(
+        &[
+            "x509",
+            "-in",
+            cert_pem.to_str().expect("utf-8"),
+            "-noout",
+            "-pubkey",
+        ],
+        dir,
+    );
+    std::fs::write(dir.join("pub.pem"), pubkey).expect("write");
+    let verified = openssl(
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            "pub.pem",
+            "-signature",
+            "sig",
+            "input",
+        ],
+        dir,
+    );
+    assert!(String::from_utf8_lossy(&verified).contains("Verified OK"));
+}
+
+#[test]
+fn service_principal_certificate() {
+    let refresh = refresh_token(3 * 3600);
+    let sb = Sandbox::new();
+    let dir = sb.tmp.path();
+    // A PKCS#8 key with its self-signed certificate, and an unrelated CA certificate first
+    // in the file: the thumbprint must be the one of the certificate matching the key.
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "sp.key",
+            "-out",
+            "sp.crt",
+            "-subj",
+            "/CN=kubelet-keyring-test",
+            "-days",
+            "2",
+        ],
+        dir,
+    );
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.crt",
+            "-subj",
+            "/CN=other",
+            "-days",
+            "2",
+        ],
+        dir,
+    );
+    let read = |n: &str| std::fs::read_to_string(dir.join(n)).expect("read");
+    let bundle = dir.join("sp.pem");
+    std::fs::write(
+        &bundle,
+        format!("{}{}{}", read("other.crt"), read("sp.key"), read("sp.crt")),
+    )
+    .expect("write");
+    let key_pem = read("sp.key");
+    let key_body: String = key_pem.lines().nth(3).expect("a key line").to_string();
+
+    let fake = Fake::start(Script::ok(&refresh));
+    let azure = dir.join("azure.json");
+    common::write(
+        &azure,
+        &format!(
+            r#"{{"tenantId":"{TENANT}","aadClientId":"{CLIENT}","aadClientCertPath":"{}"}}"#,
+            bundle.display()
+        ),
+    );
+    let run = Run::new(&fake.acr_section(&format!("  cloudConfig: {}\n", azure.display())));
+    let out = run.image("myacr.azurecr.io/app", &[]);
+    assert_eq!(auth(&out)[LOGIN].1, refresh);
+    let aad = assert_aad(&fake);
+    assert_assertion(
+        &aad,
+        dir,
+        &dir.join("sp.crt"),
+        &fake.url(&format!("/{TENANT}/oauth2/v2.0/token")),
+    );
+    assert_exchange(&fake, LOGIN, "aad");
+    assert_no_secrets(
+        &common::stderr(&out),
+        &[&aad.form["client_assertion"], &refresh, &key_body],
+    );
+
+    // A PKCS#1 ("RSA PRIVATE KEY") key from the environment, certificate first.
+    openssl(&["genrsa", "-traditional", "-out", "rsa1.key", "2048"], dir);
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "rsa1.key",
+            "-out",
+            "rsa1.crt",
+            "-subj",
+            "/CN=pkcs1",
+            "-days",
+            "2",
+        ],
+        dir,
+    );
+    assert!(read("rsa1.key").contains("BEGIN RSA PRIVATE KEY"));
+    let pkcs1 = dir.join("rsa1.pem");
+    std::fs::write(&pkcs1, format!("{}{}", read("rsa1.crt"), read("rsa1.key"))).expect("write");
+    let fake = Fake::start(Script::ok(&refresh));
+    let run = Run::new(&fake.acr_section(""));
+    let out = run.image(
+        "myacr.azurecr.io/app",
+        &[
+            ("AZURE_CLIENT_ID", CLIENT),
+            ("AZURE_TENANT_ID", TENANT),
+            (
+                "AZURE_CLIENT_CERTIFICATE_PATH",
+                pkcs1.to_str().expect("utf-8"),
+            ),
+        ],
+    );
+    assert_eq!(auth(&out)[LOGIN].1, refresh);
+    assert_assertion(
+        &assert_aad(&fake),
+        dir,
+        &dir.join("rsa1.crt"),
+        &fake.url(&format!("/{TENANT}/oauth2/v2.0/token")),
+    );
+
+    // A PKCS#12 file is refused with the conversion command, before any request.
+    openssl(
+        &[
+            "pkcs12",
+            "-export",
+            "-in",
+            "sp.crt",
+            "-inkey",
+            "sp.key",
+            "-out",
+            "sp.pfx",
+            "-passout",
+            "pass:pfx-pass",
+        ],
+        dir,
+    );
+    let fake = Fake::start(Script::ok(&refresh));
+    let run = Run::new(&fake.acr_section(""));
+    let out = run.image(
+        "myacr.azurecr.io/app",
+        &[
+            ("AZURE_CLIENT_ID", CLIENT),
+            ("AZURE_TENANT_ID", TENANT),
+            (
+                "AZURE_CLIENT_CERTIFICATE_PATH",
+                dir.join("sp.pfx").to_str().expect("utf-8"),
+            ),
+        ],
+    );
+    assert_failure(
+        &out,
+        &["client certificate", "PKCS#12", "openssl pkcs12"],
+        &["pfx-pass"],
+    );
+    assert!(fake.seen().is_empty(), "{:?}", fake.seen());
+}
+
+#[test]
+fn workload_identity() {
+    let refresh = refresh_token(3 * 3600);
+    let fake = Fake::start(Script::ok(&refresh));
+    // The webhook injects these; the authority host comes from AZURE_AUTHORITY_HOST.
+    let run = Run::new(&format!(
+        "acr:\n  endpoints:\n    imds: {}\n    registry: {}\n",
+        fake.url("/nope"),
+        fake.url("")
+    ));
+    let sa_token = jwt(
+        r#"{"iss":"https://oidc.example/","sub":"system:serviceaccount:kube-system:kubelet-keyring","aud":["api://AzureADTokenExchange"]}"#,
+    );
+    let file = run.path("azure-identity-token");
+    std::fs::write(&file, format!("{sa_token}\n")).expect("write");
+    let out = run.image(
+        "myacr.azurecr.io/app",
+        &[
+            ("AZURE_CLIENT_ID", CLIENT),
+            ("AZURE_TENANT_ID", TENANT),
+            ("AZURE_FEDERATED_TOKEN_FILE", file.to_str().expect("utf-8")),
+            ("AZURE_AUTHORITY_HOST", &fake.url("/")),
+        ],
+    );
+    assert_eq!(auth(&out)[LOGIN].1, refresh);
+    let aad = assert_aad(&fake);
+    assert_eq!(
+        aad.form["client_assertion_type"],
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    );
+    assert_eq!(aad.form["client_assertion"], sa_token, "the file, trimmed");
+    assert_exchange(&fake, LOGIN, "aad");
+    assert_no_secrets(&common::stderr(&out), &[&sa_token, &refresh]);
+}
+
+#[test]
+fn service_account_token_from_the_kubelet() {
+    let refresh = refresh_token(3 * 3600);
+    let fake = Fake::start(Script::ok(&refresh));
+    let run = Run::new(&fake.acr_section(""));
+    let sa_token =
+        jwt(r#"{"sub":"system:serviceaccount:team:puller","aud":["api://AzureADTokenExchange"]}"#);
+    let request = format!(
+        r#"{{"kind":"CredentialProviderRequest","apiVersion":"{V1}","image":"myacr.azurecr.io/app","serviceAccountToken":"{sa_token}","serviceAccountAnnotations":{{"kubernetes.azure.com/acr-client-id":"{CLIENT}","kubernetes.azure.com/acr-tenant-id":"{TENANT}"}}}}"#
+    );
+    let out = run.run(&request, &[]);
+    assert_eq!(auth(&out)[LOGIN].1, refresh);
+    let aad = assert_aad(&fake);
+    assert_eq!(aad.form["client_assertion"], sa_token);
+    assert_exchange(&fake, LOGIN, "aad");
+    assert_no_secrets(&common::stderr(&out), &[&sa_token, &refresh]);
+
+    // Without the client-id annotation, and nodeIdentityFallback: false, it fails clearly.
+    let fake = Fake::start(Script::ok(&refresh));
+    let run = Run::new(&fake.acr_section("  nodeIdentityFallback: false\n"));
+    let request = format!(
+        r#"{{"kind":"CredentialProviderRequest","apiVersion":"{V1}","image":"myacr.azurecr.io/app","serviceAccountToken":"{sa_token}"}}"#
+    );
+    assert_failure(
+        &run.run(&request, &[]),
+        &["kubernetes.azure.com/acr-client-id", "nodeIdentityFallback"],
+        &[&sa_token],
+    );
+    assert!(fake.seen().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Hosts, mirrors, expiry
+
+#[test]
+fn login_server_forms_and_mirrors() {
+    let refresh = refresh_token(3 * 3600);
+    let fake = Fake::start(Script::ok(&refresh));
+    let run = Run::new(&fake.acr_section(
+        "  mirrors:\n    - source: mcr.microsoft.com\n      registry: myacr.azurecr.io\n    - source: mirror.local:5000\n      registry: myacr.azurecr.io\n",
+    ));
+    // DNL and regional endpoints are login servers of their own.
+    for host in [
+        "myacr-b5a3fdd8e8cbh0hc.azurecr.io",
+        "myacr.eastus2.geo.azurecr.io",
+    ] {
+        let out = run.image(&format!("{host}/app"), &[]);
+        assert_eq!(
+            auth(&out),
+            BTreeMap::from([(host.to_string(), (USERNAME.to_string(), refresh.clone()))])
+        );
+    }
+    // A mirror: both the mirror host and the login server get the credential; the exchange
+    // names the ACR.
+    let before = fake.seen().len();
+    let out = run.image("mcr.microsoft.com/oss/nginx/nginx", &[]);
+    assert_eq!(
+        auth(&out),
+        BTreeMap::from([
+            (
+                "mcr.microsoft.com".to_string(),
+                (USERNAME.to_string(), refresh.clone())
+            ),
+            (LOGIN.to_string(), (USERNAME.to_string(), refresh.clone())),
+        ])
+    );
+    let ex = fake.seen()[before..]
+        .iter()
+        .find(|s| s.path == "/oauth2/exchange")
+        .cloned()
+        .expect("exchange");
+    assert_eq!(ex.form["service"], LOGIN);
+    let out = run.image("mirror.local:5000/team/app", &[]);
+    assert!(auth(&out).contains_key("mirror.local:5000"));
+
+    // Look-alikes get nothing, and cause no request at all.
+    let before = fake.seen().len();
+    for image in [
+        "mcr.microsoft.com.evil.com/x",
+        "evil.com/myacr.azurecr.io",
+        "myacr.azurecr.io.evil.com/app",
+        "mirror.local/app",
+        "myacr.eastus.data.azurecr.io/app",
+    ] {
+        let out = run.image(image, &[]);
+        assert!(auth(&out).is_empty(), "{image}");
+    }
+    assert_eq!(fake.seen().len(), before);
+}
+
+#[test]
+fn lifetime_follows_the_refresh_token_exp() {
+    // The provider reports exp - 5 min - up to 1 min of jitter; the binary's cache then takes
+    // up to 10 % more off at random (src/cache/entry.rs), and that is what the kubelet gets.
+    let expect = |remaining: u64| {
+        let high = remaining - 300;
+        let low = (remaining - 360) * 9 / 10 - 5;
+        low..=high
+    };
+    // 75 minutes (reported for service-principal refresh tokens).
+    let refresh = refresh_token(75 * 60);
+    let fake = Fake::start(Script::ok(&refresh));
+    let run = Run::new(&fake.acr_section(""));
+    let secs = cache_seconds(&run.image("myacr.azurecr.io/app", &[]));
+    assert!(expect(75 * 60).contains(&secs), "{secs}");
+
+    // 3 hours.
+    let fake = Fake::start(Script::ok(&refresh_token(3 * 3600)));
+    let run = Run::new(&fake.acr_section(""));
+    let secs = cache_seconds(&run.image("myacr.azurecr.io/app", &[]));
+    assert!(expect(3 * 3600).contains(&secs), "{secs}");
+
+    // No exp, or an opaque token: the one-minute floor, never a made-up long life.
+    for refresh in [jwt(r#"{"sub":"x"}"#), "opaque-refresh-token".to_string()] {
+        let fake = Fake::start(Script::ok(&refresh));
+        let run = Run::new(&fake.acr_section(""));
+        let out = run.image("myacr.azurecr.io/app", &[]);
+        assert_eq!(cache_seconds(&out), 60);
+        assert_eq!(auth(&out)[LOGIN].1, refresh);
+        assert_no_secrets(&common::stderr(&out), &[&refresh]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Failures: exit 1, one line naming the stage, no secret
+
+#[test]
+fn failures_name_the_stage_and_leak_nothing() {
+    let refresh = refresh_token(3 * 3600);
+    let imds_token = aad_token("imds");
+    let aad_tok = aad_token("aad");
+    let secrets = [&refresh[..], &imds_token, &aad_tok, SECRET];
+    let sp_env = [
+        ("AZURE_CLIENT_ID", CLIENT),
+        ("AZURE_TENANT_ID", TENANT),
+        ("AZURE_CLIENT_SECRET", SECRET),
+    ];
+
+    // IMDS: the identity is not assigned.
+    let mut s = Script::ok(&refresh);
+    s.imds = (
+        400,
+        r#"{"error":"invalid_request","error_description":"Identity not found"}"#.into(),
+    );
+    let fake = Fake::start(s);
+    let run = Run::new(&fake.acr_section(""));
+    assert_failure(
+        &run.image("myacr.azurecr.io/app", &[("AZURE_CLIENT_ID", CLIENT)]),
+        &[
+            "acr: myacr.azurecr.io: IMDS",
+            "HTTP 400 invalid_request",
+            "assign",
+        ],
+        &secrets,
+    );
+
+    // AAD: a wrong secret; the error body even quotes it, the message must not.
+    let mut s = Script::ok(&refresh);
+    s.aad = (
+        401,
+        format!(
+            r#"{{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided: {SECRET}","error_codes":[7000215]}}"#
+        ),
+    );
+    let fake = Fake::start(s);
+    let run = Run::new(&fake.acr_section(""));
+    assert_failure(
+        &run.image("myacr.azurecr.io/app", &sp_env),
+        &[
+            "AAD token",
+            "HTTP 401 invalid_client AADSTS7000215",
+            "client secret",
+        ],
+        &secrets,
+    );
+
+    // /v2/ without a challenge.
+    let mut s = Script::ok(&refresh);
+    s.challenge = (200, None);
+    let fake = Fake::start(s);
+    let run = Run::new(&fake.acr_section(""));
+    assert_failure(
+        &run.image("myacr.azurecr.io/app", &[]),
+        &["/v2/ challenge", "HTTP 200", "expected 401"],
+        &secrets,
+    );
+
+    // A challenge whose realm points elsewhere: the token is not sent there.
+    let mut s = Script::ok(&refresh);
+    s.challenge = (
+        401,
+        Some(
+            r#"Bearer realm="https://evil.example/oauth2/token",service="myacr.azurecr.io""#.into(),
+        ),
+    );
+    let fake = Fake::start(s);
+    let run = Run::new(&fake.acr_section(""));
+    assert_failure(
+        &run.image("myacr.azurecr.io/app", &[]),
+        &["/v2/ challenge", "evil.example", "refusing"],
+        &secrets,
+    );
+    assert!(fake.seen().iter().all(|r| r.path != "/oauth2/exchange"));
+
+    // The exchange is refused (no AcrPull).
+    let mut s = Script::ok(&refresh);
+    s.exchange = (
+        401,
+        format!(
+            r#"{{"errors":[{{"code":"UNAUTHORIZED","message":"token {aad_tok} lacks access"}}]}}"#
+        ),
+    );
+    let fake = Fake::start(s);
+    let run = Run::new(&fake.acr_section(""));
+    assert_failure(
+        &run.image("myacr.azurecr.io/app", &sp_env),
+        &["ACR token exchange", "HTTP 401 UNAUTHORIZED", "AcrPull"],
+        &secrets,
+    );
+
+    // The exchange keeps failing with 503: retried, then reported.
+    let mut s = Script::ok(&refresh);
+    s.exchange = (503, "{}".into());
+    let fake = Fake::start(s);
+    let run = Run::new(&fake.acr_section(""));
+    let started = Instant::now();
+    assert_failure(
+        &run.image("myacr.azurecr.io/app", &[]),
+        &["ACR token exchange", "HTTP 503"],
+        &secrets,
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let exchanges = fake
+        .seen()
+        .iter()
+        .filter(|r| r.path == "/oauth2/exchange")
+        .count();
+    assert_eq!(exchanges, 3, "three attempts");
+
+    // A 200 exchange without a refresh token.
+    let mut s = Script::ok(&refresh);
+    s.exchange = (200, r#"{"access_token":"not-what-we-asked"}"#.into());
+    let fake = Fake::start(s);
+    let run = Run::new(&fake.acr_section(""));
+    assert_failure(
+        &run.image("myacr.azurecr.io/app", &[]),
+        &["ACR token exchange", "no refresh_token"],
+        &["not-what-we-asked"],
+    );
+
+    // IMDS not there at all (nothing listens): retried, then a hint about IMDS.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let run = Run::new(&format!(
+        "acr:\n  endpoints:\n    imds: http://127.0.0.1:{port}/metadata/identity/oauth2/token\n"
+    ));
+    let started = Instant::now();
+    assert_failure(
+        &run.image("myacr.azurecr.io/app", &[]),
+        &["IMDS", "after 3 attempt(s)", "managed identity"],
+        &secrets,
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+
+    // Local set-up: a missing azure.json, and one naming no credential.
+    let run = Run::new("acr:\n  cloudConfig: /nonexistent/azure.json\n");
+    assert_failure(
+        &run.image("myacr.azurecr.io/app", &[]),
+        &[
+            "cannot read azure.json /nonexistent/azure.json",
+            "acr.cloudConfig",
+        ],
+        &secrets,
+    );
+    let azure = run.path("azure.json");
+    common::write(
+        &azure,
+        &format!(r#"{{"tenantId":"{TENANT}","aadClientId":"{CLIENT}"}}"#),
+    );
+    let run = Run::new(&format!("acr:\n  cloudConfig: {}\n", azure.display()));
+    assert_failure(
+        &run.image("myacr.azurecr.io/app", &[]),
+        &["azure.json", "names no credential"],
+        &secrets,
+    );
+    // A half-set environment.
+    let run = Run::new("");
+    assert_failure(
+        &run.image(
+            "myacr.azurecr.io/app",
+            &[("AZURE_CLIENT_SECRET", SECRET), ("AZURE_CLIENT_ID", CLIENT)],
+        ),
+        &["AZURE_TENANT_ID"],
+        &secrets,
+    );
+}
+
+#[test]
+fn invalid_acr_section_fails_with_its_field() {
+    let run = Run::new(
+        "acr:\n  mirrors:\n    - source: https://mcr.microsoft.com\n      registry: myacr.azurecr.io\n",
+    );
+    assert_failure(
+        &run.image("docker.io/library/nginx", &[]),
+        &["acr.mirrors[0].source"],
+        &[],
+    );
+    let run =
+        Run::new("acr:\n  mirrors:\n    - source: mcr.microsoft.com\n      registry: evil.com\n");
+    assert_failure(
+        &run.image("docker.io/library/nginx", &[]),
+        &["acr.mirrors[0].registry", "not an ACR login server"],
+        &[],
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The example config
+
+#[test]
+fn example_config_parses_and_validates() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/acr.yaml");
+    let text = std::fs::read_to_string(path).expect("config/acr.yaml");
+
+    #[derive(serde::Deserialize)]
+    struct Whole {
+        acr: keyring_acr::Config,
+    }
+    let whole: Whole = serde_norway::from_str(&text).expect("config/acr.yaml parses");
+    let settings = whole.acr.validate().expect("config/acr.yaml is valid");
+    assert_eq!(
+        whole.acr.cloud_config.as_deref(),
+        Some(Path::new("/etc/kubernetes/azure.json"))
+    );
+    assert_eq!(settings.mirrors.len(), 2);
+    assert_eq!(settings.mirrors[0].source, "mcr.microsoft.com");
+
+    // The binary takes the whole file; a non-ACR image is answered without I/O.
+    let sb = Sandbox::new();
+    let out = sb.run(
+        &["--no-cache", "--config", path, "get-credentials"],
+        &common::request(V1, "docker.io/library/nginx"),
+    );
+    let v = common::stdout_json(&out);
+    assert_eq!(v["auth"], serde_json::json!({}), "{v}");
+    // An ACR image reads azure.json, which this machine does not have.
+    assert!(!Path::new("/etc/kubernetes/azure.json").exists());
+    let out = sb.run(
+        &["--no-cache", "--config", path, "get-credentials"],
+        &common::request(V1, "mcr.microsoft.com/oss/nginx/nginx"),
+    );
+    assert_failure(
+        &out,
+        &["myacr.azurecr.io", "/etc/kubernetes/azure.json"],
+        &[],
+    );
+}
