@@ -205,6 +205,47 @@ impl Provider for AcrProvider {
         NAME
     }
 
+    fn explain(&self, query: &Query) -> keyring_api::provider::Explanation {
+        let registry = query.image.registry();
+        let Some(target) = host::resolve(
+            registry,
+            &self.settings.mirrors,
+            &self.settings.registry_suffixes,
+        ) else {
+            return keyring_api::provider::Explanation {
+                applies: Some(false),
+                summary: format!("{registry} is not an ACR login server nor a configured mirror"),
+                details: Vec::new(),
+            };
+        };
+        let mut details = Vec::new();
+        if let Some(source) = &target.mirror_source {
+            details.push(format!(
+                "{source} is mirrored by {} (acr.mirrors)",
+                target.login_server
+            ));
+        }
+        details.push(match &self.settings.cloud_config {
+            Some(p) => format!(
+                "identity: from {} (azure.json), else AZURE_* variables, else managed identity",
+                p.display()
+            ),
+            None => {
+                "identity: AZURE_* variables, else the VM's managed identity (no acr.cloudConfig)"
+                    .into()
+            }
+        });
+        details.push(format!(
+            "Entra ID token exchanged at {}/oauth2/exchange for an ACR refresh token; user 00000000-0000-0000-0000-000000000000; keys {:?}",
+            target.login_server, target.keys
+        ));
+        keyring_api::provider::Explanation {
+            applies: Some(true),
+            summary: format!("{} is served by ACR ({})", registry, target.login_server),
+            details,
+        }
+    }
+
     fn provide(&self, query: &Query) -> Result<Outcome, ProviderError> {
         let Some(target) = host::resolve(
             query.image.registry(),
