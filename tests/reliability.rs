@@ -179,4 +179,45 @@ fn config_files_others_can_write_are_flagged() {
         "{}",
         stderr(&out)
     );
+    // The docker config itself too.
+    let docker = s.home.join(".docker/config.json");
+    fs::set_permissions(&docker, fs::Permissions::from_mode(0o666)).unwrap();
+    let out = s.run(
+        &["--no-cache"],
+        &request(VERSIONS[0], "reg-a.example.com/x"),
+    );
+    assert_eq!(
+        stdout_json(&out)["auth"]["reg-a.example.com"]["username"],
+        "a"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("config.json is writable by group or others"),
+        "{err}"
+    );
+    assert!(!err.contains("rel-canary"), "{err}");
+}
+
+#[test]
+fn a_cache_dir_owned_by_someone_else_is_refused() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "needs root to chown (CI runs as root)"
+    );
+    let s = Sandbox::new();
+    s.docker_config(CFG);
+    fs::create_dir(&s.cache).unwrap();
+    fs::set_permissions(&s.cache, fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&s.cache, Some(65534), Some(65534)).unwrap();
+    let out = s.run(&[], &request(VERSIONS[0], "reg-a.example.com/x"));
+    assert_eq!(
+        stdout_json(&out)["auth"]["reg-a.example.com"]["username"],
+        "a"
+    );
+    assert!(
+        stderr(&out).contains("owned by uid 65534"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fs::read_dir(&s.cache).unwrap().count(), 0);
 }

@@ -216,6 +216,18 @@ fn read_bounded(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     if meta.is_dir() {
         return Ok(None);
     }
+    // Whoever can write a credentials file can send pulls to their own registry or make the
+    // node present their credentials: read it as the kubelet would, but say so.
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.mode() & 0o022 != 0 {
+            tracing::warn!(
+                "{} is writable by group or others (mode {:o}); anyone who can write it controls these credentials",
+                path.display(),
+                meta.mode() & 0o777
+            );
+        }
+    }
     let mut bytes = Vec::with_capacity(meta.len().min(MAX_FILE_BYTES) as usize);
     file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
