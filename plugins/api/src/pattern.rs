@@ -196,6 +196,9 @@ pub struct Entry<T> {
     pub key: Vec<u8>,
     /// The caller's value.
     pub value: T,
+    /// The key parsed as a pattern, once: a lookup matches every key, and a docker config
+    /// can hold thousands. `None` when the key does not parse (it then never matches).
+    parsed: Option<Parsed>,
 }
 
 /// The kubelet's `BasicDockerKeyring`: entries indexed by normalized key.
@@ -231,7 +234,8 @@ impl<T> Keyring<T> {
     /// the kubelet would skip the entry.
     pub fn add(&mut self, loc: &str, value: T) -> Result<(), UrlError> {
         let key = keyring_key(loc)?;
-        self.entries.push(Entry { key, value });
+        let parsed = parse_schemeless(&key).ok();
+        self.entries.push(Entry { key, value, parsed });
         Ok(())
     }
 
@@ -252,7 +256,10 @@ impl<T> Keyring<T> {
         for e in order {
             let hit = match last_key {
                 Some((k, hit)) if k == e.key.as_slice() => hit,
-                _ => image.matched_by_bytes(&e.key),
+                _ => match (&image.parsed, &e.parsed) {
+                    (Some(t), Some(g)) => parsed_match(g, t),
+                    _ => false,
+                },
             };
             last_key = Some((&e.key, hit));
             if hit {
