@@ -347,8 +347,17 @@ fn cache_seconds(out: &Output) -> u64 {
 
 /// Exit 1, one line on stderr containing every `needles`, and none of `secrets`.
 fn assert_failure(out: &Output, needles: &[&str], secrets: &[&str]) -> String {
+    assert_failure_code(out, 1, needles, secrets)
+}
+
+/// A bad `acr:` section is a config error: exit 2, before any request is looked at.
+fn assert_config_error(out: &Output, needles: &[&str]) -> String {
+    assert_failure_code(out, 2, needles, &[])
+}
+
+fn assert_failure_code(out: &Output, code: i32, needles: &[&str], secrets: &[&str]) -> String {
     let err = common::stderr(out);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
     assert!(out.stdout.is_empty(), "no response on failure");
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     for n in needles {
@@ -1133,17 +1142,15 @@ fn invalid_acr_section_fails_with_its_field() {
     let run = Run::new(
         "acr:\n  mirrors:\n    - source: https://mcr.microsoft.com\n      registry: myacr.azurecr.io\n",
     );
-    assert_failure(
+    assert_config_error(
         &run.image("docker.io/library/nginx", &[]),
         &["acr.mirrors[0].source"],
-        &[],
     );
     let run =
         Run::new("acr:\n  mirrors:\n    - source: mcr.microsoft.com\n      registry: evil.com\n");
-    assert_failure(
+    assert_config_error(
         &run.image("docker.io/library/nginx", &[]),
         &["acr.mirrors[0].registry", "not an ACR login server"],
-        &[],
     );
 }
 
