@@ -1002,3 +1002,49 @@ fn a_valid_cache_entry_answers_when_moto_is_gone() {
     );
     assert_eq!(stdout_json(&cached)["auth"], first["auth"]);
 }
+
+/// Stale-if-error: an entry past its refresh time whose token still works is served when the
+/// backend fails, with a warning and a short `cacheDuration` so the kubelet asks again soon.
+#[test]
+fn a_stale_but_valid_entry_is_served_when_the_backend_fails() {
+    let moto = Moto::start_with_future_expiry();
+    let url = moto.url();
+    let s = Sandbox::new();
+    let host = "123456789012.dkr.ecr.ap-south-1.amazonaws.com";
+    let env = [("AWS_ENDPOINT_URL_ECR", url.as_str())];
+    let (first, _) = get(&s, &format!("{host}/app"), &env, &[]);
+    let first = stdout_json(&first);
+    drop(moto);
+
+    // Age the entry past its refresh time (the token itself still has ~12 h).
+    let mut aged = 0;
+    for f in std::fs::read_dir(&s.cache).unwrap().flatten() {
+        let p = f.path();
+        if p.extension().is_some_and(|e| e == "json") {
+            let mut e: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64;
+            e["fresh_until_ms"] = serde_json::json!(now_ms - 1_000);
+            std::fs::write(&p, serde_json::to_vec(&e).unwrap()).unwrap();
+            aged += 1;
+        }
+    }
+    assert_eq!(aged, 1);
+    let (stale, _) = get(&s, &format!("{host}/app"), &env, &[]);
+    let err = stderr(&stale);
+    let stale = stdout_json(&stale);
+    assert_eq!(stale["auth"], first["auth"]);
+    assert!(
+        err.contains("serving a cached credential that is still valid"),
+        "{err}"
+    );
+    let d = go_secs(stale["cacheDuration"].as_str().unwrap_or_default());
+    assert!((1..=60).contains(&d), "{stale}");
+    assert!(
+        !err.contains(SECRET_KEY) && !err.contains(SESSION_TOKEN),
+        "{err}"
+    );
+}
