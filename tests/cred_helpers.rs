@@ -538,7 +538,16 @@ fn ecr_api_cert(dir: &Path) -> (PathBuf, PathBuf) {
 
 /// The binary, set up to run ecr-login through `proxy_port` with `cert` trusted.
 fn ecr_command(s: &Sandbox, proxy_port: u16, cert: &Path) -> Command {
-    let mut c = s.command(&["--no-cache", "-v"]);
+    // An ECR host is owned by the native ecr backend when it is compiled in; these tests are
+    // about the credential-helper path, so the chain is limited to docker-config.
+    let config = s.tmp.path().join("keyring.yaml");
+    std::fs::write(&config, "providers: [docker-config]\n").expect("write config");
+    let mut c = s.command(&[
+        "--no-cache",
+        "-v",
+        "--config",
+        config.to_str().expect("utf-8"),
+    ]);
     c.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
