@@ -4,6 +4,13 @@
 //! (a hit answers without building any backend), and only on a miss take the registry's lock,
 //! look again, and run the provider chain. A backend failure is answered from a stale but
 //! still valid cache entry when there is one.
+//!
+//! Token mode (KEP-4412, a v1 request with `serviceAccountToken`): the answer belongs to the
+//! pod's service account, so the cache (entries and the single-flight lock) is keyed by it as
+//! well ([`cache::workload`]); a token whose service account cannot be read from it bypasses
+//! the cache for that request. The token never reaches the cache, a log line or the
+//! response: an answer whose password equals it is refused (the kubelet would discard it
+//! anyway unless its `cacheType` is `Token`).
 
 use std::io::{IsTerminal, Read, Write};
 use std::time::{Duration, SystemTime};
@@ -12,7 +19,7 @@ use keyring_api::provider::Query;
 use keyring_api::wire::{decode_request, ApiVersion, Response, MAX_REQUEST_BYTES};
 use keyring_api::{CacheKeyType, ImageName};
 
-use crate::cache::{self, DiskCache, Entry, LOCK_WAIT};
+use crate::cache::{self, DiskCache, Entry, Workload, LOCK_WAIT};
 use crate::chain::{self, Chain};
 use crate::cli::GlobalArgs;
 use crate::config::Config;
@@ -35,12 +42,23 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
     let config =
         Config::load(args.config.as_deref()).map_err(|e| Failure::BadInput(e.to_string()))?;
     let paths = chain::search_paths(args);
-    // Token mode answers belong to one workload; until the cache keys on workload identity
-    // they are not cached at all rather than risk serving them to another.
-    let cache = if args.no_cache || query.service_account_token.is_some() {
-        None
-    } else {
-        open_cache(args, &config, &paths)
+    // Token mode answers belong to one service account: its key goes into every entry and
+    // lock name. Without a readable key, no cache at all rather than risk serving another's.
+    let workload = match &query.service_account_token {
+        None => Ok(None),
+        Some(token) => Workload::from_token(token, &query.service_account_annotations).map(Some),
+    };
+    let cache = match &workload {
+        _ if args.no_cache => None,
+        Err(why) => {
+            tracing::info!("not using the cache for this request: {why}");
+            None
+        }
+        Ok(None) => open_cache(args, &config, &paths),
+        Ok(Some(w)) => {
+            tracing::debug!("token mode: cache entries of service account {}", w.label);
+            open_cache(args, &config, &paths).map(|c| c.for_workload(w))
+        }
     };
     let now = SystemTime::now();
 
@@ -74,6 +92,19 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
             return Err(e.into());
         }
     };
+    if let Some(token) = &query.service_account_token {
+        if resolved
+            .answer
+            .auth
+            .values()
+            .any(|a| a.password.expose() == token.expose())
+        {
+            return Err(Failure::Internal(format!(
+                "refusing an answer from {} that would hand the pod's service-account token to the container runtime as a password",
+                resolved.provider.unwrap_or("none")
+            )));
+        }
+    }
     // The kubelet is told what our cache holds: the lifetime after the expiry cut and the
     // refresh jitter. Whole seconds, never zero by accident (zero means "do not cache").
     let (scope, key) = cache::store_key(&query.image, resolved.answer.cache_key_type);

@@ -85,7 +85,24 @@ fn refresh_token(secs: u64) -> String {
     ))
 }
 
+/// An ACR refresh token for the Entra token marked `marker` (3 h).
+fn marked_refresh_token(marker: &str) -> String {
+    jwt(&format!(
+        r#"{{"jti":"r","sub":"x","exp":{},"grant_type":"refresh_token","for":"{marker}"}}"#,
+        now_s() + 3 * 3600
+    ))
+}
+
 impl Script {
+    /// Answers that tell identities apart: the Entra token carries the client ID it was
+    /// issued to, the refresh token that Entra token's marker.
+    fn per_client() -> Script {
+        let mut s = Script::ok("REFRESH_FOR_AAD");
+        s.aad.1 =
+            r#"{"token_type":"Bearer","expires_in":3599,"access_token":"AAD_FOR_CLIENT"}"#.into();
+        s
+    }
+
     fn ok(refresh: &str) -> Script {
         Script {
             imds: (
@@ -240,12 +257,24 @@ fn handle(mut req: tiny_http::Request, script: &Script, seen: &Mutex<Vec<Seen>>)
         })
         .collect();
     let method = req.method().as_str().to_string();
+    let form = parse_pairs(&body);
+    // Per-identity answers (Script::per_client): the Entra token names the client it was
+    // issued to, and the refresh token the Entra token it was exchanged for.
+    let client_marker = format!("aad-{}", form.get("client_id").cloned().unwrap_or_default());
+    let exchanged_marker = form
+        .get("access_token")
+        .and_then(|t| {
+            let payload = URL_SAFE_NO_PAD.decode(t.split('.').nth(1)?).ok()?;
+            let v: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+            Some(v["m"].as_str()?.to_string())
+        })
+        .unwrap_or_default();
     let s = Seen {
         method: method.clone(),
         path: path.to_string(),
         query: parse_pairs(query),
         headers,
-        form: parse_pairs(&body),
+        form,
     };
     seen.lock().expect("lock").push(s);
     let (status, body, www) = match (method.as_str(), path) {
@@ -261,6 +290,9 @@ fn handle(mut req: tiny_http::Request, script: &Script, seen: &Mutex<Vec<Seen>>)
         ("POST", "/oauth2/exchange") => (script.exchange.0, script.exchange.1.clone(), None),
         _ => (404, "{}".to_string(), None),
     };
+    let body = body
+        .replace("AAD_FOR_CLIENT", &aad_token(&client_marker))
+        .replace("REFRESH_FOR_AAD", &marked_refresh_token(&exchanged_marker));
     let mut resp = tiny_http::Response::from_string(body)
         .with_status_code(status)
         .with_header(
@@ -302,6 +334,13 @@ impl Run {
             c.env(k, v);
         }
         c
+    }
+
+    /// Runs with the cache in the sandbox and extra global `args`.
+    fn cached(&self, request: &str, args: &[&str]) -> Output {
+        let config = self.config.to_str().expect("utf-8");
+        let cmd = self.sb.command(&[&["--config", config][..], args].concat());
+        common::run_with(cmd, request.as_bytes())
     }
 
     fn run(&self, request: &str, env: &[(&str, &str)]) -> Output {
@@ -1194,4 +1233,116 @@ fn example_config_parses_and_validates() {
         &["myacr.azurecr.io", "/etc/kubernetes/azure.json"],
         &[],
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// KEP-4412: service-account tokens from the kubelet, further
+
+const ANN_CLIENT: &str = "kubernetes.azure.com/acr-client-id";
+const ANN_TENANT: &str = "kubernetes.azure.com/acr-tenant-id";
+const AUDIENCE: &str = "api://AzureADTokenExchange";
+
+#[test]
+fn a_token_without_the_client_id_annotation_uses_the_node_identity() {
+    let refresh = refresh_token(3 * 3600);
+    let fake = Fake::start(Script::ok(&refresh));
+    // nodeIdentityFallback is on by default.
+    let run = Run::new(&fake.acr_section(""));
+    let token = common::sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
+    let out = run.cached(
+        &common::sa_request("myacr.azurecr.io/app", &token, &[]),
+        &["-vvv"],
+    );
+    assert_eq!(auth(&out)[LOGIN].1, refresh);
+    // Managed identity (IMDS), no client assertion anywhere.
+    assert_imds(&fake, None);
+    assert!(fake
+        .seen()
+        .iter()
+        .all(|s| !s.path.ends_with("/oauth2/v2.0/token")));
+    assert_exchange(&fake, LOGIN, "imds");
+    common::assert_token_nowhere(
+        &token,
+        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
+        Some(&run.sb.cache),
+    );
+}
+
+#[test]
+fn the_token_is_the_assertion_and_goes_nowhere_else() {
+    let fake = Fake::start(Script::per_client());
+    let run = Run::new(&fake.acr_section(""));
+    let token = common::sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
+    let req = common::sa_request(
+        "myacr.azurecr.io/app",
+        &token,
+        &[(ANN_CLIENT, CLIENT), (ANN_TENANT, TENANT)],
+    );
+    let out = run.cached(&req, &["-vvv"]);
+    let a = auth(&out);
+    assert_eq!(claims(&a[LOGIN].1)["for"], format!("aad-{CLIENT}"));
+    let aad = assert_aad(&fake);
+    assert_eq!(aad.form["client_assertion"], token);
+    assert_eq!(
+        aad.form["client_assertion_type"],
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    );
+    common::assert_token_nowhere(
+        &token,
+        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
+        Some(&run.sb.cache),
+    );
+}
+
+#[test]
+fn service_accounts_have_their_own_cache_entries() {
+    let fake = Fake::start(Script::per_client());
+    let run = Run::new(&fake.acr_section(""));
+    let (client_a, client_b) = (CLIENT, "99999999-8888-7777-6666-555555555555");
+    let get = |token: &str, client: &str| {
+        let req = common::sa_request(
+            "myacr.azurecr.io/app",
+            token,
+            &[(ANN_CLIENT, client), (ANN_TENANT, TENANT)],
+        );
+        let out = run.cached(&req, &[]);
+        common::assert_token_nowhere(
+            token,
+            &[("stdout", &out.stdout), ("stderr", &out.stderr)],
+            Some(&run.sb.cache),
+        );
+        claims(&auth(&out)[LOGIN].1)["for"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let aad_calls = || {
+        fake.seen()
+            .iter()
+            .filter(|s| s.path.ends_with("/oauth2/v2.0/token"))
+            .map(|s| s.form["client_id"].clone())
+            .collect::<Vec<_>>()
+    };
+    let a1 = common::sa_token(AUDIENCE, "team", "a", "uid-a", 1);
+    let b1 = common::sa_token(AUDIENCE, "team", "b", "uid-b", 2);
+    assert_eq!(get(&a1, client_a), format!("aad-{client_a}"));
+    assert_eq!(get(&b1, client_b), format!("aad-{client_b}"));
+    assert_eq!(aad_calls(), [client_a, client_b]);
+    // Fresh tokens of both: from the cache, each its own credential.
+    let a2 = common::sa_token(AUDIENCE, "team", "a", "uid-a", 3);
+    let b2 = common::sa_token(AUDIENCE, "team", "b", "uid-b", 4);
+    assert_eq!(get(&a2, client_a), format!("aad-{client_a}"));
+    assert_eq!(get(&b2, client_b), format!("aad-{client_b}"));
+    assert_eq!(
+        aad_calls().len(),
+        2,
+        "a fresh token of a known service account missed"
+    );
+    // A third service account with the same annotations as a: its own exchange all the same.
+    let c1 = common::sa_token(AUDIENCE, "team", "c", "uid-c", 5);
+    assert_eq!(get(&c1, client_a), format!("aad-{client_a}"));
+    assert_eq!(aad_calls().len(), 3);
+    // And the node (no token) has its own entry: managed identity.
+    let out = run.cached(&common::request(V1, "myacr.azurecr.io/app"), &[]);
+    assert_eq!(claims(&auth(&out)[LOGIN].1)["for"], "imds");
 }

@@ -61,6 +61,10 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         "credential-provider-config-v1beta1.yaml",
         &["1.24", "1.25", "1.35"],
     ),
+    // KEP-4412 service-account tokens: tokenAttributes with cacheType (1.34+).
+    ("credential-provider-ecr-sa-token.yaml", &["1.34", "1.35"]),
+    ("credential-provider-gcp-sa-token.yaml", &["1.34", "1.35"]),
+    ("credential-provider-acr-sa-token.yaml", &["1.34", "1.35"]),
 ];
 
 #[test]
@@ -198,4 +202,65 @@ fn per_cloud_files_do_not_combine_in_a_directory() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains(r#"duplicate provider name "kubelet-keyring" found in configuration file(s)"#));
+}
+
+/// The token-mode examples: per upstream convention the audience of each cloud, the
+/// annotations its backend reads, `cacheType: ServiceAccount` (the answer depends on the
+/// service account, never echoes the token), and refused by kubelets without `cacheType`.
+#[test]
+fn sa_token_examples() {
+    let sb = Sandbox::new();
+    for (name, audience, keys) in [
+        (
+            "credential-provider-ecr-sa-token.yaml",
+            "sts.amazonaws.com",
+            &["eks.amazonaws.com/ecr-role-arn"][..],
+        ),
+        (
+            "credential-provider-gcp-sa-token.yaml",
+            "my-project.svc.id.goog",
+            &[
+                "iam.gke.io/enable-wi-image-pull",
+                "iam.gke.io/gcp-service-account",
+            ],
+        ),
+        (
+            "credential-provider-acr-sa-token.yaml",
+            "api://AzureADTokenExchange",
+            &[
+                "kubernetes.azure.com/acr-client-id",
+                "kubernetes.azure.com/acr-tenant-id",
+            ],
+        ),
+    ] {
+        let text = std::fs::read_to_string(example(name)).expect("read");
+        let doc: serde_norway::Value = serde_norway::from_str(&text).expect("YAML");
+        let t = &doc["providers"][0]["tokenAttributes"];
+        assert_eq!(
+            t["serviceAccountTokenAudience"].as_str(),
+            Some(audience),
+            "{name}"
+        );
+        assert_eq!(t["cacheType"].as_str(), Some("ServiceAccount"), "{name}");
+        assert_eq!(t["requireServiceAccount"].as_bool(), Some(false), "{name}");
+        let optional: Vec<&str> = t["optionalServiceAccountAnnotationKeys"]
+            .as_sequence()
+            .expect("optional keys")
+            .iter()
+            .filter_map(|k| k.as_str())
+            .collect();
+        assert_eq!(optional, keys, "{name}");
+        let p = example(name);
+        let out = validate(
+            &sb,
+            &[
+                "--kubelet-version",
+                "1.33",
+                "--feature-gates",
+                "KubeletServiceAccountTokenForCredentialProviders=true",
+                p.to_str().expect("utf-8"),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "{name} on 1.33");
+    }
 }

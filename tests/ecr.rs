@@ -160,6 +160,31 @@ impl Moto {
             .collect()
     }
 
+    /// The AssumeRoleWithWebIdentity calls moto has seen, as their form parameters.
+    fn assume_role_calls(&self) -> Vec<BTreeMap<String, String>> {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("recording.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|r| {
+                let body = r["body"].as_str()?;
+                let body = if r["body_encoded"].as_bool() == Some(true) {
+                    String::from_utf8(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(body)
+                            .ok()?,
+                    )
+                    .ok()?
+                } else {
+                    body.to_string()
+                };
+                let form = form_params(&body);
+                (form.get("Action").map(String::as_str) == Some("AssumeRoleWithWebIdentity"))
+                    .then_some(form)
+            })
+            .collect()
+    }
+
     /// GetAuthorizationToken straight from moto, decoded here: (user, password, expiresAt).
     fn direct_token(&self, region: &str) -> (String, String, f64) {
         let (status, body) = http(
@@ -204,6 +229,35 @@ fn header(recorded: &serde_json::Value, name: &str) -> Option<String> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .and_then(|(_, v)| v.as_str().map(str::to_string))
+}
+
+/// `application/x-www-form-urlencoded` pairs.
+fn form_params(body: &str) -> BTreeMap<String, String> {
+    let decode = |s: &str| {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < b.len() => {
+                    let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("00");
+                    out.push(u8::from_str_radix(hex, 16).unwrap_or(0));
+                    i += 2;
+                }
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    body.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
 }
 
 fn free_port() -> u16 {
@@ -506,30 +560,6 @@ fn private_registry_gets_motos_token() {
         "{}",
         calls[before]
     );
-}
-
-#[test]
-fn a_service_account_role_is_not_silently_dropped() {
-    let moto = Moto::start();
-    let s = Sandbox::new();
-    let mut cmd = s.command(&["--no-cache"]);
-    cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_ENDPOINT_URL_ECR", moto.url());
-    let req = r#"{"kind":"CredentialProviderRequest","apiVersion":"credentialprovider.kubelet.k8s.io/v1","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/app","serviceAccountToken":"sa-token-canary-e41","serviceAccountAnnotations":{"eks.amazonaws.com/ecr-role-arn":"arn:aws:iam::123456789012:role/pull"}}"#;
-    let out = run_with(cmd, req.as_bytes());
-    let resp = stdout_json(&out);
-    assert_eq!(
-        creds(&resp, "123456789012.dkr.ecr.us-east-1.amazonaws.com").0,
-        "AWS"
-    );
-    let err = stderr(&out);
-    assert!(
-        err.contains("arn:aws:iam::123456789012:role/pull")
-            && err.contains("does not assume roles"),
-        "{err}"
-    );
-    assert_no_secret(&out, &["sa-token-canary-e41"]);
 }
 
 #[test]
@@ -1046,5 +1076,336 @@ fn a_stale_but_valid_entry_is_served_when_the_backend_fails() {
     assert!(
         !err.contains(SECRET_KEY) && !err.contains(SESSION_TOKEN),
         "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// KEP-4412: service-account tokens. moto implements AssumeRoleWithWebIdentity (without
+// checking the token) and answers ECR calls signed with the assumed role's credentials in
+// the role's own account, so the password (`<account>-auth-token`) says whose credentials
+// signed the call.
+
+const ROLE_ANNOTATION: &str = "eks.amazonaws.com/ecr-role-arn";
+const SA_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+/// Runs one token-mode request against moto, with no node credentials unless `node_creds`,
+/// extra `env` and `args` (global flags), and the cache in the sandbox.
+fn sa_get(
+    s: &Sandbox,
+    moto: &Moto,
+    request: &str,
+    node_creds: bool,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Output {
+    let mut cmd = s.command(args);
+    cmd.env("AWS_ENDPOINT_URL_ECR", moto.url())
+        .env("AWS_ENDPOINT_URL_STS", moto.url());
+    if node_creds {
+        cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_SESSION_TOKEN", SESSION_TOKEN);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_with(cmd, request.as_bytes())
+}
+
+/// The access key ID a recorded ECR call was signed with.
+fn signing_key(authorization: &str) -> String {
+    authorization
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split('/').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn the_annotated_role_is_assumed_with_the_service_account_token() {
+    let moto = Moto::start_with_future_expiry();
+    let s = Sandbox::new();
+    let role = "arn:aws:iam::111111111111:role/team-pull";
+    let token = sa_token("sts.amazonaws.com", "team", "puller", "uid-1", 1);
+    let req = sa_request(
+        &format!("{SA_HOST}/app"),
+        &token,
+        &[(ROLE_ANNOTATION, role)],
+    );
+    // No node credentials at all: the role's must be the ones used. Trace logging on.
+    let out = sa_get(&s, &moto, &req, false, &[], &["-vvv"]);
+    let resp = stdout_json(&out);
+    assert_eq!(resp["cacheKeyType"], "Registry");
+    assert_eq!(
+        creds(&resp, SA_HOST),
+        ("AWS".into(), "111111111111-auth-token".into()),
+        "the ECR call was not signed by the assumed role"
+    );
+    let calls = moto.assume_role_calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["RoleArn"], role);
+    assert_eq!(calls[0]["RoleSessionName"], "kubelet-keyring");
+    assert_eq!(calls[0]["WebIdentityToken"], token);
+    let ecr = moto.token_calls();
+    assert_eq!(ecr.len(), 1);
+    let key = signing_key(&ecr[0]);
+    assert!(key.starts_with("ASIA") && key != ACCESS_KEY, "{}", ecr[0]);
+    assert!(ecr[0].contains("/us-east-1/ecr/aws4_request"), "{}", ecr[0]);
+    // The token reaches moto and nothing else: not stderr (at trace level), not the
+    // response, not the cache.
+    common::assert_token_nowhere(
+        &token,
+        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
+        Some(&s.cache),
+    );
+    assert_no_secret(&out, &[]);
+}
+
+#[test]
+fn the_configured_default_role_and_aws_ecr_role_arn() {
+    let moto = Moto::start_with_future_expiry();
+    let token = sa_token("sts.amazonaws.com", "team", "puller", "uid-1", 1);
+    let req = sa_request(&format!("{SA_HOST}/app"), &token, &[]);
+    // The config's role.
+    let s = Sandbox::new();
+    let config = s.tmp.path().join("keyring.yaml");
+    write(
+        &config,
+        "ecr:\n  serviceAccountRoleArn: arn:aws:iam::222222222222:role/default-pull\n",
+    );
+    let cfg = config.to_str().expect("utf-8");
+    let out = sa_get(
+        &s,
+        &moto,
+        &req,
+        false,
+        &[("AWS_ECR_ROLE_ARN", "arn:aws:iam::333333333333:role/env")],
+        &["--config", cfg],
+    );
+    assert_eq!(
+        creds(&stdout_json(&out), SA_HOST).1,
+        "222222222222-auth-token",
+        "{}",
+        stderr(&out)
+    );
+    // Upstream's variable, when the config names none.
+    let s = Sandbox::new();
+    let out = sa_get(
+        &s,
+        &moto,
+        &req,
+        false,
+        &[("AWS_ECR_ROLE_ARN", "arn:aws:iam::333333333333:role/env")],
+        &[],
+    );
+    assert_eq!(
+        creds(&stdout_json(&out), SA_HOST).1,
+        "333333333333-auth-token"
+    );
+    let roles: Vec<String> = moto
+        .assume_role_calls()
+        .iter()
+        .map(|c| c["RoleArn"].clone())
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            "arn:aws:iam::222222222222:role/default-pull",
+            "arn:aws:iam::333333333333:role/env"
+        ]
+    );
+    // A role that is not an ARN fails in one line naming where it came from, without STS.
+    let s = Sandbox::new();
+    let bad = sa_request(
+        &format!("{SA_HOST}/app"),
+        &token,
+        &[(ROLE_ANNOTATION, "team-pull")],
+    );
+    let line = assert_one_line_failure(&sa_get(&s, &moto, &bad, true, &[], &[]), &[&token]);
+    assert!(
+        line.contains("annotation eks.amazonaws.com/ecr-role-arn")
+            && line.contains("\"team-pull\" is not an IAM role ARN"),
+        "{line}"
+    );
+    assert_eq!(moto.assume_role_calls().len(), 2);
+}
+
+#[test]
+fn no_role_falls_back_to_the_node_only_when_configured() {
+    let moto = Moto::start_with_future_expiry();
+    let token = sa_token("sts.amazonaws.com", "team", "puller", "uid-1", 1);
+    let req = sa_request(&format!("{SA_HOST}/app"), &token, &[]);
+    // Default: the node's credentials.
+    let s = Sandbox::new();
+    let out = sa_get(&s, &moto, &req, true, &[], &["--no-cache"]);
+    assert_eq!(
+        creds(&stdout_json(&out), SA_HOST).1,
+        "123456789012-auth-token"
+    );
+    assert_eq!(signing_key(&moto.token_calls()[0]), ACCESS_KEY);
+    assert!(moto.assume_role_calls().is_empty());
+    // nodeIdentityFallback: false: a one-line error saying how to name a role; no AWS call.
+    let config = s.tmp.path().join("strict.yaml");
+    write(&config, "ecr:\n  nodeIdentityFallback: false\n");
+    let out = sa_get(
+        &s,
+        &moto,
+        &req,
+        true,
+        &[],
+        &["--config", config.to_str().expect("utf-8")],
+    );
+    let line = assert_one_line_failure(&out, &[&token]);
+    assert!(
+        line.contains(ROLE_ANNOTATION)
+            && line.contains("ecr.serviceAccountRoleArn")
+            && line.contains("AWS_ECR_ROLE_ARN")
+            && line.contains("nodeIdentityFallback"),
+        "{line}"
+    );
+    assert_eq!(moto.token_calls().len(), 1);
+    assert!(moto.assume_role_calls().is_empty());
+    common::assert_token_nowhere(&token, &[("stderr", &out.stderr)], Some(&s.cache));
+}
+
+#[test]
+fn an_assume_role_failure_is_one_line_without_the_token() {
+    // A fake STS refusing the role, as AWS does when the trust policy does not match.
+    let sts = Fake::start(|_| {
+        (
+            403,
+            "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error></ErrorResponse>".into(),
+        )
+    });
+    let moto = Moto::start_with_future_expiry();
+    let s = Sandbox::new();
+    let token = sa_token("sts.amazonaws.com", "team", "puller", "uid-1", 1);
+    let req = sa_request(
+        &format!("{SA_HOST}/app"),
+        &token,
+        &[(ROLE_ANNOTATION, "arn:aws:iam::111111111111:role/team-pull")],
+    );
+    let out = sa_get(
+        &s,
+        &moto,
+        &req,
+        true,
+        &[("AWS_ENDPOINT_URL_STS", &sts.addr)],
+        &["-vv"],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("role arn:aws:iam::111111111111:role/team-pull")
+            && last.contains("AccessDenied")
+            && last.contains("trust policy"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("Not authorized"),
+        "the AWS message is not quoted: {err}"
+    );
+    assert_eq!(sts.requests().len(), 1, "not retried");
+    assert!(moto.token_calls().is_empty(), "no fallback to the node");
+    common::assert_token_nowhere(
+        &token,
+        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
+        Some(&s.cache),
+    );
+}
+
+#[test]
+fn service_accounts_have_their_own_cache_entries() {
+    let moto = Moto::start_with_future_expiry();
+    let s = Sandbox::new();
+    let image = format!("{SA_HOST}/app");
+    let a_role = [(ROLE_ANNOTATION, "arn:aws:iam::111111111111:role/a")];
+    let b_role = [(ROLE_ANNOTATION, "arn:aws:iam::222222222222:role/b")];
+    let run = |token: &str, ann: &[(&str, &str)]| {
+        let out = sa_get(&s, &moto, &sa_request(&image, token, ann), false, &[], &[]);
+        let resp = stdout_json(&out);
+        common::assert_token_nowhere(
+            token,
+            &[("stdout", &out.stdout), ("stderr", &out.stderr)],
+            Some(&s.cache),
+        );
+        creds(&resp, SA_HOST).1
+    };
+    let calls = || (moto.assume_role_calls().len(), moto.token_calls().len());
+
+    let a1 = sa_token("sts.amazonaws.com", "team", "a", "uid-a", 1);
+    assert_eq!(run(&a1, &a_role), "111111111111-auth-token");
+    assert_eq!(calls(), (1, 1));
+    // Another service account, same registry: its own STS and ECR calls, its own answer.
+    let b1 = sa_token("sts.amazonaws.com", "team", "b", "uid-b", 2);
+    assert_eq!(run(&b1, &b_role), "222222222222-auth-token");
+    assert_eq!(calls(), (2, 2));
+    // The same service accounts with fresh tokens (another pod, later): from the cache.
+    let a2 = sa_token("sts.amazonaws.com", "team", "a", "uid-a", 3);
+    let b2 = sa_token("sts.amazonaws.com", "team", "b", "uid-b", 4);
+    assert_eq!(run(&a2, &a_role), "111111111111-auth-token");
+    assert_eq!(run(&b2, &b_role), "222222222222-auth-token");
+    assert_eq!(
+        calls(),
+        (2, 2),
+        "a fresh token of a known service account missed"
+    );
+    // Same name, new UID (deleted and re-created): not the old one's entry.
+    let a_new = sa_token("sts.amazonaws.com", "team", "a", "uid-a2", 5);
+    assert_eq!(run(&a_new, &a_role), "111111111111-auth-token");
+    assert_eq!(calls(), (3, 3));
+    // And a request without a token never sees a service account's entry.
+    let out = sa_get(&s, &moto, &request(VERSIONS[0], &image), true, &[], &[]);
+    assert_eq!(
+        creds(&stdout_json(&out), SA_HOST).1,
+        "123456789012-auth-token"
+    );
+    assert_eq!(calls(), (3, 4));
+    // cache list names the service accounts, never a token.
+    let list = s.run(&["cache", "list"], "");
+    let text = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(
+        text.contains("(sa team/a)") && text.contains("(sa team/b)"),
+        "{text}"
+    );
+    for t in [&a1, &a2, &b1, &b2, &a_new] {
+        common::assert_token_nowhere(t, &[("cache list", list.stdout.as_slice())], None);
+    }
+}
+
+#[test]
+fn an_unreadable_token_bypasses_the_cache() {
+    let moto = Moto::start_with_future_expiry();
+    let s = Sandbox::new();
+    let req = sa_request(
+        &format!("{SA_HOST}/app"),
+        "opaque-token-canary-71c",
+        &[(ROLE_ANNOTATION, "arn:aws:iam::111111111111:role/a")],
+    );
+    for n in 1..=2 {
+        let out = sa_get(&s, &moto, &req, false, &[], &["-v"]);
+        assert_eq!(
+            creds(&stdout_json(&out), SA_HOST).1,
+            "111111111111-auth-token"
+        );
+        assert!(
+            stderr(&out).contains(
+                "not using the cache for this request: the service-account token is not a JWT"
+            ),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(moto.assume_role_calls().len(), n);
+        common::assert_token_nowhere(
+            "opaque-token-canary-71c",
+            &[("stderr", &out.stderr)],
+            Some(&s.cache),
+        );
+    }
+    assert!(
+        std::fs::read_dir(&s.cache).map(|d| d.count()).unwrap_or(0) == 0,
+        "nothing written"
     );
 }

@@ -976,3 +976,456 @@ fn token_endpoint_that_never_answers_hits_the_total_deadline() {
         "{took:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// KEP-4412: service-account tokens exchanged at (fake) Google STS, optionally impersonating
+// a Google service account at a (fake) IAM credentials API, both on one fake server.
+
+const STS_PATH: &str = "/v1/token";
+const OPT_IN: &str = "iam.gke.io/enable-wi-image-pull";
+const GSA: &str = "iam.gke.io/gcp-service-account";
+const PROVIDER: &str =
+    "https://container.googleapis.com/v1/projects/my-project/locations/us-central1/clusters/c1";
+const AUDIENCE: &str = "my-project.svc.id.goog";
+
+/// `namespace/name` of the service account a token was minted for (its `sub`).
+fn token_subject(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let claims: serde_json::Value = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    claims["sub"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches("system:serviceaccount:")
+        .replace(':', "/")
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of a Unix time.
+fn rfc3339(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Civil from days (Howard Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// A fake Google: STS hands out `fed-<namespace>/<name>` for a subject token (after
+/// `delay`), IAM credentials `gsa-<email>` to a bearer `fed-...` token, the metadata server
+/// its project ID and a node token `ya29.node`.
+fn fake_google(delay: Duration) -> Fake {
+    Fake::start(move |r| {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        match (r.method.as_str(), r.path.as_str()) {
+            ("POST", STS_PATH) => {
+                std::thread::sleep(delay);
+                let subject = token_subject(body["subject_token"].as_str().unwrap_or_default());
+                json(
+                    200,
+                    &format!(
+                        r#"{{"access_token":"fed-{subject}","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3599}}"#
+                    ),
+                )
+            }
+            ("POST", p) if p.ends_with(":generateAccessToken") => {
+                let bearer = r.headers.get("authorization").cloned().unwrap_or_default();
+                if !bearer.starts_with("Bearer fed-") {
+                    return json(401, r#"{"error":{"code":401,"status":"UNAUTHENTICATED"}}"#);
+                }
+                let email = p
+                    .trim_start_matches("/v1/projects/-/serviceAccounts/")
+                    .trim_end_matches(":generateAccessToken");
+                json(
+                    200,
+                    &format!(
+                        r#"{{"accessToken":"gsa-{email}","expireTime":"{}"}}"#,
+                        rfc3339(unix_now() + 3599)
+                    ),
+                )
+            }
+            ("GET", "/computeMetadata/v1/project/project-id") => json(200, "meta-project"),
+            ("GET", TOKEN_PATH) => json(
+                200,
+                r#"{"access_token":"ya29.node","expires_in":3599,"token_type":"Bearer"}"#,
+            ),
+            _ => json(404, "{}"),
+        }
+    })
+}
+
+/// A plugin config whose workload identity endpoints point at `fake`; `extra` is added to the
+/// `workloadIdentity` section, `top` to the `gcp` one.
+fn wi_config(s: &Sandbox, fake: &Fake, workload: &str, top: &str) -> String {
+    config(
+        s,
+        &format!(
+            "gcp:\n{top}  workloadIdentity:\n    stsEndpoint: {}\n    iamCredentialsEndpoint: {}\n{workload}",
+            fake.url(STS_PATH),
+            fake.url("")
+        ),
+    )
+}
+
+fn gke(project: bool) -> String {
+    let project = if project {
+        "    projectId: my-project\n"
+    } else {
+        ""
+    };
+    format!("{project}    identityProvider: {PROVIDER}\n")
+}
+
+/// One token-mode run, with the cache in the sandbox unless `args` says otherwise.
+fn sa_run(s: &Sandbox, fake: &Fake, cfg: &str, req: &str, args: &[&str]) -> Output {
+    let mut cmd = s.command(&[&["--config", cfg][..], args].concat());
+    cmd.env("GCE_METADATA_HOST", fake.host());
+    run_with(cmd, req.as_bytes())
+}
+
+fn requests_to(fake: &Fake, path_end: &str) -> Vec<Req> {
+    fake.requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(path_end))
+        .collect()
+}
+
+#[test]
+fn an_opted_in_token_is_exchanged_at_sts_with_the_right_audience() {
+    let fake = fake_google(Duration::ZERO);
+    let s = Sandbox::new();
+    let cfg = wi_config(&s, &fake, &gke(true), "");
+    let token = sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
+    let req = sa_request("us-docker.pkg.dev/p/r/i", &token, &[(OPT_IN, "true")]);
+    let out = sa_run(&s, &fake, &cfg, &req, &["-vvv"]);
+    let resp = stdout_json(&out);
+    assert_eq!(resp["cacheKeyType"], "Registry");
+    assert_eq!(
+        creds(&resp, "us-docker.pkg.dev"),
+        ("oauth2accesstoken".into(), "fed-team/puller".into())
+    );
+    assert!(
+        lifetime_range(3599).contains(&go_secs(resp["cacheDuration"].as_str().unwrap_or_default())),
+        "{resp}"
+    );
+    let sts = requests_to(&fake, STS_PATH);
+    assert_eq!(sts.len(), 1, "{:?}", fake.requests());
+    assert_eq!(sts[0].method, "POST");
+    assert_eq!(sts[0].headers["content-type"], "application/json");
+    let body: serde_json::Value = serde_json::from_slice(&sts[0].body).expect("JSON body");
+    assert_eq!(body["subject_token"], token.as_str());
+    assert_eq!(
+        body["audience"],
+        format!("identitynamespace:my-project.svc.id.goog:{PROVIDER}")
+    );
+    assert_eq!(
+        body["grant_type"],
+        "urn:ietf:params:oauth:grant-type:token-exchange"
+    );
+    assert_eq!(
+        body["subject_token_type"],
+        "urn:ietf:params:oauth:token-type:jwt"
+    );
+    assert_eq!(
+        body["requested_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    assert_eq!(
+        body["scope"],
+        "https://www.googleapis.com/auth/cloud-platform"
+    );
+    // Neither the node's token nor impersonation.
+    assert!(requests_to(&fake, TOKEN_PATH).is_empty());
+    assert!(requests_to(&fake, ":generateAccessToken").is_empty());
+    common::assert_token_nowhere(
+        &token,
+        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
+        Some(&s.cache),
+    );
+}
+
+#[test]
+fn a_google_service_account_is_impersonated_when_annotated() {
+    let fake = fake_google(Duration::ZERO);
+    let s = Sandbox::new();
+    // No projectId: the metadata server's project.
+    let cfg = wi_config(&s, &fake, &gke(false), "");
+    let token = sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
+    let email = "puller@my-project.iam.gserviceaccount.com";
+    let req = sa_request("gcr.io/p/i", &token, &[(OPT_IN, "true"), (GSA, email)]);
+    let out = sa_run(&s, &fake, &cfg, &req, &["-vvv"]);
+    let resp = stdout_json(&out);
+    assert_eq!(creds(&resp, "gcr.io").1, format!("gsa-{email}"));
+    let secs = go_secs(resp["cacheDuration"].as_str().unwrap_or_default());
+    assert!(lifetime_range(3599).contains(&secs), "{resp}");
+    let body: serde_json::Value =
+        serde_json::from_slice(&requests_to(&fake, STS_PATH)[0].body).expect("JSON");
+    assert_eq!(
+        body["audience"],
+        format!("identitynamespace:meta-project.svc.id.goog:{PROVIDER}")
+    );
+    let iam = requests_to(&fake, ":generateAccessToken");
+    assert_eq!(iam.len(), 1);
+    assert_eq!(
+        iam[0].path,
+        format!("/v1/projects/-/serviceAccounts/{email}:generateAccessToken")
+    );
+    assert_eq!(iam[0].headers["authorization"], "Bearer fed-team/puller");
+    let body: serde_json::Value = serde_json::from_slice(&iam[0].body).expect("JSON");
+    assert_eq!(
+        body["scope"][0],
+        "https://www.googleapis.com/auth/cloud-platform"
+    );
+    common::assert_token_nowhere(
+        &token,
+        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
+        Some(&s.cache),
+    );
+    // The federated token is an intermediate: not in the answer, the logs or the cache.
+    common::assert_token_nowhere(
+        "fed-team/puller",
+        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
+        Some(&s.cache),
+    );
+}
+
+#[test]
+fn an_opted_in_failure_exits_1_without_the_token_or_a_fallback() {
+    let s = Sandbox::new();
+    let token = sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
+    let req = sa_request("us-docker.pkg.dev/p/r/i", &token, &[(OPT_IN, "true")]);
+    // STS refuses, with a description that must not be quoted.
+    let refusing = Fake::start(|r| match r.path.as_str() {
+        STS_PATH => json(
+            400,
+            r#"{"error":"invalid_grant","error_description":"description-canary: claim aud"}"#,
+        ),
+        _ => json(
+            200,
+            r#"{"access_token":"ya29.node","expires_in":3599,"token_type":"Bearer"}"#,
+        ),
+    });
+    let cfg = wi_config(&s, &refusing, &gke(true), "");
+    let traced = sa_run(&s, &refusing, &cfg, &req, &["-vvv"]);
+    assert_eq!(traced.status.code(), Some(1));
+    common::assert_token_nowhere(&token, &[("stderr", &traced.stderr)], Some(&s.cache));
+    assert!(!stderr(&traced).contains("description-canary"));
+    let out = sa_run(&s, &refusing, &cfg, &req, &[]);
+    let line = assert_one_line_failure(&out, &[&token, "description-canary"]);
+    assert!(
+        line.contains("no access token for us-docker.pkg.dev: STS token exchange at http://")
+            && line.contains("refused with HTTP 400 invalid_grant")
+            && line.contains("serviceAccountTokenAudience"),
+        "{line}"
+    );
+    assert!(
+        requests_to(&refusing, TOKEN_PATH).is_empty(),
+        "fell back to the node"
+    );
+    common::assert_token_nowhere(&token, &[("stderr", &out.stderr)], Some(&s.cache));
+    // STS unreachable.
+    let fake = fake_google(Duration::ZERO);
+    let cfg = config(
+        &s,
+        &format!(
+            "gcp:\n  workloadIdentity:\n    audience: //iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k\n    stsEndpoint: http://{}/v1/token\n",
+            closed_port()
+        ),
+    );
+    let out = sa_run(&s, &fake, &cfg, &req, &[]);
+    let line = assert_one_line_failure(&out, &[&token]);
+    assert!(
+        line.contains("STS token exchange")
+            && line.contains("check that the node reaches Google APIs"),
+        "{line}"
+    );
+    assert!(fake.requests().is_empty(), "fell back to the node");
+    // Opted in, but the plugin has no workload identity settings.
+    let cfg = config(&s, "gcp:\n  mirrors: []\n");
+    let out = sa_run(&s, &fake, &cfg, &req, &[]);
+    let line = assert_one_line_failure(&out, &[&token]);
+    assert!(
+        line.contains("gcp.workloadIdentity is not configured"),
+        "{line}"
+    );
+    // A malformed Google service account annotation.
+    let cfg = wi_config(&s, &fake, &gke(true), "");
+    let bad = sa_request(
+        "gcr.io/p/i",
+        &token,
+        &[(OPT_IN, "true"), (GSA, "puller/../x")],
+    );
+    let line = assert_one_line_failure(&sa_run(&s, &fake, &cfg, &bad, &[]), &[&token]);
+    assert!(
+        line.contains("is not a Google service account e-mail"),
+        "{line}"
+    );
+    assert!(fake.requests().is_empty());
+    // Impersonation refused: named, no fallback to the federated token.
+    let denying = Fake::start(|r| match r.path.as_str() {
+        STS_PATH => json(200, r#"{"access_token":"fed-x","expires_in":3599}"#),
+        _ => json(
+            403,
+            r#"{"error":{"code":403,"message":"iam-canary","status":"PERMISSION_DENIED"}}"#,
+        ),
+    });
+    let cfg = wi_config(&s, &denying, &gke(true), "");
+    let req = sa_request(
+        "gcr.io/p/i",
+        &token,
+        &[(OPT_IN, "true"), (GSA, "a@p.iam.gserviceaccount.com")],
+    );
+    let line = assert_one_line_failure(
+        &sa_run(&s, &denying, &cfg, &req, &[]),
+        &[&token, "iam-canary", "fed-x"],
+    );
+    assert!(
+        line.contains("impersonation of a@p.iam.gserviceaccount.com")
+            && line.contains("HTTP 403 PERMISSION_DENIED")
+            && line.contains("roles/iam.workloadIdentityUser"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_token_without_opt_in_uses_the_node_unless_told_not_to() {
+    let fake = fake_google(Duration::ZERO);
+    let s = Sandbox::new();
+    let token = sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
+    let req = sa_request(
+        "gcr.io/p/i",
+        &token,
+        &[(GSA, "a@p.iam.gserviceaccount.com")],
+    );
+    let cfg = wi_config(&s, &fake, &gke(true), "");
+    let out = sa_run(&s, &fake, &cfg, &req, &["--no-cache"]);
+    assert_eq!(creds(&stdout_json(&out), "gcr.io").1, "ya29.node");
+    assert!(requests_to(&fake, STS_PATH).is_empty());
+    // The same without any workload identity settings.
+    let out = sa_run(&s, &fake, &config(&s, ""), &req, &["--no-cache"]);
+    assert_eq!(creds(&stdout_json(&out), "gcr.io").1, "ya29.node");
+    // optIn: all exchanges it anyway.
+    let cfg = wi_config(&s, &fake, &format!("{}    optIn: all\n", gke(true)), "");
+    let out = sa_run(&s, &fake, &cfg, &req, &["--no-cache"]);
+    assert_eq!(
+        creds(&stdout_json(&out), "gcr.io").1,
+        "gsa-a@p.iam.gserviceaccount.com"
+    );
+    // nodeIdentityFallback: false fails, saying how to opt in.
+    let cfg = wi_config(&s, &fake, &gke(true), "  nodeIdentityFallback: false\n");
+    let before = fake.requests().len();
+    let line = assert_one_line_failure(&sa_run(&s, &fake, &cfg, &req, &[]), &[&token]);
+    assert!(
+        line.contains(OPT_IN) && line.contains("nodeIdentityFallback"),
+        "{line}"
+    );
+    assert_eq!(fake.requests().len(), before);
+}
+
+#[test]
+fn service_accounts_have_their_own_cache_entries() {
+    let fake = fake_google(Duration::ZERO);
+    let s = Sandbox::new();
+    let cfg = wi_config(&s, &fake, &gke(true), "");
+    let run = |token: &str| {
+        let req = sa_request("us-docker.pkg.dev/p/r/i", token, &[(OPT_IN, "true")]);
+        let out = sa_run(&s, &fake, &cfg, &req, &[]);
+        common::assert_token_nowhere(
+            token,
+            &[("stdout", &out.stdout), ("stderr", &out.stderr)],
+            Some(&s.cache),
+        );
+        creds(&stdout_json(&out), "us-docker.pkg.dev").1
+    };
+    let sts = || requests_to(&fake, STS_PATH).len();
+    assert_eq!(
+        run(&sa_token(AUDIENCE, "team", "a", "uid-a", 1)),
+        "fed-team/a"
+    );
+    assert_eq!(sts(), 1);
+    assert_eq!(
+        run(&sa_token(AUDIENCE, "team", "b", "uid-b", 2)),
+        "fed-team/b"
+    );
+    assert_eq!(sts(), 2, "another service account needs its own exchange");
+    // Fresh tokens of the same service accounts: served from the cache.
+    assert_eq!(
+        run(&sa_token(AUDIENCE, "team", "a", "uid-a", 3)),
+        "fed-team/a"
+    );
+    assert_eq!(
+        run(&sa_token(AUDIENCE, "team", "b", "uid-b", 4)),
+        "fed-team/b"
+    );
+    assert_eq!(sts(), 2, "a fresh token of a known service account missed");
+    // Another namespace, same name: its own.
+    assert_eq!(
+        run(&sa_token(AUDIENCE, "other", "a", "uid-c", 5)),
+        "fed-other/a"
+    );
+    assert_eq!(sts(), 3);
+}
+
+/// Many processes at once for two service accounts (the kubelet's per-image single-flight
+/// lets them through): one exchange per service account, each gets its own credential.
+#[test]
+fn concurrent_requests_make_one_exchange_per_service_account() {
+    let fake = fake_google(Duration::from_millis(400));
+    let s = Sandbox::new();
+    let cfg = wi_config(&s, &fake, &gke(true), "");
+    let children: Vec<(&str, std::process::Child)> = (0..64u32)
+        .map(|i| {
+            let name = if i % 2 == 0 { "a" } else { "b" };
+            let token = sa_token(AUDIENCE, "team", name, &format!("uid-{name}"), 100 + i);
+            let req = sa_request(
+                &format!("us-docker.pkg.dev/p/r/img{i}"),
+                &token,
+                &[(OPT_IN, "true")],
+            );
+            let mut cmd = s.command(&["--config", cfg.as_str()]);
+            cmd.env("GCE_METADATA_HOST", fake.host());
+            let mut c = cmd.spawn().expect("spawn");
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(req.as_bytes())
+                .expect("write");
+            (name, c)
+        })
+        .collect();
+    for (name, c) in children {
+        let out = c.wait_with_output().expect("wait");
+        assert_eq!(
+            creds(&stdout_json(&out), "us-docker.pkg.dev").1,
+            format!("fed-team/{name}"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        requests_to(&fake, STS_PATH).len(),
+        2,
+        "one exchange per service account"
+    );
+}

@@ -12,6 +12,9 @@ pub struct Row {
     pub key: String,
     /// `Image` or `Registry`.
     pub scope: String,
+    /// Token mode: the service account (`namespace/name`) the entry belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
     /// The answering backend.
     pub backend: String,
     /// Where the credential came from.
@@ -46,6 +49,7 @@ pub fn rows(cache: &DiskCache, now: SystemTime) -> Vec<Row> {
                 Row {
                     key: e.key.clone(),
                     scope: e.cache_key_type.clone(),
+                    workload: e.workload.clone(),
                     backend: e.provider.clone(),
                     source: e.source.clone(),
                     auth_keys: e.auth.keys().cloned().collect(),
@@ -61,6 +65,7 @@ pub fn rows(cache: &DiskCache, now: SystemTime) -> Vec<Row> {
             None => Row {
                 key: String::new(),
                 scope: String::new(),
+                workload: None,
                 backend: String::new(),
                 source: String::new(),
                 auth_keys: Vec::new(),
@@ -93,7 +98,10 @@ pub fn table(rows: &[Row]) -> String {
         .iter()
         .map(|r| {
             [
-                r.key.clone(),
+                match &r.workload {
+                    Some(w) => format!("{} (sa {w})", r.key),
+                    None => r.key.clone(),
+                },
                 r.scope.clone(),
                 r.backend.clone(),
                 r.state.to_string(),

@@ -62,6 +62,10 @@ pub struct Entry {
     pub credential_expires_ms: Option<u64>,
     /// The credentials.
     pub auth: BTreeMap<String, AuthConfig>,
+    /// Token mode: the service account (`namespace/name`) the answer was made for. Absent
+    /// for node answers (and in entries written before token mode was cached).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
 }
 
 /// What an entry is good for at a given time.
@@ -127,6 +131,7 @@ impl Entry {
             fresh_until_ms: now_ms.saturating_add(lifetime_ms),
             credential_expires_ms,
             auth: answer.auth.clone(),
+            workload: None,
         }
     }
 

@@ -10,6 +10,10 @@
 //!   registry) with everything that could change the answer (config, search dirs, cloud
 //!   environment), so a hand run with other settings never poisons the kubelet's entries.
 //!   No image name or secret appears in a file name.
+//! * Token mode (KEP-4412): answers made for a pod's service account are kept apart per
+//!   service account. [`DiskCache::for_workload`] folds the [`workload::Workload`] key into
+//!   every file and lock name, so two service accounts never share an entry nor wait on each
+//!   other's lock, and the same service account with a fresh token finds its entry.
 //! * Lookup order is the kubelet's: the image key, then the registry key. An answer is stored
 //!   under the key its `cacheKeyType` names (`Global` is stored per registry: here one plugin
 //!   serves several backends, and a global answer of one must not serve another's images).
@@ -28,6 +32,7 @@
 pub mod cmd;
 pub mod entry;
 pub mod memory;
+pub mod workload;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -39,6 +44,7 @@ use keyring_api::{Answer, CacheKeyType, ImageName};
 use sha2::{Digest, Sha256};
 
 pub use entry::{Entry, Freshness};
+pub use workload::{NoWorkload, Workload};
 
 /// How long a miss waits for another process that is already asking the backend. Backends
 /// give up well before this (their deadlines are about 20 s), and the kubelet kills us at 60 s.
@@ -153,6 +159,8 @@ pub struct DiskCache {
     dir: PathBuf,
     /// Hash of everything besides the scope key that changes answers.
     context: [u8; 32],
+    /// In token mode, the service account (`namespace/name`) whose entries these are.
+    workload: Option<String>,
 }
 
 /// The scope keys to look up for an image, most specific first.
@@ -175,7 +183,26 @@ impl DiskCache {
     /// Opens the cache in `dir` (checked by [`prepare_dir`]) with the given context hash.
     pub fn open(dir: PathBuf, context: [u8; 32]) -> Result<Self, DirError> {
         prepare_dir(&dir)?;
-        Ok(DiskCache { dir, context })
+        Ok(DiskCache {
+            dir,
+            context,
+            workload: None,
+        })
+    }
+
+    /// The same cache as seen by one workload (token mode): its key is folded into the
+    /// context, so every entry and lock name differs from the node's and from every other
+    /// workload's, and its label is recorded in (and required of) each entry.
+    pub fn for_workload(self, workload: &Workload) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"kubelet-keyring workload\0");
+        h.update(self.context);
+        h.update(workload.digest);
+        DiskCache {
+            dir: self.dir,
+            context: h.finalize().into(),
+            workload: Some(workload.label.clone()),
+        }
     }
 
     /// The directory.
@@ -202,7 +229,7 @@ impl DiskCache {
         let file = File::open(&path).ok()?;
         file.take(MAX_ENTRY_BYTES).read_to_end(&mut bytes).ok()?;
         match serde_json::from_slice::<Entry>(&bytes) {
-            Ok(e) if e.key == key => Some(e),
+            Ok(e) if e.key == key && e.workload == self.workload => Some(e),
             Ok(_) => None,
             Err(e) => {
                 tracing::debug!(
@@ -236,6 +263,16 @@ impl DiskCache {
     /// Writes an entry atomically: a 0600 temp file in the same directory, fsync, rename.
     pub fn write(&self, scope: CacheKeyType, entry: &Entry) -> std::io::Result<()> {
         let stem = self.file_stem(scope, &entry.key);
+        let labelled;
+        let entry = if entry.workload == self.workload {
+            entry
+        } else {
+            labelled = Entry {
+                workload: self.workload.clone(),
+                ..entry.clone()
+            };
+            &labelled
+        };
         let tmp = self
             .dir
             .join(format!(".{stem}.{}.{}.tmp", std::process::id(), nanos()));
@@ -535,5 +572,55 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_millis(100));
         drop(held);
         assert!(c.lock(&img, Duration::ZERO).is_some());
+    }
+
+    #[test]
+    fn workloads_have_their_own_entries_and_locks() {
+        let (_t, node) = cache();
+        let dir = node.dir().to_path_buf();
+        let open = || DiskCache::open(dir.clone(), [7; 32]).unwrap();
+        let w = |label: &str, d: u8| Workload {
+            label: label.into(),
+            digest: [d; 32],
+        };
+        let a = open().for_workload(&w("team/a", 1));
+        let a_again = open().for_workload(&w("team/a", 1));
+        let b = open().for_workload(&w("team/b", 2));
+        let now = SystemTime::now();
+        let img = ImageName::parse("reg.io/app").unwrap();
+        a.store(&img, "p", &answer(CacheKeyType::Registry, 300), now);
+        assert!(a_again.find(&img, now, false).is_some());
+        assert_eq!(
+            a_again
+                .find(&img, now, false)
+                .unwrap()
+                .0
+                .workload
+                .as_deref(),
+            Some("team/a")
+        );
+        assert!(
+            b.find(&img, now, false).is_none(),
+            "another service account"
+        );
+        assert!(node.find(&img, now, false).is_none(), "the node");
+        node.store(&img, "p", &answer(CacheKeyType::Registry, 300), now);
+        assert!(node.find(&img, now, false).unwrap().0.workload.is_none());
+        // A node entry copied over a workload's file name is not served to the workload.
+        let entries = node.entries();
+        assert_eq!(entries.len(), 2);
+        let (node_file, a_file) = if entries[0].1.as_ref().unwrap().workload.is_none() {
+            (&entries[0].0, &entries[1].0)
+        } else {
+            (&entries[1].0, &entries[0].0)
+        };
+        fs::copy(node_file, a_file).unwrap();
+        assert!(a.find(&img, now, false).is_none());
+        // Locks are per workload: b is not held up by a.
+        let held = a.lock(&img, Duration::ZERO).unwrap();
+        assert!(a_again.lock(&img, Duration::ZERO).is_none());
+        assert!(b.lock(&img, Duration::ZERO).is_some());
+        assert!(node.lock(&img, Duration::ZERO).is_some());
+        drop(held);
     }
 }

@@ -116,3 +116,87 @@ pub fn stdout_json(out: &Output) -> serde_json::Value {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A service-account token shaped as the kubelet's TokenRequest returns it (unsigned: the
+/// plugin never verifies it). `nonce` makes a rotated token of the same service account:
+/// another pod, issue time, token ID and signature. The signature segment carries a canary
+/// (`sig-canary-<nonce>`) that must never show up anywhere but in a request to a backend.
+pub fn sa_token(audience: &str, ns: &str, name: &str, uid: &str, nonce: u32) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let iat = 1_700_000_000 + u64::from(nonce);
+    let claims = format!(
+        r#"{{"aud":["{audience}"],"exp":{},"iat":{iat},"iss":"https://oidc.example.test/cluster","jti":"jti-{nonce}","kubernetes.io":{{"namespace":"{ns}","node":{{"name":"node-1","uid":"node-uid"}},"pod":{{"name":"pod-{nonce}","uid":"pod-uid-{nonce}"}},"serviceaccount":{{"name":"{name}","uid":"{uid}"}}}},"nbf":{iat},"sub":"system:serviceaccount:{ns}:{name}"}}"#,
+        iat + 3600
+    );
+    format!(
+        "{}.{}.sig-canary-{nonce}-Zm9vYmFy",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"test"}"#),
+        URL_SAFE_NO_PAD.encode(claims)
+    )
+}
+
+/// A v1 request in token mode, as the kubelet writes it.
+pub fn sa_request(image: &str, token: &str, annotations: &[(&str, &str)]) -> String {
+    let mut req = serde_json::json!({
+        "kind": "CredentialProviderRequest",
+        "apiVersion": VERSIONS[0],
+        "image": image,
+        "serviceAccountToken": token,
+    });
+    if !annotations.is_empty() {
+        let map: serde_json::Map<String, serde_json::Value> = annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
+        req["serviceAccountAnnotations"] = serde_json::Value::Object(map);
+    }
+    format!("{req}\n")
+}
+
+/// The token and its parts long enough to identify it (payload, signature) appear in none of
+/// `texts` (stderr, stdout, each file under `dir`), and no `password` of the response (if
+/// `stdout` is one) equals it.
+pub fn assert_token_nowhere(token: &str, texts: &[(&str, &[u8])], dir: Option<&Path>) {
+    let parts: Vec<&str> = std::iter::once(token)
+        .chain(token.split('.').filter(|p| p.len() >= 16))
+        .collect();
+    let mut all: Vec<(String, Vec<u8>)> = texts
+        .iter()
+        .map(|(what, t)| (what.to_string(), t.to_vec()))
+        .collect();
+    if let Some(dir) = dir {
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    all.push((
+                        p.display().to_string(),
+                        std::fs::read(&p).unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+    }
+    for (what, bytes) in &all {
+        let text = String::from_utf8_lossy(bytes);
+        for p in &parts {
+            assert!(
+                !text.contains(p),
+                "the service-account token leaked into {what}: {text}"
+            );
+        }
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {
+            for (key, a) in v["auth"].as_object().into_iter().flatten() {
+                assert_ne!(
+                    a["password"].as_str(),
+                    Some(token),
+                    "{what}: the password for {key} is the service-account token"
+                );
+            }
+        }
+    }
+}

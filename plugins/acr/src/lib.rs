@@ -236,6 +236,16 @@ impl Provider for AcrProvider {
             }
         });
         details.push(format!(
+            "with a pod's service-account token: the client assertion of the application named by {} (tenant from {}, else the node's); without that annotation {}",
+            identity::ANNOTATION_CLIENT_ID,
+            identity::ANNOTATION_TENANT_ID,
+            if self.settings.node_identity_fallback {
+                "the node's identity"
+            } else {
+                "an error (acr.nodeIdentityFallback: false)"
+            }
+        ));
+        details.push(format!(
             "Entra ID token exchanged at {}/oauth2/exchange for an ACR refresh token; user 00000000-0000-0000-0000-000000000000; keys {:?}",
             target.login_server, target.keys
         ));

@@ -11,6 +11,11 @@
 //!   their own so that a failure there is reported as a credentials problem. IMDS gets short
 //!   timeouts and two attempts: a node without IMDS (or a pod behind a hop limit of 1) must
 //!   fail in seconds, not the SDK default of half a minute.
+//! * Or, for a pod's service-account token ([`Identity::WebIdentity`]):
+//!   `sts:AssumeRoleWithWebIdentity` with that token, in the call's region (the endpoint the
+//!   SDK gives, or `AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL`), through the same HTTP client,
+//!   retries and timeouts; the node's credentials are then not looked up at all. The
+//!   temporary credentials sign the one ECR call and are dropped with the runtime.
 //! * Endpoint: the SDK's, from the region, with FIPS / dual-stack when the host asked for
 //!   them; `AWS_ENDPOINT_URL_ECR`, `AWS_ENDPOINT_URL_ECR_PUBLIC`, `AWS_ENDPOINT_URL` (and the
 //!   profile's `endpoint_url`) override it, and then FIPS / dual-stack are not forced (the
@@ -106,6 +111,23 @@ pub struct Call {
     pub dual_stack: bool,
 }
 
+/// `RoleSessionName` of the assumed-role sessions (shows in CloudTrail).
+pub const SESSION_NAME: &str = "kubelet-keyring";
+
+/// Whose credentials sign the ECR call.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// The node's: the SDK's default chain.
+    Node,
+    /// A role assumed with the pod's service-account token (KEP-4412).
+    WebIdentity {
+        /// The role.
+        role_arn: String,
+        /// The token (`WebIdentityToken`).
+        token: Secret<String>,
+    },
+}
+
 /// What came back.
 #[derive(Debug)]
 pub struct Token {
@@ -118,17 +140,17 @@ pub struct Token {
 }
 
 /// Gets a token. The error is one secret-free line with the likely fix.
-pub fn fetch(call: &Call) -> Result<Token, String> {
-    crate::quiet::run(|| fetch_blocking(call))
+pub fn fetch(call: &Call, identity: &Identity) -> Result<Token, String> {
+    crate::quiet::run(|| fetch_blocking(call, identity))
 }
 
-fn fetch_blocking(call: &Call) -> Result<Token, String> {
+fn fetch_blocking(call: &Call, identity: &Identity) -> Result<Token, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
-        match tokio::time::timeout(DEADLINE, fetch_async(call)).await {
+        match tokio::time::timeout(DEADLINE, fetch_async(call, identity)).await {
             Ok(result) => result,
             Err(_) => Err(format!(
                 "no {} token within {}s; check network access to AWS (proxy, VPC endpoints), the region and the endpoint settings",
@@ -139,52 +161,48 @@ fn fetch_blocking(call: &Call) -> Result<Token, String> {
     })
 }
 
-async fn fetch_async(call: &Call) -> Result<Token, String> {
+async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, String> {
     let started = std::time::Instant::now();
     let http = http_client()?;
     let region = Region::new(call.region.clone());
 
-    let provider_config = ProviderConfig::default()
-        .with_http_client(http.clone())
-        .with_region(Some(region.clone()));
-    let imds = imds::Client::builder()
-        .configure(&provider_config)
-        .max_attempts(IMDS_ATTEMPTS)
-        .connect_timeout(IMDS_TIMEOUT)
-        .read_timeout(IMDS_TIMEOUT)
-        .operation_timeout(IMDS_TIMEOUT * 4)
-        .build();
-    let chain = DefaultCredentialsChain::builder()
-        .configure(provider_config)
-        .region(region.clone())
-        .imds_client(imds)
-        .build()
-        .await;
-    let credentials =
-        match tokio::time::timeout(CREDENTIALS_TIMEOUT, chain.provide_credentials()).await {
-            Err(_) => return Err(credentials_timeout()),
-            Ok(Err(e)) => return Err(credentials_error(&e)),
-            Ok(Ok(c)) => c,
-        };
+    let credentials = match identity {
+        Identity::Node => {
+            let provider_config = ProviderConfig::default()
+                .with_http_client(http.clone())
+                .with_region(Some(region.clone()));
+            let imds = imds::Client::builder()
+                .configure(&provider_config)
+                .max_attempts(IMDS_ATTEMPTS)
+                .connect_timeout(IMDS_TIMEOUT)
+                .read_timeout(IMDS_TIMEOUT)
+                .operation_timeout(IMDS_TIMEOUT * 4)
+                .build();
+            let chain = DefaultCredentialsChain::builder()
+                .configure(provider_config)
+                .region(region.clone())
+                .imds_client(imds)
+                .build()
+                .await;
+            match tokio::time::timeout(CREDENTIALS_TIMEOUT, chain.provide_credentials()).await {
+                Err(_) => return Err(credentials_timeout()),
+                Ok(Err(e)) => return Err(credentials_error(&e)),
+                Ok(Ok(c)) => c,
+            }
+        }
+        Identity::WebIdentity { role_arn, token } => {
+            // AssumeRoleWithWebIdentity is unsigned: the token is the proof.
+            let sdk = loader(http.clone(), region.clone())
+                .no_credentials()
+                .load()
+                .await;
+            assume_role(&sdk, &call.region, role_arn, token).await?
+        }
+    };
     tracing::debug!(elapsed = ?started.elapsed(), "AWS credentials resolved");
 
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .region(region)
+    let sdk = loader(http, region)
         .credentials_provider(credentials)
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(MAX_ATTEMPTS)
-                .with_initial_backoff(Duration::from_millis(500))
-                .with_max_backoff(Duration::from_secs(4)),
-        )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        )
         .load()
         .await;
     let endpoint_override = endpoint_override(&sdk, call.api);
@@ -269,6 +287,128 @@ async fn fetch_async(call: &Call) -> Result<Token, String> {
     })
 }
 
+/// The SDK settings every client of a call shares: the HTTP client, the region, the
+/// bounded retries and the timeouts.
+fn loader(http: SharedHttpClient, region: Region) -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .region(region)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(500))
+                .with_max_backoff(Duration::from_secs(4)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+}
+
+/// `sts:AssumeRoleWithWebIdentity`: the role's temporary credentials for the token.
+async fn assume_role(
+    sdk: &SdkConfig,
+    region: &str,
+    role_arn: &str,
+    token: &Secret<String>,
+) -> Result<aws_credential_types::Credentials, String> {
+    let endpoint = match endpoint_override_for(sdk, STS_SERVICE_ID) {
+        Some(url) => format!(
+            "{} ({})",
+            without_userinfo(&url),
+            describe_override_for("AWS_ENDPOINT_URL_STS")
+        ),
+        None => format!("STS in {region}"),
+    };
+    let client = aws_sdk_sts::Client::new(sdk);
+    let out = client
+        .assume_role_with_web_identity()
+        .role_arn(role_arn)
+        .role_session_name(SESSION_NAME)
+        .web_identity_token(token.expose().as_str())
+        .send()
+        .await
+        .map_err(|e| sts_error(e, role_arn, &endpoint))?;
+    let Some(c) = out.credentials else {
+        return Err(format!(
+            "{endpoint} returned no credentials for role {role_arn}; if AWS_ENDPOINT_URL* is set, check that it points at STS"
+        ));
+    };
+    tracing::debug!("assumed role {role_arn} with the service-account token at {endpoint}");
+    let expires = SystemTime::try_from(c.expiration).ok();
+    Ok(aws_credential_types::Credentials::new(
+        c.access_key_id,
+        c.secret_access_key,
+        Some(c.session_token),
+        expires,
+        "kubelet-keyring service-account token",
+    ))
+}
+
+/// The SDK service ID of STS, which also names its endpoint variable.
+const STS_SERVICE_ID: &str = "STS";
+
+/// One line for a failed `AssumeRoleWithWebIdentity`. Only the AWS error code is shown,
+/// never the message (it could quote claims of the token).
+fn sts_error<E>(err: SdkError<E, HttpResponse>, role_arn: &str, endpoint: &str) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    const REACH: &str = "check network access to STS (HTTPS_PROXY / NO_PROXY, VPC endpoints) and any AWS_ENDPOINT_URL_STS setting";
+    match &err {
+        SdkError::TimeoutError(_) => format!(
+            "STS did not answer within {}s ({MAX_ATTEMPTS} attempts) at {endpoint} assuming role {role_arn}; {REACH}",
+            OPERATION_TIMEOUT.as_secs()
+        ),
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            let code = safe_code(err.code());
+            let what = if code.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                format!("HTTP {status} {code}")
+            };
+            format!(
+                "STS refused AssumeRoleWithWebIdentity for role {role_arn} at {endpoint} ({what}): {}",
+                sts_hint(code, status)
+            )
+        }
+        _ => format!(
+            "cannot assume role {role_arn} at {endpoint}: {}; {REACH}",
+            causes(&err)
+        ),
+    }
+}
+
+/// The likely fix for an STS service error.
+fn sts_hint(code: &str, status: u16) -> String {
+    match code {
+        "AccessDenied" | "AccessDeniedException" => "the role's trust policy does not admit this service account: allow sts:AssumeRoleWithWebIdentity for the cluster's OIDC provider with conditions on sub (system:serviceaccount:<namespace>:<name>) and aud (the kubelet's tokenAttributes.serviceAccountTokenAudience, normally sts.amazonaws.com)".into(),
+        "InvalidIdentityToken" => "AWS does not accept the token: register the cluster's service-account issuer as an IAM OIDC identity provider (its discovery document must be public) and list the token's audience as a client ID".into(),
+        "ExpiredTokenException" | "ExpiredToken" => "the service-account token has expired; check the node's clock".into(),
+        "IDPRejectedClaim" => "the identity provider rejected the token's claims; check the OIDC provider and the role's trust policy".into(),
+        "IDPCommunicationError" => format!("STS could not fetch the issuer's signing keys after {MAX_ATTEMPTS} attempts; retry later"),
+        "RegionDisabledException" => "STS is not activated in this region; activate it in the account's IAM settings or point AWS_ENDPOINT_URL_STS at another region".into(),
+        "ValidationError" | "InvalidParameterValue" | "MalformedPolicyDocument" => "check the role ARN (eks.amazonaws.com/ecr-role-arn, ecr.serviceAccountRoleArn or AWS_ECR_ROLE_ARN)".into(),
+        _ if status == 429 || code.starts_with("Throttling") => format!("throttled after {MAX_ATTEMPTS} attempts; retry later"),
+        _ if status >= 500 => format!("STS failed after {MAX_ATTEMPTS} attempts; retry later"),
+        _ => "check the role ARN and that any AWS_ENDPOINT_URL_STS setting points at STS".into(),
+    }
+}
+
+/// An AWS error code fit for a message: short and of code characters only, else empty.
+fn safe_code(code: Option<&str>) -> &str {
+    code.filter(|c| {
+        c.len() <= 64
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:#-".contains(&b))
+    })
+    .unwrap_or("")
+}
+
 /// The one HTTP client of a call: rustls with ring, proxy settings from the environment, the
 /// system's roots, or only the certificates of `AWS_CA_BUNDLE` when that is set (as the Go
 /// SDK does: the bundle replaces the system roots).
@@ -347,8 +487,13 @@ async fn default_endpoint(api: Api, region: &str, fips: bool, dual_stack: bool) 
 /// The endpoint URL configured for this API (service variable, profile, or the global
 /// `AWS_ENDPOINT_URL`), as the generated client will resolve it.
 fn endpoint_override(sdk: &SdkConfig, api: Api) -> Option<String> {
+    endpoint_override_for(sdk, api.service_id())
+}
+
+/// The endpoint URL configured for the service with this SDK ID.
+fn endpoint_override_for(sdk: &SdkConfig, service_id: &str) -> Option<String> {
     let key = ServiceConfigKey::builder()
-        .service_id(api.service_id())
+        .service_id(service_id)
         .env("AWS_ENDPOINT_URL")
         .profile("endpoint_url")
         .build()
@@ -359,7 +504,10 @@ fn endpoint_override(sdk: &SdkConfig, api: Api) -> Option<String> {
 }
 
 fn describe_override(api: Api) -> String {
-    let specific = api.endpoint_env();
+    describe_override_for(api.endpoint_env())
+}
+
+fn describe_override_for(specific: &str) -> String {
     if std::env::var_os(specific).is_some() {
         format!("from {specific}")
     } else if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
@@ -435,10 +583,7 @@ where
         ),
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();
-            let code = err
-                .code()
-                .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:#-".contains(&b)))
-                .unwrap_or("");
+            let code = safe_code(err.code());
             let what = if code.is_empty() {
                 format!("HTTP {status}")
             } else {

@@ -12,6 +12,11 @@
 //!       region: eu-central-1
 //!       fips: false                     # use the FIPS API endpoint
 //!       dualStack: false                # use the dual-stack (IPv6) API endpoint
+//!   # KEP-4412 service-account tokens (see the crate docs): the role assumed for a pod whose
+//!   # service account has no eks.amazonaws.com/ecr-role-arn annotation.
+//!   serviceAccountRoleArn: arn:aws:iam::123456789012:role/ecr-pull
+//!   # With a token but no role anywhere: the node's credentials (true, the default) or fail.
+//!   nodeIdentityFallback: true
 //! ```
 //!
 //! A mirror (a pull-through cache, a reverse proxy, a vanity name in front of an ECR registry)
@@ -36,11 +41,27 @@ use keyring_api::pattern::{parse_schemeless, Target};
 use serde::{Deserialize, Deserializer};
 
 /// The validated `ecr:` section.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "RawConfig")]
 pub struct Config {
     /// Mirror hosts, in file order.
     pub mirrors: Vec<Mirror>,
+    /// KEP-4412: the role assumed with a pod's service-account token when the service account
+    /// has no `eks.amazonaws.com/ecr-role-arn` annotation (before `AWS_ECR_ROLE_ARN`).
+    pub service_account_role_arn: Option<String>,
+    /// KEP-4412: with a token but no role anywhere, use the node's credentials (`true`, the
+    /// default, as upstream since PR #1281) or fail the request (`false`).
+    pub node_identity_fallback: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mirrors: Vec::new(),
+            service_account_role_arn: None,
+            node_identity_fallback: true,
+        }
+    }
 }
 
 /// One mirror entry, validated.
@@ -71,6 +92,8 @@ impl Config {
 struct RawConfig {
     #[serde(default)]
     mirrors: Vec<RawMirror>,
+    service_account_role_arn: Option<String>,
+    node_identity_fallback: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,7 +136,52 @@ impl TryFrom<RawConfig> for Config {
                 dual_stack: m.dual_stack,
             });
         }
-        Ok(Config { mirrors })
+        if let Some(arn) = &raw.service_account_role_arn {
+            check_role_arn(arn).map_err(|e| format!("ecr.serviceAccountRoleArn: {e}"))?;
+        }
+        Ok(Config {
+            mirrors,
+            service_account_role_arn: raw.service_account_role_arn,
+            node_identity_fallback: raw.node_identity_fallback.unwrap_or(true),
+        })
+    }
+}
+
+/// An IAM role ARN, `arn:<partition>:iam::<12-digit account>:role/[<path>/]<name>`, as
+/// `sts:AssumeRoleWithWebIdentity` takes it. The error quotes the value (an ARN is not
+/// secret), cut to a readable length.
+pub fn check_role_arn(arn: &str) -> Result<(), String> {
+    let shown: String = arn.chars().take(120).collect();
+    let fail = || {
+        format!("{shown:?} is not an IAM role ARN such as arn:aws:iam::123456789012:role/ecr-pull")
+    };
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(fail());
+    };
+    let partition_ok = !partition.is_empty()
+        && partition
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    let name_ok = resource.strip_prefix("role/").is_some_and(|name| {
+        !name.is_empty()
+            && !name.ends_with('/')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+    });
+    if partition_ok && account_ok && name_ok && arn.len() <= 2048 {
+        Ok(())
+    } else {
+        Err(fail())
     }
 }
 
@@ -221,6 +289,24 @@ mod tests {
     }
 
     #[test]
+    fn service_account_settings() {
+        let c = parse("serviceAccountRoleArn: arn:aws-us-gov:iam::123456789012:role/team/ecr-pull\nnodeIdentityFallback: false\n").unwrap();
+        assert_eq!(
+            c.service_account_role_arn.as_deref(),
+            Some("arn:aws-us-gov:iam::123456789012:role/team/ecr-pull")
+        );
+        assert!(!c.node_identity_fallback);
+        assert!(Config::default().node_identity_fallback);
+        for ok in [
+            "arn:aws:iam::123456789012:role/ecr-pull",
+            "arn:aws-cn:iam::123456789012:role/a/b/c+=,.@_-",
+            "arn:aws-iso-b:iam::123456789012:role/x",
+        ] {
+            assert_eq!(check_role_arn(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
     fn a_full_entry() {
         let c = parse(
             "mirrors:\n- host: mirror.example.com:5000\n  region: us-west-2\n  registryId: \"012345678901\"\n  fips: true\n  dualStack: true\n",
@@ -263,6 +349,32 @@ mod tests {
         for (mirrors, want) in cases {
             let e = parse(&format!("mirrors:\n{mirrors}\n")).unwrap_err();
             assert!(e.contains(want), "{mirrors}: {e}");
+        }
+        for (yaml, want) in [
+            (
+                "serviceAccountRoleArn: arn:aws:iam::12345:role/x",
+                "ecr.serviceAccountRoleArn: \"arn:aws:iam::12345:role/x\" is not an IAM role ARN",
+            ),
+            (
+                "serviceAccountRoleArn: arn:aws:iam::123456789012:user/x",
+                "is not an IAM role ARN",
+            ),
+            (
+                "serviceAccountRoleArn: arn:aws:s3::123456789012:role/x",
+                "is not an IAM role ARN",
+            ),
+            (
+                "serviceAccountRoleArn: 'arn:aws:iam::123456789012:role/'",
+                "is not an IAM role ARN",
+            ),
+            (
+                "serviceAccountRoleArn: 'arn:aws:iam::123456789012:role/a b'",
+                "is not an IAM role ARN",
+            ),
+            ("nodeIdentityFallback: 'yes'", "invalid type"),
+        ] {
+            let e = parse(yaml).unwrap_err();
+            assert!(e.contains(want), "{yaml}: {e}");
         }
         let e = parse("mirorrs: []").unwrap_err();
         assert!(e.contains("unknown field `mirorrs`"), "{e}");
@@ -315,5 +427,7 @@ mod tests {
             ("us-west-2", Some("123456789012"))
         );
         assert!(c.mirrors.len() >= 2, "{c:?}");
+        assert!(c.node_identity_fallback);
+        assert_eq!(c.service_account_role_arn, None);
     }
 }

@@ -22,8 +22,16 @@
 //! * **Failure.** `Err` with one line: which registry, what failed, the likely fix. Never
 //!   a token, never an AWS response's message text.
 //!
-//! KEP-4412 service-account tokens in the request are not used yet: the node's credentials
-//! answer, with a warning when the service account names a role ([`ROLE_ANNOTATION`]).
+//! * **Service-account tokens (KEP-4412).** When the request carries the pod's token, the
+//!   ECR call is signed with a role assumed with that token (`sts:AssumeRoleWithWebIdentity`,
+//!   see [`aws`]). The role is, first found: the service account's annotation
+//!   [`ROLE_ANNOTATION`], the config's `serviceAccountRoleArn`, the environment's
+//!   [`ROLE_ENV`] (upstream's variable). With none of them the node's credentials answer if
+//!   `nodeIdentityFallback` is on (the default, as upstream does since PR #1281), else the
+//!   request fails with a line saying how to name a role. An invalid role ARN fails the
+//!   request, naming where it came from. The answer is the same shape (`Registry`); the
+//!   kubelet should cache it per service account (`tokenAttributes.cacheType:
+//!   ServiceAccount`), and the binary's cache keys it by service account too.
 
 pub mod aws;
 pub mod config;
@@ -45,6 +53,59 @@ pub const NAME: &str = "ecr";
 
 /// The service-account annotation upstream's ecr-credential-provider reads the ECR role from.
 pub const ROLE_ANNOTATION: &str = "eks.amazonaws.com/ecr-role-arn";
+/// The environment variable upstream reads the default role from.
+pub const ROLE_ENV: &str = "AWS_ECR_ROLE_ARN";
+
+/// Whose credentials sign the ECR call for this query, and how to say so: the node's, or a
+/// role assumed with the pod's service-account token. `env_role` is [`ROLE_ENV`]'s value.
+/// The error is one line, without the token.
+pub fn select_identity(
+    config: &Config,
+    query: &Query,
+    env_role: Option<&str>,
+) -> Result<(aws::Identity, String), String> {
+    let Some(token) = &query.service_account_token else {
+        return Ok((aws::Identity::Node, "the node's AWS credentials".into()));
+    };
+    let non_empty = |s: &&str| !s.trim().is_empty();
+    let role = query
+        .service_account_annotations
+        .get(ROLE_ANNOTATION)
+        .map(String::as_str)
+        .filter(non_empty)
+        .map(|r| (r, format!("annotation {ROLE_ANNOTATION}")))
+        .or_else(|| {
+            config
+                .service_account_role_arn
+                .as_deref()
+                .map(|r| (r, "ecr.serviceAccountRoleArn".to_string()))
+        })
+        .or_else(|| {
+            env_role
+                .filter(non_empty)
+                .map(|r| (r, ROLE_ENV.to_string()))
+        });
+    match role {
+        Some((arn, from)) => {
+            let arn = arn.trim();
+            config::check_role_arn(arn).map_err(|e| format!("role from {from}: {e}"))?;
+            Ok((
+                aws::Identity::WebIdentity {
+                    role_arn: arn.to_string(),
+                    token: token.clone(),
+                },
+                format!("role {arn} (from {from}) with the pod's service-account token"),
+            ))
+        }
+        None if config.node_identity_fallback => Ok((
+            aws::Identity::Node,
+            "the node's AWS credentials (the service account names no role)".into(),
+        )),
+        None => Err(format!(
+            "the kubelet sent a service-account token but no role is named for it; annotate the service account with {ROLE_ANNOTATION}, or set ecr.serviceAccountRoleArn or {ROLE_ENV}, or set ecr.nodeIdentityFallback: true to pull with the node's credentials"
+        )),
+    }
+}
 
 /// The ECR provider.
 #[derive(Debug, Clone)]
@@ -207,6 +268,18 @@ impl Provider for EcrProvider {
                         details.push(format!("{k} is set"));
                     }
                 }
+                details.push(format!(
+                    "with a pod's service-account token: the role of annotation {ROLE_ANNOTATION}, else {}, else {ROLE_ENV}{}",
+                    match &self.config.service_account_role_arn {
+                        Some(r) => format!("ecr.serviceAccountRoleArn ({r})"),
+                        None => "ecr.serviceAccountRoleArn (not set)".into(),
+                    },
+                    if self.config.node_identity_fallback {
+                        ", else the node's credentials"
+                    } else {
+                        "; none of them fails the request (ecr.nodeIdentityFallback: false)"
+                    }
+                ));
                 details.push(
                     "answer: user AWS with the decoded token, cached for half the token's remaining life".into(),
                 );
@@ -225,27 +298,22 @@ impl Provider for EcrProvider {
         };
         let registry = query.image.registry();
         tracing::debug!("{registry}: {}", route.describe());
-        if query.service_account_token.is_some() {
-            // KEP-4412 role assumption (upstream: AssumeRoleWithWebIdentity with the role of
-            // this annotation) is not implemented: say so rather than let it pass unnoticed.
-            let role = query.service_account_annotations.get(ROLE_ANNOTATION);
-            match role {
-                Some(role) => tracing::warn!(
-                    "{registry}: the pod's service account asks for role {role} ({ROLE_ANNOTATION}), but this backend does not assume roles yet; using the node's AWS credentials"
-                ),
-                None => tracing::debug!(
-                    "{registry}: the service-account token is not used; using the node's AWS credentials"
-                ),
-            }
-        }
-        let token = aws::fetch(&route.call()).map_err(|message| {
+        let env_role = std::env::var(ROLE_ENV).ok();
+        let (identity, who) = select_identity(&self.config, query, env_role.as_deref())
+            .map_err(|e| ProviderError::new(NAME, format!("{registry}: {e}")))?;
+        tracing::debug!("{registry}: signing with {who}");
+        let token = aws::fetch(&route.call(), &identity).map_err(|message| {
             let message = match &route {
                 Route::Mirror(_) => format!("{registry} ({}): {message}", route.describe()),
                 _ => format!("{registry}: {message}"),
             };
             ProviderError::new(NAME, message)
         })?;
-        Self::answer(registry, &route, &token, SystemTime::now()).map(Outcome::Answer)
+        let mut answer = Self::answer(registry, &route, &token, SystemTime::now())?;
+        if query.service_account_token.is_some() {
+            answer.source = format!("{} as {who}", answer.source);
+        }
+        Ok(Outcome::Answer(answer))
     }
 }
 
@@ -316,6 +384,72 @@ mod tests {
         assert_eq!(
             p.provide(&query("quay.io/x/y")).unwrap(),
             Outcome::NotApplicable
+        );
+    }
+
+    #[test]
+    fn identity_for_service_account_tokens() {
+        let arn = "arn:aws:iam::111111111111:role/pull";
+        let mut q = query("123456789012.dkr.ecr.us-east-1.amazonaws.com/app");
+        let role = |r: Result<(aws::Identity, String), String>| match r.unwrap().0 {
+            aws::Identity::WebIdentity { role_arn, token } => {
+                assert_eq!(token.expose(), "tok");
+                Some(role_arn)
+            }
+            aws::Identity::Node => None,
+        };
+        let config = Config::default();
+        // No token: the node, whatever else is set.
+        assert_eq!(role(select_identity(&config, &q, Some(arn))), None);
+        q.service_account_token = Some(Secret::new("tok".into()));
+        // Token, no role: the node (fallback on by default) or an error naming the fixes.
+        assert_eq!(role(select_identity(&config, &q, None)), None);
+        let strict = Config {
+            node_identity_fallback: false,
+            ..Config::default()
+        };
+        let e = select_identity(&strict, &q, None).unwrap_err();
+        assert!(
+            e.contains(ROLE_ANNOTATION)
+                && e.contains("ecr.serviceAccountRoleArn")
+                && e.contains(ROLE_ENV)
+                && e.contains("nodeIdentityFallback"),
+            "{e}"
+        );
+        assert!(!e.contains("tok\""));
+        // The environment, then the config, then the annotation win.
+        assert_eq!(
+            role(select_identity(&strict, &q, Some(arn))).as_deref(),
+            Some(arn)
+        );
+        let configured = Config {
+            service_account_role_arn: Some("arn:aws:iam::222222222222:role/default".into()),
+            node_identity_fallback: false,
+            ..Config::default()
+        };
+        assert_eq!(
+            role(select_identity(&configured, &q, Some(arn))).as_deref(),
+            Some("arn:aws:iam::222222222222:role/default")
+        );
+        q.service_account_annotations.insert(
+            ROLE_ANNOTATION.into(),
+            "arn:aws:iam::333333333333:role/team".into(),
+        );
+        let (identity, who) = select_identity(&configured, &q, Some(arn)).unwrap();
+        assert!(
+            matches!(identity, aws::Identity::WebIdentity { ref role_arn, .. } if role_arn == "arn:aws:iam::333333333333:role/team")
+        );
+        assert!(
+            who.contains("annotation eks.amazonaws.com/ecr-role-arn"),
+            "{who}"
+        );
+        // A bad ARN names its origin.
+        q.service_account_annotations
+            .insert(ROLE_ANNOTATION.into(), "pull-role".into());
+        let e = select_identity(&configured, &q, None).unwrap_err();
+        assert!(
+            e.starts_with("role from annotation eks.amazonaws.com/ecr-role-arn: \"pull-role\" is not an IAM role ARN"),
+            "{e}"
         );
     }
 

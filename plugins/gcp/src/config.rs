@@ -8,6 +8,24 @@
 //!   # Read docker credentials from the metadata attributes google-dockercfg and
 //!   # google-dockercfg-url before minting access tokens (default false).
 //!   dockercfg: false
+//!   # KEP-4412 (see the crate docs): with a pod's service-account token but no opt-in, pull
+//!   # with the node's identity (true, the default) or fail (false).
+//!   nodeIdentityFallback: true
+//!   # Exchange opted-in pods' service-account tokens at Google STS (GKE workload identity, or
+//!   # workload identity federation for clusters elsewhere).
+//!   workloadIdentity:
+//!     # audience identitynamespace:<projectId>.svc.id.goog:<identityProvider>, as upstream;
+//!     # without projectId, the project of the metadata server.
+//!     projectId: my-project
+//!     identityProvider: https://container.googleapis.com/v1/projects/my-project/locations/us-central1/clusters/c1
+//!     # or instead, a workload identity pool provider's full audience:
+//!     # audience: //iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/pool/providers/k8s
+//!     # annotation: only service accounts annotated iam.gke.io/enable-wi-image-pull: "true"
+//!     # (the default, as upstream); all: every request that carries a token.
+//!     optIn: annotation
+//!     # For tests and private endpoints: https, or http to a loopback address only.
+//!     # stsEndpoint: https://sts.googleapis.com/v1/token
+//!     # iamCredentialsEndpoint: https://iamcredentials.googleapis.com
 //! ```
 //!
 //! A mirror entry is a kubelet match pattern ([`keyring_api::pattern`]) restricted so that it
@@ -16,11 +34,17 @@
 //! needs at least two literal labels (`*.example.com` is fine, `*.com` and `*` are not).
 //! A bad entry fails the whole config with an error that quotes it.
 
+use http::Uri;
 use keyring_api::pattern::{validate_match_image, Target};
 use serde::Deserialize;
 
+/// Google STS's token endpoint.
+pub const STS_ENDPOINT: &str = "https://sts.googleapis.com/v1/token";
+/// The IAM Service Account Credentials API.
+pub const IAM_CREDENTIALS_ENDPOINT: &str = "https://iamcredentials.googleapis.com";
+
 /// This backend's section of the plugin config file (`gcp:`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Config {
     /// Extra registries that get the Google access token, matched against the image with the
@@ -32,6 +56,175 @@ pub struct Config {
     /// `dockercfg-url`). See the crate docs for when it answers.
     #[serde(default)]
     pub dockercfg: bool,
+    /// KEP-4412: a request with a service-account token whose service account has not opted
+    /// in to workload identity pulls uses the node's identity (`true`, the default) or fails.
+    #[serde(default = "yes")]
+    pub node_identity_fallback: bool,
+    /// KEP-4412: how opted-in service-account tokens are exchanged at Google STS.
+    #[serde(default)]
+    pub workload_identity: Option<WorkloadIdentity>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mirrors: Vec::new(),
+            dockercfg: false,
+            node_identity_fallback: true,
+            workload_identity: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Which service accounts exchange their token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OptIn {
+    /// Those annotated `iam.gke.io/enable-wi-image-pull: "true"` (upstream's rule).
+    Annotation,
+    /// Every request that carries a token.
+    All,
+}
+
+/// Where the STS audience comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// `identitynamespace:<project>.svc.id.goog:<identity_provider>`; without a project, the
+    /// metadata server's.
+    IdentityNamespace {
+        /// The project whose workload identity pool (`<project>.svc.id.goog`) is meant.
+        project_id: Option<String>,
+        /// The cluster's identity provider URL.
+        identity_provider: String,
+    },
+    /// A full audience, e.g. a workload identity pool provider's resource name.
+    Full(String),
+}
+
+/// The validated `gcp.workloadIdentity` section.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawWorkloadIdentity")]
+pub struct WorkloadIdentity {
+    /// The STS audience.
+    pub audience: Audience,
+    /// Which service accounts exchange their token.
+    pub opt_in: OptIn,
+    /// The STS token endpoint URL.
+    pub sts_endpoint: Uri,
+    /// The IAM credentials API base URL, without a trailing `/`.
+    pub iam_credentials_endpoint: Uri,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawWorkloadIdentity {
+    project_id: Option<String>,
+    identity_provider: Option<String>,
+    audience: Option<String>,
+    opt_in: Option<OptIn>,
+    sts_endpoint: Option<String>,
+    iam_credentials_endpoint: Option<String>,
+}
+
+impl TryFrom<RawWorkloadIdentity> for WorkloadIdentity {
+    type Error = String;
+
+    fn try_from(raw: RawWorkloadIdentity) -> Result<Self, String> {
+        const WHERE: &str = "gcp.workloadIdentity";
+        let text = |field: &str, v: &str| -> Result<(), String> {
+            if v.is_empty()
+                || v.len() > 1024
+                || v.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                Err(format!("{WHERE}.{field}: must be non-empty, without white space, at most 1024 characters"))
+            } else {
+                Ok(())
+            }
+        };
+        let audience = match (raw.audience, raw.identity_provider, raw.project_id) {
+            (Some(a), None, None) => {
+                text("audience", &a)?;
+                Audience::Full(a)
+            }
+            (None, Some(provider), project) => {
+                text("identityProvider", &provider)?;
+                if let Some(p) = &project {
+                    let ok = (6..=100).contains(&p.len())
+                        && p.starts_with(|c: char| c.is_ascii_lowercase())
+                        && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b':' || b == b'.');
+                    if !ok {
+                        return Err(format!("{WHERE}.projectId: {p:?} is not a Google Cloud project ID"));
+                    }
+                }
+                Audience::IdentityNamespace {
+                    project_id: project,
+                    identity_provider: provider,
+                }
+            }
+            (Some(_), _, _) => {
+                return Err(format!("{WHERE}: audience replaces projectId and identityProvider; set either audience or identityProvider (with projectId)"))
+            }
+            (None, None, _) => {
+                return Err(format!("{WHERE}: set identityProvider (and projectId), or audience"))
+            }
+        };
+        let sts_endpoint = endpoint(
+            &format!("{WHERE}.stsEndpoint"),
+            raw.sts_endpoint.as_deref().unwrap_or(STS_ENDPOINT),
+            true,
+        )?;
+        let iam_credentials_endpoint = endpoint(
+            &format!("{WHERE}.iamCredentialsEndpoint"),
+            raw.iam_credentials_endpoint
+                .as_deref()
+                .unwrap_or(IAM_CREDENTIALS_ENDPOINT)
+                .trim_end_matches('/'),
+            false,
+        )?;
+        Ok(WorkloadIdentity {
+            audience,
+            opt_in: raw.opt_in.unwrap_or(OptIn::Annotation),
+            sts_endpoint,
+            iam_credentials_endpoint,
+        })
+    }
+}
+
+/// An endpoint the service-account token (or a token made from it) is sent to: `https://`,
+/// or `http://` to a loopback address only (tests, a local proxy), never user-info, a query
+/// or a fragment. `path_allowed`: a full URL; else a base URL without a path.
+fn endpoint(field: &str, url: &str, path_allowed: bool) -> Result<Uri, String> {
+    let fail = |why: &str| format!("{field}: {url:?} {why}");
+    let uri: Uri = url.parse().map_err(|_| fail("is not a URL"))?;
+    let host = uri.host().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") if loopback => {}
+        Some("http") => return Err(fail(
+            "must be https:// (http:// only to a loopback address): it receives the pod's token",
+        )),
+        _ => return Err(fail("must be an https:// URL")),
+    }
+    if host.is_empty() || uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(fail("needs a host and no user-info"));
+    }
+    if uri.query().is_some() || url.contains('#') {
+        return Err(fail("must not have a query or fragment"));
+    }
+    if !path_allowed && !matches!(uri.path(), "" | "/") {
+        return Err(fail("must be scheme://host[:port] without a path"));
+    }
+    Ok(uri)
 }
 
 /// A validated mirror pattern.
@@ -276,6 +469,74 @@ mod tests {
     }
 
     #[test]
+    fn workload_identity_section() {
+        let c: Config = serde_json::from_str(
+            r#"{"nodeIdentityFallback": false, "workloadIdentity": {"projectId": "my-project", "identityProvider": "https://container.googleapis.com/v1/projects/my-project/locations/l/clusters/c"}}"#,
+        )
+        .unwrap();
+        assert!(!c.node_identity_fallback);
+        let wi = c.workload_identity.unwrap();
+        assert_eq!(wi.opt_in, OptIn::Annotation);
+        assert_eq!(wi.sts_endpoint, STS_ENDPOINT);
+        assert_eq!(
+            wi.iam_credentials_endpoint.to_string(),
+            "https://iamcredentials.googleapis.com/"
+        );
+        assert!(
+            matches!(wi.audience, Audience::IdentityNamespace { project_id: Some(ref p), .. } if p == "my-project")
+        );
+        let c: Config = serde_json::from_str(
+            r#"{"workloadIdentity": {"audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k", "optIn": "all", "stsEndpoint": "http://127.0.0.1:8080/v1/token", "iamCredentialsEndpoint": "http://[::1]:9/"}}"#,
+        )
+        .unwrap();
+        assert!(c.node_identity_fallback);
+        let wi = c.workload_identity.unwrap();
+        assert_eq!(wi.opt_in, OptIn::All);
+        assert!(matches!(wi.audience, Audience::Full(_)));
+
+        for (json, want) in [
+            (r#"{}"#, "set identityProvider (and projectId), or audience"),
+            (r#"{"projectId": "my-project"}"#, "set identityProvider"),
+            (
+                r#"{"audience": "a", "identityProvider": "b"}"#,
+                "audience replaces",
+            ),
+            (
+                r#"{"identityProvider": "b", "projectId": "My_Project"}"#,
+                "projectId: \"My_Project\" is not",
+            ),
+            (r#"{"audience": "a b"}"#, "audience: must be non-empty"),
+            (
+                r#"{"audience": "a", "stsEndpoint": "http://sts.example.com/v1/token"}"#,
+                "stsEndpoint: \"http://sts.example.com/v1/token\" must be https://",
+            ),
+            (
+                r#"{"audience": "a", "stsEndpoint": "ftp://x/y"}"#,
+                "must be an https:// URL",
+            ),
+            (
+                r#"{"audience": "a", "stsEndpoint": "https://u@x/y"}"#,
+                "no user-info",
+            ),
+            (
+                r#"{"audience": "a", "stsEndpoint": "https://x/y?k=v"}"#,
+                "query",
+            ),
+            (
+                r#"{"audience": "a", "iamCredentialsEndpoint": "https://x/v1"}"#,
+                "without a path",
+            ),
+            (r#"{"audience": "a", "optIn": "never"}"#, "unknown variant"),
+            (r#"{"audience": "a", "bogus": 1}"#, "unknown field `bogus`"),
+        ] {
+            let e = serde_json::from_str::<Config>(&format!(r#"{{"workloadIdentity": {json}}}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{json}: {e}");
+        }
+    }
+
+    #[test]
     fn example_config_file_parses() {
         #[derive(Deserialize)]
         struct File {
@@ -294,5 +555,16 @@ mod tests {
             ]
         );
         assert!(!file.gcp.dockercfg);
+        assert!(file.gcp.node_identity_fallback);
+        let wi = file
+            .gcp
+            .workload_identity
+            .expect("a workloadIdentity section");
+        assert_eq!(wi.opt_in, OptIn::Annotation);
+        assert!(matches!(
+            wi.audience,
+            Audience::IdentityNamespace { project_id: Some(ref p), ref identity_provider }
+                if p == "my-project" && identity_provider.starts_with("https://container.googleapis.com/")
+        ));
     }
 }

@@ -131,9 +131,9 @@ async fn fetch(uri: Uri, shown: &str) -> Result<Bytes, Error> {
     let client = h::client(https);
     let req = Request::get(uri)
         .header(http::header::USER_AGENT, USER_AGENT)
-        .body(Empty::new())
+        .body(Empty::<Bytes>::new())
         .map_err(|e| fail(e.to_string()))?;
-    let resp = h::get(&client, req, ATTRIBUTE_LIMIT, URL_TIMEOUT)
+    let resp = h::send(&client, req, ATTRIBUTE_LIMIT, URL_TIMEOUT)
         .await
         .map_err(|e| fail(format!("{e}; check that the node reaches it")))?;
     if !resp.status.is_success() {

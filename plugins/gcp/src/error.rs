@@ -66,6 +66,26 @@ pub(crate) enum Error {
         "no answer within {0:?}; the metadata server or token endpoint is too slow or unreachable"
     )]
     Deadline(Duration),
+    /// A service account opted in, but `gcp.workloadIdentity` is not configured.
+    #[error("the service account opted in to workload identity image pulls ({annotation}: \"true\") but gcp.workloadIdentity is not configured; set its identityProvider and projectId (or audience) in the plugin config")]
+    WorkloadIdentityNotConfigured { annotation: &'static str },
+    /// A token without opt-in, and no fallback to the node.
+    #[error("the kubelet sent a service-account token but the service account has not opted in to workload identity image pulls (annotation {annotation}: \"true\"), and gcp.nodeIdentityFallback is false; annotate the service account, or allow the node's identity")]
+    NotOptedIn { annotation: &'static str },
+    /// The Google service account annotation is not an e-mail address.
+    #[error("annotation {annotation}: {value:?} is not a Google service account e-mail (name@project.iam.gserviceaccount.com)")]
+    ServiceAccountEmail {
+        annotation: &'static str,
+        value: String,
+    },
+    /// A workload identity exchange step failed: no answer, a refusal, or an unusable answer.
+    #[error("{stage} at {url}: {detail}; {hint}")]
+    Federation {
+        stage: String,
+        url: String,
+        detail: String,
+        hint: String,
+    },
     /// The async runtime could not be built.
     #[error("cannot start the I/O runtime: {0}")]
     Runtime(#[source] std::io::Error),

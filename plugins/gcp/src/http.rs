@@ -1,4 +1,4 @@
-//! Bounded HTTP GETs on hyper, the client stack gcp_auth itself runs on.
+//! Bounded HTTP requests on hyper, the client stack gcp_auth itself runs on.
 //!
 //! Every request has a connect timeout and a whole-exchange timeout, and every body is read
 //! through a size cap. Bodies are returned to the caller and never logged or quoted in
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -57,9 +57,12 @@ pub(crate) fn http_connector(connect_timeout: Duration) -> HttpConnector {
 }
 
 /// A client over `connector`, HTTP/1 only, no pooled idle connections kept around.
-pub(crate) fn client<C>(connector: C) -> Client<C, Empty<Bytes>>
+/// `B` is the request body type (`Empty` for GETs, `Full` for POSTs).
+pub(crate) fn client<C, B>(connector: C) -> Client<C, B>
 where
     C: Connect + Clone + Send + Sync + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
 {
     Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(0)
@@ -67,14 +70,17 @@ where
 }
 
 /// Sends `req` and reads at most `limit` body bytes, all within `timeout`.
-pub(crate) async fn get<C>(
-    client: &Client<C, Empty<Bytes>>,
-    req: Request<Empty<Bytes>>,
+pub(crate) async fn send<C, B>(
+    client: &Client<C, B>,
+    req: Request<B>,
     limit: usize,
     timeout: Duration,
 ) -> Result<Fetched, FetchError>
 where
     C: Connect + Clone + Send + Sync + 'static,
+    B: http_body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let exchange = async {
         let resp = client.request(req).await.map_err(|e| {

@@ -52,14 +52,19 @@
 //! is not applicable (the next provider, e.g. docker-config, is asked). If the metadata server
 //! cannot be read, that is an error for every image: the operator said credentials live there.
 //!
-//! # Not supported
+//! # Service-account tokens (KEP-4412)
 //!
-//! Service-account tokens from the kubelet (KEP-4412 / GKE workload identity exchange) are
-//! ignored: the node's identity is used.
+//! A request that carries the pod's service-account token from a service account that opted
+//! in (`iam.gke.io/enable-wi-image-pull: "true"`, or `gcp.workloadIdentity.optIn: all`) is
+//! answered with a token from Google STS for that service account, optionally impersonating
+//! the Google service account it names (`iam.gke.io/gcp-service-account`); see
+//! [`federation`]. Opted in but failing is an error, never the node's identity. Other
+//! requests with a token use the node's identity unless `gcp.nodeIdentityFallback: false`.
 
 pub mod config;
 pub mod dockercfg;
 mod error;
+pub mod federation;
 mod http;
 pub mod metadata;
 mod quiet;
@@ -186,10 +191,22 @@ impl GcpProvider {
         let Some(owner) = owner else {
             return Ok(Outcome::NotApplicable);
         };
-        let source = token::select(env).map_err(|e| token_error(query, e))?;
-        let token = token::fetch(source, env)
-            .await
-            .map_err(|e| token_error(query, e))?;
+        let token =
+            match federation::decide(&self.config, query).map_err(|e| token_error(query, e))? {
+                federation::Decision::Node => {
+                    let source = token::select(env).map_err(|e| token_error(query, e))?;
+                    token::fetch(source, env)
+                        .await
+                        .map_err(|e| token_error(query, e))?
+                }
+                federation::Decision::Exchange {
+                    wi,
+                    token,
+                    impersonate,
+                } => federation::exchange(wi, env, token, impersonate.as_deref())
+                    .await
+                    .map_err(|e| token_error(query, e))?,
+            };
         Ok(Outcome::Answer(token_answer(
             query,
             owner,
@@ -243,6 +260,21 @@ impl Provider for GcpProvider {
                 env.metadata_host.as_deref().unwrap_or("169.254.169.254")
             ),
             Err(e) => format!("token: the credentials cannot be used: {e}"),
+        });
+        details.push(match &self.config.workload_identity {
+            Some(wi) => format!(
+                "with a pod's service-account token: exchanged at {} when the service account opted in ({}), else {}",
+                wi.sts_endpoint,
+                match wi.opt_in {
+                    config::OptIn::Annotation => format!("annotation {}: \"true\"", federation::OPT_IN_ANNOTATION),
+                    config::OptIn::All => "optIn: all".into(),
+                },
+                if self.config.node_identity_fallback { "the node's identity" } else { "an error (nodeIdentityFallback: false)" }
+            ),
+            None => format!(
+                "with a pod's service-account token: {} (gcp.workloadIdentity is not configured; an opted-in service account fails)",
+                if self.config.node_identity_fallback { "the node's identity" } else { "an error (nodeIdentityFallback: false)" }
+            ),
         });
         details.push(format!(
             "answer: user {USERNAME:?} with the access token, cached until 5 minutes before it expires"

@@ -39,6 +39,7 @@ pub const ATTRIBUTE_LIMIT: usize = 10 << 20;
 
 const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
 const ATTRIBUTES_PATH: &str = "/computeMetadata/v1/instance/attributes/";
+const PROJECT_ID_PATH: &str = "/computeMetadata/v1/project/project-id";
 
 const TOKEN_HINT_UNREACHABLE: &str = "off Google Cloud set GOOGLE_APPLICATION_CREDENTIALS to a \
      service-account key file; on a GCE VM or GKE node check that the node reaches the metadata \
@@ -91,7 +92,7 @@ impl Metadata {
                 .header(http::header::USER_AGENT, h::USER_AGENT)
                 .body(Empty::new())
                 .map_err(|e| FetchError::Transport(e.to_string()))?;
-            let result = h::get(&self.client, req, limit, REQUEST_TIMEOUT).await;
+            let result = h::send(&self.client, req, limit, REQUEST_TIMEOUT).await;
             let retry = match &result {
                 Ok(f) => f.status.is_server_error() || f.status == StatusCode::TOO_MANY_REQUESTS,
                 Err(e) => e.is_transient(),
@@ -149,6 +150,45 @@ impl Metadata {
             expires_at: now + expires_in,
             source: format!("metadata server {} (default service account)", self.host()),
         })
+    }
+
+    /// The project of this VM (for the workload identity audience when the config names
+    /// none).
+    pub(crate) async fn project_id(&self) -> Result<String, Error> {
+        const WHAT: &str = "the project ID";
+        const HINT: &str = "set gcp.workloadIdentity.projectId off Google Cloud";
+        let (resp, tries) = self
+            .get(PROJECT_ID_PATH, WHAT, 1024)
+            .await
+            .map_err(|cause| Error::MetadataFetch {
+                host: self.host().into(),
+                what: WHAT,
+                cause,
+                hint: HINT,
+            })?;
+        if resp.status != StatusCode::OK {
+            return Err(Error::MetadataStatus {
+                host: self.host().into(),
+                what: WHAT,
+                status: resp.status,
+                tries: tries_text(tries),
+                hint: HINT,
+            });
+        }
+        let id = std::str::from_utf8(&resp.body).unwrap_or_default().trim();
+        let ok = !id.is_empty()
+            && id.len() <= 100
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:".contains(&b));
+        if !ok {
+            return Err(Error::MetadataBody {
+                host: self.host().into(),
+                what: WHAT,
+                reason: "is not a project ID".into(),
+            });
+        }
+        Ok(id.to_string())
     }
 
     /// An instance attribute's value; `None` when the attribute is not set (404).

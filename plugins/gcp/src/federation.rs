@@ -1,0 +1,649 @@
+//! KEP-4412 on Google Cloud: a pod's service-account token exchanged for a Google access
+//! token (GKE workload identity, or workload identity federation for clusters elsewhere).
+//!
+//! # Who exchanges
+//!
+//! [`decide`]: a request without a token uses the node's identity. A request with one uses
+//! the exchange when the service account opted in, i.e. carries the annotation
+//! [`OPT_IN_ANNOTATION`]`: "true"` (upstream's rule; the kubelet must pass that key, see
+//! `optionalServiceAccountAnnotationKeys`), or when `gcp.workloadIdentity.optIn` is `all`.
+//! Otherwise the node's identity answers, or, with `gcp.nodeIdentityFallback: false`, the
+//! request fails. An opted-in request never falls back to the node: if the exchange cannot
+//! be made (not configured, refused, unreachable) the request fails with one line.
+//!
+//! # The exchange
+//!
+//! 1. `POST <stsEndpoint>` (default `https://sts.googleapis.com/v1/token`), JSON:
+//!    `grant_type` token-exchange, `subject_token_type` jwt, `subject_token` the pod's token,
+//!    `requested_token_type` access_token, `scope` cloud-platform, `audience`
+//!    `identitynamespace:<project>.svc.id.goog:<identityProvider>` (upstream's; the project
+//!    from the config, else the metadata server) or the configured full audience. The answer
+//!    is a federated access token (`access_token`, `expires_in`).
+//! 2. If the service account names a Google service account ([`GSA_ANNOTATION`]), `POST
+//!    <iamCredentialsEndpoint>/v1/projects/-/serviceAccounts/<email>:generateAccessToken`
+//!    with the federated token as bearer, for the cloud-platform scope; its `accessToken` and
+//!    `expireTime` are the answer. Otherwise the federated token itself is (upstream's
+//!    "direct access": the registry grants roles to the `principal://` of the service
+//!    account).
+//!
+//! Both go through hyper with rustls on ring and the system's roots; each request connects
+//! within [`CONNECT_TIMEOUT`] and ends within [`REQUEST_TIMEOUT`], and a refused connection
+//! or a 429/5xx answer is tried once more. Errors name the step, the URL, Google's error code
+//! (never its message or any body) and the likely fix. The pod's token goes into the STS
+//! request body and nowhere else.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::Full;
+use keyring_api::provider::Query;
+use keyring_api::Secret;
+use serde::Deserialize;
+
+use crate::config::{Audience, Config, OptIn, WorkloadIdentity};
+use crate::error::Error;
+use crate::http::{self as h, FetchError, USER_AGENT};
+use crate::metadata::Metadata;
+use crate::token::{parse_token_response, AccessToken, SCOPE};
+use crate::Env;
+
+/// The annotation a service account opts in to workload identity image pulls with.
+pub const OPT_IN_ANNOTATION: &str = "iam.gke.io/enable-wi-image-pull";
+/// The annotation naming the Google service account to impersonate.
+pub const GSA_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
+/// Connect timeout of each request.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Whole-exchange timeout of each request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+/// Attempts for a refused connection or a 429/5xx answer.
+const ATTEMPTS: u32 = 2;
+/// Largest answer read.
+const LIMIT: usize = 64 << 10;
+
+/// What a query gets.
+pub(crate) enum Decision<'a> {
+    /// The node's identity (key file, ADC or metadata server).
+    Node,
+    /// The pod's token exchanged at STS, then optionally a Google service account.
+    Exchange {
+        wi: &'a WorkloadIdentity,
+        token: &'a Secret<String>,
+        impersonate: Option<String>,
+    },
+}
+
+/// Decides, from the config and the request alone (no I/O), how this query is answered.
+pub(crate) fn decide<'a>(config: &'a Config, query: &'a Query) -> Result<Decision<'a>, Error> {
+    let Some(token) = &query.service_account_token else {
+        return Ok(Decision::Node);
+    };
+    let annotations = &query.service_account_annotations;
+    let annotated = annotations
+        .get(OPT_IN_ANNOTATION)
+        .is_some_and(|v| v == "true");
+    let wi = config.workload_identity.as_ref();
+    let opted_in = annotated || wi.is_some_and(|w| w.opt_in == OptIn::All);
+    if !opted_in {
+        if config.node_identity_fallback {
+            tracing::debug!(
+                "service-account token without {OPT_IN_ANNOTATION}: \"true\"; using the node's identity"
+            );
+            return Ok(Decision::Node);
+        }
+        return Err(Error::NotOptedIn {
+            annotation: OPT_IN_ANNOTATION,
+        });
+    }
+    let Some(wi) = wi else {
+        return Err(Error::WorkloadIdentityNotConfigured {
+            annotation: OPT_IN_ANNOTATION,
+        });
+    };
+    let impersonate = match annotations.get(GSA_ANNOTATION).map(|v| v.trim()) {
+        None | Some("") => None,
+        Some(email) if is_service_account_email(email) => Some(email.to_string()),
+        Some(other) => {
+            return Err(Error::ServiceAccountEmail {
+                annotation: GSA_ANNOTATION,
+                value: other.chars().take(120).collect(),
+            })
+        }
+    };
+    Ok(Decision::Exchange {
+        wi,
+        token,
+        impersonate,
+    })
+}
+
+/// `name@domain`, of characters that are safe in a URL path segment.
+fn is_service_account_email(s: &str) -> bool {
+    let Some((name, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let ok = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+    };
+    ok(name) && ok(domain) && domain.contains('.') && s.len() <= 254
+}
+
+/// Runs the exchange.
+pub(crate) async fn exchange(
+    wi: &WorkloadIdentity,
+    env: &Env,
+    token: &Secret<String>,
+    impersonate: Option<&str>,
+) -> Result<AccessToken, Error> {
+    let audience = match &wi.audience {
+        Audience::Full(a) => a.clone(),
+        Audience::IdentityNamespace {
+            project_id,
+            identity_provider,
+        } => {
+            let project = match project_id {
+                Some(p) => p.clone(),
+                None => {
+                    Metadata::new(env.metadata_host.as_deref())?
+                        .project_id()
+                        .await?
+                }
+            };
+            format!("identitynamespace:{project}.svc.id.goog:{identity_provider}")
+        }
+    };
+    let client = Client::new()?;
+    let started = SystemTime::now();
+    let sts_url = wi.sts_endpoint.to_string();
+    let body = serde_json::json!({
+        "audience": audience,
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "scope": SCOPE,
+        "subject_token": token.expose(),
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+    });
+    let body = Secret::new(serde_json::to_vec(&body).unwrap_or_default());
+    let stage = "STS token exchange".to_string();
+    let resp = client
+        .post(&wi.sts_endpoint, None, body.expose(), &stage)
+        .await?;
+    drop(body);
+    if resp.status != StatusCode::OK {
+        return Err(refused(stage, &sts_url, &resp, sts_hint));
+    }
+    let (federated, expires_in) =
+        parse_token_response(&resp.body).map_err(|reason| Error::Federation {
+            stage: stage.clone(),
+            url: sts_url.clone(),
+            detail: format!("the answer {reason}"),
+            hint: "check that stsEndpoint points at Google STS".into(),
+        })?;
+    let host = wi.sts_endpoint.authority().map_or("", |a| a.as_str());
+    tracing::debug!(audience = %audience, "exchanged the service-account token at {host}");
+    let Some(email) = impersonate else {
+        return Ok(AccessToken {
+            token: federated,
+            expires_at: started + expires_in,
+            source: format!("service-account token federated at {host} (audience {audience})"),
+        });
+    };
+
+    let base = wi.iam_credentials_endpoint.to_string();
+    let url = format!(
+        "{}/v1/projects/-/serviceAccounts/{email}:generateAccessToken",
+        base.trim_end_matches('/')
+    );
+    let uri: Uri = url.parse().map_err(|_| Error::ServiceAccountEmail {
+        annotation: GSA_ANNOTATION,
+        value: email.to_string(),
+    })?;
+    let stage = format!("impersonation of {email}");
+    let started = SystemTime::now();
+    let body = serde_json::to_vec(&serde_json::json!({ "scope": [SCOPE] })).unwrap_or_default();
+    let resp = client.post(&uri, Some(&federated), &body, &stage).await?;
+    drop(federated);
+    if resp.status != StatusCode::OK {
+        return Err(refused(stage, &url, &resp, |status, _| {
+            iam_hint(status, email)
+        }));
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Generated {
+        access_token: Secret<String>,
+        expire_time: String,
+    }
+    let unusable = |detail: &str| Error::Federation {
+        stage: stage.clone(),
+        url: url.clone(),
+        detail: detail.into(),
+        hint: "check that iamCredentialsEndpoint points at the IAM credentials API".into(),
+    };
+    let g: Generated = serde_json::from_slice(&resp.body)
+        .map_err(|_| unusable("the answer is not JSON with accessToken and expireTime"))?;
+    if g.access_token.expose().is_empty() {
+        return Err(unusable("the answer has an empty accessToken"));
+    }
+    let expires_at = parse_rfc3339(&g.expire_time)
+        .ok_or_else(|| unusable("the answer's expireTime is not an RFC 3339 time"))?;
+    if expires_at <= started {
+        tracing::warn!(
+            "the token for {email} expires before it was asked for; is the node clock right?"
+        );
+    }
+    Ok(AccessToken {
+        token: g.access_token,
+        expires_at,
+        source: format!(
+            "service-account token federated at {host} (audience {audience}), impersonating {email}"
+        ),
+    })
+}
+
+/// The HTTPS (or loopback HTTP) client of one exchange.
+struct Client {
+    inner: hyper_util::client::legacy::Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        Full<Bytes>,
+    >,
+}
+
+impl Client {
+    fn new() -> Result<Self, Error> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .map_err(|e| Error::Federation {
+                stage: "TLS set-up".into(),
+                url: "(none)".into(),
+                detail: format!("cannot load the system's CA certificates: {e}"),
+                hint: "install the CA certificates (ca-certificates) or set SSL_CERT_FILE".into(),
+            })?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(h::http_connector(CONNECT_TIMEOUT));
+        Ok(Client {
+            inner: h::client(https),
+        })
+    }
+
+    /// POSTs JSON, with a bearer token if given; retries a refused connection and 429/5xx.
+    async fn post(
+        &self,
+        uri: &Uri,
+        bearer: Option<&Secret<String>>,
+        body: &[u8],
+        stage: &str,
+    ) -> Result<h::Fetched, Error> {
+        let mut attempt = 1;
+        loop {
+            let mut req = Request::builder()
+                .method(Method::POST)
+                .uri(uri.clone())
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .header(http::header::USER_AGENT, USER_AGENT);
+            if let Some(t) = bearer {
+                req = req.header(
+                    http::header::AUTHORIZATION,
+                    format!("Bearer {}", t.expose()),
+                );
+            }
+            let req = req
+                .body(Full::new(Bytes::copy_from_slice(body)))
+                .map_err(|_| Error::Federation {
+                    stage: stage.into(),
+                    url: uri.to_string(),
+                    detail: "cannot build the request".into(),
+                    hint: "check the endpoint in gcp.workloadIdentity".into(),
+                })?;
+            let result = h::send(&self.inner, req, LIMIT, REQUEST_TIMEOUT).await;
+            let retry = match &result {
+                Ok(f) => f.status.is_server_error() || f.status == StatusCode::TOO_MANY_REQUESTS,
+                Err(e) => e.is_transient(),
+            };
+            if !retry || attempt >= ATTEMPTS {
+                return result.map_err(|cause| unreachable(stage, uri, cause));
+            }
+            tracing::debug!(attempt, "{stage}: retrying");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            attempt += 1;
+        }
+    }
+}
+
+fn unreachable(stage: &str, uri: &Uri, cause: FetchError) -> Error {
+    Error::Federation {
+        stage: stage.into(),
+        url: uri.to_string(),
+        detail: cause.to_string(),
+        hint: "check that the node reaches Google APIs (firewall, Private Google Access) and the endpoints in gcp.workloadIdentity".into(),
+    }
+}
+
+/// A refusal, with Google's error code (`error` of OAuth answers, `error.status` of API
+/// answers) when it is a plain code; never the message or the body.
+fn refused(
+    stage: String,
+    url: &str,
+    resp: &h::Fetched,
+    hint: impl Fn(StatusCode, &str) -> String,
+) -> Error {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Code {
+        OAuth(String),
+        Api { status: Option<String> },
+    }
+    #[derive(Deserialize)]
+    struct Body {
+        error: Option<Code>,
+    }
+    let code = serde_json::from_slice::<Body>(&resp.body)
+        .ok()
+        .and_then(|b| match b.error? {
+            Code::OAuth(c) => Some(c),
+            Code::Api { status } => status,
+        })
+        .filter(|c| {
+            !c.is_empty()
+                && c.len() <= 64
+                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+        .unwrap_or_default();
+    let detail = if code.is_empty() {
+        format!("refused with HTTP {}", resp.status.as_u16())
+    } else {
+        format!("refused with HTTP {} {code}", resp.status.as_u16())
+    };
+    Error::Federation {
+        stage,
+        url: url.to_string(),
+        detail,
+        hint: hint(resp.status, &code),
+    }
+}
+
+fn sts_hint(status: StatusCode, code: &str) -> String {
+    match code {
+        "invalid_target" | "invalid_request" => "gcp.workloadIdentity does not name an existing workload identity pool provider: check identityProvider and projectId, or audience".into(),
+        "invalid_grant" | "unauthorized_client" | "access_denied" => "Google STS does not accept the service-account token: the pool's provider must trust the cluster's issuer, and the kubelet's tokenAttributes.serviceAccountTokenAudience must be an audience the provider allows".into(),
+        _ if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => format!("Google STS failed after {ATTEMPTS} attempts; retry later"),
+        _ => "check gcp.workloadIdentity and the kubelet's tokenAttributes.serviceAccountTokenAudience".into(),
+    }
+}
+
+fn iam_hint(status: StatusCode, email: &str) -> String {
+    match status {
+        StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => format!("grant the Kubernetes service account's principal roles/iam.workloadIdentityUser on {email}"),
+        StatusCode::NOT_FOUND => format!("the Google service account {email} does not exist; fix the annotation {GSA_ANNOTATION}"),
+        s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => format!("the IAM credentials API failed after {ATTEMPTS} attempts; retry later"),
+        _ => format!("check the annotation {GSA_ANNOTATION} ({email})"),
+    }
+}
+
+/// An RFC 3339 time as Google writes it (`2024-05-01T12:34:56.123456789Z`, or with an
+/// offset).
+pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut nanos: u32 = 0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let padded: String = frac[..digits]
+            .chars()
+            .chain(std::iter::repeat('0'))
+            .take(9)
+            .collect();
+        nanos = padded.parse().ok()?;
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let (sign, hm) = match rest.as_bytes().first()? {
+                b'+' => (1, &rest[1..]),
+                b'-' => (-1, &rest[1..]),
+                _ => return None,
+            };
+            let (hh, mm) = hm.split_once(':')?;
+            if hh.len() != 2 || mm.len() != 2 {
+                return None;
+            }
+            sign * (hh.parse::<i64>().ok()? * 3600 + mm.parse::<i64>().ok()? * 60)
+        }
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset;
+    let secs = u64::try_from(secs).ok()?;
+    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyring_api::ImageName;
+
+    fn query(token: Option<&str>, annotations: &[(&str, &str)]) -> Query {
+        let mut q = Query::new(ImageName::parse("us-docker.pkg.dev/p/r/i").unwrap());
+        q.service_account_token = token.map(|t| Secret::new(t.to_string()));
+        q.service_account_annotations = annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        q
+    }
+
+    fn config(json: &str) -> Config {
+        serde_json::from_str(json).unwrap()
+    }
+
+    const WI: &str = r#"{"workloadIdentity": {"projectId": "my-project", "identityProvider": "https://container.googleapis.com/v1/projects/my-project/locations/l/clusters/c"}}"#;
+
+    #[test]
+    fn who_exchanges() {
+        let on = [(OPT_IN_ANNOTATION, "true")];
+        let wi = config(WI);
+        let none = config("{}");
+        let is_node = |r: Result<Decision, Error>| matches!(r, Ok(Decision::Node));
+        // No token: the node, always.
+        assert!(is_node(decide(&wi, &query(None, &on))));
+        // A token without opt-in: the node, unless the fallback is off.
+        assert!(is_node(decide(&wi, &query(Some("t"), &[]))));
+        assert!(is_node(decide(
+            &wi,
+            &query(Some("t"), &[(OPT_IN_ANNOTATION, "True ")])
+        )));
+        assert!(is_node(decide(&none, &query(Some("t"), &[]))));
+        let strict = config(r#"{"nodeIdentityFallback": false}"#);
+        let e = decide(&strict, &query(Some("secret-t"), &[]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains(OPT_IN_ANNOTATION) && e.contains("nodeIdentityFallback"),
+            "{e}"
+        );
+        assert!(!e.contains("secret-t"));
+        // Opted in.
+        match decide(&wi, &query(Some("t"), &on)).ok().unwrap() {
+            Decision::Exchange {
+                token, impersonate, ..
+            } => {
+                assert_eq!(token.expose(), "t");
+                assert_eq!(impersonate, None);
+            }
+            Decision::Node => panic!("not exchanged"),
+        }
+        // Opted in without the section: an error, not the node.
+        let e = decide(&none, &query(Some("t"), &on))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("gcp.workloadIdentity is not configured"), "{e}");
+        // optIn: all.
+        let all = config(r#"{"workloadIdentity": {"audience": "a", "optIn": "all"}}"#);
+        assert!(matches!(
+            decide(&all, &query(Some("t"), &[])),
+            Ok(Decision::Exchange { .. })
+        ));
+        // Impersonation.
+        let gsa = [
+            (OPT_IN_ANNOTATION, "true"),
+            (GSA_ANNOTATION, "puller@p.iam.gserviceaccount.com"),
+        ];
+        match decide(&wi, &query(Some("t"), &gsa)).ok().unwrap() {
+            Decision::Exchange { impersonate, .. } => {
+                assert_eq!(
+                    impersonate.as_deref(),
+                    Some("puller@p.iam.gserviceaccount.com")
+                )
+            }
+            Decision::Node => panic!("not exchanged"),
+        }
+        for bad in [
+            "puller",
+            "a/b@p.iam.gserviceaccount.com",
+            "x@y",
+            "a@b.c?x",
+            "@p.com",
+        ] {
+            let e = decide(
+                &wi,
+                &query(
+                    Some("t"),
+                    &[(OPT_IN_ANNOTATION, "true"), (GSA_ANNOTATION, bad)],
+                ),
+            )
+            .err()
+            .unwrap()
+            .to_string();
+            assert!(
+                e.contains("is not a Google service account e-mail"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc3339() {
+        let t = |s| parse_rfc3339(s).map(|t| t.duration_since(UNIX_EPOCH).unwrap());
+        assert_eq!(t("1970-01-01T00:00:00Z"), Some(Duration::ZERO));
+        assert_eq!(
+            t("2024-05-01T12:34:56Z"),
+            Some(Duration::from_secs(1_714_566_896))
+        );
+        assert_eq!(
+            t("2024-05-01T12:34:56.5Z"),
+            Some(Duration::new(1_714_566_896, 500_000_000))
+        );
+        assert_eq!(
+            t("2024-05-01T14:34:56+02:00"),
+            Some(Duration::from_secs(1_714_566_896))
+        );
+        assert_eq!(
+            t("2000-02-29T00:00:00Z"),
+            Some(Duration::from_secs(951_782_400))
+        );
+        for bad in [
+            "",
+            "2024-05-01",
+            "2024-05-01 12:34:56Z",
+            "2024-13-01T00:00:00Z",
+            "2024-05-01T12:34:56",
+            "2024-05-01T12:34:56.Z",
+            "2024-05-01T12:34:56+0200",
+            "1969-12-31T23:59:59Z",
+        ] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn refusals_show_the_code_only() {
+        let fetched = |status: u16, body: &str| h::Fetched {
+            status: StatusCode::from_u16(status).unwrap(),
+            body: Bytes::from(body.to_string()),
+        };
+        let e = refused(
+            "STS token exchange".into(),
+            "https://sts.googleapis.com/v1/token",
+            &fetched(
+                400,
+                r#"{"error":"invalid_grant","error_description":"SECRET claim"}"#,
+            ),
+            sts_hint,
+        )
+        .to_string();
+        assert!(e.starts_with("STS token exchange at https://sts.googleapis.com/v1/token: refused with HTTP 400 invalid_grant; Google STS does not accept"), "{e}");
+        assert!(!e.contains("SECRET"));
+        let e = refused(
+            "impersonation of a@p.iam.gserviceaccount.com".into(),
+            "u",
+            &fetched(
+                403,
+                r#"{"error":{"code":403,"message":"SECRET","status":"PERMISSION_DENIED"}}"#,
+            ),
+            |s, _| iam_hint(s, "a@p.iam.gserviceaccount.com"),
+        )
+        .to_string();
+        assert!(
+            e.contains("HTTP 403 PERMISSION_DENIED; grant")
+                && e.contains("roles/iam.workloadIdentityUser"),
+            "{e}"
+        );
+        assert!(!e.contains("SECRET"));
+        let e = refused(
+            "s".into(),
+            "u",
+            &fetched(502, "<html>SECRET</html>"),
+            sts_hint,
+        )
+        .to_string();
+        assert!(
+            e.contains("refused with HTTP 502; Google STS failed after 2 attempts"),
+            "{e}"
+        );
+        let e = refused(
+            "s".into(),
+            "u",
+            &fetched(400, r#"{"error":"bad code!"}"#),
+            sts_hint,
+        )
+        .to_string();
+        assert!(e.contains("refused with HTTP 400;"), "{e}");
+    }
+}
