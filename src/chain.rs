@@ -47,7 +47,6 @@ impl Chain {
                 ProviderName::DockerConfig => {
                     providers.push(Box::new(DockerConfigProvider::new(paths.clone())))
                 }
-                // Cloud backends register here as they land (issues 4, 5, 6).
                 #[cfg(feature = "gcp")]
                 ProviderName::Gcp => {
                     providers.push(Box::new(keyring_gcp::GcpProvider::new(config.gcp.clone())))

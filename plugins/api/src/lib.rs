@@ -14,11 +14,13 @@
 //! * [`provider`]: the [`Provider`](provider::Provider) trait every backend implements.
 //! * [`secret`]: [`Secret`](secret::Secret), the wrapper that keeps credentials out of logs.
 //! * [`duration`]: Go `time.Duration` text (`5m0s`), both ways.
+//! * [`quiet`]: keeps third-party log lines, which can carry secrets, off stderr.
 
 pub mod duration;
 pub mod image;
 pub mod pattern;
 pub mod provider;
+pub mod quiet;
 pub mod secret;
 pub mod wire;
 

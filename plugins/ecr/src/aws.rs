@@ -141,7 +141,7 @@ pub struct Token {
 
 /// Gets a token. The error is one secret-free line with the likely fix.
 pub fn fetch(call: &Call, identity: &Identity) -> Result<Token, String> {
-    crate::quiet::run(|| fetch_blocking(call, identity))
+    keyring_api::quiet::run("keyring_ecr", || fetch_blocking(call, identity))
 }
 
 fn fetch_blocking(call: &Call, identity: &Identity) -> Result<Token, String> {

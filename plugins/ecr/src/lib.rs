@@ -36,7 +36,6 @@
 pub mod aws;
 pub mod config;
 pub mod host;
-mod quiet;
 pub mod token;
 
 use std::collections::BTreeMap;

@@ -67,7 +67,6 @@ mod error;
 pub mod federation;
 mod http;
 pub mod metadata;
-mod quiet;
 pub mod token;
 
 use std::collections::BTreeMap;
@@ -297,7 +296,7 @@ impl Provider for GcpProvider {
             .enable_time()
             .build()
             .map_err(|e| ProviderError::new(NAME, Error::Runtime(e).to_string()))?;
-        quiet::run(|| {
+        keyring_api::quiet::run("keyring_gcp", || {
             rt.block_on(async {
                 tokio::time::timeout(TOTAL_DEADLINE, self.run(query, owner, &env))
                     .await
@@ -507,57 +506,5 @@ mod tests {
         );
         assert_eq!(a.auth.keys().collect::<Vec<_>>(), ["m.example.com/gcr"]);
         assert_eq!(a.cache_key_type, CacheKeyType::Image);
-    }
-
-    #[test]
-    fn gcp_auth_log_lines_are_dropped() {
-        use std::sync::{Arc, Mutex};
-        use tracing::subscriber::Interest;
-        /// Records event targets at `max` and more severe.
-        #[derive(Clone)]
-        struct Seen(Arc<Mutex<Vec<String>>>, tracing::Level);
-        impl tracing::Subscriber for Seen {
-            fn register_callsite(&self, _: &'static tracing::Metadata<'static>) -> Interest {
-                Interest::sometimes()
-            }
-            fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
-                *m.level() <= self.1
-            }
-            fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-                tracing::span::Id::from_u64(1)
-            }
-            fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-            fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-            fn event(&self, e: &tracing::Event<'_>) {
-                let m = e.metadata();
-                self.0
-                    .lock()
-                    .unwrap()
-                    .push(format!("{} {}", m.level(), m.target()));
-            }
-            fn enter(&self, _: &tracing::span::Id) {}
-            fn exit(&self, _: &tracing::span::Id) {}
-        }
-        fn emit() {
-            tracing::warn!(target: "gcp_auth::types", body = "SECRET", "token request failed");
-            tracing::warn!(target: "gcp_auth::types", retries = 1, "failed to refresh token");
-            tracing::debug!(target: "gcp_auth::types", "requesting token");
-            tracing::warn!(target: "keyring_gcp", "ours");
-        }
-        // Default verbosity: only our own line.
-        let seen = Seen(Default::default(), tracing::Level::WARN);
-        tracing::subscriber::with_default(seen.clone(), || quiet::run(emit));
-        assert_eq!(*seen.0.lock().unwrap(), ["WARN keyring_gcp"]);
-        // Debug output: gcp_auth's lines too, but never the one with the body.
-        let seen = Seen(Default::default(), tracing::Level::TRACE);
-        tracing::subscriber::with_default(seen.clone(), || quiet::run(emit));
-        assert_eq!(
-            *seen.0.lock().unwrap(),
-            [
-                "WARN gcp_auth::types",
-                "DEBUG gcp_auth::types",
-                "WARN keyring_gcp"
-            ]
-        );
     }
 }

@@ -1,15 +1,18 @@
-//! Keeps the AWS SDK's and the HTTP stack's log lines in their place while this backend runs.
+//! Keeps third-party log lines (cloud SDKs, HTTP stacks, auth libraries) in their place while
+//! a backend runs: `quiet::run("keyring_ecr", || ...)`.
 //!
-//! At TRACE the smithy runtime logs whole HTTP response bodies and the decoded output,
-//! ECR authorization token included (the ECR model does not mark it sensitive). So a wrapper
-//! around the process's subscriber drops, for every target outside this crate:
+//! They can carry secrets: at TRACE the AWS smithy runtime logs whole response bodies and the
+//! decoded output, ECR authorization token included (the ECR model does not mark it
+//! sensitive); gcp_auth logs a failed token request's response body at WARN. And the kubelet
+//! appends our stderr to its error, where one line of ours says what failed. So a wrapper
+//! around the process's subscriber drops, for every target outside the calling crate:
 //!
 //! * all TRACE events and spans, at any verbosity: they are where bodies and outputs go;
-//! * INFO, WARN and ERROR events unless the user asked for debug output (`-vv`): the kubelet
-//!   appends our stderr to its error, where one line of ours says what failed.
+//! * any event with a `body` field, at any verbosity;
+//! * INFO, WARN and ERROR events unless the user asked for debug output (`-vv`).
 //!
-//! DEBUG lines of the SDK (attempts, endpoints, timeouts, retry decisions) stay available with
-//! `-vv`; they carry no body and the credentials' `Debug` redacts the secret parts.
+//! DEBUG lines (attempts, endpoints, timeouts, retry decisions) stay available with `-vv`;
+//! they carry no body, and credentials' `Debug` output is redacted.
 
 use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
@@ -17,9 +20,11 @@ use tracing::subscriber::Interest;
 use tracing::{Dispatch, Event, Level, Metadata, Subscriber};
 use tracing_core::span::Current;
 
-/// Runs `f` with the filter in place.
-pub(crate) fn run<T>(f: impl FnOnce() -> T) -> T {
+/// Runs `f` with the filter in place; events whose target starts with `own` (the calling
+/// crate, e.g. `"keyring_ecr"`) are left to the process's subscriber.
+pub fn run<T>(own: &'static str, f: impl FnOnce() -> T) -> T {
     let quiet = Dispatch::new(Quiet {
+        own,
         inner: tracing::dispatcher::get_default(Dispatch::clone),
         max: LevelFilter::current(),
         verbose: tracing::enabled!(Level::DEBUG),
@@ -28,6 +33,7 @@ pub(crate) fn run<T>(f: impl FnOnce() -> T) -> T {
 }
 
 struct Quiet {
+    own: &'static str,
     inner: Dispatch,
     max: LevelFilter,
     verbose: bool,
@@ -35,10 +41,12 @@ struct Quiet {
 
 impl Quiet {
     fn muted(&self, meta: &Metadata<'_>) -> bool {
-        if meta.target().starts_with("keyring_ecr") {
+        if meta.target().starts_with(self.own) {
             return false;
         }
-        *meta.level() == Level::TRACE || (!self.verbose && *meta.level() <= Level::INFO)
+        *meta.level() == Level::TRACE
+            || meta.fields().field("body").is_some()
+            || (!self.verbose && *meta.level() <= Level::INFO)
     }
 }
 
@@ -96,9 +104,9 @@ mod tests {
 
     /// A subscriber that records the targets and levels of the events up to its level.
     #[derive(Clone)]
-    struct Record(Arc<Mutex<Vec<(String, Level)>>>, Level);
+    struct Seen(Arc<Mutex<Vec<(String, Level)>>>, Level);
 
-    impl Subscriber for Record {
+    impl Subscriber for Seen {
         fn enabled(&self, m: &Metadata<'_>) -> bool {
             *m.level() <= self.1
         }
@@ -108,7 +116,7 @@ mod tests {
         fn new_span(&self, _: &Attributes<'_>) -> Id {
             Id::from_u64(1)
         }
-        fn record(&self, _: &Id, _: &tracing::span::Record<'_>) {}
+        fn record(&self, _: &Id, _: &Record<'_>) {}
         fn record_follows_from(&self, _: &Id, _: &Id) {}
         fn event(&self, e: &Event<'_>) {
             let m = e.metadata();
@@ -122,28 +130,30 @@ mod tests {
     }
 
     fn events_at(level: Level) -> Vec<(String, Level)> {
-        let rec = Record(Arc::default(), level);
-        tracing::subscriber::with_default(rec.clone(), || {
-            run(|| {
+        let seen = Seen(Arc::default(), level);
+        tracing::subscriber::with_default(seen.clone(), || {
+            run("keyring_api::quiet::tests", || {
                 tracing::trace!(target: "aws_smithy_runtime::client", "body");
                 tracing::debug!(target: "aws_smithy_runtime::client", "attempt");
-                tracing::warn!(target: "aws_config::imds", "noise");
+                tracing::warn!(target: "gcp_auth::types", body = "SECRET", "token request failed");
+                tracing::warn!(target: "gcp_auth::types", retries = 1, "failed to refresh token");
                 tracing::trace!("ours, trace");
                 tracing::warn!("ours, warn");
             })
         });
-        let got = rec.0.lock().unwrap().clone();
+        let got = seen.0.lock().unwrap().clone();
         got
     }
 
     #[test]
-    fn sdk_trace_never_passes_and_sdk_warnings_only_when_verbose() {
-        let ours = "keyring_ecr::quiet::tests".to_string();
+    fn third_party_trace_and_bodies_never_pass_and_warnings_only_when_verbose() {
+        let ours = "keyring_api::quiet::tests".to_string();
+        let t = |s: &str| s.to_string();
         assert_eq!(
             events_at(Level::TRACE),
             [
-                ("aws_smithy_runtime::client".to_string(), Level::DEBUG),
-                ("aws_config::imds".to_string(), Level::WARN),
+                (t("aws_smithy_runtime::client"), Level::DEBUG),
+                (t("gcp_auth::types"), Level::WARN),
                 (ours.clone(), Level::TRACE),
                 (ours.clone(), Level::WARN),
             ]
