@@ -25,7 +25,11 @@ fn parse(args: &[String]) -> Result<(usize, Vec<Case>), String> {
     let mut runs = 300;
     let mut rest = args;
     if rest.first().map(String::as_str) == Some("--runs") {
-        runs = rest.get(1).ok_or("--runs needs a number")?.parse().map_err(|e| format!("--runs: {e}"))?;
+        runs = rest
+            .get(1)
+            .ok_or("--runs needs a number")?
+            .parse()
+            .map_err(|e| format!("--runs: {e}"))?;
         rest = &rest[2..];
     }
     let mut cases = Vec::new();
@@ -36,7 +40,12 @@ fn parse(args: &[String]) -> Result<(usize, Vec<Case>), String> {
         if argv.is_empty() {
             return Err(format!("{name}: no program"));
         }
-        cases.push(Case { name: name.clone(), stdin: stdin.clone(), argv: argv.to_vec(), times: Vec::new() });
+        cases.push(Case {
+            name: name.clone(),
+            stdin: stdin.clone(),
+            argv: argv.to_vec(),
+            times: Vec::new(),
+        });
     }
     if cases.is_empty() {
         return Err("no commands".into());
@@ -88,10 +97,18 @@ fn main() -> ExitCode {
         c.times[c.times.len() / 2]
     };
     let base = median(&mut cases[0]);
-    println!("{:<24}{:>12}{:>10}", "command (no shell)", "median", "ratio");
+    println!(
+        "{:<24}{:>12}{:>10}",
+        "command (no shell)", "median", "ratio"
+    );
     for c in cases.iter_mut() {
         let m = median(c);
-        println!("{:<24}{:>10.3}ms{:>9.2}x", c.name, m.as_secs_f64() * 1e3, m.as_secs_f64() / base.as_secs_f64());
+        println!(
+            "{:<24}{:>10.3}ms{:>9.2}x",
+            c.name,
+            m.as_secs_f64() * 1e3,
+            m.as_secs_f64() / base.as_secs_f64()
+        );
     }
     ExitCode::SUCCESS
 }

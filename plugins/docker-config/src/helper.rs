@@ -272,11 +272,11 @@ impl<'de> Visitor<'de> for ReplySeed {
         let (mut username, mut secret) = (String::new(), String::new());
         while let Some(key) = map.next_key::<String>()? {
             if key_is(&key, "Username") {
-                if let Some(v) = map.next_value_seed(FieldSeed("Username"))? {
+                if let Some(v) = map.next_value_seed(crate::parse::StringSeed("Username"))? {
                     username = v;
                 }
             } else if key_is(&key, "Secret") {
-                if let Some(v) = map.next_value_seed(FieldSeed("Secret"))? {
+                if let Some(v) = map.next_value_seed(crate::parse::StringSeed("Secret"))? {
                     // The old value is a secret too: wipe it rather than just drop it.
                     drop(Secret::new(std::mem::replace(&mut secret, v)));
                 }
@@ -306,56 +306,6 @@ impl<'de> Visitor<'de> for ReplySeed {
     }
     fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
         Err(de::Error::custom("expected a JSON object"))
-    }
-}
-
-/// A string-or-null field of the reply; a type error names the field, never the value.
-struct FieldSeed(&'static str);
-
-impl<'de> DeserializeSeed<'de> for FieldSeed {
-    type Value = Option<String>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl FieldSeed {
-    fn type_error<E: de::Error>(&self) -> E {
-        E::custom(format_args!("field `{}` must be a string", self.0))
-    }
-}
-
-impl<'de> Visitor<'de> for FieldSeed {
-    type Value = Option<String>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{} to be a string", self.0)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Some(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Some(v))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Err(self.type_error())
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Err(self.type_error())
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Err(self.type_error())
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Err(self.type_error())
-    }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-        Err(self.type_error())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-        Err(self.type_error())
     }
 }
 

@@ -550,7 +550,7 @@ impl<'de> Visitor<'de> for EntrySeed {
 }
 
 /// A string or null, for the named field.
-struct StringSeed(&'static str);
+pub(crate) struct StringSeed(pub(crate) &'static str);
 
 impl<'de> DeserializeSeed<'de> for StringSeed {
     type Value = Option<String>;
