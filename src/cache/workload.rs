@@ -6,10 +6,12 @@
 //! served again to the same service account, so the cache is keyed by it:
 //!
 //! * The identity comes from the token's payload, read **without verifying the signature**:
-//!   the kubelet minted the token a moment ago for this very pod, and the only thing at stake
-//!   is which cache entry the answer goes to. A forged token would only reach an entry of the
-//!   identity it names, which the backends then refuse anyway when the token is exchanged
-//!   (an entry is only written after a successful exchange).
+//!   the kubelet minted the token a moment ago for this very pod. What that trusts: on a
+//!   cache hit nothing checks the token, so a caller with a forged token naming another
+//!   service account would be served that account's cached credential. Only the kubelet
+//!   calls us, and anyone else able to run us as the cache's owner can already read its
+//!   0600 entries; the kubelet's own `ServiceAccount` cache trusts the same way. On a miss the
+//!   backend exchanges the token, so a forged one gets nothing, and nothing is cached.
 //! * The claims used: `iss`, `aud`, and the service account's namespace, name and UID from
 //!   the `kubernetes.io` claim; for tokens without that claim, namespace and name from `sub`
 //!   (`system:serviceaccount:<namespace>:<name>`). Never the pod, the expiry, the issue time
