@@ -13,16 +13,17 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use common::http::{Fake, Reply, Req};
 use common::*;
 
 const ACCOUNT: &str = "123456789012";
@@ -299,97 +300,15 @@ fn http(
 // ---------------------------------------------------------------------------------------
 // An in-process AWS JSON endpoint, for what moto cannot do.
 
-#[derive(Debug, Clone)]
-struct Req {
-    headers: BTreeMap<String, String>,
-}
+/// Headers of every fake AWS reply.
+const AWS_JSON: &str = "Content-Type: application/x-amz-json-1.1\r\n";
 
-/// Answers each request with `handler`'s (status, JSON body); at most 64 connections, and
-/// it stops with the test.
-struct Fake {
-    addr: String,
-    seen: Arc<Mutex<Vec<Req>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Fake {
-    fn start(handler: impl Fn(&Req) -> (u16, String) + Send + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = format!("http://{}", listener.local_addr().expect("addr"));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (seen2, stop2) = (seen.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let until = Instant::now() + Duration::from_secs(60);
-            let mut served = 0;
-            while !stop2.load(Ordering::SeqCst) && Instant::now() < until && served < 64 {
-                match listener.accept() {
-                    Ok((conn, _)) => {
-                        served += 1;
-                        serve(conn, &seen2, &handler);
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Fake {
-            addr,
-            seen,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn requests(&self) -> Vec<Req> {
-        self.seen.lock().expect("lock").clone()
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn serve(conn: TcpStream, seen: &Mutex<Vec<Req>>, handler: &dyn Fn(&Req) -> (u16, String)) {
-    let _ = conn.set_nonblocking(false);
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(conn.try_clone().expect("clone"));
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() || line.is_empty() {
-        return;
-    }
-    let mut headers = BTreeMap::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len.min(1 << 20)];
-    let _ = reader.read_exact(&mut body);
-    let req = Req { headers };
-    seen.lock().expect("lock").push(req.clone());
-    let (status, body) = handler(&req);
-    let mut conn = conn;
-    let head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = conn.write_all(head.as_bytes());
-    let _ = conn.write_all(body.as_bytes());
+/// Answers each request with `handler`'s (status, JSON body).
+fn aws_fake(handler: impl Fn(&Req) -> (u16, String) + Send + Sync + 'static) -> Fake {
+    Fake::start(AWS_JSON, move |r| {
+        let (status, body) = handler(r);
+        Reply::With(status, body.into_bytes())
+    })
 }
 
 /// Accepts connections and never answers, like an IMDS behind a hop limit that drops the
@@ -647,7 +566,7 @@ fn every_partition_fips_and_dual_stack_host_reaches_the_configured_endpoint() {
 fn ecr_public_token_comes_from_us_east_1() {
     let token = base64::engine::general_purpose::STANDARD.encode("AWS:public-canary-password");
     let expires = unix_now() + 12.0 * 3600.0;
-    let fake = Fake::start(move |r| {
+    let fake = aws_fake(move |r| {
         if r.headers.get("x-amz-target").map(String::as_str)
             != Some("SpencerFrontendService.GetAuthorizationToken")
         {
@@ -667,7 +586,7 @@ fn ecr_public_token_comes_from_us_east_1() {
             &s,
             &format!("{host}/nginx/nginx:1.27"),
             &[
-                ("AWS_ENDPOINT_URL_ECR_PUBLIC", &fake.addr),
+                ("AWS_ENDPOINT_URL_ECR_PUBLIC", fake.base()),
                 ("AWS_REGION", "eu-west-1"),
             ],
             &["--no-cache"],
@@ -887,7 +806,7 @@ fn a_silent_instance_metadata_service_fails_fast() {
 
 #[test]
 fn throttling_is_retried_a_bounded_number_of_times() {
-    let fake = Fake::start(|_| {
+    let fake = aws_fake(|_| {
         (
             400,
             r#"{"__type":"ThrottlingException","message":"Rate exceeded body-canary-51c"}"#.into(),
@@ -897,7 +816,7 @@ fn throttling_is_retried_a_bounded_number_of_times() {
     let (out, took) = get(
         &s,
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
-        &[("AWS_ENDPOINT_URL_ECR", &fake.addr)],
+        &[("AWS_ENDPOINT_URL_ECR", fake.base())],
         &["--no-cache"],
     );
     let line = assert_one_line_failure(&out, &["body-canary-51c"]);
@@ -911,7 +830,7 @@ fn throttling_is_retried_a_bounded_number_of_times() {
 
 #[test]
 fn access_denied_names_the_permission_and_is_not_retried() {
-    let fake = Fake::start(|_| {
+    let fake = aws_fake(|_| {
         (
             400,
             r#"{"__type":"AccessDeniedException","message":"User: arn:aws:iam::123456789012:user/x body-canary-0d2 is not authorized"}"#.into(),
@@ -921,7 +840,7 @@ fn access_denied_names_the_permission_and_is_not_retried() {
     let (out, _) = get(
         &s,
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
-        &[("AWS_ENDPOINT_URL_ECR", &fake.addr)],
+        &[("AWS_ENDPOINT_URL_ECR", fake.base())],
         &["--no-cache"],
     );
     let line = assert_one_line_failure(&out, &["body-canary-0d2"]);
@@ -934,7 +853,7 @@ fn access_denied_names_the_permission_and_is_not_retried() {
 
 #[test]
 fn other_images_never_reach_aws() {
-    let fake = Fake::start(|_| (500, "{}".into()));
+    let fake = aws_fake(|_| (500, "{}".into()));
     let s = Sandbox::new();
     for image in [
         "quay.io/team/app",
@@ -947,8 +866,8 @@ fn other_images_never_reach_aws() {
             &s,
             image,
             &[
-                ("AWS_ENDPOINT_URL_ECR", &fake.addr),
-                ("AWS_ENDPOINT_URL_ECR_PUBLIC", &fake.addr),
+                ("AWS_ENDPOINT_URL_ECR", fake.base()),
+                ("AWS_ENDPOINT_URL_ECR_PUBLIC", fake.base()),
             ],
             &["--no-cache"],
         );
@@ -1272,7 +1191,7 @@ fn no_role_falls_back_to_the_node_only_when_configured() {
 #[test]
 fn an_assume_role_failure_is_one_line_without_the_token() {
     // A fake STS refusing the role, as AWS does when the trust policy does not match.
-    let sts = Fake::start(|_| {
+    let sts = aws_fake(|_| {
         (
             403,
             "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error></ErrorResponse>".into(),
@@ -1291,7 +1210,7 @@ fn an_assume_role_failure_is_one_line_without_the_token() {
         &moto,
         &req,
         true,
-        &[("AWS_ENDPOINT_URL_STS", &sts.addr)],
+        &[("AWS_ENDPOINT_URL_STS", sts.base())],
         &["-vv"],
     );
     let err = stderr(&out);

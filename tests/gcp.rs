@@ -14,16 +14,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::http::{json, Fake, Reply, Req};
 use common::*;
 
 const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
@@ -31,166 +30,18 @@ const DOCKERCFG_PATH: &str = "/computeMetadata/v1/instance/attributes/google-doc
 const DOCKERCFG_URL_PATH: &str = "/computeMetadata/v1/instance/attributes/google-dockercfg-url";
 const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 
-// ---------------------------------------------------------------------------------------
-// A tiny HTTP/1.1 server: one request per connection, answered by a closure, every request
-// recorded. Bounded: at most 100 connections and 60 s, and it stops when dropped.
+/// Headers of every fake reply: JSON, and the flavor the metadata server always sends.
+const GOOGLE: &str = "Content-Type: application/json\r\nMetadata-Flavor: Google\r\n";
 
-#[derive(Debug, Clone)]
-struct Req {
-    method: String,
-    path: String,
-    headers: BTreeMap<String, String>,
-    body: Vec<u8>,
-}
-
-enum Reply {
-    /// Status and body.
-    With(u16, Vec<u8>),
-    /// Read the request and never answer (until the server stops).
-    Hang,
-}
-
-fn json(status: u16, body: &str) -> Reply {
-    Reply::With(status, body.as_bytes().to_vec())
-}
-
-type Handler = Arc<dyn Fn(&Req) -> Reply + Send + Sync>;
-
-struct Fake {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Req>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Fake {
-    fn start(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("addr");
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let handler: Handler = Arc::new(handler);
-        let thread = {
-            let (seen, stop) = (seen.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let started = Instant::now();
-                let mut served = 0;
-                let mut workers = Vec::new();
-                while !stop.load(Ordering::SeqCst)
-                    && served < 100
-                    && started.elapsed() < Duration::from_secs(60)
-                {
-                    match listener.accept() {
-                        Ok((conn, _)) => {
-                            served += 1;
-                            let (seen, stop, handler) =
-                                (seen.clone(), stop.clone(), handler.clone());
-                            workers.push(std::thread::spawn(move || {
-                                serve(conn, &seen, &stop, &*handler)
-                            }));
-                        }
-                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                    }
-                }
-                for w in workers {
-                    let _ = w.join();
-                }
-            })
-        };
-        Fake {
-            addr,
-            seen,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn host(&self) -> String {
-        self.addr.to_string()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn requests(&self) -> Vec<Req> {
-        self.seen.lock().expect("lock").clone()
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn serve(
-    conn: TcpStream,
-    seen: &Mutex<Vec<Req>>,
-    stop: &AtomicBool,
-    handler: &dyn Fn(&Req) -> Reply,
-) {
-    conn.set_nonblocking(false).expect("blocking");
-    conn.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let mut reader = BufReader::new(conn.try_clone().expect("clone"));
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() || line.is_empty() {
-        return;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().to_string();
-    let mut headers = BTreeMap::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len.min(1 << 20)];
-    let _ = reader.read_exact(&mut body);
-    let req = Req {
-        method,
-        path,
-        headers,
-        body,
-    };
-    seen.lock().expect("lock").push(req.clone());
-    let mut conn = conn;
-    match handler(&req) {
-        Reply::With(status, body) => {
-            let head = format!(
-                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nMetadata-Flavor: Google\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = conn.write_all(head.as_bytes());
-            let _ = conn.write_all(&body);
-        }
-        Reply::Hang => {
-            let until = Instant::now() + Duration::from_secs(30);
-            while !stop.load(Ordering::SeqCst) && Instant::now() < until {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
+/// A fake Google endpoint answering with `handler`.
+fn google_fake(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Fake {
+    Fake::start(GOOGLE, handler)
 }
 
 /// A metadata server that hands out `token` to requests with the metadata header, and
 /// answers `attrs` (path → reply) for the rest; 404 for anything else.
 fn metadata_server(token: &'static str, expires_in: u64) -> Fake {
-    Fake::start(move |r| {
+    google_fake(move |r| {
         if r.headers.get("metadata-flavor").map(String::as_str) != Some("Google") {
             return json(403, "missing Metadata-Flavor header");
         }
@@ -418,7 +269,7 @@ fn bad_mirror_is_a_config_error_naming_the_entry() {
 #[test]
 fn metadata_500_fails_in_one_line_without_the_body() {
     let s = Sandbox::new();
-    let md = Fake::start(|_| json(500, r#"{"access_token":"ya29.LEAKED","error":"boom"}"#));
+    let md = google_fake(|_| json(500, r#"{"access_token":"ya29.LEAKED","error":"boom"}"#));
     let (out, took) = get(&s, "gcr.io/p/i", &[("GCE_METADATA_HOST", &md.host())], &[]);
     let err = assert_one_line_failure(&out, &["ya29", "LEAKED", "boom"]);
     assert!(
@@ -460,7 +311,7 @@ fn metadata_down_fails_fast() {
 #[test]
 fn metadata_that_never_answers_hits_the_request_timeout() {
     let s = Sandbox::new();
-    let md = Fake::start(|_| Reply::Hang);
+    let md = google_fake(|_| Reply::Hang);
     let (out, took) = get(&s, "gcr.io/p/i", &[("GCE_METADATA_HOST", &md.host())], &[]);
     let err = assert_one_line_failure(&out, &[]);
     assert!(
@@ -478,7 +329,7 @@ fn metadata_that_never_answers_hits_the_request_timeout() {
 #[test]
 fn metadata_without_service_account() {
     let s = Sandbox::new();
-    let md = Fake::start(|_| json(404, "not found"));
+    let md = google_fake(|_| json(404, "not found"));
     let (out, _) = get(&s, "gcr.io/p/i", &[("GCE_METADATA_HOST", &md.host())], &[]);
     let err = assert_one_line_failure(&out, &[]);
     assert!(
@@ -493,7 +344,7 @@ fn metadata_without_service_account() {
 #[test]
 fn bad_token_json_and_bad_metadata_host() {
     let s = Sandbox::new();
-    let md = Fake::start(|_| json(200, r#"{"access_token":"ya29.SECRET","expires_in":"soon"}"#));
+    let md = google_fake(|_| json(200, r#"{"access_token":"ya29.SECRET","expires_in":"soon"}"#));
     let (out, _) = get(&s, "gcr.io/p/i", &[("GCE_METADATA_HOST", &md.host())], &[]);
     let err = assert_one_line_failure(&out, &["SECRET", "soon"]);
     assert!(err.contains("sent an access token that is not JSON with a string access_token and a numeric expires_in"), "{err}");
@@ -632,7 +483,7 @@ fn verify_assertion(jwt: &str, public: &Path, token_uri: &str, dir: &Path) {
 
 /// A token endpoint answering `reply` to POST /token.
 fn token_endpoint(status: u16, reply: &'static str) -> Fake {
-    Fake::start(move |r| {
+    google_fake(move |r| {
         if r.method == "POST" && r.path == "/token" {
             json(status, reply)
         } else {
@@ -803,7 +654,7 @@ fn dockercfg_attribute() {
         "gcr.io": {"username": "_json_key", "password": "json-key-password"},
     })
     .to_string();
-    let md = Fake::start(move |r| {
+    let md = google_fake(move |r| {
         if r.headers.get("metadata-flavor").map(String::as_str) != Some("Google") {
             return json(403, "");
         }
@@ -862,7 +713,7 @@ fn dockercfg_attribute() {
 #[test]
 fn dockercfg_url_is_fetched_without_the_metadata_header() {
     let s = Sandbox::new();
-    let store = Fake::start(|r| {
+    let store = google_fake(|r| {
         if r.path.starts_with("/cfg.json") {
             json(
                 200,
@@ -880,7 +731,7 @@ fn dockercfg_url_is_fetched_without_the_metadata_header() {
     let value = Arc::new(Mutex::new(good));
     let md = {
         let value = value.clone();
-        Fake::start(move |r| match r.path.as_str() {
+        google_fake(move |r| match r.path.as_str() {
             DOCKERCFG_URL_PATH => json(200, &format!("{}\n", value.lock().expect("lock"))),
             _ => json(404, ""),
         })
@@ -954,7 +805,7 @@ fn token_endpoint_that_never_answers_hits_the_total_deadline() {
     // gcp_auth has no timeouts of its own: the backend's 20 s deadline must cut it.
     let s = Sandbox::new();
     let (pem, _) = rsa_key(s.tmp.path());
-    let oauth = Fake::start(|_| Reply::Hang);
+    let oauth = google_fake(|_| Reply::Hang);
     let key_path = s.tmp.path().join("sa.json");
     write(&key_path, &key_json(&pem, &oauth.url("/token")));
     let (out, took) = get(
@@ -1036,7 +887,7 @@ fn unix_now() -> u64 {
 /// `delay`), IAM credentials `gsa-<email>` to a bearer `fed-...` token, the metadata server
 /// its project ID and a node token `ya29.node`.
 fn fake_google(delay: Duration) -> Fake {
-    Fake::start(move |r| {
+    google_fake(move |r| {
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
         match (r.method.as_str(), r.path.as_str()) {
             ("POST", STS_PATH) => {
@@ -1216,7 +1067,7 @@ fn an_opted_in_failure_exits_1_without_the_token_or_a_fallback() {
     let token = sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
     let req = sa_request("us-docker.pkg.dev/p/r/i", &token, &[(OPT_IN, "true")]);
     // STS refuses, with a description that must not be quoted.
-    let refusing = Fake::start(|r| match r.path.as_str() {
+    let refusing = google_fake(|r| match r.path.as_str() {
         STS_PATH => json(
             400,
             r#"{"error":"invalid_grant","error_description":"description-canary: claim aud"}"#,
@@ -1283,7 +1134,7 @@ fn an_opted_in_failure_exits_1_without_the_token_or_a_fallback() {
     );
     assert!(fake.requests().is_empty());
     // Impersonation refused: named, no fallback to the federated token.
-    let denying = Fake::start(|r| match r.path.as_str() {
+    let denying = google_fake(|r| match r.path.as_str() {
         STS_PATH => json(200, r#"{"access_token":"fed-x","expires_in":3599}"#),
         _ => json(
             403,
