@@ -52,22 +52,8 @@ fn moto_server() -> PathBuf {
         })
 }
 
-/// Gives moto's ECR tokens an expiry 12 h from now instead of its fixed 2015-01-01 (moto 5.2
-/// builds it with `datetime(2015, 1, 1, ...)` in `moto.ecr.responses`).
-const FUTURE_EXPIRY_PATCH: &str = r#"
-import datetime as _dt
-import moto.ecr.responses as _responses
-
-class _Datetime(_dt.datetime):
-    def __new__(cls, *args, **kwargs):
-        if args[:3] == (2015, 1, 1):
-            tz = kwargs.get("tzinfo")
-            t = _dt.datetime.now(tz) + _dt.timedelta(hours=12)
-            return _dt.datetime(t.year, t.month, t.day, t.hour, t.minute, t.second, tzinfo=tz)
-        return _dt.datetime.__new__(cls, *args, **kwargs)
-
-_responses.datetime = _Datetime
-"#;
+/// A `sitecustomize` module that gives moto's ECR tokens a 12 h expiry (see the file).
+const FUTURE_EXPIRY_PATCH: &str = include_str!("data/moto/sitecustomize.py");
 
 /// A running moto_server with its request recorder on.
 struct Moto {

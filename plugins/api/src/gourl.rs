@@ -142,7 +142,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// without category tables this treats as non-printable the C and Z categories that can be
 /// told apart with `std` (controls, white space) and the format and private-use characters,
 /// and leaves unassigned code points printable (Go would escape them).
-pub(crate) fn go_quote(bytes: &[u8]) -> String {
+pub fn go_quote(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() + 2);
     out.push('"');
     for chunk in bytes.utf8_chunks() {

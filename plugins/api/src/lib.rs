@@ -34,6 +34,7 @@ pub mod fuzzing {
     pub use crate::goglob::{matches as filepath_match, BadPattern};
 }
 
+pub use gourl::go_quote;
 pub use image::ImageName;
 pub use provider::{Answer, CacheKeyType, Outcome, Provider, ProviderError};
 pub use secret::Secret;
