@@ -1,6 +1,7 @@
 //! Command line: flags (each also settable by environment, since the kubelet passes `env`
 //! from its `CredentialProviderConfig`) and subcommands.
 
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -43,8 +44,8 @@ pub struct GlobalArgs {
     /// The kubelet's --root-dir: the preferred directory for config.json and .dockercfg.
     #[arg(
         long,
-        env = "KUBELET_KEYRING_ROOT_DIR",
-        default_value = "/var/lib/kubelet",
+        env = ENV_ROOT_DIR,
+        default_value = DEFAULT_ROOT_DIR,
         value_name = "DIR",
         global = true
     )]
@@ -53,7 +54,7 @@ pub struct GlobalArgs {
     /// The plugin's own config file (YAML or JSON): provider order, mirrors, endpoints.
     #[arg(
         long,
-        env = "KUBELET_KEYRING_CONFIG",
+        env = ENV_CONFIG,
         value_name = "FILE",
         global = true
     )]
@@ -63,7 +64,7 @@ pub struct GlobalArgs {
     /// $XDG_CACHE_HOME/kubelet-keyring otherwise].
     #[arg(
         long,
-        env = "KUBELET_KEYRING_CACHE_DIR",
+        env = ENV_CACHE_DIR,
         value_name = "DIR",
         global = true
     )]
@@ -72,7 +73,7 @@ pub struct GlobalArgs {
     /// Do not read or write the credential cache (env: 1/true/yes/on).
     #[arg(
         long,
-        env = "KUBELET_KEYRING_NO_CACHE",
+        env = ENV_NO_CACHE,
         global = true,
         value_parser = clap::builder::BoolishValueParser::new()
     )]
@@ -131,6 +132,125 @@ pub enum CacheAction {
     },
     /// Remove every entry.
     Clear,
+}
+
+/// The command line of this process: [`parse_kubelet_argv`] for the kubelet's own
+/// invocations, clap for everything else (and for every error message).
+pub fn parse() -> Cli {
+    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    parse_kubelet_argv(&argv, |name| std::env::var_os(name)).unwrap_or_else(Cli::parse)
+}
+
+/// `--root-dir` when neither the flag nor its variable is given: the kubelet's default.
+const DEFAULT_ROOT_DIR: &str = "/var/lib/kubelet";
+// The environment variables behind [`GlobalArgs`].
+const ENV_ROOT_DIR: &str = "KUBELET_KEYRING_ROOT_DIR";
+const ENV_CONFIG: &str = "KUBELET_KEYRING_CONFIG";
+const ENV_CACHE_DIR: &str = "KUBELET_KEYRING_CACHE_DIR";
+const ENV_NO_CACHE: &str = "KUBELET_KEYRING_NO_CACHE";
+
+/// Parses the command lines the kubelet runs us with (its `args`: nothing or
+/// `get-credentials`, with the global flags and their environment variables) without
+/// building clap's command: on a cache hit, clap's build and parse were ~170,000 of the
+/// process's ~440,000 instructions and ~30 of its ~105 page faults (its code, its heap).
+///
+/// `None` for anything else, and for whatever it is not sure clap would accept exactly so
+/// (a repeated flag, an empty value, a value starting with `-`, an unknown word): clap then
+/// parses it, errors and help included. Where this returns `Some`, clap returns the same
+/// `Cli`; `tests/cli_fast_path.rs` checks that over thousands of generated command lines.
+pub fn parse_kubelet_argv(
+    argv: &[OsString],
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Option<Cli> {
+    let mut root_dir = None;
+    let mut config = None;
+    let mut cache_dir = None;
+    let mut no_cache = None;
+    // `-v`s before and after `get-credentials`: clap counts each side on its own.
+    let mut verbose = [0usize; 2];
+    let mut command = None;
+    let mut args = argv.iter();
+    while let Some(arg) = args.next() {
+        let arg = arg.to_str()?;
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(OsStr::new(v))),
+            _ => (arg, None),
+        };
+        let slot = match name {
+            "get-credentials" if command.is_none() && inline.is_none() => {
+                command = Some(Command::GetCredentials);
+                continue;
+            }
+            "--root-dir" => &mut root_dir,
+            "--config" => &mut config,
+            "--cache-dir" => &mut cache_dir,
+            "--no-cache" if no_cache.is_none() && inline.is_none() => {
+                no_cache = Some(true);
+                continue;
+            }
+            "--verbose" if inline.is_none() => {
+                verbose[usize::from(command.is_some())] += 1;
+                continue;
+            }
+            _ if arg.len() > 1 && arg.starts_with('-') && arg[1..].bytes().all(|b| b == b'v') => {
+                verbose[usize::from(command.is_some())] += arg.len() - 1;
+                continue;
+            }
+            _ => return None,
+        };
+        if slot.is_some() {
+            return None;
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => args.next()?.as_os_str(),
+        };
+        if value.is_empty() || value.as_encoded_bytes().starts_with(b"-") {
+            return None;
+        }
+        *slot = Some(PathBuf::from(value));
+    }
+    // Absent flags come from the environment, as with clap's `env`. clap reads (and
+    // checks) each variable again for the subcommand even when the flag was given, so an
+    // empty or non-boolean value is left to clap whatever the flags.
+    let from_env = |name: &str| -> Result<Option<PathBuf>, ()> {
+        match env(name) {
+            Some(v) if v.is_empty() => Err(()),
+            v => Ok(v.map(PathBuf::from)),
+        }
+    };
+    let env_root_dir = from_env(ENV_ROOT_DIR).ok()?;
+    let env_config = from_env(ENV_CONFIG).ok()?;
+    let env_cache_dir = from_env(ENV_CACHE_DIR).ok()?;
+    let env_no_cache = match env(ENV_NO_CACHE) {
+        None => false,
+        // clap's BoolishValueParser, whose words these are; anything else is its error.
+        Some(v) => match v.to_str()?.to_ascii_lowercase().as_str() {
+            "y" | "yes" | "t" | "true" | "on" | "1" => true,
+            "n" | "no" | "f" | "false" | "off" | "0" => false,
+            _ => return None,
+        },
+    };
+    let root_dir = root_dir
+        .or(env_root_dir)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT_DIR));
+    let config = config.or(env_config);
+    let cache_dir = cache_dir.or(env_cache_dir);
+    let no_cache = no_cache.unwrap_or(env_no_cache);
+    let verbose = match verbose {
+        [n, 0] | [0, n] => u8::try_from(n).ok()?,
+        _ => return None,
+    };
+    Some(Cli {
+        global: GlobalArgs {
+            root_dir,
+            config,
+            cache_dir,
+            no_cache,
+            verbose,
+        },
+        command,
+    })
 }
 
 /// Runs the chosen subcommand.

@@ -8,7 +8,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use kubelet_keyring::cli;
 
 fn main() -> ExitCode {
@@ -19,7 +18,7 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!("kubelet-keyring: internal error (a bug){at}; please report it");
     }));
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     init_logging(cli.global.verbose);
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
