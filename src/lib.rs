@@ -9,4 +9,5 @@ pub mod config;
 pub mod exit;
 pub mod explain;
 pub mod get;
+pub mod logging;
 pub mod validate;

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         eprintln!("kubelet-keyring: internal error (a bug){at}; please report it");
     }));
     let cli = cli::parse();
-    init_logging(cli.global.verbose);
+    kubelet_keyring::logging::init(cli.global.verbose);
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
@@ -27,23 +27,4 @@ fn main() -> ExitCode {
             failure.exit_code()
         }
     }
-}
-
-/// Logs go to stderr, which the kubelet shows only when the plugin fails: warnings by
-/// default, more with each `-v`.
-fn init_logging(verbose: u8) {
-    use std::io::IsTerminal;
-    let level = match verbose {
-        0 => tracing::Level::WARN,
-        1 => tracing::Level::INFO,
-        2 => tracing::Level::DEBUG,
-        _ => tracing::Level::TRACE,
-    };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .without_time()
-        .init();
 }
