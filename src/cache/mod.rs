@@ -225,7 +225,8 @@ impl DiskCache {
         let path = self
             .dir
             .join(format!("{}.json", self.file_stem(scope, key)));
-        let mut bytes = Vec::new();
+        // Entries are a few hundred bytes: one read(2) instead of std's growing probes.
+        let mut bytes = Vec::with_capacity(4096);
         let file = File::open(&path).ok()?;
         file.take(MAX_ENTRY_BYTES).read_to_end(&mut bytes).ok()?;
         match serde_json::from_slice::<Entry>(&bytes) {
