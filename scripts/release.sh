@@ -8,10 +8,10 @@
 # /etc/resolv.conf), which is what the kubelet's node needs to reach registries and cloud APIs.
 #
 # Position-dependent by default (-C relocation-model=static): a static PIE must apply ~30,000
-# relocations at every start, which touched ~140 more pages and made the warm cache hit 1.37 ms
-# instead of 0.73 ms here (bench/ecr.sh, no-shell figures). The kubelet starts us on each of
-# its cache misses; upstream's Go plugins ship position-dependent static binaries too. PIE=1
-# builds a static PIE instead, for nodes that want ASLR of the executable itself.
+# relocations at every start, which touched ~140 more pages and made the warm cache hit
+# 1.37 ms instead of 0.73 ms when measured here (bench/ecr.sh, no-shell figures). The kubelet
+# starts us on each of its cache misses; upstream's Go plugins ship position-dependent static
+# binaries too. PIE=1 builds a static PIE instead, for nodes that want ASLR of the executable.
 # Prints the path, size, `--version` and a check that nothing is linked dynamically.
 set -euo pipefail
 cd "$(dirname "$0")/.."
