@@ -1280,3 +1280,93 @@ fn concurrent_requests_make_one_exchange_per_service_account() {
         "one exchange per service account"
     );
 }
+
+/// A proxy on 127.0.0.1 that records each request head and refuses with 407, so nothing is
+/// ever forwarded.
+fn refusing_proxy() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::Read;
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let _ = conn.write_all(
+                b"HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 0\r\n\r\n",
+            );
+            if tx
+                .send(String::from_utf8_lossy(&head).into_owned())
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn google_apis_are_reached_through_https_proxy_and_the_metadata_server_directly() {
+    let fake = fake_google(Duration::ZERO);
+    let (port, seen) = refusing_proxy();
+    let s = Sandbox::new();
+    // An STS endpoint under .invalid, which never resolves: if the proxy were skipped the
+    // request would fail at DNS instead of leaving the machine. The proxy refuses.
+    let cfg = config(
+        &s,
+        &format!("gcp:\n  workloadIdentity:\n    projectId: my-project\n    identityProvider: {PROVIDER}\n    stsEndpoint: https://sts.example.invalid/v1/token\n"),
+    );
+    let token = sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
+    let req = sa_request("us-docker.pkg.dev/p/r/i", &token, &[(OPT_IN, "true")]);
+    let mut cmd = s.command(&["--config", &cfg]);
+    cmd.env("GCE_METADATA_HOST", fake.host())
+        .env("HTTPS_PROXY", format!("http://127.0.0.1:{port}"))
+        .env("NO_PROXY", "metadata.google.internal");
+    let out = run_with(cmd, req.as_bytes());
+    let line = assert_one_line_failure(&out, &[&token]);
+    assert!(
+        line.contains("STS token exchange at https://sts.example.invalid/v1/token"),
+        "{line}"
+    );
+    let head = seen
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no CONNECT reached the proxy");
+    assert!(
+        head.starts_with("CONNECT sts.example.invalid:443 HTTP/1.1\r\n"),
+        "{head}"
+    );
+    assert!(
+        !head.contains(&token),
+        "the token went to the proxy in clear"
+    );
+
+    // A node-identity answer (metadata server, plain HTTP) does not go through the proxy.
+    let mut cmd = s.command(&["--no-cache"]);
+    cmd.env("GCE_METADATA_HOST", fake.host())
+        .env("HTTPS_PROXY", format!("http://127.0.0.1:{port}"))
+        .env("HTTP_PROXY", format!("http://127.0.0.1:{port}"));
+    let out = run_with(
+        cmd,
+        request(
+            "credentialprovider.kubelet.k8s.io/v1",
+            "us-docker.pkg.dev/p/r/i",
+        )
+        .as_bytes(),
+    );
+    let resp = stdout_json(&out);
+    assert_eq!(
+        creds(&resp, "us-docker.pkg.dev"),
+        ("oauth2accesstoken".into(), "ya29.node".into())
+    );
+    while let Ok(head) = seen.try_recv() {
+        assert!(
+            head.starts_with("CONNECT sts.example.invalid:443"),
+            "{head}"
+        );
+    }
+}

@@ -120,14 +120,8 @@ async fn fetch(uri: Uri, shown: &str) -> Result<Bytes, Error> {
         url: shown.to_string(),
         reason,
     };
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .map_err(|e| fail(format!("cannot load the system's CA certificates: {e}")))?
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(h::http_connector(URL_CONNECT_TIMEOUT));
+    let https = h::https_connector(URL_CONNECT_TIMEOUT)
+        .map_err(|e| fail(format!("cannot load the system's CA certificates: {e}")))?;
     let client = h::client(https);
     let req = Request::get(uri)
         .header(http::header::USER_AGENT, USER_AGENT)

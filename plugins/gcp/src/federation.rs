@@ -26,7 +26,8 @@
 //!    "direct access": the registry grants roles to the `principal://` of the service
 //!    account).
 //!
-//! Both go through hyper with rustls on ring and the system's roots; each request connects
+//! Both go through hyper with rustls on ring and the system's roots, through `HTTPS_PROXY`
+//! unless `NO_PROXY` names the host ([`crate::http::ProxyConnector`]); each request connects
 //! within [`CONNECT_TIMEOUT`] and ends within [`REQUEST_TIMEOUT`], and a refused connection
 //! or a 429/5xx answer is tried once more. Errors name the step, the URL, Google's error code
 //! (never its message or any body) and the likely fix. The pod's token goes into the STS
@@ -246,26 +247,19 @@ pub(crate) async fn exchange(
 /// The HTTPS (or loopback HTTP) client of one exchange.
 struct Client {
     inner: hyper_util::client::legacy::Client<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        hyper_rustls::HttpsConnector<h::ProxyConnector>,
         Full<Bytes>,
     >,
 }
 
 impl Client {
     fn new() -> Result<Self, Error> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(std::sync::Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .map_err(|e| Error::Federation {
-                stage: "TLS set-up".into(),
-                url: "(none)".into(),
-                detail: format!("cannot load the system's CA certificates: {e}"),
-                hint: "install the CA certificates (ca-certificates) or set SSL_CERT_FILE".into(),
-            })?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(h::http_connector(CONNECT_TIMEOUT));
+        let https = h::https_connector(CONNECT_TIMEOUT).map_err(|e| Error::Federation {
+            stage: "TLS set-up".into(),
+            url: "(none)".into(),
+            detail: format!("cannot load the system's CA certificates: {e}"),
+            hint: "install the CA certificates (ca-certificates) or set SSL_CERT_FILE".into(),
+        })?;
         Ok(Client {
             inner: h::client(https),
         })

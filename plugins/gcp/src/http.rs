@@ -3,15 +3,27 @@
 //! Every request has a connect timeout and a whole-exchange timeout, and every body is read
 //! through a size cap. Bodies are returned to the caller and never logged or quoted in
 //! errors: a metadata or token response may carry a credential.
+//!
+//! Requests to Google APIs (`https://`) go through the proxy named by `HTTPS_PROXY` /
+//! `ALL_PROXY` unless `NO_PROXY` excludes the host, with an HTTP CONNECT tunnel (curl's
+//! rules, via hyper-util's matcher and tunnel), as the AWS SDK and the ACR backend do. The
+//! metadata server is always reached directly ([`http_connector`]).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, StatusCode};
+use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
+use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tower_service::Service;
 
 /// The User-Agent of every request we make ourselves.
 pub(crate) const USER_AGENT: &str = concat!("kubelet-keyring/", env!("CARGO_PKG_VERSION"));
@@ -54,6 +66,93 @@ pub(crate) fn http_connector(connect_timeout: Duration) -> HttpConnector {
     c.set_connect_timeout(Some(connect_timeout));
     c.set_nodelay(true);
     c
+}
+
+/// The TCP connector under TLS for `https://` endpoints: direct, or through an HTTP CONNECT
+/// tunnel when the environment's proxy settings say so for the destination.
+#[derive(Clone)]
+pub(crate) struct ProxyConnector {
+    direct: HttpConnector,
+    proxies: Arc<Matcher>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl ProxyConnector {
+    /// Proxy settings from `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY` (and lower-case forms).
+    pub(crate) fn from_env(connect_timeout: Duration) -> Self {
+        Self::new(connect_timeout, Matcher::from_env())
+    }
+
+    /// With the given proxy rules.
+    pub(crate) fn new(connect_timeout: Duration, proxies: Matcher) -> Self {
+        let mut direct = http_connector(connect_timeout);
+        // Plain TCP under the TLS layer, which checks the scheme itself.
+        direct.enforce_http(false);
+        ProxyConnector {
+            direct,
+            proxies: Arc::new(proxies),
+        }
+    }
+}
+
+impl Service<Uri> for ProxyConnector {
+    type Response = TokioIo<tokio::net::TcpStream>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.direct.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, dst: Uri) -> Self::Future {
+        // Only HTTPS goes through a tunnel: plain HTTP here is a loopback or test endpoint,
+        // and a proxy would want absolute-form requests for it, not CONNECT.
+        let via = match dst.scheme_str() {
+            Some("https") => self.proxies.intercept(&dst),
+            _ => None,
+        };
+        let Some(via) = via else {
+            let connecting = self.direct.call(dst);
+            return Box::pin(async move { connecting.await.map_err(Into::into) });
+        };
+        if via.uri().scheme_str() != Some("http") {
+            let proxy = format!(
+                "{}://{}",
+                via.uri().scheme_str().unwrap_or(""),
+                via.uri().authority().map_or("", |a| a.host())
+            );
+            return Box::pin(async move {
+                Err(format!(
+                    "proxy {proxy} is not supported: give HTTPS_PROXY as http://host:port (the tunnel is TLS end to end)"
+                )
+                .into())
+            });
+        }
+        let mut tunnel = Tunnel::new(via.uri().clone(), self.direct.clone());
+        if let Some(auth) = via.basic_auth() {
+            tunnel = tunnel.with_auth(auth.clone());
+        }
+        Box::pin(async move { tunnel.call(dst).await.map_err(Into::into) })
+    }
+}
+
+/// An HTTPS client (rustls on ring, the system's roots; `http://` allowed for loopback
+/// fakes) over [`ProxyConnector::from_env`].
+pub(crate) fn https_connector(
+    connect_timeout: Duration,
+) -> Result<hyper_rustls::HttpsConnector<ProxyConnector>, std::io::Error> {
+    https_connector_with(ProxyConnector::from_env(connect_timeout))
+}
+
+fn https_connector_with(
+    tcp: ProxyConnector,
+) -> Result<hyper_rustls::HttpsConnector<ProxyConnector>, std::io::Error> {
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(Arc::new(rustls::crypto::ring::default_provider()))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp))
 }
 
 /// A client over `connector`, HTTP/1 only, no pooled idle connections kept around.
@@ -132,4 +231,130 @@ pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::Empty;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    /// A port on 127.0.0.1 with nothing listening.
+    fn closed_port() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    /// A "proxy" on 127.0.0.1 that records each request head and refuses with 407.
+    fn refusing_proxy() -> (u16, std::sync::mpsc::Receiver<String>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let _ = conn.write_all(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 0\r\n\r\n",
+                );
+                if tx
+                    .send(String::from_utf8_lossy(&head).into_owned())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        (port, rx)
+    }
+
+    /// GETs `url` over a client with the given proxy rules; the error text on failure.
+    fn get(url: &str, proxies: Matcher) -> Result<StatusCode, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let connector =
+                https_connector_with(ProxyConnector::new(Duration::from_secs(2), proxies))
+                    .map_err(|e| e.to_string())?;
+            let client = client(connector);
+            let req = Request::get(url).body(Empty::<Bytes>::new()).unwrap();
+            send(&client, req, 1024, Duration::from_secs(5))
+                .await
+                .map(|f| f.status)
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    #[test]
+    fn https_endpoints_are_dialled() {
+        // A TCP connector that enforces http:// refuses every https:// URL before dialling
+        // ("invalid URL, scheme is not http"); this one must get as far as the socket.
+        let e = get(
+            &format!("https://127.0.0.1:{}/v1/token", closed_port()),
+            Matcher::builder().build(),
+        )
+        .unwrap_err();
+        assert!(e.contains("refused"), "{e}");
+    }
+
+    #[test]
+    fn https_goes_through_the_proxy_with_its_credentials() {
+        let (port, seen) = refusing_proxy();
+        let proxies = Matcher::builder()
+            .https(format!("http://user:pa%20ss@127.0.0.1:{port}"))
+            .build();
+        // The proxy refuses, and .invalid never resolves: nothing leaves the machine.
+        let e = get("https://sts.example.invalid/v1/token", proxies).unwrap_err();
+        let head = seen.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(
+            head.starts_with("CONNECT sts.example.invalid:443 HTTP/1.1\r\n"),
+            "{head}"
+        );
+        // base64("user:pa ss")
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("proxy-authorization: basic dxnlcjpwysbzcw=="),
+            "{head}"
+        );
+        assert!(e.contains("407") || e.contains("proxy"), "{e}");
+    }
+
+    #[test]
+    fn no_proxy_hosts_and_plain_http_go_direct() {
+        let (port, seen) = refusing_proxy();
+        let rules = || {
+            Matcher::builder()
+                .https(format!("http://127.0.0.1:{port}"))
+                .http(format!("http://127.0.0.1:{port}"))
+                .no("localhost")
+                .build()
+        };
+        let closed = closed_port();
+        for url in [
+            format!("https://localhost:{closed}/"),
+            format!("http://127.0.0.1:{closed}/"),
+        ] {
+            let e = get(&url, rules()).unwrap_err();
+            assert!(e.contains("refused"), "{url}: {e}");
+        }
+        assert!(seen.try_recv().is_err(), "the proxy was used");
+    }
+
+    #[test]
+    fn an_https_proxy_is_refused_with_the_fix() {
+        let e = get(
+            "https://sts.example.invalid/v1/token",
+            Matcher::builder().https("https://127.0.0.1:9").build(),
+        )
+        .unwrap_err();
+        assert!(e.contains("give HTTPS_PROXY as http://host:port"), "{e}");
+    }
 }

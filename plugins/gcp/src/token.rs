@@ -11,8 +11,9 @@
 //! the operator meant it, and a token for another identity would only fail later as a 403.
 //! Not supported (reported as such): `external_account` (workload identity federation) and
 //! `impersonated_service_account` files, and gcp_auth's `gcloud` CLI fallback (a node has no
-//! logged-in gcloud, and spawning it is slow). gcp_auth's token requests do not go through
-//! `HTTPS_PROXY`.
+//! logged-in gcloud, and spawning it is slow). gcp_auth's token requests (key files, ADC)
+//! do not go through `HTTPS_PROXY`: it has no proxy setting and no way to give it a client.
+//! Our own requests to Google APIs do ([`crate::http`]).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
