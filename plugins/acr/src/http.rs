@@ -309,4 +309,73 @@ mod tests {
         let e = http.send(&call).err().unwrap().to_string();
         assert!(e.contains("out of time") && e.contains("check IMDS"), "{e}");
     }
+
+    /// ACR, Entra ID and the token exchange are HTTPS: the agent must really speak TLS and
+    /// check the certificate (a self-signed one here, which webpki's roots refuse).
+    #[test]
+    fn https_is_spoken_and_certificates_are_checked() {
+        let dir = std::env::temp_dir().join(format!("acr-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .args(["-keyout", "key.pem", "-out", "cert.pem"])
+            .current_dir(&dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("the openssl CLI is needed (apt-get install openssl)");
+        assert!(status.success());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = std::process::Command::new("openssl")
+            .args(["s_server", "-quiet", "-key", "key.pem", "-cert", "cert.pem"])
+            .args(["-accept", &format!("127.0.0.1:{port}")])
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "s_server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let url = format!("https://127.0.0.1:{port}/v2/");
+        let call = Call {
+            stage: Stage::Imds,
+            url: &url,
+            query: &[],
+            headers: &[],
+            body: Body::Get,
+            route: Route::Direct,
+            retry_status: transient,
+            hint: "hint",
+        };
+        let e = Http::with_budget(Duration::from_secs(5))
+            .attempt(&call, Duration::from_secs(5))
+            .err()
+            .map(|e| e.to_string());
+        let _ = server.kill();
+        let _ = server.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        let e = e.expect("a self-signed certificate was accepted");
+        assert!(
+            e.to_ascii_lowercase().contains("certificate") || e.contains("UnknownIssuer"),
+            "{e}"
+        );
+    }
 }
