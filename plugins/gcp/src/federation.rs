@@ -310,11 +310,15 @@ impl Client {
 }
 
 fn unreachable(stage: &str, uri: &Uri, cause: FetchError) -> Error {
+    let hint = match cause {
+        FetchError::Tls(_) => "the server's certificate is not trusted: install the CA certificates (ca-certificates), and for a TLS-inspecting proxy add its CA (or point SSL_CERT_FILE at a bundle with it)",
+        _ => "check that the node reaches Google APIs (firewall, Private Google Access) and the endpoints in gcp.workloadIdentity",
+    };
     Error::Federation {
         stage: stage.into(),
         url: uri.to_string(),
         detail: cause.to_string(),
-        hint: "check that the node reaches Google APIs (firewall, Private Google Access) and the endpoints in gcp.workloadIdentity".into(),
+        hint: hint.into(),
     }
 }
 

@@ -50,6 +50,9 @@ pub(crate) enum FetchError {
     /// The body was larger than the cap.
     #[error("response body larger than {0} bytes")]
     TooLarge(usize),
+    /// TLS refused the server (its certificate, most often): trying again changes nothing.
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl FetchError {
@@ -185,6 +188,8 @@ where
         let resp = client.request(req).await.map_err(|e| {
             if timed_out(&e) {
                 FetchError::ConnectTimeout
+            } else if tls_refused(&e) {
+                FetchError::Tls(root_cause(&e))
             } else {
                 FetchError::Transport(root_cause(&e))
             }
@@ -206,6 +211,29 @@ where
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| FetchError::Timeout(timeout))?
+}
+
+/// Whether rustls refused the connection somewhere in the chain. It arrives wrapped in I/O
+/// errors (by the TLS stream, again by the connector), whose `source()` skips their content,
+/// so each is unwrapped by hand.
+fn tls_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io.get_ref().is_some_and(|inner| is_tls(inner));
+        }
+        false
+    }
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if is_tls(err) {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Whether an I/O timeout is somewhere in the chain (hyper's connect timeout).
