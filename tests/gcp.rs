@@ -1315,20 +1315,38 @@ fn google_apis_are_reached_through_https_proxy_and_the_metadata_server_directly(
     let fake = fake_google(Duration::ZERO);
     let (port, seen) = refusing_proxy();
     let s = Sandbox::new();
-    // An STS endpoint under .invalid, which never resolves: if the proxy were skipped the
-    // request would fail at DNS instead of leaving the machine. The proxy refuses.
-    let cfg = config(
-        &s,
-        &format!("gcp:\n  workloadIdentity:\n    projectId: my-project\n    identityProvider: {PROVIDER}\n    stsEndpoint: https://sts.example.invalid/v1/token\n"),
-    );
     let token = sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
     let req = sa_request("us-docker.pkg.dev/p/r/i", &token, &[(OPT_IN, "true")]);
-    let mut cmd = s.command(&["--config", &cfg]);
-    cmd.env("GCE_METADATA_HOST", fake.host())
-        .env("HTTPS_PROXY", format!("http://127.0.0.1:{port}"))
-        .env("NO_PROXY", "metadata.google.internal");
-    let out = run_with(cmd, req.as_bytes());
-    let line = assert_one_line_failure(&out, &[&token]);
+    // One token-mode run against `sts`, with `proxy_env` set; its one-line failure.
+    let sts_run = |sts: &str, proxy_env: &[(&str, String)]| {
+        let cfg = config(
+            &s,
+            &format!("gcp:\n  workloadIdentity:\n    projectId: my-project\n    identityProvider: {PROVIDER}\n    stsEndpoint: {sts}\n"),
+        );
+        let mut cmd = s.command(&["--config", &cfg]);
+        cmd.env("GCE_METADATA_HOST", fake.host());
+        for (k, v) in proxy_env {
+            cmd.env(k, v);
+        }
+        assert_one_line_failure(
+            &run_with(cmd, req.as_bytes()),
+            &[&token, "pa ss", "pa%20ss"],
+        )
+    };
+
+    // An STS endpoint under .invalid, which never resolves: if the proxy were skipped the
+    // request would fail at DNS instead of leaving the machine. The proxy refuses. Its
+    // credentials go in Proxy-Authorization and nowhere else (checked on stderr above).
+    let line = sts_run(
+        "https://sts.example.invalid/v1/token",
+        &[
+            (
+                "HTTPS_PROXY",
+                format!("http://user:pa%20ss@127.0.0.1:{port}"),
+            ),
+            ("NO_PROXY", "metadata.google.internal".into()),
+        ],
+    );
     assert!(
         line.contains("STS token exchange at https://sts.example.invalid/v1/token"),
         "{line}"
@@ -1340,16 +1358,43 @@ fn google_apis_are_reached_through_https_proxy_and_the_metadata_server_directly(
         head.starts_with("CONNECT sts.example.invalid:443 HTTP/1.1\r\n"),
         "{head}"
     );
+    // base64("user:pa ss")
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("proxy-authorization: basic dxnlcjpwysbzcw=="),
+        "{head}"
+    );
     assert!(
         !head.contains(&token),
         "the token went to the proxy in clear"
     );
+    while seen.recv_timeout(Duration::from_millis(300)).is_ok() {} // the retry's CONNECT
+
+    // A host NO_PROXY names, and plain http (loopback endpoints), are dialled directly:
+    // nothing listens there, and the proxy sees nothing.
+    let closed = closed_port(); // 127.0.0.1:port
+    let closed_port_only = closed.rsplit(':').next().unwrap_or_default();
+    let proxies = || {
+        vec![
+            ("HTTPS_PROXY", format!("http://127.0.0.1:{port}")),
+            ("HTTP_PROXY", format!("http://127.0.0.1:{port}")),
+            ("NO_PROXY", "localhost".into()),
+        ]
+    };
+    for sts in [
+        format!("https://localhost:{closed_port_only}/v1/token"),
+        format!("http://{closed}/v1/token"),
+    ] {
+        let line = sts_run(&sts, &proxies());
+        assert!(line.contains("refused"), "{sts}: {line}");
+    }
 
     // A node-identity answer (metadata server, plain HTTP) does not go through the proxy.
     let mut cmd = s.command(&["--no-cache"]);
-    cmd.env("GCE_METADATA_HOST", fake.host())
-        .env("HTTPS_PROXY", format!("http://127.0.0.1:{port}"))
-        .env("HTTP_PROXY", format!("http://127.0.0.1:{port}"));
+    cmd.env("GCE_METADATA_HOST", fake.host());
+    for (k, v) in proxies() {
+        cmd.env(k, v);
+    }
     let out = run_with(
         cmd,
         request(
@@ -1358,17 +1403,11 @@ fn google_apis_are_reached_through_https_proxy_and_the_metadata_server_directly(
         )
         .as_bytes(),
     );
-    let resp = stdout_json(&out);
     assert_eq!(
-        creds(&resp, "us-docker.pkg.dev"),
+        creds(&stdout_json(&out), "us-docker.pkg.dev"),
         ("oauth2accesstoken".into(), "ya29.node".into())
     );
-    while let Ok(head) = seen.try_recv() {
-        assert!(
-            head.starts_with("CONNECT sts.example.invalid:443"),
-            "{head}"
-        );
-    }
+    assert!(seen.try_recv().is_err(), "the proxy was used");
 }
 
 /// A TLS front on 127.0.0.1 for a plain-HTTP fake: terminates TLS with `cert`/`key` (PEM
@@ -1455,25 +1494,34 @@ fn workload_identity_over_real_tls() {
             .expect("the openssl CLI is needed (apt-get install openssl)");
         assert!(st.success(), "openssl {args:?}");
     };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
+    // A CA (`name`.pem, `name`.key) of its own.
+    let ca = |name: &str| {
+        let (subj, key, pem) = (
+            format!("/CN={name}"),
+            format!("{name}.key"),
+            format!("{name}.pem"),
+        );
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            &subj,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
+        ]);
+    };
+    ca("ca");
     openssl(&[
         "req",
         "-newkey",
@@ -1543,21 +1591,7 @@ fn workload_identity_over_real_tls() {
     assert_eq!(requests_to(&fake, ":generateAccessToken").len(), 1);
     // Not trusting it: refused at the handshake, nothing reaches the fake.
     let before = fake.requests().len();
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=other CA",
-        "-keyout",
-        "other.key",
-        "-out",
-        "other.pem",
-    ]);
+    ca("other");
     let out = run(Some(&dir.join("other.pem")));
     let line = assert_one_line_failure(&out, &[&token]);
     assert!(
