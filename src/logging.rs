@@ -30,16 +30,25 @@ pub fn init(verbose: u8) {
     // Only fails if a subscriber is already set, and then that one is kept.
     let _ = tracing::subscriber::set_global_default(Lazy::new(level(verbose), || {
         use std::io::IsTerminal;
-        Dispatch::new(
-            tracing_subscriber::fmt()
-                .with_writer(std::io::stderr)
-                .with_max_level(LevelFilter::TRACE)
-                .with_ansi(std::io::stderr().is_terminal())
-                .with_target(false)
-                .without_time()
-                .finish(),
-        )
+        formatter(std::io::stderr, std::io::stderr().is_terminal())
     }));
+}
+
+/// The line format: level, spans, message and fields; no time (the kubelet's own log line has
+/// one) and no target. Filtering is [`Lazy`]'s.
+fn formatter<W>(writer: W, ansi: bool) -> Dispatch
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_max_level(LevelFilter::TRACE)
+            .with_ansi(ansi)
+            .with_target(false)
+            .without_time()
+            .finish(),
+    )
 }
 
 /// A subscriber that filters by level and builds the real one (`make`) when the first
@@ -157,15 +166,7 @@ mod tests {
         let buf = buf.clone();
         Arc::new(Lazy::new(level, move || {
             let buf = buf.clone();
-            Dispatch::new(
-                tracing_subscriber::fmt()
-                    .with_writer(move || buf.clone())
-                    .with_max_level(LevelFilter::TRACE)
-                    .with_ansi(false)
-                    .with_target(false)
-                    .without_time()
-                    .finish(),
-            )
+            formatter(move || buf.clone(), false)
         }))
     }
 
