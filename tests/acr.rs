@@ -395,10 +395,7 @@ fn assert_config_error(out: &Output, needles: &[&str]) -> String {
 }
 
 fn assert_failure_code(out: &Output, code: i32, needles: &[&str], secrets: &[&str]) -> String {
-    let err = common::stderr(out);
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert!(out.stdout.is_empty(), "no response on failure");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    let err = common::assert_one_line_exit(out, code, secrets);
     for n in needles {
         assert!(err.contains(n), "{n:?} missing from: {err}");
     }

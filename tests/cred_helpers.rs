@@ -85,15 +85,6 @@ fn auth_keys(json: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A failed run: exit 1 and exactly one line on stderr, which is returned.
-fn one_line_failure(out: &Output) -> String {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(out.stdout.is_empty(), "stdout on failure: {:?}", out.stdout);
-    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    err
-}
-
 fn answering_helper() -> String {
     format!(r#"printf '{{"ServerURL":"%s","Username":"robot","Secret":"{CANARY}"}}' "$input""#)
 }
@@ -216,7 +207,7 @@ fn a_failing_helper_is_exit_1_with_one_line_and_no_secret() {
         ),
     );
     h.s.docker_config(r#"{"credHelpers":{"reg.example.com":"testhelper"}}"#);
-    let err = one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"));
+    let err = assert_one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"), &[]);
     assert!(err.contains(HELPER), "{err}");
     assert!(err.contains("failed (exit status: 3)"), "{err}");
     assert!(
@@ -234,7 +225,7 @@ fn a_failing_helper_is_exit_1_with_one_line_and_no_secret() {
 
     // Exit 0 with garbage is a failure too, and does not echo the garbage.
     h.helper("testhelper", &format!("echo 'Secret: {CANARY}'"));
-    let err = one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"));
+    let err = assert_one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"), &[]);
     assert!(err.contains("not docker credential helper JSON"), "{err}");
     assert!(!err.contains(CANARY), "{err}");
 }
@@ -243,7 +234,7 @@ fn a_failing_helper_is_exit_1_with_one_line_and_no_secret() {
 fn a_missing_or_misnamed_helper_is_exit_1_naming_the_fix() {
     let h = HelperSandbox::new();
     h.s.docker_config(r#"{"credHelpers":{"reg.example.com":"not-installed-7f3a"}}"#);
-    let err = one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"));
+    let err = assert_one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"), &[]);
     assert!(
         err.contains("docker-credential-not-installed-7f3a (credHelpers in ")
             && err.contains("is not on PATH; install it"),
@@ -256,7 +247,7 @@ fn a_missing_or_misnamed_helper_is_exit_1_naming_the_fix() {
         h.s.docker_config(&format!(
             r#"{{"credHelpers":{{"reg.example.com":"{name}"}}}}"#
         ));
-        let err = one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"));
+        let err = assert_one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"), &[]);
         assert!(
             err.contains(why) && err.contains("docker-credential-<suffix>"),
             "{err}"
@@ -279,7 +270,7 @@ fn a_hanging_helper_is_killed_at_the_timeout_with_its_children() {
     let started = Instant::now();
     let out = run_with(cmd, request(VERSIONS[0], "reg.example.com/app").as_bytes());
     let took = started.elapsed();
-    let err = one_line_failure(&out);
+    let err = assert_one_line_failure(&out, &[]);
     assert!(err.contains("did not answer within 1s"), "{err}");
     assert!(err.contains("check the helper's network access"), "{err}");
     assert!(took < Duration::from_secs(10), "took {took:?}");
@@ -310,7 +301,7 @@ fn a_helper_printing_endlessly_is_cut_off_at_one_mebibyte() {
     h.helper("testhelper", &format!("exec yes '{CANARY}'"));
     h.s.docker_config(r#"{"credHelpers":{"reg.example.com":"testhelper"}}"#);
     let started = Instant::now();
-    let err = one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"));
+    let err = assert_one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"), &[]);
     assert!(err.contains("printed more than 1048576 bytes"), "{err}");
     assert!(!err.contains(CANARY), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10));

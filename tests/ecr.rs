@@ -369,46 +369,13 @@ fn get(s: &Sandbox, image: &str, env: &[(&str, &str)], args: &[&str]) -> (Output
     (out, started.elapsed())
 }
 
-/// (username, password) under `key`.
-fn creds(resp: &serde_json::Value, key: &str) -> (String, String) {
-    let a = &resp["auth"][key];
-    assert!(a.is_object(), "no auth for {key}: {resp}");
-    (
-        a["username"].as_str().unwrap_or_default().to_string(),
-        a["password"].as_str().unwrap_or_default().to_string(),
-    )
-}
-
-/// Seconds of a Go duration such as `5h59m59s` or `1m0s`.
-fn go_secs(d: &str) -> u64 {
-    let (mut total, mut n) = (0, 0);
-    for c in d.chars() {
-        match c {
-            '0'..='9' => n = n * 10 + u64::from(c.to_digit(10).unwrap_or(0)),
-            'h' => (total, n) = (total + n * 3600, 0),
-            'm' => (total, n) = (total + n * 60, 0),
-            's' => (total, n) = (total + n, 0),
-            _ => panic!("not a Go duration: {d:?}"),
-        }
-    }
-    total
-}
-
-/// Exit 1, nothing on stdout, one line on stderr without any secret; returns the line.
+/// [`common::assert_one_line_failure`], the test AWS keys counted among the secrets.
 fn assert_one_line_failure(out: &Output, secrets: &[&str]) -> String {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(
-        out.stdout.is_empty(),
-        "stdout: {:?}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "stderr: {err}");
-    for s in [SECRET_KEY, SESSION_TOKEN].iter().chain(secrets) {
-        assert!(!err.contains(s), "{s:?} leaked: {err}");
-    }
-    lines[0].to_string()
+    let all: Vec<&str> = [SECRET_KEY, SESSION_TOKEN]
+        .into_iter()
+        .chain(secrets.iter().copied())
+        .collect();
+    common::assert_one_line_failure(out, &all)
 }
 
 fn assert_no_secret(out: &Output, secrets: &[&str]) {

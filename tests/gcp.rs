@@ -87,53 +87,11 @@ fn config(s: &Sandbox, text: &str) -> String {
     p.display().to_string()
 }
 
-/// `(username, password)` for `key` in the response.
-fn creds(resp: &serde_json::Value, key: &str) -> (String, String) {
-    let a = &resp["auth"][key];
-    assert!(a.is_object(), "no auth entry {key:?} in {resp}");
-    (
-        a["username"].as_str().unwrap_or_default().into(),
-        a["password"].as_str().unwrap_or_default().into(),
-    )
-}
-
-/// A Go duration like `54m13s` or `1h2m3s`, in seconds.
-fn go_secs(d: &str) -> u64 {
-    let (mut total, mut num) = (0, 0);
-    for c in d.chars() {
-        match c {
-            '0'..='9' => num = num * 10 + c.to_digit(10).unwrap_or(0) as u64,
-            'h' => (total, num) = (total + num * 3600, 0),
-            'm' => (total, num) = (total + num * 60, 0),
-            's' => (total, num) = (total + num, 0),
-            _ => panic!("unexpected duration {d:?}"),
-        }
-    }
-    total
-}
-
 /// The `cacheDuration` seconds allowed for a token that lives `expires_in` more: the backend
 /// takes off five minutes and up to one minute of jitter; the cache layer may take off up to
 /// a further 10% to spread refreshes (src/cache/entry.rs).
 fn lifetime_range(expires_in: u64) -> std::ops::RangeInclusive<u64> {
     (expires_in - 360) * 85 / 100..=expires_in - 300
-}
-
-/// The run failed the way a backend failure must: exit 1, exactly one line on stderr, and
-/// none of `secrets` in it.
-fn assert_one_line_failure(out: &Output, secrets: &[&str]) -> String {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(
-        out.stdout.is_empty(),
-        "stdout: {:?}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert_eq!(err.lines().count(), 1, "stderr: {err}");
-    for s in secrets {
-        assert!(!err.contains(s), "{s:?} leaked: {err}");
-    }
-    err
 }
 
 // ---------------------------------------------------------------------------------------

@@ -119,6 +119,53 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The run failed the way a backend failure must: exit 1, nothing on stdout, exactly one
+/// line on stderr, and none of `secrets` in it. Returns that line.
+pub fn assert_one_line_failure(out: &Output, secrets: &[&str]) -> String {
+    assert_one_line_exit(out, 1, secrets)
+}
+
+/// [`assert_one_line_failure`] with exit `code` (2 for bad input or config).
+pub fn assert_one_line_exit(out: &Output, code: i32, secrets: &[&str]) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(err.lines().count(), 1, "stderr: {err}");
+    for s in secrets {
+        assert!(!err.contains(s), "{s:?} leaked: {err}");
+    }
+    err.trim_end().to_string()
+}
+
+/// `(username, password)` for `key` in the response's `auth`.
+pub fn creds(resp: &serde_json::Value, key: &str) -> (String, String) {
+    let a = &resp["auth"][key];
+    assert!(a.is_object(), "no auth entry {key:?} in {resp}");
+    (
+        a["username"].as_str().unwrap_or_default().into(),
+        a["password"].as_str().unwrap_or_default().into(),
+    )
+}
+
+/// A Go duration like `54m13s` or `1h2m3s`, in seconds.
+pub fn go_secs(d: &str) -> u64 {
+    let (mut total, mut n) = (0, 0);
+    for c in d.chars() {
+        match c {
+            '0'..='9' => n = n * 10 + u64::from(c.to_digit(10).unwrap_or(0)),
+            'h' => (total, n) = (total + n * 3600, 0),
+            'm' => (total, n) = (total + n * 60, 0),
+            's' => (total, n) = (total + n, 0),
+            _ => panic!("not a Go duration: {d:?}"),
+        }
+    }
+    total
+}
+
 /// A service-account token shaped as the kubelet's TokenRequest returns it (unsigned: the
 /// plugin never verifies it). `nonce` makes a rotated token of the same service account:
 /// another pod, issue time, token ID and signature. The signature segment carries a canary
