@@ -211,36 +211,6 @@ impl Drop for Fake {
     }
 }
 
-fn parse_pairs(s: &str) -> BTreeMap<String, String> {
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-/// `application/x-www-form-urlencoded` decoding.
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).expect("hex");
-                out.push(u8::from_str_radix(hex, 16).expect("hex"));
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).expect("utf-8")
-}
-
 fn handle(mut req: tiny_http::Request, script: &Script, seen: &Mutex<Vec<Seen>>) {
     let url = req.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
@@ -257,7 +227,7 @@ fn handle(mut req: tiny_http::Request, script: &Script, seen: &Mutex<Vec<Seen>>)
         })
         .collect();
     let method = req.method().as_str().to_string();
-    let form = parse_pairs(&body);
+    let form = common::form_pairs(&body);
     // Per-identity answers (Script::per_client): the Entra token names the client it was
     // issued to, and the refresh token the Entra token it was exchanged for.
     let client_marker = format!("aad-{}", form.get("client_id").cloned().unwrap_or_default());
@@ -272,7 +242,7 @@ fn handle(mut req: tiny_http::Request, script: &Script, seen: &Mutex<Vec<Seen>>)
     let s = Seen {
         method: method.clone(),
         path: path.to_string(),
-        query: parse_pairs(query),
+        query: common::form_pairs(query),
         headers,
         form,
     };

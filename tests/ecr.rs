@@ -165,7 +165,7 @@ impl Moto {
                 } else {
                     body.to_string()
                 };
-                let form = form_params(&body);
+                let form = form_pairs(&body);
                 (form.get("Action").map(String::as_str) == Some("AssumeRoleWithWebIdentity"))
                     .then_some(form)
             })
@@ -216,35 +216,6 @@ fn header(recorded: &serde_json::Value, name: &str) -> Option<String> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .and_then(|(_, v)| v.as_str().map(str::to_string))
-}
-
-/// `application/x-www-form-urlencoded` pairs.
-fn form_params(body: &str) -> BTreeMap<String, String> {
-    let decode = |s: &str| {
-        let b = s.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < b.len() {
-            match b[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < b.len() => {
-                    let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("00");
-                    out.push(u8::from_str_radix(hex, 16).unwrap_or(0));
-                    i += 2;
-                }
-                c => out.push(c),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    body.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
 }
 
 fn free_port() -> u16 {

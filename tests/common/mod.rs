@@ -151,6 +151,36 @@ pub fn creds(resp: &serde_json::Value, key: &str) -> (String, String) {
     )
 }
 
+/// `application/x-www-form-urlencoded` pairs (a query or a form body); panics on a bad
+/// escape or non-UTF-8, which would be a bug of the client that sent it.
+pub fn form_pairs(s: &str) -> std::collections::BTreeMap<String, String> {
+    fn decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < b.len() => {
+                    let hex = std::str::from_utf8(&b[i + 1..i + 3]).expect("hex");
+                    out.push(u8::from_str_radix(hex, 16).expect("hex"));
+                    i += 2;
+                }
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).expect("utf-8")
+    }
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
 /// A Go duration like `54m13s` or `1h2m3s`, in seconds.
 pub fn go_secs(d: &str) -> u64 {
     let (mut total, mut n) = (0, 0);
