@@ -165,11 +165,12 @@ impl Entry {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use keyring_api::Secret;
 
-    fn answer(lifetime: Duration, expires_at: Option<SystemTime>) -> Answer {
+    /// A one-registry `Registry` answer (user `u`, password `p`) for cache tests.
+    pub(in crate::cache) fn answer(lifetime: Duration, expires_at: Option<SystemTime>) -> Answer {
         let mut auth = BTreeMap::new();
         auth.insert(
             "reg.io".into(),

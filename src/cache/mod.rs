@@ -448,27 +448,12 @@ pub fn context_hash(config_bytes: &[u8], search_dirs: &[Option<&Path>]) -> [u8; 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keyring_api::wire::AuthConfig;
-    use keyring_api::Secret;
-    use std::collections::BTreeMap;
     use std::os::unix::fs::PermissionsExt;
 
     fn answer(t: CacheKeyType, lifetime: u64) -> Answer {
-        let mut auth = BTreeMap::new();
-        auth.insert(
-            "reg.io".into(),
-            AuthConfig {
-                username: "u".into(),
-                password: Secret::new("p".into()),
-            },
-        );
-        Answer {
-            auth,
-            cache_key_type: t,
-            lifetime: Duration::from_secs(lifetime),
-            expires_at: None,
-            source: "test".into(),
-        }
+        let mut a = entry::tests::answer(Duration::from_secs(lifetime), None);
+        a.cache_key_type = t;
+        a
     }
 
     fn cache() -> (tempfile::TempDir, DiskCache) {
