@@ -17,11 +17,13 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// The exit code: 2 for bad input, 1 otherwise.
+    /// The exit code: 2 for bad input, a backend failure's by its kind
+    /// ([`keyring_api::ErrorKind::exit_code`]), 1 otherwise.
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Failure::BadInput(_) => ExitCode::from(2),
-            _ => ExitCode::from(1),
+            Failure::Provider(e) => ExitCode::from(e.kind.exit_code()),
+            Failure::Internal(_) => ExitCode::from(1),
         }
     }
 

@@ -19,7 +19,7 @@ use keyring_api::provider::Query;
 use keyring_api::wire::{decode_request, ApiVersion, Response, MAX_REQUEST_BYTES};
 use keyring_api::{CacheKeyType, ImageName};
 
-use crate::cache::{self, DiskCache, Entry, Workload, LOCK_WAIT};
+use crate::cache::{self, DiskCache, Entry, Workload};
 use crate::chain::{self, Chain};
 use crate::cli::GlobalArgs;
 use crate::config::Config;
@@ -60,7 +60,7 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
             open_cache(args, &config, &paths).map(|c| c.for_workload(w))
         }
     };
-    let now = SystemTime::now();
+    let now = query.clock.now();
 
     if let Some(c) = &cache {
         if let Some(resp) = cached_response(c, &query.image, now, version, true) {
@@ -69,9 +69,13 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
         }
     }
     // Miss: one process per registry asks the backend; the others wait and read its answer.
-    let _lock = cache.as_ref().and_then(|c| c.lock(&query.image, LOCK_WAIT));
+    // The wait draws on the invocation's one budget and leaves this process's backend call
+    // its share, so waiting and asking together stay inside the kubelet's 60 s.
+    let _lock = cache
+        .as_ref()
+        .and_then(|c| c.lock(&query.image, query.deadline.lock_wait()));
     if let Some(c) = &cache {
-        if let Some(resp) = cached_response(c, &query.image, SystemTime::now(), version, true) {
+        if let Some(resp) = cached_response(c, &query.image, query.clock.now(), version, true) {
             tracing::debug!("cache filled by another process for {}", query.image);
             return write_stdout(&resp.to_json());
         }
@@ -81,9 +85,9 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
     let resolved = match resolved {
         Ok(r) => r,
         Err(e) => {
-            if let Some(c) = &cache {
+            if let Some(c) = cache.as_ref().filter(|_| e.kind.serves_stale()) {
                 if let Some(resp) =
-                    cached_response(c, &query.image, SystemTime::now(), version, false)
+                    cached_response(c, &query.image, query.clock.now(), version, false)
                 {
                     tracing::warn!("serving a cached credential that is still valid, because the backend failed: {e}");
                     return write_stdout(&resp.to_json());

@@ -359,6 +359,11 @@ fn assert_failure(out: &Output, needles: &[&str], secrets: &[&str]) -> String {
     assert_failure_code(out, 1, needles, secrets)
 }
 
+/// Local set-up that is wrong (files, annotations): exit 2, as every backend's config error.
+fn assert_misconfigured(out: &Output, needles: &[&str], secrets: &[&str]) -> String {
+    assert_failure_code(out, 2, needles, secrets)
+}
+
 /// A bad `acr:` section is a config error: exit 2, before any request is looked at.
 fn assert_config_error(out: &Output, needles: &[&str]) -> String {
     assert_failure_code(out, 2, needles, &[])
@@ -802,7 +807,7 @@ fn service_principal_certificate() {
             ),
         ],
     );
-    assert_failure(
+    assert_misconfigured(
         &out,
         &["client certificate", "PKCS#12", "openssl pkcs12"],
         &["pfx-pass"],
@@ -868,7 +873,7 @@ fn service_account_token_from_the_kubelet() {
     let request = format!(
         r#"{{"kind":"CredentialProviderRequest","apiVersion":"{V1}","image":"myacr.azurecr.io/app","serviceAccountToken":"{sa_token}"}}"#
     );
-    assert_failure(
+    assert_misconfigured(
         &run.run(&request, &[]),
         &["kubernetes.azure.com/acr-client-id", "nodeIdentityFallback"],
         &[&sa_token],
@@ -1112,7 +1117,7 @@ fn failures_name_the_stage_and_leak_nothing() {
 
     // Local set-up: a missing azure.json, and one naming no credential.
     let run = Run::new("acr:\n  cloudConfig: /nonexistent/azure.json\n");
-    assert_failure(
+    assert_misconfigured(
         &run.image("myacr.azurecr.io/app", &[]),
         &[
             "cannot read azure.json /nonexistent/azure.json",
@@ -1126,14 +1131,14 @@ fn failures_name_the_stage_and_leak_nothing() {
         &format!(r#"{{"tenantId":"{TENANT}","aadClientId":"{CLIENT}"}}"#),
     );
     let run = Run::new(&format!("acr:\n  cloudConfig: {}\n", azure.display()));
-    assert_failure(
+    assert_misconfigured(
         &run.image("myacr.azurecr.io/app", &[]),
         &["azure.json", "names no credential"],
         &secrets,
     );
     // A half-set environment.
     let run = Run::new("");
-    assert_failure(
+    assert_misconfigured(
         &run.image(
             "myacr.azurecr.io/app",
             &[("AZURE_CLIENT_SECRET", SECRET), ("AZURE_CLIENT_ID", CLIENT)],
@@ -1195,7 +1200,7 @@ fn example_config_parses_and_validates() {
         &["--no-cache", "--config", path, "get-credentials"],
         &common::request(V1, "mcr.microsoft.com/oss/nginx/nginx"),
     );
-    assert_failure(
+    assert_misconfigured(
         &out,
         &["myacr.azurecr.io", "/etc/kubernetes/azure.json"],
         &[],

@@ -231,10 +231,10 @@ fn a_failing_helper_is_exit_1_with_one_line_and_no_secret() {
 }
 
 #[test]
-fn a_missing_or_misnamed_helper_is_exit_1_naming_the_fix() {
+fn a_missing_or_misnamed_helper_is_a_config_error_naming_the_fix() {
     let h = HelperSandbox::new();
     h.s.docker_config(r#"{"credHelpers":{"reg.example.com":"not-installed-7f3a"}}"#);
-    let err = assert_one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"), &[]);
+    let err = common::assert_one_line_exit(&h.run(&["--no-cache"], "reg.example.com/app"), 2, &[]);
     assert!(
         err.contains("docker-credential-not-installed-7f3a (credHelpers in ")
             && err.contains("is not on PATH; install it"),
@@ -247,7 +247,8 @@ fn a_missing_or_misnamed_helper_is_exit_1_naming_the_fix() {
         h.s.docker_config(&format!(
             r#"{{"credHelpers":{{"reg.example.com":"{name}"}}}}"#
         ));
-        let err = assert_one_line_failure(&h.run(&["--no-cache"], "reg.example.com/app"), &[]);
+        let err =
+            common::assert_one_line_exit(&h.run(&["--no-cache"], "reg.example.com/app"), 2, &[]);
         assert!(
             err.contains(why) && err.contains("docker-credential-<suffix>"),
             "{err}"

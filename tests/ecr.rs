@@ -342,11 +342,21 @@ fn get(s: &Sandbox, image: &str, env: &[(&str, &str)], args: &[&str]) -> (Output
 
 /// [`common::assert_one_line_failure`], the test AWS keys counted among the secrets.
 fn assert_one_line_failure(out: &Output, secrets: &[&str]) -> String {
+    assert_exit(out, 1, secrets)
+}
+
+/// Local set-up that is wrong (credentials, roles, CA bundle): exit 2, as every backend's
+/// config error.
+fn assert_misconfigured(out: &Output, secrets: &[&str]) -> String {
+    assert_exit(out, 2, secrets)
+}
+
+fn assert_exit(out: &Output, code: i32, secrets: &[&str]) -> String {
     let all: Vec<&str> = [SECRET_KEY, SESSION_TOKEN]
         .into_iter()
         .chain(secrets.iter().copied())
         .collect();
-    common::assert_one_line_failure(out, &all)
+    common::assert_one_line_exit(out, code, &all)
 }
 
 fn assert_no_secret(out: &Output, secrets: &[&str]) {
@@ -664,7 +674,7 @@ fn an_unreadable_ca_bundle_is_named() {
         ],
         &["--no-cache"],
     );
-    let line = assert_one_line_failure(&out, &[]);
+    let line = assert_misconfigured(&out, &[]);
     assert!(
         line.contains("cannot read AWS_CA_BUNDLE") && line.contains("no-such-ca.pem"),
         "{line}"
@@ -686,7 +696,7 @@ fn missing_credentials_name_the_fix() {
         )
         .as_bytes(),
     );
-    let line = assert_one_line_failure(&out, &[]);
+    let line = assert_misconfigured(&out, &[]);
     assert!(
         line.contains("no AWS credentials") && line.contains("hop limit"),
         "{line}"
@@ -716,7 +726,7 @@ fn a_silent_instance_metadata_service_fails_fast() {
         .as_bytes(),
     );
     let took = started.elapsed();
-    let line = assert_one_line_failure(&out, &[]);
+    let line = assert_misconfigured(&out, &[]);
     assert!(
         line.contains("no AWS credentials") && line.contains("hop limit"),
         "{line}"
@@ -1065,7 +1075,7 @@ fn the_configured_default_role_and_aws_ecr_role_arn() {
         &token,
         &[(ROLE_ANNOTATION, "team-pull")],
     );
-    let line = assert_one_line_failure(&sa_get(&s, &moto, &bad, true, &[], &[]), &[&token]);
+    let line = assert_misconfigured(&sa_get(&s, &moto, &bad, true, &[], &[]), &[&token]);
     assert!(
         line.contains("annotation eks.amazonaws.com/ecr-role-arn")
             && line.contains("\"team-pull\" is not an IAM role ARN"),
@@ -1099,7 +1109,7 @@ fn no_role_falls_back_to_the_node_only_when_configured() {
         &[],
         &["--config", config.to_str().expect("utf-8")],
     );
-    let line = assert_one_line_failure(&out, &[&token]);
+    let line = assert_misconfigured(&out, &[&token]);
     assert!(
         line.contains(ROLE_ANNOTATION)
             && line.contains("ecr.serviceAccountRoleArn")

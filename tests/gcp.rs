@@ -13,6 +13,11 @@
 
 mod common;
 
+/// Local set-up that is wrong: exit 2, as every backend's config error.
+fn assert_misconfigured(out: &std::process::Output, secrets: &[&str]) -> String {
+    common::assert_one_line_exit(out, 2, secrets)
+}
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::TcpListener;
@@ -313,7 +318,7 @@ fn bad_token_json_and_bad_metadata_host() {
         &[("GCE_METADATA_HOST", "http://127.0.0.1:1/")],
         &[],
     );
-    let err = assert_one_line_failure(&out, &[]);
+    let err = assert_misconfigured(&out, &[]);
     assert!(
         err.contains("GCE_METADATA_HOST=\"http://127.0.0.1:1/\" is not host[:port]"),
         "{err}"
@@ -1073,7 +1078,7 @@ fn an_opted_in_failure_exits_1_without_the_token_or_a_fallback() {
     // Opted in, but the plugin has no workload identity settings.
     let cfg = config(&s, "gcp:\n  mirrors: []\n");
     let out = sa_run(&s, &fake, &cfg, &req, &[]);
-    let line = assert_one_line_failure(&out, &[&token]);
+    let line = assert_misconfigured(&out, &[&token]);
     assert!(
         line.contains("gcp.workloadIdentity is not configured"),
         "{line}"
@@ -1085,7 +1090,7 @@ fn an_opted_in_failure_exits_1_without_the_token_or_a_fallback() {
         &token,
         &[(OPT_IN, "true"), (GSA, "puller/../x")],
     );
-    let line = assert_one_line_failure(&sa_run(&s, &fake, &cfg, &bad, &[]), &[&token]);
+    let line = assert_misconfigured(&sa_run(&s, &fake, &cfg, &bad, &[]), &[&token]);
     assert!(
         line.contains("is not a Google service account e-mail"),
         "{line}"
@@ -1144,7 +1149,7 @@ fn a_token_without_opt_in_uses_the_node_unless_told_not_to() {
     // nodeIdentityFallback: false fails, saying how to opt in.
     let cfg = wi_config(&s, &fake, &gke(true), "  nodeIdentityFallback: false\n");
     let before = fake.requests().len();
-    let line = assert_one_line_failure(&sa_run(&s, &fake, &cfg, &req, &[]), &[&token]);
+    let line = assert_misconfigured(&sa_run(&s, &fake, &cfg, &req, &[]), &[&token]);
     assert!(
         line.contains(OPT_IN) && line.contains("nodeIdentityFallback"),
         "{line}"

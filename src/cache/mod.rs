@@ -20,7 +20,8 @@
 //! * Concurrency: writes are atomic (temp file, fsync, rename), so readers never see a partial
 //!   entry and need no lock. A miss takes an exclusive lock on the registry's lock file, checks
 //!   again, and only then asks the backend: N processes missing at once make one backend call.
-//!   Waiting is bounded; after the bound a process goes to the backend itself.
+//!   Waiting is bounded by the invocation's deadline (`keyring_api::deadline`), which keeps
+//!   a share for this process's own backend call; after the bound it asks the backend itself.
 //! * A corrupt, truncated or foreign-version entry is a miss, never an error.
 //! * Stale-if-error: an entry past its refresh time whose credential still works is served
 //!   when the backend fails (see [`entry::Freshness`]).
@@ -45,10 +46,6 @@ use sha2::{Digest, Sha256};
 
 pub use entry::{Entry, Freshness};
 pub use workload::{NoWorkload, Workload};
-
-/// How long a miss waits for another process that is already asking the backend. Backends
-/// give up well before this (their deadlines are about 20 s), and the kubelet kills us at 60 s.
-pub const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 /// Largest entry file read; a bigger one is corrupt by definition.
 const MAX_ENTRY_BYTES: u64 = 1 << 20;

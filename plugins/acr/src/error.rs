@@ -5,6 +5,8 @@
 //! `AADSTS7000215`, `UNAUTHORIZED`), never a response body, a token, a secret or an assertion.
 
 use std::fmt;
+
+use keyring_api::ErrorKind;
 use std::path::PathBuf;
 
 /// The network stage that failed.
@@ -120,10 +122,25 @@ pub enum Error {
 }
 
 impl Error {
+    /// What kind of failure this is (decides exit code and stale serving).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Setup(_) | Error::File { .. } | Error::Content { .. } | Error::Sign(_) => {
+                ErrorKind::Misconfigured
+            }
+            Error::Transport { .. } | Error::Deadline { .. } => ErrorKind::Unavailable,
+            Error::Status { status, .. } if crate::http::transient(*status) => {
+                ErrorKind::Unavailable
+            }
+            Error::Status { .. } => ErrorKind::Denied,
+            Error::Response { .. } => ErrorKind::Protocol,
+        }
+    }
+
     /// This error as the chain's error type.
     pub fn into_provider_error(self) -> keyring_api::ProviderError {
         let message = self.to_string();
-        keyring_api::ProviderError::with_source(crate::NAME, message, self)
+        keyring_api::ProviderError::new(crate::NAME, self.kind(), message).with_source(self)
     }
 }
 

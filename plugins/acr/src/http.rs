@@ -16,6 +16,7 @@
 //! * IMDS is reached without proxy (it is link-local); other endpoints honour
 //!   `HTTPS_PROXY`/`NO_PROXY` as the Go plugin does.
 
+use keyring_api::Deadline;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Stage};
@@ -98,9 +99,10 @@ pub fn transient(status: u16) -> bool {
 }
 
 impl Http {
-    /// Agents for one `provide` call; the deadline starts now.
-    pub fn new() -> Self {
-        Self::with_budget(TOTAL_BUDGET)
+    /// Agents for one `provide` call: [`TOTAL_BUDGET`] from now, cut to the invocation's
+    /// `deadline` (which the cache lock wait has already drawn on).
+    pub fn new(deadline: Deadline) -> Self {
+        Self::with_budget(deadline.cap(TOTAL_BUDGET))
     }
 
     /// The same with another total budget (tests).
@@ -247,12 +249,6 @@ impl Http {
             budget_s: self.deadline.duration_since(self.start).as_secs(),
             hint: call.hint.to_string(),
         }
-    }
-}
-
-impl Default for Http {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

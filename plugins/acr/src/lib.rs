@@ -45,12 +45,10 @@ pub mod identity;
 pub mod jwt;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
 
 use keyring_api::provider::Query;
 use keyring_api::wire::AuthConfig;
-use keyring_api::{Answer, CacheKeyType, Outcome, Provider, ProviderError};
-use ring::rand::SecureRandom;
+use keyring_api::{lifetime, Answer, CacheKeyType, Outcome, Provider, ProviderError};
 
 pub use config::{Config, ConfigError, Endpoints, MirrorConfig, Settings};
 
@@ -64,32 +62,6 @@ pub const RESOURCE: &str = "https://containerregistry.azure.net";
 pub const SCOPE: &str = "https://containerregistry.azure.net/.default";
 /// Sent on every request.
 pub const USER_AGENT: &str = concat!("kubelet-keyring/", env!("CARGO_PKG_VERSION"), " (acr)");
-
-/// Refresh this long before the refresh token expires.
-pub const MARGIN: Duration = Duration::from_secs(5 * 60);
-/// Up to this much more margin, at random.
-pub const MAX_JITTER: Duration = Duration::from_secs(60);
-/// Shortest lifetime reported, even for a token about to expire (or with no `exp`), so the
-/// kubelet does not exec the plugin for every pull.
-pub const MIN_LIFETIME: Duration = Duration::from_secs(60);
-
-/// How long an answer whose token expires at `exp` may be reused, seen at `now`.
-pub fn lifetime(exp: SystemTime, now: SystemTime, jitter: Duration) -> Duration {
-    let remaining = exp.duration_since(now).unwrap_or(Duration::ZERO);
-    remaining
-        .saturating_sub(MARGIN + jitter.min(MAX_JITTER))
-        .max(MIN_LIFETIME)
-}
-
-/// A random jitter in `[0, MAX_JITTER)`; zero if the system has no randomness.
-fn jitter() -> Duration {
-    let mut b = [0u8; 4];
-    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
-        return Duration::ZERO;
-    }
-    let max_ms = MAX_JITTER.as_millis() as u32;
-    Duration::from_millis(u64::from(u32::from_le_bytes(b) % max_ms))
-}
 
 type EnvFn = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
@@ -110,9 +82,9 @@ impl std::fmt::Debug for AcrProvider {
 impl AcrProvider {
     /// Validates the `acr:` section; no I/O.
     pub fn new(config: &Config) -> Result<Self, ProviderError> {
-        let settings = config
-            .validate()
-            .map_err(|e| ProviderError::with_source(NAME, format!("config: {e}"), e))?;
+        let settings = config.validate().map_err(|e| {
+            ProviderError::misconfigured(NAME, format!("config: {e}")).with_source(e)
+        })?;
         Ok(AcrProvider {
             settings,
             env: Box::new(|name| {
@@ -141,8 +113,8 @@ impl AcrProvider {
         let login = target.login_server.as_str();
         let identity = identity::select(&self.settings, &*self.env, query, login)?;
         tracing::debug!(identity = %identity.describe(), login_server = login, "ACR credentials");
-        let http = http::Http::new();
-        let now = SystemTime::now();
+        let http = http::Http::new(query.deadline);
+        let now = query.clock.now();
         let aad = identity::token(&identity, &self.settings, &http, now)?;
         // The exchange names the tenant; managed identity may not know it, the token does.
         let tenant = identity
@@ -153,23 +125,32 @@ impl AcrProvider {
         let refresh = exchange::exchange(&http, &directive, login, tenant.as_deref(), &aad.token)?;
         drop(aad);
 
-        let now = SystemTime::now();
+        let now = query.clock.now();
         let (lifetime, expires_at) = match jwt::claims(refresh.expose()) {
-            Ok(jwt::Claims { exp: Some(exp), .. }) => {
-                if exp <= now + MIN_LIFETIME {
-                    tracing::warn!(
-                        "the ACR refresh token for {login} expires within a minute of issue; is the node clock right?"
-                    );
+            Ok(jwt::Claims { exp: Some(exp), .. }) => match lifetime::for_expiry(now, exp) {
+                Ok(l) => {
+                    if l < lifetime::MIN {
+                        tracing::warn!(
+                            "the ACR refresh token for {login} expires within minutes of issue; is the node clock right?"
+                        );
+                    }
+                    (l, Some(exp))
                 }
-                (lifetime(exp, now, jitter()), Some(exp))
-            }
+                Err(e) => {
+                    return Err(error::Error::Response {
+                        stage: error::Stage::Exchange,
+                        url: format!("https://{login}/oauth2/exchange"),
+                        problem: e.to_string(),
+                    })
+                }
+            },
             Ok(_) => {
-                tracing::warn!("the ACR refresh token for {login} has no exp claim; reporting a lifetime of {}s", MIN_LIFETIME.as_secs());
-                (MIN_LIFETIME, None)
+                tracing::warn!("the ACR refresh token for {login} has no exp claim; reporting a lifetime of {}s", lifetime::MIN.as_secs());
+                (lifetime::MIN, None)
             }
             Err(e) => {
-                tracing::warn!("cannot read the ACR refresh token's expiry for {login} ({e}); reporting a lifetime of {}s", MIN_LIFETIME.as_secs());
-                (MIN_LIFETIME, None)
+                tracing::warn!("cannot read the ACR refresh token's expiry for {login} ({e}); reporting a lifetime of {}s", lifetime::MIN.as_secs());
+                (lifetime::MIN, None)
             }
         };
         let auth: BTreeMap<String, AuthConfig> = target
@@ -272,90 +253,5 @@ impl Provider for AcrProvider {
                 pe.message = format!("{}: {}", target.login_server, pe.message);
                 pe
             })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lifetime_from_exp() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let h3 = now + Duration::from_secs(3 * 3600);
-        assert_eq!(
-            lifetime(h3, now, Duration::ZERO),
-            Duration::from_secs(3 * 3600 - 300)
-        );
-        assert_eq!(
-            lifetime(h3, now, Duration::from_secs(30)),
-            Duration::from_secs(3 * 3600 - 330)
-        );
-        // Jitter is capped.
-        assert_eq!(
-            lifetime(h3, now, Duration::from_secs(3600)),
-            Duration::from_secs(3 * 3600 - 360)
-        );
-        // 75 minutes (reported for service-principal tokens): 70 minutes.
-        assert_eq!(
-            lifetime(now + Duration::from_secs(75 * 60), now, Duration::ZERO),
-            Duration::from_secs(70 * 60)
-        );
-        // Near or past expiry: the floor.
-        for exp in [
-            now + Duration::from_secs(6 * 60),
-            now + Duration::from_secs(10),
-            now,
-            now - Duration::from_secs(3600),
-        ] {
-            assert_eq!(lifetime(exp, now, Duration::ZERO), MIN_LIFETIME);
-        }
-    }
-
-    #[test]
-    fn jitter_in_range() {
-        for _ in 0..100 {
-            assert!(jitter() < MAX_JITTER);
-        }
-    }
-
-    #[test]
-    fn non_acr_images_are_not_applicable_without_io() {
-        // Endpoints that cannot be reached: any I/O would fail the test.
-        let config: Config = serde_json::from_str(
-            r#"{"cloudConfig": "/nonexistent/azure.json",
-                "mirrors": [{"source": "mcr.microsoft.com", "registry": "myacr.azurecr.io"}],
-                "endpoints": {"imds": "http://127.0.0.1:9/x", "registry": "http://127.0.0.1:9"}}"#,
-        )
-        .unwrap();
-        let p = AcrProvider::new(&config).unwrap().with_env(|_| None);
-        for image in [
-            "docker.io/library/nginx",
-            "evil.com/x.azurecr.io",
-            "x.azurecr.io.evil.com/app",
-            "mcr.microsoft.com.evil.com/app",
-            "gcr.io/p/x",
-        ] {
-            let q = Query::new(keyring_api::ImageName::parse(image).unwrap());
-            assert_eq!(p.provide(&q).unwrap(), Outcome::NotApplicable, "{image}");
-        }
-        // An ACR image does do I/O: here the missing azure.json, named in the error.
-        let q = Query::new(keyring_api::ImageName::parse("myacr.azurecr.io/app").unwrap());
-        let e = p.provide(&q).unwrap_err().to_string();
-        assert!(
-            e.starts_with("acr: myacr.azurecr.io: cannot read azure.json /nonexistent/azure.json"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn bad_config_is_a_provider_error() {
-        let config: Config = serde_json::from_str(r#"{"cloud": "Mars"}"#).unwrap();
-        let e = AcrProvider::new(&config).unwrap_err().to_string();
-        assert_eq!(e.lines().count(), 1, "one line: {e}");
-        assert!(
-            e.starts_with("acr: config: acr.cloud: unknown cloud \"Mars\""),
-            "{e}"
-        );
     }
 }

@@ -12,12 +12,20 @@
 //!   order, Docker Hub fallback), used for `matchImages`, response `auth` keys and docker-config
 //!   keys alike.
 //! * [`provider`]: the [`Provider`](provider::Provider) trait every backend implements.
+//! * [`error`]: [`ProviderError`](error::ProviderError) and the [`ErrorKind`](error::ErrorKind)
+//!   that decides exit code and stale serving.
+//! * [`clock`], [`deadline`], [`lifetime`]: the wall clock tests replace, the invocation's one
+//!   time budget under the kubelet's 60 s, and the one rule for how long an answer is reused.
 //! * [`secret`]: [`Secret`](secret::Secret), the wrapper that keeps credentials out of logs.
 //! * [`duration`]: Go `time.Duration` text (`5m0s`), both ways.
 //! * [`quiet`]: keeps third-party log lines, which can carry secrets, off stderr.
 
+pub mod clock;
+pub mod deadline;
 pub mod duration;
+pub mod error;
 pub mod image;
+pub mod lifetime;
 pub mod pattern;
 pub mod provider;
 pub mod quiet;
@@ -34,7 +42,10 @@ pub mod fuzzing {
     pub use crate::goglob::{matches as filepath_match, BadPattern};
 }
 
+pub use clock::Clock;
+pub use deadline::Deadline;
+pub use error::{ErrorKind, ProviderError};
 pub use gourl::go_quote;
 pub use image::ImageName;
-pub use provider::{Answer, CacheKeyType, Outcome, Provider, ProviderError};
+pub use provider::{Answer, CacheKeyType, Outcome, Provider};
 pub use secret::Secret;

@@ -5,7 +5,8 @@
 //!
 //! * `Ok(Outcome::Answer(..))`: credentials (possibly none) and how long they stay good;
 //! * `Ok(Outcome::NotApplicable)`: not my registry, or not configured here; try the next;
-//! * `Err(ProviderError)`: this is my registry and I failed. The chain stops: falling through
+//! * `Err(ProviderError)`: this is my registry and I failed (its [`ErrorKind`](crate::ErrorKind)
+//!   decides exit code and stale serving). The chain stops: falling through
 //!   to a weaker source would hide the failure behind a 401 at pull time.
 //!
 //! Providers are synchronous. A cloud backend that needs async I/O builds its runtime inside
@@ -14,6 +15,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use crate::clock::Clock;
+use crate::deadline::Deadline;
+use crate::error::ProviderError;
 use crate::image::ImageName;
 use crate::pattern::Target;
 use crate::secret::Secret;
@@ -63,6 +67,11 @@ pub struct Query {
     pub service_account_token: Option<Secret<String>>,
     /// v1 token mode: the service account's configured annotations.
     pub service_account_annotations: BTreeMap<String, String>,
+    /// The wall clock for expiry decisions (replaced in tests).
+    pub clock: Clock,
+    /// The invocation's deadline, shared with the cache lock wait: every network call of the
+    /// provider ends by then.
+    pub deadline: Deadline,
 }
 
 impl Query {
@@ -74,6 +83,8 @@ impl Query {
             target,
             service_account_token: None,
             service_account_annotations: BTreeMap::new(),
+            clock: Clock::system(),
+            deadline: Deadline::invocation(),
         }
     }
 }
@@ -102,43 +113,6 @@ pub enum Outcome {
     Answer(Answer),
     /// Not this provider's registry, or not configured; ask the next.
     NotApplicable,
-}
-
-/// A provider failed for a registry it is responsible for.
-#[derive(Debug, thiserror::Error)]
-#[error("{provider}: {message}")]
-pub struct ProviderError {
-    /// The provider's name.
-    pub provider: &'static str,
-    /// One line: what failed and, where known, the likely fix. Never a secret.
-    pub message: String,
-    /// The underlying cause.
-    #[source]
-    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-impl ProviderError {
-    /// An error with a message and no further cause.
-    pub fn new(provider: &'static str, message: impl Into<String>) -> Self {
-        ProviderError {
-            provider,
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// An error with a cause.
-    pub fn with_source(
-        provider: &'static str,
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        ProviderError {
-            provider,
-            message: message.into(),
-            source: Some(Box::new(source)),
-        }
-    }
 }
 
 /// What `kubelet-keyring explain` shows for one provider: whether it owns the image and why,

@@ -184,6 +184,19 @@ fn stderr_suffix(stderr: &str) -> String {
 }
 
 impl HelperError {
+    /// What kind of failure this is: a helper that is missing or cannot start is the node's
+    /// set-up; one that fails, hangs or answers nonsense is a peer that may recover.
+    pub fn kind(&self) -> keyring_api::ErrorKind {
+        use keyring_api::ErrorKind;
+        match self {
+            HelperError::NotOnPath | HelperError::Spawn(_) => ErrorKind::Misconfigured,
+            HelperError::Io(_) | HelperError::Timeout(_) | HelperError::Failed { .. } => {
+                ErrorKind::Unavailable
+            }
+            HelperError::TooLarge | HelperError::BadReply(_) => ErrorKind::Protocol,
+        }
+    }
+
     /// The likely fix, for the one-line error the kubelet logs.
     pub fn fix(&self) -> &'static str {
         match self {

@@ -395,7 +395,7 @@ impl DockerConfigProvider {
         let path = loaded.path.display();
         if let Err(e) = helper::validate_name(name) {
             let shown: String = name.chars().take(64).collect();
-            return Err(ProviderError::new(
+            return Err(ProviderError::misconfigured(
                 NAME,
                 format!(
                     "credential helper name {shown:?} ({setting} in {path}, for {server}) {e}: set it to the suffix of an installed docker-credential-<suffix> program"
@@ -419,6 +419,7 @@ impl DockerConfigProvider {
             Err(e) => {
                 return Err(ProviderError::new(
                     NAME,
+                    e.kind(),
                     format!(
                         "credential helper {program} ({setting} in {path}) for {server} {e}; {}",
                         e.fix()

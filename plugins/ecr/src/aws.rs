@@ -45,7 +45,7 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::Connector;
 use aws_types::sdk_config::SdkConfig;
 use aws_types::service_config::ServiceConfigKey;
-use keyring_api::Secret;
+use keyring_api::{Deadline, ErrorKind, Secret};
 
 /// The whole call, credentials included, must end within this.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -139,29 +139,77 @@ pub struct Token {
     pub endpoint: String,
 }
 
-/// Gets a token. The error is one secret-free line with the likely fix.
-pub fn fetch(call: &Call, identity: &Identity) -> Result<Token, String> {
-    keyring_api::quiet::run("keyring_ecr", || fetch_blocking(call, identity))
+/// Why a token could not be had: one secret-free line with the likely fix, and its kind.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    /// Decides exit code and stale serving.
+    pub kind: ErrorKind,
+    /// The line.
+    pub message: String,
 }
 
-fn fetch_blocking(call: &Call, identity: &Identity) -> Result<Token, String> {
+impl Failure {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Failure {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The kind of an SDK failure: a service refusal is a denial unless it is throttling or a
+/// server error; a request that cannot be built is the set-up; the rest is unavailability.
+fn sdk_kind<E>(err: &SdkError<E, HttpResponse>) -> ErrorKind {
+    match err {
+        SdkError::ConstructionFailure(_) => ErrorKind::Misconfigured,
+        SdkError::ResponseError(_) => ErrorKind::Protocol,
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            if status == 429 || status >= 500 {
+                ErrorKind::Unavailable
+            } else {
+                ErrorKind::Denied
+            }
+        }
+        _ => ErrorKind::Unavailable,
+    }
+}
+
+/// Gets a token by `deadline` at the latest. The error is one secret-free line with the
+/// likely fix.
+pub fn fetch(call: &Call, identity: &Identity, deadline: Deadline) -> Result<Token, Failure> {
+    keyring_api::quiet::run("keyring_ecr", || fetch_blocking(call, identity, deadline))
+}
+
+fn fetch_blocking(call: &Call, identity: &Identity, deadline: Deadline) -> Result<Token, Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        .map_err(|e| {
+            Failure::new(
+                ErrorKind::Unavailable,
+                format!("cannot start the async runtime: {e}"),
+            )
+        })?;
+    // The backend's own bound, cut to what is left of the invocation's budget.
+    let limit = deadline.cap(DEADLINE);
     runtime.block_on(async {
-        match tokio::time::timeout(DEADLINE, fetch_async(call, identity)).await {
+        match tokio::time::timeout(limit, fetch_async(call, identity)).await {
             Ok(result) => result,
-            Err(_) => Err(format!(
-                "no {} token within {}s; check network access to AWS (proxy, VPC endpoints), the region and the endpoint settings",
-                call.api.name(),
-                DEADLINE.as_secs()
+            Err(_) => Err(Failure::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "no {} token within {}s; check network access to AWS (proxy, VPC endpoints), the region and the endpoint settings",
+                    call.api.name(),
+                    limit.as_secs()
+                ),
             )),
         }
     })
 }
 
-async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, String> {
+async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, Failure> {
     let started = std::time::Instant::now();
     let http = http_client()?;
     let region = Region::new(call.region.clone());
@@ -185,7 +233,7 @@ async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, String> 
                 .build()
                 .await;
             match tokio::time::timeout(CREDENTIALS_TIMEOUT, chain.provide_credentials()).await {
-                Err(_) => return Err(credentials_timeout()),
+                Err(_) => return Err(Failure::new(ErrorKind::Unavailable, credentials_timeout())),
                 Ok(Err(e)) => return Err(credentials_error(&e)),
                 Ok(Ok(c)) => c,
             }
@@ -246,7 +294,7 @@ async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, String> 
                 .get_authorization_token()
                 .send()
                 .await
-                .map_err(|e| api_error(e, call, &endpoint))?;
+                .map_err(|e| Failure::new(sdk_kind(&e), api_error(e, call, &endpoint)))?;
             let data = out
                 .authorization_data
                 .unwrap_or_default()
@@ -267,16 +315,19 @@ async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, String> 
                 .get_authorization_token()
                 .send()
                 .await
-                .map_err(|e| api_error(e, call, &endpoint))?;
+                .map_err(|e| Failure::new(sdk_kind(&e), api_error(e, call, &endpoint)))?;
             out.authorization_data
                 .map(|mut d| (d.authorization_token.take(), d.expires_at))
         }
     };
     tracing::debug!(elapsed = ?started.elapsed(), "{} answered", call.api.name());
     let Some((Some(authorization), expires_at)) = token else {
-        return Err(format!(
-            "{endpoint} returned no authorization token; if AWS_ENDPOINT_URL* is set, check that it points at {}",
-            call.api.name()
+        return Err(Failure::new(
+            ErrorKind::Protocol,
+            format!(
+                "{endpoint} returned no authorization token; if AWS_ENDPOINT_URL* is set, check that it points at {}",
+                call.api.name()
+            ),
         ));
     };
     let expires_at = expires_at.and_then(|t| SystemTime::try_from(t).ok());
@@ -314,7 +365,7 @@ async fn assume_role(
     region: &str,
     role_arn: &str,
     token: &Secret<String>,
-) -> Result<aws_credential_types::Credentials, String> {
+) -> Result<aws_credential_types::Credentials, Failure> {
     let endpoint = match endpoint_override_for(sdk, STS_SERVICE_ID) {
         Some(url) => format!(
             "{} ({})",
@@ -331,10 +382,13 @@ async fn assume_role(
         .web_identity_token(token.expose().as_str())
         .send()
         .await
-        .map_err(|e| sts_error(e, role_arn, &endpoint))?;
+        .map_err(|e| Failure::new(sdk_kind(&e), sts_error(e, role_arn, &endpoint)))?;
     let Some(c) = out.credentials else {
-        return Err(format!(
-            "{endpoint} returned no credentials for role {role_arn}; if AWS_ENDPOINT_URL* is set, check that it points at STS"
+        return Err(Failure::new(
+            ErrorKind::Protocol,
+            format!(
+                "{endpoint} returned no credentials for role {role_arn}; if AWS_ENDPOINT_URL* is set, check that it points at STS"
+            ),
         ));
     };
     tracing::debug!("assumed role {role_arn} with the service-account token at {endpoint}");
@@ -412,19 +466,20 @@ fn safe_code(code: Option<&str>) -> &str {
 /// The one HTTP client of a call: rustls with ring, proxy settings from the environment, the
 /// system's roots, or only the certificates of `AWS_CA_BUNDLE` when that is set (as the Go
 /// SDK does: the bundle replaces the system roots).
-fn http_client() -> Result<SharedHttpClient, String> {
+fn http_client() -> Result<SharedHttpClient, Failure> {
+    let bad = |m: String| Failure::new(ErrorKind::Misconfigured, m);
     let mut context = tls::TlsContext::builder();
     if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) {
         let shown = std::path::Path::new(&path).display().to_string();
-        let pem =
-            std::fs::read(&path).map_err(|e| format!("cannot read AWS_CA_BUNDLE {shown}: {e}"))?;
+        let pem = std::fs::read(&path)
+            .map_err(|e| bad(format!("cannot read AWS_CA_BUNDLE {shown}: {e}")))?;
         if !pem
             .windows(b"-----BEGIN CERTIFICATE-----".len())
             .any(|w| w == b"-----BEGIN CERTIFICATE-----")
         {
-            return Err(format!(
+            return Err(bad(format!(
                 "AWS_CA_BUNDLE {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
-            ));
+            )));
         }
         context = context.with_trust_store(
             tls::TrustStore::empty()
@@ -434,7 +489,7 @@ fn http_client() -> Result<SharedHttpClient, String> {
     }
     let context = context
         .build()
-        .map_err(|e| format!("cannot set up TLS: {}", causes(&e)))?;
+        .map_err(|e| bad(format!("cannot set up TLS: {}", causes(&e))))?;
     // `build_with_connector_fn` is the smithy client builder's hook for a custom connector;
     // it is the only way to combine the ring provider with environment proxy settings (the
     // plain `build_https` never proxies).
@@ -540,8 +595,14 @@ fn credentials_timeout() -> String {
     )
 }
 
-fn credentials_error(e: &CredentialsError) -> String {
-    match e {
+fn credentials_error(e: &CredentialsError) -> Failure {
+    let kind = match e {
+        CredentialsError::CredentialsNotLoaded(_) | CredentialsError::InvalidConfiguration(_) => {
+            ErrorKind::Misconfigured
+        }
+        _ => ErrorKind::Unavailable,
+    };
+    let message = match e {
         CredentialsError::CredentialsNotLoaded(_) => "no AWS credentials: none of the environment (AWS_ACCESS_KEY_ID), the AWS profile, web identity (AWS_WEB_IDENTITY_TOKEN_FILE), ECS / EKS Pod Identity or the EC2 instance metadata service provided any; attach an instance role or give credentials through the credential provider's env (on EC2 with pods, the IMDSv2 hop limit must be 2)".into(),
         CredentialsError::ProviderTimedOut(_) => credentials_timeout(),
         CredentialsError::InvalidConfiguration(_) => format!(
@@ -552,7 +613,8 @@ fn credentials_error(e: &CredentialsError) -> String {
             "cannot load AWS credentials: {}; check the role, the web identity token file or the profile named by AWS_PROFILE",
             causes(e)
         ),
-    }
+    };
+    Failure::new(kind, message)
 }
 
 /// One line for a failed API call.

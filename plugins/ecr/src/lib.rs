@@ -190,7 +190,7 @@ impl EcrProvider {
         now: SystemTime,
     ) -> Result<Answer, ProviderError> {
         let (username, password) = token::decode(&token.authorization).map_err(|e| {
-            ProviderError::new(
+            ProviderError::protocol(
                 NAME,
                 format!(
                     "{registry}: {e} ({}); if AWS_ENDPOINT_URL* is set, check that it points at ECR",
@@ -299,16 +299,17 @@ impl Provider for EcrProvider {
         tracing::debug!("{registry}: {}", route.describe());
         let env_role = std::env::var(ROLE_ENV).ok();
         let (identity, who) = select_identity(&self.config, query, env_role.as_deref())
-            .map_err(|e| ProviderError::new(NAME, format!("{registry}: {e}")))?;
+            .map_err(|e| ProviderError::misconfigured(NAME, format!("{registry}: {e}")))?;
         tracing::debug!("{registry}: signing with {who}");
-        let token = aws::fetch(&route.call(), &identity).map_err(|message| {
+        let token = aws::fetch(&route.call(), &identity, query.deadline).map_err(|failure| {
+            let aws::Failure { kind, message } = failure;
             let message = match &route {
                 Route::Mirror(_) => format!("{registry} ({}): {message}", route.describe()),
                 _ => format!("{registry}: {message}"),
             };
-            ProviderError::new(NAME, message)
+            ProviderError::new(NAME, kind, message)
         })?;
-        let mut answer = Self::answer(registry, &route, &token, SystemTime::now())?;
+        let mut answer = Self::answer(registry, &route, &token, query.clock.now())?;
         if query.service_account_token.is_some() {
             answer.source = format!("{} as {who}", answer.source);
         }

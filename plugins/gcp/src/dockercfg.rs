@@ -143,6 +143,7 @@ async fn fetch(uri: Uri, shown: &str) -> Result<Bytes, Error> {
 pub(crate) fn provider_error(query: &Query, e: Error) -> ProviderError {
     ProviderError::new(
         crate::NAME,
+        e.kind(),
         format!(
             "docker config from metadata for {}: {e}",
             query.image.registry()

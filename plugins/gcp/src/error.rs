@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use http::StatusCode;
+use keyring_api::ErrorKind;
 
 use crate::http::FetchError;
 
@@ -81,6 +82,7 @@ pub(crate) enum Error {
     /// A workload identity exchange step failed: no answer, a refusal, or an unusable answer.
     #[error("{stage} at {url}: {detail}; {hint}")]
     Federation {
+        kind: ErrorKind,
         stage: String,
         url: String,
         detail: String,
@@ -89,4 +91,35 @@ pub(crate) enum Error {
     /// The async runtime could not be built.
     #[error("cannot start the I/O runtime: {0}")]
     Runtime(#[source] std::io::Error),
+}
+
+/// A refusal by a status code: 429 and 5xx are "try later", other statuses a refusal.
+fn status_kind(status: StatusCode) -> ErrorKind {
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        ErrorKind::Unavailable
+    } else {
+        ErrorKind::Denied
+    }
+}
+
+impl Error {
+    /// What kind of failure this is (decides exit code and stale serving).
+    pub(crate) fn kind(&self) -> ErrorKind {
+        match self {
+            Error::MetadataHostEnv(_)
+            | Error::CredentialsFile { .. }
+            | Error::WorkloadIdentityNotConfigured { .. }
+            | Error::NotOptedIn { .. }
+            | Error::ServiceAccountEmail { .. } => ErrorKind::Misconfigured,
+            Error::MetadataStatus { status, .. } => status_kind(*status),
+            Error::MetadataBody { .. } | Error::DockercfgParse { .. } => ErrorKind::Protocol,
+            // gcp_auth does not tell a refusal from a network failure apart in a typed way.
+            Error::MetadataFetch { .. }
+            | Error::TokenExchange { .. }
+            | Error::DockercfgUrl { .. }
+            | Error::Deadline(_)
+            | Error::Runtime(_) => ErrorKind::Unavailable,
+            Error::Federation { kind, .. } => *kind,
+        }
+    }
 }

@@ -33,6 +33,7 @@
 //! (never its message or any body) and the likely fix. The pod's token goes into the STS
 //! request body and nowhere else.
 
+use keyring_api::ErrorKind;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -177,6 +178,7 @@ pub(crate) async fn exchange(
     }
     let (federated, expires_in) =
         parse_token_response(&resp.body).map_err(|reason| Error::Federation {
+            kind: ErrorKind::Protocol,
             stage: stage.clone(),
             url: sts_url.clone(),
             detail: format!("the answer {reason}"),
@@ -218,6 +220,7 @@ pub(crate) async fn exchange(
         expire_time: String,
     }
     let unusable = |detail: &str| Error::Federation {
+        kind: ErrorKind::Protocol,
         stage: stage.clone(),
         url: url.clone(),
         detail: detail.into(),
@@ -255,6 +258,7 @@ struct Client {
 impl Client {
     fn new() -> Result<Self, Error> {
         let https = h::https_connector(CONNECT_TIMEOUT).map_err(|e| Error::Federation {
+            kind: ErrorKind::Misconfigured,
             stage: "TLS set-up".into(),
             url: "(none)".into(),
             detail: format!("cannot load the system's CA certificates: {e}"),
@@ -289,6 +293,7 @@ impl Client {
             let req = req
                 .body(Full::new(Bytes::copy_from_slice(body)))
                 .map_err(|_| Error::Federation {
+                    kind: ErrorKind::Misconfigured,
                     stage: stage.into(),
                     url: uri.to_string(),
                     detail: "cannot build the request".into(),
@@ -315,6 +320,7 @@ fn unreachable(stage: &str, uri: &Uri, cause: FetchError) -> Error {
         _ => "check that the node reaches Google APIs (firewall, Private Google Access) and the endpoints in gcp.workloadIdentity",
     };
     Error::Federation {
+        kind: ErrorKind::Unavailable,
         stage: stage.into(),
         url: uri.to_string(),
         detail: cause.to_string(),
@@ -357,7 +363,13 @@ fn refused(
     } else {
         format!("refused with HTTP {} {code}", resp.status.as_u16())
     };
+    let kind = if resp.status.is_server_error() || resp.status == StatusCode::TOO_MANY_REQUESTS {
+        ErrorKind::Unavailable
+    } else {
+        ErrorKind::Denied
+    };
     Error::Federation {
+        kind,
         stage,
         url: url.to_string(),
         detail,

@@ -70,13 +70,12 @@ pub mod metadata;
 pub mod token;
 
 use std::collections::BTreeMap;
-use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use keyring_api::provider::Query;
 use keyring_api::wire::AuthConfig;
-use keyring_api::{Answer, CacheKeyType, Outcome, Provider, ProviderError};
+use keyring_api::{lifetime, Answer, CacheKeyType, Outcome, Provider, ProviderError};
 
 pub use config::{Config, Mirror, MirrorError};
 
@@ -88,12 +87,6 @@ pub const NAME: &str = "gcp";
 pub const USERNAME: &str = "oauth2accesstoken";
 /// The cut-off for one `provide` call.
 pub const TOTAL_DEADLINE: Duration = Duration::from_secs(20);
-/// Subtracted from a token's remaining life (plus jitter) to get the answer's lifetime.
-pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
-/// The most jitter added to [`REFRESH_MARGIN`].
-pub const MAX_JITTER: Duration = Duration::from_secs(60);
-/// The shortest lifetime reported (unless the token itself lives less).
-pub const MIN_LIFETIME: Duration = Duration::from_secs(60);
 
 /// The environment this backend reads, captured once per call so tests can supply their own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -206,13 +199,7 @@ impl GcpProvider {
                     .await
                     .map_err(|e| token_error(query, e))?,
             };
-        Ok(Outcome::Answer(token_answer(
-            query,
-            owner,
-            token,
-            SystemTime::now(),
-            jitter(),
-        )))
+        token_answer(query, owner, token, query.clock.now()).map(Outcome::Answer)
     }
 }
 
@@ -291,19 +278,25 @@ impl Provider for GcpProvider {
             return Ok(Outcome::NotApplicable);
         }
         let env = self.env.clone().unwrap_or_else(Env::from_process);
+        // The backend's own bound, cut to what is left of the invocation's budget.
+        let limit = query.deadline.cap(TOTAL_DEADLINE);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()
-            .map_err(|e| ProviderError::new(NAME, Error::Runtime(e).to_string()))?;
+            .map_err(|e| {
+                let e = Error::Runtime(e);
+                ProviderError::new(NAME, e.kind(), e.to_string())
+            })?;
         keyring_api::quiet::run("keyring_gcp", || {
             rt.block_on(async {
-                tokio::time::timeout(TOTAL_DEADLINE, self.run(query, owner, &env))
+                tokio::time::timeout(limit, self.run(query, owner, &env))
                     .await
                     .unwrap_or_else(|_| {
-                        let e = Error::Deadline(TOTAL_DEADLINE);
+                        let e = Error::Deadline(limit);
                         Err(ProviderError::new(
                             NAME,
+                            e.kind(),
                             format!("{}: {e}", query.image.registry()),
                         ))
                     })
@@ -315,6 +308,7 @@ impl Provider for GcpProvider {
 fn token_error(query: &Query, e: Error) -> ProviderError {
     ProviderError::new(
         NAME,
+        e.kind(),
         format!("no access token for {}: {e}", query.image.registry()),
     )
 }
@@ -325,8 +319,7 @@ fn token_answer(
     owner: Owner<'_>,
     token: token::AccessToken,
     now: SystemTime,
-    jitter: Duration,
-) -> Answer {
+) -> Result<Answer, ProviderError> {
     let registry = query.image.registry();
     let (key, cache_key_type) = match owner {
         Owner::Mirror(m) if !m.path().is_empty() => {
@@ -334,7 +327,9 @@ fn token_answer(
         }
         _ => (registry.to_string(), CacheKeyType::Registry),
     };
-    let remaining = token.expires_at.duration_since(now).unwrap_or_default();
+    let lifetime = lifetime::for_expiry(now, token.expires_at).map_err(|e| {
+        ProviderError::protocol(NAME, format!("{registry}: {} ({e})", token.source))
+    })?;
     let mut auth = BTreeMap::new();
     auth.insert(
         key,
@@ -343,28 +338,13 @@ fn token_answer(
             password: token.token,
         },
     );
-    Answer {
+    Ok(Answer {
         auth,
         cache_key_type,
-        lifetime: cache_lifetime(remaining, jitter),
+        lifetime,
         expires_at: Some(token.expires_at),
         source: token.source,
-    }
-}
-
-/// How long an answer with a token that lives `remaining` more may be reused: `remaining`
-/// minus [`REFRESH_MARGIN`] and `jitter`, at least [`MIN_LIFETIME`], never past `remaining`.
-pub fn cache_lifetime(remaining: Duration, jitter: Duration) -> Duration {
-    remaining
-        .saturating_sub(REFRESH_MARGIN + jitter.min(MAX_JITTER))
-        .max(MIN_LIFETIME)
-        .min(remaining)
-}
-
-/// Up to [`MAX_JITTER`], whole seconds, different per process.
-fn jitter() -> Duration {
-    let r = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
-    Duration::from_secs(r % (MAX_JITTER.as_secs() + 1))
+    })
 }
 
 #[cfg(test)]
@@ -464,21 +444,6 @@ mod tests {
     }
 
     #[test]
-    fn lifetimes() {
-        let m = |s| Duration::from_secs(s);
-        assert_eq!(cache_lifetime(m(3600), m(0)), m(3300));
-        assert_eq!(cache_lifetime(m(3600), m(60)), m(3240));
-        assert_eq!(cache_lifetime(m(3600), m(600)), m(3240)); // jitter capped
-        assert_eq!(cache_lifetime(m(400), m(30)), m(70));
-        assert_eq!(cache_lifetime(m(300), m(30)), m(60)); // floor
-        assert_eq!(cache_lifetime(m(45), m(0)), m(45)); // never past expiry
-        assert_eq!(cache_lifetime(m(0), m(0)), m(0));
-        for _ in 0..20 {
-            assert!(jitter() <= MAX_JITTER);
-        }
-    }
-
-    #[test]
     fn token_answers() {
         let config: Config = serde_json::from_str(r#"{"mirrors": ["m.example.com/gcr"]}"#).unwrap();
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
@@ -488,22 +453,17 @@ mod tests {
             source: "test".into(),
         };
         let q = query("us-docker.pkg.dev/p/r/i:1");
-        let a = token_answer(&q, Owner::Google, token(), now, Duration::from_secs(10));
+        let a = token_answer(&q, Owner::Google, token(), now).unwrap();
         assert_eq!(a.auth.keys().collect::<Vec<_>>(), ["us-docker.pkg.dev"]);
         assert_eq!(a.auth["us-docker.pkg.dev"].username, "oauth2accesstoken");
         assert_eq!(a.auth["us-docker.pkg.dev"].password.expose(), "ya29.t");
         assert_eq!(a.cache_key_type, CacheKeyType::Registry);
-        assert_eq!(a.lifetime, Duration::from_secs(3599 - 300 - 10));
+        // The one lifetime rule: expiry less the margin; jitter is the cache's, not ours.
+        assert_eq!(a.lifetime, Duration::from_secs(3599 - 300));
         assert_eq!(a.expires_at, Some(now + Duration::from_secs(3599)));
 
         let q = query("m.example.com/gcr/p/i");
-        let a = token_answer(
-            &q,
-            Owner::Mirror(&config.mirrors[0]),
-            token(),
-            now,
-            Duration::ZERO,
-        );
+        let a = token_answer(&q, Owner::Mirror(&config.mirrors[0]), token(), now).unwrap();
         assert_eq!(a.auth.keys().collect::<Vec<_>>(), ["m.example.com/gcr"]);
         assert_eq!(a.cache_key_type, CacheKeyType::Image);
     }
