@@ -83,7 +83,7 @@ fi
 CARGO_TOOLS=(
     cargo-auditable=cargo-auditable@0.7.7
     rust-audit-info=rust-audit-info@0.5.4
-    cargo-deb=cargo-deb@3.6.2
+    cargo-deb=cargo-deb@3.8.0
     cargo-generate-rpm=cargo-generate-rpm@0.20.0
     cargo-cyclonedx=cargo-cyclonedx@0.5.7
 )
