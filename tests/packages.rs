@@ -45,10 +45,12 @@ fn packages() -> Option<Packages> {
         );
         return None;
     }
-    let dir = std::env::var_os("KEYRING_PACKAGE_DIR").map(PathBuf::from).expect(
-        "KEYRING_PEER_TESTS=1 needs KEYRING_PACKAGE_DIR, the output of scripts/package.sh \
+    let dir = std::env::var_os("KEYRING_PACKAGE_DIR")
+        .map(PathBuf::from)
+        .expect(
+            "KEYRING_PEER_TESTS=1 needs KEYRING_PACKAGE_DIR, the output of scripts/package.sh \
          (bash scripts/test.sh runs it and sets both)",
-    );
+        );
     assert!(
         dir.is_dir(),
         "KEYRING_PACKAGE_DIR={} is not a directory: run bash scripts/package.sh",
@@ -80,7 +82,11 @@ impl Packages {
                 dir.display()
             );
             let p = found.into_iter().next().unwrap();
-            assert!(fs::metadata(&p).unwrap().len() > 0, "{} is empty", p.display());
+            assert!(
+                fs::metadata(&p).unwrap().len() > 0,
+                "{} is empty",
+                p.display()
+            );
             p
         };
         let arch = stdout(run("dpkg", &["--print-architecture"]));
@@ -209,7 +215,11 @@ fn the_deb_holds_the_files_and_metadata_and_no_maintainer_scripts() {
     assert_eq!(field("Architecture").trim(), arch.trim());
     assert!(field("Maintainer").contains('@'));
     assert!(field("Description").contains("credential provider"));
-    assert_eq!(field("Depends").trim(), "", "a static binary depends on nothing");
+    assert_eq!(
+        field("Depends").trim(),
+        "",
+        "a static binary depends on nothing"
+    );
 
     // Nothing runs at install or removal time: no service enabled, no kubelet flag changed.
     let tmp = tempfile::tempdir().unwrap();
@@ -270,7 +280,10 @@ fn the_rpm_holds_the_same_files_with_the_same_bytes_as_the_deb() {
     }
 
     let q = |fmt: &str| stdout(run("rpm", &["-qp", "--qf", fmt, p(&pk.rpm)]));
-    assert_eq!(q("%{NAME} %{VERSION}-%{RELEASE}"), format!("{NAME} {VERSION}-1"));
+    assert_eq!(
+        q("%{NAME} %{VERSION}-%{RELEASE}"),
+        format!("{NAME} {VERSION}-1")
+    );
     assert_eq!(q("%{LICENSE}"), "Apache-2.0");
     assert_eq!(q("%{ARCH}"), std::env::consts::ARCH);
     assert_eq!(
@@ -398,15 +411,28 @@ fn dpkg_installs_answers_the_demo_request_and_removes_every_file() {
     assert_eq!(version.trim(), format!("{NAME} {VERSION}"));
 
     // The man page and the completions are the installed binary's own.
-    let man = stdout(run("gzip", &["-dc", "/usr/share/man/man1/kubelet-keyring.1.gz"]));
+    let man = stdout(run(
+        "gzip",
+        &["-dc", "/usr/share/man/man1/kubelet-keyring.1.gz"],
+    ));
     assert_eq!(man, stdout(run(BIN_PATH, &["man"])));
     for (shell, path) in [
-        ("bash", "/usr/share/bash-completion/completions/kubelet-keyring"),
+        (
+            "bash",
+            "/usr/share/bash-completion/completions/kubelet-keyring",
+        ),
         ("zsh", ZSH_DEB),
-        ("fish", "/usr/share/fish/vendor_completions.d/kubelet-keyring.fish"),
+        (
+            "fish",
+            "/usr/share/fish/vendor_completions.d/kubelet-keyring.fish",
+        ),
     ] {
         let installed = fs::read_to_string(path).unwrap();
-        assert_eq!(installed, stdout(run(BIN_PATH, &["completions", shell])), "{path}");
+        assert_eq!(
+            installed,
+            stdout(run(BIN_PATH, &["completions", shell])),
+            "{path}"
+        );
     }
 
     stdout(run("dpkg", &["-r", NAME]));
