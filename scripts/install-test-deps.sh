@@ -84,8 +84,8 @@ CARGO_TOOLS=(
     cargo-auditable=cargo-auditable@0.7.7
     rust-audit-info=rust-audit-info@0.5.4
     cargo-deb=cargo-deb@3.8.0
-    cargo-generate-rpm=cargo-generate-rpm@0.20.0
-    cargo-cyclonedx=cargo-cyclonedx@0.5.7
+    cargo-generate-rpm=cargo-generate-rpm@0.21.1
+    cargo-cyclonedx=cargo-cyclonedx@0.5.9
 )
 for entry in "${CARGO_TOOLS[@]}"; do
     if ! command -v "${entry%%=*}" >/dev/null 2>&1; then

@@ -41,8 +41,10 @@ fi
 rust-audit-info "$bin" >/dev/null 2>&1 || die "$bin has no embedded dependency list: build it with AUDITABLE=1 bash scripts/release.sh"
 
 version=$(cargo pkgid -p kubelet-keyring | sed 's/.*[#@]//')
-[ "$("$bin" --version)" = "kubelet-keyring $version" ] \
-  || die "$bin says '$("$bin" --version)', Cargo.toml says $version: rebuild it"
+case "$("$bin" --version)" in
+  "kubelet-keyring $version "* | "kubelet-keyring $version") ;;
+  *) die "$bin says '$("$bin" --version)', Cargo.toml says $version: rebuild it" ;;
+esac
 # Reproducible dates: the last commit's, or now outside git.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 
@@ -69,7 +71,7 @@ cargo generate-rpm --target "$triple" --output "$out" >&2
 
 # The SBOM of the binary's dependency graph (default features, this target), next to the
 # packages. cargo-cyclonedx writes one file beside each workspace member's Cargo.toml.
-cargo cyclonedx --format json --target "$triple" --spec-version 1.5 >&2
+cargo cyclonedx --format json --target "$triple" --spec-version 1.5 --no-build-deps >&2
 mv kubelet-keyring.cdx.json "$out/kubelet-keyring_${version}.cdx.json"
 for member in plugins/*/; do rm -f "$member"*.cdx.json; done
 

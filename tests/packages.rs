@@ -230,7 +230,12 @@ fn the_deb_holds_the_files_and_metadata_and_no_maintainer_scripts() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     control.sort();
-    assert_eq!(control, ["control", "md5sums"]);
+    // cargo-deb writes no md5sums (lintian: info only); never a maintainer script.
+    assert!(control.contains(&"control".to_string()), "{control:?}");
+    assert!(
+        control.iter().all(|f| f == "control" || f == "md5sums"),
+        "maintainer scripts in the .deb: {control:?}"
+    );
     assert!(
         files.keys().all(|f| !f.starts_with("/etc/")),
         "no conffile, no drop-in enabled: {files:?}"
@@ -249,7 +254,7 @@ fn lintian_finds_no_error_in_the_deb() {
     let version = stdout(run("lintian", &["--version"]));
     let out = run(
         "lintian",
-        &["--no-tag-display-limit", "--display-info", p(&pk.deb)],
+        &["--tag-display-limit", "0", "--display-info", p(&pk.deb)],
     );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     eprintln!("{}{text}{}", version, String::from_utf8_lossy(&out.stderr));
@@ -408,7 +413,10 @@ fn dpkg_installs_answers_the_demo_request_and_removes_every_file() {
     assert_eq!(auth["username"], "demo-robot");
     assert_eq!(auth["password"], "demo-password");
     let version = stdout(run(BIN_PATH, &["--version"]));
-    assert_eq!(version.trim(), format!("{NAME} {VERSION}"));
+    assert!(
+        version.starts_with(&format!("{NAME} {VERSION} ")),
+        "{version}"
+    );
 
     // The man page and the completions are the installed binary's own.
     let man = stdout(run(
