@@ -105,7 +105,8 @@ moto_version() {
     $py -c 'import moto; print(moto.__version__)'
 }
 
-# rust-audit-info has no --version: cargo's install record says which one is installed.
+# rust-audit-info has no --version and `cargo auditable --version` is cargo's: cargo's install
+# record says which one is installed.
 cargo_version() {
     local v
     v=$(cargo install --list | sed -n "s/^$1 v\([^ :]*\).*/\1/p")
@@ -123,7 +124,7 @@ printf '%-28s %s\n' \
     moto_server "moto $(moto_version)" \
     lintian "$(lintian --version | awk '{print $NF}')" \
     rpm "$(rpm --version | awk '{print $NF}')" \
-    cargo-auditable "$(cargo auditable --version | awk '{print $NF}')" \
+    cargo-auditable "$(cargo_version cargo-auditable)" \
     rust-audit-info "$(cargo_version rust-audit-info)" \
     cargo-deb "$(cargo deb --version | awk '{print $NF}')" \
     cargo-generate-rpm "$(cargo generate-rpm --version | awk '{print $NF}')" \
