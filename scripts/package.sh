@@ -48,8 +48,11 @@ esac
 # Reproducible dates: the last commit's, or now outside git.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 
-rm -rf "$gen" "$out"
+rm -rf "$gen"
 mkdir -p "$gen" "$out"
+# Only what this script writes: OUT_DIR may hold other files.
+rm -f "$out"/kubelet-keyring[_-]*.deb "$out"/kubelet-keyring-*.rpm "$out"/kubelet-keyring_*.cdx.json \
+  "$out"/SHA256SUMS
 "$bin" man | gzip -9n >"$gen/kubelet-keyring.1.gz"
 "$bin" completions bash >"$gen/kubelet-keyring.bash"
 "$bin" completions zsh >"$gen/_kubelet-keyring"
