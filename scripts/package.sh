@@ -20,7 +20,6 @@
 # The tools come from scripts/install-test-deps.sh. Prints each file's size and the sums.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 out=${1:-target/dist}
 triple="$(uname -m)-unknown-linux-gnu"
 bin="target/$triple/release/kubelet-keyring"
@@ -79,6 +78,6 @@ mv kubelet-keyring.cdx.json "$out/kubelet-keyring_${version}.cdx.json"
 for member in plugins/*/; do rm -f "$member"*.cdx.json; done
 
 (cd "$out" && sha256sum -- *.deb *.rpm *.cdx.json >SHA256SUMS)
-log "built in $(($(date +%s) - start)) s in $root/$out:"
+log "built in $(($(date +%s) - start)) s in $(cd "$out" && pwd):"
 (cd "$out" && for f in *; do printf '%10d  %s\n' "$(stat -c %s "$f")" "$f"; done) >&2
 cat "$out/SHA256SUMS"
