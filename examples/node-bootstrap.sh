@@ -14,7 +14,7 @@ set -euo pipefail
 BINARY=${1:-./kubelet-keyring}
 CONFIG=${2:-./credential-provider-config.yaml}
 DESTDIR=${DESTDIR:-/}
-BIN_DIR=/usr/local/libexec/kubelet-credential-providers
+BIN_DIR=/usr/libexec/kubelet-credential-providers
 CONFIG_PATH=/etc/kubernetes/credential-provider-config.yaml
 DROPIN=/etc/systemd/system/kubelet.service.d/20-kubelet-keyring.conf
 here=$(cd "$(dirname "$0")" && pwd)

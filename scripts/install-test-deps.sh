@@ -6,15 +6,20 @@
 #   amazon-ecr-credential-helper: docker credential helper tests (docker-credential-ecr-login).
 #   hyperfine: timing the binary.
 #   moto[server] (PyPI): a real ECR API on 127.0.0.1 for the ECR backend's tests.
+#   lintian, rpm: checking the packages scripts/package.sh builds (tests/packages.rs).
+#   cargo-auditable, rust-audit-info, cargo-deb, cargo-generate-rpm, cargo-cyclonedx
+#       (crates.io, `cargo install --locked` at pinned versions): scripts/package.sh. Each is
+#       compiled once (~1-2 min each on 2 cores) and skipped when its binary is on PATH.
 #
 # Idempotent and quick when everything is present: `apt-get update` runs only when a package
-# is missing, pip only when `moto_server` is not on PATH. Safe non-interactively (CI=true, no
+# is missing, pip only when `moto_server` is not on PATH, cargo install only for a missing tool. Safe non-interactively (CI=true, no
 # stdin). Ends with one line per tool and its version.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 
-APT_PACKAGES=(docker-registry skopeo apache2-utils openssl amazon-ecr-credential-helper hyperfine)
+APT_PACKAGES=(docker-registry skopeo apache2-utils openssl amazon-ecr-credential-helper hyperfine
+    lintian rpm)
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
 
@@ -74,6 +79,21 @@ if ! command -v moto_server >/dev/null 2>&1; then
     fi
 fi
 
+# Cargo subcommands for scripts/package.sh, by binary name and crate@version.
+CARGO_TOOLS=(
+    cargo-auditable=cargo-auditable@0.7.7
+    rust-audit-info=rust-audit-info@0.5.4
+    cargo-deb=cargo-deb@3.8.0
+    cargo-generate-rpm=cargo-generate-rpm@0.21.1
+    cargo-cyclonedx=cargo-cyclonedx@0.5.9
+)
+for entry in "${CARGO_TOOLS[@]}"; do
+    if ! command -v "${entry%%=*}" >/dev/null 2>&1; then
+        log "installing ${entry#*=} from crates.io"
+        cargo install --locked --quiet "${entry#*=}" </dev/null
+    fi
+done
+
 # One line per tool. Each probe must succeed: a tool that cannot report its version is broken.
 deb_version() { dpkg-query -W -f='${Version}' "$1"; }
 moto_version() {
@@ -85,6 +105,15 @@ moto_version() {
     $py -c 'import moto; print(moto.__version__)'
 }
 
+# rust-audit-info has no --version and `cargo auditable --version` is cargo's: cargo's install
+# record says which one is installed.
+cargo_version() {
+    local v
+    v=$(cargo install --list | sed -n "s/^$1 v\([^ :]*\).*/\1/p")
+    [[ -n $v ]] || return 1
+    printf '%s\n' "$v"
+}
+
 printf '%-28s %s\n' \
     docker-registry "$(docker-registry --version | awk '{print $NF}')" \
     skopeo "$(skopeo --version | awk '{print $NF}')" \
@@ -92,4 +121,11 @@ printf '%-28s %s\n' \
     openssl "$(openssl version | awk '{print $2}')" \
     docker-credential-ecr-login "$(docker-credential-ecr-login version)" \
     hyperfine "$(hyperfine --version | awk '{print $NF}')" \
-    moto_server "moto $(moto_version)"
+    moto_server "moto $(moto_version)" \
+    lintian "$(lintian --version | awk '{print $NF}')" \
+    rpm "$(rpm --version | awk '{print $NF}')" \
+    cargo-auditable "$(cargo_version cargo-auditable)" \
+    rust-audit-info "$(cargo_version rust-audit-info)" \
+    cargo-deb "$(cargo deb --version | awk '{print $NF}')" \
+    cargo-generate-rpm "$(cargo generate-rpm --version | awk '{print $NF}')" \
+    cargo-cyclonedx "$(cargo cyclonedx --version | awk '{print $NF}')"

@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # The one command that runs every test: installs the real tools the tests drive (registry,
-# skopeo, moto, credential helper), then the whole workspace's tests with every backend.
+# skopeo, moto, credential helper, package tools), builds the node-image packages once
+# (scripts/package.sh: the static release binary, .deb, .rpm, SBOM), then the whole
+# workspace's tests with every backend.
+#
+# KEYRING_PEER_TESTS=1 turns on the tests that need those real tools and root
+# (tests/packages.rs installs the .deb); with it on, a missing tool or package is a failure.
+# KEYRING_PACKAGE_DIR tells them where scripts/package.sh put the packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
+export KEYRING_PEER_TESTS=1
+export KEYRING_PACKAGE_DIR="$PWD/target/dist"
+bash scripts/package.sh "$KEYRING_PACKAGE_DIR"
 cargo test --workspace --all-features --no-fail-fast

@@ -58,7 +58,7 @@ fn node_bootstrap_installs_validates_and_adds_the_drop_in() {
         "{stdout}"
     );
     use std::os::unix::fs::PermissionsExt;
-    let bin = dest.join("usr/local/libexec/kubelet-credential-providers/kubelet-keyring");
+    let bin = dest.join("usr/libexec/kubelet-credential-providers/kubelet-keyring");
     assert_eq!(
         std::fs::metadata(&bin).unwrap().permissions().mode() & 0o777,
         0o755
@@ -75,9 +75,8 @@ fn node_bootstrap_installs_validates_and_adds_the_drop_in() {
     assert!(dropin.contains(
         "--image-credential-provider-config=/etc/kubernetes/credential-provider-config.yaml"
     ));
-    assert!(dropin.contains(
-        "--image-credential-provider-bin-dir=/usr/local/libexec/kubelet-credential-providers"
-    ));
+    assert!(dropin
+        .contains("--image-credential-provider-bin-dir=/usr/libexec/kubelet-credential-providers"));
     // The installed binary answers as the kubelet would ask it.
     let out = Command::new(&bin).arg("--version").output().unwrap();
     assert!(out.status.success());
