@@ -16,11 +16,8 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use clap::CommandFactory;
 use keyring_kubelet_config::{directory_entry, DirectoryEntry};
-pub use keyring_kubelet_config::{
-    go_quote, traps, FeatureGates, Kubelet, KubeletVersion, Report, Source,
-};
+pub use keyring_kubelet_config::{traps, FeatureGates, Kubelet, KubeletVersion, Report, Source};
 
 use crate::exit::Failure;
 
@@ -58,7 +55,9 @@ pub struct ValidateArgs {
 }
 
 /// Runs the subcommand: prints the report, fails (exit 1) when the config is invalid.
-pub fn run(args: &ValidateArgs) -> Result<(), Failure> {
+/// `args_check` says whether this program accepts a provider entry's `args` (the CLI is the
+/// caller's: `cli` passes its own, so this module need not import it).
+pub fn run(args: &ValidateArgs, args_check: &traps::ArgsCheck) -> Result<(), Failure> {
     let mut gates = FeatureGates::default();
     for g in &args.feature_gates {
         gates.extend(g);
@@ -69,6 +68,7 @@ pub fn run(args: &ValidateArgs) -> Result<(), Failure> {
         &kubelet,
         &gate_warnings,
         args.bin_dir.as_deref(),
+        Some(args_check),
     )?;
     let text = if args.json {
         report.to_json()
@@ -102,12 +102,13 @@ fn write_report(text: &str) -> Result<(), Failure> {
 
 /// Reads the file or directory at `path` and checks it for `kubelet`. Fails (exit 2) only
 /// when `path` (or a file in it) cannot be read; everything wrong with the contents is in the
-/// report.
+/// report. `args_check`: see [`traps::Options::args_check`].
 pub fn check(
     path: &Path,
     kubelet: &Kubelet,
     kubelet_warnings: &[String],
     bin_dir: Option<&Path>,
+    args_check: Option<&traps::ArgsCheck>,
 ) -> Result<Report, Failure> {
     if path.as_os_str().is_empty() {
         return Err(Failure::BadInput(
@@ -134,7 +135,7 @@ pub fn check(
     };
     let options = traps::Options {
         bin_dir,
-        args_check: Some(&args_check),
+        args_check,
     };
     Ok(keyring_kubelet_config::check(
         path,
@@ -184,65 +185,6 @@ fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
         )));
     }
     Ok(bytes)
-}
-
-/// The crate's [`traps::ArgsCheck`]: whether this program's CLI accepts an entry's `args`.
-fn args_check(args: &[String]) -> Result<(), String> {
-    args_trap(args).map_or(Ok(()), Err)
-}
-
-/// What is wrong with `args` for this program, if anything. Parses them with the real CLI.
-fn args_trap(args: &[String]) -> Option<String> {
-    use clap::error::{ContextKind, ContextValue, ErrorKind};
-    let argv = std::iter::once(traps::SELF_NAME.to_string()).chain(args.iter().cloned());
-    let fix = "use args: [get-credentials]";
-    match crate::cli::Cli::command().try_get_matches_from(argv) {
-        Ok(m) => match m.subcommand_name() {
-            None | Some("get-credentials") => None,
-            Some(other) => Some(format!(
-                "args run \"kubelet-keyring {other}\", which does not answer the kubelet's \
-                 request; {fix}"
-            )),
-        },
-        Err(e) => {
-            let text = |kind| match e.get(kind) {
-                Some(ContextValue::String(s)) => Some(s.clone()),
-                Some(ContextValue::Strings(v)) => v.first().cloned(),
-                _ => None,
-            };
-            Some(match e.kind() {
-                ErrorKind::InvalidSubcommand => {
-                    let sub = text(ContextKind::InvalidSubcommand).unwrap_or_default();
-                    let hint = text(ContextKind::SuggestedSubcommand)
-                        .map(|s| format!(" (did you mean {}?)", go_quote(&s)))
-                        .unwrap_or_default();
-                    format!(
-                        "args name an unknown subcommand {}{hint}: kubelet-keyring exits 2 on \
-                         every pull; {fix}",
-                        go_quote(&sub)
-                    )
-                }
-                ErrorKind::UnknownArgument => {
-                    // Only the flag's name: a value after '=' is never repeated.
-                    let arg = text(ContextKind::InvalidArg).unwrap_or_default();
-                    let name = arg.split('=').next().unwrap_or_default();
-                    format!(
-                        "args hold an unknown flag {}: kubelet-keyring exits 2 on every pull; {fix}",
-                        go_quote(name)
-                    )
-                }
-                ErrorKind::DisplayHelp
-                | ErrorKind::DisplayVersion
-                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => format!(
-                    "args make kubelet-keyring print help or its version instead of answering; {fix}"
-                ),
-                kind => format!(
-                    "kubelet-keyring refuses these args ({}): it exits 2 on every pull; {fix}",
-                    kind.as_str().unwrap_or("invalid arguments")
-                ),
-            })
-        }
-    }
 }
 
 #[cfg(test)]
@@ -311,7 +253,7 @@ mod tests {
             r#"{"apiVersion":"kubelet.config.k8s.io/v1alpha1","kind":"CredentialProviderConfig","providers":[{"name":"a","matchImages":["a.io"],"defaultCacheDuration":"1m","apiVersion":"credentialprovider.kubelet.k8s.io/v1alpha1"}]}"#,
         );
         write(d, "notes.txt", "not yaml: [");
-        let r = check(d, &newest(), &[], None).unwrap();
+        let r = check(d, &newest(), &[], None, None).unwrap();
         assert_eq!(r.findings, []);
         let names: Vec<&str> = r.providers.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
@@ -327,7 +269,7 @@ mod tests {
         let d = dir.path();
         // Nothing to read.
         write(d, "x.txt", "");
-        let r = check(d, &newest(), &[], None).unwrap();
+        let r = check(d, &newest(), &[], None, None).unwrap();
         assert_eq!(r.errors(), 1);
         assert!(lines(&r)[0].starts_with("no configuration files found in directory"));
         // The same name in two files; an error in one file names that file.
@@ -345,7 +287,7 @@ mod tests {
                 provider("dup")
             ),
         );
-        let r = check(d, &newest(), &[], None).unwrap();
+        let r = check(d, &newest(), &[], None, None).unwrap();
         let l = lines(&r);
         assert_eq!(l.len(), 2, "{l:?}");
         let two = d.join("2.yaml").display().to_string();
@@ -364,7 +306,7 @@ mod tests {
         );
         // Older kubelets read one file.
         let old = Kubelet::new(KubeletVersion::new(33), &FeatureGates::default()).0;
-        let r = check(d, &old, &[], None).unwrap();
+        let r = check(d, &old, &[], None, None).unwrap();
         assert_eq!(r.errors(), 1);
         assert!(lines(&r)[0].contains("kubelet 1.33 reads a single file"));
     }
@@ -378,7 +320,7 @@ mod tests {
             format!("{HEADER}providers:\n{}{}", provider("x"), provider("x")),
         )
         .unwrap();
-        let r = check(&f, &newest(), &[], None).unwrap();
+        let r = check(&f, &newest(), &[], None, None).unwrap();
         assert_eq!(
             lines(&r),
             [
@@ -386,7 +328,7 @@ mod tests {
             ]
         );
         let old = Kubelet::new(KubeletVersion::new(33), &FeatureGates::default()).0;
-        let r = check(&f, &old, &[], None).unwrap();
+        let r = check(&f, &old, &[], None, None).unwrap();
         assert_eq!(
             lines(&r),
             [r#"providers[1] (name "x"): providers.name: Duplicate value: "x""#]
@@ -397,19 +339,19 @@ mod tests {
     fn unreadable_paths_are_usage_errors() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.yaml");
-        let e = check(&missing, &newest(), &[], None).unwrap_err();
+        let e = check(&missing, &newest(), &[], None, None).unwrap_err();
         assert!(
             matches!(e, Failure::BadInput(ref m) if m.starts_with("unable to access path")),
             "{e}"
         );
         assert!(matches!(
-            check(Path::new(""), &newest(), &[], None),
+            check(Path::new(""), &newest(), &[], None, None),
             Err(Failure::BadInput(_))
         ));
         let big = dir.path().join("big.yaml");
         std::fs::write(&big, vec![b'#'; MAX_FILE_BYTES as usize + 1]).unwrap();
         assert!(matches!(
-            check(&big, &newest(), &[], None),
+            check(&big, &newest(), &[], None, None),
             Err(Failure::BadInput(_))
         ));
     }
@@ -424,7 +366,7 @@ mod tests {
              - name: b\n  matchImages: []\n  apiVersion: credentialprovider.kubelet.k8s.io/v1\n  defaultCacheDuration: 1m\n"
         );
         std::fs::write(&f, text).unwrap();
-        let r = check(&f, &newest(), &["a gate warning".into()], None).unwrap();
+        let r = check(&f, &newest(), &["a gate warning".into()], None, None).unwrap();
         let text = r.to_text();
         let l: Vec<&str> = text.lines().collect();
         assert_eq!(l.len(), 6, "{text}");
@@ -463,67 +405,5 @@ mod tests {
         assert_eq!(json["warnings"][1]["field"], "matchImages[1]");
         assert!(json["warnings"][0].get("provider").is_none());
         assert!(!r.to_json().contains("123456789"));
-    }
-
-    fn warnings(p: &keyring_kubelet_config::decode::Provider) -> Vec<(Option<String>, String)> {
-        let options = traps::Options {
-            bin_dir: None,
-            args_check: Some(&args_check),
-        };
-        traps::check(&[p], &options)
-            .into_iter()
-            .map(|w| (w.field, w.message))
-            .collect()
-    }
-
-    fn entry(name: &str, images: &[&str]) -> keyring_kubelet_config::decode::Provider {
-        keyring_kubelet_config::decode::Provider {
-            name: name.into(),
-            match_images: images.iter().map(|s| s.to_string()).collect(),
-            default_cache_duration: Some(300_000_000_000),
-            api_version: "credentialprovider.kubelet.k8s.io/v1".into(),
-            args: vec!["get-credentials".into()],
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn args_are_parsed_with_this_programs_cli() {
-        let args = |a: &[&str]| {
-            let mut p = entry("kubelet-keyring", &["a.io"]);
-            p.args = a.iter().map(|s| s.to_string()).collect();
-            warnings(&p)
-        };
-        for ok in [
-            &[][..],
-            &["get-credentials"],
-            &["get-credentials", "-v"],
-            &["--config=/etc/k.yaml", "get-credentials"],
-            &["get-credentials", "--no-cache"],
-        ] {
-            assert!(args(ok).is_empty(), "{ok:?}: {:?}", args(ok));
-        }
-        let w = args(&["get-credential"]);
-        assert_eq!(w.len(), 1);
-        assert_eq!(w[0].0.as_deref(), Some("args"));
-        assert_eq!(
-            w[0].1,
-            "args name an unknown subcommand \"get-credential\" (did you mean \"get-credentials\"?): kubelet-keyring exits 2 on every pull; use args: [get-credentials]"
-        );
-        let w = args(&["get-credentials", "--token=hunter2"]);
-        assert!(
-            w[0].1.starts_with("args hold an unknown flag \"--token\""),
-            "{}",
-            w[0].1
-        );
-        assert!(!w[0].1.contains("hunter2"));
-        assert!(args(&["cache", "list"])[0]
-            .1
-            .starts_with("args run \"kubelet-keyring cache\""));
-        assert!(args(&["--help"])[0].1.contains("print help"));
-        // Other plugins' args are theirs.
-        let mut p = entry("ecr-credential-provider", &["a.io"]);
-        p.args = vec!["whatever".into()];
-        assert!(warnings(&p).is_empty());
     }
 }
