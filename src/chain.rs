@@ -9,20 +9,7 @@ use keyring_api::provider::Query;
 use keyring_api::{Answer, Outcome, Provider, ProviderError};
 use keyring_docker_config::{DockerConfigProvider, SearchPaths};
 
-use crate::cli::GlobalArgs;
 use crate::config::{Config, ProviderName};
-
-/// The docker-config search directories of this process: `--root-dir`, the working
-/// directory and `$HOME`, as the kubelet's own keyring resolves them.
-pub fn search_paths(args: &GlobalArgs) -> SearchPaths {
-    SearchPaths {
-        root_dir: args.root_dir.clone(),
-        cwd: std::env::current_dir().ok(),
-        home: std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(Into::into),
-    }
-}
 
 /// The ordered providers.
 pub struct Chain {

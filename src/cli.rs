@@ -4,9 +4,12 @@
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
+pub use crate::args::GlobalArgs;
+use crate::args::{DEFAULT_ROOT_DIR, ENV_CACHE_DIR, ENV_CONFIG, ENV_NO_CACHE, ENV_ROOT_DIR};
 use crate::exit::Failure;
+use crate::io::write_stdout;
 
 /// Version line: the crate version and the backends compiled in.
 static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -36,52 +39,6 @@ pub struct Cli {
     /// What to do; `get-credentials` when absent.
     #[command(subcommand)]
     pub command: Option<Command>,
-}
-
-/// Flags every subcommand takes.
-#[derive(Debug, Clone, Args)]
-pub struct GlobalArgs {
-    /// The kubelet's --root-dir: the preferred directory for config.json and .dockercfg.
-    #[arg(
-        long,
-        env = ENV_ROOT_DIR,
-        default_value = DEFAULT_ROOT_DIR,
-        value_name = "DIR",
-        global = true
-    )]
-    pub root_dir: PathBuf,
-
-    /// The plugin's own config file (YAML or JSON): provider order, mirrors, endpoints.
-    #[arg(
-        long,
-        env = ENV_CONFIG,
-        value_name = "FILE",
-        global = true
-    )]
-    pub config: Option<PathBuf>,
-
-    /// The credential cache directory [default: /var/lib/kubelet-keyring/cache for root,
-    /// $XDG_CACHE_HOME/kubelet-keyring otherwise].
-    #[arg(
-        long,
-        env = ENV_CACHE_DIR,
-        value_name = "DIR",
-        global = true
-    )]
-    pub cache_dir: Option<PathBuf>,
-
-    /// Do not read or write the credential cache (env: 1/true/yes/on).
-    #[arg(
-        long,
-        env = ENV_NO_CACHE,
-        global = true,
-        value_parser = clap::builder::BoolishValueParser::new()
-    )]
-    pub no_cache: bool,
-
-    /// More logging on stderr: -v info, -vv debug, -vvv trace. Secrets are never logged.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
 }
 
 /// Subcommands.
@@ -140,14 +97,6 @@ pub fn parse() -> Cli {
     let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
     parse_kubelet_argv(&argv, |name| std::env::var_os(name)).unwrap_or_else(Cli::parse)
 }
-
-/// `--root-dir` when neither the flag nor its variable is given: the kubelet's default.
-const DEFAULT_ROOT_DIR: &str = "/var/lib/kubelet";
-// The environment variables behind [`GlobalArgs`].
-const ENV_ROOT_DIR: &str = "KUBELET_KEYRING_ROOT_DIR";
-const ENV_CONFIG: &str = "KUBELET_KEYRING_CONFIG";
-const ENV_CACHE_DIR: &str = "KUBELET_KEYRING_CACHE_DIR";
-const ENV_NO_CACHE: &str = "KUBELET_KEYRING_NO_CACHE";
 
 /// Parses the command lines the kubelet runs us with (its `args`: nothing or
 /// `get-credentials`, with the global flags and their environment variables) without
@@ -266,21 +215,85 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 "kubelet-keyring",
                 &mut out,
             );
-            crate::get::write_stdout(&out)
+            write_stdout(&out)
         }
         Command::Man => {
             let mut out = Vec::new();
             clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
                 .render(&mut out)
                 .map_err(|e| Failure::Internal(format!("cannot render the man page: {e}")))?;
-            crate::get::write_stdout(&out)
+            write_stdout(&out)
         }
         Command::Explain {
             images,
             json,
             fetch,
         } => crate::explain::run(&cli.global, &images, json, fetch),
-        Command::ValidateConfig(args) => crate::validate::run(&args),
+        Command::ValidateConfig(args) => crate::validate::run(&args, &provider_args_check),
+    }
+}
+
+/// Whether this program's CLI accepts the `args` of a `CredentialProviderConfig` entry that
+/// runs it: the check `validate-config` hands to the config checker
+/// (`keyring_kubelet_config::traps::ArgsCheck`), which cannot know this CLI itself.
+pub fn provider_args_check(args: &[String]) -> Result<(), String> {
+    args_trap(args).map_or(Ok(()), Err)
+}
+
+/// What is wrong with `args` for this program, if anything. Parses them with the real CLI.
+fn args_trap(args: &[String]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    use clap::CommandFactory;
+    use keyring_kubelet_config::go_quote;
+    let argv = std::iter::once(keyring_kubelet_config::traps::SELF_NAME.to_string())
+        .chain(args.iter().cloned());
+    let fix = "use args: [get-credentials]";
+    match Cli::command().try_get_matches_from(argv) {
+        Ok(m) => match m.subcommand_name() {
+            None | Some("get-credentials") => None,
+            Some(other) => Some(format!(
+                "args run \"kubelet-keyring {other}\", which does not answer the kubelet's \
+                 request; {fix}"
+            )),
+        },
+        Err(e) => {
+            let text = |kind| match e.get(kind) {
+                Some(ContextValue::String(s)) => Some(s.clone()),
+                Some(ContextValue::Strings(v)) => v.first().cloned(),
+                _ => None,
+            };
+            Some(match e.kind() {
+                ErrorKind::InvalidSubcommand => {
+                    let sub = text(ContextKind::InvalidSubcommand).unwrap_or_default();
+                    let hint = text(ContextKind::SuggestedSubcommand)
+                        .map(|s| format!(" (did you mean {}?)", go_quote(&s)))
+                        .unwrap_or_default();
+                    format!(
+                        "args name an unknown subcommand {}{hint}: kubelet-keyring exits 2 on \
+                         every pull; {fix}",
+                        go_quote(&sub)
+                    )
+                }
+                ErrorKind::UnknownArgument => {
+                    // Only the flag's name: a value after '=' is never repeated.
+                    let arg = text(ContextKind::InvalidArg).unwrap_or_default();
+                    let name = arg.split('=').next().unwrap_or_default();
+                    format!(
+                        "args hold an unknown flag {}: kubelet-keyring exits 2 on every pull; {fix}",
+                        go_quote(name)
+                    )
+                }
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => format!(
+                    "args make kubelet-keyring print help or its version instead of answering; {fix}"
+                ),
+                kind => format!(
+                    "kubelet-keyring refuses these args ({}): it exits 2 on every pull; {fix}",
+                    kind.as_str().unwrap_or("invalid arguments")
+                ),
+            })
+        }
     }
 }
 
@@ -288,7 +301,7 @@ fn cache_command(args: &GlobalArgs, action: CacheAction) -> Result<(), Failure> 
     use crate::cache::{cmd, default_dir, DiskCache};
     let dir = args.cache_dir.clone().unwrap_or_else(default_dir);
     if let CacheAction::Path = action {
-        return crate::get::write_stdout(format!("{}\n", dir.display()).as_bytes());
+        return write_stdout(format!("{}\n", dir.display()).as_bytes());
     }
     // Listing and clearing span every context, so the context hash does not matter here.
     let cache = DiskCache::open(dir, [0; 32]).map_err(|e| Failure::BadInput(e.to_string()))?;
@@ -304,15 +317,80 @@ fn cache_command(args: &GlobalArgs, action: CacheAction) -> Result<(), Failure> 
             } else {
                 cmd::table(&rows)
             };
-            crate::get::write_stdout(text.as_bytes())
+            write_stdout(text.as_bytes())
         }
         CacheAction::Clear => {
             let n = cache.clear().map_err(|e| {
                 Failure::Internal(format!("cannot clear {}: {e}", cache.dir().display()))
             })?;
-            crate::get::write_stdout(
-                format!("removed {n} files from {}\n", cache.dir().display()).as_bytes(),
-            )
+            write_stdout(format!("removed {n} files from {}\n", cache.dir().display()).as_bytes())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warnings(p: &keyring_kubelet_config::decode::Provider) -> Vec<(Option<String>, String)> {
+        let options = keyring_kubelet_config::traps::Options {
+            bin_dir: None,
+            args_check: Some(&provider_args_check),
+        };
+        keyring_kubelet_config::traps::check(&[p], &options)
+            .into_iter()
+            .map(|w| (w.field, w.message))
+            .collect()
+    }
+
+    fn entry(name: &str, images: &[&str]) -> keyring_kubelet_config::decode::Provider {
+        keyring_kubelet_config::decode::Provider {
+            name: name.into(),
+            match_images: images.iter().map(|s| s.to_string()).collect(),
+            default_cache_duration: Some(300_000_000_000),
+            api_version: "credentialprovider.kubelet.k8s.io/v1".into(),
+            args: vec!["get-credentials".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn args_are_parsed_with_this_programs_cli() {
+        let args = |a: &[&str]| {
+            let mut p = entry("kubelet-keyring", &["a.io"]);
+            p.args = a.iter().map(|s| s.to_string()).collect();
+            warnings(&p)
+        };
+        for ok in [
+            &[][..],
+            &["get-credentials"],
+            &["get-credentials", "-v"],
+            &["--config=/etc/k.yaml", "get-credentials"],
+            &["get-credentials", "--no-cache"],
+        ] {
+            assert!(args(ok).is_empty(), "{ok:?}: {:?}", args(ok));
+        }
+        let w = args(&["get-credential"]);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].0.as_deref(), Some("args"));
+        assert_eq!(
+            w[0].1,
+            "args name an unknown subcommand \"get-credential\" (did you mean \"get-credentials\"?): kubelet-keyring exits 2 on every pull; use args: [get-credentials]"
+        );
+        let w = args(&["get-credentials", "--token=hunter2"]);
+        assert!(
+            w[0].1.starts_with("args hold an unknown flag \"--token\""),
+            "{}",
+            w[0].1
+        );
+        assert!(!w[0].1.contains("hunter2"));
+        assert!(args(&["cache", "list"])[0]
+            .1
+            .starts_with("args run \"kubelet-keyring cache\""));
+        assert!(args(&["--help"])[0].1.contains("print help"));
+        // Other plugins' args are theirs.
+        let mut p = entry("ecr-credential-provider", &["a.io"]);
+        p.args = vec!["whatever".into()];
+        assert!(warnings(&p).is_empty());
     }
 }

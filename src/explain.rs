@@ -9,12 +9,13 @@ use keyring_api::provider::Query;
 use keyring_api::ImageName;
 use serde::Serialize;
 
+use crate::args::GlobalArgs;
 use crate::cache::memory::MemoryCache;
 use crate::cache::Freshness;
-use crate::chain::{self, Chain};
-use crate::cli::GlobalArgs;
+use crate::chain::Chain;
 use crate::config::Config;
 use crate::exit::Failure;
+use crate::io::{open_cache, search_paths, write_stdout};
 
 /// The report for one image.
 #[derive(Debug, Serialize)]
@@ -70,11 +71,11 @@ pub struct FetchReport {
 pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Result<(), Failure> {
     let config =
         Config::load(args.config.as_deref()).map_err(|e| Failure::BadInput(e.to_string()))?;
-    let paths = chain::search_paths(args);
+    let paths = search_paths(args);
     let disk = if args.no_cache {
         None
     } else {
-        crate::get::open_cache(args, &config, &paths)
+        open_cache(args, &config, &paths)
     };
     // Several images in one process: remember what the disk said.
     let memory = MemoryCache::default();
@@ -172,7 +173,7 @@ pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Res
     } else {
         render(&reports)
     };
-    crate::get::write_stdout(text.as_bytes())?;
+    write_stdout(text.as_bytes())?;
     if reports.iter().any(|r| r.error.is_some()) {
         return Err(Failure::BadInput(
             "some image references are invalid".into(),

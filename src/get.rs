@@ -12,18 +12,19 @@
 //! response: an answer whose password equals it is refused (the kubelet would discard it
 //! anyway unless its `cacheType` is `Token`).
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::time::{Duration, SystemTime};
 
 use keyring_api::provider::Query;
 use keyring_api::wire::{decode_request, ApiVersion, Response, MAX_REQUEST_BYTES};
 use keyring_api::{CacheKeyType, ImageName};
 
+use crate::args::GlobalArgs;
 use crate::cache::{self, DiskCache, Entry, Workload};
-use crate::chain::{self, Chain};
-use crate::cli::GlobalArgs;
+use crate::chain::Chain;
 use crate::config::Config;
 use crate::exit::Failure;
+use crate::io::{open_cache, search_paths, write_stdout};
 
 /// Reads the request, resolves it, writes the response.
 pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
@@ -41,7 +42,7 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
 
     let config =
         Config::load(args.config.as_deref()).map_err(|e| Failure::BadInput(e.to_string()))?;
-    let paths = chain::search_paths(args);
+    let paths = search_paths(args);
     // Token mode answers belong to one service account: its key goes into every entry and
     // lock name. Without a readable key, no cache at all rather than risk serving another's.
     let workload = match &query.service_account_token {
@@ -132,30 +133,6 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
     write_stdout(&response.to_json())
 }
 
-/// Opens the cache, or says why not and carries on without it.
-pub(crate) fn open_cache(
-    args: &GlobalArgs,
-    config: &Config,
-    paths: &keyring_docker_config::SearchPaths,
-) -> Option<DiskCache> {
-    let dir = args.cache_dir.clone().unwrap_or_else(cache::default_dir);
-    let context = cache::context_hash(
-        config.text.as_bytes(),
-        &[
-            Some(paths.root_dir.as_path()),
-            paths.cwd.as_deref(),
-            paths.home.as_deref(),
-        ],
-    );
-    match DiskCache::open(dir, context) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            tracing::warn!("running without the cache: {e}");
-            None
-        }
-    }
-}
-
 /// A response from the cache: fresh entries only, or stale-but-valid ones too.
 fn cached_response(
     c: &DiskCache,
@@ -189,13 +166,4 @@ fn read_stdin() -> Result<Vec<u8>, Failure> {
         .read_to_end(&mut buf)
         .map_err(|e| Failure::BadInput(format!("cannot read request from stdin: {e}")))?;
     Ok(buf)
-}
-
-/// The one place that writes the protocol to stdout.
-#[allow(clippy::print_stdout)]
-pub fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::Internal(format!("cannot write to stdout: {e}")))
 }

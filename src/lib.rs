@@ -2,6 +2,7 @@
 //! around [`cli::run`]. Exposed so integration tests, benchmarks and examples reach the same
 //! code the binary runs; it is not a stable API.
 
+pub mod args;
 pub mod cache;
 pub mod chain;
 pub mod cli;
@@ -9,5 +10,6 @@ pub mod config;
 pub mod exit;
 pub mod explain;
 pub mod get;
+pub mod io;
 pub mod logging;
 pub mod validate;

@@ -9,11 +9,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use clap::CommandFactory;
 use keyring_api::pattern::{parse_schemeless, validate_match_image, Target};
 
-use super::decode::Provider;
-use super::go_quote;
+use crate::decode::Provider;
+use crate::go_quote;
 
 /// One warning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,14 +25,39 @@ pub struct Warning {
     pub message: String,
 }
 
-/// The binary's own name: providers with this name (or starting with it, or whose executable
-/// in the bin dir resolves to it) get their `args` checked against this program's CLI.
-const SELF_NAME: &str = "kubelet-keyring";
+/// The credential provider's own name: providers with this name (or starting with it, or whose
+/// executable in the bin dir resolves to it) run kubelet-keyring, so their `args` are handed
+/// to [`Options::args_check`].
+pub const SELF_NAME: &str = "kubelet-keyring";
 
-/// Checks every provider; `bin_dir` is the kubelet's `--image-credential-provider-bin-dir`.
-pub fn check(providers: &[&Provider], bin_dir: Option<&Path>) -> Vec<Warning> {
+/// Whether kubelet-keyring accepts a provider entry's `args` (without the program name):
+/// `Err` carries the warning to print. The program's CLI lives in the binary, which this crate
+/// must not depend on, so the caller supplies the check.
+pub type ArgsCheck = dyn Fn(&[String]) -> Result<(), String>;
+
+/// What the trap checks need from outside the config.
+#[derive(Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// The kubelet's `--image-credential-provider-bin-dir`: each provider's executable is
+    /// looked up there (the one filesystem access of this crate, and only when given).
+    pub bin_dir: Option<&'a Path>,
+    /// Checks the `args` of entries that run kubelet-keyring; `None` skips that check.
+    pub args_check: Option<&'a ArgsCheck>,
+}
+
+impl std::fmt::Debug for Options<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("bin_dir", &self.bin_dir)
+            .field("args_check", &self.args_check.map(|_| "<fn>"))
+            .finish()
+    }
+}
+
+/// Checks every provider.
+pub fn check(providers: &[&Provider], options: &Options<'_>) -> Vec<Warning> {
     let mut out = Vec::new();
-    let bin_dir = match bin_dir {
+    let bin_dir = match options.bin_dir {
         Some(dir) if !dir.is_dir() => {
             out.push(Warning {
                 provider: None,
@@ -77,9 +101,11 @@ pub fn check(providers: &[&Provider], bin_dir: Option<&Path>) -> Vec<Warning> {
             }
             glob_coverage(&p.match_images, &mut warn);
         }
-        if p.decoded("args") && is_self(p, bin_dir) {
-            if let Some(message) = args_trap(&p.args) {
-                warn("args", message);
+        if let Some(args_check) = options.args_check {
+            if p.decoded("args") && is_self(p, bin_dir) {
+                if let Err(message) = args_check(&p.args) {
+                    warn("args", message);
+                }
             }
         }
     }
@@ -314,60 +340,6 @@ fn glob_coverage(entries: &[String], warn: &mut impl FnMut(&str, String)) {
     }
 }
 
-/// What is wrong with `args` for this program, if anything. Parses them with the real CLI.
-fn args_trap(args: &[String]) -> Option<String> {
-    use clap::error::{ContextKind, ContextValue, ErrorKind};
-    let argv = std::iter::once(SELF_NAME.to_string()).chain(args.iter().cloned());
-    let fix = "use args: [get-credentials]";
-    match crate::cli::Cli::command().try_get_matches_from(argv) {
-        Ok(m) => match m.subcommand_name() {
-            None | Some("get-credentials") => None,
-            Some(other) => Some(format!(
-                "args run \"kubelet-keyring {other}\", which does not answer the kubelet's \
-                 request; {fix}"
-            )),
-        },
-        Err(e) => {
-            let text = |kind| match e.get(kind) {
-                Some(ContextValue::String(s)) => Some(s.clone()),
-                Some(ContextValue::Strings(v)) => v.first().cloned(),
-                _ => None,
-            };
-            Some(match e.kind() {
-                ErrorKind::InvalidSubcommand => {
-                    let sub = text(ContextKind::InvalidSubcommand).unwrap_or_default();
-                    let hint = text(ContextKind::SuggestedSubcommand)
-                        .map(|s| format!(" (did you mean {}?)", go_quote(&s)))
-                        .unwrap_or_default();
-                    format!(
-                        "args name an unknown subcommand {}{hint}: kubelet-keyring exits 2 on \
-                         every pull; {fix}",
-                        go_quote(&sub)
-                    )
-                }
-                ErrorKind::UnknownArgument => {
-                    // Only the flag's name: a value after '=' is never repeated.
-                    let arg = text(ContextKind::InvalidArg).unwrap_or_default();
-                    let name = arg.split('=').next().unwrap_or_default();
-                    format!(
-                        "args hold an unknown flag {}: kubelet-keyring exits 2 on every pull; {fix}",
-                        go_quote(name)
-                    )
-                }
-                ErrorKind::DisplayHelp
-                | ErrorKind::DisplayVersion
-                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => format!(
-                    "args make kubelet-keyring print help or its version instead of answering; {fix}"
-                ),
-                kind => format!(
-                    "kubelet-keyring refuses these args ({}): it exits 2 on every pull; {fix}",
-                    kind.as_str().unwrap_or("invalid arguments")
-                ),
-            })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,8 +355,20 @@ mod tests {
         }
     }
 
+    /// Stands in for the binary's CLI: accepts `[get-credentials]` only.
+    fn args_check(args: &[String]) -> Result<(), String> {
+        match args {
+            [one] if one == "get-credentials" => Ok(()),
+            _ => Err(format!("args rejected: {args:?}")),
+        }
+    }
+
     fn warnings(p: &Provider, bin_dir: Option<&Path>) -> Vec<(Option<String>, String)> {
-        check(&[p], bin_dir)
+        let options = Options {
+            bin_dir,
+            args_check: Some(&args_check),
+        };
+        check(&[p], &options)
             .into_iter()
             .map(|w| (w.field, w.message))
             .collect()
@@ -611,42 +595,27 @@ mod tests {
     }
 
     #[test]
-    fn args_are_parsed_with_this_programs_cli() {
-        let args = |a: &[&str]| {
-            let mut p = provider("kubelet-keyring", &["a.io"]);
+    fn args_go_to_the_callers_check_only_for_this_program() {
+        let args = |name: &str, a: &[&str]| {
+            let mut p = provider(name, &["a.io"]);
             p.args = a.iter().map(|s| s.to_string()).collect();
             warnings(&p, None)
         };
-        for ok in [
-            &[][..],
-            &["get-credentials"],
-            &["get-credentials", "-v"],
-            &["--config=/etc/k.yaml", "get-credentials"],
-            &["get-credentials", "--no-cache"],
-        ] {
-            assert!(args(ok).is_empty(), "{ok:?}: {:?}", args(ok));
-        }
-        let w = args(&["get-credential"]);
-        assert_eq!(w.len(), 1);
-        assert_eq!(w[0].0.as_deref(), Some("args"));
+        assert!(args("kubelet-keyring", &["get-credentials"]).is_empty());
+        let w = args("kubelet-keyring-ecr", &["nope"]);
         assert_eq!(
-            w[0].1,
-            "args name an unknown subcommand \"get-credential\" (did you mean \"get-credentials\"?): kubelet-keyring exits 2 on every pull; use args: [get-credentials]"
+            w,
+            [(
+                Some("args".to_string()),
+                "args rejected: [\"nope\"]".to_string()
+            )]
         );
-        let w = args(&["get-credentials", "--token=hunter2"]);
-        assert!(
-            w[0].1.starts_with("args hold an unknown flag \"--token\""),
-            "{}",
-            w[0].1
-        );
-        assert!(!w[0].1.contains("hunter2"));
-        assert!(args(&["cache", "list"])[0]
-            .1
-            .starts_with("args run \"kubelet-keyring cache\""));
-        assert!(args(&["--help"])[0].1.contains("print help"));
         // Other plugins' args are theirs.
-        let mut p = provider("ecr-credential-provider", &["a.io"]);
-        p.args = vec!["whatever".into()];
-        assert!(warnings(&p, None).is_empty());
+        assert!(args("ecr-credential-provider", &["whatever"]).is_empty());
+        // Without a check, nothing is said about args.
+        let mut p = provider("kubelet-keyring", &["a.io"]);
+        p.args = vec!["nope".into()];
+        let options = Options::default();
+        assert!(check(&[&p], &options).is_empty());
     }
 }

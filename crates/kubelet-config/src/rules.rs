@@ -8,9 +8,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::decode::Provider;
-use super::go_quote;
-use super::kubelet::Kubelet;
+use crate::decode::Provider;
+use crate::go_quote;
+use crate::kubelet::Kubelet;
 
 /// One validation error, as the kubelet's `field.Error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,8 +360,8 @@ fn is_dns1123_subdomain(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate::decode::TokenAttributes;
-    use crate::validate::kubelet::KubeletVersion;
+    use crate::decode::TokenAttributes;
+    use crate::kubelet::KubeletVersion;
 
     const ALPHA: &str = "credentialprovider.kubelet.k8s.io/v1alpha1";
     const BETA: &str = "credentialprovider.kubelet.k8s.io/v1beta1";

@@ -16,8 +16,8 @@ use keyring_api::Secret;
 use serde::Deserialize;
 use serde_norway::{Mapping, Value};
 
-use super::go_quote;
-use super::kubelet::Kubelet;
+use crate::go_quote;
+use crate::kubelet::Kubelet;
 
 /// The config's API group.
 pub const GROUP: &str = "kubelet.config.k8s.io";
@@ -694,7 +694,7 @@ impl Walker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate::kubelet::{FeatureGates, KubeletVersion};
+    use crate::kubelet::{FeatureGates, KubeletVersion};
 
     fn kubelet(minor: u32) -> Kubelet {
         Kubelet::new(KubeletVersion::new(minor), &FeatureGates::default()).0

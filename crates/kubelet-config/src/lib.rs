@@ -1,0 +1,604 @@
+//! The kubelet's `CredentialProviderConfig`, checked the way the kubelet will read it: the
+//! library behind `kubelet-keyring validate-config`.
+//!
+//! * Decoding as the kubelet does ([`decode`]): kind and apiVersion, strict fields with their
+//!   paths (`providers[0].unknownField`), JSON types (`defaultCacheDuration: 0` is a number).
+//! * Every validation rule, with the kubelet's messages ([`rules`]), all of them, each prefixed
+//!   with the entry (`providers[1] (name "ecr")`) because the kubelet's paths carry no index.
+//! * Directory mode (kubelet 1.34+): the files merged in the order given; a name used twice is
+//!   an error; no file is an error.
+//! * Warnings for configs that pass but do not do what they seem to ([`traps`]).
+//! * Which kubelet: its minor release and feature gates ([`kubelet`]).
+//! * The outcome as a [`Report`], rendered as text lines or one JSON document.
+//!
+//! Contract: this crate reads no config file and writes nothing. The caller reads the path
+//! (file, or directory listing picked with [`directory_entry`]) and hands over the bytes as a
+//! [`Source`]; [`check`] never fails, everything wrong with the contents is a finding. The one
+//! filesystem access is the optional `--bin-dir` probe of [`traps`]. Whether kubelet-keyring
+//! itself accepts an entry's `args` is the caller's to say ([`traps::ArgsCheck`]): the CLI
+//! lives in the binary. No `env` value is ever put in a report: those may hold secrets.
+
+pub mod decode;
+pub mod kubelet;
+pub mod rules;
+pub mod traps;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use decode::Provider;
+pub use kubelet::{FeatureGates, Kubelet, KubeletVersion};
+
+/// Error or warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The kubelet refuses the config.
+    Error,
+    /// Accepted, but probably not what was meant.
+    Warning,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Index into [`Report::files`], when it concerns one file.
+    pub file: Option<usize>,
+    /// Index of the provider within its file.
+    pub provider: Option<usize>,
+    /// The provider's name, when it decoded.
+    pub name: Option<String>,
+    /// The field, when the message does not name it (`providers.matchImages`, `matchImages[2]`).
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A provider as read, for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderSummary {
+    /// Index into [`Report::files`].
+    pub file: usize,
+    /// Index within that file.
+    pub index: usize,
+    /// `name`.
+    pub name: String,
+    /// `apiVersion` (the protocol version).
+    pub api_version: String,
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The path checked.
+    pub path: PathBuf,
+    /// Whether it was a directory.
+    pub directory: bool,
+    /// The kubelet checked for.
+    pub kubelet: Kubelet,
+    /// The files read, in merge order.
+    pub files: Vec<PathBuf>,
+    /// The merged providers.
+    pub providers: Vec<ProviderSummary>,
+    /// Errors and warnings, in the order found.
+    pub findings: Vec<Finding>,
+}
+
+/// What the caller read at the checked path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A single file's bytes.
+    File(Vec<u8>),
+    /// A directory. Ignored (may be empty) for a kubelet that does not read directories: that
+    /// alone is the error.
+    Directory {
+        /// The files the kubelet reads ([`DirectoryEntry::Read`]), in name order, with their
+        /// bytes.
+        files: Vec<(PathBuf, Vec<u8>)>,
+        /// Names it skips that look meant to be read ([`DirectoryEntry::Skipped`]), sorted.
+        skipped: Vec<String>,
+    },
+}
+
+/// What the kubelet (1.34+) does with one entry of a config directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectoryEntry {
+    /// Read and merged.
+    Read,
+    /// Not read, but the name suggests it was meant to be (`a.YAML`, `b.yaml.bak`): warned.
+    Skipped,
+    /// Not read, nothing said.
+    Ignored,
+}
+
+/// Classifies a directory entry by its file name, as the kubelet does. `is_dir` is Go's
+/// `DirEntry.IsDir`: a symlink is not a directory, whatever it points at.
+pub fn directory_entry(name: &str, is_dir: bool) -> DirectoryEntry {
+    if is_dir {
+        return DirectoryEntry::Ignored;
+    }
+    // filepath.Ext: from the last dot of the name; the extension is case-sensitive.
+    let ext = name.rfind('.').map_or("", |i| &name[i..]);
+    if [".json", ".yaml", ".yml"].contains(&ext) {
+        return DirectoryEntry::Read;
+    }
+    let lower = name.to_lowercase();
+    if [".json", ".yaml", ".yml"].iter().any(|e| lower.contains(e)) {
+        DirectoryEntry::Skipped
+    } else {
+        DirectoryEntry::Ignored
+    }
+}
+
+/// Checks what was read at `path` (a file or a directory, see [`Source`]) for `kubelet`.
+/// `kubelet_warnings` (from [`Kubelet::new`]) head the report; `traps` configures the
+/// warnings that need more than the config. Everything wrong with the contents is in the
+/// report: this cannot fail.
+pub fn check(
+    path: &Path,
+    source: Source,
+    kubelet: &Kubelet,
+    kubelet_warnings: &[String],
+    traps: &traps::Options<'_>,
+) -> Report {
+    let directory = matches!(source, Source::Directory { .. });
+    let mut report = Report {
+        path: path.to_path_buf(),
+        directory,
+        kubelet: kubelet.clone(),
+        files: Vec::new(),
+        providers: Vec::new(),
+        findings: Vec::new(),
+    };
+    for w in kubelet_warnings {
+        report.push(Severity::Warning, None, None, None, w.clone());
+    }
+    let contents: Vec<Vec<u8>>;
+    if report.directory {
+        if !kubelet.reads_directories() {
+            report.push(
+                Severity::Error,
+                None,
+                None,
+                None,
+                format!(
+                    "{} is a directory: kubelet {} reads a single file (directories need \
+                     kubelet 1.34+)",
+                    path.display(),
+                    kubelet.version
+                ),
+            );
+            return report;
+        }
+        let Source::Directory { files, skipped } = source else {
+            unreachable!("report.directory is set from the source")
+        };
+        for name in skipped {
+            report.push(
+                Severity::Warning,
+                None,
+                None,
+                None,
+                format!(
+                    "{} is not read: only direct *.json, *.yaml and *.yml files are \
+                     (the extension is case-sensitive)",
+                    path.join(name).display()
+                ),
+            );
+        }
+        if files.is_empty() {
+            report.push(
+                Severity::Error,
+                None,
+                None,
+                None,
+                format!(
+                    "no configuration files found in directory {}",
+                    go_quote(&path.display().to_string())
+                ),
+            );
+            return report;
+        }
+        (report.files, contents) = files.into_iter().unzip();
+    } else {
+        let Source::File(bytes) = source else {
+            unreachable!("report.directory is set from the source")
+        };
+        report.files = vec![path.to_path_buf()];
+        contents = vec![bytes];
+    }
+
+    let mut providers: Vec<Provider> = Vec::new();
+    let mut any_fatal = false;
+    for (fi, bytes) in contents.into_iter().enumerate() {
+        let Ok(text) = String::from_utf8(bytes) else {
+            any_fatal = true;
+            report.push(
+                Severity::Error,
+                Some(fi),
+                None,
+                None,
+                "the file is not UTF-8 text".into(),
+            );
+            continue;
+        };
+        let decoded = decode::decode(&text, kubelet);
+        any_fatal |= decoded.fatal;
+        let name_of = |i: Option<usize>| {
+            i.and_then(|i| decoded.providers.get(i))
+                .filter(|p| p.decoded("name"))
+                .map(|p| p.name.clone())
+        };
+        for (severity, list) in [
+            (Severity::Error, &decoded.errors),
+            (Severity::Warning, &decoded.warnings),
+        ] {
+            for p in list {
+                report.findings.push(Finding {
+                    severity,
+                    file: Some(fi),
+                    provider: p.provider,
+                    name: name_of(p.provider),
+                    field: p.field.clone(),
+                    message: p.message.clone(),
+                });
+            }
+        }
+        for (index, p) in decoded.providers.into_iter().enumerate() {
+            report.providers.push(ProviderSummary {
+                file: fi,
+                index,
+                name: p.name.clone(),
+                api_version: p.api_version.clone(),
+            });
+            providers.push(p);
+        }
+    }
+
+    let refs: Vec<&Provider> = providers.iter().collect();
+    if kubelet.reads_directories() {
+        // 1.34+ merges the files first and stops at a name seen before, in any file.
+        let mut first: BTreeMap<&str, usize> = BTreeMap::new();
+        for (k, p) in refs.iter().enumerate() {
+            if !p.decoded("name") {
+                continue;
+            }
+            let Some(&j) = first.get(p.name.as_str()) else {
+                first.insert(&p.name, k);
+                continue;
+            };
+            let earlier = &report.providers[j];
+            let place = if report.directory {
+                format!(" in {}", report.files[earlier.file].display())
+            } else {
+                String::new()
+            };
+            let message = format!(
+                "duplicate provider name {} found in configuration file(s) (first used by \
+                 providers[{}]{place})",
+                go_quote(&p.name),
+                earlier.index
+            );
+            report.push_for(k, Severity::Error, None, message);
+        }
+    }
+    let options = rules::Options {
+        duplicate_names: !kubelet.reads_directories(),
+        empty_list: !any_fatal,
+    };
+    for e in rules::validate(&refs, kubelet, options) {
+        match e.provider {
+            Some(k) => report.push_for(k, Severity::Error, Some(e.path), e.body),
+            None => report.push(Severity::Error, None, None, Some(e.path), e.body),
+        }
+    }
+    for w in traps::check(&refs, traps) {
+        match w.provider {
+            Some(k) => report.push_for(k, Severity::Warning, w.field, w.message),
+            None => report.push(Severity::Warning, None, None, w.field, w.message),
+        }
+    }
+    // Whole-config findings first, then file by file and entry by entry, each in the order
+    // found (decoding, merging, validation).
+    report
+        .findings
+        .sort_by_key(|f| (f.file.map(|i| i + 1), f.provider.map(|i| i + 1)));
+    report
+}
+
+impl Report {
+    fn push(
+        &mut self,
+        severity: Severity,
+        file: Option<usize>,
+        provider: Option<usize>,
+        field: Option<String>,
+        message: String,
+    ) {
+        self.findings.push(Finding {
+            severity,
+            file,
+            provider,
+            name: None,
+            field,
+            message,
+        });
+    }
+
+    /// A finding about merged provider `k`.
+    fn push_for(&mut self, k: usize, severity: Severity, field: Option<String>, message: String) {
+        let (file, provider, name) = match self.providers.get(k) {
+            Some(p) => (Some(p.file), Some(p.index), Some(p.name.clone())),
+            None => (None, None, None),
+        };
+        self.findings.push(Finding {
+            severity,
+            file,
+            provider,
+            name,
+            field,
+            message,
+        });
+    }
+
+    /// How many errors.
+    pub fn errors(&self) -> usize {
+        self.count(Severity::Error)
+    }
+
+    /// How many warnings.
+    pub fn warnings(&self) -> usize {
+        self.count(Severity::Warning)
+    }
+
+    fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+
+    /// A finding without its severity: `[file: ][providers[i] (name "n"): ][field: ]message`.
+    pub fn line(&self, f: &Finding) -> String {
+        let mut out = String::new();
+        if let (true, Some(file)) = (self.directory, f.file.and_then(|i| self.files.get(i))) {
+            out.push_str(&format!("{}: ", file.display()));
+        }
+        if let Some(i) = f.provider {
+            out.push_str(&format!("providers[{i}]"));
+            if let Some(name) = &f.name {
+                out.push_str(&format!(" (name {})", go_quote(name)));
+            }
+            out.push_str(": ");
+        }
+        if let Some(field) = &f.field {
+            out.push_str(field);
+            out.push_str(": ");
+        }
+        out.push_str(&f.message);
+        out
+    }
+
+    /// The last line: verdict and counts.
+    pub fn summary(&self) -> String {
+        let (errors, warnings) = (self.errors(), self.warnings());
+        let what = format!(
+            "{} from {}",
+            plural(self.providers.len(), "provider"),
+            plural(self.files.len(), "file")
+        );
+        if errors == 0 {
+            format!(
+                "{}: valid for kubelet {} ({what}), {}",
+                self.path.display(),
+                self.kubelet.version,
+                plural(warnings, "warning")
+            )
+        } else {
+            format!(
+                "{}: INVALID for kubelet {} ({what}): {}, {}",
+                self.path.display(),
+                self.kubelet.version,
+                plural(errors, "error"),
+                plural(warnings, "warning")
+            )
+        }
+    }
+
+    /// The text report: errors, then warnings, then the summary.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for severity in [Severity::Error, Severity::Warning] {
+            for f in self.findings.iter().filter(|f| f.severity == severity) {
+                let label = match severity {
+                    Severity::Error => "error",
+                    Severity::Warning => "warning",
+                };
+                out.push_str(&format!("{label}: {}\n", self.line(f)));
+            }
+        }
+        out.push_str(&self.summary());
+        out.push('\n');
+        out
+    }
+
+    /// The JSON report.
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Json<'a> {
+            path: String,
+            valid: bool,
+            kubelet_version: String,
+            feature_gates: BTreeMap<&'static str, bool>,
+            files: Vec<String>,
+            providers: Vec<JsonProvider<'a>>,
+            errors: Vec<JsonFinding<'a>>,
+            warnings: Vec<JsonFinding<'a>>,
+            summary: String,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct JsonProvider<'a> {
+            file: String,
+            index: usize,
+            name: &'a str,
+            api_version: &'a str,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct JsonFinding<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            file: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            provider: Option<usize>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            name: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            field: Option<&'a str>,
+            message: &'a str,
+            text: String,
+        }
+        let file_name = |i: usize| {
+            self.files
+                .get(i)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        let findings = |severity| {
+            self.findings
+                .iter()
+                .filter(|f| f.severity == severity)
+                .map(|f| JsonFinding {
+                    file: f.file.map(file_name),
+                    provider: f.provider,
+                    name: f.name.as_deref(),
+                    field: f.field.as_deref(),
+                    message: &f.message,
+                    text: self.line(f),
+                })
+                .collect()
+        };
+        let json = Json {
+            path: self.path.display().to_string(),
+            valid: self.errors() == 0,
+            kubelet_version: self.kubelet.version.to_string(),
+            feature_gates: self.kubelet.gates(),
+            files: self.files.iter().map(|p| p.display().to_string()).collect(),
+            providers: self
+                .providers
+                .iter()
+                .map(|p| JsonProvider {
+                    file: file_name(p.file),
+                    index: p.index,
+                    name: &p.name,
+                    api_version: &p.api_version,
+                })
+                .collect(),
+            errors: findings(Severity::Error),
+            warnings: findings(Severity::Warning),
+            summary: self.summary(),
+        };
+        // Serializing plain strings, numbers and maps cannot fail.
+        let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// Go's `strconv.Quote` (the `%q` in the kubelet's messages): the plugin API's, which the
+/// differential test checks against Go.
+pub fn go_quote(s: &str) -> String {
+    keyring_api::go_quote(s.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_like_go() {
+        assert_eq!(go_quote("a"), r#""a""#);
+        assert_eq!(go_quote(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(go_quote("t\tn\n\u{1}\u{7f}"), r#""t\tn\n\x01\x7f""#);
+        assert_eq!(go_quote("é\u{a0}"), "\"é\\u00a0\"");
+        assert_eq!(go_quote(""), "\"\"");
+    }
+
+    #[test]
+    fn directory_entries_are_picked_like_the_kubelet_does() {
+        use DirectoryEntry::*;
+        for (name, is_dir, want) in [
+            ("b.yaml", false, Read),
+            ("a.json", false, Read),
+            ("c.yml", false, Read),
+            (".hidden.yaml", false, Read),
+            ("d.txt", false, Ignored),
+            ("README.md", false, Ignored),
+            ("e.YAML", false, Skipped),
+            ("f.yaml.bak", false, Skipped),
+            ("sub.yaml", true, Ignored),
+        ] {
+            assert_eq!(directory_entry(name, is_dir), want, "{name}");
+        }
+    }
+
+    const HEADER: &str = "apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\n";
+
+    fn provider(name: &str) -> String {
+        format!(
+            "- name: {name}\n  matchImages: [\"{name}.example.com\"]\n  defaultCacheDuration: 1m\n  \
+             apiVersion: credentialprovider.kubelet.k8s.io/v1\n"
+        )
+    }
+
+    #[test]
+    fn a_directory_is_merged_in_the_order_given_and_names_are_unique_across_files() {
+        let file = |name: &str, text: String| (PathBuf::from(name), text.into_bytes());
+        let source = Source::Directory {
+            files: vec![
+                file("d/1.yaml", format!("{HEADER}providers:\n{}", provider("x"))),
+                file("d/2.yaml", format!("{HEADER}providers:\n{}", provider("x"))),
+                (PathBuf::from("d/3.yaml"), vec![0xff]),
+            ],
+            skipped: vec!["a.YAML".into()],
+        };
+        let options = traps::Options::default();
+        let r = check(
+            Path::new("d"),
+            source.clone(),
+            &Kubelet::newest(),
+            &[],
+            &options,
+        );
+        let lines: Vec<String> = r.findings.iter().map(|f| r.line(f)).collect();
+        assert_eq!(
+            lines,
+            [
+                "d/a.YAML is not read: only direct *.json, *.yaml and *.yml files are (the \
+                 extension is case-sensitive)",
+                r#"d/2.yaml: providers[0] (name "x"): duplicate provider name "x" found in configuration file(s) (first used by providers[0] in d/1.yaml)"#,
+                "d/3.yaml: the file is not UTF-8 text",
+            ]
+        );
+        let old = Kubelet::new(KubeletVersion::new(33), &FeatureGates::default()).0;
+        let r = check(Path::new("d"), source, &old, &[], &options);
+        assert_eq!(r.errors(), 1);
+        assert!(r.files.is_empty());
+        assert!(r
+            .line(&r.findings[0])
+            .contains("kubelet 1.33 reads a single file"));
+    }
+}
