@@ -75,7 +75,7 @@ cargo generate-rpm --target "$triple" --output "$out" >&2
 # packages. cargo-cyclonedx writes one file beside each workspace member's Cargo.toml.
 cargo cyclonedx --format json --target "$triple" --spec-version 1.5 --no-build-deps >&2
 mv kubelet-keyring.cdx.json "$out/kubelet-keyring_${version}.cdx.json"
-for member in plugins/*/; do rm -f "$member"*.cdx.json; done
+for member in plugins/*/ crates/*/; do rm -f "$member"*.cdx.json; done
 
 (cd "$out" && sha256sum -- *.deb *.rpm *.cdx.json >SHA256SUMS)
 log "built in $(($(date +%s) - start)) s in $(cd "$out" && pwd):"
