@@ -157,60 +157,58 @@ pub fn check(
     for w in kubelet_warnings {
         report.push(Severity::Warning, None, None, None, w.clone());
     }
-    let contents: Vec<Vec<u8>>;
-    if report.directory {
-        if !kubelet.reads_directories() {
-            report.push(
-                Severity::Error,
-                None,
-                None,
-                None,
-                format!(
-                    "{} is a directory: kubelet {} reads a single file (directories need \
+    let contents: Vec<Vec<u8>> = match source {
+        Source::Directory { files, skipped } => {
+            if !kubelet.reads_directories() {
+                report.push(
+                    Severity::Error,
+                    None,
+                    None,
+                    None,
+                    format!(
+                        "{} is a directory: kubelet {} reads a single file (directories need \
                      kubelet 1.34+)",
-                    path.display(),
-                    kubelet.version
-                ),
-            );
-            return report;
-        }
-        let Source::Directory { files, skipped } = source else {
-            unreachable!("report.directory is set from the source")
-        };
-        for name in skipped {
-            report.push(
-                Severity::Warning,
-                None,
-                None,
-                None,
-                format!(
-                    "{} is not read: only direct *.json, *.yaml and *.yml files are \
+                        path.display(),
+                        kubelet.version
+                    ),
+                );
+                return report;
+            }
+            for name in skipped {
+                report.push(
+                    Severity::Warning,
+                    None,
+                    None,
+                    None,
+                    format!(
+                        "{} is not read: only direct *.json, *.yaml and *.yml files are \
                      (the extension is case-sensitive)",
-                    path.join(name).display()
-                ),
-            );
+                        path.join(name).display()
+                    ),
+                );
+            }
+            if files.is_empty() {
+                report.push(
+                    Severity::Error,
+                    None,
+                    None,
+                    None,
+                    format!(
+                        "no configuration files found in directory {}",
+                        go_quote(&path.display().to_string())
+                    ),
+                );
+                return report;
+            }
+            let contents;
+            (report.files, contents) = files.into_iter().unzip();
+            contents
         }
-        if files.is_empty() {
-            report.push(
-                Severity::Error,
-                None,
-                None,
-                None,
-                format!(
-                    "no configuration files found in directory {}",
-                    go_quote(&path.display().to_string())
-                ),
-            );
-            return report;
+        Source::File(bytes) => {
+            report.files = vec![path.to_path_buf()];
+            vec![bytes]
         }
-        (report.files, contents) = files.into_iter().unzip();
-    } else {
-        let Source::File(bytes) = source else {
-            unreachable!("report.directory is set from the source")
-        };
-        report.files = vec![path.to_path_buf()];
-        contents = vec![bytes];
-    }
+    };
 
     let mut providers: Vec<Provider> = Vec::new();
     let mut any_fatal = false;

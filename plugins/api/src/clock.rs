@@ -5,7 +5,7 @@
 //! [`Clock::manual`] and [`Clock::advance`] to make a token age without waiting.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// A wall clock: the system's, or a manual one for tests. Cheap to clone; clones of a manual
 /// clock share its time.
@@ -27,11 +27,6 @@ impl Clock {
         }
     }
 
-    /// A manual clock at `secs` seconds after the epoch.
-    pub fn at_unix(secs: u64) -> Self {
-        Clock::manual(UNIX_EPOCH + Duration::from_secs(secs))
-    }
-
     /// The current time.
     pub fn now(&self) -> SystemTime {
         match &self.manual {
@@ -47,24 +42,19 @@ impl Clock {
             *t += by;
         }
     }
-
-    /// Whether this is a manual clock.
-    pub fn is_manual(&self) -> bool {
-        self.manual.is_some()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn manual_clock_moves_only_when_told() {
-        let c = Clock::at_unix(1_000);
+        let c = Clock::manual(UNIX_EPOCH + Duration::from_secs(1_000));
         let shared = c.clone();
         assert_eq!(c.now(), UNIX_EPOCH + Duration::from_secs(1_000));
         shared.advance(Duration::from_secs(30));
         assert_eq!(c.now(), UNIX_EPOCH + Duration::from_secs(1_030));
-        assert!(!Clock::system().is_manual());
     }
 }

@@ -8,8 +8,9 @@
 //!
 //! * a miss waiting on another process's registry lock waits at most until
 //!   [`Deadline::lock_wait`], which leaves [`BACKEND_SHARE`] for its own backend call;
-//! * each backend HTTP attempt gets `min(its own timeout, what is left)` and gives up with
-//!   [`ProviderError::out_of_time`](crate::ProviderError::out_of_time) once nothing is left.
+//! * each backend's own bound (ECR and GCP 20 s, ACR 40 s) is cut with [`Deadline::cap`] to
+//!   what is left, and its out-of-time error is an
+//!   [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable).
 //!
 //! 50 s of budget plus process start-up, the response write and a failing backend's clean-up
 //! stays under 55 s, 5 s inside the kubelet's limit.
@@ -46,19 +47,9 @@ impl Deadline {
         }
     }
 
-    /// The instant itself.
-    pub fn instant(self) -> Instant {
-        self.at
-    }
-
     /// Time left, zero once passed.
     pub fn remaining(self) -> Duration {
         self.at.saturating_duration_since(Instant::now())
-    }
-
-    /// Whether nothing is left.
-    pub fn expired(self) -> bool {
-        self.remaining().is_zero()
     }
 
     /// The earlier of this deadline and `limit` from now: the time for one attempt whose own
@@ -71,12 +62,6 @@ impl Deadline {
     /// [`BACKEND_SHARE`] for this process's own backend call after the wait.
     pub fn lock_wait(self) -> Duration {
         self.remaining().saturating_sub(BACKEND_SHARE)
-    }
-}
-
-impl Default for Deadline {
-    fn default() -> Self {
-        Deadline::invocation()
     }
 }
 
@@ -99,7 +84,7 @@ mod tests {
     #[test]
     fn passed_deadline_leaves_nothing() {
         let d = Deadline::after(Duration::ZERO);
-        assert!(d.expired());
+        assert_eq!(d.remaining(), Duration::ZERO);
         assert_eq!(d.lock_wait(), Duration::ZERO);
         assert_eq!(d.cap(Duration::from_secs(10)), Duration::ZERO);
     }

@@ -147,18 +147,6 @@ impl ProviderError {
         self.hint = Some(hint.into());
         self
     }
-
-    /// The out-of-time error every backend gives when the invocation's deadline has passed.
-    pub fn out_of_time(provider: &'static str, what: impl fmt::Display) -> Self {
-        Self::unavailable(
-            provider,
-            format!("{what}: no answer within this invocation's time budget"),
-        )
-        .with_hint(format!(
-            "kept under the kubelet's {} s exec timeout; check that the endpoint is reachable and answers",
-            crate::deadline::KUBELET_EXEC_TIMEOUT.as_secs()
-        ))
-    }
 }
 
 #[cfg(test)]
