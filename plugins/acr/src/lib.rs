@@ -43,6 +43,7 @@ pub mod host;
 pub mod http;
 pub mod identity;
 pub mod jwt;
+pub mod upstream;
 
 use std::collections::BTreeMap;
 

@@ -19,6 +19,8 @@
 //! * [`secret`]: [`Secret`](secret::Secret), the wrapper that keeps credentials out of logs.
 //! * [`duration`]: Go `time.Duration` text (`5m0s`), both ways.
 //! * [`quiet`]: keeps third-party log lines, which can carry secrets, off stderr.
+//! * [`upstream`]: the command lines of the upstream Go plugins, flag by flag, so this binary
+//!   can answer under their names.
 
 pub mod clock;
 pub mod deadline;
@@ -30,6 +32,7 @@ pub mod pattern;
 pub mod provider;
 pub mod quiet;
 pub mod secret;
+pub mod upstream;
 pub mod wire;
 
 mod goglob;

@@ -103,16 +103,14 @@ impl Api {
 pub struct Call {
     /// Which API.
     pub api: Api,
-    /// The SDK region.
-    pub region: String,
+    /// The SDK region; `None` for the SDK's default region (`AWS_REGION`,
+    /// `AWS_DEFAULT_REGION`, the profile, then the instance metadata service).
+    pub region: Option<String>,
     /// Use the FIPS endpoint.
     pub fips: bool,
     /// Use the dual-stack endpoint.
     pub dual_stack: bool,
 }
-
-/// `RoleSessionName` of the assumed-role sessions (shows in CloudTrail).
-pub const SESSION_NAME: &str = "kubelet-keyring";
 
 /// Whose credentials sign the ECR call.
 #[derive(Debug, Clone)]
@@ -123,6 +121,8 @@ pub enum Identity {
     WebIdentity {
         /// The role.
         role_arn: String,
+        /// `RoleSessionName` of the session (shows in CloudTrail).
+        session_name: String,
         /// The token (`WebIdentityToken`).
         token: Secret<String>,
     },
@@ -212,7 +212,11 @@ fn fetch_blocking(call: &Call, identity: &Identity, deadline: Deadline) -> Resul
 async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, Failure> {
     let started = std::time::Instant::now();
     let http = http_client()?;
-    let region = Region::new(call.region.clone());
+    let region_name = match &call.region {
+        Some(r) => r.clone(),
+        None => default_region(&http).await?,
+    };
+    let region = Region::new(region_name.clone());
 
     let credentials = match identity {
         Identity::Node => {
@@ -238,13 +242,17 @@ async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, Failure>
                 Ok(Ok(c)) => c,
             }
         }
-        Identity::WebIdentity { role_arn, token } => {
+        Identity::WebIdentity {
+            role_arn,
+            session_name,
+            token,
+        } => {
             // AssumeRoleWithWebIdentity is unsigned: the token is the proof.
             let sdk = loader(http.clone(), region.clone())
                 .no_credentials()
                 .load()
                 .await;
-            assume_role(&sdk, &call.region, role_arn, token).await?
+            assume_role(&sdk, &region_name, role_arn, session_name, token).await?
         }
     };
     tracing::debug!(elapsed = ?started.elapsed(), "AWS credentials resolved");
@@ -266,11 +274,11 @@ async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, Failure>
             let what = format!(
                 "{} API, {}{}{}",
                 call.api.name(),
-                call.region,
+                region_name,
                 if fips { ", FIPS" } else { "" },
                 if dual_stack { ", dual-stack" } else { "" }
             );
-            match default_endpoint(call.api, &call.region, fips, dual_stack).await {
+            match default_endpoint(call.api, &region_name, fips, dual_stack).await {
                 Some(url) => format!("{url} ({what})"),
                 None => format!("the {what}"),
             }
@@ -338,6 +346,42 @@ async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, Failure>
     })
 }
 
+/// The SDK's default region, for hosts that do not name one (`ecr.otherHosts:
+/// defaultRegion`): environment, profile, then the instance metadata service, with the same
+/// short IMDS bounds as the credentials chain. None of them is an error that says where a
+/// region can be set.
+async fn default_region(http: &SharedHttpClient) -> Result<String, Failure> {
+    let provider_config = ProviderConfig::default().with_http_client(http.clone());
+    let imds = imds::Client::builder()
+        .configure(&provider_config)
+        .max_attempts(IMDS_ATTEMPTS)
+        .connect_timeout(IMDS_TIMEOUT)
+        .read_timeout(IMDS_TIMEOUT)
+        .operation_timeout(IMDS_TIMEOUT * 4)
+        .build();
+    // The default chain's parts, built here because its builder takes no IMDS client.
+    let chain = aws_config::meta::region::RegionProviderChain::first_try(
+        aws_config::environment::EnvironmentVariableRegionProvider::new(),
+    )
+    .or_else(
+        aws_config::profile::ProfileFileRegionProvider::builder()
+            .configure(&provider_config)
+            .build(),
+    )
+    .or_else(
+        aws_config::imds::region::ImdsRegionProvider::builder()
+            .imds_client(imds)
+            .build(),
+    );
+    match tokio::time::timeout(CREDENTIALS_TIMEOUT, chain.region()).await {
+        Ok(Some(region)) => Ok(region.to_string()),
+        _ => Err(Failure::new(
+            ErrorKind::Misconfigured,
+            "the image's host names no AWS region and no default region is set; set AWS_REGION in the provider's env (or a region in the AWS profile), or list the host under ecr.mirrors with its region",
+        )),
+    }
+}
+
 /// The SDK settings every client of a call shares: the HTTP client, the region, the
 /// bounded retries and the timeouts.
 fn loader(http: SharedHttpClient, region: Region) -> aws_config::ConfigLoader {
@@ -364,6 +408,7 @@ async fn assume_role(
     sdk: &SdkConfig,
     region: &str,
     role_arn: &str,
+    session_name: &str,
     token: &Secret<String>,
 ) -> Result<aws_credential_types::Credentials, Failure> {
     let endpoint = match endpoint_override_for(sdk, STS_SERVICE_ID) {
@@ -378,7 +423,7 @@ async fn assume_role(
     let out = client
         .assume_role_with_web_identity()
         .role_arn(role_arn)
-        .role_session_name(SESSION_NAME)
+        .role_session_name(session_name)
         .web_identity_token(token.expose().as_str())
         .send()
         .await

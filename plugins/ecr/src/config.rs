@@ -17,6 +17,18 @@
 //!   serviceAccountRoleArn: arn:aws:iam::123456789012:role/ecr-pull
 //!   # With a token but no role anywhere: the node's credentials (true, the default) or fail.
 //!   nodeIdentityFallback: true
+//!   # Also take the role from the service account's eks.amazonaws.com/role-arn annotation
+//!   # (IRSA's), after every other source (default false; the kubelet must be told to send
+//!   # that annotation, in tokenAttributes.optionalServiceAccountAnnotationKeys).
+//!   irsaRoleAnnotation: false
+//!   # RoleSessionName of those sessions, as CloudTrail shows it (default kubelet-keyring;
+//!   # ecr-credential-provider when run under that name).
+//!   sessionName: kubelet-keyring
+//!   # Hosts that are neither ECR nor a mirror above: notMine (the default: the next provider
+//!   # is asked) or defaultRegion (an ECR token of the SDK's default region, as upstream's
+//!   # ecr-credential-provider gives every image the kubelet sends it, for pull-through
+//!   # caches; the default when run under that name).
+//!   otherHosts: notMine
 //! ```
 //!
 //! A mirror (a pull-through cache, a reverse proxy, a vanity name in front of an ECR registry)
@@ -52,7 +64,31 @@ pub struct Config {
     /// KEP-4412: with a token but no role anywhere, use the node's credentials (`true`, the
     /// default, as upstream since PR #1281) or fail the request (`false`).
     pub node_identity_fallback: bool,
+    /// KEP-4412: the IRSA annotation `eks.amazonaws.com/role-arn` names the role when
+    /// nothing else does (opt-in).
+    pub irsa_role_annotation: bool,
+    /// `RoleSessionName` of assumed-role sessions, if set ([`Config::session_name`]).
+    pub session_name: Option<String>,
+    /// What hosts that are neither ECR nor a mirror get, if set ([`Config::other_hosts`]).
+    pub other_hosts: Option<OtherHosts>,
 }
+
+/// What an image on a host that is neither ECR's nor a configured mirror gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OtherHosts {
+    /// Nothing: the next provider is asked.
+    #[default]
+    NotMine,
+    /// An ECR token of the SDK's default region (`AWS_REGION`, `AWS_DEFAULT_REGION`, the
+    /// profile, the instance metadata), keyed by the image's registry: upstream's behaviour
+    /// since its PR 673, for pull-through caches and mirrors the kubelet's `matchImages`
+    /// send here.
+    DefaultRegion,
+}
+
+/// The default [`Config::session_name`].
+pub const SESSION_NAME: &str = "kubelet-keyring";
 
 impl Default for Config {
     fn default() -> Self {
@@ -60,6 +96,9 @@ impl Default for Config {
             mirrors: Vec::new(),
             service_account_role_arn: None,
             node_identity_fallback: true,
+            irsa_role_annotation: false,
+            session_name: None,
+            other_hosts: None,
         }
     }
 }
@@ -80,6 +119,16 @@ pub struct Mirror {
 }
 
 impl Config {
+    /// `RoleSessionName` of assumed-role sessions ([`SESSION_NAME`] unless set).
+    pub fn session_name(&self) -> &str {
+        self.session_name.as_deref().unwrap_or(SESSION_NAME)
+    }
+
+    /// What other hosts get ([`OtherHosts::NotMine`] unless set).
+    pub fn other_hosts(&self) -> OtherHosts {
+        self.other_hosts.unwrap_or_default()
+    }
+
     /// The first mirror whose host matches the image.
     pub fn mirror_for(&self, image: &Target) -> Option<&Mirror> {
         self.mirrors.iter().find(|m| image.matched_by(&m.host))
@@ -94,6 +143,9 @@ struct RawConfig {
     mirrors: Vec<RawMirror>,
     service_account_role_arn: Option<String>,
     node_identity_fallback: Option<bool>,
+    irsa_role_annotation: Option<bool>,
+    session_name: Option<String>,
+    other_hosts: Option<OtherHosts>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,11 +191,33 @@ impl TryFrom<RawConfig> for Config {
         if let Some(arn) = &raw.service_account_role_arn {
             check_role_arn(arn).map_err(|e| format!("ecr.serviceAccountRoleArn: {e}"))?;
         }
+        if let Some(name) = &raw.session_name {
+            check_session_name(name).map_err(|e| format!("ecr.sessionName: {e}"))?;
+        }
         Ok(Config {
             mirrors,
             service_account_role_arn: raw.service_account_role_arn,
             node_identity_fallback: raw.node_identity_fallback.unwrap_or(true),
+            irsa_role_annotation: raw.irsa_role_annotation.unwrap_or(false),
+            session_name: raw.session_name,
+            other_hosts: raw.other_hosts,
         })
+    }
+}
+
+/// STS's rule for `RoleSessionName`: 2 to 64 of `[\w+=,.@-]`.
+pub fn check_session_name(name: &str) -> Result<(), String> {
+    let ok = (2..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        let shown: String = name.chars().take(80).collect();
+        Err(format!(
+            "{shown:?} is not a session name: 2 to 64 letters, digits or _+=,.@-"
+        ))
     }
 }
 

@@ -31,12 +31,18 @@
 //!   request fails with a line saying how to name a role. An invalid role ARN fails the
 //!   request, naming where it came from. The answer is the same shape (`Registry`); the
 //!   kubelet should cache it per service account (`tokenAttributes.cacheType:
-//!   ServiceAccount`), and the binary's cache keys it by service account too.
+//!   ServiceAccount`), and the binary's cache keys it by service account too. With
+//!   `ecr.irsaRoleAnnotation: true`, IRSA's [`IRSA_ROLE_ANNOTATION`] is the last source
+//!   (opt-in: that role was granted for the pod's own AWS calls, not necessarily for pulls).
+//! * **Other hosts.** With `ecr.otherHosts: defaultRegion` (the default under the upstream
+//!   name, see [`upstream`]) a host that is neither ECR's nor a mirror gets a token of the
+//!   SDK's default region instead of [`Outcome::NotApplicable`].
 
 pub mod aws;
 pub mod config;
 pub mod host;
 pub mod token;
+pub mod upstream;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -54,6 +60,8 @@ pub const NAME: &str = "ecr";
 pub const ROLE_ANNOTATION: &str = "eks.amazonaws.com/ecr-role-arn";
 /// The environment variable upstream reads the default role from.
 pub const ROLE_ENV: &str = "AWS_ECR_ROLE_ARN";
+/// IRSA's service-account annotation, consulted last when `ecr.irsaRoleAnnotation` is on.
+pub const IRSA_ROLE_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
 
 /// Whose credentials sign the ECR call for this query, and how to say so: the node's, or a
 /// role assumed with the pod's service-account token. `env_role` is [`ROLE_ENV`]'s value.
@@ -83,6 +91,15 @@ pub fn select_identity(
             env_role
                 .filter(non_empty)
                 .map(|r| (r, ROLE_ENV.to_string()))
+        })
+        .or_else(|| {
+            query
+                .service_account_annotations
+                .get(IRSA_ROLE_ANNOTATION)
+                .map(String::as_str)
+                .filter(non_empty)
+                .filter(|_| config.irsa_role_annotation)
+                .map(|r| (r, format!("annotation {IRSA_ROLE_ANNOTATION}")))
         });
     match role {
         Some((arn, from)) => {
@@ -91,6 +108,7 @@ pub fn select_identity(
             Ok((
                 aws::Identity::WebIdentity {
                     role_arn: arn.to_string(),
+                    session_name: config.session_name().to_string(),
                     token: token.clone(),
                 },
                 format!("role {arn} (from {from}) with the pod's service-account token"),
@@ -124,6 +142,8 @@ pub enum Route {
     },
     /// A private registry host.
     Private(host::PrivateHost),
+    /// Another host, under `ecr.otherHosts: defaultRegion`.
+    DefaultRegion,
 }
 
 impl Route {
@@ -132,21 +152,27 @@ impl Route {
         match self {
             Route::Mirror(m) => aws::Call {
                 api: aws::Api::Private,
-                region: m.region.clone(),
+                region: Some(m.region.clone()),
                 fips: m.fips,
                 dual_stack: m.dual_stack,
             },
             Route::Public { dual_stack } => aws::Call {
                 api: aws::Api::Public,
-                region: host::PUBLIC_REGION.into(),
+                region: Some(host::PUBLIC_REGION.into()),
                 fips: false,
                 dual_stack: *dual_stack,
             },
             Route::Private(h) => aws::Call {
                 api: aws::Api::Private,
-                region: h.sdk_region(),
+                region: Some(h.sdk_region()),
                 fips: h.fips,
                 dual_stack: h.dual_stack(),
+            },
+            Route::DefaultRegion => aws::Call {
+                api: aws::Api::Private,
+                region: None,
+                fips: false,
+                dual_stack: false,
             },
         }
     }
@@ -160,6 +186,7 @@ impl Route {
             },
             Route::Public { .. } => format!("ECR Public {}", host::PUBLIC_REGION),
             Route::Private(h) => format!("ECR {} (account {})", h.sdk_region(), h.account),
+            Route::DefaultRegion => "ECR of the default region (ecr.otherHosts)".into(),
         }
     }
 }
@@ -179,7 +206,12 @@ impl EcrProvider {
         if let Some(dual_stack) = host::public_host(host) {
             return Some(Route::Public { dual_stack });
         }
-        host::PrivateHost::parse(host).map(Route::Private)
+        host::PrivateHost::parse(host)
+            .map(Route::Private)
+            .or(
+                (self.config.other_hosts() == config::OtherHosts::DefaultRegion)
+                    .then_some(Route::DefaultRegion),
+            )
     }
 
     /// The answer for a token fetched for `registry` at `now`.
@@ -304,7 +336,9 @@ impl Provider for EcrProvider {
         let token = aws::fetch(&route.call(), &identity, query.deadline).map_err(|failure| {
             let aws::Failure { kind, message } = failure;
             let message = match &route {
-                Route::Mirror(_) => format!("{registry} ({}): {message}", route.describe()),
+                Route::Mirror(_) | Route::DefaultRegion => {
+                    format!("{registry} ({}): {message}", route.describe())
+                }
                 _ => format!("{registry}: {message}"),
             };
             ProviderError::new(NAME, kind, message)
@@ -338,14 +372,22 @@ mod tests {
         );
         let route = |image: &str| p.route(&query(image));
         assert_eq!(
-            route("mirror.example.com:5000/team/app").map(|r| r.call().region),
+            route("mirror.example.com:5000/team/app").and_then(|r| r.call().region),
             Some("us-west-2".into())
         );
         // A mirror entry wins over the host parser.
         assert_eq!(
-            route("123456789012.dkr.ecr.us-east-1.amazonaws.com/app").map(|r| r.call().region),
+            route("123456789012.dkr.ecr.us-east-1.amazonaws.com/app").and_then(|r| r.call().region),
             Some("eu-west-1".into())
         );
+        // Other hosts: nothing, or the default region when asked for.
+        assert_eq!(route("docker.io/library/nginx"), None);
+        let other = provider("otherHosts: defaultRegion\n");
+        let r = other
+            .route(&query("mirror.internal:5000/library/nginx"))
+            .unwrap();
+        assert_eq!(r, Route::DefaultRegion);
+        assert_eq!(r.call().region, None);
         assert_eq!(
             route("public.ecr.aws/nginx/nginx:1"),
             Some(Route::Public { dual_stack: false })
@@ -357,8 +399,8 @@ mod tests {
         let r = route("210987654321.dkr-ecr-fips.us-east-2.on.aws/app@sha256:0000000000000000000000000000000000000000000000000000000000000000").unwrap();
         let c = r.call();
         assert_eq!(
-            (c.region.as_str(), c.fips, c.dual_stack),
-            ("us-east-2", true, true)
+            (c.region.as_deref(), c.fips, c.dual_stack),
+            (Some("us-east-2"), true, true)
         );
         // The port is ignored for ECR hosts, as upstream does.
         assert!(route("210987654321.dkr.ecr.us-east-2.amazonaws.com:443/app").is_some());
@@ -392,7 +434,12 @@ mod tests {
         let arn = "arn:aws:iam::111111111111:role/pull";
         let mut q = query("123456789012.dkr.ecr.us-east-1.amazonaws.com/app");
         let role = |r: Result<(aws::Identity, String), String>| match r.unwrap().0 {
-            aws::Identity::WebIdentity { role_arn, token } => {
+            aws::Identity::WebIdentity {
+                role_arn,
+                token,
+                session_name,
+            } => {
+                assert_eq!(session_name, "kubelet-keyring");
                 assert_eq!(token.expose(), "tok");
                 Some(role_arn)
             }

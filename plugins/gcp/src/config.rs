@@ -63,6 +63,37 @@ pub struct Config {
     /// KEP-4412: how opted-in service-account tokens are exchanged at Google STS.
     #[serde(default)]
     pub workload_identity: Option<WorkloadIdentity>,
+    /// Hosts that are neither Google's nor a mirror: `notMine` (the default) or
+    /// `accessToken`, the node's access token for any image the kubelet sends, as upstream's
+    /// auth-provider-gcp does (the default under that name: there, the kubelet's
+    /// `matchImages` is the list of hosts that get it).
+    #[serde(default)]
+    pub other_hosts: Option<OtherHosts>,
+    /// The answer's `cacheDuration` ceiling and `cacheKeyType`, from upstream's
+    /// `KUBE_SIDECAR_CACHE_DURATION` / `KUBE_SIDECAR_CACHE_TYPE` ([`crate::upstream`]).
+    #[serde(skip)]
+    pub answer_override: AnswerOverride,
+}
+
+/// What an image on a host that is neither Google's nor a mirror gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OtherHosts {
+    /// Nothing: the next provider is asked.
+    #[default]
+    NotMine,
+    /// The access token, keyed by the image's registry.
+    AccessToken,
+}
+
+/// Overrides of the answer's cache fields (upstream's environment).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AnswerOverride {
+    /// At most this long (`KUBE_SIDECAR_CACHE_DURATION`); never past the token's own
+    /// lifetime.
+    pub max_lifetime: Option<std::time::Duration>,
+    /// This `cacheKeyType` (`KUBE_SIDECAR_CACHE_TYPE`).
+    pub cache_key_type: Option<keyring_api::CacheKeyType>,
 }
 
 impl Default for Config {
@@ -72,6 +103,8 @@ impl Default for Config {
             dockercfg: false,
             node_identity_fallback: true,
             workload_identity: None,
+            other_hosts: None,
+            answer_override: AnswerOverride::default(),
         }
     }
 }

@@ -68,6 +68,7 @@ pub mod federation;
 mod http;
 pub mod metadata;
 pub mod token;
+pub mod upstream;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -127,6 +128,8 @@ pub fn is_google_registry(host: &str) -> bool {
 enum Owner<'a> {
     Google,
     Mirror(&'a Mirror),
+    /// `gcp.otherHosts: accessToken`.
+    Other,
 }
 
 /// The gcp provider.
@@ -159,6 +162,10 @@ impl GcpProvider {
             .iter()
             .find(|m| m.matches(&query.target))
             .map(Owner::Mirror)
+            .or(
+                (self.config.other_hosts == Some(config::OtherHosts::AccessToken))
+                    .then_some(Owner::Other),
+            )
     }
 
     async fn run(
@@ -199,7 +206,15 @@ impl GcpProvider {
                     .await
                     .map_err(|e| token_error(query, e))?,
             };
-        token_answer(query, owner, token, query.clock.now()).map(Outcome::Answer)
+        let mut answer = token_answer(query, owner, token, query.clock.now())?;
+        let o = self.config.answer_override;
+        if let Some(max) = o.max_lifetime {
+            answer.lifetime = answer.lifetime.min(max);
+        }
+        if let Some(t) = o.cache_key_type {
+            answer.cache_key_type = t;
+        }
+        Ok(Outcome::Answer(answer))
     }
 }
 
@@ -219,6 +234,7 @@ impl Provider for GcpProvider {
         let summary = match owner {
             Some(Owner::Google) => format!("{} is a Google registry", query.image.host()),
             Some(Owner::Mirror(m)) => format!("{} matches the configured mirror {:?}", query.image.registry(), m.as_str()),
+            Some(Owner::Other) => format!("{} is not Google's, but gcp.otherHosts is accessToken (upstream's behaviour)", query.image.host()),
             None if self.config.dockercfg => {
                 "not a Google registry or mirror; answers only if the metadata docker config has an entry".to_string()
             }
