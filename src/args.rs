@@ -59,4 +59,8 @@ pub struct GlobalArgs {
     /// More logging on stderr: -v info, -vv debug, -vvv trace. Secrets are never logged.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+
+    /// The upstream plugins' arguments, and the upstream name run under ([`crate::upstream`]).
+    #[arg(skip)]
+    pub upstream: crate::upstream::Upstream,
 }

@@ -91,11 +91,90 @@ pub enum CacheAction {
     Clear,
 }
 
-/// The command line of this process: [`parse_kubelet_argv`] for the kubelet's own
-/// invocations, clap for everything else (and for every error message).
-pub fn parse() -> Cli {
-    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
-    parse_kubelet_argv(&argv, |name| std::env::var_os(name)).unwrap_or_else(Cli::parse)
+/// The command line of this process: an upstream plugin's when run under its name
+/// ([`crate::upstream`]); else [`parse_kubelet_argv`] for the kubelet's own invocations, the
+/// upstream flags split off when mixed in, and clap for everything else (and for every error
+/// message of this program's own flags). `Err` is a bad upstream command line (exit 2).
+pub fn parse() -> Result<Cli, Failure> {
+    let mut argv = std::env::args_os();
+    let argv0 = argv.next().unwrap_or_default();
+    let argv: Vec<OsString> = argv.collect();
+    let env = |name: &str| std::env::var_os(name);
+    if let Some(plugin) = crate::upstream::persona(&argv0) {
+        return parse_as_upstream(plugin, &argv);
+    }
+    if let Some(cli) = parse_kubelet_argv(&argv, env) {
+        return Ok(cli);
+    }
+    let text: Option<Vec<String>> = argv.iter().map(|a| a.to_str().map(String::from)).collect();
+    if let Some((own, theirs)) = text.as_deref().and_then(crate::upstream::split) {
+        let parsed = crate::upstream::parse_own_name(&theirs)
+            .map_err(|e| Failure::BadInput(e.to_string()))?;
+        let own: Vec<OsString> = own.into_iter().map(OsString::from).collect();
+        let mut cli = parse_kubelet_argv(&own, env).unwrap_or_else(|| {
+            Cli::parse_from(std::iter::once(OsString::from("kubelet-keyring")).chain(own))
+        });
+        cli.global.upstream = crate::upstream::Upstream {
+            persona: None,
+            parsed,
+            args: theirs,
+        };
+        raise_verbosity(&mut cli)?;
+        return Ok(cli);
+    }
+    Ok(Cli::parse())
+}
+
+/// The whole command line as `plugin`'s; this program's own settings come from their
+/// environment variables only.
+fn parse_as_upstream(
+    plugin: &'static keyring_api::upstream::Plugin,
+    argv: &[OsString],
+) -> Result<Cli, Failure> {
+    let args = argv
+        .iter()
+        .map(|a| a.to_str().map(String::from))
+        .collect::<Option<Vec<String>>>()
+        .ok_or_else(|| Failure::BadInput("an argument is not valid UTF-8".into()))?;
+    let parsed = keyring_api::upstream::parse(plugin, &args)
+        .map_err(|e| Failure::BadInput(format!("{}: {}", plugin.names[0], e.message)))?;
+    if parsed.is_set("help") {
+        write_stdout(crate::upstream::usage(plugin).as_bytes())?;
+        std::process::exit(0);
+    }
+    if parsed.is_set("version") {
+        write_stdout(
+            format!(
+                "{} (kubelet-keyring {})\n",
+                plugin.names[0],
+                VERSION.as_str()
+            )
+            .as_bytes(),
+        )?;
+        std::process::exit(0);
+    }
+    let none: [OsString; 0] = [];
+    let mut cli = parse_kubelet_argv(&none, |name| std::env::var_os(name))
+        .unwrap_or_else(|| Cli::parse_from(["kubelet-keyring"]));
+    cli.command = Some(Command::GetCredentials);
+    cli.global.upstream = crate::upstream::Upstream {
+        persona: Some(plugin),
+        parsed,
+        args,
+    };
+    raise_verbosity(&mut cli)?;
+    Ok(cli)
+}
+
+/// `--v=N` raises this program's verbosity to its equivalent.
+fn raise_verbosity(cli: &mut Cli) -> Result<(), Failure> {
+    let v = cli
+        .global
+        .upstream
+        .verbosity()
+        .map_err(|e| Failure::BadInput(e.to_string()))?;
+    cli.global.verbose = cli.global.verbose.max(v);
+    Ok(())
 }
 
 /// Parses the command lines the kubelet runs us with (its `args`: nothing or
@@ -197,6 +276,7 @@ pub fn parse_kubelet_argv(
             cache_dir,
             no_cache,
             verbose,
+            upstream: Default::default(),
         },
         command,
     })

@@ -14,7 +14,10 @@
 
 use std::path::{Path, PathBuf};
 
+use keyring_api::ProviderError;
 use serde::Deserialize;
+
+use crate::upstream::Upstream;
 
 /// The `apiVersion` of the plugin config.
 pub const API_VERSION: &str = "kubelet-keyring/v1alpha1";
@@ -106,6 +109,11 @@ pub struct Config {
     pub text: String,
     /// The chain, in order; only compiled-in backends.
     pub order: Vec<ProviderName>,
+    /// Whether the file listed `providers` (then an upstream name does not narrow the chain).
+    pub order_given: bool,
+    /// Upstream arguments and environment that shape the answers ([`Config::apply_upstream`]),
+    /// for the cache context.
+    pub upstream_context: Vec<u8>,
     /// The ECR section.
     #[cfg(feature = "ecr")]
     pub ecr: keyring_ecr::Config,
@@ -177,6 +185,7 @@ impl Config {
                 "kind: unsupported value {k:?}, expected {KIND:?}"
             )));
         }
+        let order_given = raw.providers.is_some();
         let order = match raw.providers {
             None => ProviderName::ALL
                 .into_iter()
@@ -229,6 +238,8 @@ impl Config {
             path: path.map(Path::to_path_buf),
             text: String::new(),
             order,
+            order_given,
+            upstream_context: Vec::new(),
             #[cfg(feature = "ecr")]
             ecr: raw.ecr.unwrap_or_default(),
             #[cfg(feature = "gcp")]
@@ -236,6 +247,59 @@ impl Config {
             #[cfg(feature = "acr")]
             acr: raw.acr.unwrap_or_default(),
         })
+    }
+}
+
+impl Config {
+    /// Applies the upstream plugins' command line ([`crate::upstream`]): under an upstream
+    /// name the chain is that plugin's backend alone (unless the file lists `providers`);
+    /// each active backend applies the flags it knows. Warned flags and variables are
+    /// logged here, once each.
+    pub fn apply_upstream(
+        &mut self,
+        up: &Upstream,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), ProviderError> {
+        if up.is_empty() {
+            return Ok(());
+        }
+        if let Some(p) = up.persona {
+            if !self.order_given {
+                self.order.retain(|n| n.as_str() == p.backend);
+            }
+        }
+        // Read only by the backends compiled in.
+        #[allow(unused_variables)]
+        let as_upstream = up.persona.is_some();
+        for p in up.active() {
+            match p.backend {
+                #[cfg(feature = "ecr")]
+                keyring_ecr::NAME => {
+                    keyring_ecr::upstream::configure(&mut self.ecr, &up.parsed, as_upstream, env)?
+                }
+                #[cfg(feature = "gcp")]
+                keyring_gcp::NAME => {
+                    keyring_gcp::upstream::configure(&mut self.gcp, &up.parsed, as_upstream, env)?
+                }
+                #[cfg(feature = "acr")]
+                keyring_acr::NAME => {
+                    keyring_acr::upstream::configure(&mut self.acr, &up.parsed, as_upstream, env)?
+                }
+                _ => {}
+            }
+        }
+        for w in up.warnings(env)? {
+            tracing::warn!("{w}");
+        }
+        self.upstream_context = up.context(env);
+        Ok(())
+    }
+
+    /// Everything of the config that shapes answers, for the cache context.
+    pub fn context_bytes(&self) -> Vec<u8> {
+        let mut out = self.text.as_bytes().to_vec();
+        out.extend_from_slice(&self.upstream_context);
+        out
     }
 }
 

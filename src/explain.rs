@@ -13,7 +13,6 @@ use crate::args::GlobalArgs;
 use crate::cache::memory::MemoryCache;
 use crate::cache::Freshness;
 use crate::chain::Chain;
-use crate::config::Config;
 use crate::exit::Failure;
 use crate::io::{open_cache, search_paths, write_stdout};
 
@@ -69,8 +68,7 @@ pub struct FetchReport {
 
 /// Runs `explain`.
 pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Result<(), Failure> {
-    let config =
-        Config::load(args.config.as_deref()).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let config = crate::io::load_config(args)?;
     let paths = search_paths(args);
     let disk = if args.no_cache {
         None

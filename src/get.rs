@@ -22,7 +22,6 @@ use keyring_api::{CacheKeyType, ImageName};
 use crate::args::GlobalArgs;
 use crate::cache::{self, DiskCache, Entry, Workload};
 use crate::chain::Chain;
-use crate::config::Config;
 use crate::exit::Failure;
 use crate::io::{open_cache, search_paths, write_stdout};
 
@@ -40,8 +39,7 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
     query.service_account_token = request.service_account_token.clone();
     query.service_account_annotations = request.service_account_annotations.clone();
 
-    let config =
-        Config::load(args.config.as_deref()).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let config = crate::io::load_config(args)?;
     let paths = search_paths(args);
     // Token mode answers belong to one service account: its key goes into every entry and
     // lock name. Without a readable key, no cache at all rather than risk serving another's.

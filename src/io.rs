@@ -21,6 +21,17 @@ pub fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
         .map_err(|e| Failure::Internal(format!("cannot write to stdout: {e}")))
 }
 
+/// The config of this run: the plugin's file (or the defaults) with the upstream command
+/// line applied. A bad file or upstream argument is bad input (exit 2).
+pub fn load_config(args: &GlobalArgs) -> Result<Config, Failure> {
+    let mut config =
+        Config::load(args.config.as_deref()).map_err(|e| Failure::BadInput(e.to_string()))?;
+    config
+        .apply_upstream(&args.upstream, &|k| std::env::var(k).ok())
+        .map_err(|e| Failure::BadInput(e.to_string()))?;
+    Ok(config)
+}
+
 /// The docker-config search directories of this process: `--root-dir`, the working
 /// directory and `$HOME`, as the kubelet's own keyring resolves them.
 pub fn search_paths(args: &GlobalArgs) -> SearchPaths {
@@ -37,7 +48,7 @@ pub fn search_paths(args: &GlobalArgs) -> SearchPaths {
 pub fn open_cache(args: &GlobalArgs, config: &Config, paths: &SearchPaths) -> Option<DiskCache> {
     let dir = args.cache_dir.clone().unwrap_or_else(cache::default_dir);
     let context = cache::context_hash(
-        config.text.as_bytes(),
+        &config.context_bytes(),
         &[
             Some(paths.root_dir.as_path()),
             paths.cwd.as_deref(),

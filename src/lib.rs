@@ -12,4 +12,5 @@ pub mod explain;
 pub mod get;
 pub mod io;
 pub mod logging;
+pub mod upstream;
 pub mod validate;

@@ -18,7 +18,13 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!("kubelet-keyring: internal error (a bug){at}; please report it");
     }));
-    let cli = cli::parse();
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(failure) => {
+            eprintln!("kubelet-keyring: {}", failure.one_line());
+            return failure.exit_code();
+        }
+    };
     kubelet_keyring::logging::init(cli.global.verbose);
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,343 @@
+//! Answering as the upstream plugins: `ecr-credential-provider`, `auth-provider-gcp` (and
+//! `gcr-credential-provider`, `gcp-credential-provider`) and `acr-credential-provider`.
+//!
+//! An operator replaces the upstream binary with this one (a copy or a symlink under the
+//! upstream name) and changes nothing else. Then:
+//!
+//! * **Run under an upstream name** (the file name executed, `.exe` ignored), the whole
+//!   command line is that plugin's ([`keyring_api::upstream::parse`] against the backend's
+//!   `PLUGIN` table), this program's own settings come only from their environment
+//!   variables (`KUBELET_KEYRING_*`), the chain is that plugin's backend alone (unless the
+//!   plugin config file lists `providers`), and the backend applies upstream's defaults
+//!   (`<backend>::upstream::configure` with `as_upstream`).
+//! * **Run under its own name**, the upstream flags are accepted too, mixed with this
+//!   program's: `kubelet-keyring get-credentials --v=3`, `kubelet-keyring
+//!   /etc/kubernetes/azure.json --registry-mirror=...`. [`split`] takes out every argument
+//!   an upstream plugin knows (and a path-like positional, the ACR cloud config); the rest
+//!   goes to the normal command line. Every backend applies the flags it knows, without
+//!   upstream's defaults.
+//!
+//! Flags whose fate is `warned` each get one warning line on stderr; `refused` ones fail the
+//! command line with exit 2. The upstream arguments and the environment variables the
+//! backends' tables name are part of the cache context, so a changed flag never serves an
+//! answer made under the old one.
+
+use keyring_api::upstream::{self, Fate, Flag, Parsed, Plugin, Positionals, Takes};
+use keyring_api::ProviderError;
+
+/// The upstream plugins this build can answer for, with their backends.
+pub fn plugins() -> Vec<&'static Plugin> {
+    vec![
+        #[cfg(feature = "ecr")]
+        &keyring_ecr::upstream::PLUGIN,
+        #[cfg(feature = "gcp")]
+        &keyring_gcp::upstream::PLUGIN,
+        #[cfg(feature = "acr")]
+        &keyring_acr::upstream::PLUGIN,
+    ]
+}
+
+/// The plugin whose name `argv0` (a path) has, if any.
+pub fn persona(argv0: &std::ffi::OsStr) -> Option<&'static Plugin> {
+    let name = std::path::Path::new(argv0).file_name()?.to_str()?;
+    plugins().into_iter().find(|p| p.answers_to(name))
+}
+
+/// What the command line asked of the upstream surface.
+#[derive(Debug, Clone, Default)]
+pub struct Upstream {
+    /// The plugin this process runs as, when executed under an upstream name.
+    pub persona: Option<&'static Plugin>,
+    /// The upstream flags and positionals given.
+    pub parsed: Parsed,
+    /// The arguments as given, for the cache context.
+    pub args: Vec<String>,
+}
+
+impl Upstream {
+    /// Whether anything upstream was given or implied.
+    pub fn is_empty(&self) -> bool {
+        self.persona.is_none() && self.args.is_empty()
+    }
+
+    /// The `-v` count that `--v=N` asks for.
+    pub fn verbosity(&self) -> Result<u8, ProviderError> {
+        let plugin = self.persona.unwrap_or(&OWN_NAME);
+        upstream::verbosity(&self.parsed, plugin)
+    }
+
+    /// Bytes for the cache context: the persona and the arguments, and the values of the
+    /// variables the active plugins read (a secret-looking name counts by presence only).
+    pub fn context(&self, env: &dyn Fn(&str) -> Option<String>) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.is_empty() {
+            return out;
+        }
+        out.extend_from_slice(b"upstream\0");
+        if let Some(p) = self.persona {
+            out.extend_from_slice(p.names[0].as_bytes());
+        }
+        for a in &self.args {
+            out.push(0);
+            out.extend_from_slice(a.as_bytes());
+        }
+        for p in self.active() {
+            for v in p.env.iter().filter(|v| !v.name.ends_with('*')) {
+                if let Some(value) = env(v.name) {
+                    out.push(0);
+                    out.extend_from_slice(v.name.as_bytes());
+                    out.push(b'=');
+                    let secret = ["SECRET", "TOKEN", "PASSWORD", "KEY"]
+                        .iter()
+                        .any(|w| v.name.contains(w));
+                    out.extend_from_slice(if secret { b"(set)" } else { value.as_bytes() });
+                }
+            }
+        }
+        out
+    }
+
+    /// The plugins whose flags apply: the persona's, or every one under the own name.
+    pub fn active(&self) -> Vec<&'static Plugin> {
+        match self.persona {
+            Some(p) => vec![p],
+            None => plugins(),
+        }
+    }
+
+    /// One warning line per warned flag and per set variable whose fate is warned; an error
+    /// for a set variable whose fate is refused.
+    pub fn warnings(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<String>, ProviderError> {
+        let mut out = Vec::new();
+        for f in self.parsed.warned() {
+            out.push(format!("--{} is accepted and ignored: {}", f.long, f.note));
+        }
+        if self.persona.is_some() {
+            for p in self.active() {
+                for v in p.env.iter().filter(|v| env(v.name).is_some()) {
+                    match v.fate {
+                        Fate::Warned => {
+                            out.push(format!("{} is set and ignored: {}", v.name, v.note))
+                        }
+                        Fate::Refused => {
+                            return Err(ProviderError::misconfigured(
+                                p.backend,
+                                format!("{} is not supported: {}", v.name, v.note),
+                            ))
+                        }
+                        Fate::Honoured => {}
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The upstream flags this program takes under its own name: every plugin's own flags
+/// except `--help`/`--version` (its own), and klog's.
+static OWN_NAME: Plugin = Plugin {
+    backend: "kubelet-keyring",
+    names: &["kubelet-keyring"],
+    flags: &[],
+    klog: true,
+    env: &[],
+    positionals: Positionals::Ignored,
+};
+
+fn own_name_flag(name: &str) -> Option<&'static Flag> {
+    if matches!(name, "help" | "version") {
+        return None;
+    }
+    plugins()
+        .into_iter()
+        .find_map(|p| p.flags.iter().find(|f| f.long == name))
+        .or_else(|| OWN_NAME.flag(name))
+}
+
+/// Whether `arg` is a path, which under the own name can only be the ACR cloud config (no
+/// subcommand has a `/`).
+fn path_like(arg: &str) -> bool {
+    arg.contains('/') || arg.contains('\\')
+}
+
+/// Splits an own-name command line into this program's arguments and the upstream ones.
+/// `None` when there are no upstream ones: the command line is left entirely to the normal
+/// parser. Flags of this program keep their meaning: `-v` is its own verbosity, `--v=N`
+/// (or `-v=N`) klog's.
+pub fn split(argv: &[String]) -> Option<(Vec<String>, Vec<String>)> {
+    let mut own = Vec::new();
+    let mut theirs = Vec::new();
+    let mut args = argv.iter();
+    // The first bare word is this program's subcommand; only `get-credentials` (the default)
+    // takes no file of its own, so only there is a path the ACR cloud config.
+    let mut command: Option<&str> = None;
+    // The values of this program's own valued flags are not looked at.
+    const OWN_VALUED: &[&str] = &["--root-dir", "--config", "--cache-dir"];
+    while let Some(arg) = args.next() {
+        if OWN_VALUED.contains(&arg.as_str()) {
+            own.push(arg.clone());
+            own.extend(args.next().cloned());
+            continue;
+        }
+        let long = arg.strip_prefix("--").or_else(|| {
+            arg.strip_prefix('-')
+                .filter(|a| a.len() > 1 && a.contains('='))
+        });
+        let flag = long.and_then(|l| own_name_flag(l.split('=').next().unwrap_or_default()));
+        match flag {
+            Some(f) if arg.contains('=') || f.takes == Takes::Bool => theirs.push(arg.clone()),
+            Some(_) => {
+                theirs.push(arg.clone());
+                theirs.extend(args.next().cloned());
+            }
+            None if path_like(arg)
+                && !arg.starts_with('-')
+                && matches!(command, None | Some("get-credentials")) =>
+            {
+                theirs.push(arg.clone())
+            }
+            None => {
+                if command.is_none() && !arg.starts_with('-') {
+                    command = Some(arg);
+                }
+                own.push(arg.clone());
+            }
+        }
+    }
+    (!theirs.is_empty()).then_some((own, theirs))
+}
+
+/// Parses the upstream part of an own-name command line.
+pub fn parse_own_name(theirs: &[String]) -> Result<Parsed, ProviderError> {
+    // A table of every plugin's flags, built once for this process.
+    let flags: Vec<Flag> = plugins()
+        .into_iter()
+        .flat_map(|p| p.flags.iter().copied())
+        .filter(|f| !matches!(f.long, "help" | "version"))
+        .collect();
+    let plugin = Plugin {
+        flags: Box::leak(flags.into_boxed_slice()),
+        ..OWN_NAME
+    };
+    let parsed = upstream::parse(&plugin, theirs)?;
+    if parsed.positionals.len() > 1 {
+        return Err(ProviderError::misconfigured(
+            "kubelet-keyring",
+            "more than one file path among the arguments; at most one (an ACR cloud config) is taken",
+        ));
+    }
+    Ok(parsed)
+}
+
+/// The usage text under an upstream name, from its table: every flag with its fate.
+pub fn usage(plugin: &Plugin) -> String {
+    let mut out = format!(
+        "{} (kubelet-keyring {} answering as {}; see docs/migrating.md)\n\nUsage: {} {}[flags]\n\nFlags:\n",
+        plugin.names[0],
+        env!("CARGO_PKG_VERSION"),
+        plugin.names[0],
+        plugin.names[0],
+        match plugin.positionals {
+            Positionals::Subcommand(w) => format!("{w} "),
+            Positionals::OneFile => "<cloud-config-file> ".into(),
+            Positionals::Ignored => String::new(),
+        }
+    );
+    let klog: &[Flag] = if plugin.klog {
+        upstream::KLOG_FLAGS
+    } else {
+        &[]
+    };
+    for f in plugin.flags.iter().chain(klog) {
+        let short = f.short.map(|c| format!("-{c}, ")).unwrap_or_default();
+        let value = if f.takes == Takes::Value {
+            " value"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "  {short}--{}{value}  [{}] {}\n",
+            f.long,
+            f.fate.as_str(),
+            f.note
+        ));
+    }
+    if !plugin.env.is_empty() {
+        out.push_str("\nEnvironment:\n");
+        for v in plugin.env {
+            out.push_str(&format!("  {}  [{}] {}\n", v.name, v.fate.as_str(), v.note));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(a: &[&str]) -> Vec<String> {
+        a.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn own_name_split() {
+        assert_eq!(split(&s(&["get-credentials", "-vv", "--no-cache"])), None);
+        assert_eq!(
+            split(&s(&["--config", "/etc/k.yaml", "get-credentials"])),
+            None
+        );
+        let (own, theirs) = split(&s(&["get-credentials", "--v=3", "-v"])).unwrap();
+        assert_eq!(own, s(&["get-credentials", "-v"]));
+        assert_eq!(theirs, s(&["--v=3"]));
+        // Other subcommands take their own files.
+        assert_eq!(split(&s(&["validate-config", "/etc/k.yaml"])), None);
+        #[cfg(feature = "acr")]
+        {
+            let (own, theirs) = split(&s(&[
+                "/etc/kubernetes/azure.json",
+                "--config=/etc/k.yaml",
+                "--v",
+                "2",
+            ]))
+            .unwrap();
+            assert_eq!(own, s(&["--config=/etc/k.yaml"]));
+            assert_eq!(theirs, s(&["/etc/kubernetes/azure.json", "--v", "2"]));
+            let p = parse_own_name(&theirs).unwrap();
+            assert_eq!(p.positionals, s(&["/etc/kubernetes/azure.json"]));
+        }
+        #[cfg(feature = "gcp")]
+        {
+            let (_, theirs) = split(&s(&["get-credentials", "--authFlow=gcr"])).unwrap();
+            assert_eq!(
+                parse_own_name(&theirs).unwrap().value("authFlow"),
+                Some("gcr")
+            );
+        }
+    }
+
+    #[test]
+    fn names() {
+        use std::ffi::OsStr;
+        #[cfg(feature = "ecr")]
+        assert_eq!(
+            persona(OsStr::new("/usr/libexec/x/ecr-credential-provider")).map(|p| p.backend),
+            Some("ecr")
+        );
+        #[cfg(feature = "gcp")]
+        assert_eq!(
+            persona(
+                OsStr::new("C:\\k\\auth-provider-gcp.exe")
+                    .to_owned()
+                    .as_os_str()
+            )
+            .or_else(|| persona(OsStr::new("auth-provider-gcp.exe")))
+            .map(|p| p.backend),
+            Some("gcp")
+        );
+        assert!(persona(OsStr::new("kubelet-keyring")).is_none());
+    }
+}
