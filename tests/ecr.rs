@@ -1262,3 +1262,173 @@ fn an_unreadable_token_bypasses_the_cache() {
         "nothing written"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Drop-in: the binary as ecr-credential-provider, with every shipped ECR config.
+
+/// The region an ECR host pattern of the shipped configs stands for, by its partition.
+fn region_of_pattern(pattern: &str) -> &'static str {
+    let p = pattern.trim_end_matches(".cn");
+    if pattern.ends_with(".cn") {
+        "cn-north-1"
+    } else if p.ends_with("sc2s.sgov.gov") {
+        "us-isob-east-1"
+    } else if p.ends_with("c2s.ic.gov") {
+        "us-iso-east-1"
+    } else if p.ends_with("csp.hci.ic.gov") {
+        "us-isof-south-1"
+    } else if p.ends_with("cloud.adc-e.uk") {
+        "eu-isoe-west-1"
+    } else if p.ends_with("amazonaws.eu") {
+        "eusc-de-east-1"
+    } else if p.contains("fips") {
+        "us-gov-west-1"
+    } else {
+        "us-west-2"
+    }
+}
+
+/// Every ECR provider entry that node images ship (EKS AL2 and AL2023, EKS Hybrid,
+/// Bottlerocket, EKS Anywhere, kops incl. its mirrors, Cluster API, OpenShift, Talos, the
+/// kubernetes.io example), run by the kubelet's rules under its own name with its exact args
+/// and env, for an image of each of its `matchImages`: moto's token (ECR Public's from a fake,
+/// moto has none), accepted by the kubelet's strict decoding. Hosts that are not ECR's
+/// (kops's `docker.io`, `registry.k8s.io` pull-through mirrors) get a token for the default
+/// region, as upstream does.
+#[test]
+fn dropin_every_shipped_ecr_entry_gets_a_token() {
+    use common::dropin::{entries, host_for};
+    let moto = Moto::start();
+    let (_, password, _) = moto.direct_token("us-west-2");
+    let public = base64::engine::general_purpose::STANDARD.encode("AWS:public-dropin-password");
+    let expires = unix_now() + 12.0 * 3600.0;
+    let public_fake = aws_fake(move |_| {
+        (
+            200,
+            format!(
+                r#"{{"authorizationData":{{"authorizationToken":"{public}","expiresAt":{expires}}}}}"#
+            ),
+        )
+    });
+    let node = [
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
+        ("AWS_ENDPOINT_URL_ECR", moto.url()),
+        ("AWS_ENDPOINT_URL_ECR_PUBLIC", public_fake.url("")),
+        // The node's region, as IMDS would tell it; entries may set their own.
+        ("AWS_REGION", "us-west-2".to_string()),
+    ];
+    let node: Vec<(&str, &str)> = node.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let all = entries(&["ecr-credential-provider"]);
+    assert!(all.len() >= 15, "{}", all.len());
+    // Many configs share patterns: each (pattern, args, env, apiVersion) is run once.
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in &all {
+        let s = Sandbox::new();
+        let region_env = entry
+            .provider
+            .env
+            .iter()
+            .find(|e| e.name == "AWS_REGION")
+            .map_or("us-west-2", |e| e.value.as_str());
+        for pattern in &entry.provider.match_images {
+            let p = &entry.provider;
+            let env: Vec<_> = p.env.iter().map(|e| (&e.name, &e.value)).collect();
+            if !seen.insert(format!("{pattern} {:?} {env:?} {}", p.args, p.api_version)) {
+                continue;
+            }
+            let region = region_of_pattern(pattern);
+            let host = host_for(pattern, ACCOUNT, region);
+            let image = format!("{host}/team/app:1");
+            let before = moto.token_calls().len();
+            let answer = s
+                .kubelet_pull(entry, &node, &image)
+                .unwrap_or_else(|e| panic!("{} {image}: {e}", entry.label()));
+            let (key, cred) = answer.tries.first().unwrap_or_else(|| {
+                panic!(
+                    "{} {image}: no credential: {:?}",
+                    entry.label(),
+                    answer.lines
+                )
+            });
+            assert_eq!(key, &host, "{} {image}", entry.label());
+            assert_eq!(cred.username, "AWS", "{} {image}", entry.label());
+            let calls = moto.token_calls();
+            if host == "public.ecr.aws" || host == "ecr-public.aws.com" {
+                assert_eq!(cred.password, "public-dropin-password", "{image}");
+                assert_eq!(calls.len(), before, "{image}");
+                continue;
+            }
+            assert_eq!(cred.password, password, "{} {image}", entry.label());
+            assert_eq!(calls.len(), before + 1, "{} {image}", entry.label());
+            // Signed for the host's region, or the default region for a mirror host.
+            // ECR's own domains; `amazonaws.cn` (one AL2 config has it) is none of them.
+            let ecr_domain = [
+                ".amazonaws.com",
+                ".amazonaws.com.cn",
+                ".amazonaws.eu",
+                ".sc2s.sgov.gov",
+                ".c2s.ic.gov",
+                ".cloud.adc-e.uk",
+                ".csp.hci.ic.gov",
+                ".on.aws",
+                ".on.amazonwebservices.com.cn",
+            ]
+            .iter()
+            .any(|d| host.ends_with(d));
+            let labels: Vec<&str> = host.split('.').collect();
+            let want = match labels.iter().position(|l| l.starts_with("dkr")) {
+                Some(_) if !ecr_domain => region_env,
+                Some(i) if labels[i].starts_with("dkr-ecr") => labels[i + 1],
+                Some(i) => labels[i + 2],
+                None => region_env,
+            };
+            assert!(
+                calls[before].contains(&format!("/{want}/ecr/aws4_request")),
+                "{} {image}: {}",
+                entry.label(),
+                calls[before]
+            );
+        }
+    }
+}
+
+/// The kubelet's argument to ecr-credential-provider in EKS AL2 and kops configs,
+/// `get-credentials`, and klog's `--v=N` are taken; a flag upstream does not have is refused
+/// with exit 2 and a line naming it.
+#[test]
+fn dropin_upstream_args_are_taken_and_unknown_flags_refused() {
+    use common::dropin::entries;
+    let moto = Moto::start();
+    let entry = entries(&["ecr-credential-provider"])
+        .into_iter()
+        .find(|e| e.file == "kops-aws.yaml")
+        .expect("the kops entry");
+    let s = Sandbox::new();
+    let node = [
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
+        ("AWS_ENDPOINT_URL_ECR", moto.url()),
+    ];
+    let node: Vec<(&str, &str)> = node.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let image = format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/app");
+    for extra in [&["--v=4"][..], &["--v", "2"], &["--logtostderr"]] {
+        let mut cmd = s.upstream_command(&entry, &node);
+        cmd.args(extra);
+        let out = run_with(cmd, request(VERSIONS[0], &image).as_bytes());
+        assert_eq!(
+            creds(
+                &stdout_json(&out),
+                &format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com")
+            )
+            .0,
+            "AWS",
+            "{extra:?}"
+        );
+    }
+    let mut cmd = s.upstream_command(&entry, &node);
+    cmd.arg("--no-such-flag=secret-value");
+    let out = run_with(cmd, request(VERSIONS[0], &image).as_bytes());
+    let line = assert_misconfigured(&out, &["secret-value"]);
+    assert!(line.contains("--no-such-flag"), "{line}");
+}

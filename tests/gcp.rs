@@ -1569,3 +1569,75 @@ fn workload_identity_over_real_tls() {
         "a request went through an untrusted TLS"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Drop-in: the binary under auth-provider-gcp's names, with every shipped GCP config.
+
+/// Every GCP provider entry that node images ship (GKE, GKE Windows, kops, OpenShift, the
+/// kubelet's node e2e, Workload Identity flags), run by the kubelet's rules under its own
+/// name with its exact args and env, for an image of each of its `matchImages`: the metadata
+/// token, accepted by the kubelet's strict decoding.
+#[test]
+fn dropin_every_shipped_gcp_entry_gets_the_metadata_token() {
+    use common::dropin::{entries, host_for};
+    let md = metadata_server("ya29.dropin-token", 3599);
+    let node = [("GCE_METADATA_HOST", md.host())];
+    let node: Vec<(&str, &str)> = node.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let all = entries(&[
+        "auth-provider-gcp",
+        "gcr-credential-provider",
+        "gcp-credential-provider",
+    ]);
+    assert!(all.len() >= 7, "{}", all.len());
+    for entry in &all {
+        let s = Sandbox::new();
+        for pattern in &entry.provider.match_images {
+            let host = host_for(pattern, "us", "us");
+            let image = format!("{host}/proj/app:1");
+            let answer = s
+                .kubelet_pull(entry, &node, &image)
+                .unwrap_or_else(|e| panic!("{} {image}: {e}", entry.label()));
+            let (key, cred) = answer.tries.first().unwrap_or_else(|| {
+                panic!(
+                    "{} {image}: no credential: {:?}",
+                    entry.label(),
+                    answer.lines
+                )
+            });
+            assert_eq!(key, &host, "{}", entry.label());
+            assert_eq!(cred.password, "ya29.dropin-token", "{}", entry.label());
+        }
+    }
+}
+
+/// Under the upstream name, a host the kubelet matched that is not Google's gets the token,
+/// as auth-provider-gcp gives it (`gcp.otherHosts: accessToken`); under our own name it gets
+/// nothing unless the config says so.
+#[test]
+fn dropin_other_hosts_get_the_token_only_under_the_upstream_name() {
+    use common::dropin::entries;
+    let md = metadata_server("ya29.other-host", 3599);
+    let entry = entries(&["auth-provider-gcp"])
+        .into_iter()
+        .find(|e| e.file == "gke-auth-provider-gcp.yaml")
+        .expect("the GKE entry");
+    let s = Sandbox::new();
+    let node = [("GCE_METADATA_HOST", md.host())];
+    let node: Vec<(&str, &str)> = node.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = run_with(
+        s.upstream_command(&entry, &node),
+        request(V1, "mirror.example.com/app").as_bytes(),
+    );
+    let resp = stdout_json(&out);
+    assert_eq!(
+        creds(&resp, "mirror.example.com").1,
+        "ya29.other-host",
+        "{resp}"
+    );
+    // Our own name, same args: no Google token for a host that is not Google's.
+    let mut cmd = s.command(&["get-credentials", "--v=3"]);
+    cmd.env("GCE_METADATA_HOST", md.host());
+    let out = run_with(cmd, request(V1, "mirror.example.com/app").as_bytes());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!text.contains("ya29.other-host"), "{text}");
+}

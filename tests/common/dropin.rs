@@ -1,15 +1,20 @@
 //! Running the binary as the kubelet runs an upstream plugin: from a bin dir where it is
 //! installed under the upstream name (a symlink, as the packages install it), with exactly the
-//! `args` of the provider entry and the kubelet's environment plus the entry's `env`.
+//! `args` of the provider entry and the kubelet's environment plus the entry's `env`, and the
+//! answer decoded by the kubelet's rules (the fake kubelet's own module, included below).
 //!
 //! The provider entries come from the kubelet configs that node images and installers ship,
 //! copied verbatim into `tests/data/upstream-configs/` (each file names its source; `INDEX.md`
-//! says how each was collected), decoded with the same checker `validate-config` uses.
+//! says how each was collected). Files the kubelet would refuse (checked with the same crate
+//! `validate-config` uses) are left out: the kubelet never runs a plugin from them.
 #![allow(dead_code)]
 
+#[path = "../../examples/fake_kubelet/kubelet.rs"]
+pub mod kubelet;
+
 use super::Sandbox;
-use keyring_kubelet_config::decode::{decode, Provider};
-use keyring_kubelet_config::kubelet::Kubelet;
+use keyring_kubelet_config::Kubelet;
+use kubelet::{Answer, ProviderConfig};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -23,13 +28,12 @@ pub fn configs_dir() -> PathBuf {
 pub struct Entry {
     /// The config's file name.
     pub file: String,
-    pub provider: Provider,
+    pub provider: ProviderConfig,
 }
 
-/// Every provider entry named `name` (or `name.exe`) in every shipped config the newest
-/// kubelet accepts. Panics when there is none, so a renamed file cannot empty a test.
+/// Every provider entry named one of `names` (`.exe` ignored) in every shipped config the
+/// newest kubelet accepts. Panics when there is none, so a renamed file cannot empty a test.
 pub fn entries(names: &[&str]) -> Vec<Entry> {
-    let mut out = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(configs_dir())
         .expect("tests/data/upstream-configs")
         .map(|e| e.expect("dir entry").path())
@@ -41,14 +45,26 @@ pub fn entries(names: &[&str]) -> Vec<Entry> {
         })
         .collect();
     files.sort();
+    let mut out = Vec::new();
     for path in files {
-        let text = std::fs::read_to_string(&path).expect("read config");
-        let decoded = decode(&text, &Kubelet::newest());
-        if decoded.fatal || !decoded.errors.is_empty() {
-            continue; // the kubelet refuses the file: it never runs a plugin from it
+        let bytes = std::fs::read(&path).expect("read config");
+        let options = keyring_kubelet_config::traps::Options {
+            bin_dir: None,
+            args_check: None,
+        };
+        let report = keyring_kubelet_config::check(
+            &path,
+            keyring_kubelet_config::Source::File(bytes),
+            &Kubelet::newest(),
+            &[],
+            &options,
+        );
+        if report.errors() > 0 {
+            continue;
         }
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        for p in decoded.providers {
+        let config = kubelet::load(&path).expect("a config the kubelet accepts parses");
+        for p in config.providers {
             let bare = p.name.strip_suffix(".exe").unwrap_or(&p.name);
             if names.contains(&bare) {
                 out.push(Entry {
@@ -68,39 +84,36 @@ impl Entry {
         format!("{} ({})", self.file, self.provider.name)
     }
 
-    /// The entry's `env` as pairs.
-    pub fn env(&self) -> Vec<(String, String)> {
-        self.provider
-            .env
-            .iter()
-            .map(|e| (e.name.clone(), e.value.expose().clone()))
-            .collect()
-    }
-
-    /// A request the kubelet would write for `image`, in the entry's `apiVersion`.
-    pub fn request(&self, image: &str) -> String {
-        super::request(&self.provider.api_version, image)
+    /// Whether the entry's args or env mention `s`.
+    pub fn mentions(&self, s: &str) -> bool {
+        self.provider.args.iter().any(|a| a.contains(s))
+            || self
+                .provider
+                .env
+                .iter()
+                .any(|e| e.name.contains(s) || e.value.contains(s))
     }
 }
 
 impl Sandbox {
-    /// The bin dir with the binary installed as `name` (a symlink), as the packages do.
-    pub fn install_as(&self, name: &str) -> PathBuf {
+    /// The bin dir, with the binary installed in it as `name` (a symlink, as the packages do).
+    pub fn bin_dir_with(&self, name: &str) -> PathBuf {
         let dir = self.tmp.path().join("bin");
         std::fs::create_dir_all(&dir).expect("mkdir bin");
         let link = dir.join(name);
-        if !link.exists() {
+        if std::fs::symlink_metadata(&link).is_err() {
             std::os::unix::fs::symlink(super::BIN, &link).expect("symlink");
         }
-        link
+        dir
     }
 
-    /// The command the kubelet runs for `entry`: the binary under the entry's name with the
-    /// entry's exact args, the sandbox's environment (HOME, cwd, and our root and cache dirs by
-    /// their variables, since no flag of ours may be added), then `base_env` (what the test's
-    /// node provides: endpoints, credentials), then the entry's `env`, as the kubelet applies it.
-    pub fn upstream_command(&self, entry: &Entry, base_env: &[(&str, &str)]) -> Command {
-        let mut c = Command::new(self.install_as(&entry.provider.name));
+    /// The kubelet's command for `entry`, with the kubelet's environment: the sandbox's (HOME,
+    /// cwd, and our root and cache dirs by their variables, since no flag of ours may be
+    /// added), then `node_env` (what the test's node provides: endpoints, credentials). The
+    /// entry's own `env` goes on top when [`Sandbox::kubelet_pull`] runs it.
+    pub fn upstream_command(&self, entry: &Entry, node_env: &[(&str, &str)]) -> Command {
+        let bin = self.bin_dir_with(&entry.provider.name);
+        let mut c = kubelet::command(&entry.provider, &bin);
         c.current_dir(&self.cwd)
             .env_clear()
             .env("HOME", &self.home)
@@ -108,16 +121,49 @@ impl Sandbox {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("KUBELET_KEYRING_ROOT_DIR", &self.root)
             .env("KUBELET_KEYRING_CACHE_DIR", &self.cache)
-            .args(&entry.provider.args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (k, v) in base_env {
-            c.env(k, v);
-        }
-        for (k, v) in entry.env() {
+        for (k, v) in node_env {
             c.env(k, v);
         }
         c
     }
+
+    /// What the kubelet gets for `image` from `entry`: the answer it accepted under its strict
+    /// rules, or its error text.
+    pub fn kubelet_pull(
+        &self,
+        entry: &Entry,
+        node_env: &[(&str, &str)],
+        image: &str,
+    ) -> Result<Answer, String> {
+        let repo = keyring_api::ImageName::parse(image)
+            .map_err(|e| format!("{image}: {e}"))?
+            .as_str()
+            .to_string();
+        kubelet::exec(
+            &entry.provider,
+            self.upstream_command(entry, node_env),
+            &repo,
+        )
+    }
+}
+
+/// A concrete host for a `matchImages` pattern: each `*` becomes `label`, `region` where the
+/// pattern's label is a region (`dkr.ecr.*.`), and `:*` ports become 5000.
+pub fn host_for(pattern: &str, first: &str, rest: &str) -> String {
+    let mut n = 0;
+    pattern
+        .split('.')
+        .map(|l| {
+            if l.contains('*') {
+                n += 1;
+                l.replace('*', if n == 1 { first } else { rest })
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }

@@ -1,58 +1,50 @@
-//! A fake kubelet: drives a credential provider exactly as the kubelet does, for trying
-//! kubelet-keyring (or any plugin) by hand before touching a node.
-//!
-//! ```sh
-//! cargo build && cargo run --example fake_kubelet -- \
-//!     config/credential-provider-config.yaml target/debug nginx:1.25
-//! ```
-//!
-//! It reads a kubelet `CredentialProviderConfig`, normalizes the image as the kubelet does,
-//! picks the providers whose `matchImages` match (in config order), execs
-//! `<bin-dir>/<name> <args...>` with the config's `env` appended to its own environment and the
-//! request on stdin, with the kubelet's 60-second limit, and decodes the response with the
-//! kubelet's strictness: unknown fields, a different `apiVersion`, an unknown `cacheKeyType` or a
-//! malformed `cacheDuration` fail it. Then it builds the kubelet's keyring from `auth` and
-//! prints the credentials in the order the kubelet would try them (passwords redacted), the
-//! cache key it would store the answer under, and for how long.
-//!
-//! Exit codes: 0 when every matching provider answered validly, 1 otherwise, 2 on bad usage.
+//! What the kubelet does with one provider entry: exec the plugin, decode its answer with the
+//! kubelet's strictness, and build the keyring the pull tries. Shared by the fake kubelet and
+//! the black-box tests (`tests/common/dropin.rs` includes this file), so both hold the same
+//! rules.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use keyring_api::pattern::{urls_match, Keyring, Target};
-use keyring_api::ImageName;
+use keyring_api::pattern::{Keyring, Target};
 use serde::Deserialize;
 
 /// The kubelet's exec limit (not configurable in the kubelet either).
-const KUBELET_TIMEOUT: Duration = Duration::from_secs(60);
+pub const KUBELET_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A `CredentialProviderConfig`, the fields the kubelet execs with.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct KubeletConfig {
-    providers: Vec<ProviderConfig>,
+pub struct KubeletConfig {
+    pub providers: Vec<ProviderConfig>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
-struct ProviderConfig {
-    name: String,
-    match_images: Vec<String>,
-    default_cache_duration: String,
-    api_version: String,
+pub struct ProviderConfig {
+    pub name: String,
+    pub match_images: Vec<String>,
+    pub default_cache_duration: String,
+    pub api_version: String,
     #[serde(default)]
-    args: Vec<String>,
+    pub args: Vec<String>,
     #[serde(default)]
-    env: Vec<EnvVar>,
+    pub env: Vec<EnvVar>,
 }
 
-#[derive(Deserialize)]
-struct EnvVar {
-    name: String,
-    value: String,
+#[derive(Deserialize, Debug, Clone)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
+}
+
+/// Reads a config file (YAML or JSON).
+pub fn load(config: &Path) -> Result<KubeletConfig, String> {
+    let text = std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
+    serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", config.display()))
 }
 
 /// The response as the kubelet's strict decoder sees it.
@@ -66,73 +58,41 @@ struct Response {
     auth: Option<BTreeMap<String, AuthConfig>>,
 }
 
-#[derive(Deserialize)]
+/// One credential of the answer.
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
-struct AuthConfig {
+pub struct AuthConfig {
     #[serde(default)]
-    username: String,
+    pub username: String,
     #[serde(default)]
-    password: String,
+    pub password: String,
 }
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [config, bin_dir, image] = args.as_slice() else {
-        eprintln!("usage: fake_kubelet CREDENTIAL_PROVIDER_CONFIG BIN_DIR IMAGE");
-        return ExitCode::from(2);
-    };
-    match run(Path::new(config), Path::new(bin_dir), image) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("fake_kubelet: {e}");
-            ExitCode::from(2)
-        }
-    }
+/// An answer the kubelet accepted.
+pub struct Answer {
+    /// What the kubelet would say about it (no password).
+    pub lines: Vec<String>,
+    /// The credentials the pull tries, in order: (auth key, credential). The fake kubelet
+    /// prints only `lines`; the tests read these.
+    #[allow(dead_code)]
+    pub tries: Vec<(String, AuthConfig)>,
 }
 
-fn run(config: &Path, bin_dir: &Path, image: &str) -> Result<bool, String> {
-    let text = std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
-    let config: KubeletConfig =
-        serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", config.display()))?;
-    let repo =
-        ImageName::parse(image).map_err(|e| format!("couldn't parse image name {image:?}: {e}"))?;
-    say(&format!("image {image:?} -> repository {repo}"));
-    let mut all_ok = true;
-    let mut matched_any = false;
-    for p in &config.providers {
-        let Some(pattern) = p.match_images.iter().find(|m| urls_match(m, repo.as_str())) else {
-            continue;
-        };
-        matched_any = true;
-        say(&format!(
-            "provider {:?}: matchImages {pattern:?} matches; exec {}/{}",
-            p.name,
-            bin_dir.display(),
-            p.name
-        ));
-        match exec(p, bin_dir, repo.as_str()) {
-            Ok(lines) => lines.iter().for_each(|l| say(&format!("  {l}"))),
-            Err(e) => {
-                all_ok = false;
-                say(&format!("  FAILED: {e}"));
-            }
-        }
-    }
-    if !matched_any {
-        say("no provider's matchImages match: the kubelet pulls without plugin credentials");
-    }
-    Ok(all_ok)
+/// The command the kubelet runs for `p`: `<bin_dir>/<name> <args...>`. The environment is the
+/// caller's (the kubelet's own); [`exec`] adds the entry's `env` on top.
+pub fn command(p: &ProviderConfig, bin_dir: &Path) -> Command {
+    let mut cmd = Command::new(bin_dir.join(&p.name));
+    cmd.args(&p.args);
+    cmd
 }
 
-fn exec(p: &ProviderConfig, bin_dir: &Path, repo: &str) -> Result<Vec<String>, String> {
+/// Runs `cmd` (from [`command`]) for the image `repo` as the kubelet does.
+pub fn exec(p: &ProviderConfig, mut cmd: Command, repo: &str) -> Result<Answer, String> {
     let request = format!(
         "{{\"kind\":\"CredentialProviderRequest\",\"apiVersion\":\"{}\",\"image\":\"{}\"}}\n",
         p.api_version, repo
     );
-    let mut cmd = Command::new(bin_dir.join(&p.name));
-    cmd.args(&p.args)
-        .stdin(Stdio::piped())
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for e in &p.env {
@@ -227,8 +187,8 @@ fn exec(p: &ProviderConfig, bin_dir: &Path, repo: &str) -> Result<Vec<String>, S
             "no credential in the answer matches: the pull goes without these credentials".into(),
         );
     }
-    for (i, e) in found.iter().enumerate() {
-        let (key, a) = &e.value;
+    let tries: Vec<(String, AuthConfig)> = found.iter().map(|e| e.value.clone()).collect();
+    for (i, (key, a)) in tries.iter().enumerate() {
         let pw = if a.password.is_empty() {
             "empty password"
         } else {
@@ -240,10 +200,5 @@ fn exec(p: &ProviderConfig, bin_dir: &Path, repo: &str) -> Result<Vec<String>, S
             a.username
         ));
     }
-    Ok(lines)
-}
-
-#[allow(clippy::print_stdout)]
-fn say(line: &str) {
-    println!("{line}");
+    Ok(Answer { lines, tries })
 }
