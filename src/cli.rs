@@ -309,24 +309,53 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             json,
             fetch,
         } => crate::explain::run(&cli.global, &images, json, fetch),
-        Command::ValidateConfig(args) => crate::validate::run(&args, &provider_args_check),
+        Command::ValidateConfig(args) => crate::validate::run(&args, &entry_check),
     }
 }
 
-/// Whether this program's CLI accepts the `args` of a `CredentialProviderConfig` entry that
-/// runs it: the check `validate-config` hands to the config checker
-/// (`keyring_kubelet_config::traps::ArgsCheck`), which cannot know this CLI itself.
-pub fn provider_args_check(args: &[String]) -> Result<(), String> {
-    args_trap(args).map_or(Ok(()), Err)
+/// What this program does with a `CredentialProviderConfig` entry that runs it: the check
+/// `validate-config` hands to the config checker (`keyring_kubelet_config::traps::EntryCheck`),
+/// which cannot know this CLI or the upstream plugins' tables itself. Under an upstream
+/// plugin's name: that plugin's swap report; under its own: whether the CLI takes the `args`.
+pub fn entry_check(
+    entry: &keyring_kubelet_config::traps::Entry<'_>,
+) -> Vec<keyring_kubelet_config::traps::Warning> {
+    if let Some(plugin) = crate::upstream::persona(std::ffi::OsStr::new(entry.name)) {
+        return crate::upstream::swap_report(plugin, entry);
+    }
+    if !entry.runs_self {
+        return Vec::new();
+    }
+    args_trap(entry.args)
+        .map(|message| keyring_kubelet_config::traps::Warning {
+            severity: keyring_kubelet_config::Severity::Warning,
+            provider: None,
+            field: Some("args".into()),
+            message,
+        })
+        .into_iter()
+        .collect()
 }
 
-/// What is wrong with `args` for this program, if anything. Parses them with the real CLI.
+/// What is wrong with `args` for this program, if anything. Parses them as `parse` does:
+/// upstream flags split off and read against the upstream tables, the rest with the real CLI.
 fn args_trap(args: &[String]) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     use clap::CommandFactory;
     use keyring_kubelet_config::go_quote;
-    let argv = std::iter::once(keyring_kubelet_config::traps::SELF_NAME.to_string())
-        .chain(args.iter().cloned());
+    let own = match crate::upstream::split(args) {
+        Some((own, theirs)) => match crate::upstream::parse_own_name(&theirs) {
+            Ok(_) => own,
+            Err(e) => {
+                return Some(format!(
+                    "kubelet-keyring refuses these args ({}): it exits 2 on every pull",
+                    e.message
+                ))
+            }
+        },
+        None => args.to_vec(),
+    };
+    let argv = std::iter::once(keyring_kubelet_config::traps::SELF_NAME.to_string()).chain(own);
     let fix = "use args: [get-credentials]";
     match Cli::command().try_get_matches_from(argv) {
         Ok(m) => match m.subcommand_name() {
@@ -415,10 +444,11 @@ mod tests {
     fn warnings(p: &keyring_kubelet_config::decode::Provider) -> Vec<(Option<String>, String)> {
         let options = keyring_kubelet_config::traps::Options {
             bin_dir: None,
-            args_check: Some(&provider_args_check),
+            entry_check: Some(&entry_check),
         };
         keyring_kubelet_config::traps::check(&[p], &options)
             .into_iter()
+            .filter(|w| w.severity == keyring_kubelet_config::Severity::Warning)
             .map(|w| (w.field, w.message))
             .collect()
     }
@@ -447,6 +477,8 @@ mod tests {
             &["get-credentials", "-v"],
             &["--config=/etc/k.yaml", "get-credentials"],
             &["get-credentials", "--no-cache"],
+            // Upstream flags are taken under the own name too.
+            &["get-credentials", "--v=3", "--logtostderr"],
         ] {
             assert!(args(ok).is_empty(), "{ok:?}: {:?}", args(ok));
         }
@@ -468,9 +500,19 @@ mod tests {
             .1
             .starts_with("args run \"kubelet-keyring cache\""));
         assert!(args(&["--help"])[0].1.contains("print help"));
-        // Other plugins' args are theirs.
+        // An upstream name: that plugin's command line (upstream ignores positionals).
         let mut p = entry("ecr-credential-provider", &["a.io"]);
         p.args = vec!["whatever".into()];
+        assert!(warnings(&p).is_empty());
+        p.args = vec!["--bogus".into()];
+        assert!(
+            warnings(&p)[0].1.contains("unknown flag --bogus"),
+            "{:?}",
+            warnings(&p)
+        );
+        // Another plugin's args are its own business.
+        let mut p = entry("harbor-credential-provider", &["a.io"]);
+        p.args = vec!["--username=jwt".into()];
         assert!(warnings(&p).is_empty());
     }
 }

@@ -24,6 +24,7 @@
 
 use keyring_api::upstream::{self, Fate, Flag, Parsed, Plugin, Positionals, Takes};
 use keyring_api::ProviderError;
+use keyring_kubelet_config::{traps, Severity};
 
 /// The upstream plugins this build can answer for, with their backends.
 pub fn plugins() -> Vec<&'static Plugin> {
@@ -117,7 +118,13 @@ impl Upstream {
         }
         if self.persona.is_some() {
             for p in self.active() {
-                for v in p.env.iter().filter(|v| env(v.name).is_some()) {
+                // A prefix entry (`AWS_*`) describes a family; only named variables are
+                // looked up here.
+                for v in p
+                    .env
+                    .iter()
+                    .filter(|v| !v.name.ends_with('*') && env(v.name).is_some())
+                {
                     match v.fate {
                         Fate::Warned => {
                             out.push(format!("{} is set and ignored: {}", v.name, v.note))
@@ -146,6 +153,7 @@ static OWN_NAME: Plugin = Plugin {
     klog: true,
     env: &[],
     positionals: Positionals::Ignored,
+    differences: &[],
 };
 
 fn own_name_flag(name: &str) -> Option<&'static Flag> {
@@ -231,6 +239,132 @@ pub fn parse_own_name(theirs: &[String]) -> Result<Parsed, ProviderError> {
         ));
     }
     Ok(parsed)
+}
+
+/// What `validate-config` says about a provider entry whose `name` is an upstream plugin's
+/// (`plugin`), for when this binary answers to that name: a warning for each argument or
+/// variable it refuses (every pull through the entry would fail), and notes for what it
+/// honours, what it accepts with a warning line, and what it does differently.
+pub fn swap_report(plugin: &Plugin, entry: &traps::Entry<'_>) -> Vec<traps::Warning> {
+    let who = format!("as {} (backend {})", entry.name, plugin.backend);
+    let mut out = Vec::new();
+    let mut say = |severity, field: Option<&str>, message: String| {
+        out.push(traps::Warning {
+            severity,
+            provider: None,
+            field: field.map(str::to_string),
+            message,
+        })
+    };
+    match upstream::parse(plugin, entry.args) {
+        Err(e) => say(
+            Severity::Warning,
+            Some("args"),
+            format!(
+                "kubelet-keyring {who} refuses these args, so every pull through this entry \
+                 would fail: {}",
+                e.message
+            ),
+        ),
+        Ok(parsed) => {
+            let mut taken: Vec<String> = Vec::new();
+            for g in parsed
+                .flags
+                .iter()
+                .filter(|g| g.flag.fate == Fate::Honoured)
+            {
+                let n = format!("--{} ({})", g.flag.long, g.flag.note);
+                if !taken.contains(&n) {
+                    taken.push(n);
+                }
+            }
+            let words = || {
+                let quoted: Vec<String> = parsed
+                    .positionals
+                    .iter()
+                    .map(|p| format!("{p:?}"))
+                    .collect();
+                quoted.join(" ")
+            };
+            match plugin.positionals {
+                _ if parsed.positionals.is_empty() => {}
+                Positionals::Ignored => say(
+                    Severity::Note,
+                    Some("args"),
+                    format!(
+                        "kubelet-keyring {who} ignores {}, as upstream does",
+                        words()
+                    ),
+                ),
+                Positionals::Subcommand(_) => taken.push(words()),
+                Positionals::OneFile => {
+                    taken.push(format!("{} (the cloud config, read on each call)", words()))
+                }
+            }
+            if !taken.is_empty() {
+                say(
+                    Severity::Note,
+                    Some("args"),
+                    format!("kubelet-keyring {who} honours {}", taken.join(", ")),
+                );
+            }
+            for f in parsed.warned() {
+                say(
+                    Severity::Note,
+                    Some("args"),
+                    format!(
+                        "kubelet-keyring {who} accepts --{} with a warning line on stderr: {}",
+                        f.long, f.note
+                    ),
+                );
+            }
+        }
+    }
+    for name in &entry.env {
+        let Some(v) = plugin.env.iter().find(|v| env_matches(v.name, name)) else {
+            continue;
+        };
+        match v.fate {
+            Fate::Refused => say(
+                Severity::Warning,
+                Some("env"),
+                format!(
+                    "kubelet-keyring {who} refuses {name}, so every pull through this entry \
+                     would fail: {}",
+                    v.note
+                ),
+            ),
+            Fate::Warned => say(
+                Severity::Note,
+                Some("env"),
+                format!(
+                    "kubelet-keyring {who} ignores {name} with a warning line: {}",
+                    v.note
+                ),
+            ),
+            Fate::Honoured => say(
+                Severity::Note,
+                Some("env"),
+                format!("kubelet-keyring {who} honours {name}: {}", v.note),
+            ),
+        }
+    }
+    for d in plugin.differences {
+        say(
+            Severity::Note,
+            None,
+            format!("kubelet-keyring {who} differs: {d}"),
+        );
+    }
+    out
+}
+
+/// Whether the table's variable `pattern` (a name, or a prefix ending in `*`) covers `name`.
+fn env_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
 }
 
 /// The usage text under an upstream name, from its table: every flag with its fate.

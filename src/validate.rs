@@ -55,9 +55,9 @@ pub struct ValidateArgs {
 }
 
 /// Runs the subcommand: prints the report, fails (exit 1) when the config is invalid.
-/// `args_check` says whether this program accepts a provider entry's `args` (the CLI is the
+/// `entry_check` says what this program does with an entry that runs it (the CLI is the
 /// caller's: `cli` passes its own, so this module need not import it).
-pub fn run(args: &ValidateArgs, args_check: &traps::ArgsCheck) -> Result<(), Failure> {
+pub fn run(args: &ValidateArgs, entry_check: &traps::EntryCheck) -> Result<(), Failure> {
     let mut gates = FeatureGates::default();
     for g in &args.feature_gates {
         gates.extend(g);
@@ -68,7 +68,7 @@ pub fn run(args: &ValidateArgs, args_check: &traps::ArgsCheck) -> Result<(), Fai
         &kubelet,
         &gate_warnings,
         args.bin_dir.as_deref(),
-        Some(args_check),
+        Some(entry_check),
     )?;
     let text = if args.json {
         report.to_json()
@@ -102,13 +102,13 @@ fn write_report(text: &str) -> Result<(), Failure> {
 
 /// Reads the file or directory at `path` and checks it for `kubelet`. Fails (exit 2) only
 /// when `path` (or a file in it) cannot be read; everything wrong with the contents is in the
-/// report. `args_check`: see [`traps::Options::args_check`].
+/// report. `entry_check`: see [`traps::Options::entry_check`].
 pub fn check(
     path: &Path,
     kubelet: &Kubelet,
     kubelet_warnings: &[String],
     bin_dir: Option<&Path>,
-    args_check: Option<&traps::ArgsCheck>,
+    entry_check: Option<&traps::EntryCheck>,
 ) -> Result<Report, Failure> {
     if path.as_os_str().is_empty() {
         return Err(Failure::BadInput(
@@ -135,7 +135,7 @@ pub fn check(
     };
     let options = traps::Options {
         bin_dir,
-        args_check,
+        entry_check,
     };
     Ok(keyring_kubelet_config::check(
         path,

@@ -482,3 +482,88 @@ fn env_values_are_never_printed() {
         }
     }
 }
+
+/// Every shipped kubelet config that names an upstream plugin: validate-config says, per
+/// provider, what kubelet-keyring does under that name (notes for honoured and warned args
+/// and env, the differences), and refuses nothing a public node image passes.
+#[test]
+fn validate_config_knows_the_swap_for_every_shipped_config() {
+    let sb = Sandbox::new();
+    let dir = common::dropin::configs_dir();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "json")
+            )
+        })
+        .collect();
+    files.sort();
+    let upstream = [
+        "ecr-credential-provider",
+        "auth-provider-gcp",
+        "auth-provider-gcp.exe",
+        "gcr-credential-provider",
+        "gcp-credential-provider",
+        "acr-credential-provider",
+        "acr-credential-provider.exe",
+    ];
+    let mut seen = 0;
+    for f in files {
+        let out = validate(&sb, &["--json", s(&f)]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{}: {e}: {}", f.display(), stdout(&out)));
+        if report["valid"] != true {
+            continue; // the negative cases: the kubelet never runs a plugin from them
+        }
+        for w in report["warnings"].as_array().unwrap() {
+            let text = w["text"].as_str().unwrap();
+            assert!(!text.contains("refuses"), "{}: {text}", f.display());
+        }
+        let notes = report["notes"].as_array().unwrap();
+        for p in report["providers"].as_array().unwrap() {
+            let name = p["name"].as_str().unwrap();
+            if !upstream.contains(&name) {
+                continue;
+            }
+            seen += 1;
+            let differs = notes.iter().any(|n| {
+                n["name"] == name && n["message"].as_str().unwrap().contains(" differs: ")
+            });
+            let runs = notes.iter().any(|n| {
+                n["name"] == name
+                    && n["message"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with(&format!("kubelet-keyring as {name} "))
+            });
+            assert!(differs && runs, "{}: {name}: {notes:?}", f.display());
+        }
+    }
+    assert!(seen >= 30, "{seen} upstream entries");
+}
+
+/// The swap report names what it refuses: a flag upstream does not have, and a variable
+/// whose fate is refused.
+#[test]
+fn validate_config_warns_about_args_the_swap_refuses() {
+    let sb = Sandbox::new();
+    let p = file(
+        &sb,
+        "c.yaml",
+        &format!(
+            "{HEADER}providers:\n- name: auth-provider-gcp\n  matchImages: [\"gcr.io\"]\n  \
+             defaultCacheDuration: 1m\n  apiVersion: credentialprovider.kubelet.k8s.io/v1\n  \
+             args: [get-credentials, --bogus=x, --v=3]\n"
+        ),
+    );
+    let out = validate(&sb, &[s(&p)]);
+    let text = stdout(&out);
+    assert_eq!(code(&out), Some(0), "{text}");
+    assert!(
+        text.contains("warning: providers[0] (name \"auth-provider-gcp\"): args: kubelet-keyring as auth-provider-gcp (backend gcp) refuses these args, so every pull through this entry would fail: unknown flag --bogus"),
+        "{text}"
+    );
+}

@@ -50,7 +50,7 @@ pub fn entries(names: &[&str]) -> Vec<Entry> {
         let bytes = std::fs::read(&path).expect("read config");
         let options = keyring_kubelet_config::traps::Options {
             bin_dir: None,
-            args_check: None,
+            entry_check: None,
         };
         let report = keyring_kubelet_config::check(
             &path,

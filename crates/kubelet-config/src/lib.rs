@@ -15,7 +15,7 @@
 //! (file, or directory listing picked with [`directory_entry`]) and hands over the bytes as a
 //! [`Source`]; [`check`] never fails, everything wrong with the contents is a finding. The one
 //! filesystem access is the optional `--bin-dir` probe of [`traps`]. Whether kubelet-keyring
-//! itself accepts an entry's `args` is the caller's to say ([`traps::ArgsCheck`]): the CLI
+//! itself accepts an entry's `args` is the caller's to say ([`traps::EntryCheck`]): the CLI
 //! lives in the binary. No `env` value is ever put in a report: those may hold secrets.
 
 pub mod decode;
@@ -39,6 +39,9 @@ pub enum Severity {
     Error,
     /// Accepted, but probably not what was meant.
     Warning,
+    /// Nothing wrong: how an entry will run (the upstream flags kubelet-keyring takes, and
+    /// what it does differently from the plugin it answers for).
+    Note,
 }
 
 /// One line of the report.
@@ -296,8 +299,8 @@ pub fn check(
     }
     for w in traps::check(&refs, traps) {
         match w.provider {
-            Some(k) => report.push_for(k, Severity::Warning, w.field, w.message),
-            None => report.push(Severity::Warning, None, None, w.field, w.message),
+            Some(k) => report.push_for(k, w.severity, w.field, w.message),
+            None => report.push(w.severity, None, None, w.field, w.message),
         }
     }
     // Whole-config findings first, then file by file and entry by entry, each in the order
@@ -407,14 +410,15 @@ impl Report {
         }
     }
 
-    /// The text report: errors, then warnings, then the summary.
+    /// The text report: errors, then warnings, then notes, then the summary.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        for severity in [Severity::Error, Severity::Warning] {
+        for severity in [Severity::Error, Severity::Warning, Severity::Note] {
             for f in self.findings.iter().filter(|f| f.severity == severity) {
                 let label = match severity {
                     Severity::Error => "error",
                     Severity::Warning => "warning",
+                    Severity::Note => "note",
                 };
                 out.push_str(&format!("{label}: {}\n", self.line(f)));
             }
@@ -437,6 +441,7 @@ impl Report {
             providers: Vec<JsonProvider<'a>>,
             errors: Vec<JsonFinding<'a>>,
             warnings: Vec<JsonFinding<'a>>,
+            notes: Vec<JsonFinding<'a>>,
             summary: String,
         }
         #[derive(Serialize)]
@@ -499,6 +504,7 @@ impl Report {
                 .collect(),
             errors: findings(Severity::Error),
             warnings: findings(Severity::Warning),
+            notes: findings(Severity::Note),
             summary: self.summary(),
         };
         // Serializing plain strings, numbers and maps cannot fail.

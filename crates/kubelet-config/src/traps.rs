@@ -12,11 +12,13 @@ use std::path::Path;
 use keyring_api::pattern::{parse_schemeless, validate_match_image, Target};
 
 use crate::decode::Provider;
-use crate::go_quote;
+use crate::{go_quote, Severity};
 
-/// One warning.
+/// One warning (or, from the [`EntryCheck`], a note).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
+    /// [`Severity::Warning`], or [`Severity::Note`] for what the entry check reports.
+    pub severity: Severity,
     /// Index of the provider in the list checked.
     pub provider: Option<usize>,
     /// The field (`matchImages[2]`), relative to the provider.
@@ -26,14 +28,30 @@ pub struct Warning {
 }
 
 /// The credential provider's own name: providers with this name (or starting with it, or whose
-/// executable in the bin dir resolves to it) run kubelet-keyring, so their `args` are handed
-/// to [`Options::args_check`].
+/// executable in the bin dir resolves to it) run kubelet-keyring ([`Entry::runs_self`]).
 pub const SELF_NAME: &str = "kubelet-keyring";
 
-/// Whether kubelet-keyring accepts a provider entry's `args` (without the program name):
-/// `Err` carries the warning to print. The program's CLI lives in the binary, which this crate
-/// must not depend on, so the caller supplies the check.
-pub type ArgsCheck = dyn Fn(&[String]) -> Result<(), String>;
+/// A provider entry as the [`EntryCheck`] sees it.
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    /// `name`, as in the config.
+    pub name: &'a str,
+    /// Whether it runs kubelet-keyring under its own name (the name starts with
+    /// [`SELF_NAME`], or the executable in the bin dir resolves to it).
+    pub runs_self: bool,
+    /// `args`, without the program name.
+    pub args: &'a [String],
+    /// The names of `env` (values may be secrets and are not handed out).
+    pub env: Vec<&'a str>,
+}
+
+/// What kubelet-keyring would do with an entry that runs it, under its own name or under the
+/// name of an upstream plugin it answers for: which `args` and `env` it honours, warns about
+/// or refuses, as warnings and notes ([`Severity::Warning`] / [`Severity::Note`], their
+/// `provider` left `None`: [`check`] fills it in); nothing for an entry it has no part in. The program's CLI and the upstream plugins' tables live in
+/// the binary and the backends, which this crate must not depend on, so the caller supplies
+/// the check.
+pub type EntryCheck = dyn Fn(&Entry<'_>) -> Vec<Warning>;
 
 /// What the trap checks need from outside the config.
 #[derive(Clone, Copy, Default)]
@@ -41,15 +59,15 @@ pub struct Options<'a> {
     /// The kubelet's `--image-credential-provider-bin-dir`: each provider's executable is
     /// looked up there (the one filesystem access of this crate, and only when given).
     pub bin_dir: Option<&'a Path>,
-    /// Checks the `args` of entries that run kubelet-keyring; `None` skips that check.
-    pub args_check: Option<&'a ArgsCheck>,
+    /// Checks the `args` and `env` of entries that run kubelet-keyring; `None` skips it.
+    pub entry_check: Option<&'a EntryCheck>,
 }
 
 impl std::fmt::Debug for Options<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Options")
             .field("bin_dir", &self.bin_dir)
-            .field("args_check", &self.args_check.map(|_| "<fn>"))
+            .field("entry_check", &self.entry_check.map(|_| "<fn>"))
             .finish()
     }
 }
@@ -60,6 +78,7 @@ pub fn check(providers: &[&Provider], options: &Options<'_>) -> Vec<Warning> {
     let bin_dir = match options.bin_dir {
         Some(dir) if !dir.is_dir() => {
             out.push(Warning {
+                severity: Severity::Warning,
                 provider: None,
                 field: None,
                 message: format!(
@@ -75,6 +94,7 @@ pub fn check(providers: &[&Provider], options: &Options<'_>) -> Vec<Warning> {
     for (i, p) in providers.iter().enumerate() {
         let mut warn = |field: &str, message: String| {
             out.push(Warning {
+                severity: Severity::Warning,
                 provider: Some(i),
                 field: (!field.is_empty()).then(|| field.to_string()),
                 message,
@@ -101,10 +121,19 @@ pub fn check(providers: &[&Provider], options: &Options<'_>) -> Vec<Warning> {
             }
             glob_coverage(&p.match_images, &mut warn);
         }
-        if let Some(args_check) = options.args_check {
-            if p.decoded("args") && is_self(p, bin_dir) {
-                if let Err(message) = args_check(&p.args) {
-                    warn("args", message);
+        if let Some(entry_check) = options.entry_check {
+            if p.decoded("args") && p.decoded("env") && p.decoded("name") {
+                let entry = Entry {
+                    name: &p.name,
+                    runs_self: is_self(p, bin_dir),
+                    args: &p.args,
+                    env: p.env.iter().map(|e| e.name.as_str()).collect(),
+                };
+                for w in entry_check(&entry) {
+                    out.push(Warning {
+                        provider: Some(i),
+                        ..w
+                    });
                 }
             }
         }
@@ -356,17 +385,23 @@ mod tests {
     }
 
     /// Stands in for the binary's CLI: accepts `[get-credentials]` only.
-    fn args_check(args: &[String]) -> Result<(), String> {
-        match args {
-            [one] if one == "get-credentials" => Ok(()),
-            _ => Err(format!("args rejected: {args:?}")),
+    fn entry_check(e: &Entry<'_>) -> Vec<Warning> {
+        match e.args {
+            _ if !e.runs_self => vec![],
+            [one] if one == "get-credentials" => vec![],
+            args => vec![Warning {
+                severity: Severity::Warning,
+                provider: None,
+                field: Some("args".into()),
+                message: format!("args rejected: {args:?}"),
+            }],
         }
     }
 
     fn warnings(p: &Provider, bin_dir: Option<&Path>) -> Vec<(Option<String>, String)> {
         let options = Options {
             bin_dir,
-            args_check: Some(&args_check),
+            entry_check: Some(&entry_check),
         };
         check(&[p], &options)
             .into_iter()

@@ -16,6 +16,7 @@ pub static PLUGIN: Plugin = Plugin {
     klog: true,
     env: &[],
     positionals: Positionals::OneFile,
+    differences: &[],
 };
 
 /// Applies an upstream command line and environment to the `acr:` section; `as_upstream`:

@@ -105,6 +105,9 @@ pub struct Plugin {
     pub env: &'static [EnvVar],
     /// What its positional arguments are.
     pub positionals: Positionals,
+    /// What this backend does differently from the plugin under its name, where an operator
+    /// would notice (one sentence each): `validate-config` and the migration guide say them.
+    pub differences: &'static [&'static str],
 }
 
 impl Plugin {

@@ -150,6 +150,11 @@ pub static PLUGIN: Plugin = Plugin {
     klog: false,
     env: ENV,
     positionals: Positionals::Ignored,
+    differences: &[
+        "tokens are cached on disk and shared by every invocation on the node, so the kubelet's cache misses seldom reach ECR",
+        "a matched host with a port keeps the port in the answer's key (upstream drops it and the kubelet never matches the answer)",
+        "errors are one line on stderr naming the registry and a fix; exit 2 for local misconfiguration, 1 for AWS failures",
+    ],
 };
 
 /// Applies an upstream command line to the `ecr:` section. Upstream has no flag that

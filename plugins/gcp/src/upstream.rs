@@ -101,6 +101,12 @@ pub static PLUGIN: Plugin = Plugin {
     klog: true,
     env: ENV,
     positionals: Positionals::Subcommand("get-credentials"),
+    differences: &[
+        "tokens are cached on disk and shared by every invocation on the node",
+        "the username is oauth2accesstoken (upstream: _token); Google's registries accept both",
+        "under its own name kubelet-keyring sends a Google token only to Google's registries; under this name, as upstream, to any host the kubelet matched (gcp.otherHosts)",
+        "the get-credentials word may be left out",
+    ],
 };
 
 fn misconfigured(message: String) -> ProviderError {
