@@ -507,6 +507,7 @@ mod tests {
         klog: true,
         env: &[],
         positionals: Positionals::Subcommand("get-credentials"),
+        differences: &[],
     };
 
     fn args(a: &[&str]) -> Vec<String> {
