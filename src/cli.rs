@@ -101,7 +101,12 @@ pub fn parse() -> Result<Cli, Failure> {
     let argv: Vec<OsString> = argv.collect();
     let env = |name: &str| std::env::var_os(name);
     if let Some(plugin) = crate::upstream::persona(&argv0) {
-        return parse_as_upstream(plugin, &argv);
+        let name = std::path::Path::new(&argv0)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(|n| n.strip_suffix(".exe").unwrap_or(n))
+            .unwrap_or(plugin.names[0]);
+        return parse_as_upstream(plugin, name, &argv);
     }
     if let Some(cli) = parse_kubelet_argv(&argv, env) {
         return Ok(cli);
@@ -129,6 +134,7 @@ pub fn parse() -> Result<Cli, Failure> {
 /// environment variables only.
 fn parse_as_upstream(
     plugin: &'static keyring_api::upstream::Plugin,
+    name: &str,
     argv: &[OsString],
 ) -> Result<Cli, Failure> {
     let args = argv
@@ -137,20 +143,13 @@ fn parse_as_upstream(
         .collect::<Option<Vec<String>>>()
         .ok_or_else(|| Failure::BadInput("an argument is not valid UTF-8".into()))?;
     let parsed = keyring_api::upstream::parse(plugin, &args)
-        .map_err(|e| Failure::BadInput(format!("{}: {}", plugin.names[0], e.message)))?;
+        .map_err(|e| Failure::BadInput(format!("{name}: {}", e.message)))?;
     if parsed.is_set("help") {
-        write_stdout(crate::upstream::usage(plugin).as_bytes())?;
+        write_stdout(crate::upstream::usage(plugin, name).as_bytes())?;
         std::process::exit(0);
     }
     if parsed.is_set("version") {
-        write_stdout(
-            format!(
-                "{} (kubelet-keyring {})\n",
-                plugin.names[0],
-                VERSION.as_str()
-            )
-            .as_bytes(),
-        )?;
+        write_stdout(format!("{name} (kubelet-keyring {})\n", VERSION.as_str()).as_bytes())?;
         std::process::exit(0);
     }
     let none: [OsString; 0] = [];

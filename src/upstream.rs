@@ -368,12 +368,10 @@ fn env_matches(pattern: &str, name: &str) -> bool {
 }
 
 /// The usage text under an upstream name, from its table: every flag with its fate.
-pub fn usage(plugin: &Plugin) -> String {
+pub fn usage(plugin: &Plugin, name: &str) -> String {
     let mut out = format!(
-        "{} (kubelet-keyring {} answering as {}; see docs/migrating.md)\n\nUsage: {} {}[flags]\n\nFlags:\n",
-        plugin.names[0],
+        "{name} (kubelet-keyring {} answering as {}; see docs/migrating.md)\n\nUsage: {name} {}[flags]\n\nFlags:\n",
         env!("CARGO_PKG_VERSION"),
-        plugin.names[0],
         plugin.names[0],
         match plugin.positionals {
             Positionals::Subcommand(w) => format!("{w} "),

@@ -259,3 +259,36 @@ fn subcommand_alias_flags_and_version() {
         "{v}"
     );
 }
+
+/// Under an upstream name, `--help`/`-h` print that plugin's usage with every flag's fate and
+/// `--version` its version line, on stdout, exit 0, as upstream's cobra does; ECR's `-v` is
+/// `--version` there, as upstream.
+#[test]
+fn upstream_help_and_version() {
+    let s = Sandbox::new();
+    for (name, flag) in [
+        ("ecr-credential-provider", "--help"),
+        ("ecr-credential-provider", "-h"),
+        ("auth-provider-gcp", "--help"),
+        ("gcr-credential-provider", "-h"),
+    ] {
+        let bin = s.bin_dir_with(name).join(name);
+        let out = std::process::Command::new(&bin).arg(flag).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{name} {flag}");
+        assert!(
+            text.starts_with(&format!("{name} (kubelet-keyring ")),
+            "{text}"
+        );
+        assert!(text.contains("[honoured]"), "{text}");
+    }
+    for flag in ["--version", "-v"] {
+        let bin = s
+            .bin_dir_with("ecr-credential-provider")
+            .join("ecr-credential-provider");
+        let out = std::process::Command::new(&bin).arg(flag).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
+    }
+}

@@ -1,9 +1,17 @@
-//! The binary installed under the upstream plugins' names, run with the exact `args` and `env`
-//! of every kubelet config that node images ship (tests/data/upstream-configs).
+//! The binary under the upstream plugins' names: every flag and variable of each upstream
+//! plugin's table has its fate (honoured, warned with one stderr line, refused with exit 2
+//! naming it), and the fates table in docs/migrating.md is the tables' own rendering.
+//!
+//! The shipped configs' entries run end to end in tests/ecr.rs (moto), tests/gcp.rs (fake
+//! metadata) and tests/dropin_acr.rs (fake Azure), by the kubelet's rules.
 
 mod common;
 
 use common::dropin::entries;
+use common::{request, run_with, Sandbox, VERSIONS};
+use keyring_api::upstream::{Fate, Flag, Plugin, Takes, KLOG_FLAGS};
+use kubelet_keyring::upstream::plugins;
+use std::path::Path;
 
 #[test]
 fn every_shipped_entry_is_found() {
@@ -17,4 +25,254 @@ fn every_shipped_entry_is_found() {
     assert!(ecr.len() >= 15, "{}", ecr.len());
     assert!(gcp.len() >= 5, "{}", gcp.len());
     assert!(acr.len() >= 8, "{}", acr.len());
+}
+
+/// Environment under which every backend fails fast and without the network: nothing listens
+/// at the endpoints, no credentials anywhere.
+const DEAD_ENDS: &[(&str, &str)] = &[
+    ("GCE_METADATA_HOST", "127.0.0.1:1"),
+    ("AWS_ACCESS_KEY_ID", "x"),
+    ("AWS_SECRET_ACCESS_KEY", "y"),
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+    ("AWS_MAX_ATTEMPTS", "1"),
+    ("AZURE_ENVIRONMENT_FILEPATH", "/nonexistent"),
+];
+
+/// A value for a flag that takes one, that each plugin's parser accepts.
+fn value_for(f: &Flag) -> &'static str {
+    match f.long {
+        "v" => "3",
+        "authFlow" => "gcr",
+        "identity-provider" => "https://example.invalid/pool",
+        "project-id" => "example-project",
+        "log-flush-frequency" => "5s",
+        "logging-format" => "text",
+        "stderrthreshold" | "alsologtostderrthreshold" => "INFO",
+        "log_file_max_size" => "1800",
+        "log_backtrace_at" => "file.go:1",
+        _ => "x",
+    }
+}
+
+/// Runs the binary as `plugin`'s first name with `args` plus `env`, for an image of a host
+/// no backend knows; returns (exit code, stderr).
+fn run_as(s: &Sandbox, plugin: &Plugin, args: &[String], env: &[(&str, &str)]) -> (i32, String) {
+    let bin = s.bin_dir_with(plugin.names[0]).join(plugin.names[0]);
+    let mut cmd = std::process::Command::new(bin);
+    cmd.env_clear()
+        .env("HOME", &s.home)
+        .env("KUBELET_KEYRING_ROOT_DIR", &s.root)
+        .env("KUBELET_KEYRING_CACHE_DIR", &s.cache)
+        .envs(DEAD_ENDS.iter().copied())
+        .envs(env.iter().copied())
+        .args(args)
+        .current_dir(&s.cwd)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = run_with(
+        cmd,
+        request(VERSIONS[0], "registry.example.com/app").as_bytes(),
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every flag and variable of every plugin's table, given to the binary under that name:
+/// honoured ones are taken silently, warned ones cost exactly one stderr line naming them
+/// (and not the run), refused ones exit 2 with a line naming them.
+#[test]
+fn fates_of_every_flag_and_variable() {
+    let s = Sandbox::new();
+    for plugin in plugins() {
+        let klog: &[Flag] = if plugin.klog { KLOG_FLAGS } else { &[] };
+        let lead: Vec<String> = match plugin.positionals {
+            keyring_api::upstream::Positionals::Subcommand(w) => vec![w.to_string()],
+            _ => vec![],
+        };
+        let (base_code, base_err) = run_as(&s, plugin, &lead, &[]);
+        for f in plugin.flags.iter().chain(klog) {
+            if matches!(f.long, "help" | "version") {
+                continue; // they print and exit: tests/cli.rs
+            }
+            let mut args = lead.clone();
+            match f.takes {
+                Takes::Bool => args.push(format!("--{}", f.long)),
+                Takes::Value => args.push(format!("--{}={}", f.long, value_for(f))),
+            }
+            if f.long == "project-id" {
+                // Only meaningful with it (alone it is a config error, exit 2, by design).
+                args.push("--identity-provider=https://example.invalid/pool".into());
+            }
+            let (code, err) = run_as(&s, plugin, &args, &[]);
+            let who = format!("{} {args:?}", plugin.names[0]);
+            let naming = |e: &str| {
+                e.lines()
+                    .filter(|l| l.contains(&format!("--{}", f.long)))
+                    .count()
+            };
+            match f.fate {
+                Fate::Honoured => {
+                    assert_ne!(code, 2, "{who}: {err}");
+                    assert_eq!(naming(&err), 0, "{who}: {err}");
+                }
+                Fate::Warned => {
+                    assert_eq!(code, base_code, "{who}: {err}");
+                    assert_eq!(naming(&err), 1, "{who}: {err}");
+                    assert_eq!(
+                        err.lines().count(),
+                        base_err.lines().count() + 1,
+                        "{who}: {err}"
+                    );
+                }
+                Fate::Refused => {
+                    assert_eq!(code, 2, "{who}: {err}");
+                    assert_eq!(err.lines().count(), 1, "{who}: {err}");
+                    assert_eq!(naming(&err), 1, "{who}: {err}");
+                }
+            }
+        }
+        for v in plugin.env.iter().filter(|v| !v.name.ends_with('*')) {
+            let (code, err) = match v.fate {
+                Fate::Honoured => continue, // their meaning: each backend's own tests
+                _ => run_as(&s, plugin, &lead, &[(v.name, "1")]),
+            };
+            let who = format!("{} {}", plugin.names[0], v.name);
+            let naming = err.lines().filter(|l| l.contains(v.name)).count();
+            match v.fate {
+                Fate::Warned => {
+                    assert_eq!(naming, 1, "{who}: {err}");
+                    assert_eq!(code, base_code, "{who}: {err}");
+                }
+                Fate::Refused => {
+                    assert_eq!(code, 2, "{who}: {err}");
+                    assert_eq!(naming, 1, "{who}: {err}");
+                }
+                Fate::Honoured => unreachable!(),
+            }
+        }
+    }
+}
+
+/// Tests that show a particular flag's or variable's meaning, beyond its fate.
+const SHOWN_BY: &[(&str, &str, &str)] = &[
+    (
+        "ecr",
+        "AWS_ECR_ROLE_ARN",
+        "tests/ecr.rs the_configured_default_role_and_aws_ecr_role_arn",
+    ),
+    (
+        "ecr",
+        "AWS_REGION",
+        "tests/ecr.rs dropin_every_shipped_ecr_entry_gets_a_token",
+    ),
+    (
+        "ecr",
+        "AWS_PROFILE",
+        "tests/ecr.rs dropin_every_shipped_ecr_entry_gets_a_token",
+    ),
+    (
+        "ecr",
+        "AWS_ENDPOINT_URL",
+        "tests/ecr.rs every_partition_fips_and_dual_stack_host_reaches_the_configured_endpoint",
+    ),
+    (
+        "ecr",
+        "AWS_CA_BUNDLE",
+        "tests/ecr.rs an_unreadable_ca_bundle_is_named",
+    ),
+    ("ecr", "--help", "tests/cli.rs upstream_help_and_version"),
+    ("ecr", "--version", "tests/cli.rs upstream_help_and_version"),
+    ("gcp", "--help", "tests/cli.rs upstream_help_and_version"),
+    (
+        "gcp",
+        "--v",
+        "tests/gcp.rs dropin_every_shipped_gcp_entry_gets_the_metadata_token",
+    ),
+    ("gcp", "--authFlow", "tests/gcp.rs dockercfg_attribute"),
+    (
+        "gcp",
+        "GCE_METADATA_HOST",
+        "tests/gcp.rs metadata_token_for_artifact_registry",
+    ),
+    (
+        "gcp",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "tests/gcp.rs key_file_from_google_application_credentials",
+    ),
+];
+
+/// The fates table of docs/migrating.md, rendered from the plugins' own tables.
+fn fates_table() -> String {
+    let generic = "tests/dropin.rs fates_of_every_flag_and_variable";
+    let mut out = String::from(
+        "| plugin | flag or variable | fate | what kubelet-keyring does | shown by |\n\
+         |---|---|---|---|---|\n",
+    );
+    for plugin in plugins() {
+        let klog: &[Flag] = if plugin.klog { KLOG_FLAGS } else { &[] };
+        let mut rows: Vec<(String, Fate, &str)> = Vec::new();
+        for f in plugin.flags.iter().chain(klog) {
+            let name = match f.short {
+                Some(c) => format!("`--{}` / `-{c}`", f.long),
+                None => format!("`--{}`", f.long),
+            };
+            rows.push((name, f.fate, f.note));
+        }
+        for v in plugin.env {
+            rows.push((format!("`{}`", v.name), v.fate, v.note));
+        }
+        for (name, fate, note) in rows {
+            let bare = name.trim_matches('`').split('`').next().unwrap_or_default();
+            let mut shown: Vec<&str> = SHOWN_BY
+                .iter()
+                .filter(|(b, n, _)| *b == plugin.backend && *n == bare)
+                .map(|(_, _, t)| *t)
+                .collect();
+            if !matches!(bare, "--help" | "--version") {
+                shown.push(generic);
+            }
+            out.push_str(&format!(
+                "| {} | {name} | {} | {} | {} |\n",
+                plugin.names[0],
+                fate.as_str(),
+                note.replace('|', "\\|"),
+                shown.join("; ")
+            ));
+        }
+    }
+    out
+}
+
+/// docs/migrating.md holds the table between its markers; `KEYRING_UPDATE_DOCS=1` rewrites it.
+#[test]
+fn the_migration_guide_has_the_tables_own_fates() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/migrating.md");
+    let doc = std::fs::read_to_string(&path).expect("docs/migrating.md");
+    let (begin, end) = ("<!-- fates:begin -->\n", "<!-- fates:end -->");
+    let (Some(b), Some(e)) = (doc.find(begin), doc.find(end)) else {
+        panic!("docs/migrating.md lacks the {begin:?} .. {end:?} markers");
+    };
+    for (_, _, test) in SHOWN_BY {
+        let (file, name) = test.split_once(' ').unwrap();
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(
+            text.contains(&format!("fn {name}()")),
+            "{test} does not exist"
+        );
+    }
+    let table = fates_table();
+    let current = &doc[b + begin.len()..e];
+    if current != table {
+        if std::env::var_os("KEYRING_UPDATE_DOCS").is_some() {
+            let new = format!("{}{table}{}", &doc[..b + begin.len()], &doc[e..]);
+            std::fs::write(&path, new).expect("write docs/migrating.md");
+        } else {
+            panic!("docs/migrating.md's fates table is stale: run KEYRING_UPDATE_DOCS=1 cargo test --test dropin");
+        }
+    }
 }
