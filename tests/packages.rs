@@ -129,20 +129,46 @@ fn p(path: &Path) -> &str {
 
 /// The regular files of the .deb, as absolute paths, with their modes.
 fn deb_files(deb: &Path) -> BTreeMap<String, String> {
+    deb_entries(deb).0
+}
+
+/// The .deb's regular files (path → mode) and symlinks (path → target).
+fn deb_entries(deb: &Path) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let list = stdout(run("dpkg-deb", &["-c", p(deb)]));
-    let mut files = BTreeMap::new();
+    let (mut files, mut links) = (BTreeMap::new(), BTreeMap::new());
     for line in list.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let (mode, path) = (fields[0], *fields.last().unwrap());
+        let mode = fields[0];
+        if mode.starts_with('l') {
+            let (left, target) = line.split_once(" -> ").expect("a symlink's target");
+            let path = left.split_whitespace().last().unwrap();
+            links.insert(path.trim_start_matches('.').to_string(), target.to_string());
+            continue;
+        }
+        let path = *fields.last().unwrap();
         assert!(
             mode.starts_with('-') || mode.starts_with('d'),
-            "only files and directories belong in the .deb: {line}"
+            "only files, directories and the upstream names' symlinks belong in the .deb: {line}"
         );
         if mode.starts_with('-') {
             files.insert(path.trim_start_matches('.').to_string(), mode.to_string());
         }
     }
-    files
+    (files, links)
+}
+
+/// The upstream plugins' names the binary answers to, each a symlink to it beside it.
+fn upstream_links() -> BTreeMap<String, String> {
+    kubelet_keyring::upstream::plugins()
+        .into_iter()
+        .flat_map(|p| p.names.iter())
+        .map(|n| {
+            (
+                format!("/usr/libexec/kubelet-credential-providers/{n}"),
+                "kubelet-keyring".to_string(),
+            )
+        })
+        .collect()
 }
 
 /// The files of the .rpm with their sha256 and mode (`rpm -qp --dump`).
@@ -197,10 +223,11 @@ fn expected_files() -> BTreeSet<String> {
 #[test]
 fn the_deb_holds_the_files_and_metadata_and_no_maintainer_scripts() {
     let Some(pk) = packages() else { return };
-    let files = deb_files(&pk.deb);
+    let (files, links) = deb_entries(&pk.deb);
     let mut want = expected_files();
     want.extend(DEB_ONLY.map(str::to_string));
     assert_eq!(files.keys().cloned().collect::<BTreeSet<_>>(), want);
+    assert_eq!(links, upstream_links());
     assert!(files[BIN_PATH].starts_with("-rwxr-xr-x"), "{files:?}");
     for (path, mode) in &files {
         if path != BIN_PATH {
@@ -291,11 +318,29 @@ fn the_rpm_holds_the_same_files_with_the_same_bytes_as_the_deb() {
     );
     assert_eq!(q("%{LICENSE}"), "Apache-2.0");
     assert_eq!(q("%{ARCH}"), std::env::consts::ARCH);
+    // The only scriptlets: the upstream names' symlinks, made on install and removed on
+    // erase (cargo-generate-rpm cannot package a symlink).
+    let scripts = stdout(run("rpm", &["-qp", "--scripts", p(&pk.rpm)]));
+    let sections: Vec<&str> = scripts
+        .lines()
+        .filter(|l| l.ends_with("scriptlet (using /bin/sh):"))
+        .collect();
     assert_eq!(
-        stdout(run("rpm", &["-qp", "--scripts", p(&pk.rpm)])).trim(),
-        "",
-        "no scriptlets"
+        sections,
+        [
+            "postinstall scriptlet (using /bin/sh):",
+            "postuninstall scriptlet (using /bin/sh):"
+        ],
+        "{scripts}"
     );
+    for link in upstream_links().keys() {
+        let name = link.rsplit('/').next().unwrap();
+        assert_eq!(
+            scripts.matches(&format!(" {name}")).count(),
+            2,
+            "{name}: {scripts}"
+        );
+    }
 }
 
 #[test]
@@ -385,6 +430,15 @@ fn dpkg_installs_answers_the_demo_request_and_removes_every_file() {
     for f in files.keys() {
         assert!(Path::new(f).is_file(), "{f} not installed");
     }
+    // Under each upstream name, the installed binary answers as that plugin.
+    for link in upstream_links().keys() {
+        let name = link.rsplit('/').next().unwrap();
+        let version = stdout(run(link, &["--help"]));
+        assert!(
+            version.starts_with(&format!("{name} ({NAME} {VERSION}")),
+            "{link}: {version}"
+        );
+    }
     assert!(
         !Path::new("/etc/systemd/system/kubelet.service.d/20-kubelet-keyring.conf").exists(),
         "the package must not enable the drop-in"
@@ -444,8 +498,11 @@ fn dpkg_installs_answers_the_demo_request_and_removes_every_file() {
     }
 
     stdout(run("dpkg", &["-r", NAME]));
-    for f in files.keys() {
-        assert!(!Path::new(f).exists(), "{f} left behind by dpkg -r");
+    for f in files.keys().chain(upstream_links().keys()) {
+        assert!(
+            fs::symlink_metadata(f).is_err(),
+            "{f} left behind by dpkg -r"
+        );
     }
     for d in dirs {
         assert!(!Path::new(d).exists(), "{d} left behind by dpkg -r");
