@@ -78,6 +78,9 @@ pub enum Credential {
     FederatedTokenFile(PathBuf),
     /// The pod's service-account token from the kubelet request (KEP-4412).
     ServiceAccountToken(Secret<String>),
+    /// The pod's service-account token, exchanged at the AKS identity-binding endpoint
+    /// (`acr.identityBinding`).
+    IdentityBinding(Secret<String>),
 }
 
 /// The selected identity.
@@ -120,6 +123,12 @@ impl Identity {
             Credential::ServiceAccountToken(_) => {
                 format!("service-account token for {}", self.client_id)
             }
+            Credential::IdentityBinding(_) => {
+                format!(
+                    "identity binding of the service account to {}",
+                    self.client_id
+                )
+            }
         };
         format!("{what} from {}", self.origin)
     }
@@ -138,6 +147,18 @@ pub fn select(
     query: &Query,
     login_server: &str,
 ) -> Result<Identity, Error> {
+    select_for(settings, env, query, login_server, false)
+}
+
+/// [`select`] for an image that reached `login_server` through a mirror when `mirrored`:
+/// with `mirrorsUseNodeIdentity` its service-account token is not used.
+pub fn select_for(
+    settings: &Settings,
+    env: Env<'_>,
+    query: &Query,
+    login_server: &str,
+    mirrored: bool,
+) -> Result<Identity, Error> {
     let azure = match &settings.cloud_config {
         Some(path) => Some((read_azure_json(path)?, path.as_path())),
         None => None,
@@ -150,7 +171,38 @@ pub fn select(
         .filter(|t| !t.is_empty())
         .or_else(|| env("AZURE_TENANT_ID"));
 
-    if let Some(token) = &query.service_account_token {
+    let token = query
+        .service_account_token
+        .as_ref()
+        .filter(|_| !(mirrored && settings.mirrors_use_node_identity));
+    if let (Some(ib), Some(token)) = (&settings.identity_binding, token) {
+        let annotations = &query.service_account_annotations;
+        let nonempty = |k: &str| annotations.get(k).filter(|v| !v.is_empty()).cloned();
+        match nonempty(ANNOTATION_CLIENT_ID).or_else(|| ib.default_client_id.clone()) {
+            Some(client_id) => {
+                let tenant = nonempty(ANNOTATION_TENANT_ID)
+                    .or_else(|| ib.default_tenant_id.clone())
+                    .or_else(|| node_tenant.clone())
+                    .map(|t| check_tenant(&t, ANNOTATION_TENANT_ID))
+                    .transpose()?;
+                return Ok(Identity {
+                    credential: Credential::IdentityBinding(token.clone()),
+                    client_id: check_client_id(&client_id, ANNOTATION_CLIENT_ID)?,
+                    tenant,
+                    authority: None,
+                    origin: format!("identity binding {}", ib.sni_name),
+                });
+            }
+            None if !settings.node_identity_fallback => {
+                return Err(Error::Setup(format!(
+                    "the kubelet sent a service-account token but the service account has no {ANNOTATION_CLIENT_ID} annotation and there is no default client ID (--ib-default-client-id); annotate the service account"
+                )));
+            }
+            None => tracing::debug!(
+                "service-account token without {ANNOTATION_CLIENT_ID} nor a default client ID; using the node identity"
+            ),
+        }
+    } else if let (Some(token), None) = (token, &settings.identity_binding) {
         let annotations = &query.service_account_annotations;
         match annotations
             .get(ANNOTATION_CLIENT_ID)
@@ -344,9 +396,13 @@ pub fn authority_host(
         return Cloud::parse(name)
             .map(|c| c.authority_host().to_string())
             .ok_or_else(|| {
-                Error::Setup(format!(
-                    "azure.json cloud {name:?} is not a cloud this build knows; set acr.endpoints.authorityHost (and acr.registrySuffixes)"
-                ))
+                Error::Setup(if name.eq_ignore_ascii_case("AzureStackCloud") {
+                    "azure.json cloud AzureStackCloud takes its endpoints from the file AZURE_ENVIRONMENT_FILEPATH names, which is not set; set it in the kubelet's environment (or acr.endpoints.authorityHost)".to_string()
+                } else {
+                    format!(
+                        "azure.json cloud {name:?} is not a cloud this build knows; set acr.endpoints.authorityHost (and acr.registrySuffixes)"
+                    )
+                })
             });
     }
     Ok(Cloud::of_login_server(login_server)
@@ -481,6 +537,12 @@ pub fn token(
         Credential::ServiceAccountToken(token) => {
             aad_token(identity, http, |_| Ok(Form::Assertion(token.clone())))
         }
+        Credential::IdentityBinding(token) => match &settings.identity_binding {
+            Some(ib) => crate::binding::token(ib, &identity.client_id, token, http.deadline()),
+            None => Err(Error::Setup(
+                "internal: an identity binding without acr.identityBinding".into(),
+            )),
+        },
     }
 }
 

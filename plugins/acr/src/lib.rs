@@ -34,6 +34,7 @@
 //! its current major version offers aws-lc or RustCrypto backends, not ring. See [`http`]
 //! for timeouts, retries and proxies.
 
+pub mod binding;
 pub mod cert;
 pub mod challenge;
 pub mod config;
@@ -112,7 +113,13 @@ impl AcrProvider {
 
     fn fetch(&self, query: &Query, target: &host::Target) -> Result<Answer, error::Error> {
         let login = target.login_server.as_str();
-        let identity = identity::select(&self.settings, &*self.env, query, login)?;
+        let identity = identity::select_for(
+            &self.settings,
+            &*self.env,
+            query,
+            login,
+            target.mirror_source.is_some(),
+        )?;
         tracing::debug!(identity = %identity.describe(), login_server = login, "ACR credentials");
         let http = http::Http::new(query.deadline);
         let now = query.clock.now();
