@@ -3,6 +3,7 @@
 //! and a runner for the built binary.
 #![allow(dead_code)]
 
+pub mod azure;
 pub mod dropin;
 pub mod http;
 
