@@ -180,11 +180,17 @@ pub fn select_for(
         let nonempty = |k: &str| annotations.get(k).filter(|v| !v.is_empty()).cloned();
         match nonempty(ANNOTATION_CLIENT_ID).or_else(|| ib.default_client_id.clone()) {
             Some(client_id) => {
-                let tenant = nonempty(ANNOTATION_TENANT_ID)
-                    .or_else(|| ib.default_tenant_id.clone())
-                    .or_else(|| node_tenant.clone())
-                    .map(|t| check_tenant(&t, ANNOTATION_TENANT_ID))
-                    .transpose()?;
+                // The ACR exchange names the node's tenant, as upstream (its binding
+                // credential keeps the annotation's or default tenant unused); else the
+                // binding's, when it is a tenant ID at all.
+                let tenant = node_tenant
+                    .clone()
+                    .filter(|t| is_tenant_id(t))
+                    .or_else(|| {
+                        nonempty(ANNOTATION_TENANT_ID)
+                            .or_else(|| ib.default_tenant_id.clone())
+                            .filter(|t| is_tenant_id(t))
+                    });
                 return Ok(Identity {
                     credential: Credential::IdentityBinding(token.clone()),
                     client_id: check_client_id(&client_id, ANNOTATION_CLIENT_ID)?,
