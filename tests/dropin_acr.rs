@@ -26,6 +26,7 @@ use common::azure::{
     aad_token, claims, refresh_token, Fake, Script, Seen, CLIENT, TENANT, USERNAME,
 };
 use common::dropin::{entries, AuthConfig, Entry};
+use common::tls::{ca, server_cert, tls_front};
 use common::{run_with, sa_request, sa_token, Sandbox};
 
 /// AKS's azure.json (fake values, AgentBaker's keys): user-assigned managed identity.
@@ -58,10 +59,15 @@ impl Node {
         acr_extra: &str,
         authority: bool,
     ) -> Node {
+        Node::with(entry, Fake::start(script), cloud_config, |f| {
+            format!("{}{acr_extra}", f.endpoints(authority))
+        })
+    }
+
+    /// A node with `fake` whose `acr:` section (without `cloudConfig`) is `acr(&fake)`.
+    fn with(entry: &Entry, fake: Fake, cloud_config: &str, acr: impl Fn(&Fake) -> String) -> Node {
         let sb = Sandbox::new();
-        let fake = Fake::start(script);
-        let mut acr = fake.endpoints(authority);
-        acr.push_str(acr_extra);
+        let mut acr = acr(&fake);
         let given = entry
             .provider
             .args
@@ -536,4 +542,85 @@ fn registry_mirror_with_a_port() {
     let out = node.run(&entry, &entry.request("mirror.local:5000/team/app:1"), &[]);
     let err = common::assert_one_line_exit(&out, 2, &[]);
     assert!(err.contains("--registry-mirror"), "{err}");
+}
+
+/// The identity-binding exchange over real TLS, as upstream makes it: `https://<sni>/`
+/// dialled at the API server's address whatever the name resolves to (`test.sni.local`
+/// resolves nowhere), the certificate checked for the SNI name against the cluster CA only,
+/// no proxy. A certificate of another CA is refused before anything is sent. The binding
+/// is given in the plugin config (it wins over the entry's `--ib-*`) for the port of the
+/// test's TLS front (upstream dials 443 only) and its CA file.
+#[test]
+fn identity_binding_over_real_tls_pinned_to_the_api_server() {
+    let entry = acr_entries()
+        .into_iter()
+        .find(|e| e.file == "aks-agentbaker-identity-binding.yaml")
+        .expect("the identity-binding entry");
+    let refresh = refresh_token(3 * 3600);
+    let fake = Fake::start(Script::ok(&refresh));
+    let certs = tempfile::tempdir().expect("tempdir");
+    let dir = certs.path();
+    ca(dir, "cluster");
+    ca(dir, "other");
+    server_cert(dir, "cluster", "DNS:test.sni.local");
+    let port = tls_front(&dir.join("srv.pem"), &dir.join("srv.key"), fake.host());
+    let binding = |ca_file: &str| {
+        format!(
+            "  identityBinding:\n    sniName: test.sni.local\n    apiServer: 127.0.0.1\n    port: {port}\n    caFile: {}\n    defaultClientId: my-client-id\n",
+            dir.join(ca_file).display()
+        )
+    };
+    let node = Node::with(&entry, fake, AKS_AZURE_JSON, |f| {
+        format!(
+            "{}{}",
+            f.endpoints_but_binding(true),
+            binding("cluster.pem")
+        )
+    });
+    let token = sa_token(AUDIENCE, "team", "puller", "sa-uid-1", 1);
+    let req = sa_request("myacr.azurecr.io/team/app:1", &token, &[]);
+    // A proxy in the environment is not used for the binding endpoint (the fake
+    // registry, 127.0.0.1, is exempt by NO_PROXY).
+    let proxy = [
+        ("NO_PROXY", "127.0.0.1"),
+        ("HTTPS_PROXY", "http://127.0.0.1:9"),
+        ("https_proxy", "http://127.0.0.1:9"),
+    ];
+    let out = node.run(&entry, &req, &proxy);
+    assert_eq!(
+        auth(&entry, &out),
+        BTreeMap::from([("myacr.azurecr.io".to_string(), creds(&refresh))]),
+        "{}",
+        common::stderr(&out)
+    );
+    let posts: Vec<Seen> = node
+        .fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/")
+        .collect();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].headers["host"], format!("test.sni.local:{port}"));
+    assert_eq!(posts[0].form["client_id"], "my-client-id");
+    assert_eq!(posts[0].form["client_assertion"], token);
+
+    // The endpoint's certificate from another CA: refused at the handshake.
+    let keyring = node.env[0].1.clone();
+    let text = std::fs::read_to_string(&keyring).expect("keyring config");
+    common::write(
+        Path::new(&keyring),
+        &text.replace("cluster.pem", "other.pem"),
+    );
+    let before = node.fake.seen().len();
+    let out = node.run(&entry, &req, &[]);
+    let line = common::assert_one_line_failure(&out, &[&token]);
+    assert!(
+        line.contains("identity-binding token") && line.contains("UnknownIssuer"),
+        "{line}"
+    );
+    assert_eq!(
+        node.fake.seen().len(),
+        before,
+        "nothing went through an untrusted TLS"
+    );
 }

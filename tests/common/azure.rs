@@ -175,14 +175,25 @@ impl Fake {
         all.into_iter().next().expect("one")
     }
 
-    /// The `acr.endpoints` lines pointing IMDS, the authority (unless `authority` is false)
-    /// and the registry at this fake, indented for an `acr:` section.
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        self.server.host()
+    }
+
+    /// The `acr.endpoints` lines pointing IMDS, the registry, the identity binding and the
+    /// authority (unless `authority` is false) at this fake, indented for an `acr:` section.
     pub fn endpoints(&self, authority: bool) -> String {
+        let mut out = self.endpoints_but_binding(authority);
+        out.push_str(&format!("    identityBinding: {}\n", self.url("/")));
+        out
+    }
+
+    /// [`Fake::endpoints`] without the identity binding's.
+    pub fn endpoints_but_binding(&self, authority: bool) -> String {
         let mut out = format!(
-            "  endpoints:\n    imds: {}\n    registry: {}\n    identityBinding: {}\n",
+            "  endpoints:\n    imds: {}\n    registry: {}\n",
             self.url("/metadata/identity/oauth2/token"),
             self.url(""),
-            self.url("/"),
         );
         if authority {
             out.push_str(&format!("    authorityHost: {}\n", self.url("/")));

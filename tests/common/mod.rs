@@ -6,6 +6,7 @@
 pub mod azure;
 pub mod dropin;
 pub mod http;
+pub mod tls;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

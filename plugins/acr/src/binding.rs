@@ -95,7 +95,10 @@ pub fn token(
             let roots = read_roots(ib)?;
             (
                 Http::pinned(deadline, ip, &roots),
-                format!("https://{}/", ib.sni_name),
+                match ib.port {
+                    443 => format!("https://{}/", ib.sni_name),
+                    port => format!("https://{}:{port}/", ib.sni_name),
+                },
             )
         }
     };
@@ -106,6 +109,12 @@ pub fn token(
         ("client_assertion", token.expose()),
         ("client_id", client_id),
     ];
+    let hint = format!(
+        "can the node reach the identity-binding endpoint {} at {} (--ib-apiserver-ip), and is {} its CA?",
+        ib.sni_name,
+        ib.api_server,
+        ib.ca_file.display()
+    );
     let reply = http.send(&Call {
         stage: Stage::IdentityBinding,
         url: &url,
@@ -114,7 +123,7 @@ pub fn token(
         body: Body::Form(&fields),
         route: Route::Direct,
         retry_status: transient,
-        hint: "can the node reach the API server's identity-binding endpoint (--ib-apiserver-ip, --ib-sni-name) and is /etc/kubernetes/certs/ca.crt its CA?",
+        hint: &hint,
     })?;
     drop(fields);
     if reply.status != 200 {

@@ -78,6 +78,8 @@ pub struct IdentityBindingConfig {
     /// The CA bundle the endpoint's certificate must chain to; default
     /// [`IB_CA_FILE`].
     pub ca_file: Option<PathBuf>,
+    /// The port dialled; default 443, the only one upstream dials.
+    pub port: Option<u16>,
 }
 
 /// Upstream's CA for the identity-binding endpoint (AKS's cluster CA on the node).
@@ -153,6 +155,8 @@ pub struct IdentityBinding {
     pub api_server: String,
     /// The CA bundle.
     pub ca_file: PathBuf,
+    /// The port.
+    pub port: u16,
     /// `endpoints.identityBinding`, when set.
     pub endpoint_override: Option<String>,
 }
@@ -367,6 +371,11 @@ fn check_identity_binding(
         default_tenant_id: id(&ib.default_tenant_id),
         api_server,
         ca_file: ib.ca_file.clone().unwrap_or_else(|| IB_CA_FILE.into()),
+        port: match ib.port {
+            Some(0) => return Err(err("identityBinding.port", "0 is not a port")),
+            Some(p) => p,
+            None => 443,
+        },
         endpoint_override,
     })
 }

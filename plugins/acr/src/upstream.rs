@@ -301,6 +301,7 @@ fn identity_binding(parsed: &Parsed) -> Result<Option<IdentityBindingConfig>, Pr
         default_tenant_id: tenant.map(String::from),
         api_server: ip.to_string(),
         ca_file: None,
+        port: None,
     }))
 }
 
