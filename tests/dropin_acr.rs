@@ -41,6 +41,14 @@ fn acr_entries() -> Vec<Entry> {
     entries(&["acr-credential-provider"])
 }
 
+/// The entry of the shipped config `file`.
+fn entry(file: &str) -> Entry {
+    acr_entries()
+        .into_iter()
+        .find(|e| e.file == file)
+        .unwrap_or_else(|| panic!("no acr-credential-provider entry in {file}"))
+}
+
 /// One node: a sandbox, the fake Azure, and the node's environment.
 struct Node {
     sb: Sandbox,
@@ -62,6 +70,20 @@ impl Node {
         Node::with(entry, Fake::start(script), cloud_config, |f| {
             format!("{}{acr_extra}", f.endpoints(authority))
         })
+    }
+
+    /// An AKS node (AgentBaker's azure.json, a user-assigned kubelet identity) whose ACR is
+    /// `login`, and the refresh token its exchange hands out.
+    fn aks(entry: &Entry, login: &str) -> (Node, String) {
+        let refresh = refresh_token(3 * 3600);
+        let node = Node::new(
+            entry,
+            Script::ok_for(login, &refresh),
+            AKS_AZURE_JSON,
+            "",
+            true,
+        );
+        (node, refresh)
     }
 
     /// A node with `fake` whose `acr:` section (without `cloudConfig`) is `acr(&fake)`.
@@ -156,6 +178,11 @@ fn imds_calls(fake: &Fake) -> Vec<Seen> {
         .collect()
 }
 
+/// The requests to the identity-binding endpoint (`POST /`).
+fn binding_posts(fake: &Fake) -> Vec<Seen> {
+    fake.seen().into_iter().filter(|s| s.path == "/").collect()
+}
+
 /// The exchange went to ACR with `service` and the Entra token of `stage`.
 fn assert_exchanged(fake: &Fake, service: &str, stage: &str, label: &str) {
     let ex = fake.one("POST", "/oauth2/exchange");
@@ -186,14 +213,7 @@ fn every_shipped_entry_answers_every_pattern_with_the_node_identity() {
             if pattern.starts_with("*.custom.") {
                 continue; // a custom cloud's suffix: custom_cloud_takes_its_suffix_from_the_environment_file
             }
-            let refresh = refresh_token(3 * 3600);
-            let node = Node::new(
-                &entry,
-                Script::ok_for(&login, &refresh),
-                AKS_AZURE_JSON,
-                "",
-                true,
-            );
+            let (node, refresh) = Node::aks(&entry, &login);
             let out = node.run(&entry, &entry.request(&image), &[]);
             let a = auth(&entry, &out);
             let want: BTreeMap<String, AuthConfig> = expect_keys
@@ -259,14 +279,7 @@ fn identity_binding_entries_exchange_the_pods_token() {
             (vec![("kubernetes.azure.com/acr-client-id", CLIENT)], CLIENT),
         ] {
             let label = format!("{} as {client}", entry.label());
-            let refresh = refresh_token(3 * 3600);
-            let node = Node::new(
-                &entry,
-                Script::ok_for("myacr.azurecr.io", &refresh),
-                AKS_AZURE_JSON,
-                "",
-                true,
-            );
+            let (node, refresh) = Node::aks(&entry, "myacr.azurecr.io");
             let token = sa_token(AUDIENCE, "team", "puller", "sa-uid-1", 1);
             let out = node.run(
                 &entry,
@@ -279,12 +292,7 @@ fn identity_binding_entries_exchange_the_pods_token() {
                 BTreeMap::from([("myacr.azurecr.io".to_string(), creds(&refresh))]),
                 "{label}"
             );
-            let posts: Vec<Seen> = node
-                .fake
-                .seen()
-                .into_iter()
-                .filter(|s| s.path == "/")
-                .collect();
+            let posts = binding_posts(&node.fake);
             assert_eq!(posts.len(), 1, "{label}: one binding exchange");
             let post = &posts[0];
             assert_eq!(post.method, "POST");
@@ -312,14 +320,7 @@ fn identity_binding_entries_exchange_the_pods_token() {
         }
         // A mirrored image (network-isolated): the node's identity, even with a token.
         if let Some((source, acr)) = mirrors(&entry).into_iter().next() {
-            let refresh = refresh_token(3 * 3600);
-            let node = Node::new(
-                &entry,
-                Script::ok_for(&acr, &refresh),
-                AKS_AZURE_JSON,
-                "",
-                true,
-            );
+            let (node, refresh) = Node::aks(&entry, &acr);
             let token = sa_token(AUDIENCE, "kube-system", "coredns", "sa-uid-2", 2);
             let image = format!("{source}/oss/kubernetes/pause:3.9");
             let out = node.run(&entry, &sa_request(&image, &token, &[]), &[]);
@@ -327,10 +328,7 @@ fn identity_binding_entries_exchange_the_pods_token() {
             assert_eq!(a.len(), 2, "{}", entry.label());
             assert_eq!(a[&source], creds(&refresh));
             assert_eq!(imds_calls(&node.fake).len(), 1);
-            assert!(
-                node.fake.seen().iter().all(|s| s.path != "/"),
-                "no binding exchange"
-            );
+            assert!(binding_posts(&node.fake).is_empty(), "no binding exchange");
             assert_exchanged(&node.fake, &acr, "imds", &entry.label());
         }
     }
@@ -343,10 +341,7 @@ fn identity_binding_entries_exchange_the_pods_token() {
 /// file the host is not an ACR: an empty answer and exit 0, as upstream.
 #[test]
 fn custom_cloud_takes_its_suffix_from_the_environment_file() {
-    let entry = acr_entries()
-        .into_iter()
-        .find(|e| e.file == "aks-agentbaker-custom-cloud.yaml")
-        .expect("the custom-cloud entry");
+    let entry = entry("aks-agentbaker-custom-cloud.yaml");
     let image = "myacr.custom.registry.io/team/app:1";
     let azure = format!(
         r#"{{"cloud":"AzureStackCloud","tenantId":"{TENANT}","aadClientId":"{CLIENT}","aadClientSecret":"{SECRET}","useManagedIdentityExtension":false}}"#
@@ -411,18 +406,12 @@ fn custom_cloud_takes_its_suffix_from_the_environment_file() {
 /// argument pointed at a sandbox file, JSON then YAML, read again on every invocation.
 #[test]
 fn the_positional_cloud_config_is_read_on_every_call() {
-    let mut entry = acr_entries()
-        .into_iter()
-        .find(|e| e.file == "aks-agentbaker.yaml")
-        .expect("the AKS entry");
+    let mut entry = entry("aks-agentbaker.yaml");
     entry.provider.args[0] = "azure.json".into(); // relative: the sandbox's working directory
-    let refresh = refresh_token(3 * 3600);
-    let node = Node::new(&entry, Script::ok(&refresh), AKS_AZURE_JSON, "", true);
+    let (node, refresh) = Node::aks(&entry, "myacr.azurecr.io");
     assert_eq!(node.cloud_config, node.sb.cwd.join("azure.json"));
-    auth(
-        &entry,
-        &node.run(&entry, &entry.request("myacr.azurecr.io/app"), &[]),
-    );
+    let out = node.run(&entry, &entry.request("myacr.azurecr.io/app"), &[]);
+    assert_eq!(auth(&entry, &out)["myacr.azurecr.io"], creds(&refresh));
     let yaml = format!(
         "cloud: AzurePublicCloud\ntenantId: {AKS_TENANT}\nuseManagedIdentityExtension: true\nuserAssignedIdentityID: {CLIENT}\n"
     );
@@ -448,12 +437,8 @@ fn the_positional_cloud_config_is_read_on_every_call() {
 /// `--help` answer as upstream's (the help lists every flag with its fate).
 #[test]
 fn fates_of_variables_and_flags() {
-    let entry = acr_entries()
-        .into_iter()
-        .find(|e| e.file == "aks-agentbaker.yaml")
-        .expect("the AKS entry");
-    let refresh = refresh_token(3 * 3600);
-    let node = Node::new(&entry, Script::ok(&refresh), AKS_AZURE_JSON, "", true);
+    let entry = entry("aks-agentbaker.yaml");
+    let (node, refresh) = Node::aks(&entry, "myacr.azurecr.io");
     let req = entry.request("myacr.azurecr.io/app");
     let out = node.run(
         &entry,
@@ -512,22 +497,12 @@ fn fates_of_variables_and_flags() {
 /// matches). A malformed value exits 2 naming the flag.
 #[test]
 fn registry_mirror_with_a_port() {
-    let mut entry = acr_entries()
-        .into_iter()
-        .find(|e| e.file == "aks-agentbaker-network-isolated.yaml")
-        .expect("the network-isolated entry");
+    let mut entry = entry("aks-agentbaker-network-isolated.yaml");
     entry.provider.match_images.push("mirror.local:5000".into());
     entry.provider.args[1] =
         "--registry-mirror=mcr.microsoft.com:test.azurecr.io,mirror.local:5000:other.azurecr.io"
             .into();
-    let refresh = refresh_token(3 * 3600);
-    let node = Node::new(
-        &entry,
-        Script::ok_for("other.azurecr.io", &refresh),
-        AKS_AZURE_JSON,
-        "",
-        true,
-    );
+    let (node, refresh) = Node::aks(&entry, "other.azurecr.io");
     let out = node.run(&entry, &entry.request("mirror.local:5000/team/app:1"), &[]);
     let a = auth(&entry, &out);
     assert_eq!(
@@ -552,10 +527,7 @@ fn registry_mirror_with_a_port() {
 /// test's TLS front (upstream dials 443 only) and its CA file.
 #[test]
 fn identity_binding_over_real_tls_pinned_to_the_api_server() {
-    let entry = acr_entries()
-        .into_iter()
-        .find(|e| e.file == "aks-agentbaker-identity-binding.yaml")
-        .expect("the identity-binding entry");
+    let entry = entry("aks-agentbaker-identity-binding.yaml");
     let refresh = refresh_token(3 * 3600);
     let fake = Fake::start(Script::ok(&refresh));
     let certs = tempfile::tempdir().expect("tempdir");
@@ -593,12 +565,7 @@ fn identity_binding_over_real_tls_pinned_to_the_api_server() {
         "{}",
         common::stderr(&out)
     );
-    let posts: Vec<Seen> = node
-        .fake
-        .seen()
-        .into_iter()
-        .filter(|s| s.path == "/")
-        .collect();
+    let posts = binding_posts(&node.fake);
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].headers["host"], format!("test.sni.local:{port}"));
     assert_eq!(posts[0].form["client_id"], "my-client-id");

@@ -21,7 +21,7 @@ use keyring_api::{Deadline, Secret};
 use crate::config::IdentityBinding;
 use crate::error::{error_code, Error, Stage};
 use crate::http::{transient, Body, Call, Http, Route};
-use crate::identity::{AadToken, ASSERTION_TYPE};
+use crate::identity::{access_token, AadToken, ASSERTION_TYPE};
 
 /// Upstream's bound on resolving `--ib-apiserver-ip` when it is a name.
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -140,24 +140,7 @@ pub fn token(
             hint,
         });
     }
-    #[derive(serde::Deserialize)]
-    struct TokenResponse {
-        access_token: Option<Secret<String>>,
-    }
-    let parsed: TokenResponse =
-        serde_json::from_slice(reply.body.expose()).map_err(|_| Error::Response {
-            stage: Stage::IdentityBinding,
-            url: url.clone(),
-            problem: "the 200 response is not the expected JSON".into(),
-        })?;
-    let token = parsed
-        .access_token
-        .filter(|t| !t.expose().is_empty())
-        .ok_or_else(|| Error::Response {
-            stage: Stage::IdentityBinding,
-            url,
-            problem: "the response has no access_token".into(),
-        })?;
+    let token = access_token(&reply.body, Stage::IdentityBinding, &url)?;
     Ok(AadToken { token })
 }
 

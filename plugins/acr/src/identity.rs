@@ -687,7 +687,12 @@ fn aad_hint(status: u16, code: Option<&str>, identity: &Identity) -> String {
     }
 }
 
-fn access_token(body: &Secret<Vec<u8>>, stage: Stage, url: &str) -> Result<Secret<String>, Error> {
+/// The `access_token` of a token endpoint's 200 answer (Entra ID, IMDS, identity binding).
+pub(crate) fn access_token(
+    body: &Secret<Vec<u8>>,
+    stage: Stage,
+    url: &str,
+) -> Result<Secret<String>, Error> {
     #[derive(serde::Deserialize)]
     struct TokenResponse {
         access_token: Option<Secret<String>>,

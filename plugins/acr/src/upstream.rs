@@ -33,7 +33,7 @@
 
 use std::path::{Path, PathBuf};
 
-use keyring_api::upstream::{EnvVar, Fate, Flag, Parsed, Plugin, Positionals, Takes};
+use keyring_api::upstream::{self, EnvVar, Fate, Flag, Parsed, Plugin, Positionals, Takes};
 use keyring_api::{ErrorKind, ProviderError};
 
 use crate::config::{Config, IdentityBindingConfig, MirrorConfig};
@@ -87,13 +87,7 @@ const FLAGS: &[Flag] = &[
         fate: Fate::Honoured,
         note: "prints the version and exits (-v is klog's verbosity, as upstream)",
     },
-    Flag {
-        long: "help",
-        short: Some('h'),
-        takes: Takes::Bool,
-        fate: Fate::Honoured,
-        note: "prints the usage and exits",
-    },
+    upstream::HELP,
 ];
 
 const OTHER_MI: &str = "a managed-identity endpoint other than IMDS (App Service, Azure Arc, Cloud Shell, Service Fabric) is not supported: use IMDS or a service principal in the cloud config";
