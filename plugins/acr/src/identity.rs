@@ -2,6 +2,11 @@
 //!
 //! Selection, first match wins:
 //!
+//! 0. **Identity binding** (`acr.identityBinding`, upstream's `--ib-*`): the request carries
+//!    the pod's token and a client ID is known (annotation, else `defaultClientId`); the token
+//!    is exchanged at the binding endpoint ([`crate::binding`]). With a binding configured the
+//!    token is not used otherwise: without a client ID the node identity answers, unless
+//!    `nodeIdentityFallback: false`.
 //! 1. **Service-account token** (KEP-4412, kubelet ≥ 1.33 with `tokenAttributes`): the request
 //!    carries the pod's token and the service account is annotated with
 //!    `kubernetes.azure.com/acr-client-id` (and `kubernetes.azure.com/acr-tenant-id`, else the
@@ -15,6 +20,9 @@
 //!    `AZURE_CLIENT_CERTIFICATE_PATH`, then `AZURE_FEDERATED_TOKEN_FILE` (each with
 //!    `AZURE_CLIENT_ID` and `AZURE_TENANT_ID`); otherwise managed identity, user-assigned when
 //!    `AZURE_CLIENT_ID` is set.
+//!
+//! An image reached through a mirror skips 0 and 1 when `mirrorsUseNodeIdentity` is set
+//! (upstream's rule, on under its name).
 //!
 //! Managed identity asks IMDS for resource `https://containerregistry.azure.net`; the others
 //! ask the tenant's v2 token endpoint for scope `https://containerregistry.azure.net/.default`

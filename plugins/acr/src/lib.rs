@@ -8,9 +8,9 @@
 //!   [`Outcome::NotApplicable`], decided from the image name alone, before any I/O.
 //!   The login server is the image's own registry (or the mirror's configured target),
 //!   never anything further along the image name.
-//! * **Which identity.** A KEP-4412 service-account token with its annotations, else the
-//!   node's `azure.json`, else the `AZURE_*` environment, else managed identity; see
-//!   [`identity`].
+//! * **Which identity.** A KEP-4412 service-account token (through an AKS identity binding
+//!   when configured, see [`binding`]) with its annotations, else the node's `azure.json`,
+//!   else the `AZURE_*` environment, else managed identity; see [`identity`].
 //! * **The exchange.** Entra ID token for `https://containerregistry.azure.net` → `GET /v2/`
 //!   challenge → `POST /oauth2/exchange` → ACR refresh token; see [`exchange`].
 //! * **The answer.** `{username: 00000000-0000-0000-0000-000000000000, password: <refresh
