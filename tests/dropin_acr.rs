@@ -28,6 +28,7 @@ use common::azure::{
 use common::dropin::{entries, AuthConfig, Entry};
 use common::tls::{ca, server_cert, tls_front};
 use common::{run_with, sa_request, sa_token, Sandbox};
+use keyring_api::upstream::Fate;
 
 /// AKS's azure.json (fake values, AgentBaker's keys): user-assigned managed identity.
 const AKS_AZURE_JSON: &str = include_str!("data/upstream-configs/azure-json-aks-example.json");
@@ -440,26 +441,35 @@ fn fates_of_variables_and_flags() {
     let entry = entry("aks-agentbaker.yaml");
     let (node, refresh) = Node::aks(&entry, "myacr.azurecr.io");
     let req = entry.request("myacr.azurecr.io/app");
-    let out = node.run(
-        &entry,
-        &req,
-        &[("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi")],
-    );
-    let err = common::assert_one_line_exit(&out, 2, &[]);
-    assert!(
-        err.contains("IDENTITY_ENDPOINT") && err.contains("not supported"),
-        "{err}"
-    );
-    let out = node.run(&entry, &req, &[("AZURE_SDK_GO_LOGGING", "all")]);
-    assert_eq!(auth(&entry, &out)["myacr.azurecr.io"], creds(&refresh));
-    let err = common::stderr(&out);
-    assert_eq!(
-        err.lines()
-            .filter(|l| l.contains("AZURE_SDK_GO_LOGGING"))
-            .count(),
-        1,
-        "{err}"
-    );
+    // Every variable of the table with a fate other than honoured, set on its own.
+    for var in keyring_acr::upstream::PLUGIN.env {
+        let value = "http://127.0.0.1:1/value";
+        let out = node.run(&entry, &req, &[(var.name, value)]);
+        match var.fate {
+            Fate::Refused => {
+                let err = common::assert_one_line_exit(&out, 2, &[value]);
+                assert!(
+                    err.contains(var.name) && err.contains("not supported"),
+                    "{err}"
+                );
+            }
+            Fate::Warned => {
+                assert_eq!(auth(&entry, &out)["myacr.azurecr.io"], creds(&refresh));
+                let err = common::stderr(&out);
+                let lines: Vec<&str> = err.lines().filter(|l| l.contains(var.name)).collect();
+                assert_eq!(lines.len(), 1, "{}: {err}", var.name);
+                assert!(lines[0].contains("ignored"), "{err}");
+            }
+            Fate::Honoured => {}
+        }
+    }
+    // HTTPS_PROXY is honoured for ACR (a dead proxy fails the /v2/ challenge) and not used
+    // for IMDS, which answered first.
+    let before = imds_calls(&node.fake).len();
+    let out = node.run(&entry, &req, &[("HTTPS_PROXY", "http://127.0.0.1:9")]);
+    let line = common::assert_one_line_failure(&out, &[]);
+    assert!(line.contains("/v2/ challenge"), "{line}");
+    assert_eq!(imds_calls(&node.fake).len(), before + 1);
 
     let mut e = entry.clone();
     e.provider.args = vec!["--version".into()];

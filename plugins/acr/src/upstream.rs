@@ -71,7 +71,7 @@ const FLAGS: &[Flag] = &[
         short: None,
         takes: Takes::Value,
         fate: Fate::Honoured,
-        note: "identity bindings: the tenant when the service account has no kubernetes.azure.com/acr-tenant-id annotation",
+        note: "identity bindings: the tenant when the service account has no kubernetes.azure.com/acr-tenant-id annotation; as upstream the exchange names the node's tenant (azure.json) and this only when that has none",
     },
     Flag {
         long: "ib-apiserver-ip",
