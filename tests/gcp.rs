@@ -1373,153 +1373,15 @@ fn google_apis_are_reached_through_https_proxy_and_the_metadata_server_directly(
     assert!(seen.try_recv().is_err(), "the proxy was used");
 }
 
-/// A TLS front on 127.0.0.1 for a plain-HTTP fake: terminates TLS with `cert`/`key` (PEM
-/// files) and forwards each connection's one request to `backend`, then its reply back.
-/// Bounded: 32 connections; the thread ends with the test process.
-fn tls_front(cert: &Path, key: &Path, backend: String) -> u16 {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    use std::io::Read;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .expect("cert")
-        .collect::<Result<_, _>>()
-        .expect("cert");
-    let key = PrivateKeyDer::from_pem_file(key).expect("key");
-    let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("server config"),
-    );
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for conn in l.incoming().take(32) {
-            let Ok(tcp) = conn else { return };
-            let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
-            let Ok(server) = rustls::ServerConnection::new(config.clone()) else {
-                return;
-            };
-            let mut tls = rustls::StreamOwned::new(server, tcp);
-            // One request: the head, then Content-Length bytes of body.
-            let mut req = Vec::new();
-            let mut byte = [0u8; 1];
-            while !req.ends_with(b"\r\n\r\n") {
-                match tls.read(&mut byte) {
-                    Ok(1) => req.push(byte[0]),
-                    _ => break,
-                }
-            }
-            if !req.ends_with(b"\r\n\r\n") {
-                continue; // the handshake or the request failed: nothing to forward
-            }
-            let head = String::from_utf8_lossy(&req).to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            let mut body = vec![0u8; len];
-            if tls.read_exact(&mut body).is_err() {
-                continue;
-            }
-            req.extend_from_slice(&body);
-            let Ok(mut plain) = std::net::TcpStream::connect(&backend) else {
-                continue;
-            };
-            let mut reply = Vec::new();
-            // The fake answers with Connection: close, so its reply ends at EOF.
-            if plain.write_all(&req).is_ok() && plain.read_to_end(&mut reply).is_ok() {
-                let _ = tls.write_all(&reply);
-                tls.conn.send_close_notify();
-                let _ = tls.flush();
-            }
-        }
-    });
-    port
-}
-
 #[test]
 fn workload_identity_over_real_tls() {
     let fake = fake_google(Duration::ZERO);
     let s = Sandbox::new();
     let dir = s.tmp.path();
-    let openssl = |args: &[&str]| {
-        let st = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("the openssl CLI is needed (apt-get install openssl)");
-        assert!(st.success(), "openssl {args:?}");
-    };
-    // A CA (`name`.pem, `name`.key) of its own.
-    let ca = |name: &str| {
-        let (subj, key, pem) = (
-            format!("/CN={name}"),
-            format!("{name}.key"),
-            format!("{name}.pem"),
-        );
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            &subj,
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-        ]);
-    };
+    let ca = |name: &str| common::tls::ca(dir, name);
     ca("ca");
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "srv.key",
-        "-out",
-        "srv.csr",
-    ]);
-    std::fs::write(
-        dir.join("ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "srv.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "srv.pem",
-        "-days",
-        "1",
-        "-extfile",
-        "ext",
-    ]);
-    let port = tls_front(&dir.join("srv.pem"), &dir.join("srv.key"), fake.host());
+    common::tls::server_cert(dir, "ca", "IP:127.0.0.1");
+    let port = common::tls::tls_front(&dir.join("srv.pem"), &dir.join("srv.key"), fake.host());
     let cfg = config(
         &s,
         &format!(

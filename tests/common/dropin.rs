@@ -167,3 +167,41 @@ pub fn host_for(pattern: &str, first: &str, rest: &str) -> String {
         .collect::<Vec<_>>()
         .join(".")
 }
+
+/// A `CredentialProviderResponse` as the kubelet decodes it: strictly (an unknown field is
+/// an error), `kind` and `apiVersion` checked against the entry.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Response {
+    pub kind: String,
+    pub api_version: String,
+    pub cache_key_type: String,
+    pub cache_duration: Option<String>,
+    pub auth: Option<std::collections::BTreeMap<String, AuthConfig>>,
+}
+
+/// One `auth` entry, strictly.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub username: String,
+    pub password: String,
+}
+
+impl Entry {
+    /// The run succeeded and stdout is exactly one response the kubelet accepts for this
+    /// entry (strict decoding, its `apiVersion`, a known `cacheKeyType`).
+    pub fn response(&self, out: &std::process::Output) -> Response {
+        let v = super::stdout_json(out);
+        let r: Response = serde_json::from_value(v.clone())
+            .unwrap_or_else(|e| panic!("{}: strict decoding failed: {e}: {v}", self.label()));
+        assert_eq!(r.kind, "CredentialProviderResponse", "{}", self.label());
+        assert_eq!(r.api_version, self.provider.api_version, "{}", self.label());
+        assert!(
+            matches!(r.cache_key_type.as_str(), "Image" | "Registry" | "Global"),
+            "{}: {v}",
+            self.label()
+        );
+        r
+    }
+}

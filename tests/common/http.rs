@@ -1,5 +1,5 @@
-//! A tiny HTTP/1.1 server for fake cloud endpoints (GCP metadata and OAuth, AWS JSON APIs)
-//! on 127.0.0.1: one request per connection, answered by a closure, every request recorded.
+//! A tiny HTTP/1.1 server for fake cloud endpoints (GCP metadata and OAuth, AWS JSON APIs,
+//! Azure IMDS, Entra ID and ACR) on 127.0.0.1: one request per connection, answered by a closure, every request recorded.
 //! Bounded: at most 100 connections and 60 s, and it stops when dropped.
 #![allow(dead_code)]
 
@@ -24,6 +24,8 @@ pub struct Req {
 pub enum Reply {
     /// Status and body.
     With(u16, Vec<u8>),
+    /// Status, headers of this reply only (name, value), and body.
+    WithHeaders(u16, Vec<(String, String)>, Vec<u8>),
     /// Read the request and never answer (until the server stops).
     Hang,
 }
@@ -169,6 +171,15 @@ fn serve(
         Reply::With(status, body) => {
             let head = format!(
                 "HTTP/1.1 {status} X\r\n{reply_headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&body);
+        }
+        Reply::WithHeaders(status, extra, body) => {
+            let extra: String = extra.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+            let head = format!(
+                "HTTP/1.1 {status} X\r\n{reply_headers}{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
             );
             let _ = conn.write_all(head.as_bytes());

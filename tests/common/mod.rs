@@ -3,8 +3,10 @@
 //! and a runner for the built binary.
 #![allow(dead_code)]
 
+pub mod azure;
 pub mod dropin;
 pub mod http;
+pub mod tls;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -42,10 +42,48 @@ pub struct Config {
     /// no `kubernetes.azure.com/acr-client-id` annotation: `true` (the default) uses the
     /// node's identity, `false` fails the request.
     pub node_identity_fallback: Option<bool>,
+    /// Whether an image reached through a mirror always uses the node's identity, even when
+    /// the kubelet sent a service-account token (upstream's rule: mirrors serve the node's
+    /// bootstrap images). Default `false`; `true` under the upstream name.
+    pub mirrors_use_node_identity: Option<bool>,
+    /// AKS identity bindings: the pod's service-account token exchanged at the cluster's
+    /// identity-binding endpoint (upstream `--ib-*` flags).
+    pub identity_binding: Option<IdentityBindingConfig>,
     /// Endpoint overrides, for tests, proxies and clouds not built in.
     #[serde(default)]
     pub endpoints: Endpoints,
 }
+
+/// The identity-binding exchange of AKS (upstream `acr-credential-provider --ib-*`).
+///
+/// With a service-account token in the request, the token is the client assertion of a
+/// `client_credentials` grant (`scope` ACR's, `client_id` from the service account's
+/// `kubernetes.azure.com/acr-client-id` annotation or `defaultClientId`) POSTed to
+/// `https://<sniName>/`, dialled at `apiServer` (an IP, or a name resolved when needed),
+/// the server certificate checked against `caFile` for the name `sniName`, never through a
+/// proxy. The answer's `access_token` is then exchanged at ACR as any Entra ID token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IdentityBindingConfig {
+    /// The TLS server name of the endpoint (`--ib-sni-name`), no scheme.
+    pub sni_name: String,
+    /// The client ID when the service account has no annotation (`--ib-default-client-id`).
+    pub default_client_id: Option<String>,
+    /// The tenant when the service account has no `kubernetes.azure.com/acr-tenant-id`
+    /// annotation (`--ib-default-tenant-id`).
+    pub default_tenant_id: Option<String>,
+    /// The address dialled (`--ib-apiserver-ip`): an IP, or a DNS name resolved when an
+    /// exchange is made.
+    pub api_server: String,
+    /// The CA bundle the endpoint's certificate must chain to; default
+    /// [`IB_CA_FILE`].
+    pub ca_file: Option<PathBuf>,
+    /// The port dialled; default 443, the only one upstream dials.
+    pub port: Option<u16>,
+}
+
+/// Upstream's CA for the identity-binding endpoint (AKS's cluster CA on the node).
+pub const IB_CA_FILE: &str = "/etc/kubernetes/certs/ca.crt";
 
 /// One mirror mapping.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -71,6 +109,9 @@ pub struct Endpoints {
     /// The login server stays the `service` and the answer's key. For tests (`http://...`)
     /// and for reaching ACR through a private-link proxy.
     pub registry: Option<String>,
+    /// Where the identity-binding exchange goes instead of `https://<sniName>/` dialled at
+    /// the API server: a full URL, reached directly (no proxy, system CAs). For tests.
+    pub identity_binding: Option<String>,
 }
 
 /// The default IMDS token endpoint.
@@ -95,6 +136,29 @@ pub struct Settings {
     pub authority_host: Option<String>,
     /// The registry base URL override, without trailing `/`.
     pub registry_base: Option<BaseUrl>,
+    /// See [`Config::mirrors_use_node_identity`].
+    pub mirrors_use_node_identity: bool,
+    /// See [`Config::identity_binding`], checked.
+    pub identity_binding: Option<IdentityBinding>,
+}
+
+/// A checked [`IdentityBindingConfig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityBinding {
+    /// The TLS server name.
+    pub sni_name: String,
+    /// The default client ID.
+    pub default_client_id: Option<String>,
+    /// The default tenant.
+    pub default_tenant_id: Option<String>,
+    /// An IP or a DNS name.
+    pub api_server: String,
+    /// The CA bundle.
+    pub ca_file: PathBuf,
+    /// The port.
+    pub port: u16,
+    /// `endpoints.identityBinding`, when set.
+    pub endpoint_override: Option<String>,
 }
 
 /// `scheme://authority` with nothing after.
@@ -229,7 +293,16 @@ impl Config {
                 })
             }
         };
+        let identity_binding = match &self.identity_binding {
+            None => None,
+            Some(ib) => Some(check_identity_binding(
+                ib,
+                self.endpoints.identity_binding.as_deref(),
+            )?),
+        };
         Ok(Settings {
+            mirrors_use_node_identity: self.mirrors_use_node_identity.unwrap_or(false),
+            identity_binding,
             cloud_config: self.cloud_config.clone(),
             cloud,
             mirrors,
@@ -240,6 +313,71 @@ impl Config {
             registry_base,
         })
     }
+}
+
+fn check_identity_binding(
+    ib: &IdentityBindingConfig,
+    endpoint: Option<&str>,
+) -> Result<IdentityBinding, ConfigError> {
+    let sni = ib.sni_name.trim().to_ascii_lowercase();
+    if sni.starts_with("http://") || sni.starts_with("https://") {
+        return Err(err(
+            "identityBinding.sniName",
+            "must not contain a scheme (https:// or http://)",
+        ));
+    }
+    if !is_dns_name(&sni) {
+        return Err(err(
+            "identityBinding.sniName",
+            format!("{:?} is not a DNS name", ib.sni_name),
+        ));
+    }
+    let api_server = ib.api_server.trim().to_string();
+    if api_server.parse::<std::net::IpAddr>().is_err()
+        && !is_dns_name(&api_server.to_ascii_lowercase())
+    {
+        return Err(err(
+            "identityBinding.apiServer",
+            format!(
+                "{:?} is neither an IP address nor a DNS name",
+                ib.api_server
+            ),
+        ));
+    }
+    let id = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+    };
+    let endpoint_override = match endpoint {
+        None => None,
+        Some(u) => {
+            let (scheme, authority, rest) = split_url(u).ok_or_else(|| {
+                err(
+                    "endpoints.identityBinding",
+                    format!("{u:?} is not an http(s) URL"),
+                )
+            })?;
+            Some(format!(
+                "{scheme}://{authority}{}",
+                if rest.is_empty() { "/" } else { &rest }
+            ))
+        }
+    };
+    Ok(IdentityBinding {
+        sni_name: sni,
+        default_client_id: id(&ib.default_client_id),
+        default_tenant_id: id(&ib.default_tenant_id),
+        api_server,
+        ca_file: ib.ca_file.clone().unwrap_or_else(|| IB_CA_FILE.into()),
+        port: match ib.port {
+            Some(0) => return Err(err("identityBinding.port", "0 is not a port")),
+            Some(p) => p,
+            None => 443,
+        },
+        endpoint_override,
+    })
 }
 
 /// `scheme://authority/rest` → parts, scheme http or https (lower-cased), authority a
@@ -393,10 +531,26 @@ pub struct AzureJson {
 }
 
 impl AzureJson {
-    /// Parses the file's bytes. Errors name the line and column, never a value.
+    /// Parses the file's bytes: JSON, or YAML as the upstream plugin's config loader also
+    /// takes (a file whose first character is not `{`). Errors name the line and column,
+    /// never a value.
     pub fn parse(bytes: &[u8]) -> Result<AzureJson, String> {
         // Strip a UTF-8 BOM, which Windows tooling writes.
         let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        let json = bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_none_or(|b| *b == b'{');
+        if !json {
+            return serde_norway::from_slice(bytes).map_err(|e| match e.location() {
+                Some(l) => format!(
+                    "not valid YAML (nor JSON) at line {} column {}",
+                    l.line(),
+                    l.column()
+                ),
+                None => "not valid YAML (nor JSON)".to_string(),
+            });
+        }
         serde_json::from_slice(bytes).map_err(|e| {
             format!(
                 "not valid JSON at line {} column {} ({:?})",
@@ -580,6 +734,17 @@ mod tests {
         let e = AzureJson::parse(b"{\"aadClientSecret\": 987654}").unwrap_err();
         assert!(e.contains("line 1") && !e.contains("987654"), "{e}");
         assert!(AzureJson::parse(b"\xef\xbb\xbf{}").is_ok());
+        // YAML, as the upstream plugin's loader also takes it.
+        let y = AzureJson::parse(
+            b"cloud: AzurePublicCloud\ntenantId: t\nuseManagedIdentityExtension: true\nuserAssignedIdentityID: abc\n",
+        )
+        .unwrap();
+        assert!(y.use_managed_identity_extension);
+        assert_eq!(y.user_assigned_identity_id, "abc");
+        let e =
+            AzureJson::parse(b"aadClientSecret: hunter2\nuseManagedIdentityExtension: hunter3\n")
+                .unwrap_err();
+        assert!(e.contains("YAML") && !e.contains("hunter"), "{e}");
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub enum Stage {
     Challenge,
     /// `POST /oauth2/exchange` on the registry.
     Exchange,
+    /// The AKS identity-binding endpoint (`--ib-sni-name`).
+    IdentityBinding,
 }
 
 impl fmt::Display for Stage {
@@ -29,6 +31,7 @@ impl fmt::Display for Stage {
             Stage::Aad => "AAD token",
             Stage::Challenge => "/v2/ challenge",
             Stage::Exchange => "ACR token exchange",
+            Stage::IdentityBinding => "identity-binding token",
         })
     }
 }

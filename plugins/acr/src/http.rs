@@ -128,6 +128,49 @@ impl Http {
         }
     }
 
+    /// Agents for the identity-binding endpoint: every host name is dialled at `ip` (the
+    /// URL's port kept), TLS verifies the server name of the URL against `roots` only (the
+    /// cluster CA, not the web PKI), never through a proxy. Upstream does the same with a
+    /// custom dialer and `RootCAs`.
+    pub fn pinned(
+        deadline: Deadline,
+        ip: std::net::IpAddr,
+        roots: &[ureq::tls::Certificate<'static>],
+    ) -> Self {
+        let budget = deadline.cap(TOTAL_BUDGET);
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::new_with_certs(roots))
+            .build();
+        let agent = || {
+            let config = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .max_redirects_will_error(false)
+                .proxy(None)
+                .user_agent(crate::USER_AGENT)
+                .timeout_connect(Some(CONNECT))
+                .tls_config(tls.clone())
+                .build();
+            ureq::Agent::with_parts(
+                config,
+                ureq::unversioned::transport::DefaultConnector::new(),
+                Pinned(ip),
+            )
+        };
+        let start = Instant::now();
+        Http {
+            direct: agent(),
+            proxied: agent(),
+            start,
+            deadline: start + budget,
+        }
+    }
+
+    /// What is left of this `provide`'s budget, for a further set of agents.
+    pub fn deadline(&self) -> Deadline {
+        Deadline::after(self.deadline.saturating_duration_since(Instant::now()))
+    }
+
     /// Sends the call, retrying transient failures within the deadline.
     pub fn send(&self, call: &Call<'_>) -> Result<Reply, Error> {
         let mut attempt = 0;
@@ -249,6 +292,30 @@ impl Http {
             budget_s: self.deadline.duration_since(self.start).as_secs(),
             hint: call.hint.to_string(),
         }
+    }
+}
+
+/// A resolver that answers every name with one address (the URL's port, or the scheme's).
+#[derive(Debug)]
+struct Pinned(std::net::IpAddr);
+
+impl ureq::unversioned::resolver::Resolver for Pinned {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        _config: &ureq::config::Config,
+        _timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("http") {
+                80
+            } else {
+                443
+            });
+        let mut out = self.empty();
+        out.push(std::net::SocketAddr::new(self.0, port));
+        Ok(out)
     }
 }
 

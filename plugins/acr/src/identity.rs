@@ -2,6 +2,11 @@
 //!
 //! Selection, first match wins:
 //!
+//! 0. **Identity binding** (`acr.identityBinding`, upstream's `--ib-*`): the request carries
+//!    the pod's token and a client ID is known (annotation, else `defaultClientId`); the token
+//!    is exchanged at the binding endpoint ([`crate::binding`]). With a binding configured the
+//!    token is not used otherwise: without a client ID the node identity answers, unless
+//!    `nodeIdentityFallback: false`.
 //! 1. **Service-account token** (KEP-4412, kubelet ≥ 1.33 with `tokenAttributes`): the request
 //!    carries the pod's token and the service account is annotated with
 //!    `kubernetes.azure.com/acr-client-id` (and `kubernetes.azure.com/acr-tenant-id`, else the
@@ -15,6 +20,9 @@
 //!    `AZURE_CLIENT_CERTIFICATE_PATH`, then `AZURE_FEDERATED_TOKEN_FILE` (each with
 //!    `AZURE_CLIENT_ID` and `AZURE_TENANT_ID`); otherwise managed identity, user-assigned when
 //!    `AZURE_CLIENT_ID` is set.
+//!
+//! An image reached through a mirror skips 0 and 1 when `mirrorsUseNodeIdentity` is set
+//! (upstream's rule, on under its name).
 //!
 //! Managed identity asks IMDS for resource `https://containerregistry.azure.net`; the others
 //! ask the tenant's v2 token endpoint for scope `https://containerregistry.azure.net/.default`
@@ -78,6 +86,9 @@ pub enum Credential {
     FederatedTokenFile(PathBuf),
     /// The pod's service-account token from the kubelet request (KEP-4412).
     ServiceAccountToken(Secret<String>),
+    /// The pod's service-account token, exchanged at the AKS identity-binding endpoint
+    /// (`acr.identityBinding`).
+    IdentityBinding(Secret<String>),
 }
 
 /// The selected identity.
@@ -120,6 +131,12 @@ impl Identity {
             Credential::ServiceAccountToken(_) => {
                 format!("service-account token for {}", self.client_id)
             }
+            Credential::IdentityBinding(_) => {
+                format!(
+                    "identity binding of the service account to {}",
+                    self.client_id
+                )
+            }
         };
         format!("{what} from {}", self.origin)
     }
@@ -138,6 +155,18 @@ pub fn select(
     query: &Query,
     login_server: &str,
 ) -> Result<Identity, Error> {
+    select_for(settings, env, query, login_server, false)
+}
+
+/// [`select`] for an image that reached `login_server` through a mirror when `mirrored`:
+/// with `mirrorsUseNodeIdentity` its service-account token is not used.
+pub fn select_for(
+    settings: &Settings,
+    env: Env<'_>,
+    query: &Query,
+    login_server: &str,
+    mirrored: bool,
+) -> Result<Identity, Error> {
     let azure = match &settings.cloud_config {
         Some(path) => Some((read_azure_json(path)?, path.as_path())),
         None => None,
@@ -150,7 +179,44 @@ pub fn select(
         .filter(|t| !t.is_empty())
         .or_else(|| env("AZURE_TENANT_ID"));
 
-    if let Some(token) = &query.service_account_token {
+    let token = query
+        .service_account_token
+        .as_ref()
+        .filter(|_| !(mirrored && settings.mirrors_use_node_identity));
+    if let (Some(ib), Some(token)) = (&settings.identity_binding, token) {
+        let annotations = &query.service_account_annotations;
+        let nonempty = |k: &str| annotations.get(k).filter(|v| !v.is_empty()).cloned();
+        match nonempty(ANNOTATION_CLIENT_ID).or_else(|| ib.default_client_id.clone()) {
+            Some(client_id) => {
+                // The ACR exchange names the node's tenant, as upstream (its binding
+                // credential keeps the annotation's or default tenant unused); else the
+                // binding's, when it is a tenant ID at all.
+                let tenant = node_tenant
+                    .clone()
+                    .filter(|t| is_tenant_id(t))
+                    .or_else(|| {
+                        nonempty(ANNOTATION_TENANT_ID)
+                            .or_else(|| ib.default_tenant_id.clone())
+                            .filter(|t| is_tenant_id(t))
+                    });
+                return Ok(Identity {
+                    credential: Credential::IdentityBinding(token.clone()),
+                    client_id: check_client_id(&client_id, ANNOTATION_CLIENT_ID)?,
+                    tenant,
+                    authority: None,
+                    origin: format!("identity binding {}", ib.sni_name),
+                });
+            }
+            None if !settings.node_identity_fallback => {
+                return Err(Error::Setup(format!(
+                    "the kubelet sent a service-account token but the service account has no {ANNOTATION_CLIENT_ID} annotation and there is no default client ID (--ib-default-client-id); annotate the service account"
+                )));
+            }
+            None => tracing::debug!(
+                "service-account token without {ANNOTATION_CLIENT_ID} nor a default client ID; using the node identity"
+            ),
+        }
+    } else if let (Some(token), None) = (token, &settings.identity_binding) {
         let annotations = &query.service_account_annotations;
         match annotations
             .get(ANNOTATION_CLIENT_ID)
@@ -344,9 +410,13 @@ pub fn authority_host(
         return Cloud::parse(name)
             .map(|c| c.authority_host().to_string())
             .ok_or_else(|| {
-                Error::Setup(format!(
-                    "azure.json cloud {name:?} is not a cloud this build knows; set acr.endpoints.authorityHost (and acr.registrySuffixes)"
-                ))
+                Error::Setup(if name.eq_ignore_ascii_case("AzureStackCloud") {
+                    "azure.json cloud AzureStackCloud takes its endpoints from the file AZURE_ENVIRONMENT_FILEPATH names, which is not set; set it in the kubelet's environment (or acr.endpoints.authorityHost)".to_string()
+                } else {
+                    format!(
+                        "azure.json cloud {name:?} is not a cloud this build knows; set acr.endpoints.authorityHost (and acr.registrySuffixes)"
+                    )
+                })
             });
     }
     Ok(Cloud::of_login_server(login_server)
@@ -481,6 +551,12 @@ pub fn token(
         Credential::ServiceAccountToken(token) => {
             aad_token(identity, http, |_| Ok(Form::Assertion(token.clone())))
         }
+        Credential::IdentityBinding(token) => match &settings.identity_binding {
+            Some(ib) => crate::binding::token(ib, &identity.client_id, token, http.deadline()),
+            None => Err(Error::Setup(
+                "internal: an identity binding without acr.identityBinding".into(),
+            )),
+        },
     }
 }
 
@@ -619,7 +695,12 @@ fn aad_hint(status: u16, code: Option<&str>, identity: &Identity) -> String {
     }
 }
 
-fn access_token(body: &Secret<Vec<u8>>, stage: Stage, url: &str) -> Result<Secret<String>, Error> {
+/// The `access_token` of a token endpoint's 200 answer (Entra ID, IMDS, identity binding).
+pub(crate) fn access_token(
+    body: &Secret<Vec<u8>>,
+    stage: Stage,
+    url: &str,
+) -> Result<Secret<String>, Error> {
     #[derive(serde::Deserialize)]
     struct TokenResponse {
         access_token: Option<Secret<String>>,

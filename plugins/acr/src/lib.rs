@@ -8,9 +8,9 @@
 //!   [`Outcome::NotApplicable`], decided from the image name alone, before any I/O.
 //!   The login server is the image's own registry (or the mirror's configured target),
 //!   never anything further along the image name.
-//! * **Which identity.** A KEP-4412 service-account token with its annotations, else the
-//!   node's `azure.json`, else the `AZURE_*` environment, else managed identity; see
-//!   [`identity`].
+//! * **Which identity.** A KEP-4412 service-account token (through an AKS identity binding
+//!   when configured, see [`binding`]) with its annotations, else the node's `azure.json`,
+//!   else the `AZURE_*` environment, else managed identity; see [`identity`].
 //! * **The exchange.** Entra ID token for `https://containerregistry.azure.net` → `GET /v2/`
 //!   challenge → `POST /oauth2/exchange` → ACR refresh token; see [`exchange`].
 //! * **The answer.** `{username: 00000000-0000-0000-0000-000000000000, password: <refresh
@@ -34,6 +34,7 @@
 //! its current major version offers aws-lc or RustCrypto backends, not ring. See [`http`]
 //! for timeouts, retries and proxies.
 
+pub mod binding;
 pub mod cert;
 pub mod challenge;
 pub mod config;
@@ -112,7 +113,13 @@ impl AcrProvider {
 
     fn fetch(&self, query: &Query, target: &host::Target) -> Result<Answer, error::Error> {
         let login = target.login_server.as_str();
-        let identity = identity::select(&self.settings, &*self.env, query, login)?;
+        let identity = identity::select_for(
+            &self.settings,
+            &*self.env,
+            query,
+            login,
+            target.mirror_source.is_some(),
+        )?;
         tracing::debug!(identity = %identity.describe(), login_server = login, "ACR credentials");
         let http = http::Http::new(query.deadline);
         let now = query.clock.now();

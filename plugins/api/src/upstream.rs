@@ -67,6 +67,15 @@ pub struct Flag {
     pub note: &'static str,
 }
 
+/// cobra's `-h/--help`, which every upstream plugin has.
+pub const HELP: Flag = Flag {
+    long: "help",
+    short: Some('h'),
+    takes: Takes::Bool,
+    fate: Fate::Honoured,
+    note: "prints the usage and exits",
+};
+
 /// One environment variable an upstream plugin reads.
 #[derive(Debug, Clone, Copy)]
 pub struct EnvVar {

@@ -1,0 +1,167 @@
+//! The AKS identity-binding exchange (upstream `acr-credential-provider --ib-*`), as
+//! `pkg/credentialprovider/identity_bindings_credentials.go` performs it:
+//!
+//! `POST https://<sniName>/` (form: `grant_type=client_credentials`,
+//! `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`,
+//! `client_assertion=<the pod's service-account token>`, `client_id`, `scope=<ACR>/.default`)
+//! dialled at the API server's address whatever the name resolves to, the certificate
+//! verified for `sniName` against the cluster CA file only, no proxy. A 200 answer carries
+//! `{"access_token": ..., "expires_in": ...}`: an Entra ID token that the ACR exchange then
+//! takes as any other.
+//!
+//! The API server may be given as a DNS name (AKS passes its FQDN); upstream resolves it at
+//! start with a 10 s timeout, for every invocation. Here it is resolved only when an
+//! exchange is made, within the same bound and the invocation's deadline.
+
+use std::net::{IpAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use keyring_api::{Deadline, Secret};
+
+use crate::config::IdentityBinding;
+use crate::error::{error_code, Error, Stage};
+use crate::http::{transient, Body, Call, Http, Route};
+use crate::identity::{access_token, AadToken, ASSERTION_TYPE};
+
+/// Upstream's bound on resolving `--ib-apiserver-ip` when it is a name.
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest CA bundle read.
+const MAX_CA_BYTES: u64 = 1 << 20;
+
+/// The address `api_server` names: itself when an IP, else the first address the system
+/// resolver gives within [`RESOLVE_TIMEOUT`] (and `deadline`).
+pub fn resolve(api_server: &str, deadline: Deadline) -> Result<IpAddr, Error> {
+    if let Ok(ip) = api_server.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    let name = api_server.to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // getaddrinfo cannot be cancelled: a thread that outlives a timeout is left to finish.
+    std::thread::spawn(move || {
+        let _ = tx.send((name.as_str(), 443).to_socket_addrs().map(|mut a| a.next()));
+    });
+    let fail = |why: &str| {
+        Error::Setup(format!(
+            "the identity-binding API server {api_server:?} (--ib-apiserver-ip) {why}; give its IP, or check the node's DNS"
+        ))
+    };
+    match rx.recv_timeout(deadline.cap(RESOLVE_TIMEOUT)) {
+        Ok(Ok(Some(addr))) => Ok(addr.ip()),
+        Ok(Ok(None)) | Ok(Err(_)) => Err(fail("does not resolve")),
+        Err(_) => Err(fail("did not resolve within 10 s")),
+    }
+}
+
+fn read_roots(ib: &IdentityBinding) -> Result<Vec<ureq::tls::Certificate<'static>>, Error> {
+    use std::io::Read;
+    let path = &ib.ca_file;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CA_BYTES).read_to_end(&mut bytes))
+        .map_err(|source| Error::File {
+            what: "identity-binding CA",
+            path: path.clone(),
+            hint: "the cluster CA the identity-binding endpoint's certificate chains to (identityBinding.caFile)".into(),
+            source,
+        })?;
+    let certs: Vec<_> = ureq::tls::parse_pem(&bytes)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(Error::Content {
+            what: "identity-binding CA",
+            path: path.clone(),
+            problem: "holds no PEM certificate".into(),
+        });
+    }
+    Ok(certs)
+}
+
+/// The Entra ID token for ACR that the identity-binding endpoint gives for the pod's
+/// service-account `token` as application `client_id`.
+pub fn token(
+    ib: &IdentityBinding,
+    client_id: &str,
+    token: &Secret<String>,
+    deadline: Deadline,
+) -> Result<AadToken, Error> {
+    let (http, url) = match &ib.endpoint_override {
+        Some(u) => (Http::new(deadline), u.clone()),
+        None => {
+            let ip = resolve(&ib.api_server, deadline)?;
+            let roots = read_roots(ib)?;
+            (
+                Http::pinned(deadline, ip, &roots),
+                match ib.port {
+                    443 => format!("https://{}/", ib.sni_name),
+                    port => format!("https://{}:{port}/", ib.sni_name),
+                },
+            )
+        }
+    };
+    let fields: Vec<(&str, &str)> = vec![
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("scope", crate::SCOPE),
+        ("client_assertion", token.expose()),
+        ("client_id", client_id),
+    ];
+    let hint = format!(
+        "can the node reach the identity-binding endpoint {} at {} (--ib-apiserver-ip), and is {} its CA?",
+        ib.sni_name,
+        ib.api_server,
+        ib.ca_file.display()
+    );
+    let reply = http.send(&Call {
+        stage: Stage::IdentityBinding,
+        url: &url,
+        query: &[],
+        headers: &[],
+        body: Body::Form(&fields),
+        route: Route::Direct,
+        retry_status: transient,
+        hint: &hint,
+    })?;
+    drop(fields);
+    if reply.status != 200 {
+        let code = error_code(reply.body.expose());
+        let hint = match reply.status {
+            400 | 401 | 403 => format!("the identity binding refused the service account as client {client_id}: check the binding of the service account to that identity (kubernetes.azure.com/acr-client-id or --ib-default-client-id)"),
+            _ => "the identity-binding endpoint failed; retry later".to_string(),
+        };
+        return Err(Error::Status {
+            stage: Stage::IdentityBinding,
+            url,
+            status: reply.status,
+            code,
+            hint,
+        });
+    }
+    let token = access_token(&reply.body, Stage::IdentityBinding, &url)?;
+    Ok(AadToken { token })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_server_addresses() {
+        let d = Deadline::after(Duration::from_secs(5));
+        assert_eq!(
+            resolve("10.0.0.1", d).unwrap(),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(resolve("::1", d).unwrap(), "::1".parse::<IpAddr>().unwrap());
+        // A name goes through the system resolver (/etc/hosts names localhost).
+        assert!(resolve("localhost", d).unwrap().is_loopback());
+        let e = resolve("no-such-host.invalid", d).unwrap_err().to_string();
+        assert!(
+            e.contains("--ib-apiserver-ip") && e.contains("does not resolve"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! Real TLS in front of the plain-HTTP fakes: a CA and a server certificate made with the
+//! openssl CLI, and a rustls front on 127.0.0.1 (ring, as in the binary).
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs the openssl CLI in `dir`; fails loudly when it is missing or fails.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let st = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("the openssl CLI is needed (apt-get install openssl)");
+    assert!(st.success(), "openssl {args:?}");
+}
+
+/// A CA of its own in `dir`: `<name>.pem`, `<name>.key`.
+pub fn ca(dir: &Path, name: &str) {
+    let (subj, key, pem) = (
+        format!("/CN={name}"),
+        format!("{name}.key"),
+        format!("{name}.pem"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            &subj,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
+        ],
+    );
+}
+
+/// A server certificate for `san` (`IP:127.0.0.1`, `DNS:name`) signed by the CA `ca_name`
+/// of [`ca`]: `srv.pem`, `srv.key` in `dir`.
+pub fn server_cert(dir: &Path, ca_name: &str, san: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=server",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext"),
+        format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
+    )
+    .expect("write ext");
+    let (ca_pem, ca_key) = (format!("{ca_name}.pem"), format!("{ca_name}.key"));
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "ext",
+        ],
+    );
+}
+
+/// A TLS front on 127.0.0.1 for a plain-HTTP fake: terminates TLS with `cert`/`key` (PEM
+/// files) and forwards each connection's one request to `backend`, then its reply back.
+/// Bounded: 32 connections; the thread ends with the test process.
+pub fn tls_front(cert: &Path, key: &Path, backend: String) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::io::Read;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .expect("cert")
+        .collect::<Result<_, _>>()
+        .expect("cert");
+    let key = PrivateKeyDer::from_pem_file(key).expect("key");
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config"),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in l.incoming().take(32) {
+            let Ok(tcp) = conn else { return };
+            let _ = tcp.set_read_timeout(Some(Duration::from_secs(10)));
+            let Ok(server) = rustls::ServerConnection::new(config.clone()) else {
+                return;
+            };
+            let mut tls = rustls::StreamOwned::new(server, tcp);
+            // One request: the head, then Content-Length bytes of body.
+            let mut req = Vec::new();
+            let mut byte = [0u8; 1];
+            while !req.ends_with(b"\r\n\r\n") {
+                match tls.read(&mut byte) {
+                    Ok(1) => req.push(byte[0]),
+                    _ => break,
+                }
+            }
+            if !req.ends_with(b"\r\n\r\n") {
+                continue; // the handshake or the request failed: nothing to forward
+            }
+            let head = String::from_utf8_lossy(&req).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            if tls.read_exact(&mut body).is_err() {
+                continue;
+            }
+            req.extend_from_slice(&body);
+            let Ok(mut plain) = std::net::TcpStream::connect(&backend) else {
+                continue;
+            };
+            let mut reply = Vec::new();
+            // The fake answers with Connection: close, so its reply ends at EOF.
+            if plain.write_all(&req).is_ok() && plain.read_to_end(&mut reply).is_ok() {
+                let _ = tls.write_all(&reply);
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+        }
+    });
+    port
+}

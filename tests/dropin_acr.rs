@@ -1,0 +1,603 @@
+//! `acr-credential-provider` replaced by this binary: every provider entry of the shipped
+//! kubelet configs (AKS AgentBaker Linux, Windows, network-isolated, custom cloud, identity
+//! bindings; the upstream examples and docs; OpenShift) run as the kubelet runs it, with the
+//! entry's exact `args` and `env`, against the fake Azure of `tests/common/azure.rs`; every
+//! answer decoded as strictly as the kubelet decodes it.
+//!
+//! **Where the node's files are.** The entries name `/etc/kubernetes/azure.json` (or
+//! OpenShift's `/etc/kubernetes/cloud.conf`), which a test cannot write. The node's
+//! environment (not the entry) gets `KUBELET_KEYRING_CONFIG`, this program's documented
+//! setting channel under an upstream name, pointing at a plugin config whose `acr.endpoints`
+//! name the fakes and whose `acr.cloudConfig` names the sandbox's copy of the file; a field
+//! of the plugin config wins over the flag it corresponds to, as for every backend. The
+//! Windows entries' `c:\k\azure.json` is, on Linux, a relative file name: the test writes
+//! that very file in the working directory and the positional itself is read. A separate
+//! test runs the AKS entry with its positional pointed at a sandbox file (JSON, then YAML,
+//! changed between runs) to show the positional is what is read when nothing overrides it.
+#![cfg(feature = "acr")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::azure::{
+    aad_token, claims, refresh_token, Fake, Script, Seen, CLIENT, TENANT, USERNAME,
+};
+use common::dropin::{entries, AuthConfig, Entry};
+use common::tls::{ca, server_cert, tls_front};
+use common::{run_with, sa_request, sa_token, Sandbox};
+use keyring_api::upstream::Fate;
+
+/// AKS's azure.json (fake values, AgentBaker's keys): user-assigned managed identity.
+const AKS_AZURE_JSON: &str = include_str!("data/upstream-configs/azure-json-aks-example.json");
+/// Its `userAssignedIdentityID` and `tenantId`.
+const AKS_KUBELET_IDENTITY: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+const AKS_TENANT: &str = "11111111-2222-3333-4444-555555555555";
+const SECRET: &str = "sp-secret-dropin-canary";
+const AUDIENCE: &str = "api://AKSIdentityBinding";
+
+fn acr_entries() -> Vec<Entry> {
+    entries(&["acr-credential-provider"])
+}
+
+/// The entry of the shipped config `file`.
+fn entry(file: &str) -> Entry {
+    acr_entries()
+        .into_iter()
+        .find(|e| e.file == file)
+        .unwrap_or_else(|| panic!("no acr-credential-provider entry in {file}"))
+}
+
+/// One node: a sandbox, the fake Azure, and the node's environment.
+struct Node {
+    sb: Sandbox,
+    fake: Fake,
+    env: Vec<(String, String)>,
+    cloud_config: PathBuf,
+}
+
+impl Node {
+    /// A node for `entry` whose cloud config holds `cloud_config`; `acr_extra` goes into
+    /// the plugin config's `acr:` section; `authority`: point Entra ID at the fake there.
+    fn new(
+        entry: &Entry,
+        script: Script,
+        cloud_config: &str,
+        acr_extra: &str,
+        authority: bool,
+    ) -> Node {
+        Node::with(entry, Fake::start(script), cloud_config, |f| {
+            format!("{}{acr_extra}", f.endpoints(authority))
+        })
+    }
+
+    /// An AKS node (AgentBaker's azure.json, a user-assigned kubelet identity) whose ACR is
+    /// `login`, and the refresh token its exchange hands out.
+    fn aks(entry: &Entry, login: &str) -> (Node, String) {
+        let refresh = refresh_token(3 * 3600);
+        let node = Node::new(
+            entry,
+            Script::ok_for(login, &refresh),
+            AKS_AZURE_JSON,
+            "",
+            true,
+        );
+        (node, refresh)
+    }
+
+    /// A node with `fake` whose `acr:` section (without `cloudConfig`) is `acr(&fake)`.
+    fn with(entry: &Entry, fake: Fake, cloud_config: &str, acr: impl Fn(&Fake) -> String) -> Node {
+        let sb = Sandbox::new();
+        let mut acr = acr(&fake);
+        let given = entry
+            .provider
+            .args
+            .first()
+            .expect("a cloud config argument");
+        let path = if Path::new(given).is_absolute() {
+            let copy = sb
+                .tmp
+                .path()
+                .join("node")
+                .join(Path::new(given).file_name().expect("name"));
+            acr.push_str(&format!("  cloudConfig: {}\n", copy.display()));
+            copy
+        } else {
+            sb.cwd.join(given)
+        };
+        common::write(&path, cloud_config);
+        let keyring = sb.tmp.path().join("keyring.yaml");
+        common::write(
+            &keyring,
+            &format!("apiVersion: kubelet-keyring/v1alpha1\nkind: KeyringConfig\nacr:\n{acr}"),
+        );
+        Node {
+            env: vec![
+                (
+                    "KUBELET_KEYRING_CONFIG".into(),
+                    keyring.display().to_string(),
+                ),
+                ("KUBELET_KEYRING_NO_CACHE".into(), "1".into()),
+            ],
+            sb,
+            fake,
+            cloud_config: path,
+        }
+    }
+
+    fn run(&self, entry: &Entry, request: &str, extra_env: &[(&str, &str)]) -> Output {
+        let mut env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        env.extend_from_slice(extra_env);
+        run_with(self.sb.upstream_command(entry, &env), request.as_bytes())
+    }
+}
+
+/// An image the pattern matches (`*` → `myacr`, then `eastus` for a region label).
+fn image_for(pattern: &str) -> String {
+    format!(
+        "{}/team/app:1",
+        pattern.replacen('*', "myacr", 1).replace('*', "eastus")
+    )
+}
+
+/// The `--registry-mirror` of the entry, as `(source, acr)` pairs.
+fn mirrors(entry: &Entry) -> Vec<(String, String)> {
+    entry
+        .provider
+        .args
+        .iter()
+        .filter_map(|a| a.strip_prefix("--registry-mirror="))
+        .flat_map(|v| v.split(','))
+        .filter_map(|p| p.rsplit_once(':'))
+        .map(|(s, t)| (s.to_string(), t.to_string()))
+        .collect()
+}
+
+fn auth(entry: &Entry, out: &Output) -> BTreeMap<String, AuthConfig> {
+    let r = entry.response(out);
+    assert_eq!(r.cache_key_type, "Registry", "{}", entry.label());
+    r.auth.unwrap_or_default()
+}
+
+fn creds(password: &str) -> AuthConfig {
+    AuthConfig {
+        username: USERNAME.into(),
+        password: password.into(),
+    }
+}
+
+fn imds_calls(fake: &Fake) -> Vec<Seen> {
+    fake.seen()
+        .into_iter()
+        .filter(|s| s.path == "/metadata/identity/oauth2/token")
+        .collect()
+}
+
+/// The requests to the identity-binding endpoint (`POST /`).
+fn binding_posts(fake: &Fake) -> Vec<Seen> {
+    fake.seen().into_iter().filter(|s| s.path == "/").collect()
+}
+
+/// The exchange went to ACR with `service` and the Entra token of `stage`.
+fn assert_exchanged(fake: &Fake, service: &str, stage: &str, label: &str) {
+    let ex = fake.one("POST", "/oauth2/exchange");
+    assert_eq!(
+        ex.form["grant_type"], "access_token_refresh_token",
+        "{label}"
+    );
+    assert_eq!(ex.form["service"], service, "{label}");
+    assert_eq!(claims(&ex.form["access_token"])["m"], stage, "{label}");
+}
+
+/// Every pattern of every shipped entry, pulled by a node without a service-account token
+/// (nodes' own and static pods' images): the kubelet identity of azure.json via IMDS, the
+/// ACR refresh token under the image's registry (and the ACR's, for a mirror).
+#[test]
+fn every_shipped_entry_answers_every_pattern_with_the_node_identity() {
+    let mut checked = 0;
+    for entry in acr_entries() {
+        let mirrors = mirrors(&entry);
+        for pattern in &entry.provider.match_images {
+            let label = format!("{} {pattern}", entry.label());
+            let image = image_for(pattern);
+            let registry = image.split('/').next().unwrap().to_string();
+            let (login, expect_keys) = match mirrors.iter().find(|(s, _)| *s == registry) {
+                Some((_, acr)) => (acr.clone(), vec![registry.clone(), acr.clone()]),
+                None => (registry.clone(), vec![registry.clone()]),
+            };
+            if pattern.starts_with("*.custom.") {
+                continue; // a custom cloud's suffix: custom_cloud_takes_its_suffix_from_the_environment_file
+            }
+            let (node, refresh) = Node::aks(&entry, &login);
+            let out = node.run(&entry, &entry.request(&image), &[]);
+            let a = auth(&entry, &out);
+            let want: BTreeMap<String, AuthConfig> = expect_keys
+                .iter()
+                .map(|k| (k.clone(), creds(&refresh)))
+                .collect();
+            assert_eq!(a, want, "{label}: {}", common::stderr(&out));
+            let imds = imds_calls(&node.fake);
+            assert_eq!(imds.len(), 1, "{label}");
+            assert_eq!(imds[0].query["client_id"], AKS_KUBELET_IDENTITY, "{label}");
+            assert_eq!(
+                imds[0].query["resource"],
+                "https://containerregistry.azure.net"
+            );
+            assert_exchanged(&node.fake, &login, "imds", &label);
+            // The tenant of the exchange is azure.json's, as upstream's.
+            assert_eq!(
+                node.fake.one("POST", "/oauth2/exchange").form["tenant"],
+                AKS_TENANT
+            );
+            let err = common::stderr(&out);
+            assert!(
+                !err.contains(&refresh) && !err.contains(&aad_token("imds")[..40]),
+                "{err}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 60, "{checked} entry × pattern cases");
+}
+
+/// The identity-binding entries with a pod's service-account token: the token is exchanged
+/// at the binding endpoint (client ID from the annotation, else `--ib-default-client-id`),
+/// the result at ACR; the token shows up nowhere else. A mirrored image still uses the
+/// node's identity, as upstream.
+#[test]
+fn identity_binding_entries_exchange_the_pods_token() {
+    let ib: Vec<Entry> = acr_entries()
+        .into_iter()
+        .filter(|e| {
+            e.provider
+                .args
+                .iter()
+                .any(|a| a.starts_with("--ib-sni-name="))
+        })
+        .collect();
+    assert_eq!(ib.len(), 2, "AgentBaker's two identity-binding configs");
+    for entry in ib {
+        let ta = entry
+            .provider
+            .token_attributes
+            .as_ref()
+            .expect("tokenAttributes");
+        assert_eq!(ta.service_account_token_audience, AUDIENCE);
+        let default_client = entry
+            .provider
+            .args
+            .iter()
+            .find_map(|a| a.strip_prefix("--ib-default-client-id="))
+            .expect("a default client id");
+        for (annotations, client) in [
+            (vec![], default_client),
+            (vec![("kubernetes.azure.com/acr-client-id", CLIENT)], CLIENT),
+        ] {
+            let label = format!("{} as {client}", entry.label());
+            let (node, refresh) = Node::aks(&entry, "myacr.azurecr.io");
+            let token = sa_token(AUDIENCE, "team", "puller", "sa-uid-1", 1);
+            let out = node.run(
+                &entry,
+                &sa_request("myacr.azurecr.io/team/app:1", &token, &annotations),
+                &[],
+            );
+            let a = auth(&entry, &out);
+            assert_eq!(
+                a,
+                BTreeMap::from([("myacr.azurecr.io".to_string(), creds(&refresh))]),
+                "{label}"
+            );
+            let posts = binding_posts(&node.fake);
+            assert_eq!(posts.len(), 1, "{label}: one binding exchange");
+            let post = &posts[0];
+            assert_eq!(post.method, "POST");
+            assert_eq!(post.form["grant_type"], "client_credentials", "{label}");
+            assert_eq!(
+                post.form["client_assertion_type"],
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            );
+            assert_eq!(post.form["client_assertion"], token, "{label}");
+            assert_eq!(post.form["client_id"], client, "{label}");
+            assert_eq!(
+                post.form["scope"],
+                "https://containerregistry.azure.net/.default"
+            );
+            assert!(
+                imds_calls(&node.fake).is_empty(),
+                "{label}: no node identity"
+            );
+            assert_exchanged(&node.fake, "myacr.azurecr.io", "ib", &label);
+            common::assert_token_nowhere(
+                &token,
+                &[("stderr", &out.stderr), ("stdout", &out.stdout)],
+                None,
+            );
+        }
+        // A mirrored image (network-isolated): the node's identity, even with a token.
+        if let Some((source, acr)) = mirrors(&entry).into_iter().next() {
+            let (node, refresh) = Node::aks(&entry, &acr);
+            let token = sa_token(AUDIENCE, "kube-system", "coredns", "sa-uid-2", 2);
+            let image = format!("{source}/oss/kubernetes/pause:3.9");
+            let out = node.run(&entry, &sa_request(&image, &token, &[]), &[]);
+            let a = auth(&entry, &out);
+            assert_eq!(a.len(), 2, "{}", entry.label());
+            assert_eq!(a[&source], creds(&refresh));
+            assert_eq!(imds_calls(&node.fake).len(), 1);
+            assert!(binding_posts(&node.fake).is_empty(), "no binding exchange");
+            assert_exchanged(&node.fake, &acr, "imds", &entry.label());
+        }
+    }
+}
+
+/// AKS custom clouds: `cloud: AzureStackCloud` in azure.json and, in the kubelet's
+/// environment, `AZURE_ENVIRONMENT_FILEPATH` naming the cloud's endpoints. Its
+/// `containerRegistryDNSSuffix` makes `*.custom.registry.io` ACRs and its
+/// `activeDirectoryEndpoint` is where the service principal authenticates. Without that
+/// file the host is not an ACR: an empty answer and exit 0, as upstream.
+#[test]
+fn custom_cloud_takes_its_suffix_from_the_environment_file() {
+    let entry = entry("aks-agentbaker-custom-cloud.yaml");
+    let image = "myacr.custom.registry.io/team/app:1";
+    let azure = format!(
+        r#"{{"cloud":"AzureStackCloud","tenantId":"{TENANT}","aadClientId":"{CLIENT}","aadClientSecret":"{SECRET}","useManagedIdentityExtension":false}}"#
+    );
+    let refresh = refresh_token(3 * 3600);
+    let node = Node::new(
+        &entry,
+        Script::ok_for("myacr.custom.registry.io", &refresh),
+        &azure,
+        "",
+        false,
+    );
+    let env_file = node.sb.tmp.path().join("akscustom.json");
+    common::write(
+        &env_file,
+        &format!(
+            r#"{{"name":"AzureStackCloud","activeDirectoryEndpoint":"{}","containerRegistryDNSSuffix":".custom.registry.io","resourceManagerEndpoint":"https://management.custom.example/"}}"#,
+            node.fake.url("/")
+        ),
+    );
+    let env_path = env_file.display().to_string();
+    let out = node.run(
+        &entry,
+        &entry.request(image),
+        &[("AZURE_ENVIRONMENT_FILEPATH", &env_path)],
+    );
+    let a = auth(&entry, &out);
+    assert_eq!(
+        a,
+        BTreeMap::from([("myacr.custom.registry.io".to_string(), creds(&refresh))])
+    );
+    let aad = node
+        .fake
+        .one("POST", &format!("/{TENANT}/oauth2/v2.0/token"));
+    assert_eq!(aad.form["client_id"], CLIENT);
+    assert_eq!(aad.form["client_secret"], SECRET);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(SECRET),
+        "the secret is exchanged, never answered"
+    );
+    assert_exchanged(
+        &node.fake,
+        "myacr.custom.registry.io",
+        "aad",
+        "custom cloud",
+    );
+
+    // Without the environment file: not an ACR host, an empty answer, no request.
+    let node = Node::new(&entry, Script::ok(&refresh), AKS_AZURE_JSON, "", true);
+    let out = node.run(&entry, &entry.request(image), &[]);
+    let r = entry.response(&out);
+    assert!(r.auth.unwrap_or_default().is_empty());
+    assert!(node.fake.seen().is_empty());
+    // And AzureStackCloud without it fails with the variable named, for an ACR image.
+    let node = Node::new(&entry, Script::ok(&refresh), &azure, "", false);
+    let out = node.run(&entry, &entry.request("myacr.azurecr.io/app"), &[]);
+    let err = common::assert_one_line_exit(&out, 2, &[SECRET]);
+    assert!(err.contains("AZURE_ENVIRONMENT_FILEPATH"), "{err}");
+}
+
+/// The positional cloud config itself, when nothing overrides it: the AKS entry with its
+/// argument pointed at a sandbox file, JSON then YAML, read again on every invocation.
+#[test]
+fn the_positional_cloud_config_is_read_on_every_call() {
+    let mut entry = entry("aks-agentbaker.yaml");
+    entry.provider.args[0] = "azure.json".into(); // relative: the sandbox's working directory
+    let (node, refresh) = Node::aks(&entry, "myacr.azurecr.io");
+    assert_eq!(node.cloud_config, node.sb.cwd.join("azure.json"));
+    let out = node.run(&entry, &entry.request("myacr.azurecr.io/app"), &[]);
+    assert_eq!(auth(&entry, &out)["myacr.azurecr.io"], creds(&refresh));
+    let yaml = format!(
+        "cloud: AzurePublicCloud\ntenantId: {AKS_TENANT}\nuseManagedIdentityExtension: true\nuserAssignedIdentityID: {CLIENT}\n"
+    );
+    common::write(&node.cloud_config, &yaml);
+    auth(
+        &entry,
+        &node.run(&entry, &entry.request("myacr.azurecr.io/app"), &[]),
+    );
+    let ids: Vec<String> = imds_calls(&node.fake)
+        .iter()
+        .map(|s| s.query["client_id"].clone())
+        .collect();
+    assert_eq!(ids, [AKS_KUBELET_IDENTITY, CLIENT]);
+    // A file that does not parse: exit 2 naming it, no value quoted.
+    common::write(&node.cloud_config, "aadClientSecret: [hunter2");
+    let out = node.run(&entry, &entry.request("myacr.azurecr.io/app"), &[]);
+    let err = common::assert_one_line_exit(&out, 2, &["hunter2"]);
+    assert!(err.contains("azure.json"), "{err}");
+}
+
+/// The fates of the variables and flags no shipped config passes: a refused variable exits
+/// 2 naming it, a warned one is one warning line and the same credentials, `--version` and
+/// `--help` answer as upstream's (the help lists every flag with its fate).
+#[test]
+fn fates_of_variables_and_flags() {
+    let entry = entry("aks-agentbaker.yaml");
+    let (node, refresh) = Node::aks(&entry, "myacr.azurecr.io");
+    let req = entry.request("myacr.azurecr.io/app");
+    // Every variable of the table with a fate other than honoured, set on its own.
+    for var in keyring_acr::upstream::PLUGIN.env {
+        let value = "http://127.0.0.1:1/value";
+        let out = node.run(&entry, &req, &[(var.name, value)]);
+        match var.fate {
+            Fate::Refused => {
+                let err = common::assert_one_line_exit(&out, 2, &[value]);
+                assert!(
+                    err.contains(var.name) && err.contains("not supported"),
+                    "{err}"
+                );
+            }
+            Fate::Warned => {
+                assert_eq!(auth(&entry, &out)["myacr.azurecr.io"], creds(&refresh));
+                let err = common::stderr(&out);
+                let lines: Vec<&str> = err.lines().filter(|l| l.contains(var.name)).collect();
+                assert_eq!(lines.len(), 1, "{}: {err}", var.name);
+                assert!(lines[0].contains("ignored"), "{err}");
+            }
+            Fate::Honoured => {}
+        }
+    }
+    // HTTPS_PROXY is honoured for ACR (a dead proxy fails the /v2/ challenge) and not used
+    // for IMDS, which answered first.
+    let before = imds_calls(&node.fake).len();
+    let out = node.run(&entry, &req, &[("HTTPS_PROXY", "http://127.0.0.1:9")]);
+    let line = common::assert_one_line_failure(&out, &[]);
+    assert!(line.contains("/v2/ challenge"), "{line}");
+    assert_eq!(imds_calls(&node.fake).len(), before + 1);
+
+    let mut e = entry.clone();
+    e.provider.args = vec!["--version".into()];
+    let out = run_with(node.sb.upstream_command(&e, &[]), b"");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("acr-credential-provider"));
+    e.provider.args = vec!["--help".into()];
+    let out = run_with(node.sb.upstream_command(&e, &[]), b"");
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    for flag in [
+        "--registry-mirror",
+        "--ib-sni-name",
+        "--ib-default-client-id",
+        "--ib-default-tenant-id",
+        "--ib-apiserver-ip",
+        "--vmodule",
+        "AZURE_ENVIRONMENT_FILEPATH",
+    ] {
+        assert!(help.contains(flag), "{flag}: {help}");
+    }
+    // klog's -v takes a value as upstream's; the logging flags are accepted.
+    e.provider.args = vec![
+        node.cloud_config.display().to_string(),
+        "-v".into(),
+        "2".into(),
+        "--logtostderr=true".into(),
+        "--log-flush-frequency=5s".into(),
+    ];
+    let out = node.run(&e, &req, &[]);
+    assert_eq!(auth(&e, &out)["myacr.azurecr.io"], creds(&refresh));
+}
+
+/// `--registry-mirror` with a port, which upstream cannot parse: `mirror.local:5000`'s
+/// images get the ACR's credentials under `mirror.local:5000` (the key the kubelet
+/// matches). A malformed value exits 2 naming the flag.
+#[test]
+fn registry_mirror_with_a_port() {
+    let mut entry = entry("aks-agentbaker-network-isolated.yaml");
+    entry.provider.match_images.push("mirror.local:5000".into());
+    entry.provider.args[1] =
+        "--registry-mirror=mcr.microsoft.com:test.azurecr.io,mirror.local:5000:other.azurecr.io"
+            .into();
+    let (node, refresh) = Node::aks(&entry, "other.azurecr.io");
+    let out = node.run(&entry, &entry.request("mirror.local:5000/team/app:1"), &[]);
+    let a = auth(&entry, &out);
+    assert_eq!(
+        a,
+        BTreeMap::from([
+            ("mirror.local:5000".to_string(), creds(&refresh)),
+            ("other.azurecr.io".to_string(), creds(&refresh)),
+        ])
+    );
+    assert_exchanged(&node.fake, "other.azurecr.io", "imds", "port mirror");
+    entry.provider.args[1] = "--registry-mirror=mirror.local:5000".into();
+    let out = node.run(&entry, &entry.request("mirror.local:5000/team/app:1"), &[]);
+    let err = common::assert_one_line_exit(&out, 2, &[]);
+    assert!(err.contains("--registry-mirror"), "{err}");
+}
+
+/// The identity-binding exchange over real TLS, as upstream makes it: `https://<sni>/`
+/// dialled at the API server's address whatever the name resolves to (`test.sni.local`
+/// resolves nowhere), the certificate checked for the SNI name against the cluster CA only,
+/// no proxy. A certificate of another CA is refused before anything is sent. The binding
+/// is given in the plugin config (it wins over the entry's `--ib-*`) for the port of the
+/// test's TLS front (upstream dials 443 only) and its CA file.
+#[test]
+fn identity_binding_over_real_tls_pinned_to_the_api_server() {
+    let entry = entry("aks-agentbaker-identity-binding.yaml");
+    let refresh = refresh_token(3 * 3600);
+    let fake = Fake::start(Script::ok(&refresh));
+    let certs = tempfile::tempdir().expect("tempdir");
+    let dir = certs.path();
+    ca(dir, "cluster");
+    ca(dir, "other");
+    server_cert(dir, "cluster", "DNS:test.sni.local");
+    let port = tls_front(&dir.join("srv.pem"), &dir.join("srv.key"), fake.host());
+    let binding = |ca_file: &str| {
+        format!(
+            "  identityBinding:\n    sniName: test.sni.local\n    apiServer: 127.0.0.1\n    port: {port}\n    caFile: {}\n    defaultClientId: my-client-id\n",
+            dir.join(ca_file).display()
+        )
+    };
+    let node = Node::with(&entry, fake, AKS_AZURE_JSON, |f| {
+        format!(
+            "{}{}",
+            f.endpoints_but_binding(true),
+            binding("cluster.pem")
+        )
+    });
+    let token = sa_token(AUDIENCE, "team", "puller", "sa-uid-1", 1);
+    let req = sa_request("myacr.azurecr.io/team/app:1", &token, &[]);
+    // A proxy in the environment is not used for the binding endpoint (the fake
+    // registry, 127.0.0.1, is exempt by NO_PROXY).
+    let proxy = [
+        ("NO_PROXY", "127.0.0.1"),
+        ("HTTPS_PROXY", "http://127.0.0.1:9"),
+        ("https_proxy", "http://127.0.0.1:9"),
+    ];
+    let out = node.run(&entry, &req, &proxy);
+    assert_eq!(
+        auth(&entry, &out),
+        BTreeMap::from([("myacr.azurecr.io".to_string(), creds(&refresh))]),
+        "{}",
+        common::stderr(&out)
+    );
+    let posts = binding_posts(&node.fake);
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].headers["host"], format!("test.sni.local:{port}"));
+    assert_eq!(posts[0].form["client_id"], "my-client-id");
+    assert_eq!(posts[0].form["client_assertion"], token);
+
+    // The endpoint's certificate from another CA: refused at the handshake.
+    let keyring = node.env[0].1.clone();
+    let text = std::fs::read_to_string(&keyring).expect("keyring config");
+    common::write(
+        Path::new(&keyring),
+        &text.replace("cluster.pem", "other.pem"),
+    );
+    let before = node.fake.seen().len();
+    let out = node.run(&entry, &req, &[]);
+    let line = common::assert_one_line_failure(&out, &[&token]);
+    assert!(
+        line.contains("identity-binding token") && line.contains("UnknownIssuer"),
+        "{line}"
+    );
+    assert_eq!(
+        node.fake.seen().len(),
+        before,
+        "nothing went through an untrusted TLS"
+    );
+}
