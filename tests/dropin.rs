@@ -36,7 +36,6 @@ const DEAD_ENDS: &[(&str, &str)] = &[
     ("AWS_REGION", "us-east-1"),
     ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
     ("AWS_MAX_ATTEMPTS", "1"),
-    ("AZURE_ENVIRONMENT_FILEPATH", "/nonexistent"),
 ];
 
 /// A value for a flag that takes one, that each plugin's parser accepts.
@@ -46,6 +45,11 @@ fn value_for(f: &Flag) -> &'static str {
         "authFlow" => "gcr",
         "identity-provider" => "https://example.invalid/pool",
         "project-id" => "example-project",
+        "registry-mirror" => "mcr.microsoft.com:myacr.azurecr.io",
+        "ib-sni-name" => "ib.example.invalid",
+        "ib-default-client-id" => "00000000-0000-0000-0000-000000000001",
+        "ib-default-tenant-id" => "00000000-0000-0000-0000-000000000002",
+        "ib-apiserver-ip" => "10.0.0.1",
         "log-flush-frequency" => "5s",
         "logging-format" => "text",
         "stderrthreshold" | "alsologtostderrthreshold" => "INFO",
@@ -103,9 +107,21 @@ fn fates_of_every_flag_and_variable() {
                 Takes::Bool => args.push(format!("--{}", f.long)),
                 Takes::Value => args.push(format!("--{}={}", f.long, value_for(f))),
             }
-            if f.long == "project-id" {
-                // Only meaningful with it (alone it is a config error, exit 2, by design).
-                args.push("--identity-provider=https://example.invalid/pool".into());
+            // Flags that only mean something together (alone: a config error, exit 2, as
+            // upstream).
+            let together: &[&str] = match f.long {
+                "project-id" => &["identity-provider"],
+                "ib-sni-name"
+                | "ib-default-client-id"
+                | "ib-default-tenant-id"
+                | "ib-apiserver-ip" => &["ib-sni-name", "ib-default-client-id", "ib-apiserver-ip"],
+                _ => &[],
+            };
+            for other in together.iter().filter(|o| **o != f.long) {
+                let flag = plugin
+                    .flag(other)
+                    .expect("a companion flag of the same plugin");
+                args.push(format!("--{other}={}", value_for(flag)));
             }
             let (code, err) = run_as(&s, plugin, &args, &[]);
             let who = format!("{} {args:?}", plugin.names[0]);

@@ -33,6 +33,17 @@ pub struct ProviderConfig {
     pub args: Vec<String>,
     #[serde(default)]
     pub env: Vec<EnvVar>,
+    /// KEP-4412's service-account token settings; the fake kubelet sends no token, the tests
+    /// read them.
+    #[allow(dead_code)]
+    pub token_attributes: Option<TokenAttributes>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct TokenAttributes {
+    pub service_account_token_audience: String,
 }
 
 #[derive(Deserialize, Debug, Clone)]

@@ -84,6 +84,11 @@ impl Entry {
         format!("{} ({})", self.file, self.provider.name)
     }
 
+    /// A request the kubelet would write for `image`, in the entry's `apiVersion`.
+    pub fn request(&self, image: &str) -> String {
+        super::request(&self.provider.api_version, image)
+    }
+
     /// Whether the entry's args or env mention `s`.
     pub fn mentions(&self, s: &str) -> bool {
         self.provider.args.iter().any(|a| a.contains(s))
@@ -109,8 +114,8 @@ impl Sandbox {
 
     /// The kubelet's command for `entry`, with the kubelet's environment: the sandbox's (HOME,
     /// cwd, and our root and cache dirs by their variables, since no flag of ours may be
-    /// added), then `node_env` (what the test's node provides: endpoints, credentials). The
-    /// entry's own `env` goes on top when [`Sandbox::kubelet_pull`] runs it.
+    /// added), then `node_env` (what the test's node provides: endpoints, credentials), then
+    /// the entry's own `env`, as the kubelet merges them.
     pub fn upstream_command(&self, entry: &Entry, node_env: &[(&str, &str)]) -> Command {
         let bin = self.bin_dir_with(&entry.provider.name);
         let mut c = kubelet::command(&entry.provider, &bin);
@@ -126,6 +131,9 @@ impl Sandbox {
             .stderr(Stdio::piped());
         for (k, v) in node_env {
             c.env(k, v);
+        }
+        for e in &entry.provider.env {
+            c.env(&e.name, &e.value);
         }
         c
     }
