@@ -1432,3 +1432,60 @@ fn dropin_upstream_args_are_taken_and_unknown_flags_refused() {
     let line = assert_misconfigured(&out, &["secret-value"]);
     assert!(line.contains("--no-such-flag"), "{line}");
 }
+
+/// Under the upstream name, the service-account session is named as upstream names it
+/// (`ecr-credential-provider`: CloudTrail and `sts:RoleSessionName` conditions see what they
+/// saw); the IRSA annotation `eks.amazonaws.com/role-arn` is a further role source only when
+/// the plugin config opts in (`ecr.irsaRoleAnnotation: true`).
+#[test]
+fn dropin_session_name_and_the_opt_in_irsa_annotation() {
+    let moto = Moto::start_with_future_expiry();
+    let s = Sandbox::new();
+    let name = "ecr-credential-provider";
+    let bin = s.bin_dir_with(name).join(name);
+    let token = sa_token("sts.amazonaws.com", "team", "puller", "uid-1", 1);
+    let run = |annotations: &[(&str, &str)], config: Option<&str>| {
+        let mut cmd = Command::new(&bin);
+        cmd.env_clear()
+            .env("HOME", &s.home)
+            .env("KUBELET_KEYRING_ROOT_DIR", &s.root)
+            .env("KUBELET_KEYRING_NO_CACHE", "1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL_ECR", moto.url())
+            .env("AWS_ENDPOINT_URL_STS", moto.url())
+            .env("AWS_REGION", "us-east-1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(c) = config {
+            let path = s.tmp.path().join("keyring.yaml");
+            write(&path, c);
+            cmd.env("KUBELET_KEYRING_CONFIG", &path);
+        }
+        let req = sa_request(&format!("{SA_HOST}/app"), &token, annotations);
+        run_with(cmd, req.as_bytes())
+    };
+    let role = "arn:aws:iam::111111111111:role/team-pull";
+    let out = run(&[(ROLE_ANNOTATION, role)], None);
+    assert_eq!(
+        creds(&stdout_json(&out), SA_HOST).1,
+        "111111111111-auth-token"
+    );
+    let calls = moto.assume_role_calls();
+    assert_eq!(calls[0]["RoleSessionName"], "ecr-credential-provider");
+
+    // Only the IRSA annotation, no node credentials: no role unless opted in.
+    let irsa = [("eks.amazonaws.com/role-arn", role)];
+    let out = run(&irsa, None);
+    assert_misconfigured(&out, &[&token]);
+    assert_eq!(moto.assume_role_calls().len(), 1);
+    let out = run(&irsa, Some("ecr:\n  irsaRoleAnnotation: true\n"));
+    assert_eq!(
+        creds(&stdout_json(&out), SA_HOST).1,
+        "111111111111-auth-token"
+    );
+    let calls = moto.assume_role_calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[1]["RoleArn"], role);
+    common::assert_token_nowhere(&token, &[("stderr", &out.stderr)], Some(&s.cache));
+}
