@@ -8,7 +8,8 @@
 //! that moto_server's Python loads), because the cache rightly never serves a credential
 //! past its expiry.
 //!
-//! A missing `moto_server` fails these tests: run `scripts/install-test-deps.sh`.
+//! The moto tests are peer tests (`common::peer`): they run with `KEYRING_PEER_TESTS=1`, and
+//! there a missing `moto_server` fails them; the in-process fakes always run.
 
 mod common;
 
@@ -40,16 +41,9 @@ const DEADLINE: Duration = Duration::from_secs(20);
 // ---------------------------------------------------------------------------------------
 // moto_server.
 
-/// `moto_server` from PATH, or a loud failure.
-fn moto_server() -> PathBuf {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join("moto_server"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("moto_server is not on PATH: install it with scripts/install-test-deps.sh (pip install 'moto[server]')")
-        })
+/// `moto_server` when the peer tests are on (see `common::peer`).
+fn moto_server() -> Option<PathBuf> {
+    peer("moto_server", "moto[server] from PyPI")
 }
 
 /// A `sitecustomize` module that gives moto's ECR tokens a 12 h expiry (see the file).
@@ -63,18 +57,18 @@ struct Moto {
 }
 
 impl Moto {
-    /// moto as installed.
-    fn start() -> Self {
+    /// moto as installed; `None` when the peer tests are off.
+    fn start() -> Option<Self> {
         Self::spawn(false)
     }
 
-    /// moto whose ECR tokens expire in 12 h.
-    fn start_with_future_expiry() -> Self {
+    /// moto whose ECR tokens expire in 12 h; `None` when the peer tests are off.
+    fn start_with_future_expiry() -> Option<Self> {
         Self::spawn(true)
     }
 
-    fn spawn(future_expiry: bool) -> Self {
-        let bin = moto_server();
+    fn spawn(future_expiry: bool) -> Option<Self> {
+        let bin = moto_server()?;
         for _ in 0..3 {
             let dir = tempfile::tempdir().expect("tempdir");
             if future_expiry {
@@ -100,7 +94,7 @@ impl Moto {
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
             let mut moto = Moto { child, port, dir };
             if moto.wait_ready(Duration::from_secs(30)) {
-                return moto;
+                return Some(moto);
             }
             // Drop kills it; try another port.
         }
@@ -375,7 +369,7 @@ fn repo_file(rel: &str) -> PathBuf {
 
 #[test]
 fn private_registry_gets_motos_token() {
-    let moto = Moto::start();
+    let Some(moto) = Moto::start() else { return };
     // Known moto behaviour, checked straight against moto: user AWS, password
     // "<account>-auth-token", expiry 2015-01-01.
     let (user, password, expires) = moto.direct_token("us-east-1");
@@ -417,7 +411,7 @@ fn private_registry_gets_motos_token() {
 
 #[test]
 fn every_partition_fips_and_dual_stack_host_reaches_the_configured_endpoint() {
-    let moto = Moto::start();
+    let Some(moto) = Moto::start() else { return };
     let s = Sandbox::new();
     // With an endpoint override the host's FIPS / dual-stack wish is not forced on the SDK
     // (which refuses FIPS with a custom endpoint); the region still comes from the host.
@@ -551,7 +545,7 @@ fn ecr_public_token_comes_from_us_east_1() {
 
 #[test]
 fn mirror_from_the_example_config_gets_a_token_for_its_region() {
-    let moto = Moto::start();
+    let Some(moto) = Moto::start() else { return };
     let (_, password, _) = moto.direct_token("us-west-2");
     let s = Sandbox::new();
     let config = repo_file("config/keyring-ecr-mirrors.yaml");
@@ -816,7 +810,9 @@ fn other_images_never_reach_aws() {
 
 #[test]
 fn a_second_request_within_the_lifetime_does_not_reach_moto() {
-    let moto = Moto::start_with_future_expiry();
+    let Some(moto) = Moto::start_with_future_expiry() else {
+        return;
+    };
     let (_, password, expires) = moto.direct_token("us-east-1");
     assert!(
         expires > unix_now() + 11.0 * 3600.0,
@@ -854,7 +850,9 @@ fn a_second_request_within_the_lifetime_does_not_reach_moto() {
 
 #[test]
 fn a_valid_cache_entry_answers_when_moto_is_gone() {
-    let moto = Moto::start_with_future_expiry();
+    let Some(moto) = Moto::start_with_future_expiry() else {
+        return;
+    };
     let url = moto.url();
     let s = Sandbox::new();
     let host = "123456789012.dkr.ecr.eu-central-1.amazonaws.com";
@@ -890,7 +888,9 @@ fn a_valid_cache_entry_answers_when_moto_is_gone() {
 /// backend fails, with a warning and a short `cacheDuration` so the kubelet asks again soon.
 #[test]
 fn a_stale_but_valid_entry_is_served_when_the_backend_fails() {
-    let moto = Moto::start_with_future_expiry();
+    let Some(moto) = Moto::start_with_future_expiry() else {
+        return;
+    };
     let url = moto.url();
     let s = Sandbox::new();
     let host = "123456789012.dkr.ecr.ap-south-1.amazonaws.com";
@@ -977,7 +977,9 @@ fn signing_key(authorization: &str) -> String {
 
 #[test]
 fn the_annotated_role_is_assumed_with_the_service_account_token() {
-    let moto = Moto::start_with_future_expiry();
+    let Some(moto) = Moto::start_with_future_expiry() else {
+        return;
+    };
     let s = Sandbox::new();
     let role = "arn:aws:iam::111111111111:role/team-pull";
     let token = sa_token("sts.amazonaws.com", "team", "puller", "uid-1", 1);
@@ -1017,7 +1019,9 @@ fn the_annotated_role_is_assumed_with_the_service_account_token() {
 
 #[test]
 fn the_configured_default_role_and_aws_ecr_role_arn() {
-    let moto = Moto::start_with_future_expiry();
+    let Some(moto) = Moto::start_with_future_expiry() else {
+        return;
+    };
     let token = sa_token("sts.amazonaws.com", "team", "puller", "uid-1", 1);
     let req = sa_request(&format!("{SA_HOST}/app"), &token, &[]);
     // The config's role.
@@ -1086,7 +1090,9 @@ fn the_configured_default_role_and_aws_ecr_role_arn() {
 
 #[test]
 fn no_role_falls_back_to_the_node_only_when_configured() {
-    let moto = Moto::start_with_future_expiry();
+    let Some(moto) = Moto::start_with_future_expiry() else {
+        return;
+    };
     let token = sa_token("sts.amazonaws.com", "team", "puller", "uid-1", 1);
     let req = sa_request(&format!("{SA_HOST}/app"), &token, &[]);
     // Default: the node's credentials.
@@ -1131,7 +1137,9 @@ fn an_assume_role_failure_is_one_line_without_the_token() {
             "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error></ErrorResponse>".into(),
         )
     });
-    let moto = Moto::start_with_future_expiry();
+    let Some(moto) = Moto::start_with_future_expiry() else {
+        return;
+    };
     let s = Sandbox::new();
     let token = sa_token("sts.amazonaws.com", "team", "puller", "uid-1", 1);
     let req = sa_request(
@@ -1171,7 +1179,9 @@ fn an_assume_role_failure_is_one_line_without_the_token() {
 
 #[test]
 fn service_accounts_have_their_own_cache_entries() {
-    let moto = Moto::start_with_future_expiry();
+    let Some(moto) = Moto::start_with_future_expiry() else {
+        return;
+    };
     let s = Sandbox::new();
     let image = format!("{SA_HOST}/app");
     let a_role = [(ROLE_ANNOTATION, "arn:aws:iam::111111111111:role/a")];
@@ -1230,7 +1240,9 @@ fn service_accounts_have_their_own_cache_entries() {
 
 #[test]
 fn an_unreadable_token_bypasses_the_cache() {
-    let moto = Moto::start_with_future_expiry();
+    let Some(moto) = Moto::start_with_future_expiry() else {
+        return;
+    };
     let s = Sandbox::new();
     let req = sa_request(
         &format!("{SA_HOST}/app"),
