@@ -319,7 +319,9 @@ impl DiskCache {
                 }
             }
             if start.elapsed() >= wait {
-                tracing::warn!(
+                // Not a warning: when the backend then fails too, its error must stay the
+                // invocation's one line on stderr.
+                tracing::info!(
                     "waited {wait:?} for another kubelet-keyring; asking the backend directly"
                 );
                 return None;

@@ -24,7 +24,8 @@ pub struct Req {
 pub enum Reply {
     /// Status and body.
     With(u16, Vec<u8>),
-    /// Read the request and never answer (until the server stops).
+    /// Read the request, hold the connection open and never answer, until the server stops
+    /// (when dropped, or after its 60 s).
     Hang,
 }
 
@@ -32,6 +33,9 @@ pub enum Reply {
 pub fn json(status: u16, body: &str) -> Reply {
     Reply::With(status, body.as_bytes().to_vec())
 }
+
+/// How long a server serves at most.
+const LIFETIME: Duration = Duration::from_secs(60);
 
 type Handler = Arc<dyn Fn(&Req) -> Reply + Send + Sync>;
 
@@ -62,10 +66,7 @@ impl Fake {
                 let started = Instant::now();
                 let mut served = 0;
                 let mut workers = Vec::new();
-                while !stop.load(Ordering::SeqCst)
-                    && served < 100
-                    && started.elapsed() < Duration::from_secs(60)
-                {
+                while !stop.load(Ordering::SeqCst) && served < 100 && started.elapsed() < LIFETIME {
                     match listener.accept() {
                         Ok((conn, _)) => {
                             served += 1;
@@ -175,7 +176,7 @@ fn serve(
             let _ = conn.write_all(&body);
         }
         Reply::Hang => {
-            let until = Instant::now() + Duration::from_secs(30);
+            let until = Instant::now() + LIFETIME;
             while !stop.load(Ordering::SeqCst) && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(20));
             }

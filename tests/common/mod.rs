@@ -142,6 +142,42 @@ pub fn run_with(mut cmd: Command, stdin: &[u8]) -> Output {
     child.wait_with_output().expect("wait")
 }
 
+/// An RSA key (PKCS#8 PEM) and its public half, made with the openssl CLI.
+pub fn rsa_key(dir: &Path) -> (String, PathBuf) {
+    let key = dir.join("key.pem");
+    let public = dir.join("pub.pem");
+    let ok = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key)
+        .output()
+        .expect("the openssl CLI is required (scripts/install-test-deps.sh installs it)");
+    assert!(
+        ok.status.success(),
+        "openssl genpkey: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let ok = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&public)
+        .output()
+        .expect("openssl pkey");
+    assert!(
+        ok.status.success(),
+        "openssl pkey: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    (std::fs::read_to_string(&key).expect("key"), public)
+}
+
 pub fn write(path: &Path, body: &str) {
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(path, body).expect("write");
