@@ -439,6 +439,7 @@ pub fn context_hash(config_bytes: &[u8], search_dirs: &[Option<&Path>]) -> [u8; 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keyring_api::Answer;
 
     /// Stores a fresh answer under the key its type names, as `get` does.
     fn store(c: &DiskCache, image: &ImageName, provider: &str, answer: &Answer, now: SystemTime) {
