@@ -42,7 +42,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use keyring_api::{Answer, CacheKeyType, ImageName};
+use keyring_api::{CacheKeyType, ImageName};
 use sha2::{Digest, Sha256};
 
 pub use entry::{Entry, Freshness};
