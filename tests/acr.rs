@@ -1,5 +1,5 @@
 //! Black-box tests of the ACR backend: the built binary against fake IMDS, Entra ID (AAD) and
-//! ACR (`/v2/` challenge, `/oauth2/exchange`) servers on 127.0.0.1, one per test.
+//! ACR (`/v2/` challenge, `/oauth2/exchange`) on 127.0.0.1: one `common::http::Fake` per test.
 //!
 //! Each identity kind (managed identity system- and user-assigned, service principal with
 //! secret or certificate, workload identity, KEP-4412 service-account token), mirrors,
@@ -12,17 +12,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::Sandbox;
+use common::{http, Sandbox};
 
 const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -130,55 +126,24 @@ impl Script {
     }
 }
 
-struct Fake {
-    addr: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
+/// The fake IMDS, Entra ID and ACR on one `common::http::Fake`, answering from a [`Script`].
+struct Fake(http::Fake);
 
 impl Fake {
     fn start(script: Script) -> Fake {
-        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1");
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .expect("an IP listener")
-            .to_string();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (seen, stop) = (seen.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let started = Instant::now();
-                let mut served = 0;
-                // Bounded: at most 50 requests and 90 s, and it stops when the test drops it.
-                while !stop.load(Ordering::SeqCst)
-                    && served < 50
-                    && started.elapsed() < Duration::from_secs(90)
-                {
-                    let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(50)) else {
-                        continue;
-                    };
-                    served += 1;
-                    handle(req, &script, &seen);
-                }
-            })
-        };
-        Fake {
-            addr,
-            seen,
-            stop,
-            thread: Some(thread),
-        }
+        Fake(http::Fake::start(
+            "Content-Type: application/json\r\n",
+            move |r| answer(r, &script),
+        ))
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.0.url(path)
     }
 
+    /// Every request so far, parsed.
     fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().expect("lock").clone()
+        self.0.requests().iter().map(seen).collect()
     }
 
     fn one(&self, method: &str, path_prefix: &str) -> Seen {
@@ -202,36 +167,29 @@ impl Fake {
     }
 }
 
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+/// A request with its query and form body decoded.
+fn seen(r: &http::Req) -> Seen {
+    let (path, query) = r.path.split_once('?').unwrap_or((&r.path, ""));
+    Seen {
+        method: r.method.clone(),
+        path: path.to_string(),
+        query: common::form_pairs(query),
+        headers: r.headers.clone(),
+        form: common::form_pairs(&String::from_utf8_lossy(&r.body)),
     }
 }
 
-fn handle(mut req: tiny_http::Request, script: &Script, seen: &Mutex<Vec<Seen>>) {
-    let url = req.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    let mut body = String::new();
-    let _ = req.as_reader().take(1 << 20).read_to_string(&mut body);
-    let headers = req
-        .headers()
-        .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_ascii_lowercase(),
-                h.value.as_str().to_string(),
-            )
-        })
-        .collect();
-    let method = req.method().as_str().to_string();
-    let form = common::form_pairs(&body);
+/// The scripted reply to one request.
+fn answer(r: &http::Req, script: &Script) -> http::Reply {
+    let s = seen(r);
     // Per-identity answers (Script::per_client): the Entra token names the client it was
     // issued to, and the refresh token the Entra token it was exchanged for.
-    let client_marker = format!("aad-{}", form.get("client_id").cloned().unwrap_or_default());
-    let exchanged_marker = form
+    let client_marker = format!(
+        "aad-{}",
+        s.form.get("client_id").cloned().unwrap_or_default()
+    );
+    let exchanged_marker = s
+        .form
         .get("access_token")
         .and_then(|t| {
             let payload = URL_SAFE_NO_PAD.decode(t.split('.').nth(1)?).ok()?;
@@ -239,15 +197,7 @@ fn handle(mut req: tiny_http::Request, script: &Script, seen: &Mutex<Vec<Seen>>)
             Some(v["m"].as_str()?.to_string())
         })
         .unwrap_or_default();
-    let s = Seen {
-        method: method.clone(),
-        path: path.to_string(),
-        query: common::form_pairs(query),
-        headers,
-        form,
-    };
-    seen.lock().expect("lock").push(s);
-    let (status, body, www) = match (method.as_str(), path) {
+    let (status, body, www) = match (s.method.as_str(), s.path.as_str()) {
         ("GET", "/metadata/identity/oauth2/token") => (script.imds.0, script.imds.1.clone(), None),
         ("POST", p) if p.ends_with("/oauth2/v2.0/token") => {
             (script.aad.0, script.aad.1.clone(), None)
@@ -262,18 +212,12 @@ fn handle(mut req: tiny_http::Request, script: &Script, seen: &Mutex<Vec<Seen>>)
     };
     let body = body
         .replace("AAD_FOR_CLIENT", &aad_token(&client_marker))
-        .replace("REFRESH_FOR_AAD", &marked_refresh_token(&exchanged_marker));
-    let mut resp = tiny_http::Response::from_string(body)
-        .with_status_code(status)
-        .with_header(
-            tiny_http::Header::from_bytes("Content-Type", "application/json").expect("header"),
-        );
-    if let Some(w) = www {
-        resp = resp.with_header(
-            tiny_http::Header::from_bytes("WWW-Authenticate", w.as_bytes()).expect("header"),
-        );
+        .replace("REFRESH_FOR_AAD", &marked_refresh_token(&exchanged_marker))
+        .into_bytes();
+    match www {
+        Some(w) => http::Reply::Headers(status, format!("WWW-Authenticate: {w}\r\n"), body),
+        None => http::Reply::With(status, body),
     }
-    let _ = req.respond(resp);
 }
 
 // ---------------------------------------------------------------------------------------

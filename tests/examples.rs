@@ -82,12 +82,18 @@ fn node_bootstrap_installs_validates_and_adds_the_drop_in() {
     assert!(out.status.success());
 }
 
+/// The fake kubelet example, built with the features of the suite's own command
+/// (`cargo test --workspace --all-features`, scripts/test.sh): there `cargo test` has built
+/// it already and this is a no-op, where a build of the package alone would resolve other
+/// features for the shared dependencies and rebuild the whole tree (minutes) twice.
 fn fake_kubelet() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let st = Command::new(cargo)
         .args([
             "build",
             "-q",
+            "--workspace",
+            "--all-features",
             "--example",
             "fake_kubelet",
             "--manifest-path",

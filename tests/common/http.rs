@@ -1,5 +1,6 @@
-//! A tiny HTTP/1.1 server for fake cloud endpoints (GCP metadata and OAuth, AWS JSON APIs)
-//! on 127.0.0.1: one request per connection, answered by a closure, every request recorded.
+//! A tiny HTTP/1.1 server for every fake cloud endpoint (GCP metadata and OAuth, Azure IMDS,
+//! Entra ID and ACR, AWS JSON APIs) on 127.0.0.1: one request per connection, answered by a
+//! closure, every request recorded.
 //! Bounded: at most 100 connections and 60 s, and it stops when dropped.
 #![allow(dead_code)]
 
@@ -24,6 +25,8 @@ pub struct Req {
 pub enum Reply {
     /// Status and body.
     With(u16, Vec<u8>),
+    /// Status, headers of this reply only (each `Name: value\r\n`), and body.
+    Headers(u16, String, Vec<u8>),
     /// Read the request, hold the connection open and never answer, until the server stops
     /// (when dropped, or after its 60 s).
     Hang,
@@ -166,20 +169,21 @@ fn serve(
     };
     seen.lock().expect("lock").push(req.clone());
     let mut conn = conn;
-    match handler(&req) {
-        Reply::With(status, body) => {
-            let head = format!(
-                "HTTP/1.1 {status} X\r\n{reply_headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = conn.write_all(head.as_bytes());
-            let _ = conn.write_all(&body);
-        }
+    let (status, extra, body) = match handler(&req) {
+        Reply::With(status, body) => (status, String::new(), body),
+        Reply::Headers(status, extra, body) => (status, extra, body),
         Reply::Hang => {
             let until = Instant::now() + LIFETIME;
             while !stop.load(Ordering::SeqCst) && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(20));
             }
+            return;
         }
-    }
+    };
+    let head = format!(
+        "HTTP/1.1 {status} X\r\n{reply_headers}{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = conn.write_all(head.as_bytes());
+    let _ = conn.write_all(&body);
 }
