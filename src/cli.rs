@@ -416,7 +416,7 @@ fn cache_command(args: &GlobalArgs, action: CacheAction) -> Result<(), Failure> 
     match action {
         CacheAction::Path => Ok(()),
         CacheAction::List { json } => {
-            let rows = cmd::rows(&cache, std::time::SystemTime::now());
+            let rows = cmd::rows(&cache, keyring_api::Clock::invocation().now());
             let text = if json {
                 let mut t = serde_json::to_string_pretty(&rows)
                     .map_err(|e| Failure::Internal(e.to_string()))?;

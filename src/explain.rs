@@ -3,8 +3,6 @@
 //! Read-only: nothing is fetched unless `--fetch` is given, nothing is written to the cache,
 //! and no secret is ever printed (passwords and tokens are reported as redacted).
 
-use std::time::SystemTime;
-
 use keyring_api::provider::Query;
 use keyring_api::ImageName;
 use serde::Serialize;
@@ -78,7 +76,7 @@ pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Res
     // Several images in one process: remember what the disk said.
     let memory = MemoryCache::default();
     let chain = Chain::new(&config, paths)?;
-    let now = SystemTime::now();
+    let now = keyring_api::Clock::invocation().now();
     let mut reports = Vec::new();
     for input in images {
         let mut report = Report {

@@ -9,7 +9,8 @@
 //! but it honours `HTTPS_PROXY` and `AWS_CA_BUNDLE`. So moto_server serves TLS with a
 //! certificate for `api.ecr.us-east-1.amazonaws.com` made here with `openssl`, and a CONNECT
 //! relay in this process (127.0.0.1 only) forwards the helper's tunnel to it: the helper
-//! verifies that certificate against the bundle and talks the real ECR API to moto.
+//! verifies that certificate against the bundle and talks the real ECR API to moto. Those two
+//! are peer tests (`common::peer`): they run with `KEYRING_PEER_TESTS=1`.
 
 mod common;
 
@@ -335,15 +336,14 @@ fn wrong_types_for_helper_settings_do_not_break_the_file() {
 const ECR_REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const ECR_API_HOST: &str = "api.ecr.us-east-1.amazonaws.com";
 
-/// Fails loudly when a tool the test needs is not installed.
-fn require(tool: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("{tool} is not on PATH: install {package} (scripts/install-test-deps.sh)")
-        })
+/// The peers of the ECR helper tests: the Go helper and moto_server (see `common::peer`);
+/// `None` when the peer tests are off.
+fn ecr_login_peers() -> Option<PathBuf> {
+    peer(
+        "docker-credential-ecr-login",
+        "the Debian package amazon-ecr-credential-helper",
+    )?;
+    peer("moto_server", "moto[server] from PyPI")
 }
 
 fn free_port() -> u16 {
@@ -360,8 +360,7 @@ struct Moto {
 }
 
 impl Moto {
-    fn start(dir: &Path, cert: &Path, key: &Path) -> Moto {
-        let exe = require("moto_server", "moto[server] from PyPI");
+    fn start(exe: &Path, dir: &Path, cert: &Path, key: &Path) -> Moto {
         let port = free_port();
         let log = std::fs::File::create(dir.join("moto.log")).expect("moto log");
         let child = Command::new(exe)
@@ -496,7 +495,8 @@ fn tunnel(mut client: TcpStream, upstream: u16, seen: &Mutex<Vec<String>>) {
 
 /// A self-signed certificate for the ECR API host, made with openssl.
 fn ecr_api_cert(dir: &Path) -> (PathBuf, PathBuf) {
-    let openssl = require("openssl", "the Debian package openssl");
+    let openssl =
+        on_path("openssl").expect("openssl is not on PATH: install the Debian package openssl");
     let (cert, key) = (dir.join("ecr-api.pem"), dir.join("ecr-api.key"));
     let out = Command::new(openssl)
         .args([
@@ -551,13 +551,12 @@ fn ecr_command(s: &Sandbox, proxy_port: u16, cert: &Path) -> Command {
 
 #[test]
 fn debian_ecr_login_gets_a_token_from_moto() {
-    require(
-        "docker-credential-ecr-login",
-        "the Debian package amazon-ecr-credential-helper",
-    );
+    let Some(moto_exe) = ecr_login_peers() else {
+        return;
+    };
     let s = Sandbox::new();
     let (cert, key) = ecr_api_cert(s.tmp.path());
-    let moto = Moto::start(s.tmp.path(), &cert, &key);
+    let moto = Moto::start(&moto_exe, s.tmp.path(), &cert, &key);
     let relay = Relay::start(moto.port);
     s.docker_config(&format!(
         r#"{{"credHelpers":{{"{ECR_REGISTRY}":"ecr-login"}}}}"#
@@ -589,10 +588,9 @@ fn debian_ecr_login_reports_an_unreachable_ecr_as_no_credentials() {
     // ecr-login 0.6.0 turns every failure to get a token into the "credentials not found"
     // answer (the cause goes only to ~/.ecr/log), so an unreachable ECR is no credentials,
     // not an error, exactly as the docker CLI would see it.
-    require(
-        "docker-credential-ecr-login",
-        "the Debian package amazon-ecr-credential-helper",
-    );
+    let Some(_) = ecr_login_peers() else {
+        return;
+    };
     let s = Sandbox::new();
     let (cert, _key) = ecr_api_cert(s.tmp.path());
     let relay = Relay::start(free_port());

@@ -82,12 +82,38 @@ fn node_bootstrap_installs_validates_and_adds_the_drop_in() {
     assert!(out.status.success());
 }
 
+/// The fake kubelet example, built with the features of the suite's own command
+/// (`cargo test --workspace --all-features`, scripts/test.sh): there `cargo test` has built
+/// it already and this is a no-op, where a build of the package alone would resolve other
+/// features for the shared dependencies and rebuild the whole tree (minutes) twice. The
+/// variables `cargo test` sets for this test (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...) are
+/// not passed on: build scripts (ring's) rerun when they change, and so would everything
+/// above them.
 fn fake_kubelet() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|p| k.starts_with(p))
+            || k == "CARGO_PRIMARY_PACKAGE"
+            || k == "CARGO_TARGET_TMPDIR"
+        {
+            cmd.env_remove(&*k);
+        }
+    }
+    let st = cmd
         .args([
             "build",
             "-q",
+            "--workspace",
+            "--all-features",
             "--example",
             "fake_kubelet",
             "--manifest-path",

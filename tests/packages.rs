@@ -9,6 +9,8 @@
 //! scripts/package.sh once and exports `KEYRING_PACKAGE_DIR`. With the switch on, a missing
 //! directory, package or tool is a failure, never a skip.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -38,10 +40,11 @@ fn repo() -> &'static Path {
 
 /// The package directory, or `None` (with a note) when the peer tests are off.
 fn packages() -> Option<Packages> {
-    if std::env::var("KEYRING_PEER_TESTS").as_deref() != Ok("1") {
+    if !common::peers_on() {
         eprintln!(
-            "packages: skipped, KEYRING_PEER_TESTS is not 1 (bash scripts/test.sh sets it, \
-             after scripts/package.sh)"
+            "needs the packages of scripts/package.sh: not run, {} is not 1 \
+             (bash scripts/test.sh sets it, after scripts/package.sh)",
+            common::PEER_SWITCH
         );
         return None;
     }

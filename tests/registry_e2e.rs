@@ -8,11 +8,13 @@
 //! and no credentials must both be refused, which proves the registry really checks.
 //!
 //! The tools (`docker-registry`, `skopeo`, `htpasswd`, `openssl`) come from
-//! `scripts/install-test-deps.sh`; when one is missing the test fails and says so, it never
-//! skips. Every child runs with a cleared environment, a temp HOME, temp config files and a
+//! `scripts/install-test-deps.sh`. These are peer tests (`common::peer`): they run with
+//! `KEYRING_PEER_TESTS=1`, and there a missing tool fails the test, it never skips. Every child runs with a cleared environment, a temp HOME, temp config files and a
 //! temp credential cache (`KUBELET_KEYRING_CACHE_DIR`), so the machine's own docker,
 //! containers and kubelet files and its cache play no part. Every wait is bounded, and the
 //! registry is killed by a drop guard, on success and on panic alike.
+
+mod common;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -24,6 +26,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::peer;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
@@ -53,39 +56,14 @@ struct Tools {
 }
 
 impl Tools {
-    /// Finds every tool on PATH, or fails the test naming the missing ones and the fix.
-    fn require() -> Tools {
-        let find = |name: &str| -> Option<PathBuf> {
-            let path = std::env::var_os("PATH")?;
-            std::env::split_paths(&path)
-                .map(|dir| dir.join(name))
-                .find(|p| {
-                    fs::metadata(p)
-                        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                })
-        };
-        let names = ["docker-registry", "skopeo", "htpasswd", "openssl"];
-        let found = names.map(find);
-        let missing: Vec<&str> = names
-            .iter()
-            .zip(&found)
-            .filter(|(_, p)| p.is_none())
-            .map(|(n, _)| *n)
-            .collect();
-        let [Some(registry), Some(skopeo), Some(htpasswd), Some(openssl)] = found else {
-            panic!(
-                "registry_e2e needs {} on PATH; install the test tools with \
-                 `sudo scripts/install-test-deps.sh` (Debian packages docker-registry, skopeo, \
-                 apache2-utils, openssl) and run again",
-                missing.join(", ")
-            );
-        };
-        Tools {
-            registry,
-            skopeo,
-            htpasswd,
-            openssl,
-        }
+    /// Every tool, when the peer tests are on (see `common::peer`); `None` when they are off.
+    fn require() -> Option<Tools> {
+        Some(Tools {
+            registry: peer("docker-registry", "the Debian package docker-registry")?,
+            skopeo: peer("skopeo", "the Debian package skopeo")?,
+            htpasswd: peer("htpasswd", "the Debian package apache2-utils")?,
+            openssl: peer("openssl", "the Debian package openssl")?,
+        })
     }
 }
 
@@ -444,8 +422,9 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn start() -> Fixture {
-        let tools = Tools::require();
+    /// `None` when the peer tests are off.
+    fn start() -> Option<Fixture> {
+        let tools = Tools::require()?;
         let dir = tempfile::Builder::new()
             .prefix("keyring-registry-e2e-")
             .tempdir()
@@ -521,7 +500,7 @@ impl Fixture {
             "skopeo copy (push)",
         );
         fixture.write_docker_config();
-        fixture
+        Some(fixture)
     }
 
     /// `127.0.0.1:PORT`, the registry host as images name it.
@@ -680,7 +659,9 @@ fn assert_refused(out: &Output, what: &str) {
 
 #[test]
 fn docker_config_credentials_open_the_real_registry() {
-    let fx = Fixture::start();
+    let Some(fx) = Fixture::start() else {
+        return;
+    };
     let out = fx.ask(API_VERSIONS[0]);
     let (username, password) = fx.expect_answer(API_VERSIONS[0], &out, true);
     assert_eq!(username, USER);
@@ -708,7 +689,9 @@ fn docker_config_credentials_open_the_real_registry() {
 
 #[test]
 fn every_api_version_is_answered_in_kind_with_working_credentials() {
-    let fx = Fixture::start();
+    let Some(fx) = Fixture::start() else {
+        return;
+    };
     // The first answer is fresh; the others may come from the cache, which must still answer
     // in the version asked.
     for (i, api_version) in API_VERSIONS.into_iter().enumerate() {

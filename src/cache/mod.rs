@@ -26,7 +26,8 @@
 //! * Stale-if-error: an entry past its refresh time whose credential still works is served
 //!   when the backend fails (see [`entry::Freshness`]).
 //!
-//! [`memory::MemoryCache`] (moka) can sit in front for processes that look up many images.
+//! [`memory::MemoryCache`] (moka) sits in front of the disk in `explain`, which looks up many
+//! images in one process; a one-shot `get-credentials` never builds it.
 //!
 //! Time is always passed in (`now`), never read inside the freshness rules, so tests set it.
 
@@ -41,7 +42,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use keyring_api::{Answer, CacheKeyType, ImageName};
+use keyring_api::{CacheKeyType, ImageName};
 use sha2::{Digest, Sha256};
 
 pub use entry::{Entry, Freshness};
@@ -319,7 +320,9 @@ impl DiskCache {
                 }
             }
             if start.elapsed() >= wait {
-                tracing::warn!(
+                // Not a warning: when the backend then fails too, its error must stay the
+                // invocation's one line on stderr.
+                tracing::info!(
                     "waited {wait:?} for another kubelet-keyring; asking the backend directly"
                 );
                 return None;
@@ -363,15 +366,6 @@ impl DiskCache {
             }
         }
         Ok(n)
-    }
-
-    /// Stores a fresh answer under the key its type names.
-    pub fn store(&self, image: &ImageName, provider: &str, answer: &Answer, now: SystemTime) {
-        let (scope, key) = store_key(image, answer.cache_key_type);
-        let entry = Entry::new(key.to_string(), provider, answer, now);
-        if let Err(e) = self.write(scope, &entry) {
-            tracing::warn!("cannot write cache entry in {}: {e}", self.dir.display());
-        }
     }
 }
 
@@ -445,6 +439,14 @@ pub fn context_hash(config_bytes: &[u8], search_dirs: &[Option<&Path>]) -> [u8; 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keyring_api::Answer;
+
+    /// Stores a fresh answer under the key its type names, as `get` does.
+    fn store(c: &DiskCache, image: &ImageName, provider: &str, answer: &Answer, now: SystemTime) {
+        let (scope, key) = store_key(image, answer.cache_key_type);
+        c.write(scope, &Entry::new(key.to_string(), provider, answer, now))
+            .expect("write");
+    }
     use std::os::unix::fs::PermissionsExt;
 
     fn answer(t: CacheKeyType, lifetime: u64) -> Answer {
@@ -482,7 +484,8 @@ mod tests {
         let now = SystemTime::now();
         let img = ImageName::parse("reg.io/team/app").unwrap();
         let other = ImageName::parse("reg.io/other").unwrap();
-        c.store(
+        store(
+            &c,
             &img,
             "docker-config",
             &answer(CacheKeyType::Image, 300),
@@ -493,7 +496,8 @@ mod tests {
             c.find(&other, now, true).is_none(),
             "an Image answer must not serve another repository"
         );
-        c.store(
+        store(
+            &c,
             &img,
             "docker-config",
             &answer(CacheKeyType::Registry, 300),
@@ -515,7 +519,7 @@ mod tests {
         let (_t, c) = cache();
         let now = SystemTime::now();
         let img = ImageName::parse("reg.io/app").unwrap();
-        c.store(&img, "p", &answer(CacheKeyType::Registry, 300), now);
+        store(&c, &img, "p", &answer(CacheKeyType::Registry, 300), now);
         let (path, _) = c.entries().remove(0);
         let good = fs::read(&path).unwrap();
         for bad in [&good[..good.len() / 2], b"", b"{}", b"\x00\x01garbage"] {
@@ -535,7 +539,8 @@ mod tests {
         let a = DiskCache::open(tmp.path().into(), context_hash(b"a", &[None])).unwrap();
         let b = DiskCache::open(tmp.path().into(), context_hash(b"b", &[None])).unwrap();
         let img = ImageName::parse("reg.io/app").unwrap();
-        a.store(
+        store(
+            &a,
             &img,
             "p",
             &answer(CacheKeyType::Registry, 300),
@@ -571,7 +576,7 @@ mod tests {
         let b = open().for_workload(&w("team/b", 2));
         let now = SystemTime::now();
         let img = ImageName::parse("reg.io/app").unwrap();
-        a.store(&img, "p", &answer(CacheKeyType::Registry, 300), now);
+        store(&a, &img, "p", &answer(CacheKeyType::Registry, 300), now);
         assert!(a_again.find(&img, now, false).is_some());
         assert_eq!(
             a_again
@@ -587,7 +592,7 @@ mod tests {
             "another service account"
         );
         assert!(node.find(&img, now, false).is_none(), "the node");
-        node.store(&img, "p", &answer(CacheKeyType::Registry, 300), now);
+        store(&node, &img, "p", &answer(CacheKeyType::Registry, 300), now);
         assert!(node.find(&img, now, false).unwrap().0.workload.is_none());
         // A node entry copied over a workload's file name is not served to the workload.
         let entries = node.entries();

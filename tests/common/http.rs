@@ -35,6 +35,10 @@ pub fn json(status: u16, body: &str) -> Reply {
     Reply::With(status, body.as_bytes().to_vec())
 }
 
+/// How long a server serves at most; a hanging reply holds its connection that long (or until
+/// the server is dropped).
+const LIFETIME: Duration = Duration::from_secs(60);
+
 type Handler = Arc<dyn Fn(&Req) -> Reply + Send + Sync>;
 
 pub struct Fake {
@@ -64,10 +68,7 @@ impl Fake {
                 let started = Instant::now();
                 let mut served = 0;
                 let mut workers = Vec::new();
-                while !stop.load(Ordering::SeqCst)
-                    && served < 100
-                    && started.elapsed() < Duration::from_secs(60)
-                {
+                while !stop.load(Ordering::SeqCst) && served < 100 && started.elapsed() < LIFETIME {
                     match listener.accept() {
                         Ok((conn, _)) => {
                             served += 1;
@@ -186,7 +187,7 @@ fn serve(
             let _ = conn.write_all(&body);
         }
         Reply::Hang => {
-            let until = Instant::now() + Duration::from_secs(30);
+            let until = Instant::now() + LIFETIME;
             while !stop.load(Ordering::SeqCst) && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(20));
             }

@@ -1,6 +1,18 @@
 //! Shared helpers for the black-box tests: a sandbox of temp directories (HOME, the kubelet
 //! root dir, the working directory, the cache) so the machine's own files never play a part,
-//! and a runner for the built binary.
+//! a runner for the built binary, and the one switch for tests that need real peers.
+//!
+//! # Peer tests
+//!
+//! Tests that drive a real tool (moto_server, docker-registry, skopeo, the Go ECR helper, the
+//! package tools) run only with [`PEER_SWITCH`]`=1`, which `scripts/test.sh` (and so CI)
+//! always sets. Each such test asks [`peer`] for every tool it needs before it does anything:
+//!
+//! * switch off: `None` and one line on stderr naming the switch; the test returns at once
+//!   (`let Some(x) = peer(..) else { return };`), so plain `cargo test --workspace` passes on
+//!   a machine with only the Rust toolchain;
+//! * switch on: the tool's path, or a panic naming the tool and its package. A missing peer
+//!   is a failure there, never a skip.
 #![allow(dead_code)]
 
 pub mod azure;
@@ -25,6 +37,41 @@ pub const VERSIONS: [&str; 3] = [
 /// A request as the kubelet writes it.
 pub fn request(version: &str, image: &str) -> String {
     format!("{{\"kind\":\"CredentialProviderRequest\",\"apiVersion\":\"{version}\",\"image\":\"{image}\"}}\n")
+}
+
+/// The environment variable that turns the peer tests on (`1`).
+pub const PEER_SWITCH: &str = "KEYRING_PEER_TESTS";
+
+/// Whether the peer tests are on.
+pub fn peers_on() -> bool {
+    std::env::var(PEER_SWITCH).as_deref() == Ok("1")
+}
+
+/// `tool` on `PATH` (an executable file), for a test that needs it; `package` says where it
+/// comes from. See the module docs: `None` when the switch is off (after one line on
+/// stderr), a panic when it is on and the tool is missing.
+pub fn peer(tool: &str, package: &str) -> Option<PathBuf> {
+    if !peers_on() {
+        eprintln!("needs {tool}: not run, {PEER_SWITCH} is not 1 (bash scripts/test.sh sets it)");
+        return None;
+    }
+    Some(on_path(tool).unwrap_or_else(|| {
+        panic!(
+            "{PEER_SWITCH}=1 and {tool} is not on PATH: install {package} \
+             (bash scripts/install-test-deps.sh)"
+        )
+    }))
+}
+
+/// The first executable file named `tool` in a `PATH` directory.
+pub fn on_path(tool: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(tool))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// Temp dirs for one test.
@@ -95,6 +142,42 @@ pub fn run_with(mut cmd: Command, stdin: &[u8]) -> Output {
         let _ = sin.write_all(stdin);
     }
     child.wait_with_output().expect("wait")
+}
+
+/// An RSA key (PKCS#8 PEM) and its public half, made with the openssl CLI.
+pub fn rsa_key(dir: &Path) -> (String, PathBuf) {
+    let key = dir.join("key.pem");
+    let public = dir.join("pub.pem");
+    let ok = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key)
+        .output()
+        .expect("the openssl CLI is required (scripts/install-test-deps.sh installs it)");
+    assert!(
+        ok.status.success(),
+        "openssl genpkey: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let ok = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&public)
+        .output()
+        .expect("openssl pkey");
+    assert!(
+        ok.status.success(),
+        "openssl pkey: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    (std::fs::read_to_string(&key).expect("key"), public)
 }
 
 pub fn write(path: &Path, body: &str) {

@@ -83,7 +83,7 @@ impl Query {
             target,
             service_account_token: None,
             service_account_annotations: BTreeMap::new(),
-            clock: Clock::system(),
+            clock: Clock::invocation(),
             deadline: Deadline::invocation(),
         }
     }

@@ -17,8 +17,8 @@
 //! * **The answer.** One `auth` entry keyed by the image's registry as written (port kept,
 //!   so a mirror `mirror.example.com:5000` gets exactly that key), user name and password
 //!   from the decoded token (the user is normally `AWS`), `cacheKeyType` `Registry`,
-//!   `lifetime` half the token's remaining life within 1 min .. 12 h and `expires_at` the
-//!   token's expiry ([`token`]).
+//!   `lifetime` by the API's one rule (until 5 min before the token expires, an expired
+//!   token is an error) and `expires_at` the token's expiry ([`token`]).
 //! * **Failure.** `Err` with one line: which registry, what failed, the likely fix. Never
 //!   a token, never an AWS response's message text.
 //!
@@ -49,7 +49,7 @@ use std::time::SystemTime;
 
 use keyring_api::provider::Query;
 use keyring_api::wire::AuthConfig;
-use keyring_api::{Answer, CacheKeyType, Outcome, Provider, ProviderError};
+use keyring_api::{lifetime, Answer, CacheKeyType, Outcome, Provider, ProviderError};
 
 pub use config::{Config, Mirror};
 
@@ -230,23 +230,22 @@ impl EcrProvider {
                 ),
             )
         })?;
-        let (lifetime, clamp) = token::lifetime(token.expires_at, now);
-        match clamp {
-            token::Clamp::RaisedToMin { remaining } if remaining.is_zero() => tracing::warn!(
-                "the ECR token for {registry} has already expired (clock skew, or a fake endpoint); reporting the minimum lifetime {}s",
-                lifetime.as_secs()
-            ),
-            token::Clamp::RaisedToMin { remaining } => tracing::warn!(
-                "the ECR token for {registry} expires in {}s; reporting the minimum lifetime {}s",
-                remaining.as_secs(),
-                lifetime.as_secs()
-            ),
-            token::Clamp::NoExpiry => tracing::warn!(
-                "the ECR token for {registry} came without an expiry; reporting a lifetime of {}s",
-                lifetime.as_secs()
-            ),
-            token::Clamp::Half | token::Clamp::CutToMax => {}
-        }
+        let lifetime = match token::lifetime(token.expires_at, now) {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                tracing::warn!(
+                    "the ECR token for {registry} came without an expiry; reporting a lifetime of {}s",
+                    lifetime::DOCKER_CONFIG.as_secs()
+                );
+                lifetime::DOCKER_CONFIG
+            }
+            Err(e) => {
+                return Err(ProviderError::protocol(
+                    NAME,
+                    format!("{registry}: the token from {}: {e}", token.endpoint),
+                ))
+            }
+        };
         tracing::info!(
             "ECR token for {registry} from {}, lifetime {}s",
             token.endpoint,
@@ -312,7 +311,7 @@ impl Provider for EcrProvider {
                     }
                 ));
                 details.push(
-                    "answer: user AWS with the decoded token, cached for half the token's remaining life".into(),
+                    "answer: user AWS with the decoded token, cached until 5 minutes before it expires".into(),
                 );
                 keyring_api::provider::Explanation {
                     applies: Some(true),
@@ -517,7 +516,7 @@ mod tests {
         };
         let a = EcrProvider::answer("mirror.example.com:5000", &route, &token, now).unwrap();
         assert_eq!(a.cache_key_type, CacheKeyType::Registry);
-        assert_eq!(a.lifetime, Duration::from_secs(6 * 3600));
+        assert_eq!(a.lifetime, Duration::from_secs(12 * 3600 - 300));
         assert_eq!(a.expires_at, token.expires_at);
         let cred = &a.auth["mirror.example.com:5000"];
         assert_eq!(

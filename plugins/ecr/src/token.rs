@@ -3,34 +3,18 @@
 //!
 //! # Lifetime
 //!
-//! The answer lives half the token's remaining life, the choice of the upstream
-//! `ecr-credential-provider` (a 12 h token is reused for about 6 h, so a refresh always
-//! happens with hours to spare, and ECR's documented early invalidations stay rare). That
-//! half is clamped to [`MIN_LIFETIME`] .. [`MAX_LIFETIME`]:
-//!
-//! * at least one minute, so that a token close to its end (or already past it, as the
-//!   fixed 2015 expiry of moto's fake tokens is, or as a skewed clock makes a fresh one look)
-//!   never yields a zero or negative duration, which the kubelet would read as "do not
-//!   cache" or reject. Such a case is logged as a warning: the caller sees it and the cache,
-//!   which bounds freshness by `expires_at`, will not serve it past its expiry anyway;
-//! * at most 12 hours, the longest life AWS gives a token, so a bogus far-future expiry
-//!   cannot pin a credential in the kubelet for days.
-//!
-//! Durations are whole seconds. A response with no expiry (never seen from AWS) gets
-//! [`NO_EXPIRY_LIFETIME`].
+//! The API crate's one rule ([`keyring_api::lifetime`]): reused until five minutes before the
+//! token expires (a 12 h ECR token for 11 h 55 min), at most 12 h; a token already expired
+//! when it arrives (a skewed clock, a fake endpoint) is an error, never a zero or negative
+//! duration; a token without an expiry (never seen from AWS) gets the kubelet's five
+//! minutes. The upstream `ecr-credential-provider` reuses half the token's life instead;
+//! one rule for every backend wins over copying that choice, and the refresh jitter and
+//! stale-if-error of the cache keep refreshes spread and safe either way.
 
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
-use keyring_api::Secret;
-
-/// The shortest lifetime reported.
-pub const MIN_LIFETIME: Duration = Duration::from_secs(60);
-/// The longest lifetime reported: a token's full life.
-pub const MAX_LIFETIME: Duration = Duration::from_secs(12 * 3600);
-/// The lifetime of an answer whose token came without an expiry: short enough to be safe,
-/// long enough not to hammer the API.
-pub const NO_EXPIRY_LIFETIME: Duration = Duration::from_secs(30 * 60);
+use keyring_api::{lifetime, Secret};
 
 /// Why a token could not be decoded. The texts never include the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,36 +43,15 @@ pub fn decode(token: &Secret<String>) -> Result<(String, Secret<String>), TokenE
     Ok((user.to_string(), Secret::new(password.to_string())))
 }
 
-/// How the lifetime was arrived at, for the caller's log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Clamp {
-    /// Half the remaining life, within bounds.
-    Half,
-    /// Raised to [`MIN_LIFETIME`]; the token has this much life left (zero if expired).
-    RaisedToMin {
-        /// The token's remaining life.
-        remaining: Duration,
-    },
-    /// Cut to [`MAX_LIFETIME`].
-    CutToMax,
-    /// No expiry was given.
-    NoExpiry,
-}
-
-/// The answer's lifetime for a token expiring at `expires_at`, seen at `now`.
-pub fn lifetime(expires_at: Option<SystemTime>, now: SystemTime) -> (Duration, Clamp) {
-    let Some(expires_at) = expires_at else {
-        return (NO_EXPIRY_LIFETIME, Clamp::NoExpiry);
-    };
-    let remaining = expires_at.duration_since(now).unwrap_or_default();
-    let half = Duration::from_secs(remaining.as_secs() / 2);
-    if half < MIN_LIFETIME {
-        (MIN_LIFETIME, Clamp::RaisedToMin { remaining })
-    } else if half > MAX_LIFETIME {
-        (MAX_LIFETIME, Clamp::CutToMax)
-    } else {
-        (half, Clamp::Half)
-    }
+/// The answer's lifetime for a token expiring at `expires_at`, seen at `now`: see the
+/// module docs. `Ok(None)` when the token came without an expiry (the caller warns).
+pub fn lifetime(
+    expires_at: Option<SystemTime>,
+    now: SystemTime,
+) -> Result<Option<Duration>, lifetime::Expired> {
+    expires_at
+        .map(|exp| lifetime::for_expiry(now, exp))
+        .transpose()
 }
 
 #[cfg(test)]
@@ -128,51 +91,18 @@ mod tests {
     }
 
     #[test]
-    fn lifetime_is_half_the_remaining_life_clamped() {
+    fn lifetime_is_the_api_rule() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let h = |n: u64| Duration::from_secs(n * 3600);
-        let at = |d: Duration| Some(now + d);
-        assert_eq!(lifetime(at(h(12)), now), (h(6), Clamp::Half));
         assert_eq!(
-            lifetime(at(Duration::from_millis(7_201_999)), now),
-            (Duration::from_secs(3600), Clamp::Half)
+            lifetime(Some(now + h(12)), now),
+            Ok(Some(h(12) - lifetime::REFRESH_MARGIN))
         );
-        assert_eq!(lifetime(at(h(48)), now), (MAX_LIFETIME, Clamp::CutToMax));
-        assert_eq!(lifetime(at(h(24)), now), (MAX_LIFETIME, Clamp::Half));
-        // The boundary: two minutes left gives one minute; less is raised to one minute.
-        assert_eq!(
-            lifetime(at(Duration::from_secs(120)), now),
-            (MIN_LIFETIME, Clamp::Half)
-        );
-        assert_eq!(
-            lifetime(at(Duration::from_secs(119)), now),
-            (
-                MIN_LIFETIME,
-                Clamp::RaisedToMin {
-                    remaining: Duration::from_secs(119)
-                }
-            )
-        );
-        // Expired now or long ago (moto's 2015): never zero or negative.
-        assert_eq!(
-            lifetime(Some(now), now),
-            (
-                MIN_LIFETIME,
-                Clamp::RaisedToMin {
-                    remaining: Duration::ZERO
-                }
-            )
-        );
+        assert_eq!(lifetime(Some(now + h(48)), now), Ok(Some(lifetime::MAX)));
+        // Expired now or long ago (moto's 2015): an error, never zero or negative.
+        assert_eq!(lifetime(Some(now), now), Err(lifetime::Expired));
         let moto = SystemTime::UNIX_EPOCH + Duration::from_secs(1_420_070_400);
-        assert_eq!(
-            lifetime(Some(moto), now),
-            (
-                MIN_LIFETIME,
-                Clamp::RaisedToMin {
-                    remaining: Duration::ZERO
-                }
-            )
-        );
-        assert_eq!(lifetime(None, now), (NO_EXPIRY_LIFETIME, Clamp::NoExpiry));
+        assert_eq!(lifetime(Some(moto), now), Err(lifetime::Expired));
+        assert_eq!(lifetime(None, now), Ok(None));
     }
 }

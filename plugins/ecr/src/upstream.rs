@@ -152,6 +152,7 @@ pub static PLUGIN: Plugin = Plugin {
     positionals: Positionals::Ignored,
     differences: &[
         "tokens are cached on disk and shared by every invocation on the node, so the kubelet's cache misses seldom reach ECR",
+        "cacheDuration is the token's life less 5 minutes (about 11 h 55 min), where upstream sends half its life",
         "a matched host with a port keeps the port in the answer's key (upstream drops it and the kubelet never matches the answer)",
         "errors are one line on stderr naming the registry and a fix; exit 2 for local misconfiguration, 1 for AWS failures",
     ],

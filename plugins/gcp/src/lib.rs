@@ -206,6 +206,12 @@ impl GcpProvider {
                     .await
                     .map_err(|e| token_error(query, e))?,
             };
+        // The fetchers (and gcp_auth) date the token on the system clock; the answer is
+        // dated on the query's clock (the same one, but for a test build's fixed clock).
+        let token = token::AccessToken {
+            expires_at: rebase(token.expires_at, SystemTime::now(), query.clock.now()),
+            ..token
+        };
         let mut answer = token_answer(query, owner, token, query.clock.now())?;
         let o = self.config.answer_override;
         if let Some(max) = o.max_lifetime {
@@ -327,6 +333,16 @@ fn token_error(query: &Query, e: Error) -> ProviderError {
         e.kind(),
         format!("no access token for {}: {e}", query.image.registry()),
     )
+}
+
+/// `t` on the system clock reading `system`, moved to a clock reading `clock` at that moment.
+fn rebase(t: SystemTime, system: SystemTime, clock: SystemTime) -> SystemTime {
+    match t.duration_since(system) {
+        Ok(ahead) => clock + ahead,
+        Err(e) => clock
+            .checked_sub(e.duration())
+            .unwrap_or(SystemTime::UNIX_EPOCH),
+    }
 }
 
 /// The answer for a token.

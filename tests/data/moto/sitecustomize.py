@@ -1,7 +1,8 @@
 # moto_server loads this at start-up as `sitecustomize` (PYTHONPATH=<this dir>): it gives
 # moto's ECR tokens an expiry 12 h from now instead of its fixed 2015-01-01 (moto 5.2 builds it
 # with `datetime(2015, 1, 1, ...)` in `moto.ecr.responses`). Without it no cache would ever
-# serve a moto token. Used by tests/ecr.rs and bench/ecr.sh.
+# serve a moto token. Used by bench/ecr.sh (a release build, which has no test clock;
+# tests/ecr.rs sets the binary's clock instead).
 import datetime as _dt
 import moto.ecr.responses as _responses
 
