@@ -782,7 +782,7 @@ mod tests {
         cache.store(&img, "docker-config", &answer, now);
 
         let ok = Record::new(now, Event::FetchOk, "docker-config", &img);
-        record(&dir, &[ok.clone()]);
+        record(&dir, &[ok]);
         fold(&dir, Some(&cache_dir), now, true).unwrap();
         // A writer that opened the journal before the rename appends to the renamed file.
         let renamed: Vec<_> = fs::read_dir(&dir)
@@ -797,7 +797,7 @@ mod tests {
             .open(dir.join(&renamed[0]))
             .unwrap();
         f.write_all(&late.encode().unwrap()).unwrap();
-        record(&dir, &[late.clone()]);
+        record(&dir, std::slice::from_ref(&late));
         // A second fold, as after a restart: reads only what is new.
         let prom = fold(&dir, Some(&cache_dir), now, true).unwrap().unwrap();
         let text = fs::read_to_string(&prom).unwrap();
