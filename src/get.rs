@@ -63,17 +63,9 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
     let now = query.clock.now();
 
     if let Some(c) = &cache {
-        if let Some((resp, provider)) = cached_response(c, &query.image, now, version, true) {
+        if let Some(hit) = cached_response(c, &query.image, now, version, true) {
             tracing::debug!("cache hit for {}", query.image);
-            let written = write_stdout(&resp.to_json());
-            // After the answer; with metrics off, nothing but this check.
-            if let Some(dir) = &args.metrics_dir {
-                metrics::record(
-                    dir,
-                    &[Record::new(now, Event::Hit, &provider, &query.image)],
-                );
-            }
-            return written;
+            return answer_hit(args, hit, now, &query.image);
         }
     }
     // Miss: one process per registry asks the backend; the others wait and read its answer.
@@ -84,16 +76,9 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
         .and_then(|c| c.lock(&query.image, query.deadline.lock_wait()));
     if let Some(c) = &cache {
         let now = query.clock.now();
-        if let Some((resp, provider)) = cached_response(c, &query.image, now, version, true) {
+        if let Some(hit) = cached_response(c, &query.image, now, version, true) {
             tracing::debug!("cache filled by another process for {}", query.image);
-            let written = write_stdout(&resp.to_json());
-            if let Some(dir) = &args.metrics_dir {
-                metrics::record(
-                    dir,
-                    &[Record::new(now, Event::Hit, &provider, &query.image)],
-                );
-            }
-            return written;
+            return answer_hit(args, hit, now, &query.image);
         }
     }
 
@@ -165,6 +150,20 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
     let written = write_stdout(&response.to_json());
     let ok = Record::new(query.clock.now(), Event::FetchOk, provider, &query.image);
     metrics::after_fetch(args, cache.as_ref().map(|c| c.dir()), &[ok]);
+    written
+}
+
+/// Writes a cached answer, then its journal record. With metrics off, nothing but the check.
+fn answer_hit(
+    args: &GlobalArgs,
+    (response, provider): (Response, String),
+    now: SystemTime,
+    image: &ImageName,
+) -> Result<(), Failure> {
+    let written = write_stdout(&response.to_json());
+    if let Some(dir) = &args.metrics_dir {
+        metrics::record(dir, &[Record::new(now, Event::Hit, &provider, image)]);
+    }
     written
 }
 

@@ -335,24 +335,6 @@ fn wrong_types_for_helper_settings_do_not_break_the_file() {
 const ECR_REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const ECR_API_HOST: &str = "api.ecr.us-east-1.amazonaws.com";
 
-/// Fails loudly when a tool the test needs is not installed.
-fn require(tool: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("{tool} is not on PATH: install {package} (scripts/install-test-deps.sh)")
-        })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 /// moto_server serving TLS on 127.0.0.1, killed on drop.
 struct Moto {
     child: Child,

@@ -13,7 +13,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -275,20 +275,6 @@ fn metrics_off_writes_nothing_and_the_command_says_what_it_needs() {
 // ---------------------------------------------------------------------------------------
 // The real peers.
 
-/// A tool on PATH, or a failure naming the package.
-fn require(tool: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "KEYRING_PEER_TESTS=1 needs {tool} (Debian package {package}): \
-                 sudo bash scripts/install-test-deps.sh"
-            )
-        })
-}
-
 /// node_exporter, killed when dropped.
 struct Exporter {
     child: Child,
@@ -304,12 +290,11 @@ impl Drop for Exporter {
 
 impl Exporter {
     fn start(dir: &Path) -> Exporter {
-        let bin = require("prometheus-node-exporter", "prometheus-node-exporter");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let bin = require(
+            "prometheus-node-exporter",
+            "the Debian package prometheus-node-exporter",
+        );
+        let port = free_port();
         let child = Command::new(bin)
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--collector.disable-defaults")
@@ -346,7 +331,7 @@ impl Exporter {
 }
 
 fn promtool(args: &[&str], stdin: &[u8]) -> Output {
-    let bin = require("promtool", "prometheus");
+    let bin = require("promtool", "the Debian package prometheus");
     let mut cmd = Command::new(bin);
     cmd.args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
