@@ -286,6 +286,7 @@ mod tests {
     #[test]
     fn own_name_split() {
         assert_eq!(split(&s(&["get-credentials", "-vv", "--no-cache"])), None);
+        assert_eq!(split(&s(&["--metrics-dir", "/m", "metrics"])), None);
         assert_eq!(
             split(&s(&["--config", "/etc/k.yaml", "get-credentials"])),
             None
