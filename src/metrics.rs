@@ -360,47 +360,37 @@ pub fn escape_label(v: &str) -> String {
 
 /// The metric families, in the order written: name, type, help.
 pub const FAMILIES: [(&str, &str, &str); 7] = [
+    (HITS, "counter", "Answers served from a fresh cache entry."),
     (
-        "kubelet_keyring_cache_hits_total",
-        "counter",
-        "Answers served from a fresh cache entry.",
-    ),
-    (
-        "kubelet_keyring_stale_answers_total",
+        STALE,
         "counter",
         "Answers served from a stale but still valid cache entry because the backend failed.",
     ),
     (
-        "kubelet_keyring_fetches_total",
+        FETCHES,
         "counter",
         "Successful fetches from the backend (provider none: nobody had credentials).",
     ),
+    (FAILURES, "counter", "Failed fetches from the backend, by error kind."),
+    (LAST_SUCCESS, "gauge", "Unix time of the last successful fetch."),
+    (LAST_FAILURE, "gauge", "Unix time of the last failed fetch."),
     (
-        "kubelet_keyring_fetch_failures_total",
-        "counter",
-        "Failed fetches from the backend, by error kind.",
-    ),
-    (
-        "kubelet_keyring_last_success_timestamp_seconds",
-        "gauge",
-        "Unix time of the last successful fetch.",
-    ),
-    (
-        "kubelet_keyring_last_failure_timestamp_seconds",
-        "gauge",
-        "Unix time of the last failed fetch.",
-    ),
-    (
-        "kubelet_keyring_token_seconds_left",
+        SECONDS_LEFT,
         "gauge",
         "Seconds until the longest-lived usable cached credential expires (its cache lifetime when the expiry is unknown).",
     ),
 ];
+const HITS: &str = "kubelet_keyring_cache_hits_total";
+const STALE: &str = "kubelet_keyring_stale_answers_total";
+const FETCHES: &str = "kubelet_keyring_fetches_total";
+const FAILURES: &str = "kubelet_keyring_fetch_failures_total";
+const LAST_SUCCESS: &str = "kubelet_keyring_last_success_timestamp_seconds";
+const LAST_FAILURE: &str = "kubelet_keyring_last_failure_timestamp_seconds";
+const SECONDS_LEFT: &str = "kubelet_keyring_token_seconds_left";
 
 /// The textfile: every family with HELP and TYPE, a series per provider and registry (and
 /// per error kind, all kinds present so that `increase()` sees the first failure).
 pub fn render(state: &State, left: &SecondsLeft) -> String {
-    let mut out = String::new();
     let labels = |p: &str, r: &str| {
         format!(
             "provider=\"{}\",registry=\"{}\"",
@@ -409,33 +399,43 @@ pub fn render(state: &State, left: &SecondsLeft) -> String {
         )
     };
     let secs = |ms: u64| format!("{}.{:03}", ms / 1000, ms % 1000);
-    for (i, (name, kind, help)) in FAMILIES.iter().enumerate() {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        if i == 6 {
-            for ((p, r), v) in left {
-                let _ = writeln!(out, "{name}{{{}}} {v}", labels(p, r));
-            }
-            continue;
-        }
-        for c in &state.series {
-            let l = labels(&c.provider, &c.registry);
-            let value = match i {
-                0 => Some(c.cache_hits.to_string()),
-                1 => Some(c.stale_answers.to_string()),
-                2 => Some(c.fetches_ok.to_string()),
-                3 => {
-                    for k in ErrorKind::ALL {
+    // (labels, value) of each sample of a family.
+    let samples = |name: &str| -> Vec<(String, String)> {
+        let per_series = |value: &dyn Fn(&Counters) -> Option<String>| {
+            state
+                .series
+                .iter()
+                .filter_map(|c| Some((labels(&c.provider, &c.registry), value(c)?)))
+                .collect()
+        };
+        match name {
+            HITS => per_series(&|c| Some(c.cache_hits.to_string())),
+            STALE => per_series(&|c| Some(c.stale_answers.to_string())),
+            FETCHES => per_series(&|c| Some(c.fetches_ok.to_string())),
+            FAILURES => state
+                .series
+                .iter()
+                .flat_map(|c| {
+                    ErrorKind::ALL.map(|k| {
                         let n = c.fetches_failed.get(k.as_str()).copied().unwrap_or(0);
-                        let _ = writeln!(out, "{name}{{{l},kind=\"{}\"}} {n}", k.as_str());
-                    }
-                    None
-                }
-                4 => c.last_success_ms.map(secs),
-                _ => c.last_failure_ms.map(secs),
-            };
-            if let Some(v) = value {
-                let _ = writeln!(out, "{name}{{{l}}} {v}");
-            }
+                        let l = labels(&c.provider, &c.registry);
+                        (format!("{l},kind=\"{}\"", k.as_str()), n.to_string())
+                    })
+                })
+                .collect(),
+            LAST_SUCCESS => per_series(&|c| c.last_success_ms.map(secs)),
+            LAST_FAILURE => per_series(&|c| c.last_failure_ms.map(secs)),
+            _ => left
+                .iter()
+                .map(|((p, r), v)| (labels(p, r), v.to_string()))
+                .collect(),
+        }
+    };
+    let mut out = String::new();
+    for (name, kind, help) in FAMILIES {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (l, v) in samples(name) {
+            let _ = writeln!(out, "{name}{{{l}}} {v}");
         }
     }
     out
