@@ -10,14 +10,14 @@
 //!   file do not interleave, so concurrent invocations need no lock. A torn record (disk
 //!   full) is skipped by re-synchronising on the record magic.
 //! * **Fold.** [`fold`] (the `metrics` command, run by a systemd timer, and every fetch,
-//!   which already waits on the network) takes the directory's lock, renames the journal to
-//!   `kubelet-keyring.journal.<ms>` so writers start a new one, adds the records it has not
-//!   yet read of every renamed journal to the counters in `kubelet-keyring.state.json`
-//!   (written atomically: this is what makes counters survive restarts), and writes
-//!   `kubelet-keyring.prom` atomically (temp file, rename; mode 0644). A renamed journal is
+//!   which already waits on the network) takes the directory's lock, adds the records it
+//!   has not yet read to the counters in `kubelet-keyring.state.json` (written atomically,
+//!   and fsynced by the timer's fold: this is what makes counters survive restarts, and it
+//!   remembers how far each journal was read, so no record is counted twice), and writes
+//!   `kubelet-keyring.prom` atomically (temp file, rename; mode 0644). A journal past
+//!   1 MiB is renamed to `kubelet-keyring.journal.<ms>` so writers start a new one; it is
 //!   deleted once nothing changed it for longer than an invocation may live (a writer that
-//!   opened it before the rename may still append); until then the state remembers how far
-//!   it was read, so no record is counted twice.
+//!   opened it before the rename may still append).
 //! * **Seconds left.** The fold reads the cache entries' expiry times (never their
 //!   credentials) for `kubelet_keyring_token_seconds_left`, so the gauge is current whenever
 //!   the file is written, not when the token was fetched.
@@ -63,6 +63,9 @@ const REGISTRY_MAX: usize = RECORD_LEN - END.len() - REGISTRY_AT;
 /// A renamed journal unchanged for this long has no writer left: every invocation ends
 /// within 55 s, and one that opened the journal before the rename wrote within that time.
 const WRITER_GRACE: Duration = Duration::from_secs(90);
+
+/// The journal is renamed (and a new one started) once it is this large: 3,276 records.
+const ROTATE_BYTES: u64 = 1 << 20;
 
 /// What one invocation did for one registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -450,6 +453,17 @@ pub fn fold(
     now: SystemTime,
     wait: bool,
 ) -> std::io::Result<Option<PathBuf>> {
+    fold_rotating_at(dir, cache_dir, now, wait, ROTATE_BYTES)
+}
+
+/// [`fold`], renaming the journal once it holds `rotate_at` bytes.
+fn fold_rotating_at(
+    dir: &Path,
+    cache_dir: Option<&Path>,
+    now: SystemTime,
+    wait: bool,
+    rotate_at: u64,
+) -> std::io::Result<Option<PathBuf>> {
     create_dir(dir)?;
     let lock = open_nofollow(
         OpenOptions::new()
@@ -470,28 +484,34 @@ pub fn fold(
         }
     }
     let mut state = read_state(&dir.join(STATE));
-    // Writers start a new journal; this one is read from here on by name. Names grow, so a
-    // name is never reused for another file.
-    let now_ms = ms(now);
-    let last = state
-        .journals
-        .keys()
-        .filter_map(|n| n.rsplit('.').next()?.parse::<u64>().ok())
-        .max()
-        .unwrap_or(0);
-    let renamed = format!("{JOURNAL}.{}", now_ms.max(last + 1));
-    match fs::rename(dir.join(JOURNAL), dir.join(&renamed)) {
-        Ok(()) => {
-            state.journals.insert(renamed, 0);
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+    // A journal that grew large is renamed, so writers start a new one; it is read on by
+    // its new name, which is never reused (names grow). Renaming at every fold would leave
+    // a file per fold for the grace period.
+    let live_len = match fs::symlink_metadata(dir.join(JOURNAL)) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
         Err(e) => return Err(e),
+    };
+    if live_len >= rotate_at {
+        let last = state
+            .journals
+            .keys()
+            .filter_map(|n| n.rsplit('.').next()?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
+        let renamed = format!("{JOURNAL}.{}", ms(now).max(last + 1));
+        fs::rename(dir.join(JOURNAL), dir.join(&renamed))?;
+        let folded = state.journals.remove(JOURNAL).unwrap_or(0);
+        state.journals.insert(renamed, folded);
     }
     let mut done = Vec::new();
-    let names: Vec<String> = state.journals.keys().cloned().collect();
+    let mut names: Vec<String> = state.journals.keys().cloned().collect();
+    if !state.journals.contains_key(JOURNAL) {
+        names.push(JOURNAL.to_string());
+    }
     for name in names {
         let path = dir.join(&name);
-        let file = match open_nofollow(OpenOptions::new().read(true), &path) {
+        let mut file = match open_nofollow(OpenOptions::new().read(true), &path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 state.journals.remove(&name);
@@ -499,15 +519,21 @@ pub fn fold(
             }
             Err(e) => return Err(e),
         };
-        // Checked before reading: unchanged for the grace period means nobody appends any
-        // more, so what is read now is all it will ever hold.
+        // Checked before reading: a renamed journal unchanged for the grace period has no
+        // writer left, so what is read now is all it will ever hold.
         let meta = file.metadata()?;
         let changed = SystemTime::UNIX_EPOCH
             + Duration::new(meta.ctime().max(0) as u64, meta.ctime_nsec() as u32);
-        let finished = now.duration_since(changed).unwrap_or_default() > WRITER_GRACE;
-        let from = state.journals[&name];
+        let finished =
+            name != JOURNAL && now.duration_since(changed).unwrap_or_default() > WRITER_GRACE;
+        // A journal shorter than what was read of it is another file (removed by hand).
+        let from = state
+            .journals
+            .get(&name)
+            .copied()
+            .filter(|&f| f <= meta.len())
+            .unwrap_or(0);
         let mut bytes = Vec::new();
-        let mut file = file;
         file.seek(SeekFrom::Start(from))?;
         file.read_to_end(&mut bytes)?;
         // Only whole records: the rest of a record being written is read next time.
@@ -524,11 +550,13 @@ pub fn fold(
             done.push(name);
         }
     }
+    // Durable for the timer's fold; a fetch's fold leaves that to the timer (a lost state
+    // file is a counter reset, which Prometheus's rate() and increase() handle).
     write_atomic(
         &dir.join(STATE),
         &serde_json::to_vec(&state).map_err(std::io::Error::other)?,
         0o600,
-        true,
+        wait,
     )?;
     // After the state that says they were read in full: a crash in between leaves a file
     // whose offset is its end, which the next fold reads nothing from and deletes.
@@ -783,7 +811,13 @@ mod tests {
 
         let ok = Record::new(now, Event::FetchOk, "docker-config", &img);
         record(&dir, &[ok]);
-        fold(&dir, Some(&cache_dir), now, true).unwrap();
+        // Rotating at every record: the renamed journal is read on by name.
+        let fold = |at| fold_rotating_at(&dir, Some(&cache_dir), at, true, RECORD_LEN as u64);
+        fold(now).unwrap();
+        // Nothing new: nothing counted again, nothing renamed.
+        fold(now).unwrap();
+        let ok_only = read_state(&dir.join(STATE));
+        assert_eq!(ok_only.series[0].fetches_ok, 1);
         // A writer that opened the journal before the rename appends to the renamed file.
         let renamed: Vec<_> = fs::read_dir(&dir)
             .unwrap()
@@ -799,7 +833,7 @@ mod tests {
         f.write_all(&late.encode().unwrap()).unwrap();
         record(&dir, std::slice::from_ref(&late));
         // A second fold, as after a restart: reads only what is new.
-        let prom = fold(&dir, Some(&cache_dir), now, true).unwrap().unwrap();
+        let prom = fold(now).unwrap().unwrap();
         let text = fs::read_to_string(&prom).unwrap();
         let l = r#"provider="docker-config",registry="reg.example.com""#;
         assert!(
@@ -821,8 +855,8 @@ mod tests {
         assert_eq!(fs::metadata(&prom).unwrap().mode() & 0o777, 0o644);
         // Once nobody can write them any more, renamed journals go; counters stay.
         let later = now + WRITER_GRACE + Duration::from_secs(5);
-        fold(&dir, Some(&cache_dir), later, true).unwrap();
-        fold(&dir, Some(&cache_dir), later, true).unwrap();
+        fold(later).unwrap();
+        fold(later).unwrap();
         let leftover: Vec<_> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
