@@ -71,7 +71,7 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
     // Miss: one process per registry asks the backend; the others wait and read its answer.
     // The wait draws on the invocation's one budget and leaves this process's backend call
     // its share, so waiting and asking together stay inside the kubelet's 60 s.
-    let _lock = cache
+    let lock = cache
         .as_ref()
         .and_then(|c| c.lock(&query.image, query.deadline.lock_wait()));
     if let Some(c) = &cache {
@@ -110,6 +110,8 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
                 }
                 None => Err(e.into()),
             };
+            // Waiters on the registry's lock need not wait for the metrics too.
+            drop(lock);
             metrics::after_fetch(args, cache.as_ref().map(|c| c.dir()), &records);
             return result;
         }
@@ -148,6 +150,7 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
         auth: resolved.answer.auth,
     };
     let written = write_stdout(&response.to_json());
+    drop(lock);
     let ok = Record::new(query.clock.now(), Event::FetchOk, provider, &query.image);
     metrics::after_fetch(args, cache.as_ref().map(|c| c.dir()), &[ok]);
     written
