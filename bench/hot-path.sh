@@ -2,7 +2,9 @@
 # Whole-process benchmarks of the hot paths, each against `cat` of the same response measured
 # in the same run (the floor of an exec that prints bytes):
 #   1. cache hit;
-#   2. docker-config lookup (no cache) with N registries in config.json.
+#   2. cache hit with --metrics-dir (one journal record appended per hit);
+#   3. docker-config lookup (no cache) with N registries in config.json.
+# and the ratio of (2) to (1): metrics may not slow a hit by more than 5%.
 # Prints medians, the ratio to cat, and peak RSS. Needs hyperfine (Debian package).
 #
 #   bash bench/hot-path.sh [path/to/kubelet-keyring]     (default: a release build)
@@ -32,6 +34,7 @@ printf '%s\n' "$req" > "$work/request.json"
 run() { (cd "$work/cwd" && HOME="$work/home" "$BIN" --root-dir "$work/root" --cache-dir "$work/cache" "$@" < "$work/request.json"); }
 run > "$work/response.json"            # warms the cache
 run --no-cache > /dev/null
+run --metrics-dir "$work/metrics" > /dev/null
 
 export BIN work
 # hyperfine cannot feed stdin (1.15) and subtracts its own shell's start-up time, which makes
@@ -40,6 +43,7 @@ export BIN work
 hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$work/hit.json" \
   -n cat "sh -c 'cat $work/response.json < $work/request.json'" \
   -n cache-hit "sh -c 'HOME=$work/home $BIN --root-dir $work/root --cache-dir $work/cache < $work/request.json'" \
+  -n cache-hit-metrics "sh -c 'HOME=$work/home $BIN --root-dir $work/root --cache-dir $work/cache --metrics-dir $work/metrics < $work/request.json'" \
   -n "docker-config-$N" "sh -c 'HOME=$work/home $BIN --root-dir $work/root --no-cache < $work/request.json'" \
   > "$work/hyperfine.txt" 2>&1
 
@@ -52,5 +56,21 @@ print(f"{'benchmark':<22}{'median':>10}{'vs cat':>9}")
 for name, r in res.items():
     m = statistics.median(r["times"])
     print(f"{name:<22}{m*1e3:>8.2f}ms{m/cat:>8.2f}x")
+hit = statistics.median(res["cache-hit"]["times"])
+with_metrics = statistics.median(res["cache-hit-metrics"]["times"])
+print(f"cache hit with metrics / without: {with_metrics/hit:.3f}x")
 print(f"peak RSS: cache hit {sys.argv[2]} KiB, docker-config {sys.argv[3]} KiB, cat {sys.argv[4]} KiB")
 PY
+
+# The same hits without a shell, round-robin (examples/exec_bench.rs, std only, so rustc
+# builds it in a second): the three commands take turns, so drift on a shared machine
+# falls on all of them alike, which the 5% comparison needs.
+rustc -O --edition 2021 -o "$work/exec_bench" examples/exec_bench.rs
+(cd "$work/cwd" && HOME="$work/home" "$work/exec_bench" --runs "$RUNS" \
+  cat "$work/request.json" cat "$work/response.json" -- \
+  cache-hit "$work/request.json" "$BIN" --root-dir "$work/root" --cache-dir "$work/cache" -- \
+  cache-hit-metrics "$work/request.json" "$BIN" --root-dir "$work/root" --cache-dir "$work/cache" \
+    --metrics-dir "$work/metrics") | tee "$work/exec.txt"
+awk '$1 == "cache-hit" {h = $2 + 0} $1 == "cache-hit-metrics" {m = $2 + 0}
+     END {printf "cache hit with metrics / without (no shell): %.3fx\n", m / h}' "$work/exec.txt"
+echo "journal: $(stat -c %s "$work/metrics/kubelet-keyring.journal") bytes after the runs"

@@ -7,6 +7,8 @@
 #   hyperfine: timing the binary.
 #   moto[server] (PyPI): a real ECR API on 127.0.0.1 for the ECR backend's tests.
 #   lintian, rpm: checking the packages scripts/package.sh builds (tests/packages.rs).
+#   prometheus-node-exporter, prometheus (Debian ships promtool in it): tests/metrics.rs scrapes
+#       the textfile collector and runs `promtool check metrics` / `check rules`.
 #   cargo-auditable, rust-audit-info, cargo-deb, cargo-generate-rpm, cargo-cyclonedx
 #       (crates.io, `cargo install --locked` at pinned versions): scripts/package.sh. Each is
 #       compiled once (~1-2 min each on 2 cores) and skipped when its binary is on PATH.
@@ -19,7 +21,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 APT_PACKAGES=(docker-registry skopeo apache2-utils openssl amazon-ecr-credential-helper hyperfine
-    lintian rpm)
+    lintian rpm prometheus-node-exporter prometheus)
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
 
@@ -124,6 +126,8 @@ printf '%-28s %s\n' \
     moto_server "moto $(moto_version)" \
     lintian "$(lintian --version | awk '{print $NF}')" \
     rpm "$(rpm --version | awk '{print $NF}')" \
+    prometheus-node-exporter "$(prometheus-node-exporter --version 2>&1 | awk 'NR == 1 {print $3}')" \
+    promtool "$(promtool --version 2>&1 | awk 'NR == 1 {print $3}')" \
     cargo-auditable "$(cargo_version cargo-auditable)" \
     rust-audit-info "$(cargo_version rust-audit-info)" \
     cargo-deb "$(cargo deb --version | awk '{print $NF}')" \

@@ -15,8 +15,10 @@
 #   /usr/libexec/kubelet-credential-providers/kubelet-keyring   the binary
 #   /usr/share/man/man1/kubelet-keyring.1.gz                   man page
 #   bash, zsh and fish completions in each shell's vendor directory
-#   /usr/share/doc/kubelet-keyring/examples/                   config/*.yaml and the systemd
-#                                                               drop-in, not enabled
+#   /usr/share/doc/kubelet-keyring/examples/                   config/*.yaml, the systemd
+#                                                               drop-in and the metrics
+#                                                               service + timer (none enabled),
+#                                                               Prometheus alert rules
 # The tools come from scripts/install-test-deps.sh. Prints each file's size and the sums.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -14,6 +14,7 @@ pub(crate) const ENV_ROOT_DIR: &str = "KUBELET_KEYRING_ROOT_DIR";
 pub(crate) const ENV_CONFIG: &str = "KUBELET_KEYRING_CONFIG";
 pub(crate) const ENV_CACHE_DIR: &str = "KUBELET_KEYRING_CACHE_DIR";
 pub(crate) const ENV_NO_CACHE: &str = "KUBELET_KEYRING_NO_CACHE";
+pub(crate) const ENV_METRICS_DIR: &str = "KUBELET_KEYRING_METRICS_DIR";
 
 /// Flags every subcommand takes.
 #[derive(Debug, Clone, Args)]
@@ -55,6 +56,17 @@ pub struct GlobalArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub no_cache: bool,
+
+    /// Record Prometheus metrics in DIR (node_exporter's textfile collector directory):
+    /// a journal appended by each answer, folded into kubelet-keyring.prom by the
+    /// `metrics` command and by fetches. Off when unset.
+    #[arg(
+        long,
+        env = ENV_METRICS_DIR,
+        value_name = "DIR",
+        global = true
+    )]
+    pub metrics_dir: Option<PathBuf>,
 
     /// More logging on stderr: -v info, -vv debug, -vvv trace. Secrets are never logged.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use crate::args::GlobalArgs;
-use crate::args::{DEFAULT_ROOT_DIR, ENV_CACHE_DIR, ENV_CONFIG, ENV_NO_CACHE, ENV_ROOT_DIR};
+use crate::args::{
+    DEFAULT_ROOT_DIR, ENV_CACHE_DIR, ENV_CONFIG, ENV_METRICS_DIR, ENV_NO_CACHE, ENV_ROOT_DIR,
+};
 use crate::exit::Failure;
 use crate::io::write_stdout;
 
@@ -74,6 +76,10 @@ pub enum Command {
     },
     /// Check a kubelet CredentialProviderConfig (file or directory) as the kubelet would.
     ValidateConfig(crate::validate::ValidateArgs),
+    /// Fold the metrics journal into kubelet-keyring.prom in --metrics-dir (node_exporter's
+    /// textfile collector format), with the seconds left on each cached credential. Run by
+    /// a systemd timer; never shows a secret.
+    Metrics,
 }
 
 /// `cache` subcommands.
@@ -192,6 +198,7 @@ pub fn parse_kubelet_argv(
     let mut root_dir = None;
     let mut config = None;
     let mut cache_dir = None;
+    let mut metrics_dir = None;
     let mut no_cache = None;
     // `-v`s before and after `get-credentials`: clap counts each side on its own.
     let mut verbose = [0usize; 2];
@@ -211,6 +218,7 @@ pub fn parse_kubelet_argv(
             "--root-dir" => &mut root_dir,
             "--config" => &mut config,
             "--cache-dir" => &mut cache_dir,
+            "--metrics-dir" => &mut metrics_dir,
             "--no-cache" if no_cache.is_none() && inline.is_none() => {
                 no_cache = Some(true);
                 continue;
@@ -249,6 +257,7 @@ pub fn parse_kubelet_argv(
     let env_root_dir = from_env(ENV_ROOT_DIR).ok()?;
     let env_config = from_env(ENV_CONFIG).ok()?;
     let env_cache_dir = from_env(ENV_CACHE_DIR).ok()?;
+    let env_metrics_dir = from_env(ENV_METRICS_DIR).ok()?;
     let env_no_cache = match env(ENV_NO_CACHE) {
         None => false,
         // clap's BoolishValueParser, whose words these are; anything else is its error.
@@ -263,6 +272,7 @@ pub fn parse_kubelet_argv(
         .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT_DIR));
     let config = config.or(env_config);
     let cache_dir = cache_dir.or(env_cache_dir);
+    let metrics_dir = metrics_dir.or(env_metrics_dir);
     let no_cache = no_cache.unwrap_or(env_no_cache);
     let verbose = match verbose {
         [n, 0] | [0, n] => u8::try_from(n).ok()?,
@@ -274,6 +284,7 @@ pub fn parse_kubelet_argv(
             config,
             cache_dir,
             no_cache,
+            metrics_dir,
             verbose,
             upstream: Default::default(),
         },
@@ -309,6 +320,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             fetch,
         } => crate::explain::run(&cli.global, &images, json, fetch),
         Command::ValidateConfig(args) => crate::validate::run(&args, &entry_check),
+        Command::Metrics => crate::metrics::command(&cli.global),
     }
 }
 

@@ -24,6 +24,7 @@ use crate::cache::{self, DiskCache, Entry, Workload};
 use crate::chain::Chain;
 use crate::exit::Failure;
 use crate::io::{open_cache, search_paths, write_stdout};
+use crate::metrics::{self, Event, Record};
 
 /// Reads the request, resolves it, writes the response.
 pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
@@ -62,21 +63,22 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
     let now = query.clock.now();
 
     if let Some(c) = &cache {
-        if let Some(resp) = cached_response(c, &query.image, now, version, true) {
+        if let Some(hit) = cached_response(c, &query.image, now, version, true) {
             tracing::debug!("cache hit for {}", query.image);
-            return write_stdout(&resp.to_json());
+            return answer_hit(args, hit, now, &query.image);
         }
     }
     // Miss: one process per registry asks the backend; the others wait and read its answer.
     // The wait draws on the invocation's one budget and leaves this process's backend call
     // its share, so waiting and asking together stay inside the kubelet's 60 s.
-    let _lock = cache
+    let lock = cache
         .as_ref()
         .and_then(|c| c.lock(&query.image, query.deadline.lock_wait()));
     if let Some(c) = &cache {
-        if let Some(resp) = cached_response(c, &query.image, query.clock.now(), version, true) {
+        let now = query.clock.now();
+        if let Some(hit) = cached_response(c, &query.image, now, version, true) {
             tracing::debug!("cache filled by another process for {}", query.image);
-            return write_stdout(&resp.to_json());
+            return answer_hit(args, hit, now, &query.image);
         }
     }
 
@@ -84,15 +86,34 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
     let resolved = match resolved {
         Ok(r) => r,
         Err(e) => {
-            if let Some(c) = cache.as_ref().filter(|_| e.kind.serves_stale()) {
-                if let Some(resp) =
-                    cached_response(c, &query.image, query.clock.now(), version, false)
-                {
+            let now = query.clock.now();
+            let mut records = vec![Record::new(
+                now,
+                Event::FetchFailed(e.kind),
+                e.provider,
+                &query.image,
+            )];
+            let stale = cache
+                .as_ref()
+                .filter(|_| e.kind.serves_stale())
+                .and_then(|c| cached_response(c, &query.image, now, version, false));
+            let result = match stale {
+                Some((resp, provider)) => {
                     tracing::warn!("serving a cached credential that is still valid, because the backend failed: {e}");
-                    return write_stdout(&resp.to_json());
+                    records.push(Record::new(
+                        now,
+                        Event::StaleServed,
+                        &provider,
+                        &query.image,
+                    ));
+                    write_stdout(&resp.to_json())
                 }
-            }
-            return Err(e.into());
+                None => Err(e.into()),
+            };
+            // Waiters on the registry's lock need not wait for the metrics too.
+            drop(lock);
+            metrics::after_fetch(args, cache.as_ref().map(|c| c.dir()), &records);
+            return result;
         }
     };
     if let Some(token) = &query.service_account_token {
@@ -128,25 +149,45 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
         cache_duration: Some(cache_duration),
         auth: resolved.answer.auth,
     };
-    write_stdout(&response.to_json())
+    let written = write_stdout(&response.to_json());
+    drop(lock);
+    let ok = Record::new(query.clock.now(), Event::FetchOk, provider, &query.image);
+    metrics::after_fetch(args, cache.as_ref().map(|c| c.dir()), &[ok]);
+    written
 }
 
-/// A response from the cache: fresh entries only, or stale-but-valid ones too.
+/// Writes a cached answer, then its journal record. With metrics off, nothing but the check.
+fn answer_hit(
+    args: &GlobalArgs,
+    (response, provider): (Response, String),
+    now: SystemTime,
+    image: &ImageName,
+) -> Result<(), Failure> {
+    let written = write_stdout(&response.to_json());
+    if let Some(dir) = &args.metrics_dir {
+        metrics::record(dir, &[Record::new(now, Event::Hit, &provider, image)]);
+    }
+    written
+}
+
+/// A response from the cache (fresh entries only, or stale-but-valid ones too), and the
+/// provider that made it.
 fn cached_response(
     c: &DiskCache,
     image: &ImageName,
     now: SystemTime,
     version: ApiVersion,
     fresh_only: bool,
-) -> Option<Response> {
+) -> Option<(Response, String)> {
     let (entry, remaining): (Entry, Duration) = c.find(image, now, fresh_only)?;
     let cache_key_type: CacheKeyType = entry.key_type()?;
-    Some(Response {
+    let response = Response {
         api_version: version,
         cache_key_type,
         cache_duration: Some(remaining),
         auth: entry.auth,
-    })
+    };
+    Some((response, entry.provider))
 }
 
 /// Reads all of stdin, at most one byte more than a request may have.

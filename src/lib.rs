@@ -12,5 +12,6 @@ pub mod explain;
 pub mod get;
 pub mod io;
 pub mod logging;
+pub mod metrics;
 pub mod upstream;
 pub mod validate;

@@ -184,7 +184,7 @@ pub fn split(argv: &[String]) -> Option<(Vec<String>, Vec<String>)> {
     // takes no file of its own, so only there is a path the ACR cloud config.
     let mut command: Option<&str> = None;
     // The values of this program's own valued flags are not looked at.
-    const OWN_VALUED: &[&str] = &["--root-dir", "--config", "--cache-dir"];
+    const OWN_VALUED: &[&str] = &["--root-dir", "--config", "--cache-dir", "--metrics-dir"];
     while let Some(arg) = args.next() {
         if OWN_VALUED.contains(&arg.as_str()) {
             own.push(arg.clone());
@@ -418,6 +418,7 @@ mod tests {
     #[test]
     fn own_name_split() {
         assert_eq!(split(&s(&["get-credentials", "-vv", "--no-cache"])), None);
+        assert_eq!(split(&s(&["--metrics-dir", "/m", "metrics"])), None);
         assert_eq!(
             split(&s(&["--config", "/etc/k.yaml", "get-credentials"])),
             None

@@ -11,11 +11,12 @@ use std::os::unix::ffi::OsStringExt;
 use clap::Parser;
 use kubelet_keyring::cli::{parse_kubelet_argv, Cli};
 
-const VARS: [&str; 4] = [
+const VARS: [&str; 5] = [
     "KUBELET_KEYRING_ROOT_DIR",
     "KUBELET_KEYRING_CONFIG",
     "KUBELET_KEYRING_CACHE_DIR",
     "KUBELET_KEYRING_NO_CACHE",
+    "KUBELET_KEYRING_METRICS_DIR",
 ];
 
 /// Words command lines are made of: the flags, values of every kind, and near misses.
@@ -32,6 +33,8 @@ fn words() -> Vec<OsString> {
         "--config=/etc/k.yaml",
         "--cache-dir",
         "--cache-dir=/c",
+        "--metrics-dir",
+        "--metrics-dir=/m",
         "--no-cache",
         "--no-cache",
         "--no-cache=true",
@@ -126,7 +129,7 @@ fn check(argv: &[OsString], env: &BTreeMap<&'static str, OsString>) -> bool {
 #[test]
 fn fast_path_agrees_with_clap() {
     // The kubelet's own forms take the fast path.
-    let kubelet_forms: [&[&str]; 6] = [
+    let kubelet_forms: [&[&str]; 7] = [
         &[],
         &["get-credentials"],
         &[
@@ -142,6 +145,11 @@ fn fast_path_agrees_with_clap() {
         ],
         &["get-credentials", "--no-cache", "-vvv"],
         &["--config=/etc/k.yaml", "get-credentials", "--verbose"],
+        &[
+            "get-credentials",
+            "--metrics-dir",
+            "/var/lib/prometheus/node-exporter",
+        ],
     ];
     let mut env = BTreeMap::new();
     for form in kubelet_forms {
@@ -150,6 +158,7 @@ fn fast_path_agrees_with_clap() {
     }
     env.insert("KUBELET_KEYRING_NO_CACHE", OsString::from("true"));
     env.insert("KUBELET_KEYRING_CONFIG", OsString::from("/etc/k.yaml"));
+    env.insert("KUBELET_KEYRING_METRICS_DIR", OsString::from("/m"));
     assert!(check(&[OsString::from("get-credentials")], &env));
 
     // Generated command lines and environments.

@@ -346,13 +346,6 @@ fn ecr_login_peers() -> Option<PathBuf> {
     peer("moto_server", "moto[server] from PyPI")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 /// moto_server serving TLS on 127.0.0.1, killed on drop.
 struct Moto {
     child: Child,

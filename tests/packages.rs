@@ -208,6 +208,9 @@ fn expected_files() -> BTreeSet<String> {
         "/usr/share/doc/kubelet-keyring/copyright",
         "/usr/share/doc/kubelet-keyring/README.md",
         "/usr/share/doc/kubelet-keyring/examples/20-kubelet-keyring.conf",
+        "/usr/share/doc/kubelet-keyring/examples/kubelet-keyring-metrics.service",
+        "/usr/share/doc/kubelet-keyring/examples/kubelet-keyring-metrics.timer",
+        "/usr/share/doc/kubelet-keyring/examples/kubelet-keyring-alerts.yml",
     ]
     .map(str::to_string)
     .into();

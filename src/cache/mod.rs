@@ -420,7 +420,12 @@ pub fn context_hash(config_bytes: &[u8], search_dirs: &[Option<&Path>]) -> [u8; 
     let mut vars: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
         .filter(|(k, _)| CONTEXT_ENV_PREFIXES.iter().any(|p| k.starts_with(p)))
-        .filter(|(k, _)| k != "KUBELET_KEYRING_NO_CACHE" && !k.starts_with("KUBELET_KEYRING_LOG"))
+        .filter(|(k, _)| {
+            // Neither changes an answer: a hit must find the entries of runs without them.
+            k != "KUBELET_KEYRING_NO_CACHE"
+                && k != "KUBELET_KEYRING_METRICS_DIR"
+                && !k.starts_with("KUBELET_KEYRING_LOG")
+        })
         .collect();
     vars.sort();
     for (k, v) in vars {

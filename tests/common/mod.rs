@@ -365,3 +365,22 @@ pub fn assert_token_nowhere(token: &str, texts: &[(&str, &[u8])], dir: Option<&P
         }
     }
 }
+
+/// A tool the test needs, from PATH; fails loudly when it is not installed.
+pub fn require(tool: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("{tool} is not on PATH: install {package} (scripts/install-test-deps.sh)")
+        })
+}
+
+/// A port on 127.0.0.1 that was free a moment ago, for a peer to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
