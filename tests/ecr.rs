@@ -18,9 +18,6 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -252,44 +249,8 @@ fn aws_fake(handler: impl Fn(&Req) -> (u16, String) + Send + Sync + 'static) -> 
 
 /// Accepts connections and never answers, like an IMDS behind a hop limit that drops the
 /// reply; stops with the test.
-struct Silent {
-    addr: String,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Silent {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = format!("http://{}", listener.local_addr().expect("addr"));
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let until = Instant::now() + Duration::from_secs(60);
-            let mut held = Vec::new();
-            while !stop2.load(Ordering::SeqCst) && Instant::now() < until && held.len() < 64 {
-                match listener.accept() {
-                    Ok((conn, _)) => held.push(conn),
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Silent {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Silent {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+fn silent() -> Fake {
+    Fake::start("", |_| Reply::Hang)
 }
 
 fn unix_now() -> f64 {
@@ -711,11 +672,11 @@ fn missing_credentials_name_the_fix() {
 
 #[test]
 fn a_silent_instance_metadata_service_fails_fast() {
-    let imds = Silent::start();
+    let imds = silent();
     let s = Sandbox::new();
     let mut cmd = s.command(&["--no-cache"]);
     cmd.env("AWS_EC2_METADATA_DISABLED", "false")
-        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.addr)
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.base())
         .env("AWS_ENDPOINT_URL_ECR", closed_port_url());
     let started = Instant::now();
     let out = run_with(
