@@ -3,6 +3,7 @@
 //! code the binary runs; it is not a stable API.
 
 pub mod args;
+pub mod backends;
 pub mod cache;
 pub mod chain;
 pub mod cli;

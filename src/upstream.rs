@@ -28,14 +28,10 @@ use keyring_kubelet_config::{traps, Severity};
 
 /// The upstream plugins this build can answer for, with their backends.
 pub fn plugins() -> Vec<&'static Plugin> {
-    vec![
-        #[cfg(feature = "ecr")]
-        &keyring_ecr::upstream::PLUGIN,
-        #[cfg(feature = "gcp")]
-        &keyring_gcp::upstream::PLUGIN,
-        #[cfg(feature = "acr")]
-        &keyring_acr::upstream::PLUGIN,
-    ]
+    crate::backends::all()
+        .into_iter()
+        .filter_map(|b| b.upstream)
+        .collect()
 }
 
 /// The plugin whose name `argv0` (a path) has, if any.

@@ -386,17 +386,13 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Environment variables whose values change what a backend answers. Values of names that
-/// look secret are not hashed, only their presence: a hash of a short secret could be
-/// brute-forced from a file name.
-const CONTEXT_ENV_PREFIXES: &[&str] = &[
-    "AWS_",
-    "GOOGLE_",
-    "GCE_",
-    "CLOUDSDK_",
-    "AZURE_",
-    "KUBELET_KEYRING_",
-];
+/// Whether `var`'s value changes what this program answers: one of this program's own
+/// variables, or one a backend declares ([`keyring_api::Backend::cache_env`]). Values of
+/// names that look secret are not hashed, only their presence: a hash of a short secret
+/// could be brute-forced from a file name.
+fn in_context(var: &str, backends: &[&keyring_api::Backend]) -> bool {
+    var.starts_with("KUBELET_KEYRING_") || backends.iter().any(|b| b.reads(var))
+}
 
 fn looks_secret(name: &str) -> bool {
     ["SECRET", "TOKEN", "PASSWORD", "SESSION", "KEY"]
@@ -417,9 +413,10 @@ pub fn context_hash(config_bytes: &[u8], search_dirs: &[Option<&Path>]) -> [u8; 
         h.update((s.len() as u64).to_be_bytes());
         h.update(s);
     }
+    let backends = crate::backends::all();
     let mut vars: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
-        .filter(|(k, _)| CONTEXT_ENV_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .filter(|(k, _)| in_context(k, &backends))
         .filter(|(k, _)| {
             // Neither changes an answer: a hit must find the entries of runs without them.
             k != "KUBELET_KEYRING_NO_CACHE"

@@ -56,6 +56,14 @@ pub use config::{Config, ConfigError, Endpoints, MirrorConfig, Settings};
 
 /// The provider's name.
 pub const NAME: &str = "acr";
+
+/// This backend as the binary sees it: name, the environment its answers depend on, and
+/// the upstream plugin it answers for.
+pub static BACKEND: keyring_api::Backend = keyring_api::Backend {
+    name: NAME,
+    cache_env: &["AZURE_*", "IDENTITY_*", "MSI_*", "IMDS_*"],
+    upstream: Some(&upstream::PLUGIN),
+};
 /// The user name ACR expects with a refresh token.
 pub const USERNAME: &str = "00000000-0000-0000-0000-000000000000";
 /// The Entra ID resource of ACR (IMDS `resource`).

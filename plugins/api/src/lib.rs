@@ -22,6 +22,7 @@
 //! * [`upstream`]: the command lines of the upstream Go plugins, flag by flag, so this binary
 //!   can answer under their names.
 
+pub mod backend;
 pub mod clock;
 pub mod deadline;
 pub mod duration;
@@ -45,6 +46,7 @@ pub mod fuzzing {
     pub use crate::goglob::{matches as filepath_match, BadPattern};
 }
 
+pub use backend::Backend;
 pub use clock::Clock;
 pub use deadline::Deadline;
 pub use error::{ErrorKind, ProviderError};

@@ -458,6 +458,20 @@ impl DockerConfigProvider {
 /// This provider's name.
 const NAME: &str = "docker-config";
 
+/// This backend as the binary sees it. Its own inputs are the search directories (hashed by
+/// the binary); the cloud credential helpers it may run read their SDKs' variables.
+pub static BACKEND: keyring_api::Backend = keyring_api::Backend {
+    name: NAME,
+    cache_env: &[
+        "AWS_*",
+        "GOOGLE_*",
+        "CLOUDSDK_*",
+        "AZURE_*",
+        helper::TIMEOUT_ENV,
+    ],
+    upstream: None,
+};
+
 impl Provider for DockerConfigProvider {
     fn name(&self) -> &'static str {
         NAME

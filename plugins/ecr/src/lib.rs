@@ -56,6 +56,14 @@ pub use config::{Config, Mirror};
 /// The provider's name.
 pub const NAME: &str = "ecr";
 
+/// This backend as the binary sees it: name, the environment its answers depend on, and
+/// the upstream plugin it answers for.
+pub static BACKEND: keyring_api::Backend = keyring_api::Backend {
+    name: NAME,
+    cache_env: &["AWS_*"],
+    upstream: Some(&upstream::PLUGIN),
+};
+
 /// The service-account annotation upstream's ecr-credential-provider reads the ECR role from.
 pub const ROLE_ANNOTATION: &str = "eks.amazonaws.com/ecr-role-arn";
 /// The environment variable upstream reads the default role from.

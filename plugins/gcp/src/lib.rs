@@ -84,6 +84,14 @@ use error::Error;
 
 /// The provider's name, in logs, errors and the cache.
 pub const NAME: &str = "gcp";
+
+/// This backend as the binary sees it: name, the environment its answers depend on, and
+/// the upstream plugin it answers for.
+pub static BACKEND: keyring_api::Backend = keyring_api::Backend {
+    name: NAME,
+    cache_env: &["GOOGLE_*", "GCE_*", "CLOUDSDK_*", "KUBE_SIDECAR_*"],
+    upstream: Some(&upstream::PLUGIN),
+};
 /// The user name that goes with an access token.
 pub const USERNAME: &str = "oauth2accesstoken";
 /// The cut-off for one `provide` call.
