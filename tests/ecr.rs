@@ -1309,17 +1309,8 @@ fn dropin_every_shipped_ecr_entry_gets_a_token() {
             let host = host_for(pattern, ACCOUNT, region);
             let image = format!("{host}/team/app:1");
             let before = moto.token_calls().len();
-            let answer = s
-                .kubelet_pull(entry, &node, &image)
-                .unwrap_or_else(|e| panic!("{} {image}: {e}", entry.label()));
-            let (key, cred) = answer.tries.first().unwrap_or_else(|| {
-                panic!(
-                    "{} {image}: no credential: {:?}",
-                    entry.label(),
-                    answer.lines
-                )
-            });
-            assert_eq!(key, &host, "{} {image}", entry.label());
+            let (key, cred) = s.first_try(entry, &node, &image);
+            assert_eq!(key, host, "{} {image}", entry.label());
             assert_eq!(cred.username, "AWS", "{} {image}", entry.label());
             let calls = moto.token_calls();
             if host == "public.ecr.aws" || host == "ecr-public.aws.com" {

@@ -489,18 +489,7 @@ fn env_values_are_never_printed() {
 #[test]
 fn validate_config_knows_the_swap_for_every_shipped_config() {
     let sb = Sandbox::new();
-    let dir = common::dropin::configs_dir();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("yaml" | "json")
-            )
-        })
-        .collect();
-    files.sort();
+    let files = common::dropin::config_files();
     let upstream = [
         "ecr-credential-provider",
         "auth-provider-gcp",

@@ -23,17 +23,8 @@ pub fn configs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/upstream-configs")
 }
 
-/// One provider entry of one shipped config.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// The config's file name.
-    pub file: String,
-    pub provider: ProviderConfig,
-}
-
-/// Every provider entry named one of `names` (`.exe` ignored) in every shipped config the
-/// newest kubelet accepts. Panics when there is none, so a renamed file cannot empty a test.
-pub fn entries(names: &[&str]) -> Vec<Entry> {
+/// The shipped configs (YAML and JSON), in name order.
+pub fn config_files() -> Vec<PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(configs_dir())
         .expect("tests/data/upstream-configs")
         .map(|e| e.expect("dir entry").path())
@@ -45,8 +36,22 @@ pub fn entries(names: &[&str]) -> Vec<Entry> {
         })
         .collect();
     files.sort();
+    files
+}
+
+/// One provider entry of one shipped config.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The config's file name.
+    pub file: String,
+    pub provider: ProviderConfig,
+}
+
+/// Every provider entry named one of `names` (`.exe` ignored) in every shipped config the
+/// newest kubelet accepts. Panics when there is none, so a renamed file cannot empty a test.
+pub fn entries(names: &[&str]) -> Vec<Entry> {
     let mut out = Vec::new();
-    for path in files {
+    for path in config_files() {
         let bytes = std::fs::read(&path).expect("read config");
         let options = keyring_kubelet_config::traps::Options {
             bin_dir: None,
@@ -155,6 +160,27 @@ impl Sandbox {
             self.upstream_command(entry, node_env),
             &repo,
         )
+    }
+}
+
+impl Sandbox {
+    /// The first credential the kubelet tries for `image` from `entry` (its auth key and the
+    /// credential); panics naming the entry when the kubelet refuses the answer or it has none.
+    pub fn first_try(
+        &self,
+        entry: &Entry,
+        node_env: &[(&str, &str)],
+        image: &str,
+    ) -> (String, kubelet::AuthConfig) {
+        let answer = self
+            .kubelet_pull(entry, node_env, image)
+            .unwrap_or_else(|e| panic!("{} {image}: {e}", entry.label()));
+        let lines = answer.lines;
+        answer
+            .tries
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("{} {image}: no credential: {lines:?}", entry.label()))
     }
 }
 

@@ -34,7 +34,7 @@
 use std::path::{Path, PathBuf};
 
 use keyring_api::upstream::{self, EnvVar, Fate, Flag, Parsed, Plugin, Positionals, Takes};
-use keyring_api::{ErrorKind, ProviderError};
+use keyring_api::ProviderError;
 
 use crate::config::{Config, IdentityBindingConfig, MirrorConfig};
 use crate::host::{is_dns_name, is_host_port, is_login_server};
@@ -169,10 +169,6 @@ pub static PLUGIN: Plugin = Plugin {
     ],
 };
 
-fn misconfigured(message: String) -> ProviderError {
-    ProviderError::new(crate::NAME, ErrorKind::Misconfigured, message)
-}
-
 /// Applies an upstream command line and environment to the `acr:` section; `as_upstream`:
 /// run under the upstream name, whose defaults then apply where the plugin config file did
 /// not set the field. `env` reads a variable (the process environment in the binary).
@@ -234,7 +230,7 @@ pub fn parse_mirrors(value: &str, suffixes: &[String]) -> Result<Vec<MirrorConfi
     for pair in value.split(',').filter(|p| !p.is_empty()) {
         let shown: String = pair.chars().take(80).collect();
         let bad = |why: &str| {
-            misconfigured(format!(
+            ProviderError::misconfigured(crate::NAME, format!(
                 "--registry-mirror entry {shown:?}: {why}; expected <source host>[:<port>]:<acr login server>, e.g. mcr.microsoft.com:myacr.azurecr.io"
             ))
         };
@@ -266,9 +262,10 @@ fn identity_binding(parsed: &Parsed) -> Result<Option<IdentityBindingConfig>, Pr
     let tenant = get("ib-default-tenant-id");
     let ip = get("ib-apiserver-ip");
     let needs_sni = |flag: &str| {
-        misconfigured(format!(
-            "--ib-sni-name must be set when --{flag} is provided"
-        ))
+        ProviderError::misconfigured(
+            crate::NAME,
+            format!("--ib-sni-name must be set when --{flag} is provided"),
+        )
     };
     let Some(sni) = sni else {
         return match (client, tenant, ip) {
@@ -279,21 +276,27 @@ fn identity_binding(parsed: &Parsed) -> Result<Option<IdentityBindingConfig>, Pr
         };
     };
     if sni.starts_with("https://") || sni.starts_with("http://") {
-        return Err(misconfigured(
-            "--ib-sni-name must not contain a protocol prefix (https:// or http://)".into(),
+        return Err(ProviderError::misconfigured(
+            crate::NAME,
+            "--ib-sni-name must not contain a protocol prefix (https:// or http://)",
         ));
     }
     if !is_dns_name(&sni.to_ascii_lowercase()) {
-        return Err(misconfigured("--ib-sni-name is not a DNS name".into()));
+        return Err(ProviderError::misconfigured(
+            crate::NAME,
+            "--ib-sni-name is not a DNS name",
+        ));
     }
     let Some(ip) = ip else {
-        return Err(misconfigured(
-            "--ib-apiserver-ip must be set when --ib-sni-name is provided".into(),
+        return Err(ProviderError::misconfigured(
+            crate::NAME,
+            "--ib-apiserver-ip must be set when --ib-sni-name is provided",
         ));
     };
     if ip.parse::<std::net::IpAddr>().is_err() && !is_dns_name(&ip.to_ascii_lowercase()) {
-        return Err(misconfigured(
-            "--ib-apiserver-ip must be a valid IP address or resolvable FQDN".into(),
+        return Err(ProviderError::misconfigured(
+            crate::NAME,
+            "--ib-apiserver-ip must be a valid IP address or resolvable FQDN",
         ));
     }
     Ok(Some(IdentityBindingConfig {
@@ -322,19 +325,25 @@ fn apply_environment_file(config: &mut Config, path: &Path) -> Result<(), Provid
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_ENV_FILE).read_to_end(&mut bytes))
         .map_err(|e| {
-            misconfigured(format!(
-                "cannot read AZURE_ENVIRONMENT_FILEPATH {}: {e}",
-                path.display()
-            ))
+            ProviderError::misconfigured(
+                crate::NAME,
+                format!(
+                    "cannot read AZURE_ENVIRONMENT_FILEPATH {}: {e}",
+                    path.display()
+                ),
+            )
         })?;
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
     let env: Environment = serde_json::from_slice(bytes).map_err(|e| {
-        misconfigured(format!(
-            "AZURE_ENVIRONMENT_FILEPATH {}: not valid JSON at line {} column {}",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
+        ProviderError::misconfigured(
+            crate::NAME,
+            format!(
+                "AZURE_ENVIRONMENT_FILEPATH {}: not valid JSON at line {} column {}",
+                path.display(),
+                e.line(),
+                e.column()
+            ),
+        )
     })?;
     let authority = env.active_directory_endpoint.trim();
     if !authority.is_empty() && config.endpoints.authority_host.is_none() {
@@ -360,6 +369,7 @@ fn apply_environment_file(config: &mut Config, path: &Path) -> Result<(), Provid
 mod tests {
     use super::*;
     use keyring_api::upstream::parse;
+    use keyring_api::ErrorKind;
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()

@@ -26,7 +26,7 @@
 //! kubelet logs, as under this program's own name.
 
 use keyring_api::upstream::{EnvVar, Fate, Flag, Parsed, Plugin, Positionals, Takes};
-use keyring_api::{CacheKeyType, ErrorKind, ProviderError};
+use keyring_api::{CacheKeyType, ProviderError};
 
 use crate::config::{Config, OtherHosts, WorkloadIdentity};
 
@@ -109,10 +109,6 @@ pub static PLUGIN: Plugin = Plugin {
     ],
 };
 
-fn misconfigured(message: String) -> ProviderError {
-    ProviderError::new(crate::NAME, ErrorKind::Misconfigured, message)
-}
-
 /// Applies an upstream command line and environment to the `gcp:` section; `as_upstream`:
 /// run under an upstream name, whose defaults then apply where the plugin config file did
 /// not set the field. `env` reads a variable (the process environment in the binary).
@@ -127,9 +123,10 @@ pub fn configure(
         Some("dockercfg" | "dockercfg-url") => config.dockercfg = true,
         Some(other) => {
             let shown: String = other.chars().take(40).collect();
-            return Err(misconfigured(format!(
-                "--authFlow {shown:?}: expected gcr, dockercfg or dockercfg-url"
-            )));
+            return Err(ProviderError::misconfigured(
+                crate::NAME,
+                format!("--authFlow {shown:?}: expected gcr, dockercfg or dockercfg-url"),
+            ));
         }
     }
     if let Some(provider) = parsed.value("identity-provider") {
@@ -139,14 +136,18 @@ pub fn configure(
             if let Some(p) = parsed.value("project-id") {
                 raw.insert("projectId".into(), p.into());
             }
-            let wi: WorkloadIdentity = serde_json::from_value(raw.into())
-                .map_err(|e| misconfigured(format!("--identity-provider / --project-id: {e}")))?;
+            let wi: WorkloadIdentity = serde_json::from_value(raw.into()).map_err(|e| {
+                ProviderError::misconfigured(
+                    crate::NAME,
+                    format!("--identity-provider / --project-id: {e}"),
+                )
+            })?;
             config.workload_identity = Some(wi);
         }
     } else if parsed.value("project-id").is_some() {
-        return Err(misconfigured(
-            "--project-id is only used with --identity-provider; add it or remove --project-id"
-                .into(),
+        return Err(ProviderError::misconfigured(
+            crate::NAME,
+            "--project-id is only used with --identity-provider; add it or remove --project-id",
         ));
     }
     if as_upstream {
@@ -157,9 +158,12 @@ pub fn configure(
             .ok()
             .filter(|n| *n >= 0)
             .ok_or_else(|| {
-                misconfigured(format!(
-                    "KUBE_SIDECAR_CACHE_DURATION {v:?} is not a duration such as 30m or 1h"
-                ))
+                ProviderError::misconfigured(
+                    crate::NAME,
+                    format!(
+                        "KUBE_SIDECAR_CACHE_DURATION {v:?} is not a duration such as 30m or 1h"
+                    ),
+                )
             })?;
         config.answer_override.max_lifetime =
             Some(std::time::Duration::from_nanos(nanos.unsigned_abs()));
@@ -171,9 +175,10 @@ pub fn configure(
             "registry" => CacheKeyType::Registry,
             "global" => CacheKeyType::Global,
             _ => {
-                return Err(misconfigured(format!(
-                    "KUBE_SIDECAR_CACHE_TYPE {v:?}: expected image, registry or global"
-                )))
+                return Err(ProviderError::misconfigured(
+                    crate::NAME,
+                    format!("KUBE_SIDECAR_CACHE_TYPE {v:?}: expected image, registry or global"),
+                ))
             }
         };
         config.answer_override.cache_key_type = Some(t);
