@@ -29,8 +29,9 @@ const DEB_ONLY: [&str; 2] = [
     "/usr/share/doc/kubelet-keyring/changelog.Debian.gz",
     "/usr/share/lintian/overrides/kubelet-keyring",
 ];
-/// Crates the dependency list and the SBOM must name (one per cloud SDK).
-const CRATES: [&str; 2] = ["aws-sdk-ecr", "gcp_auth"];
+/// Crates the dependency list and the SBOM must name (the AWS SDK, and the HTTP stack of
+/// keyring-net that GCP and ACR use).
+const CRATES: [&str; 2] = ["aws-sdk-ecr", "hyper-util"];
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -277,10 +277,13 @@ impl Client {
         &self.policy
     }
 
-    /// One attempt: sends `req` and reads at most [`Policy::max_body`] bytes, all within
-    /// `timeout`.
-    pub async fn send_once(&self, req: Req, timeout: Duration) -> Result<Fetched, FetchError> {
-        let limit = self.policy.max_body;
+    /// One attempt: sends `req` and reads at most `limit` body bytes, all within `timeout`.
+    pub async fn send_once(
+        &self,
+        req: Req,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<Fetched, FetchError> {
         let exchange = async {
             let resp = match &self.inner {
                 Inner::Plain(c) => c.request(req).await,
@@ -320,6 +323,18 @@ impl Client {
         make: &(dyn Fn() -> Result<Req, http::Error> + Sync),
         retry_status: fn(StatusCode) -> bool,
     ) -> Result<Fetched, Failed> {
+        self.send_capped(deadline, make, retry_status, self.policy.max_body)
+            .await
+    }
+
+    /// [`Client::send`] with a body cap of its own for this request.
+    pub async fn send_capped(
+        &self,
+        deadline: Deadline,
+        make: &(dyn Fn() -> Result<Req, http::Error> + Sync),
+        retry_status: fn(StatusCode) -> bool,
+        limit: usize,
+    ) -> Result<Fetched, Failed> {
         let backoff = self.policy.backoff;
         let mut attempt = 0;
         loop {
@@ -344,7 +359,7 @@ impl Client {
                 });
             }
             let result = self
-                .send_once(req, self.policy.attempt.min(remaining))
+                .send_once(req, self.policy.attempt.min(remaining), limit)
                 .await;
             let (retry, retry_after) = match &result {
                 Ok(f) => (retry_status(f.status), f.retry_after()),
