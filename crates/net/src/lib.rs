@@ -228,6 +228,11 @@ pub fn never(_: StatusCode) -> bool {
     false
 }
 
+/// 5xx and 429: the metadata servers' and Google APIs' "try again".
+pub fn server_error_or_throttled(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
+}
+
 enum Inner {
     Plain(HyperClient<HttpConnector, Full<Bytes>>),
     Tls(HyperClient<hyper_rustls::HttpsConnector<ProxyConnector>, Full<Bytes>>),
@@ -321,7 +326,7 @@ impl Client {
         &self,
         deadline: Deadline,
         make: &(dyn Fn() -> Result<Req, http::Error> + Sync),
-        retry_status: fn(StatusCode) -> bool,
+        retry_status: &(dyn Fn(StatusCode) -> bool + Sync),
     ) -> Result<Fetched, Failed> {
         self.send_capped(deadline, make, retry_status, self.policy.max_body)
             .await
@@ -332,7 +337,7 @@ impl Client {
         &self,
         deadline: Deadline,
         make: &(dyn Fn() -> Result<Req, http::Error> + Sync),
-        retry_status: fn(StatusCode) -> bool,
+        retry_status: &(dyn Fn(StatusCode) -> bool + Sync),
         limit: usize,
     ) -> Result<Fetched, Failed> {
         let backoff = self.policy.backoff;

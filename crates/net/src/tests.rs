@@ -72,7 +72,7 @@ fn get(client: &Client, url: &str, deadline: Deadline) -> Result<Fetched, Failed
     rt.block_on(client.send(
         deadline,
         &|| Request::get(url.as_str()).body(Full::default()),
-        transient,
+        &transient,
     ))
 }
 

@@ -131,7 +131,7 @@ async fn fetch(uri: Uri, shown: &str, deadline: Deadline) -> Result<Bytes, Error
                     .header(header::USER_AGENT, keyring_net::USER_AGENT)
                     .body(Default::default())
             },
-            keyring_net::never,
+            &keyring_net::never,
         )
         .await
         .map_err(|e| fail(format!("{e}; check that the node reaches it")))?;

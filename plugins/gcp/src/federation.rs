@@ -289,9 +289,11 @@ impl Client {
             req.body(Bytes::copy_from_slice(body).into())
         };
         self.inner
-            .send(self.deadline, &make, |s| {
-                s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS
-            })
+            .send(
+                self.deadline,
+                &make,
+                &keyring_net::server_error_or_throttled,
+            )
             .await
             .map_err(|cause| unreachable(stage, uri, cause))
     }

@@ -93,7 +93,7 @@ impl Metadata {
                         .header(header::USER_AGENT, keyring_net::USER_AGENT)
                         .body(Default::default())
                 },
-                |s| s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS,
+                &keyring_net::server_error_or_throttled,
                 limit,
             )
             .await

@@ -342,7 +342,7 @@ async fn redeem(
                     .header(header::USER_AGENT, keyring_net::USER_AGENT)
                     .body(form.expose().clone().into())
             },
-            keyring_net::transient,
+            &keyring_net::transient,
         )
         .await
         .map_err(|e| {
