@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::http::{json, Fake, Reply, Req};
+use common::proxy;
 use common::*;
 
 const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
@@ -535,6 +536,44 @@ fn service_account_key_as_application_default_credentials() {
         &token_uri,
         s.tmp.path(),
     );
+}
+
+/// gcloud's `authorized_user` credentials: the refresh token is redeemed at the file's
+/// `token_uri` (Google's endpoint when it names none), and never shown.
+#[test]
+fn gcloud_user_credentials_are_redeemed() {
+    let s = Sandbox::new();
+    let oauth = token_endpoint(200, r#"{"access_token":"ya29.user","expires_in":3599}"#);
+    write(
+        &s.home
+            .join(".config/gcloud/application_default_credentials.json"),
+        &serde_json::json!({
+            "type": "authorized_user",
+            "client_id": "cid.apps.googleusercontent.com",
+            "client_secret": "csecret",
+            "refresh_token": "1//refresh-SECRET",
+            "token_uri": oauth.url("/token"),
+        })
+        .to_string(),
+    );
+    let (out, _) = get(
+        &s,
+        "gcr.io/proj/img",
+        &[("GCE_METADATA_HOST", &closed_port())],
+        &[],
+    );
+    assert_eq!(creds(&stdout_json(&out), "gcr.io").1, "ya29.user");
+    assert!(!stderr(&out).contains("SECRET"));
+    let f = form(&oauth.requests()[0].body);
+    assert_eq!(
+        f.get("grant_type").map(String::as_str),
+        Some("refresh_token")
+    );
+    assert_eq!(
+        f.get("refresh_token").map(String::as_str),
+        Some("1//refresh-SECRET")
+    );
+    assert_eq!(f.get("client_secret").map(String::as_str), Some("csecret"));
 }
 
 #[test]
@@ -1249,39 +1288,10 @@ fn concurrent_requests_make_one_exchange_per_service_account() {
     );
 }
 
-/// A proxy on 127.0.0.1 that records each request head and refuses with 407, so nothing is
-/// ever forwarded.
-fn refusing_proxy() -> (u16, std::sync::mpsc::Receiver<String>) {
-    use std::io::Read;
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut conn) = conn else { return };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
-                head.push(byte[0]);
-            }
-            let _ = conn.write_all(
-                b"HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 0\r\n\r\n",
-            );
-            if tx
-                .send(String::from_utf8_lossy(&head).into_owned())
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
-    (port, rx)
-}
-
 #[test]
 fn google_apis_are_reached_through_https_proxy_and_the_metadata_server_directly() {
     let fake = fake_google(Duration::ZERO);
-    let (port, seen) = refusing_proxy();
+    let (port, seen) = proxy::refusing();
     let s = Sandbox::new();
     let token = sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
     let req = sa_request("us-docker.pkg.dev/p/r/i", &token, &[(OPT_IN, "true")]);
@@ -1585,47 +1595,6 @@ fn workload_identity_over_real_tls() {
     );
 }
 
-/// An HTTP CONNECT proxy on 127.0.0.1 that tunnels every CONNECT to 127.0.0.1:`upstream`
-/// whatever host it names, and sends each request head it receives on the channel.
-/// Bounded: 8 connections; the threads end with the test process.
-fn tunnelling_proxy(upstream: u16) -> (u16, std::sync::mpsc::Receiver<String>) {
-    use std::io::Read;
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for conn in l.incoming().take(8) {
-            let Ok(mut client) = conn else { return };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).unwrap_or(0) == 1 {
-                head.push(byte[0]);
-            }
-            let _ = tx.send(String::from_utf8_lossy(&head).into_owned());
-            let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
-                continue;
-            };
-            if client
-                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                .is_err()
-            {
-                continue;
-            }
-            let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut from, &mut to);
-                    let _ = to.shutdown(std::net::Shutdown::Write);
-                })
-            };
-            if let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) {
-                pipe(client, s2);
-                pipe(server, c2);
-            }
-        }
-    });
-    (port, rx)
-}
-
 /// A key file's token is fetched through the proxy `HTTPS_PROXY` names, and only it: the
 /// token endpoint's host does not resolve, so the answer can only come through the tunnel,
 /// and TLS inside the tunnel is checked against the test CA (`SSL_CERT_FILE`).
@@ -1640,7 +1609,7 @@ fn key_file_token_through_an_https_proxy() {
         r#"{"access_token":"ya29.via-proxy","expires_in":3600,"token_type":"Bearer"}"#,
     );
     let front = tls_front(&dir.join("srv.pem"), &dir.join("srv.key"), oauth.host());
-    let (proxy, seen) = tunnelling_proxy(front);
+    let (proxy, seen) = proxy::tunnelling(front);
     let (pem, public) = rsa_key(dir);
     let token_uri = format!("https://{HOST}/token");
     let key_path = dir.join("sa.json");

@@ -5,6 +5,7 @@
 
 pub mod dropin;
 pub mod http;
+pub mod proxy;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
