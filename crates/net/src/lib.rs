@@ -19,14 +19,18 @@
 //!   runtime. The TLS configuration is built once per process, on the first `https://` call.
 //! * No redirects are followed (a redirect could carry a credential elsewhere); HTTP/1.1.
 //!
-//! **Where the AWS SDK differs.** ECR's calls go through the SDK's own smithy hyper client,
-//! configured from the same policy: [`Policy::DEFAULT`]'s connect timeout, the SDK's own
-//! proxy matcher from the same variables (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`,
-//! `NO_PROXY`), the system's roots on ring, and the invocation deadline over each call. What
-//! differs: the SDK retries with its own standard strategy (exponential backoff with full
-//! jitter and a client-side token bucket) instead of [`retry`], its read timeout is its
-//! per-attempt timeout, and `AWS_CA_BUNDLE` replaces the system's roots there (as in the Go
-//! SDK).
+//! **Where the AWS SDK differs.** ECR's calls go through the SDK's own smithy client (hyper
+//! too), configured from this policy in `keyring-ecr`: [`Policy::DEFAULT`]'s connect timeout
+//! and number of attempts, the system's roots on ring, the same proxy variables
+//! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, read by smithy's own matcher with
+//! the same rules), and the invocation deadline over the whole call. What differs: the SDK
+//! retries with its own standard strategy (exponential backoff with full jitter and a
+//! client-side token bucket) instead of [`retry`]; its attempt timeout is 5 s (one small JSON
+//! call) under a 15 s operation timeout; its IMDS client has 1 s timeouts and 2 attempts; the
+//! body cap is the SDK's; and `AWS_CA_BUNDLE` replaces the system's roots there (as in the Go
+//! SDK). The SDK is kept for ECR because SigV4 signing and the credential chain (profiles,
+//! `credential_process`, SSO, web identity, ECS/EKS Pod Identity, IMDSv2) are most of its
+//! value; its HTTP is hyper either way, so the binary still has one HTTP stack.
 //!
 //! Users: `keyring-gcp` (metadata server, OAuth token endpoints for key files and gcloud
 //! credentials, STS and IAM credentials, `google-dockercfg-url`) and `keyring-acr` (IMDS,
