@@ -76,6 +76,15 @@ fn get(client: &Client, url: &str, deadline: Deadline) -> Result<Fetched, Failed
     ))
 }
 
+/// GETs `/` on 127.0.0.1:`port` with 10 s of deadline.
+fn get_local(client: &Client, port: u16) -> Result<Fetched, Failed> {
+    get(
+        client,
+        &format!("http://127.0.0.1:{port}/"),
+        Deadline::after(Duration::from_secs(10)),
+    )
+}
+
 fn in_rt<T>(f: impl FnOnce() -> T) -> T {
     let rt = Blocking::new().unwrap();
     let _g = rt.enter();
@@ -92,12 +101,7 @@ fn transient_statuses_are_retried_then_answered() {
         })
     });
     let c = in_rt(|| Client::direct(FAST));
-    let f = get(
-        &c,
-        &format!("http://127.0.0.1:{port}/"),
-        Deadline::after(Duration::from_secs(10)),
-    )
-    .unwrap();
+    let f = get_local(&c, port).unwrap();
     assert_eq!(
         (f.status.as_u16(), &f.body[..], f.attempts),
         (200, &b"ok"[..], 3)
@@ -110,22 +114,12 @@ fn transient_statuses_are_retried_then_answered() {
 fn attempts_are_bounded_and_the_last_status_stands() {
     let (port, count) = server(|_| Some(status(503, "", "")));
     let c = in_rt(|| Client::direct(FAST));
-    let f = get(
-        &c,
-        &format!("http://127.0.0.1:{port}/"),
-        Deadline::after(Duration::from_secs(10)),
-    )
-    .unwrap();
+    let f = get_local(&c, port).unwrap();
     assert_eq!((f.status.as_u16(), f.attempts), (503, 3));
     assert_eq!(count.load(Ordering::SeqCst), 3);
     // A status the caller does not name is not retried.
     let (port, count) = server(|_| Some(status(401, "", "")));
-    let f = get(
-        &c,
-        &format!("http://127.0.0.1:{port}/"),
-        Deadline::after(Duration::from_secs(10)),
-    )
-    .unwrap();
+    let f = get_local(&c, port).unwrap();
     assert_eq!((f.status.as_u16(), f.attempts), (401, 1));
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
@@ -182,12 +176,7 @@ fn timeouts_are_not_retried_when_the_policy_says_so() {
         ..FAST
     };
     let c = in_rt(|| Client::direct(p));
-    let e = get(
-        &c,
-        &format!("http://127.0.0.1:{port}/"),
-        Deadline::after(Duration::from_secs(10)),
-    )
-    .unwrap_err();
+    let e = get_local(&c, port).unwrap_err();
     assert_eq!(e.attempts, 1);
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
@@ -196,12 +185,7 @@ fn timeouts_are_not_retried_when_the_policy_says_so() {
 fn bodies_are_capped() {
     let (port, _) = server(|_| Some(status(200, "", &"x".repeat(65))));
     let c = in_rt(|| Client::direct(FAST));
-    let e = get(
-        &c,
-        &format!("http://127.0.0.1:{port}/"),
-        Deadline::after(Duration::from_secs(10)),
-    )
-    .unwrap_err();
+    let e = get_local(&c, port).unwrap_err();
     assert!(matches!(e.cause, FetchError::TooLarge(64)), "{e:?}");
     assert_eq!(e.attempts, 1);
 }
@@ -217,12 +201,7 @@ fn retry_after_is_read() {
     });
     let c = in_rt(|| Client::direct(FAST));
     let started = Instant::now();
-    let f = get(
-        &c,
-        &format!("http://127.0.0.1:{port}/"),
-        Deadline::after(Duration::from_secs(10)),
-    )
-    .unwrap();
+    let f = get_local(&c, port).unwrap();
     assert_eq!(f.attempts, 2);
     assert!(started.elapsed() >= Duration::from_secs(1));
 }
