@@ -1064,3 +1064,35 @@ fn service_accounts_have_their_own_cache_entries() {
     let out = run.cached(&common::request(V1, "myacr.azurecr.io/app"), &[]);
     assert_eq!(claims(&auth(&out)[LOGIN].1)["for"], "imds");
 }
+
+/// Registry and Entra ID calls go through `HTTPS_PROXY`; IMDS never does, even with
+/// `HTTP_PROXY` set (it is link-local plain HTTP).
+#[test]
+fn the_registry_is_reached_through_https_proxy_and_imds_directly() {
+    let fake = Fake::start(Script::ok(&refresh_token(3600)));
+    // Only IMDS is faked: the registry is the real name, which only the proxy may dial.
+    let run = Run::new(&format!(
+        "acr:\n  endpoints:\n    imds: {}\n",
+        fake.url("/metadata/identity/oauth2/token")
+    ));
+    let (port, seen) = common::proxy::refusing();
+    let proxy = format!("http://127.0.0.1:{port}");
+    let out = run.image(
+        "myacr.azurecr.io/app",
+        &[("HTTPS_PROXY", &proxy), ("http_proxy", &proxy)],
+    );
+    assert_failure(
+        &out,
+        &["/v2/ challenge", "https://myacr.azurecr.io/v2/"],
+        &[&aad_token("imds")],
+    );
+    let head = seen
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no CONNECT reached the proxy");
+    assert!(
+        head.starts_with("CONNECT myacr.azurecr.io:443 HTTP/1.1\r\n"),
+        "{head}"
+    );
+    assert!(!head.contains("/metadata"), "{head}");
+    assert_imds(&fake, None);
+}

@@ -18,6 +18,7 @@
 pub mod azure;
 pub mod dropin;
 pub mod http;
+pub mod proxy;
 pub mod tls;
 
 use std::io::Write;

@@ -52,7 +52,9 @@ pub fn resolve(api_server: &str, deadline: Deadline) -> Result<IpAddr, Error> {
     }
 }
 
-fn read_roots(ib: &IdentityBinding) -> Result<Vec<ureq::tls::Certificate<'static>>, Error> {
+fn read_roots(
+    ib: &IdentityBinding,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, Error> {
     use std::io::Read;
     let path = &ib.ca_file;
     let mut bytes = Vec::new();
@@ -64,11 +66,9 @@ fn read_roots(ib: &IdentityBinding) -> Result<Vec<ureq::tls::Certificate<'static
             hint: "the cluster CA the identity-binding endpoint's certificate chains to (identityBinding.caFile)".into(),
             source,
         })?;
-    let certs: Vec<_> = ureq::tls::parse_pem(&bytes)
-        .filter_map(|item| match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-            _ => None,
-        })
+    use rustls_pki_types::pem::PemObject;
+    let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
+        .filter_map(Result::ok)
         .collect();
     if certs.is_empty() {
         return Err(Error::Content {
@@ -89,12 +89,12 @@ pub fn token(
     deadline: Deadline,
 ) -> Result<AadToken, Error> {
     let (http, url) = match &ib.endpoint_override {
-        Some(u) => (Http::new(deadline), u.clone()),
+        Some(u) => (Http::new(deadline)?, u.clone()),
         None => {
             let ip = resolve(&ib.api_server, deadline)?;
             let roots = read_roots(ib)?;
             (
-                Http::pinned(deadline, ip, &roots),
+                Http::pinned(deadline, ip, roots)?,
                 match ib.port {
                     443 => format!("https://{}/", ib.sni_name),
                     port => format!("https://{}:{port}/", ib.sni_name),

@@ -77,9 +77,9 @@ pub enum Error {
         attempts: u32,
         /// What to check.
         hint: String,
-        /// The client's error.
+        /// The last attempt's error.
         #[source]
-        source: ureq::Error,
+        source: keyring_net::Failed,
     },
     /// The total deadline ran out before the stage could be (re)tried.
     #[error("{stage} {url}: out of time ({elapsed_s} s spent of the {budget_s} s budget, kept under the kubelet's 60 s exec timeout); {hint}")]

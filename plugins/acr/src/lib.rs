@@ -25,13 +25,14 @@
 //! [`AcrProvider::new`] only validates the `acr:` section; HTTP agents are built inside
 //! `provide`, and only for ACR images.
 //!
-//! **Dependencies.** HTTP goes through `ureq` 3: `provide` is synchronous and makes three or
-//! four sequential requests, so a maintained blocking client is the natural fit; it needs no
-//! tokio runtime per exec, and with only its `rustls` feature it brings rustls on **ring**
-//! with the webpki roots (no aws-lc, no native-tls/openssl, no gzip). The certificate
-//! credential's RS256 assertion and `x5t` thumbprint use `ring` directly (already in the
-//! tree through rustls), and PEM parsing `rustls-pki-types`; `jsonwebtoken` was not used as
-//! its current major version offers aws-lc or RustCrypto backends, not ring. See [`http`]
+//! **Dependencies.** HTTP goes through [`keyring_net`], the one network layer of every
+//! backend (hyper, rustls on **ring**, the system's roots; no aws-lc, no native-tls/openssl),
+//! on a current-thread runtime built only when an ACR image misses the cache. The
+//! certificate credential's RS256 assertion and `x5t` thumbprint use `ring` directly
+//! (already in the tree through rustls), and PEM parsing `rustls-pki-types`; `jsonwebtoken`
+//! was not used as its current major version offers aws-lc or RustCrypto backends, not ring.
+//! The official `azure_identity` crate was evaluated for the Entra ID, managed-identity and
+//! workload-identity calls and not taken; the figures are in [`identity`]. See [`http`]
 //! for timeouts, retries and proxies.
 
 pub mod binding;
@@ -129,7 +130,7 @@ impl AcrProvider {
             target.mirror_source.is_some(),
         )?;
         tracing::debug!(identity = %identity.describe(), login_server = login, "ACR credentials");
-        let http = http::Http::new(query.deadline);
+        let http = http::Http::new(query.deadline)?;
         let now = query.clock.now();
         let aad = identity::token(&identity, &self.settings, &http, now)?;
         // The exchange names the tenant; managed identity may not know it, the token does.

@@ -3,9 +3,14 @@
 //! the image is known to belong to ECR, so no other path pays for the SDK.
 //!
 //! * Runtime: a current-thread tokio runtime, built per call.
-//! * HTTP: hyper with rustls on the ring provider; the system's root certificates (which
-//!   honour `SSL_CERT_FILE`) or, as in the Go SDK, only those of `AWS_CA_BUNDLE`;
-//!   `HTTPS_PROXY` / `NO_PROXY` from the environment, as the Go plugins do.
+//! * HTTP: the SDK's own smithy client (hyper, the stack [`keyring_net`] also runs on)
+//!   configured from keyring-net's policy: rustls on the ring provider; the system's root
+//!   certificates (which honour `SSL_CERT_FILE`) or, as in the Go SDK, only those of
+//!   `AWS_CA_BUNDLE`; `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from the
+//!   environment (smithy's matcher, the same variables and rules); [`CONNECT_TIMEOUT`] and
+//!   [`MAX_ATTEMPTS`] from [`keyring_net::Policy::DEFAULT`]. What differs is said in
+//!   keyring-net's crate docs: the SDK's own retry strategy, a shorter attempt timeout
+//!   ([`ATTEMPT_TIMEOUT`]: one small JSON call) and `AWS_CA_BUNDLE`.
 //! * Credentials: the SDK's default chain (env, profile incl. `credential_process` and
 //!   assume-role, web identity, ECS / EKS Pod Identity, EC2 IMDSv2), resolved first and on
 //!   their own so that a failure there is reported as a credentials problem. IMDS gets short
@@ -52,13 +57,13 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 /// Finding credentials (IMDS, STS, a credential process) must end within this.
 pub const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts of the API call (the first one included).
-pub const MAX_ATTEMPTS: u32 = 3;
+pub const MAX_ATTEMPTS: u32 = keyring_net::Policy::DEFAULT.backoff.attempts;
 /// One API attempt, connect to last byte.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// All API attempts with their backoff.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
 /// TCP + TLS connect.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const CONNECT_TIMEOUT: Duration = keyring_net::Policy::DEFAULT.connect;
 /// IMDS connect and read timeouts; IMDS answers in milliseconds when it is there at all.
 pub const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
 /// IMDS attempts.

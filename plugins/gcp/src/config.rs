@@ -34,8 +34,8 @@
 //! needs at least two literal labels (`*.example.com` is fine, `*.com` and `*` are not).
 //! A bad entry fails the whole config with an error that quotes it.
 
-use http::Uri;
 use keyring_api::pattern::{validate_match_image, Target};
+use keyring_net::http::Uri;
 use serde::Deserialize;
 
 /// Google STS's token endpoint.

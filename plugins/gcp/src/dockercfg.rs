@@ -11,24 +11,26 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Uri};
-use http_body_util::Empty;
 use keyring_api::provider::Query;
-use keyring_api::{Answer, ProviderError};
+use keyring_api::{Answer, Deadline, ProviderError};
 use keyring_docker_config::{match_entries, parse_dockercfg, Entries};
+use keyring_net::http::{header, Request, Uri};
+use keyring_net::{Client, Policy, Route};
 
 use crate::error::Error;
-use crate::http::{self as h, USER_AGENT};
 use crate::metadata::{Metadata, ATTRIBUTE_LIMIT};
 
 /// The attribute holding a `.dockercfg` document.
 pub const ATTRIBUTE: &str = "google-dockercfg";
 /// The attribute holding the URL of one.
 pub const URL_ATTRIBUTE: &str = "google-dockercfg-url";
-/// Connect timeout for the URL.
-const URL_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Whole-exchange timeout for the URL.
-const URL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The URL: 10 s, one attempt, [`ATTRIBUTE_LIMIT`].
+const URL_POLICY: Policy = Policy {
+    attempt: Duration::from_secs(10),
+    ..Policy::DEFAULT
+        .with_max_body(ATTRIBUTE_LIMIT)
+        .with_attempts(1)
+};
 
 /// The docker config metadata delivers, and where it came from; `None` when neither
 /// attribute is set.
@@ -44,7 +46,7 @@ pub(crate) async fn load(md: &Metadata) -> Result<Option<(Entries, String)>, Err
     let text = String::from_utf8_lossy(&raw);
     let uri = parse_url(text.trim())?;
     let shown = redact(&uri);
-    let body = fetch(uri, &shown).await?;
+    let body = fetch(uri, &shown, md.deadline()).await?;
     let origin = format!("{URL_ATTRIBUTE} {shown}");
     let entries = parse(&body, origin.clone())?;
     Ok(Some((entries, origin)))
@@ -115,19 +117,22 @@ fn redact(uri: &Uri) -> String {
     )
 }
 
-async fn fetch(uri: Uri, shown: &str) -> Result<Bytes, Error> {
+async fn fetch(uri: Uri, shown: &str, deadline: Deadline) -> Result<Bytes, Error> {
     let fail = |reason: String| Error::DockercfgUrl {
         url: shown.to_string(),
         reason,
     };
-    let https = h::https_connector(URL_CONNECT_TIMEOUT)
-        .map_err(|e| fail(format!("cannot load the system's CA certificates: {e}")))?;
-    let client = h::client(https);
-    let req = Request::get(uri)
-        .header(http::header::USER_AGENT, USER_AGENT)
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| fail(e.to_string()))?;
-    let resp = h::send(&client, req, ATTRIBUTE_LIMIT, URL_TIMEOUT)
+    let client = Client::new(Route::Proxied, URL_POLICY).map_err(|e| fail(e.to_string()))?;
+    let resp = client
+        .send(
+            deadline,
+            &|| {
+                Request::get(uri.clone())
+                    .header(header::USER_AGENT, keyring_net::USER_AGENT)
+                    .body(Default::default())
+            },
+            &keyring_net::never,
+        )
         .await
         .map_err(|e| fail(format!("{e}; check that the node reaches it")))?;
     if !resp.status.is_success() {

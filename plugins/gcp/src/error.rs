@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use http::StatusCode;
 use keyring_api::ErrorKind;
+use keyring_net::http::StatusCode;
 
-use crate::http::FetchError;
+use keyring_net::Failed;
 
 /// A failure of the gcp backend; turned into a [`keyring_api::ProviderError`] by the provider.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +21,7 @@ pub(crate) enum Error {
     MetadataFetch {
         host: String,
         what: &'static str,
-        cause: FetchError,
+        cause: Failed,
         hint: &'static str,
     },
     /// The metadata server answered with an unexpected status.
@@ -49,9 +49,10 @@ pub(crate) enum Error {
         reason: String,
         hint: &'static str,
     },
-    /// gcp_auth could not get a token with file credentials.
+    /// No token with file credentials: unreachable, refused, or an unusable answer.
     #[error("{origin}: {reason}; {hint}")]
     TokenExchange {
+        kind: ErrorKind,
         origin: String,
         reason: String,
         hint: &'static str,
@@ -113,13 +114,11 @@ impl Error {
             | Error::ServiceAccountEmail { .. } => ErrorKind::Misconfigured,
             Error::MetadataStatus { status, .. } => status_kind(*status),
             Error::MetadataBody { .. } | Error::DockercfgParse { .. } => ErrorKind::Protocol,
-            // gcp_auth does not tell a refusal from a network failure apart in a typed way.
             Error::MetadataFetch { .. }
-            | Error::TokenExchange { .. }
             | Error::DockercfgUrl { .. }
             | Error::Deadline(_)
             | Error::Runtime(_) => ErrorKind::Unavailable,
-            Error::Federation { kind, .. } => *kind,
+            Error::Federation { kind, .. } | Error::TokenExchange { kind, .. } => *kind,
         }
     }
 }

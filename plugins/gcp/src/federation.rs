@@ -26,10 +26,10 @@
 //!    "direct access": the registry grants roles to the `principal://` of the service
 //!    account).
 //!
-//! Both go through hyper with rustls on ring and the system's roots, through `HTTPS_PROXY`
-//! unless `NO_PROXY` names the host ([`crate::http::ProxyConnector`]); each request connects
-//! within [`CONNECT_TIMEOUT`] and ends within [`REQUEST_TIMEOUT`], and a refused connection
-//! or a 429/5xx answer is tried once more. Errors name the step, the URL, Google's error code
+//! Both go through [`keyring_net`] (rustls on ring and the system's roots, through
+//! `HTTPS_PROXY` unless `NO_PROXY` names the host); each request connects within
+//! [`CONNECT_TIMEOUT`] and ends within [`REQUEST_TIMEOUT`] and the invocation deadline, and a
+//! refused connection or a 429/5xx answer is tried once more. Errors name the step, the URL, Google's error code
 //! (never its message or any body) and the likely fix. The pod's token goes into the STS
 //! request body and nowhere else.
 
@@ -37,15 +37,14 @@ use keyring_api::ErrorKind;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::{Method, Request, StatusCode, Uri};
-use http_body_util::Full;
 use keyring_api::provider::Query;
-use keyring_api::Secret;
+use keyring_api::{Deadline, Secret};
+use keyring_net::http::{header, Method, Request, StatusCode, Uri};
+use keyring_net::{Failed, FetchError, Fetched, Policy, Route};
 use serde::Deserialize;
 
 use crate::config::{Audience, Config, OptIn, WorkloadIdentity};
 use crate::error::Error;
-use crate::http::{self as h, FetchError, USER_AGENT};
 use crate::metadata::Metadata;
 use crate::token::{parse_token_response, AccessToken, SCOPE};
 use crate::Env;
@@ -54,14 +53,17 @@ use crate::Env;
 pub const OPT_IN_ANNOTATION: &str = "iam.gke.io/enable-wi-image-pull";
 /// The annotation naming the Google service account to impersonate.
 pub const GSA_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
+/// Timeouts, one retry, 64 KiB answers.
+const POLICY: Policy = Policy {
+    attempt: Duration::from_secs(8),
+    ..Policy::DEFAULT.with_max_body(64 << 10).with_attempts(2)
+};
 /// Connect timeout of each request.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const CONNECT_TIMEOUT: Duration = POLICY.connect;
 /// Whole-exchange timeout of each request.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+pub const REQUEST_TIMEOUT: Duration = POLICY.attempt;
 /// Attempts for a refused connection or a 429/5xx answer.
-const ATTEMPTS: u32 = 2;
-/// Largest answer read.
-const LIMIT: usize = 64 << 10;
+const ATTEMPTS: u32 = POLICY.backoff.attempts;
 
 /// What a query gets.
 pub(crate) enum Decision<'a> {
@@ -138,6 +140,7 @@ pub(crate) async fn exchange(
     env: &Env,
     token: &Secret<String>,
     impersonate: Option<&str>,
+    deadline: Deadline,
 ) -> Result<AccessToken, Error> {
     let audience = match &wi.audience {
         Audience::Full(a) => a.clone(),
@@ -148,7 +151,7 @@ pub(crate) async fn exchange(
             let project = match project_id {
                 Some(p) => p.clone(),
                 None => {
-                    Metadata::new(env.metadata_host.as_deref())?
+                    Metadata::new(env.metadata_host.as_deref(), deadline)?
                         .project_id()
                         .await?
                 }
@@ -156,7 +159,7 @@ pub(crate) async fn exchange(
             format!("identitynamespace:{project}.svc.id.goog:{identity_provider}")
         }
     };
-    let client = Client::new()?;
+    let client = Client::new(deadline)?;
     let started = SystemTime::now();
     let sts_url = wi.sts_endpoint.to_string();
     let body = serde_json::json!({
@@ -249,24 +252,21 @@ pub(crate) async fn exchange(
 
 /// The HTTPS (or loopback HTTP) client of one exchange.
 struct Client {
-    inner: hyper_util::client::legacy::Client<
-        hyper_rustls::HttpsConnector<h::ProxyConnector>,
-        Full<Bytes>,
-    >,
+    inner: keyring_net::Client,
+    deadline: Deadline,
 }
 
 impl Client {
-    fn new() -> Result<Self, Error> {
-        let https = h::https_connector(CONNECT_TIMEOUT).map_err(|e| Error::Federation {
-            kind: ErrorKind::Misconfigured,
-            stage: "TLS set-up".into(),
-            url: "(none)".into(),
-            detail: format!("cannot load the system's CA certificates: {e}"),
-            hint: "install the CA certificates (ca-certificates) or set SSL_CERT_FILE".into(),
-        })?;
-        Ok(Client {
-            inner: h::client(https),
-        })
+    fn new(deadline: Deadline) -> Result<Self, Error> {
+        let inner =
+            keyring_net::Client::new(Route::Proxied, POLICY).map_err(|e| Error::Federation {
+                kind: ErrorKind::Misconfigured,
+                stage: "TLS set-up".into(),
+                url: "(none)".into(),
+                detail: e.to_string(),
+                hint: "install the CA certificates (ca-certificates) or set SSL_CERT_FILE".into(),
+            })?;
+        Ok(Client { inner, deadline })
     }
 
     /// POSTs JSON, with a bearer token if given; retries a refused connection and 429/5xx.
@@ -276,54 +276,43 @@ impl Client {
         bearer: Option<&Secret<String>>,
         body: &[u8],
         stage: &str,
-    ) -> Result<h::Fetched, Error> {
-        let mut attempt = 1;
-        loop {
+    ) -> Result<Fetched, Error> {
+        let make = || {
             let mut req = Request::builder()
                 .method(Method::POST)
                 .uri(uri.clone())
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .header(http::header::USER_AGENT, USER_AGENT);
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::USER_AGENT, keyring_net::USER_AGENT);
             if let Some(t) = bearer {
-                req = req.header(
-                    http::header::AUTHORIZATION,
-                    format!("Bearer {}", t.expose()),
-                );
+                req = req.header(header::AUTHORIZATION, format!("Bearer {}", t.expose()));
             }
-            let req = req
-                .body(Full::new(Bytes::copy_from_slice(body)))
-                .map_err(|_| Error::Federation {
-                    kind: ErrorKind::Misconfigured,
-                    stage: stage.into(),
-                    url: uri.to_string(),
-                    detail: "cannot build the request".into(),
-                    hint: "check the endpoint in gcp.workloadIdentity".into(),
-                })?;
-            let result = h::send(&self.inner, req, LIMIT, REQUEST_TIMEOUT).await;
-            let retry = match &result {
-                Ok(f) => f.status.is_server_error() || f.status == StatusCode::TOO_MANY_REQUESTS,
-                Err(e) => e.is_transient(),
-            };
-            if !retry || attempt >= ATTEMPTS {
-                return result.map_err(|cause| unreachable(stage, uri, cause));
-            }
-            tracing::debug!(attempt, "{stage}: retrying");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            attempt += 1;
-        }
+            req.body(Bytes::copy_from_slice(body).into())
+        };
+        self.inner
+            .send(
+                self.deadline,
+                &make,
+                &keyring_net::server_error_or_throttled,
+            )
+            .await
+            .map_err(|cause| unreachable(stage, uri, cause))
     }
 }
 
-fn unreachable(stage: &str, uri: &Uri, cause: FetchError) -> Error {
-    let hint = match cause {
+fn unreachable(stage: &str, uri: &Uri, failed: Failed) -> Error {
+    let hint = match failed.cause {
         FetchError::Tls(_) => "the server's certificate is not trusted: install the CA certificates (ca-certificates), and for a TLS-inspecting proxy add its CA (or point SSL_CERT_FILE at a bundle with it)",
+        FetchError::Request(_) => "check the endpoint in gcp.workloadIdentity",
         _ => "check that the node reaches Google APIs (firewall, Private Google Access) and the endpoints in gcp.workloadIdentity",
     };
     Error::Federation {
-        kind: ErrorKind::Unavailable,
+        kind: match failed.cause {
+            FetchError::Request(_) => ErrorKind::Misconfigured,
+            _ => ErrorKind::Unavailable,
+        },
         stage: stage.into(),
         url: uri.to_string(),
-        detail: cause.to_string(),
+        detail: failed.to_string(),
         hint: hint.into(),
     }
 }
@@ -333,7 +322,7 @@ fn unreachable(stage: &str, uri: &Uri, cause: FetchError) -> Error {
 fn refused(
     stage: String,
     url: &str,
-    resp: &h::Fetched,
+    resp: &Fetched,
     hint: impl Fn(StatusCode, &str) -> String,
 ) -> Error {
     #[derive(Deserialize)]
@@ -604,9 +593,11 @@ mod tests {
 
     #[test]
     fn refusals_show_the_code_only() {
-        let fetched = |status: u16, body: &str| h::Fetched {
+        let fetched = |status: u16, body: &str| Fetched {
             status: StatusCode::from_u16(status).unwrap(),
+            headers: Default::default(),
             body: Bytes::from(body.to_string()),
+            attempts: 1,
         };
         let e = refused(
             "STS token exchange".into(),

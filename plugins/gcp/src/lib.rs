@@ -65,7 +65,6 @@ pub mod config;
 pub mod dockercfg;
 mod error;
 pub mod federation;
-mod http;
 pub mod metadata;
 pub mod token;
 pub mod upstream;
@@ -76,7 +75,7 @@ use std::time::{Duration, SystemTime};
 
 use keyring_api::provider::Query;
 use keyring_api::wire::AuthConfig;
-use keyring_api::{lifetime, Answer, CacheKeyType, Outcome, Provider, ProviderError};
+use keyring_api::{lifetime, Answer, CacheKeyType, Deadline, Outcome, Provider, ProviderError};
 
 pub use config::{Config, Mirror, MirrorError};
 
@@ -102,7 +101,7 @@ pub const TOTAL_DEADLINE: Duration = Duration::from_secs(20);
 pub struct Env {
     /// `GOOGLE_APPLICATION_CREDENTIALS`, when set and not empty.
     pub application_credentials: Option<PathBuf>,
-    /// The home directory, as gcp_auth finds it (`$HOME`, else the password database).
+    /// The home directory (`$HOME`, else the password database).
     pub home: Option<PathBuf>,
     /// `GCE_METADATA_HOST`, when set and not empty.
     pub metadata_host: Option<String>,
@@ -181,9 +180,10 @@ impl GcpProvider {
         query: &Query,
         owner: Option<Owner<'_>>,
         env: &Env,
+        deadline: Deadline,
     ) -> Result<Outcome, ProviderError> {
         if self.config.dockercfg {
-            let md = metadata::Metadata::new(env.metadata_host.as_deref())
+            let md = metadata::Metadata::new(env.metadata_host.as_deref(), deadline)
                 .map_err(|e| dockercfg::provider_error(query, e))?;
             let loaded = dockercfg::load(&md)
                 .await
@@ -202,7 +202,7 @@ impl GcpProvider {
             match federation::decide(&self.config, query).map_err(|e| token_error(query, e))? {
                 federation::Decision::Node => {
                     let source = token::select(env).map_err(|e| token_error(query, e))?;
-                    token::fetch(source, env)
+                    token::fetch(source, env, deadline)
                         .await
                         .map_err(|e| token_error(query, e))?
                 }
@@ -210,7 +210,7 @@ impl GcpProvider {
                     wi,
                     token,
                     impersonate,
-                } => federation::exchange(wi, env, token, impersonate.as_deref())
+                } => federation::exchange(wi, env, token, impersonate.as_deref(), deadline)
                     .await
                     .map_err(|e| token_error(query, e))?,
             };
@@ -268,7 +268,7 @@ impl Provider for GcpProvider {
             Ok(token::Source::ServiceAccount { path, email, .. }) => {
                 format!("token: service-account key {} ({email})", path.display())
             }
-            Ok(token::Source::AuthorizedUser { path }) => {
+            Ok(token::Source::AuthorizedUser { path, .. }) => {
                 format!("token: gcloud application default credentials {}", path.display())
             }
             Ok(token::Source::Metadata) => format!(
@@ -310,17 +310,14 @@ impl Provider for GcpProvider {
         let env = self.env.clone().unwrap_or_else(Env::from_process);
         // The backend's own bound, cut to what is left of the invocation's budget.
         let limit = query.deadline.cap(TOTAL_DEADLINE);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(|e| {
-                let e = Error::Runtime(e);
-                ProviderError::new(NAME, e.kind(), e.to_string())
-            })?;
+        let deadline = Deadline::after(limit);
+        let rt = keyring_net::Blocking::new().map_err(|e| {
+            let e = Error::Runtime(e);
+            ProviderError::new(NAME, e.kind(), e.to_string())
+        })?;
         keyring_api::quiet::run("keyring_gcp", || {
             rt.block_on(async {
-                tokio::time::timeout(limit, self.run(query, owner, &env))
+                tokio::time::timeout(limit, self.run(query, owner, &env, deadline))
                     .await
                     .unwrap_or_else(|_| {
                         let e = Error::Deadline(limit);

@@ -3,35 +3,31 @@
 //!
 //! The server is `169.254.169.254` (the address Google's Go client uses, so no DNS lookup of
 //! `metadata.google.internal` can hang), or `GCE_METADATA_HOST` (`host[:port]`) when set, as
-//! in every Google client library. gcp_auth hard-codes `metadata.google.internal` and has no
-//! timeouts, so this flow is ours, on the same hyper client stack.
+//! in every Google client library.
 //!
-//! Every request carries `Metadata-Flavor: Google`, connects within 2 s and finishes within
-//! 3 s. Refused or broken connections and 429/5xx answers are tried up to three times; a
-//! timeout is not retried (off Google Cloud the address black-holes, and waiting again only
-//! eats the kubelet's 60 s).
+//! Every request carries `Metadata-Flavor: Google` and goes through a direct (never proxied)
+//! [`keyring_net`] client with [`Policy::LINK_LOCAL`]: it connects within 2 s and finishes
+//! within 3 s; refused or broken connections and 429/5xx answers are tried up to three times
+//! under the invocation deadline; a timeout is not retried (off Google Cloud the address
+//! black-holes, and waiting again only eats the kubelet's 60 s).
 
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::uri::Authority;
-use http::{Request, StatusCode};
-use http_body_util::Empty;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
+use keyring_api::Deadline;
+use keyring_net::http::uri::Authority;
+use keyring_net::http::{header, Request, StatusCode};
+use keyring_net::{Client, Failed, Fetched, Policy};
 
 use crate::error::Error;
-use crate::http::{self as h, FetchError};
 use crate::token::{parse_token_response, AccessToken};
 
 /// The metadata server's address when `GCE_METADATA_HOST` is not set.
 pub const DEFAULT_HOST: &str = "169.254.169.254";
 /// Connect timeout per request.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const CONNECT_TIMEOUT: Duration = Policy::LINK_LOCAL.connect;
 /// Whole-exchange timeout per request.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
-/// Attempts for retryable failures.
-const ATTEMPTS: u32 = 3;
+pub const REQUEST_TIMEOUT: Duration = Policy::LINK_LOCAL.attempt;
 /// Largest token response read.
 const TOKEN_LIMIT: usize = 64 << 10;
 /// Largest attribute read (a docker config): upstream's cap.
@@ -56,20 +52,28 @@ const ATTRIBUTE_HINT: &str = "gcp.dockercfg: true needs the metadata server; set
 /// The metadata server of this node.
 pub(crate) struct Metadata {
     authority: Authority,
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: Client,
+    deadline: Deadline,
 }
 
 impl Metadata {
-    /// The server named by `GCE_METADATA_HOST` (`env_host`), or the default one.
-    pub(crate) fn new(env_host: Option<&str>) -> Result<Self, Error> {
+    /// The server named by `GCE_METADATA_HOST` (`env_host`), or the default one; every
+    /// request ends by `deadline`.
+    pub(crate) fn new(env_host: Option<&str>, deadline: Deadline) -> Result<Self, Error> {
         let authority = match env_host {
             None => Authority::from_static(DEFAULT_HOST),
             Some(h) => parse_host(h).ok_or_else(|| Error::MetadataHostEnv(h.to_string()))?,
         };
         Ok(Metadata {
             authority,
-            client: h::client(h::http_connector(CONNECT_TIMEOUT)),
+            client: Client::direct(Policy::LINK_LOCAL),
+            deadline,
         })
+    }
+
+    /// The deadline its requests end by.
+    pub(crate) fn deadline(&self) -> Deadline {
+        self.deadline
     }
 
     /// `host[:port]` of the server, for messages.
@@ -78,52 +82,36 @@ impl Metadata {
     }
 
     /// GET `path` with retries; the final response, whatever its status.
-    async fn get(
-        &self,
-        path: &str,
-        what: &'static str,
-        limit: usize,
-    ) -> Result<(h::Fetched, u32), FetchError> {
+    async fn get(&self, path: &str, limit: usize) -> Result<Fetched, Failed> {
         let uri = format!("http://{}{path}", self.authority);
-        let mut attempt = 1;
-        loop {
-            let req = Request::get(uri.as_str())
-                .header("Metadata-Flavor", "Google")
-                .header(http::header::USER_AGENT, h::USER_AGENT)
-                .body(Empty::new())
-                .map_err(|e| FetchError::Transport(e.to_string()))?;
-            let result = h::send(&self.client, req, limit, REQUEST_TIMEOUT).await;
-            let retry = match &result {
-                Ok(f) => f.status.is_server_error() || f.status == StatusCode::TOO_MANY_REQUESTS,
-                Err(e) => e.is_transient(),
-            };
-            if !retry || attempt >= ATTEMPTS {
-                return result.map(|f| (f, attempt));
-            }
-            match &result {
-                Ok(f) => {
-                    tracing::debug!(status = %f.status, attempt, "metadata server: {what}; retrying")
-                }
-                Err(e) => tracing::debug!(attempt, "metadata server: {what}: {e}; retrying"),
-            }
-            tokio::time::sleep(Duration::from_millis(100 * 3u64.pow(attempt - 1))).await;
-            attempt += 1;
-        }
+        self.client
+            .send_capped(
+                self.deadline,
+                &|| {
+                    Request::get(uri.as_str())
+                        .header("Metadata-Flavor", "Google")
+                        .header(header::USER_AGENT, keyring_net::USER_AGENT)
+                        .body(Default::default())
+                },
+                &keyring_net::server_error_or_throttled,
+                limit,
+            )
+            .await
     }
 
     /// The default service account's access token.
     pub(crate) async fn token(&self) -> Result<AccessToken, Error> {
         const WHAT: &str = "the access token";
         let now = SystemTime::now();
-        let (resp, tries) = self
-            .get(TOKEN_PATH, WHAT, TOKEN_LIMIT)
-            .await
-            .map_err(|cause| Error::MetadataFetch {
-                host: self.host().into(),
-                what: WHAT,
-                cause,
-                hint: TOKEN_HINT_UNREACHABLE,
-            })?;
+        let resp =
+            self.get(TOKEN_PATH, TOKEN_LIMIT)
+                .await
+                .map_err(|cause| Error::MetadataFetch {
+                    host: self.host().into(),
+                    what: WHAT,
+                    cause,
+                    hint: TOKEN_HINT_UNREACHABLE,
+                })?;
         if resp.status != StatusCode::OK {
             let hint = match resp.status {
                 StatusCode::NOT_FOUND => TOKEN_HINT_404,
@@ -135,7 +123,7 @@ impl Metadata {
                 host: self.host().into(),
                 what: WHAT,
                 status: resp.status,
-                tries: tries_text(tries),
+                tries: tries_text(resp.attempts),
                 hint,
             });
         }
@@ -157,8 +145,8 @@ impl Metadata {
     pub(crate) async fn project_id(&self) -> Result<String, Error> {
         const WHAT: &str = "the project ID";
         const HINT: &str = "set gcp.workloadIdentity.projectId off Google Cloud";
-        let (resp, tries) = self
-            .get(PROJECT_ID_PATH, WHAT, 1024)
+        let resp = self
+            .get(PROJECT_ID_PATH, 1024)
             .await
             .map_err(|cause| Error::MetadataFetch {
                 host: self.host().into(),
@@ -171,7 +159,7 @@ impl Metadata {
                 host: self.host().into(),
                 what: WHAT,
                 status: resp.status,
-                tries: tries_text(tries),
+                tries: tries_text(resp.attempts),
                 hint: HINT,
             });
         }
@@ -194,15 +182,15 @@ impl Metadata {
     /// An instance attribute's value; `None` when the attribute is not set (404).
     pub(crate) async fn attribute(&self, name: &'static str) -> Result<Option<Bytes>, Error> {
         let path = format!("{ATTRIBUTES_PATH}{name}");
-        let (resp, tries) = self
-            .get(&path, name, ATTRIBUTE_LIMIT)
-            .await
-            .map_err(|cause| Error::MetadataFetch {
-                host: self.host().into(),
-                what: name,
-                cause,
-                hint: ATTRIBUTE_HINT,
-            })?;
+        let resp =
+            self.get(&path, ATTRIBUTE_LIMIT)
+                .await
+                .map_err(|cause| Error::MetadataFetch {
+                    host: self.host().into(),
+                    what: name,
+                    cause,
+                    hint: ATTRIBUTE_HINT,
+                })?;
         match resp.status {
             StatusCode::OK => Ok(Some(resp.body)),
             StatusCode::NOT_FOUND => Ok(None),
@@ -210,7 +198,7 @@ impl Metadata {
                 host: self.host().into(),
                 what: name,
                 status,
-                tries: tries_text(tries),
+                tries: tries_text(resp.attempts),
                 hint: ATTRIBUTE_HINT,
             }),
         }
@@ -258,11 +246,19 @@ mod tests {
         ] {
             assert!(parse_host(bad).is_none(), "{bad:?}");
         }
-        let e = Metadata::new(Some("http://x")).err().unwrap().to_string();
+        let e = Metadata::new(Some("http://x"), Deadline::after(Duration::from_secs(1)))
+            .err()
+            .unwrap()
+            .to_string();
         assert_eq!(
             e,
             "GCE_METADATA_HOST=\"http://x\" is not host[:port]; fix it or unset it"
         );
-        assert_eq!(Metadata::new(None).unwrap().host(), DEFAULT_HOST);
+        assert_eq!(
+            Metadata::new(None, Deadline::after(Duration::from_secs(1)))
+                .unwrap()
+                .host(),
+            DEFAULT_HOST
+        );
     }
 }

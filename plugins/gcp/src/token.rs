@@ -1,30 +1,39 @@
 //! Where the access token comes from, in Google's application-default order:
 //!
 //! 1. `GOOGLE_APPLICATION_CREDENTIALS` names a file: it must be a `service_account` key.
-//!    gcp_auth signs a JWT with the key and posts it to the key's own `token_uri`.
 //! 2. `$HOME/.config/gcloud/application_default_credentials.json` exists (the file
-//!    `gcloud auth application-default login` writes, and the one gcp_auth reads):
-//!    `authorized_user` (a refresh token, exchanged by gcp_auth) or `service_account`.
+//!    `gcloud auth application-default login` writes): `authorized_user` (a refresh token)
+//!    or `service_account`.
 //! 3. Otherwise the metadata server's default service account ([`crate::metadata`]).
 //!
 //! A file that is named or present but unusable is an error, not a reason to fall through:
 //! the operator meant it, and a token for another identity would only fail later as a 403.
 //! Not supported (reported as such): `external_account` (workload identity federation) and
-//! `impersonated_service_account` files, and gcp_auth's `gcloud` CLI fallback (a node has no
-//! logged-in gcloud, and spawning it is slow). gcp_auth's token requests (key files, ADC)
-//! do not go through `HTTPS_PROXY`: it has no proxy setting and no way to give it a client.
-//! Our own requests to Google APIs do ([`crate::http`]).
+//! `impersonated_service_account` files, and the `gcloud` CLI (a node has no logged-in
+//! gcloud, and spawning it is slow).
+//!
+//! The token requests are ours, on [`keyring_net`] like every other request of this backend,
+//! so they go through `HTTPS_PROXY` (gcp_auth, used before, dials directly and cannot be
+//! given a client), retry under the invocation deadline and never log a body:
+//!
+//! * a service-account key: an RS256 JWT (`iss` the key's `client_email`, `aud` its
+//!   `token_uri`, `scope` [`SCOPE`], one hour) signed with ring, posted to `token_uri` as
+//!   `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`;
+//! * gcloud's `authorized_user`: `grant_type=refresh_token` with the file's `client_id`,
+//!   `client_secret` and `refresh_token`, posted to its `token_uri` or [`USER_TOKEN_URI`].
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use gcp_auth::TokenProvider;
-use keyring_api::Secret;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use keyring_api::{Deadline, ErrorKind, Secret};
+use keyring_net::http::{header, Request, StatusCode};
+use keyring_net::{Client, Policy, Route};
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::http::root_cause;
 use crate::metadata::Metadata;
 use crate::Env;
 
@@ -35,6 +44,17 @@ pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 const MAX_FILE: u64 = 1 << 20;
 /// The application-default-credentials file under `$HOME`.
 pub const ADC_PATH: &str = ".config/gcloud/application_default_credentials.json";
+/// Where gcloud's `authorized_user` refresh tokens are redeemed when the file names no
+/// `token_uri` (Google's OAuth 2.0 token endpoint, as in Go's `golang.org/x/oauth2/google`).
+pub const USER_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+/// Token endpoints: one refused connection or 429/5xx is tried again; a timeout is not (a
+/// second 10 s wait would leave nothing of the backend's 20 s for the answer).
+const TOKEN_POLICY: Policy = Policy {
+    retry_timeouts: false,
+    ..Policy::DEFAULT.with_max_body(64 << 10).with_attempts(2)
+};
+/// How long a signed assertion is valid (Google's maximum).
+const ASSERTION_VALIDITY: u64 = 3600;
 
 /// A token and when it stops working.
 pub(crate) struct AccessToken {
@@ -73,13 +93,12 @@ pub(crate) enum Source {
         email: String,
     },
     /// gcloud's `authorized_user` application default credentials.
-    AuthorizedUser { path: PathBuf },
+    AuthorizedUser { path: PathBuf, json: Secret<String> },
     /// The metadata server.
     Metadata,
 }
 
-/// The fields we look at before handing a file to gcp_auth, so that errors are ours and
-/// never quote the file.
+/// The fields we look at first, so that errors are ours and never quote the file.
 #[derive(Deserialize)]
 struct Head {
     #[serde(rename = "type")]
@@ -183,6 +202,7 @@ fn classify(path: &Path, origin: Origin, json: Secret<String>) -> Result<Source,
         }
         Some("authorized_user") if origin == Origin::WellKnown => Ok(Source::AuthorizedUser {
             path: path.to_path_buf(),
+            json,
         }),
         Some("authorized_user") => Err(file_error(
             origin,
@@ -205,10 +225,18 @@ fn classify(path: &Path, origin: Origin, json: Secret<String>) -> Result<Source,
     }
 }
 
-/// Gets a token from the chosen source.
-pub(crate) async fn fetch(source: Source, env: &Env) -> Result<AccessToken, Error> {
+/// Gets a token from the chosen source, within `deadline`.
+pub(crate) async fn fetch(
+    source: Source,
+    env: &Env,
+    deadline: Deadline,
+) -> Result<AccessToken, Error> {
     match source {
-        Source::Metadata => Metadata::new(env.metadata_host.as_deref())?.token().await,
+        Source::Metadata => {
+            Metadata::new(env.metadata_host.as_deref(), deadline)?
+                .token()
+                .await
+        }
         Source::ServiceAccount {
             path,
             origin,
@@ -216,64 +244,193 @@ pub(crate) async fn fetch(source: Source, env: &Env) -> Result<AccessToken, Erro
             email,
         } => {
             let what = format!("{} {} ({email})", origin.describe(), path.display());
-            let fail = |e: gcp_auth::Error, hint| Error::TokenExchange {
+            let fail = |kind, reason: String, hint| Error::TokenExchange {
+                kind,
                 origin: what.clone(),
-                reason: describe(&e),
+                reason,
                 hint,
             };
-            let account = gcp_auth::CustomServiceAccount::from_json(json.expose())
-                .map_err(|e| fail(e, "the private key is unusable; download the key again"))?;
-            let token = account.token(&[SCOPE]).await.map_err(|e| {
+            #[derive(Deserialize)]
+            struct Key {
+                private_key: Secret<String>,
+                token_uri: String,
+            }
+            let key: Key = serde_json::from_str(json.expose()).map_err(|_| {
                 fail(
-                    e,
-                    "check that the key is not deleted or disabled and that its token_uri is reachable",
+                    ErrorKind::Misconfigured,
+                    "not a service-account key".into(),
+                    "download the key again",
                 )
             })?;
-            Ok(convert(&token, what))
+            let now = SystemTime::now();
+            let jwt =
+                assertion(&email, &key.token_uri, &key.private_key, now).map_err(|reason| {
+                    fail(
+                        ErrorKind::Misconfigured,
+                        format!("the private key is unusable ({reason})"),
+                        "download the key again",
+                    )
+                })?;
+            let form = Secret::new(keyring_net::form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", jwt.expose()),
+            ]));
+            redeem(&key.token_uri, form, deadline, now, what.clone(), |kind, reason| {
+                fail(
+                    kind,
+                    reason,
+                    "check that the key is not deleted or disabled and that its token_uri is reachable",
+                )
+            })
+            .await
         }
-        Source::AuthorizedUser { path } => {
+        Source::AuthorizedUser { path, json } => {
             let what = format!(
                 "application default credentials {} (authorized_user)",
                 path.display()
             );
-            let fail = |e: gcp_auth::Error| Error::TokenExchange {
+            let fail = |kind, reason: String| Error::TokenExchange {
+                kind,
                 origin: what.clone(),
-                reason: describe(&e),
+                reason,
                 hint:
                     "run gcloud auth application-default login again, or use a service-account key",
             };
-            let creds = gcp_auth::ConfigDefaultCredentials::new()
-                .await
-                .map_err(fail)?;
-            let token = creds.token(&[SCOPE]).await.map_err(fail)?;
-            Ok(convert(&token, what))
+            #[derive(Deserialize)]
+            struct User {
+                client_id: String,
+                client_secret: Secret<String>,
+                refresh_token: Secret<String>,
+                token_uri: Option<String>,
+            }
+            let user: User = serde_json::from_str(json.expose()).map_err(|_| {
+                fail(
+                    ErrorKind::Misconfigured,
+                    "lacks client_id, client_secret or refresh_token".into(),
+                )
+            })?;
+            let form = Secret::new(keyring_net::form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", &user.client_id),
+                ("client_secret", user.client_secret.expose()),
+                ("refresh_token", user.refresh_token.expose()),
+            ]));
+            let uri = user.token_uri.as_deref().unwrap_or(USER_TOKEN_URI);
+            redeem(uri, form, deadline, SystemTime::now(), what.clone(), fail).await
         }
     }
 }
 
-fn convert(token: &gcp_auth::Token, source: String) -> AccessToken {
-    let millis = token.expires_at().timestamp_millis();
-    let expires_at = u64::try_from(millis)
-        .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
-        .unwrap_or(UNIX_EPOCH);
-    AccessToken {
-        token: Secret::new(token.as_str().to_owned()),
-        expires_at,
-        source,
+/// Posts `form` to the token endpoint `uri` and reads `access_token` / `expires_in`.
+/// Errors name the status, never the body (an OAuth error description may quote input).
+async fn redeem(
+    uri: &str,
+    form: Secret<String>,
+    deadline: Deadline,
+    now: SystemTime,
+    source: String,
+    fail: impl Fn(ErrorKind, String) -> Error,
+) -> Result<AccessToken, Error> {
+    let client = Client::new(Route::Proxied, TOKEN_POLICY)
+        .map_err(|e| fail(ErrorKind::Misconfigured, e.to_string()))?;
+    let resp = client
+        .send(
+            deadline,
+            &|| {
+                Request::post(uri)
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(header::USER_AGENT, keyring_net::USER_AGENT)
+                    .body(form.expose().clone().into())
+            },
+            &keyring_net::transient,
+        )
+        .await
+        .map_err(|e| {
+            let kind = match e.cause {
+                keyring_net::FetchError::Request(_) | keyring_net::FetchError::TlsSetup(_) => {
+                    ErrorKind::Misconfigured
+                }
+                _ => ErrorKind::Unavailable,
+            };
+            fail(
+                kind,
+                format!("token request to {} failed: {e}", redact(uri)),
+            )
+        })?;
+    if resp.status != StatusCode::OK {
+        let kind = if keyring_net::transient(resp.status) {
+            ErrorKind::Unavailable
+        } else {
+            ErrorKind::Denied
+        };
+        return Err(fail(
+            kind,
+            format!("token request failed: HTTP {}", resp.status.as_u16()),
+        ));
     }
+    let (token, expires_in) = parse_token_response(&resp.body).map_err(|reason| {
+        fail(
+            ErrorKind::Protocol,
+            format!("the token endpoint's answer {reason}"),
+        )
+    })?;
+    Ok(AccessToken {
+        token,
+        expires_at: now + expires_in,
+        source,
+    })
 }
 
-/// gcp_auth's error as one safe line: its JSON errors may quote the credentials file, so only
-/// their fixed description is kept.
-fn describe(e: &gcp_auth::Error) -> String {
-    use gcp_auth::Error as E;
-    match e {
-        E::Str(s) | E::Json(s, _) => (*s).to_string(),
-        E::Io(s, err) => format!("{s}: {err}"),
-        E::Http(s, err) => format!("{s}: {}", root_cause(err)),
-        E::Other(s, err) => format!("{s}: {}", root_cause(&**err)),
-        E::NoAuthMethod(..) => "no authentication method found".into(),
+/// `scheme://host/path` of a URL, for messages.
+fn redact(uri: &str) -> &str {
+    uri.split(['?', '#']).next().unwrap_or_default()
+}
+
+/// The signed JWT-bearer assertion of a service-account key. The error never quotes the key.
+fn assertion(
+    email: &str,
+    token_uri: &str,
+    pem: &Secret<String>,
+    now: SystemTime,
+) -> Result<Secret<String>, &'static str> {
+    use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::PrivateKeyDer;
+    let key = match PrivateKeyDer::from_pem_slice(pem.expose().as_bytes()) {
+        Ok(PrivateKeyDer::Pkcs8(k)) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
+        Ok(PrivateKeyDer::Pkcs1(k)) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
+        _ => return Err("not a PEM RSA private key"),
     }
+    .map_err(|_| "not an RSA key ring accepts")?;
+    let iat = now
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| "the clock is before 1970")?
+        .as_secs();
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
+    let claims = serde_json::json!({
+        "iss": email,
+        "scope": SCOPE,
+        "aud": token_uri,
+        "iat": iat,
+        "exp": iat + ASSERTION_VALIDITY,
+    });
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut sig = vec![0u8; key.public().modulus_len()];
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .map_err(|_| "RS256 signing failed")?;
+    Ok(Secret::new(format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(sig)
+    )))
 }
 
 /// A token endpoint's JSON answer: `access_token` and `expires_in` (seconds). The error text
