@@ -528,7 +528,7 @@ fn refused_key_fails_in_one_line_without_the_body() {
         &["SECRET-DESCRIPTION", "invalid_grant", "PRIVATE KEY"],
     );
     assert!(
-        err.contains(&format!("GOOGLE_APPLICATION_CREDENTIALS {} ({EMAIL}): token request failed; check that the key is not deleted or disabled", key_path.display())),
+        err.contains(&format!("GOOGLE_APPLICATION_CREDENTIALS {} ({EMAIL}): token request failed: HTTP 400; check that the key is not deleted or disabled", key_path.display())),
         "{err}"
     );
     assert!(took < Duration::from_secs(10), "{took:?}");
@@ -555,7 +555,8 @@ fn broken_key_file_is_named() {
         ],
         &[],
     );
-    let err = assert_one_line_failure(&out, &["U0VDUkVU"]);
+    // A key that cannot sign is the operator's to fix: a configuration error, exit 2.
+    let err = assert_one_line_exit(&out, 2, &["U0VDUkVU"]);
     assert!(
         err.contains(&format!(
             "GOOGLE_APPLICATION_CREDENTIALS {} (a@b)",
@@ -1180,39 +1181,10 @@ fn concurrent_requests_make_one_exchange_per_service_account() {
     );
 }
 
-/// A proxy on 127.0.0.1 that records each request head and refuses with 407, so nothing is
-/// ever forwarded.
-fn refusing_proxy() -> (u16, std::sync::mpsc::Receiver<String>) {
-    use std::io::Read;
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut conn) = conn else { return };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
-                head.push(byte[0]);
-            }
-            let _ = conn.write_all(
-                b"HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 0\r\n\r\n",
-            );
-            if tx
-                .send(String::from_utf8_lossy(&head).into_owned())
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
-    (port, rx)
-}
-
 #[test]
 fn google_apis_are_reached_through_https_proxy_and_the_metadata_server_directly() {
     let fake = fake_google(Duration::ZERO);
-    let (port, seen) = refusing_proxy();
+    let (port, seen) = common::proxy::refusing();
     let s = Sandbox::new();
     let token = sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
     let req = sa_request("us-docker.pkg.dev/p/r/i", &token, &[(OPT_IN, "true")]);
@@ -1429,4 +1401,121 @@ fn dropin_other_hosts_get_the_token_only_under_the_upstream_name() {
     let out = run_with(cmd, request(V1, "mirror.example.com/app").as_bytes());
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!text.contains("ya29.other-host"), "{text}");
+}
+
+/// A key file's token is fetched through the proxy `HTTPS_PROXY` names, and only it: the
+/// token endpoint's host does not resolve, so the answer can only come through the tunnel,
+/// and TLS inside the tunnel is checked against the test CA (`SSL_CERT_FILE`).
+#[test]
+fn key_file_token_through_an_https_proxy() {
+    const HOST: &str = "oauth2.keyring-test.invalid";
+    let s = Sandbox::new();
+    let dir = s.tmp.path();
+    common::tls::ca(dir, "ca");
+    common::tls::server_cert(dir, "ca", &format!("DNS:{HOST}"));
+    let oauth = token_endpoint(
+        200,
+        r#"{"access_token":"ya29.via-proxy","expires_in":3600,"token_type":"Bearer"}"#,
+    );
+    let front = common::tls::tls_front(&dir.join("srv.pem"), &dir.join("srv.key"), oauth.host());
+    let (proxy, seen) = common::proxy::tunnelling(front);
+    let (pem, public) = rsa_key(dir);
+    let token_uri = format!("https://{HOST}/token");
+    let key_path = dir.join("sa.json");
+    write(&key_path, &key_json(&pem, &token_uri));
+    let ca = dir.join("ca.pem");
+    let run = |extra: &[(&str, &str)]| {
+        let mut env = vec![
+            (
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                key_path.to_str().expect("utf-8"),
+            ),
+            ("GCE_METADATA_HOST", "127.0.0.1:9"),
+            ("SSL_CERT_FILE", ca.to_str().expect("utf-8")),
+        ];
+        env.extend_from_slice(extra);
+        get(&s, "gcr.io/proj/img", &env, &[]).0
+    };
+    let proxy_url = format!("http://127.0.0.1:{proxy}");
+
+    let out = run(&[("HTTPS_PROXY", &proxy_url)]);
+    assert_eq!(
+        creds(&stdout_json(&out), "gcr.io"),
+        ("oauth2accesstoken".into(), "ya29.via-proxy".into()),
+        "{}",
+        stderr(&out)
+    );
+    let head = seen
+        .recv_timeout(Duration::from_secs(5))
+        .expect("no CONNECT");
+    assert!(
+        head.starts_with(&format!("CONNECT {HOST}:443 HTTP/1.1\r\n")),
+        "{head}"
+    );
+    let reqs = oauth.requests();
+    assert_eq!(reqs.len(), 1);
+    let f = form(&reqs[0].body);
+    verify_assertion(
+        f.get("assertion").expect("assertion"),
+        &public,
+        &token_uri,
+        dir,
+    );
+
+    // Lower case works the same.
+    let out = run(&[("https_proxy", &proxy_url)]);
+    assert_eq!(creds(&stdout_json(&out), "gcr.io").1, "ya29.via-proxy");
+    assert!(seen.recv_timeout(Duration::from_secs(5)).is_ok());
+
+    // NO_PROXY names the host: dialled directly, where it does not resolve; the proxy sees
+    // nothing.
+    let out = run(&[("HTTPS_PROXY", &proxy_url), ("NO_PROXY", HOST)]);
+    let line = assert_one_line_failure(&out, &["ya29"]);
+    assert!(
+        line.contains(&format!("token request to https://{HOST}/token failed")),
+        "{line}"
+    );
+    assert!(
+        seen.try_recv().is_err(),
+        "the proxy was used despite NO_PROXY"
+    );
+    assert_eq!(oauth.requests().len(), 2);
+}
+
+/// gcloud's `authorized_user` credentials: the refresh token is redeemed at the file's
+/// `token_uri` (Google's endpoint when it names none), and never shown.
+#[test]
+fn gcloud_user_credentials_are_redeemed() {
+    let s = Sandbox::new();
+    let oauth = token_endpoint(200, r#"{"access_token":"ya29.user","expires_in":3599}"#);
+    write(
+        &s.home
+            .join(".config/gcloud/application_default_credentials.json"),
+        &serde_json::json!({
+            "type": "authorized_user",
+            "client_id": "cid.apps.googleusercontent.com",
+            "client_secret": "csecret",
+            "refresh_token": "1//refresh-SECRET",
+            "token_uri": oauth.url("/token"),
+        })
+        .to_string(),
+    );
+    let (out, _) = get(
+        &s,
+        "gcr.io/proj/img",
+        &[("GCE_METADATA_HOST", &closed_port())],
+        &[],
+    );
+    assert_eq!(creds(&stdout_json(&out), "gcr.io").1, "ya29.user");
+    assert!(!stderr(&out).contains("SECRET"));
+    let f = form(&oauth.requests()[0].body);
+    assert_eq!(
+        f.get("grant_type").map(String::as_str),
+        Some("refresh_token")
+    );
+    assert_eq!(
+        f.get("refresh_token").map(String::as_str),
+        Some("1//refresh-SECRET")
+    );
+    assert_eq!(f.get("client_secret").map(String::as_str), Some("csecret"));
 }
