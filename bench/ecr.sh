@@ -28,8 +28,10 @@ if [ "${ECR_BENCH_INSIDE:-}" != 1 ]; then
     BIN=target/release/kubelet-keyring
   fi
   BIN=$(realpath "$BIN")
-  cargo build -q --release --example exec_bench
-  EXEC_BENCH=$(realpath target/release/examples/exec_bench)
+  # std only: plain rustc, not a release build of the whole crate for an example.
+  exec_dir=$(mktemp -d)
+  rustc -O --edition 2021 -o "$exec_dir/exec_bench" examples/exec_bench.rs
+  EXEC_BENCH="$exec_dir/exec_bench"
   export EXEC_BENCH
   for t in unshare ip openssl curl python3 hyperfine moto_server docker-credential-ecr-login; do
     command -v "$t" >/dev/null || { echo "bench/ecr.sh: $t missing (bash scripts/install-test-deps.sh)" >&2; exit 1; }
