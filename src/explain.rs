@@ -4,6 +4,7 @@
 //! and no secret is ever printed (passwords and tokens are reported as redacted).
 
 use keyring_api::provider::Query;
+use keyring_api::wire::ApiVersion;
 use keyring_api::ImageName;
 use serde::Serialize;
 
@@ -128,36 +129,7 @@ pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Res
             });
         }
         if fetch {
-            report.fetch = Some(match chain.resolve(&query) {
-                Ok(r) => FetchReport {
-                    ok: true,
-                    error: None,
-                    provider: r.provider.map(str::to_string),
-                    credentials: r
-                        .answer
-                        .auth
-                        .iter()
-                        .map(|(k, a)| (k.clone(), a.username.clone()))
-                        .collect(),
-                    cache_key_type: Some(r.answer.cache_key_type.as_str().into()),
-                    cache_duration: Some(keyring_api::duration::format(r.answer.lifetime)),
-                    expires_in_secs: r.answer.expires_at.map(|t| match t.duration_since(now) {
-                        Ok(d) => d.as_secs() as i64,
-                        Err(e) => -(e.duration().as_secs() as i64),
-                    }),
-                    source: Some(r.answer.source),
-                },
-                Err(e) => FetchReport {
-                    ok: false,
-                    error: Some(Failure::from(e).one_line()),
-                    provider: None,
-                    credentials: Vec::new(),
-                    cache_key_type: None,
-                    cache_duration: None,
-                    expires_in_secs: None,
-                    source: None,
-                },
-            });
+            report.fetch = Some(fetch_report(&query, chain.resolve(&query), now));
         }
         reports.push(report);
     }
@@ -182,6 +154,53 @@ pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Res
         return Err(Failure::Internal("a fetch failed".into()));
     }
     Ok(())
+}
+
+/// What `--fetch` reports: the response `get-credentials` would write (through the same
+/// [`crate::decide::decide`]), user names only, or the one-line error.
+fn fetch_report(
+    query: &Query,
+    resolved: Result<crate::chain::Resolved, keyring_api::ProviderError>,
+    now: std::time::SystemTime,
+) -> FetchReport {
+    let failed = |error: String| FetchReport {
+        ok: false,
+        error: Some(error),
+        provider: None,
+        credentials: Vec::new(),
+        cache_key_type: None,
+        cache_duration: None,
+        expires_in_secs: None,
+        source: None,
+    };
+    let r = match resolved {
+        Ok(r) => r,
+        Err(e) => return failed(Failure::from(e).one_line()),
+    };
+    let expires_in_secs = r.answer.expires_at.map(|t| match t.duration_since(now) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    });
+    let source = r.answer.source.clone();
+    let decided = match crate::decide::decide(query, ApiVersion::V1, r, now) {
+        Ok(d) => d,
+        Err(e) => return failed(e.one_line()),
+    };
+    let response = decided.response;
+    FetchReport {
+        ok: true,
+        error: None,
+        provider: (decided.provider != "none").then(|| decided.provider.to_string()),
+        credentials: response
+            .auth
+            .iter()
+            .map(|(k, a)| (k.clone(), a.username.clone()))
+            .collect(),
+        cache_key_type: Some(response.cache_key_type.as_str().into()),
+        cache_duration: response.cache_duration.map(keyring_api::duration::format),
+        expires_in_secs,
+        source: Some(source),
+    }
 }
 
 fn render(reports: &[Report]) -> String {

@@ -20,7 +20,7 @@ use keyring_api::wire::{decode_request, ApiVersion, Response, MAX_REQUEST_BYTES}
 use keyring_api::{CacheKeyType, ImageName};
 
 use crate::args::GlobalArgs;
-use crate::cache::{self, DiskCache, Entry, Workload};
+use crate::cache::{DiskCache, Entry, Workload};
 use crate::chain::Chain;
 use crate::exit::Failure;
 use crate::io::{open_cache, search_paths, write_stdout};
@@ -116,39 +116,14 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
             return result;
         }
     };
-    if let Some(token) = &query.service_account_token {
-        if resolved
-            .answer
-            .auth
-            .values()
-            .any(|a| a.password.expose() == token.expose())
-        {
-            return Err(Failure::Internal(format!(
-                "refusing an answer from {} that would hand the pod's service-account token to the container runtime as a password",
-                resolved.provider.unwrap_or("none")
-            )));
-        }
-    }
-    // The kubelet is told what our cache holds: the lifetime after the expiry cut and the
-    // refresh jitter. Whole seconds, never zero by accident (zero means "do not cache").
-    let (scope, key) = cache::store_key(&query.image, resolved.answer.cache_key_type);
-    let provider = resolved.provider.unwrap_or("none");
-    let entry = Entry::new(key.to_string(), provider, &resolved.answer, now);
-    let cache_duration = match entry.freshness(now) {
-        cache::Freshness::Fresh(d) => d,
-        _ => Duration::from_secs(resolved.answer.lifetime.as_secs().max(1)),
-    };
+    let decided = crate::decide::decide(&query, version, resolved, now)?;
+    let (scope, entry) = &decided.entry;
     if let Some(c) = &cache {
-        if let Err(e) = c.write(scope, &entry) {
+        if let Err(e) = c.write(*scope, entry) {
             tracing::warn!("cannot write cache entry in {}: {e}", c.dir().display());
         }
     }
-    let response = Response {
-        api_version: version,
-        cache_key_type: resolved.answer.cache_key_type,
-        cache_duration: Some(cache_duration),
-        auth: resolved.answer.auth,
-    };
+    let (response, provider) = (decided.response, decided.provider);
     let written = write_stdout(&response.to_json());
     drop(lock);
     let ok = Record::new(query.clock.now(), Event::FetchOk, provider, &query.image);
