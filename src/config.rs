@@ -291,7 +291,7 @@ impl Config {
         for w in up.warnings(env)? {
             tracing::warn!("{w}");
         }
-        self.upstream_context = up.context(env);
+        self.upstream_context = up.context();
         Ok(())
     }
 

@@ -63,9 +63,10 @@ impl Upstream {
         upstream::verbosity(&self.parsed, plugin)
     }
 
-    /// Bytes for the cache context: the persona and the arguments, and the values of the
-    /// variables the active plugins read (a secret-looking name counts by presence only).
-    pub fn context(&self, env: &dyn Fn(&str) -> Option<String>) -> Vec<u8> {
+    /// Bytes for the cache context: the persona and the arguments. The variables the
+    /// plugins read need no place here: every one that can change an answer is in its
+    /// backend's `cache_env` ([`keyring_api::Backend`]), which the cache hashes on every run.
+    pub fn context(&self) -> Vec<u8> {
         let mut out = Vec::new();
         if self.is_empty() {
             return out;
@@ -77,19 +78,6 @@ impl Upstream {
         for a in &self.args {
             out.push(0);
             out.extend_from_slice(a.as_bytes());
-        }
-        for p in self.active() {
-            for v in p.env.iter().filter(|v| !v.name.ends_with('*')) {
-                if let Some(value) = env(v.name) {
-                    out.push(0);
-                    out.extend_from_slice(v.name.as_bytes());
-                    out.push(b'=');
-                    let secret = ["SECRET", "TOKEN", "PASSWORD", "KEY"]
-                        .iter()
-                        .any(|w| v.name.contains(w));
-                    out.extend_from_slice(if secret { b"(set)" } else { value.as_bytes() });
-                }
-            }
         }
         out
     }
@@ -218,15 +206,15 @@ pub fn split(argv: &[String]) -> Option<(Vec<String>, Vec<String>)> {
 /// Parses the upstream part of an own-name command line.
 pub fn parse_own_name(theirs: &[String]) -> Result<Parsed, ProviderError> {
     // A table of every plugin's flags, built once for this process.
-    let flags: Vec<Flag> = plugins()
-        .into_iter()
-        .flat_map(|p| p.flags.iter().copied())
-        .filter(|f| !matches!(f.long, "help" | "version"))
-        .collect();
-    let plugin = Plugin {
-        flags: Box::leak(flags.into_boxed_slice()),
-        ..OWN_NAME
-    };
+    static FLAGS: std::sync::OnceLock<Vec<Flag>> = std::sync::OnceLock::new();
+    let flags = FLAGS.get_or_init(|| {
+        plugins()
+            .into_iter()
+            .flat_map(|p| p.flags.iter().copied())
+            .filter(|f| !matches!(f.long, "help" | "version"))
+            .collect()
+    });
+    let plugin = Plugin { flags, ..OWN_NAME };
     let parsed = upstream::parse(&plugin, theirs)?;
     if parsed.positionals.len() > 1 {
         return Err(ProviderError::misconfigured(
@@ -317,7 +305,11 @@ pub fn swap_report(plugin: &Plugin, entry: &traps::Entry<'_>) -> Vec<traps::Warn
         }
     }
     for name in &entry.env {
-        let Some(v) = plugin.env.iter().find(|v| env_matches(v.name, name)) else {
+        let Some(v) = plugin
+            .env
+            .iter()
+            .find(|v| upstream::env_covers(v.name, name))
+        else {
             continue;
         };
         match v.fate {
@@ -353,14 +345,6 @@ pub fn swap_report(plugin: &Plugin, entry: &traps::Entry<'_>) -> Vec<traps::Warn
         );
     }
     out
-}
-
-/// Whether the table's variable `pattern` (a name, or a prefix ending in `*`) covers `name`.
-fn env_matches(pattern: &str, name: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => pattern == name,
-    }
 }
 
 /// The usage text under an upstream name, from its table: every flag with its fate.

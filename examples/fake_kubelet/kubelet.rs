@@ -59,18 +59,18 @@ pub fn load(config: &Path) -> Result<KubeletConfig, String> {
 }
 
 /// The response as the kubelet's strict decoder sees it.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Response {
-    kind: String,
-    api_version: String,
-    cache_key_type: String,
-    cache_duration: Option<String>,
-    auth: Option<BTreeMap<String, AuthConfig>>,
+pub struct Response {
+    pub kind: String,
+    pub api_version: String,
+    pub cache_key_type: String,
+    pub cache_duration: Option<String>,
+    pub auth: Option<BTreeMap<String, AuthConfig>>,
 }
 
 /// One credential of the answer.
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     #[serde(default)]

@@ -15,6 +15,7 @@ pub mod kubelet;
 use super::Sandbox;
 use keyring_kubelet_config::Kubelet;
 use kubelet::{Answer, ProviderConfig};
+pub use kubelet::{AuthConfig, Response};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -171,7 +172,7 @@ impl Sandbox {
         entry: &Entry,
         node_env: &[(&str, &str)],
         image: &str,
-    ) -> (String, kubelet::AuthConfig) {
+    ) -> (String, AuthConfig) {
         let answer = self
             .kubelet_pull(entry, node_env, image)
             .unwrap_or_else(|e| panic!("{} {image}: {e}", entry.label()));
@@ -202,26 +203,6 @@ pub fn host_for(pattern: &str, first: &str, rest: &str) -> String {
         .join(".")
 }
 
-/// A `CredentialProviderResponse` as the kubelet decodes it: strictly (an unknown field is
-/// an error), `kind` and `apiVersion` checked against the entry.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Response {
-    pub kind: String,
-    pub api_version: String,
-    pub cache_key_type: String,
-    pub cache_duration: Option<String>,
-    pub auth: Option<std::collections::BTreeMap<String, AuthConfig>>,
-}
-
-/// One `auth` entry, strictly.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    pub username: String,
-    pub password: String,
-}
-
 impl Entry {
     /// The run succeeded and stdout is exactly one response the kubelet accepts for this
     /// entry (strict decoding, its `apiVersion`, a known `cacheKeyType`).
@@ -236,6 +217,14 @@ impl Entry {
             "{}: {v}",
             self.label()
         );
+        // The kubelet defaults a missing user name or password to ""; ours always sends both.
+        for (key, a) in v["auth"].as_object().into_iter().flatten() {
+            assert!(
+                a.get("username").is_some() && a.get("password").is_some(),
+                "{}: {key}: {a}",
+                self.label()
+            );
+        }
         r
     }
 }

@@ -24,10 +24,9 @@ pub struct Backend {
 impl Backend {
     /// Whether `var` is one of [`Backend::cache_env`].
     pub fn reads(&self, var: &str) -> bool {
-        self.cache_env.iter().any(|p| match p.strip_suffix('*') {
-            Some(prefix) => var.starts_with(prefix),
-            None => var == *p,
-        })
+        self.cache_env
+            .iter()
+            .any(|p| crate::upstream::env_covers(p, var))
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! They can carry secrets: at TRACE the AWS smithy runtime logs whole response bodies and the
 //! decoded output, ECR authorization token included (the ECR model does not mark it
-//! sensitive); gcp_auth logs a failed token request's response body at WARN. And the kubelet
+//! sensitive), and HTTP and auth libraries may log response bodies. And the kubelet
 //! appends our stderr to its error, where one line of ours says what failed. So a wrapper
 //! around the process's subscriber drops, for every target outside the calling crate:
 //!

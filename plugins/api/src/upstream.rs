@@ -87,6 +87,14 @@ pub struct EnvVar {
     pub note: &'static str,
 }
 
+/// Whether a table's variable `pattern` (a name, or a prefix ending in `*`) covers `name`.
+pub fn env_covers(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
 /// What an upstream plugin does with positional arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Positionals {

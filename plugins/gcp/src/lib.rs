@@ -214,7 +214,7 @@ impl GcpProvider {
                     .await
                     .map_err(|e| token_error(query, e))?,
             };
-        // The fetchers (and gcp_auth) date the token on the system clock; the answer is
+        // The fetchers date the token on the system clock; the answer is
         // dated on the query's clock (the same one, but for a test build's fixed clock).
         let token = token::AccessToken {
             expires_at: rebase(token.expires_at, SystemTime::now(), query.clock.now()),
