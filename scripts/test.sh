@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 export KEYRING_PEER_TESTS=1
+# A whole-suite run keeps no incremental state: it is for edit loops, and here it would double
+# the debug target dir (1.1 GB without it; CI once ran out of disk).
+export CARGO_INCREMENTAL=0
 export KEYRING_PACKAGE_DIR="$PWD/target/dist"
 bash scripts/package.sh "$KEYRING_PACKAGE_DIR"
 cargo test --workspace --all-features --no-fail-fast
