@@ -12,6 +12,7 @@ use crate::args::GlobalArgs;
 use crate::cache::memory::MemoryCache;
 use crate::cache::Freshness;
 use crate::chain::Chain;
+use crate::core::NoCache;
 use crate::exit::Failure;
 use crate::io::{open_cache, search_paths, write_stdout};
 
@@ -129,7 +130,8 @@ pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Res
             });
         }
         if fetch {
-            report.fetch = Some(fetch_report(&query, chain.resolve(&query), now));
+            let turn = crate::core::answer(&query, ApiVersion::V1, &NoCache, |q| chain.resolve(q));
+            report.fetch = Some(fetch_report(turn.result, now));
         }
         reports.push(report);
     }
@@ -156,50 +158,45 @@ pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Res
     Ok(())
 }
 
-/// What `--fetch` reports: the response `get-credentials` would write (through the same
-/// [`crate::decide::decide`]), user names only, or the one-line error.
+/// What `--fetch` reports: the response `get-credentials` would write without a cache (the
+/// same [`crate::core::answer`]), user names only, or the one-line error.
 fn fetch_report(
-    query: &Query,
-    resolved: Result<crate::chain::Resolved, keyring_api::ProviderError>,
+    result: Result<crate::core::Answered, Failure>,
     now: std::time::SystemTime,
 ) -> FetchReport {
-    let failed = |error: String| FetchReport {
-        ok: false,
-        error: Some(error),
-        provider: None,
-        credentials: Vec::new(),
-        cache_key_type: None,
-        cache_duration: None,
-        expires_in_secs: None,
-        source: None,
+    let a = match result {
+        Ok(a) => a,
+        Err(e) => {
+            return FetchReport {
+                ok: false,
+                error: Some(e.one_line()),
+                provider: None,
+                credentials: Vec::new(),
+                cache_key_type: None,
+                cache_duration: None,
+                expires_in_secs: None,
+                source: None,
+            }
+        }
     };
-    let r = match resolved {
-        Ok(r) => r,
-        Err(e) => return failed(Failure::from(e).one_line()),
-    };
-    let expires_in_secs = r.answer.expires_at.map(|t| match t.duration_since(now) {
+    let expires_in_secs = a.expires_at.map(|t| match t.duration_since(now) {
         Ok(d) => d.as_secs() as i64,
         Err(e) => -(e.duration().as_secs() as i64),
     });
-    let source = r.answer.source.clone();
-    let decided = match crate::decide::decide(query, ApiVersion::V1, r, now) {
-        Ok(d) => d,
-        Err(e) => return failed(e.one_line()),
-    };
-    let response = decided.response;
     FetchReport {
         ok: true,
         error: None,
-        provider: (decided.provider != "none").then(|| decided.provider.to_string()),
-        credentials: response
+        provider: (a.provider != "none").then_some(a.provider),
+        credentials: a
+            .response
             .auth
             .iter()
-            .map(|(k, a)| (k.clone(), a.username.clone()))
+            .map(|(k, auth)| (k.clone(), auth.username.clone()))
             .collect(),
-        cache_key_type: Some(response.cache_key_type.as_str().into()),
-        cache_duration: response.cache_duration.map(keyring_api::duration::format),
+        cache_key_type: Some(a.response.cache_key_type.as_str().into()),
+        cache_duration: a.response.cache_duration.map(keyring_api::duration::format),
         expires_in_secs,
-        source: Some(source),
+        source: Some(a.source),
     }
 }
 

@@ -8,7 +8,7 @@ pub mod cache;
 pub mod chain;
 pub mod cli;
 pub mod config;
-pub mod decide;
+pub mod core;
 pub mod exit;
 pub mod explain;
 pub mod get;
