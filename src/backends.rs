@@ -1,17 +1,167 @@
 //! The backends this build carries: the one list to extend when a backend crate is added.
-//! The cache context and the upstream names are derived from it.
+//!
+//! [`cloud_backends!`] below names each backend with a config section, with the cargo
+//! feature that compiles it in and its [`keyring_api::Configurable`] type. From that one line per backend
+//! come the config file's sections ([`RawConfig`], [`Sections`]), the providers of the chain
+//! ([`Sections::provider`]), the upstream command line applied to each section
+//! ([`Sections::configure_upstream`]), the default chain order ([`NAMES`]) and the list of
+//! [`Backend`]s ([`all`]) from which the cache context and the upstream names are derived.
+//! `docker-config`, which every build has and which has no section, is last in the chain.
+//!
+//! A section of a backend this build leaves out is accepted and warned about, so one config
+//! file serves builds with and without it.
 
-use keyring_api::Backend;
+use keyring_api::upstream::Parsed;
+use keyring_api::{Backend, Provider, ProviderError};
+use serde::Deserialize;
 
-/// Every backend compiled in, in no particular order (the chain's order is the config's).
-pub fn all() -> Vec<&'static Backend> {
-    vec![
-        &keyring_docker_config::BACKEND,
-        #[cfg(feature = "ecr")]
-        &keyring_ecr::BACKEND,
-        #[cfg(feature = "gcp")]
-        &keyring_gcp::BACKEND,
-        #[cfg(feature = "acr")]
-        &keyring_acr::BACKEND,
-    ]
+/// The docker config files' provider name, last in the default chain.
+pub const DOCKER_CONFIG: &str = "docker-config";
+
+/// Generates the config file's raw and checked sections and the per-backend dispatch from
+/// one line per backend: `field: "cargo feature" => Configurable type`.
+macro_rules! cloud_backends {
+    ($($name:ident: $feature:literal => $kit:ty),* $(,)?) => {
+        /// Every provider name this source knows (compiled in or not), in the default chain
+        /// order: the cloud backends, then docker-config.
+        pub const NAMES: &[&str] = &[$(stringify!($name),)* DOCKER_CONFIG];
+
+        /// Every backend compiled in, in the default chain order.
+        pub fn all() -> Vec<&'static Backend> {
+            vec![
+                $(#[cfg(feature = $feature)] <$kit as keyring_api::Configurable>::BACKEND,)*
+                &keyring_docker_config::BACKEND,
+            ]
+        }
+
+        /// The plugin config file as written (`crate::config` documents it). Unknown fields
+        /// are refused; serde's errors carry line and column.
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        pub struct RawConfig {
+            /// Must be [`crate::config::API_VERSION`] when present.
+            pub api_version: Option<String>,
+            /// Must be [`crate::config::KIND`] when present.
+            pub kind: Option<String>,
+            /// Provider names in chain order.
+            pub providers: Option<Vec<String>>,
+            $(
+                #[doc = concat!("The `", stringify!($name), ":` section.")]
+                #[cfg(feature = $feature)]
+                pub $name: Option<<$kit as keyring_api::Configurable>::Config>,
+                #[doc = concat!("The `", stringify!($name), ":` section, which this build ignores.")]
+                #[cfg(not(feature = $feature))]
+                pub $name: Option<serde::de::IgnoredAny>,
+            )*
+        }
+
+        /// The sections of the compiled-in backends, checked; defaults where the file had none.
+        #[derive(Debug, Default, Clone)]
+        pub struct Sections {
+            $(
+                #[doc = concat!("The `", stringify!($name), ":` section.")]
+                #[cfg(feature = $feature)]
+                pub $name: <$kit as keyring_api::Configurable>::Config,
+            )*
+        }
+
+        impl RawConfig {
+            /// The backends' sections, each checked by its backend (a bad one fails the load,
+            /// exit 2, before any request). Sections of backends left out are warned about.
+            pub fn sections(&self) -> Result<Sections, ProviderError> {
+                $(
+                    #[cfg(feature = $feature)]
+                    if let Some(section) = &self.$name {
+                        <$kit as keyring_api::Configurable>::check(section)?;
+                    }
+                    #[cfg(not(feature = $feature))]
+                    if self.$name.is_some() {
+                        tracing::warn!(
+                            "the {} section is ignored: this build has no {} backend",
+                            stringify!($name),
+                            stringify!($name)
+                        );
+                    }
+                )*
+                Ok(Sections {
+                    $(
+                        #[cfg(feature = $feature)]
+                        $name: self.$name.clone().unwrap_or_default(),
+                    )*
+                })
+            }
+        }
+
+        impl Sections {
+            /// The provider of backend `name`, built from its section; `None` for a name that
+            /// is not a compiled-in cloud backend.
+            pub fn provider(
+                &self,
+                name: &str,
+            ) -> Option<Result<Box<dyn Provider>, ProviderError>> {
+                $(
+                    #[cfg(feature = $feature)]
+                    if name == stringify!($name) {
+                        return Some(<$kit as keyring_api::Configurable>::provider(&self.$name));
+                    }
+                )*
+                let _ = name;
+                None
+            }
+
+            /// Applies an upstream command line to backend `name`'s section (nothing for a
+            /// backend without one).
+            pub fn configure_upstream(
+                &mut self,
+                name: &str,
+                parsed: &Parsed,
+                as_upstream: bool,
+                env: keyring_api::backend::Env<'_>,
+            ) -> Result<(), ProviderError> {
+                $(
+                    #[cfg(feature = $feature)]
+                    if name == stringify!($name) {
+                        return <$kit as keyring_api::Configurable>::configure_upstream(
+                            &mut self.$name, parsed, as_upstream, env,
+                        );
+                    }
+                )*
+                let _ = (name, parsed, as_upstream, env);
+                Ok(())
+            }
+        }
+    };
+}
+
+cloud_backends! {
+    ecr: "ecr" => keyring_ecr::Ecr,
+    gcp: "gcp" => keyring_gcp::Gcp,
+    acr: "acr" => keyring_acr::Acr,
+}
+
+/// Whether this build includes the backend called `name`.
+pub fn compiled_in(name: &str) -> bool {
+    all().iter().any(|b| b.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_names_every_backend_once_and_docker_config_last() {
+        let names: Vec<&str> = all().iter().map(|b| b.name).collect();
+        assert_eq!(names.last(), Some(&DOCKER_CONFIG));
+        for (i, n) in names.iter().enumerate() {
+            assert!(!names[i + 1..].contains(n), "{n} twice");
+            assert!(NAMES.contains(n), "{n} not in NAMES");
+        }
+        // Each compiled-in cloud backend builds a provider from a default section.
+        let sections = RawConfig::default().sections().unwrap();
+        for n in names.iter().filter(|n| **n != DOCKER_CONFIG) {
+            let p = sections.provider(n).expect(n).unwrap();
+            assert_eq!(p.name(), *n);
+        }
+        assert!(sections.provider(DOCKER_CONFIG).is_none());
+    }
 }

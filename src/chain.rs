@@ -9,7 +9,8 @@ use keyring_api::provider::Query;
 use keyring_api::{Answer, Outcome, Provider, ProviderError};
 use keyring_docker_config::{DockerConfigProvider, SearchPaths};
 
-use crate::config::{Config, ProviderName};
+use crate::backends::DOCKER_CONFIG;
+use crate::config::Config;
 
 /// The ordered providers.
 pub struct Chain {
@@ -28,30 +29,15 @@ impl Chain {
     /// The chain for this process, from flags and environment. Builds nothing expensive:
     /// cloud backends create their clients only inside `provide`, when they own the image.
     pub fn new(config: &Config, paths: SearchPaths) -> Result<Self, ProviderError> {
-        let mut providers: Vec<Box<dyn Provider>> = Vec::new();
+        let mut providers: Vec<Box<dyn Provider>> = Vec::with_capacity(config.order.len());
         for name in &config.order {
-            match name {
-                ProviderName::DockerConfig => {
+            match config.sections.provider(name) {
+                Some(p) => providers.push(p?),
+                None if *name == DOCKER_CONFIG => {
                     providers.push(Box::new(DockerConfigProvider::new(paths.clone())))
                 }
-                #[cfg(feature = "gcp")]
-                ProviderName::Gcp => {
-                    providers.push(Box::new(keyring_gcp::GcpProvider::new(config.gcp.clone())))
-                }
-                #[cfg(not(feature = "gcp"))]
-                ProviderName::Gcp => {}
-                #[cfg(feature = "acr")]
-                ProviderName::Acr => {
-                    providers.push(Box::new(keyring_acr::AcrProvider::new(&config.acr)?))
-                }
-                #[cfg(not(feature = "acr"))]
-                ProviderName::Acr => {}
-                #[cfg(feature = "ecr")]
-                ProviderName::Ecr => {
-                    providers.push(Box::new(keyring_ecr::EcrProvider::new(config.ecr.clone())))
-                }
-                #[cfg(not(feature = "ecr"))]
-                ProviderName::Ecr => {}
+                // The config keeps only compiled-in names.
+                None => {}
             }
         }
         Ok(Chain { providers })

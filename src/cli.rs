@@ -15,11 +15,7 @@ use crate::io::write_stdout;
 
 /// Version line: the crate version and the backends compiled in.
 static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let backends: Vec<&str> = crate::config::ProviderName::ALL
-        .into_iter()
-        .filter(|p| p.compiled_in())
-        .map(|p| p.as_str())
-        .collect();
+    let backends: Vec<&str> = crate::backends::all().iter().map(|b| b.name).collect();
     format!(
         "{} (backends: {})",
         env!("CARGO_PKG_VERSION"),

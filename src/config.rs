@@ -15,8 +15,8 @@
 use std::path::{Path, PathBuf};
 
 use keyring_api::ProviderError;
-use serde::Deserialize;
 
+use crate::backends::{compiled_in, NAMES};
 use crate::upstream::Upstream;
 
 /// The `apiVersion` of the plugin config.
@@ -26,78 +26,7 @@ pub const KIND: &str = "KeyringConfig";
 /// Largest config file read.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
-/// The file as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RawConfig {
-    /// Must be [`API_VERSION`] when present.
-    pub api_version: Option<String>,
-    /// Must be [`KIND`] when present.
-    pub kind: Option<String>,
-    /// Provider names in chain order.
-    pub providers: Option<Vec<String>>,
-    /// The ECR backend's section.
-    #[cfg(feature = "ecr")]
-    pub ecr: Option<keyring_ecr::Config>,
-    /// The GCP backend's section.
-    #[cfg(feature = "gcp")]
-    pub gcp: Option<keyring_gcp::Config>,
-    /// The ACR backend's section.
-    #[cfg(feature = "acr")]
-    pub acr: Option<keyring_acr::Config>,
-    /// Sections of backends this build does not have are accepted, and warned about.
-    #[cfg(not(feature = "ecr"))]
-    pub ecr: Option<serde::de::IgnoredAny>,
-    /// See `ecr`.
-    #[cfg(not(feature = "gcp"))]
-    pub gcp: Option<serde::de::IgnoredAny>,
-    /// See `ecr`.
-    #[cfg(not(feature = "acr"))]
-    pub acr: Option<serde::de::IgnoredAny>,
-}
-
-/// A provider of the chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderName {
-    /// AWS ECR private and Public.
-    Ecr,
-    /// GCR and Artifact Registry.
-    Gcp,
-    /// Azure Container Registry.
-    Acr,
-    /// docker config.json / .dockercfg (and the credential helpers they name).
-    DockerConfig,
-}
-
-impl ProviderName {
-    /// Every provider, in the default chain order.
-    pub const ALL: [ProviderName; 4] = [
-        ProviderName::Ecr,
-        ProviderName::Gcp,
-        ProviderName::Acr,
-        ProviderName::DockerConfig,
-    ];
-
-    /// The name used in the config file and in logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderName::Ecr => "ecr",
-            ProviderName::Gcp => "gcp",
-            ProviderName::Acr => "acr",
-            ProviderName::DockerConfig => "docker-config",
-        }
-    }
-
-    /// Whether this build includes the backend.
-    pub fn compiled_in(self) -> bool {
-        match self {
-            ProviderName::Ecr => cfg!(feature = "ecr"),
-            ProviderName::Gcp => cfg!(feature = "gcp"),
-            ProviderName::Acr => cfg!(feature = "acr"),
-            ProviderName::DockerConfig => true,
-        }
-    }
-}
+pub use crate::backends::{RawConfig, Sections};
 
 /// The validated config.
 #[derive(Debug, Default)]
@@ -107,22 +36,15 @@ pub struct Config {
     /// The file's text (empty without a file): part of the cache context, so a config change
     /// never serves answers made under the old one.
     pub text: String,
-    /// The chain, in order; only compiled-in backends.
-    pub order: Vec<ProviderName>,
+    /// The chain, in order: names of compiled-in backends.
+    pub order: Vec<&'static str>,
     /// Whether the file listed `providers` (then an upstream name does not narrow the chain).
     pub order_given: bool,
     /// Upstream arguments and environment that shape the answers ([`Config::apply_upstream`]),
     /// for the cache context.
     pub upstream_context: Vec<u8>,
-    /// The ECR section.
-    #[cfg(feature = "ecr")]
-    pub ecr: keyring_ecr::Config,
-    /// The GCP section.
-    #[cfg(feature = "gcp")]
-    pub gcp: keyring_gcp::Config,
-    /// The ACR section.
-    #[cfg(feature = "acr")]
-    pub acr: keyring_acr::Config,
+    /// The backends' sections.
+    pub sections: Sections,
 }
 
 /// Why the config was refused. The text names the file and the line or field.
@@ -186,66 +108,41 @@ impl Config {
             )));
         }
         let order_given = raw.providers.is_some();
-        let order = match raw.providers {
-            None => ProviderName::ALL
-                .into_iter()
-                .filter(|p| p.compiled_in())
-                .collect(),
+        let order = match &raw.providers {
+            None => NAMES.iter().copied().filter(|n| compiled_in(n)).collect(),
             Some(names) => {
                 let mut order = Vec::new();
                 for (i, name) in names.iter().enumerate() {
-                    let p = ProviderName::ALL
-                        .into_iter()
-                        .find(|p| p.as_str() == name)
-                        .ok_or_else(|| {
-                            err(format!(
-                                "providers[{i}]: unknown provider {name:?}; known: ecr, gcp, acr, docker-config"
-                            ))
-                        })?;
-                    if order.contains(&p) {
+                    let known = NAMES.iter().copied().find(|n| n == name).ok_or_else(|| {
+                        err(format!(
+                            "providers[{i}]: unknown provider {name:?}; known: {}",
+                            NAMES.join(", ")
+                        ))
+                    })?;
+                    if names[..i].contains(name) {
                         return Err(err(format!("providers[{i}]: {name:?} listed twice")));
                     }
-                    if !p.compiled_in() {
+                    if !compiled_in(known) {
                         tracing::warn!(
                             "provider {name:?} is not compiled into this build; skipping it"
                         );
                         continue;
                     }
-                    order.push(p);
+                    order.push(known);
                 }
                 order
             }
         };
-        // Backend sections that need more than their serde shape are checked here, so a bad
-        // one is a config error (exit 2) before any request, not a failure of every pull.
-        #[cfg(feature = "acr")]
-        if let Some(acr) = &raw.acr {
-            acr.validate().map_err(|e| err(format!("acr: {e}")))?;
-        }
-        #[cfg(not(feature = "ecr"))]
-        if raw.ecr.is_some() {
-            tracing::warn!("the ecr section is ignored: this build has no ecr backend");
-        }
-        #[cfg(not(feature = "gcp"))]
-        if raw.gcp.is_some() {
-            tracing::warn!("the gcp section is ignored: this build has no gcp backend");
-        }
-        #[cfg(not(feature = "acr"))]
-        if raw.acr.is_some() {
-            tracing::warn!("the acr section is ignored: this build has no acr backend");
-        }
+        // Sections that need more than their serde shape are checked here, so a bad one is a
+        // config error (exit 2) before any request, not a failure of every pull.
+        let sections = raw.sections().map_err(|e| err(e.to_string()))?;
         Ok(Config {
             path: path.map(Path::to_path_buf),
             text: String::new(),
             order,
             order_given,
             upstream_context: Vec::new(),
-            #[cfg(feature = "ecr")]
-            ecr: raw.ecr.unwrap_or_default(),
-            #[cfg(feature = "gcp")]
-            gcp: raw.gcp.unwrap_or_default(),
-            #[cfg(feature = "acr")]
-            acr: raw.acr.unwrap_or_default(),
+            sections,
         })
     }
 }
@@ -265,28 +162,13 @@ impl Config {
         }
         if let Some(p) = up.persona {
             if !self.order_given {
-                self.order.retain(|n| n.as_str() == p.backend);
+                self.order.retain(|n| *n == p.backend);
             }
         }
-        // Read only by the backends compiled in.
-        #[allow(unused_variables)]
         let as_upstream = up.persona.is_some();
         for p in up.active() {
-            match p.backend {
-                #[cfg(feature = "ecr")]
-                keyring_ecr::NAME => {
-                    keyring_ecr::upstream::configure(&mut self.ecr, &up.parsed, as_upstream, env)?
-                }
-                #[cfg(feature = "gcp")]
-                keyring_gcp::NAME => {
-                    keyring_gcp::upstream::configure(&mut self.gcp, &up.parsed, as_upstream, env)?
-                }
-                #[cfg(feature = "acr")]
-                keyring_acr::NAME => {
-                    keyring_acr::upstream::configure(&mut self.acr, &up.parsed, as_upstream, env)?
-                }
-                _ => {}
-            }
+            self.sections
+                .configure_upstream(p.backend, &up.parsed, as_upstream, env)?;
         }
         for w in up.warnings(env)? {
             tracing::warn!("{w}");
@@ -330,15 +212,15 @@ mod tests {
     #[test]
     fn defaults_without_a_file() {
         let c = Config::load(None).unwrap();
-        assert_eq!(c.order.last(), Some(&ProviderName::DockerConfig));
-        assert!(c.order.iter().all(|p| p.compiled_in()));
+        assert_eq!(c.order.last(), Some(&crate::backends::DOCKER_CONFIG));
+        assert!(c.order.iter().all(|p| compiled_in(p)));
     }
 
     #[test]
     fn order_and_errors_name_the_place() {
         let raw = Config::parse("providers: [docker-config]\n").unwrap();
         let c = Config::validate(raw, None).unwrap();
-        assert_eq!(c.order, [ProviderName::DockerConfig]);
+        assert_eq!(c.order, [crate::backends::DOCKER_CONFIG]);
 
         let e = Config::parse("providers: [docker-config]\nbogus: 1\n").unwrap_err();
         assert!(

@@ -65,6 +65,34 @@ pub static BACKEND: keyring_api::Backend = keyring_api::Backend {
     cache_env: &["AZURE_*", "IDENTITY_*", "MSI_*", "IMDS_*"],
     upstream: Some(&upstream::PLUGIN),
 };
+
+/// The `acr:` section of the plugin config and the provider made from it.
+pub struct Acr;
+
+impl keyring_api::Configurable for Acr {
+    type Config = Config;
+    const BACKEND: &'static keyring_api::Backend = &BACKEND;
+
+    fn check(config: &Config) -> Result<(), ProviderError> {
+        config
+            .validate()
+            .map(drop)
+            .map_err(|e| ProviderError::misconfigured(NAME, e.to_string()))
+    }
+
+    fn configure_upstream(
+        config: &mut Config,
+        parsed: &keyring_api::upstream::Parsed,
+        as_upstream: bool,
+        env: keyring_api::backend::Env<'_>,
+    ) -> Result<(), ProviderError> {
+        upstream::configure(config, parsed, as_upstream, env)
+    }
+
+    fn provider(config: &Config) -> Result<Box<dyn keyring_api::Provider>, ProviderError> {
+        Ok(Box::new(AcrProvider::new(config)?))
+    }
+}
 /// The user name ACR expects with a refresh token.
 pub const USERNAME: &str = "00000000-0000-0000-0000-000000000000";
 /// The Entra ID resource of ACR (IMDS `resource`).

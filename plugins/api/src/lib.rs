@@ -46,7 +46,7 @@ pub mod fuzzing {
     pub use crate::goglob::{matches as filepath_match, BadPattern};
 }
 
-pub use backend::Backend;
+pub use backend::{Backend, Configurable};
 pub use clock::Clock;
 pub use deadline::Deadline;
 pub use error::{ErrorKind, ProviderError};

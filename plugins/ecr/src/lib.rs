@@ -64,6 +64,27 @@ pub static BACKEND: keyring_api::Backend = keyring_api::Backend {
     upstream: Some(&upstream::PLUGIN),
 };
 
+/// The `ecr:` section of the plugin config and the provider made from it.
+pub struct Ecr;
+
+impl keyring_api::Configurable for Ecr {
+    type Config = Config;
+    const BACKEND: &'static keyring_api::Backend = &BACKEND;
+
+    fn configure_upstream(
+        config: &mut Config,
+        parsed: &keyring_api::upstream::Parsed,
+        as_upstream: bool,
+        env: keyring_api::backend::Env<'_>,
+    ) -> Result<(), ProviderError> {
+        upstream::configure(config, parsed, as_upstream, env)
+    }
+
+    fn provider(config: &Config) -> Result<Box<dyn keyring_api::Provider>, ProviderError> {
+        Ok(Box::new(EcrProvider::new(config.clone())))
+    }
+}
+
 /// The service-account annotation upstream's ecr-credential-provider reads the ECR role from.
 pub const ROLE_ANNOTATION: &str = "eks.amazonaws.com/ecr-role-arn";
 /// The environment variable upstream reads the default role from.

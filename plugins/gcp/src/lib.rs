@@ -91,6 +91,27 @@ pub static BACKEND: keyring_api::Backend = keyring_api::Backend {
     cache_env: &["GOOGLE_*", "GCE_*", "CLOUDSDK_*", "KUBE_SIDECAR_*"],
     upstream: Some(&upstream::PLUGIN),
 };
+
+/// The `gcp:` section of the plugin config and the provider made from it.
+pub struct Gcp;
+
+impl keyring_api::Configurable for Gcp {
+    type Config = Config;
+    const BACKEND: &'static keyring_api::Backend = &BACKEND;
+
+    fn configure_upstream(
+        config: &mut Config,
+        parsed: &keyring_api::upstream::Parsed,
+        as_upstream: bool,
+        env: keyring_api::backend::Env<'_>,
+    ) -> Result<(), ProviderError> {
+        upstream::configure(config, parsed, as_upstream, env)
+    }
+
+    fn provider(config: &Config) -> Result<Box<dyn keyring_api::Provider>, ProviderError> {
+        Ok(Box::new(GcpProvider::new(config.clone())))
+    }
+}
 /// The user name that goes with an access token.
 pub const USERNAME: &str = "oauth2accesstoken";
 /// The cut-off for one `provide` call.
