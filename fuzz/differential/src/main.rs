@@ -217,7 +217,10 @@ fn compare(case: &Case, go: &GoAnswer) -> Vec<(String, String, String)> {
             };
             differ("parse", rust, go_result());
             if !go.ok {
-                let rust_msg = validate_match_image(&case.a).err().unwrap_or_default();
+                let rust_msg = validate_match_image(&case.a)
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
                 differ("error text", rust_msg, go.e.clone());
             }
         }

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use keyring_api::Secret;
+use keyring_api::{InvalidSetting, Secret};
 use serde::Deserialize;
 
 use crate::host::{is_dns_name, is_host_port, is_login_server, Mirror};
@@ -532,9 +532,10 @@ pub struct AzureJson {
 
 impl AzureJson {
     /// Parses the file's bytes: JSON, or YAML as the upstream plugin's config loader also
-    /// takes (a file whose first character is not `{`). Errors name the line and column,
-    /// never a value.
-    pub fn parse(bytes: &[u8]) -> Result<AzureJson, String> {
+    /// takes (a file whose first character is not `{`). Errors (setting `azure.json`) name
+    /// the line and column, never a value.
+    pub fn parse(bytes: &[u8]) -> Result<AzureJson, InvalidSetting> {
+        let fail = |problem: String| InvalidSetting::new("azure.json", problem);
         // Strip a UTF-8 BOM, which Windows tooling writes.
         let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
         let json = bytes
@@ -542,22 +543,24 @@ impl AzureJson {
             .find(|b| !b.is_ascii_whitespace())
             .is_none_or(|b| *b == b'{');
         if !json {
-            return serde_norway::from_slice(bytes).map_err(|e| match e.location() {
-                Some(l) => format!(
-                    "not valid YAML (nor JSON) at line {} column {}",
-                    l.line(),
-                    l.column()
-                ),
-                None => "not valid YAML (nor JSON)".to_string(),
+            return serde_norway::from_slice(bytes).map_err(|e| {
+                fail(match e.location() {
+                    Some(l) => format!(
+                        "not valid YAML (nor JSON) at line {} column {}",
+                        l.line(),
+                        l.column()
+                    ),
+                    None => "not valid YAML (nor JSON)".to_string(),
+                })
             });
         }
         serde_json::from_slice(bytes).map_err(|e| {
-            format!(
+            fail(format!(
                 "not valid JSON at line {} column {} ({:?})",
                 e.line(),
                 e.column(),
                 e.classify()
-            )
+            ))
         })
     }
 }
@@ -730,8 +733,12 @@ mod tests {
             "only the client id shows"
         );
         let e = AzureJson::parse(b"{\"aadClientSecret\": \"hunter2\",}").unwrap_err();
+        assert_eq!(e.setting, "azure.json");
+        let e = e.to_string();
         assert!(e.contains("line 1") && !e.contains("hunter2"), "{e}");
-        let e = AzureJson::parse(b"{\"aadClientSecret\": 987654}").unwrap_err();
+        let e = AzureJson::parse(b"{\"aadClientSecret\": 987654}")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 1") && !e.contains("987654"), "{e}");
         assert!(AzureJson::parse(b"\xef\xbb\xbf{}").is_ok());
         // YAML, as the upstream plugin's loader also takes it.
@@ -743,7 +750,8 @@ mod tests {
         assert_eq!(y.user_assigned_identity_id, "abc");
         let e =
             AzureJson::parse(b"aadClientSecret: hunter2\nuseManagedIdentityExtension: hunter3\n")
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("YAML") && !e.contains("hunter"), "{e}");
     }
 

@@ -79,11 +79,38 @@ pub fn challenge(settings: &Settings, http: &Http, login_server: &str) -> Result
     if service.is_empty() {
         return Err(fail("the Bearer challenge has an empty service".into()));
     }
-    let exchange_url = exchange_url(settings, login_server, realm).map_err(fail)?;
+    let exchange_url =
+        exchange_url(settings, login_server, realm).map_err(|e| fail(e.to_string()))?;
     Ok(Directive {
         exchange_url,
         service: service.to_string(),
     })
+}
+
+/// Why a challenge's realm is not where the Entra ID token may go (the registry's answer is
+/// unusable: [`Error::Response`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RealmRefused {
+    /// The realm is not an `http(s)://` URL.
+    #[error("the challenge realm is not an http(s) URL")]
+    NotAUrl,
+    /// An ACR login server's realm over plain http.
+    #[error(
+        "the challenge realm of {login_server} is not https; refusing to send a token in clear"
+    )]
+    NotHttps {
+        /// The login server that sent the challenge.
+        login_server: String,
+    },
+    /// A realm host that is neither the login server, another ACR login server, nor the
+    /// configured `endpoints.registry`.
+    #[error("the challenge realm's host {host} is not {login_server} nor an ACR login server; refusing to send the Entra ID token there")]
+    ForeignHost {
+        /// The realm's host, lower-cased.
+        host: String,
+        /// The login server that sent the challenge.
+        login_server: String,
+    },
 }
 
 /// Where the exchange goes, after checking the realm; see the module docs.
@@ -91,9 +118,8 @@ pub fn exchange_url(
     settings: &Settings,
     login_server: &str,
     realm: &str,
-) -> Result<String, String> {
-    let (scheme, authority, _) =
-        split_url(realm).ok_or_else(|| "the challenge realm is not an http(s) URL".to_string())?;
+) -> Result<String, RealmRefused> {
+    let (scheme, authority, _) = split_url(realm).ok_or(RealmRefused::NotAUrl)?;
     let authority = authority.to_ascii_lowercase();
     let host = authority
         .rsplit_once(':')
@@ -108,12 +134,13 @@ pub fn exchange_url(
         None if acr_realm && scheme == "https" => {
             Ok(format!("https://{authority}/oauth2/exchange"))
         }
-        None if acr_realm => Err(format!(
-            "the challenge realm of {login_server} is not https; refusing to send a token in clear"
-        )),
-        _ => Err(format!(
-            "the challenge realm's host {host} is not {login_server} nor an ACR login server; refusing to send the Entra ID token there"
-        )),
+        None if acr_realm => Err(RealmRefused::NotHttps {
+            login_server: login_server.to_string(),
+        }),
+        _ => Err(RealmRefused::ForeignHost {
+            host: host.to_string(),
+            login_server: login_server.to_string(),
+        }),
     }
 }
 
@@ -232,7 +259,27 @@ mod tests {
             assert!(exchange_url(&s, login, bad).is_err(), "{bad}");
         }
         let e = exchange_url(&s, login, "https://evil.example/x").unwrap_err();
-        assert!(e.contains("evil.example") && e.contains("refusing"), "{e}");
+        assert_eq!(
+            e,
+            RealmRefused::ForeignHost {
+                host: "evil.example".into(),
+                login_server: login.into()
+            }
+        );
+        assert!(
+            e.to_string().contains("evil.example") && e.to_string().contains("refusing"),
+            "{e}"
+        );
+        assert_eq!(
+            exchange_url(&s, login, "http://myacr.azurecr.io/oauth2/token"),
+            Err(RealmRefused::NotHttps {
+                login_server: login.into()
+            })
+        );
+        assert_eq!(
+            exchange_url(&s, login, "myacr.azurecr.io/oauth2/token"),
+            Err(RealmRefused::NotAUrl)
+        );
     }
 
     #[test]

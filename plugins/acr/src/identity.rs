@@ -480,10 +480,10 @@ fn read_azure_json(path: &Path) -> Result<AzureJson, Error> {
         "azure.json",
         "check acr.cloudConfig",
     )?;
-    AzureJson::parse(bytes.expose()).map_err(|problem| Error::Content {
+    AzureJson::parse(bytes.expose()).map_err(|e| Error::Content {
         what: "azure.json",
         path: path.to_path_buf(),
-        problem,
+        problem: e.problem,
     })
 }
 

@@ -17,7 +17,16 @@
 //! answer (network, throttling, a broken peer) is exactly what a still-valid entry is kept for.
 //!
 //! Messages are one line, never quote a response body, a token or a file's content.
+//!
+//! A check of one local value (a config field, a flag, an environment variable, a file)
+//! returns an [`InvalidSetting`]: which setting, and what is wrong with its value. Such checks
+//! run before any backend is asked (config loading, flag parsing) as well as inside a
+//! provider, so the error names no provider; on the provider path
+//! [`InvalidSetting::into_provider_error`] makes it a [`ProviderError`], always of kind
+//! `Misconfigured` (exit 2, no stale answer): a value the operator wrote is wrong, and no
+//! retry or cached answer changes that.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// What went wrong, as far as the rest of the program needs to know.
@@ -149,6 +158,35 @@ impl ProviderError {
     }
 }
 
+/// A local setting has a value that cannot be used. Displayed as `setting: problem`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct InvalidSetting {
+    /// Which setting, as the operator writes it: a config field (`ecr.sessionName`,
+    /// `ecr.mirrors[1] (host "a.example.com")`), a flag (`--registry-mirror`), an environment
+    /// variable (`AWS_ECR_ROLE_ARN`), an annotation or a file (`azure.json`).
+    pub setting: Cow<'static, str>,
+    /// One line: what is wrong with the value and, where it helps, the expected form. May
+    /// quote the value only when it is not secret.
+    pub problem: String,
+}
+
+impl InvalidSetting {
+    /// `setting` has a value with `problem`.
+    pub fn new(setting: impl Into<Cow<'static, str>>, problem: impl Into<String>) -> Self {
+        InvalidSetting {
+            setting: setting.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// This error as `provider`'s failure: always [`ErrorKind::Misconfigured`], with the
+    /// same text and this error as its source.
+    pub fn into_provider_error(self, provider: &'static str) -> ProviderError {
+        ProviderError::misconfigured(provider, self.to_string()).with_source(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +217,29 @@ mod tests {
             "ecr: GetAuthorizationToken returned 403; grant ecr:GetAuthorizationToken"
         );
         assert_eq!(ProviderError::unavailable("gcp", "x").to_string(), "gcp: x");
+    }
+
+    #[test]
+    fn invalid_setting_names_the_setting_and_is_misconfigured() {
+        let e = InvalidSetting::new("ecr.sessionName", "\"a\" is not a session name");
+        assert_eq!(
+            e.to_string(),
+            "ecr.sessionName: \"a\" is not a session name"
+        );
+        let owned = InvalidSetting::new(format!("ecr.mirrors[{}]", 1), "bad");
+        assert_eq!(owned.to_string(), "ecr.mirrors[1]: bad");
+
+        let p = e.clone().into_provider_error("ecr");
+        assert_eq!(p.kind, ErrorKind::Misconfigured);
+        assert_eq!(p.kind.exit_code(), 2);
+        assert_eq!(p.provider, "ecr");
+        assert_eq!(
+            p.to_string(),
+            "ecr: ecr.sessionName: \"a\" is not a session name"
+        );
+        let source = std::error::Error::source(&p)
+            .and_then(|s| s.downcast_ref::<InvalidSetting>())
+            .expect("the setting error is the source");
+        assert_eq!(source, &e);
     }
 }

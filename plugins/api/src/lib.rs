@@ -13,7 +13,8 @@
 //!   keys alike.
 //! * [`provider`]: the [`Provider`](provider::Provider) trait every backend implements.
 //! * [`error`]: [`ProviderError`](error::ProviderError) and the [`ErrorKind`](error::ErrorKind)
-//!   that decides exit code and stale serving.
+//!   that decides exit code and stale serving, and
+//!   [`InvalidSetting`](error::InvalidSetting) for a local value that cannot be used.
 //! * [`clock`], [`deadline`], [`lifetime`]: the wall clock tests replace, the invocation's one
 //!   time budget under the kubelet's 60 s, and the one rule for how long an answer is reused.
 //! * [`secret`]: [`Secret`](secret::Secret), the wrapper that keeps credentials out of logs.
@@ -49,7 +50,7 @@ pub mod fuzzing {
 pub use backend::{Backend, Configurable};
 pub use clock::Clock;
 pub use deadline::Deadline;
-pub use error::{ErrorKind, ProviderError};
+pub use error::{ErrorKind, InvalidSetting, ProviderError};
 pub use gourl::go_quote;
 pub use image::ImageName;
 pub use provider::{Answer, CacheKeyType, Outcome, Provider};

@@ -23,10 +23,24 @@ pub fn parse_schemeless(s: &[u8]) -> Result<Parsed, UrlError> {
     gourl::parse_after_scheme(&full)
 }
 
+/// Why a `matchImages` entry is refused: Go's `*url.Error` for `url.Parse("https://" + entry)`,
+/// displayed as Go prints it (`parse "https://…": …`), which the kubelet's config validation
+/// quotes. Not an [`InvalidSetting`](crate::InvalidSetting): the same check serves the
+/// kubelet's `matchImages` and backends' mirror lists, and each caller names its own setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("parse {}: {reason}", gourl::go_quote(url.as_bytes()))]
+pub struct MatchImageError {
+    /// The URL Go names: `"https://" + entry`, without the `#fragment` unless the fragment is
+    /// what failed.
+    pub url: String,
+    /// What Go's parser refused.
+    pub reason: UrlError,
+}
+
 /// Checks a `matchImages` entry the way kubelet config validation does: it must parse as
-/// `"https://" + entry`. Returns Go's error text otherwise (`parse "https://…": …`).
-pub fn validate_match_image(entry: &str) -> Result<(), String> {
-    let Err(e) = parse_schemeless(entry.as_bytes()) else {
+/// `"https://" + entry`.
+pub fn validate_match_image(entry: &str) -> Result<(), MatchImageError> {
+    let Err(reason) = parse_schemeless(entry.as_bytes()) else {
         return Ok(());
     };
     // Go's url.Error names the URL without its #fragment, unless the fragment is what failed.
@@ -39,7 +53,10 @@ pub fn validate_match_image(entry: &str) -> Result<(), String> {
     } else {
         before_fragment
     };
-    Err(format!("parse {}: {e}", gourl::go_quote(named.as_bytes())))
+    Err(MatchImageError {
+        url: named.to_string(),
+        reason,
+    })
 }
 
 /// Go's `net.SplitHostPort`, falling back to (whole host, "") on error as the kubelet does.
@@ -359,43 +376,47 @@ mod tests {
 
     // Error texts, found by the differential test against Go (fuzz/differential); the
     // expected strings are what Go 1.19's url.Parse printed for the same entries.
+    fn err_text(entry: &str) -> Option<String> {
+        validate_match_image(entry).err().map(|e| e.to_string())
+    }
+
     #[test]
     fn regression_userinfo_and_host_both_bad_reports_the_host() {
         assert_eq!(
-            validate_match_image("us er@*a.K. /v1"),
-            Err(r#"parse "https://us er@*a.K. /v1": invalid character " " in host name"#.into())
+            err_text("us er@*a.K. /v1"),
+            Some(r#"parse "https://us er@*a.K. /v1": invalid character " " in host name"#.into())
         );
         assert_eq!(
-            validate_match_image("%zz@[%25]:abc/?"),
-            Err(r#"parse "https://%zz@[%25]:abc/?": invalid port ":abc" after host"#.into())
+            err_text("%zz@[%25]:abc/?"),
+            Some(r#"parse "https://%zz@[%25]:abc/?": invalid port ":abc" after host"#.into())
         );
     }
 
     #[test]
     fn regression_userinfo_escape_error_stops_at_the_first_colon() {
         assert_eq!(
-            validate_match_image("%!::@"),
-            Err(r#"parse "https://%!::@": invalid URL escape "%!""#.into())
+            err_text("%!::@"),
+            Some(r#"parse "https://%!::@": invalid URL escape "%!""#.into())
         );
         assert_eq!(
-            validate_match_image("%::@s'"),
-            Err(r#"parse "https://%::@s'": invalid URL escape "%""#.into())
+            err_text("%::@s'"),
+            Some(r#"parse "https://%::@s'": invalid URL escape "%""#.into())
         );
         assert_eq!(
-            validate_match_image("u:%zz@reg.io"),
-            Err(r#"parse "https://u:%zz@reg.io": invalid URL escape "%zz""#.into())
+            err_text("u:%zz@reg.io"),
+            Some(r#"parse "https://u:%zz@reg.io": invalid URL escape "%zz""#.into())
         );
     }
 
     #[test]
     fn regression_error_url_drops_the_fragment_unless_the_fragment_failed() {
         assert_eq!(
-            validate_match_image("%e2%98%ba:٣#%zz"),
-            Err(r#"parse "https://%e2%98%ba:٣": invalid port ":٣" after host"#.into())
+            err_text("%e2%98%ba:٣#%zz"),
+            Some(r#"parse "https://%e2%98%ba:٣": invalid port ":٣" after host"#.into())
         );
         assert_eq!(
-            validate_match_image("reg.io#%zz"),
-            Err(r#"parse "https://reg.io#%zz": invalid URL escape "%zz""#.into())
+            err_text("reg.io#%zz"),
+            Some(r#"parse "https://reg.io#%zz": invalid URL escape "%zz""#.into())
         );
     }
 
@@ -421,7 +442,7 @@ mod tests {
             ),
         ];
         for (entry, want) in cases {
-            assert_eq!(validate_match_image(entry), Err(want.into()), "{entry:?}");
+            assert_eq!(err_text(entry), Some(want.into()), "{entry:?}");
         }
     }
 

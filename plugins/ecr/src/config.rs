@@ -50,6 +50,7 @@
 //! error names the entry: `ecr.mirrors[1] (host "a.example.com"): region "US_WEST" is not ...`.
 
 use keyring_api::pattern::{parse_schemeless, Target};
+use keyring_api::InvalidSetting;
 use serde::{Deserialize, Deserializer};
 
 /// The validated `ecr:` section.
@@ -162,23 +163,28 @@ struct RawMirror {
 }
 
 impl TryFrom<RawConfig> for Config {
-    type Error = String;
+    type Error = InvalidSetting;
 
-    fn try_from(raw: RawConfig) -> Result<Self, String> {
+    fn try_from(raw: RawConfig) -> Result<Self, InvalidSetting> {
         let mut mirrors: Vec<Mirror> = Vec::with_capacity(raw.mirrors.len());
         for (i, m) in raw.mirrors.into_iter().enumerate() {
-            let at = |msg: String| format!("ecr.mirrors[{i}] (host {:?}): {msg}", m.host);
-            check_host(&m.host).map_err(at)?;
-            check_region(&m.region).map_err(at)?;
+            // The entry, named by index and host: a problem may concern any of its fields.
+            let at = format!("ecr.mirrors[{i}] (host {:?})", m.host);
+            check_host(&at, &m.host)?;
+            check_region(&at, &m.region)?;
             if let Some(id) = &m.registry_id {
                 if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(at(format!(
-                        "registryId {id:?} is not a 12-digit AWS account ID"
-                    )));
+                    return Err(InvalidSetting::new(
+                        at,
+                        format!("registryId {id:?} is not a 12-digit AWS account ID"),
+                    ));
                 }
             }
             if let Some(j) = mirrors.iter().position(|o| o.host == m.host) {
-                return Err(at(format!("the same host as ecr.mirrors[{j}]")));
+                return Err(InvalidSetting::new(
+                    at,
+                    format!("the same host as ecr.mirrors[{j}]"),
+                ));
             }
             mirrors.push(Mirror {
                 host: m.host,
@@ -189,10 +195,10 @@ impl TryFrom<RawConfig> for Config {
             });
         }
         if let Some(arn) = &raw.service_account_role_arn {
-            check_role_arn(arn).map_err(|e| format!("ecr.serviceAccountRoleArn: {e}"))?;
+            check_role_arn("ecr.serviceAccountRoleArn", arn)?;
         }
         if let Some(name) = &raw.session_name {
-            check_session_name(name).map_err(|e| format!("ecr.sessionName: {e}"))?;
+            check_session_name("ecr.sessionName", name)?;
         }
         Ok(Config {
             mirrors,
@@ -205,8 +211,9 @@ impl TryFrom<RawConfig> for Config {
     }
 }
 
-/// STS's rule for `RoleSessionName`: 2 to 64 of `[\w+=,.@-]`.
-pub fn check_session_name(name: &str) -> Result<(), String> {
+/// STS's rule for `RoleSessionName`: 2 to 64 of `[\w+=,.@-]`. `setting` names where the
+/// value came from, for the error.
+pub fn check_session_name(setting: &str, name: &str) -> Result<(), InvalidSetting> {
     let ok = (2..=64).contains(&name.len())
         && name
             .bytes()
@@ -215,19 +222,25 @@ pub fn check_session_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         let shown: String = name.chars().take(80).collect();
-        Err(format!(
-            "{shown:?} is not a session name: 2 to 64 letters, digits or _+=,.@-"
+        Err(InvalidSetting::new(
+            setting.to_string(),
+            format!("{shown:?} is not a session name: 2 to 64 letters, digits or _+=,.@-"),
         ))
     }
 }
 
 /// An IAM role ARN, `arn:<partition>:iam::<12-digit account>:role/[<path>/]<name>`, as
-/// `sts:AssumeRoleWithWebIdentity` takes it. The error quotes the value (an ARN is not
-/// secret), cut to a readable length.
-pub fn check_role_arn(arn: &str) -> Result<(), String> {
+/// `sts:AssumeRoleWithWebIdentity` takes it. The error names `setting`, where the value came
+/// from, and quotes the value (an ARN is not secret), cut to a readable length.
+pub fn check_role_arn(setting: &str, arn: &str) -> Result<(), InvalidSetting> {
     let shown: String = arn.chars().take(120).collect();
     let fail = || {
-        format!("{shown:?} is not an IAM role ARN such as arn:aws:iam::123456789012:role/ecr-pull")
+        InvalidSetting::new(
+            setting.to_string(),
+            format!(
+                "{shown:?} is not an IAM role ARN such as arn:aws:iam::123456789012:role/ecr-pull"
+            ),
+        )
     };
     let mut parts = arn.splitn(6, ':');
     let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
@@ -260,11 +273,13 @@ pub fn check_role_arn(arn: &str) -> Result<(), String> {
 }
 
 /// A registry host as a kubelet match pattern: DNS labels of letters, digits, `-` and `*`
-/// globs, an optional numeric port; no scheme, user-info, path or brackets.
-fn check_host(host: &str) -> Result<(), String> {
+/// globs, an optional numeric port; no scheme, user-info, path or brackets. `setting` names
+/// the entry, for the error.
+fn check_host(setting: &str, host: &str) -> Result<(), InvalidSetting> {
     const FORM: &str = "expected host[:port] such as mirror.example.com:5000 (no scheme, no path)";
+    let fail = |problem: String| InvalidSetting::new(setting.to_string(), problem);
     if host.contains("://") || host.contains('/') {
-        return Err(format!("host has a scheme or a path; {FORM}"));
+        return Err(fail(format!("host has a scheme or a path; {FORM}")));
     }
     let (name, port) = match host.rsplit_once(':') {
         Some((name, port)) => (name, Some(port)),
@@ -272,9 +287,9 @@ fn check_host(host: &str) -> Result<(), String> {
     };
     if let Some(port) = port {
         if !port.bytes().all(|b| b.is_ascii_digit()) || !matches!(port.parse::<u16>(), Ok(1..)) {
-            return Err(format!(
+            return Err(fail(format!(
                 "port {port:?} is not a number from 1 to 65535; {FORM}"
-            ));
+            )));
         }
     }
     let labels_ok = !name.is_empty()
@@ -286,19 +301,20 @@ fn check_host(host: &str) -> Result<(), String> {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*')
         });
     if !labels_ok || name.len() > 253 {
-        return Err(format!(
+        return Err(fail(format!(
             "host name {name:?} must be DNS labels of letters, digits, '-' or '*' globs; {FORM}"
-        ));
+        )));
     }
     match parse_schemeless(host.as_bytes()) {
         Ok(p) if p.path.is_empty() && p.host == host.as_bytes() => Ok(()),
-        _ => Err(format!("host does not parse as a registry; {FORM}")),
+        _ => Err(fail(format!("host does not parse as a registry; {FORM}"))),
     }
 }
 
 /// An AWS region name: lower-case letters, digits and `-`, starting with a letter, ending
 /// with a digit, with at least one `-` (`us-west-2`, `eusc-de-east-1`, `us-iso-east-1`).
-fn check_region(region: &str) -> Result<(), String> {
+/// `setting` names the entry, for the error.
+fn check_region(setting: &str, region: &str) -> Result<(), InvalidSetting> {
     let b = region.as_bytes();
     let ok = (4..=32).contains(&b.len())
         && b[0].is_ascii_lowercase()
@@ -310,8 +326,9 @@ fn check_region(region: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "region {region:?} is not an AWS region name such as us-west-2"
+        Err(InvalidSetting::new(
+            setting.to_string(),
+            format!("region {region:?} is not an AWS region name such as us-west-2"),
         ))
     }
 }
@@ -376,7 +393,11 @@ mod tests {
             "arn:aws-cn:iam::123456789012:role/a/b/c+=,.@_-",
             "arn:aws-iso-b:iam::123456789012:role/x",
         ] {
-            assert_eq!(check_role_arn(ok), Ok(()), "{ok}");
+            assert_eq!(
+                check_role_arn("ecr.serviceAccountRoleArn", ok),
+                Ok(()),
+                "{ok}"
+            );
         }
     }
 

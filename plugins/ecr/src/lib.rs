@@ -94,12 +94,13 @@ pub const IRSA_ROLE_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
 
 /// Whose credentials sign the ECR call for this query, and how to say so: the node's, or a
 /// role assumed with the pod's service-account token. `env_role` is [`ROLE_ENV`]'s value.
-/// The error is one line, without the token.
+/// The error is [`ErrorKind::Misconfigured`](keyring_api::ErrorKind::Misconfigured): one line
+/// naming the registry, without the token.
 pub fn select_identity(
     config: &Config,
     query: &Query,
     env_role: Option<&str>,
-) -> Result<(aws::Identity, String), String> {
+) -> Result<(aws::Identity, String), ProviderError> {
     let Some(token) = &query.service_account_token else {
         return Ok((aws::Identity::Node, "the node's AWS credentials".into()));
     };
@@ -133,7 +134,10 @@ pub fn select_identity(
     match role {
         Some((arn, from)) => {
             let arn = arn.trim();
-            config::check_role_arn(arn).map_err(|e| format!("role from {from}: {e}"))?;
+            config::check_role_arn(&from, arn).map_err(|e| {
+                let message = format!("{}: role from {e}", query.image.registry());
+                ProviderError::misconfigured(NAME, message).with_source(e)
+            })?;
             Ok((
                 aws::Identity::WebIdentity {
                     role_arn: arn.to_string(),
@@ -147,9 +151,10 @@ pub fn select_identity(
             aws::Identity::Node,
             "the node's AWS credentials (the service account names no role)".into(),
         )),
-        None => Err(format!(
-            "the kubelet sent a service-account token but no role is named for it; annotate the service account with {ROLE_ANNOTATION}, or set ecr.serviceAccountRoleArn or {ROLE_ENV}, or set ecr.nodeIdentityFallback: true to pull with the node's credentials"
-        )),
+        None => Err(ProviderError::misconfigured(NAME, format!(
+            "{}: the kubelet sent a service-account token but no role is named for it; annotate the service account with {ROLE_ANNOTATION}, or set ecr.serviceAccountRoleArn or {ROLE_ENV}, or set ecr.nodeIdentityFallback: true to pull with the node's credentials",
+            query.image.registry()
+        ))),
     }
 }
 
@@ -358,8 +363,7 @@ impl Provider for EcrProvider {
         let registry = query.image.registry();
         tracing::debug!("{registry}: {}", route.describe());
         let env_role = std::env::var(ROLE_ENV).ok();
-        let (identity, who) = select_identity(&self.config, query, env_role.as_deref())
-            .map_err(|e| ProviderError::misconfigured(NAME, format!("{registry}: {e}")))?;
+        let (identity, who) = select_identity(&self.config, query, env_role.as_deref())?;
         tracing::debug!("{registry}: signing with {who}");
         let token = aws::fetch(&route.call(), &identity, query.deadline).map_err(|failure| {
             let aws::Failure { kind, message } = failure;
@@ -461,7 +465,7 @@ mod tests {
     fn identity_for_service_account_tokens() {
         let arn = "arn:aws:iam::111111111111:role/pull";
         let mut q = query("123456789012.dkr.ecr.us-east-1.amazonaws.com/app");
-        let role = |r: Result<(aws::Identity, String), String>| match r.unwrap().0 {
+        let role = |r: Result<(aws::Identity, String), ProviderError>| match r.unwrap().0 {
             aws::Identity::WebIdentity {
                 role_arn,
                 token,
@@ -484,6 +488,8 @@ mod tests {
             ..Config::default()
         };
         let e = select_identity(&strict, &q, None).unwrap_err();
+        assert_eq!(e.kind, keyring_api::ErrorKind::Misconfigured);
+        let e = e.message;
         assert!(
             e.contains(ROLE_ANNOTATION)
                 && e.contains("ecr.serviceAccountRoleArn")
@@ -522,8 +528,9 @@ mod tests {
         q.service_account_annotations
             .insert(ROLE_ANNOTATION.into(), "pull-role".into());
         let e = select_identity(&configured, &q, None).unwrap_err();
+        assert_eq!(e.kind, keyring_api::ErrorKind::Misconfigured);
         assert!(
-            e.starts_with("role from annotation eks.amazonaws.com/ecr-role-arn: \"pull-role\" is not an IAM role ARN"),
+            e.message.starts_with("123456789012.dkr.ecr.us-east-1.amazonaws.com: role from annotation eks.amazonaws.com/ecr-role-arn: \"pull-role\" is not an IAM role ARN"),
             "{e}"
         );
     }

@@ -35,6 +35,7 @@
 //! A bad entry fails the whole config with an error that quotes it.
 
 use keyring_api::pattern::{validate_match_image, Target};
+use keyring_api::InvalidSetting;
 use keyring_net::http::Uri;
 use serde::Deserialize;
 
@@ -164,16 +165,19 @@ struct RawWorkloadIdentity {
 }
 
 impl TryFrom<RawWorkloadIdentity> for WorkloadIdentity {
-    type Error = String;
+    type Error = InvalidSetting;
 
-    fn try_from(raw: RawWorkloadIdentity) -> Result<Self, String> {
+    fn try_from(raw: RawWorkloadIdentity) -> Result<Self, InvalidSetting> {
         const WHERE: &str = "gcp.workloadIdentity";
-        let text = |field: &str, v: &str| -> Result<(), String> {
+        let text = |field: &str, v: &str| -> Result<(), InvalidSetting> {
             if v.is_empty()
                 || v.len() > 1024
                 || v.chars().any(|c| c.is_whitespace() || c.is_control())
             {
-                Err(format!("{WHERE}.{field}: must be non-empty, without white space, at most 1024 characters"))
+                Err(InvalidSetting::new(
+                    format!("{WHERE}.{field}"),
+                    "must be non-empty, without white space, at most 1024 characters",
+                ))
             } else {
                 Ok(())
             }
@@ -190,7 +194,10 @@ impl TryFrom<RawWorkloadIdentity> for WorkloadIdentity {
                         && p.starts_with(|c: char| c.is_ascii_lowercase())
                         && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b':' || b == b'.');
                     if !ok {
-                        return Err(format!("{WHERE}.projectId: {p:?} is not a Google Cloud project ID"));
+                        return Err(InvalidSetting::new(
+                            format!("{WHERE}.projectId"),
+                            format!("{p:?} is not a Google Cloud project ID"),
+                        ));
                     }
                 }
                 Audience::IdentityNamespace {
@@ -199,10 +206,10 @@ impl TryFrom<RawWorkloadIdentity> for WorkloadIdentity {
                 }
             }
             (Some(_), _, _) => {
-                return Err(format!("{WHERE}: audience replaces projectId and identityProvider; set either audience or identityProvider (with projectId)"))
+                return Err(InvalidSetting::new(WHERE, "audience replaces projectId and identityProvider; set either audience or identityProvider (with projectId)"))
             }
             (None, None, _) => {
-                return Err(format!("{WHERE}: set identityProvider (and projectId), or audience"))
+                return Err(InvalidSetting::new(WHERE, "set identityProvider (and projectId), or audience"))
             }
         };
         let sts_endpoint = endpoint(
@@ -230,8 +237,8 @@ impl TryFrom<RawWorkloadIdentity> for WorkloadIdentity {
 /// An endpoint the service-account token (or a token made from it) is sent to: `https://`,
 /// or `http://` to a loopback address only (tests, a local proxy), never user-info, a query
 /// or a fragment. `path_allowed`: a full URL; else a base URL without a path.
-fn endpoint(field: &str, url: &str, path_allowed: bool) -> Result<Uri, String> {
-    let fail = |why: &str| format!("{field}: {url:?} {why}");
+fn endpoint(field: &str, url: &str, path_allowed: bool) -> Result<Uri, InvalidSetting> {
+    let fail = |why: &str| InvalidSetting::new(field.to_string(), format!("{url:?} {why}"));
     let uri: Uri = url.parse().map_err(|_| fail("is not a URL"))?;
     let host = uri.host().unwrap_or_default();
     let loopback = host == "localhost"
@@ -269,21 +276,12 @@ pub struct Mirror {
     path_len: usize,
 }
 
-/// Why a mirror entry was refused. The text quotes the entry (mirror patterns are not secret).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("mirror {entry:?}: {reason}")]
-pub struct MirrorError {
-    entry: String,
-    reason: String,
-}
-
 impl Mirror {
-    /// Checks one entry; see the module docs for the rules.
-    pub fn parse(entry: &str) -> Result<Self, MirrorError> {
-        let fail = |reason: &str| MirrorError {
-            entry: entry.to_string(),
-            reason: reason.to_string(),
-        };
+    /// Checks one entry; see the module docs for the rules. The error's setting is the entry,
+    /// quoted (`mirror "*.com"`: mirror patterns are not secret).
+    pub fn parse(entry: &str) -> Result<Self, InvalidSetting> {
+        let at = format!("mirror {entry:?}");
+        let fail = |reason: &str| InvalidSetting::new(at.clone(), reason);
         if entry.is_empty() {
             return Err(fail("empty; write host[:port][/path]"));
         }
@@ -305,8 +303,8 @@ impl Mirror {
         if path == "/" {
             return Err(fail("drop the trailing '/'"));
         }
-        let host = split_port(hostport).map_err(|r| fail(&r))?;
-        check_host(host).map_err(|r| fail(&r))?;
+        let host = split_port(&at, hostport)?;
+        check_host(&at, host)?;
         validate_match_image(entry).map_err(|e| fail(&format!("not a kubelet pattern: {e}")))?;
         Ok(Mirror {
             pattern: entry.to_string(),
@@ -331,21 +329,25 @@ impl Mirror {
 }
 
 impl TryFrom<String> for Mirror {
-    type Error = MirrorError;
+    type Error = InvalidSetting;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         Mirror::parse(&s)
     }
 }
 
-/// Splits off and checks an optional `:port`; returns the host.
-fn split_port(hostport: &str) -> Result<&str, String> {
+/// Splits off and checks an optional `:port`; returns the host. `setting` names the entry,
+/// for the error.
+fn split_port<'a>(setting: &str, hostport: &'a str) -> Result<&'a str, InvalidSetting> {
+    let fail = |problem: String| InvalidSetting::new(setting.to_string(), problem);
     let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
-        let end = rest.find(']').ok_or("unclosed '[' in an IPv6 address")?;
+        let end = rest
+            .find(']')
+            .ok_or_else(|| fail("unclosed '[' in an IPv6 address".into()))?;
         let after = &rest[end + 1..];
         let port = match after.strip_prefix(':') {
             Some(p) => Some(p),
             None if after.is_empty() => None,
-            None => return Err("unexpected text after ']'".into()),
+            None => return Err(fail("unexpected text after ']'".into())),
         };
         (&hostport[..end + 2], port)
     } else {
@@ -357,23 +359,29 @@ fn split_port(hostport: &str) -> Result<&str, String> {
     if let Some(port) = port {
         match port.parse::<u16>() {
             Ok(p) if p != 0 && port.bytes().all(|b| b.is_ascii_digit()) => {}
-            _ => return Err(format!("port {port:?} is not a number from 1 to 65535")),
+            _ => {
+                return Err(fail(format!(
+                    "port {port:?} is not a number from 1 to 65535"
+                )))
+            }
         }
     }
     Ok(host)
 }
 
 /// Checks the host part: an IPv6 literal, or labels that are literals or whole `*`.
-fn check_host(host: &str) -> Result<(), String> {
+/// `setting` names the entry, for the error.
+fn check_host(setting: &str, host: &str) -> Result<(), InvalidSetting> {
+    let fail = |problem: String| InvalidSetting::new(setting.to_string(), problem);
     if let Some(inner) = host.strip_prefix('[') {
         let addr = inner.strip_suffix(']').unwrap_or(inner);
         return addr
             .parse::<std::net::Ipv6Addr>()
             .map(|_| ())
-            .map_err(|_| format!("{addr:?} is not an IPv6 address"));
+            .map_err(|_| fail(format!("{addr:?} is not an IPv6 address")));
     }
     if host.is_empty() {
-        return Err("no host".into());
+        return Err(fail("no host".into()));
     }
     let mut literal = 0;
     let mut wild = 0;
@@ -381,23 +389,23 @@ fn check_host(host: &str) -> Result<(), String> {
         if label == "*" {
             wild += 1;
         } else if label.is_empty() {
-            return Err("empty label in the host".into());
+            return Err(fail("empty label in the host".into()));
         } else if label
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             literal += 1;
         } else {
-            return Err(format!(
+            return Err(fail(format!(
                 "host label {label:?}: only letters, digits, '-', '_', or a whole-label '*'"
-            ));
+            )));
         }
     }
     if wild > 0 && literal < 2 {
-        return Err(
+        return Err(fail(
             "too broad: a pattern with '*' needs at least two literal labels (*.example.com)"
                 .into(),
-        );
+        ));
     }
     Ok(())
 }

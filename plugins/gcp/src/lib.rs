@@ -77,7 +77,7 @@ use keyring_api::provider::Query;
 use keyring_api::wire::AuthConfig;
 use keyring_api::{lifetime, Answer, CacheKeyType, Deadline, Outcome, Provider, ProviderError};
 
-pub use config::{Config, Mirror, MirrorError};
+pub use config::{Config, Mirror};
 
 use error::Error;
 
