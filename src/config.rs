@@ -77,18 +77,18 @@ impl Config {
         if text.len() as u64 > MAX_CONFIG_BYTES {
             return Err(err(format!("larger than {MAX_CONFIG_BYTES} bytes")));
         }
-        let raw = Config::parse(&text).map_err(err)?;
+        let raw = Config::parse(&text).map_err(|e| err(e.to_string()))?;
         let mut config = Config::validate(raw, Some(path))?;
         config.text = text;
         Ok(config)
     }
 
     /// Parses YAML or JSON text into the raw layer.
-    pub fn parse(text: &str) -> Result<RawConfig, String> {
+    pub fn parse(text: &str) -> Result<RawConfig, serde_norway::Error> {
         if text.trim().is_empty() {
             return Ok(RawConfig::default());
         }
-        serde_norway::from_str(text).map_err(|e| e.to_string())
+        serde_norway::from_str(text)
     }
 
     /// Checks the raw layer and resolves defaults.
@@ -222,7 +222,9 @@ mod tests {
         let c = Config::validate(raw, None).unwrap();
         assert_eq!(c.order, [crate::backends::DOCKER_CONFIG]);
 
-        let e = Config::parse("providers: [docker-config]\nbogus: 1\n").unwrap_err();
+        let e = Config::parse("providers: [docker-config]\nbogus: 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("unknown field `bogus`") && e.contains("line 2"),
             "{e}"
