@@ -121,9 +121,8 @@ macro_rules! cloud_backends {
                 $(
                     #[cfg(feature = $feature)]
                     if name == stringify!($name) {
-                        return <$kit as keyring_api::Configurable>::configure_upstream(
-                            &mut self.$name, parsed, as_upstream, env,
-                        );
+                        let configure = <$kit as keyring_api::Configurable>::CONFIGURE_UPSTREAM;
+                        return configure(&mut self.$name, parsed, as_upstream, env);
                     }
                 )*
                 let _ = (name, parsed, as_upstream, env);

@@ -72,21 +72,13 @@ pub struct Acr;
 impl keyring_api::Configurable for Acr {
     type Config = Config;
     const BACKEND: &'static keyring_api::Backend = &BACKEND;
+    const CONFIGURE_UPSTREAM: keyring_api::backend::ConfigureUpstream<Config> = upstream::configure;
 
     fn check(config: &Config) -> Result<(), ProviderError> {
         config
             .validate()
             .map(drop)
             .map_err(|e| ProviderError::misconfigured(NAME, e.to_string()))
-    }
-
-    fn configure_upstream(
-        config: &mut Config,
-        parsed: &keyring_api::upstream::Parsed,
-        as_upstream: bool,
-        env: keyring_api::backend::Env<'_>,
-    ) -> Result<(), ProviderError> {
-        upstream::configure(config, parsed, as_upstream, env)
     }
 
     fn provider(config: &Config) -> Result<Box<dyn keyring_api::Provider>, ProviderError> {

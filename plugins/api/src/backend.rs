@@ -19,11 +19,21 @@ use crate::upstream::{Parsed, Plugin};
 /// Reads one environment variable (the process environment in the binary, a map in tests).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// Applies an upstream plugin's command line and environment to a config section.
+/// `as_upstream`: the binary runs under the upstream name, whose defaults then apply where
+/// the file did not set a field.
+pub type ConfigureUpstream<C> = fn(
+    config: &mut C,
+    parsed: &Parsed,
+    as_upstream: bool,
+    env: Env<'_>,
+) -> Result<(), ProviderError>;
+
 /// A backend with its own section in the plugin config file (`ecr:`, `gcp:`, `acr:`).
 ///
 /// The binary reads the section with serde (so errors keep their line and column), calls
 /// [`Configurable::check`] when the file is loaded (a bad section exits 2 before any request),
-/// [`Configurable::configure_upstream`] when it runs with an upstream plugin's command line,
+/// [`Configurable::CONFIGURE_UPSTREAM`] when it runs with an upstream plugin's command line,
 /// and [`Configurable::provider`] only when the chain is built, on a cache miss.
 pub trait Configurable {
     /// The section as serde reads it; `Default` when the file has none.
@@ -38,15 +48,9 @@ pub trait Configurable {
         Ok(())
     }
 
-    /// Applies an upstream plugin's command line and environment to the section.
-    /// `as_upstream`: the binary runs under the upstream name, whose defaults then apply
-    /// where the file did not set a field.
-    fn configure_upstream(
-        config: &mut Self::Config,
-        parsed: &Parsed,
-        as_upstream: bool,
-        env: Env<'_>,
-    ) -> Result<(), ProviderError>;
+    /// Applies an upstream plugin's command line and environment to the section (the
+    /// backend's `upstream::configure`).
+    const CONFIGURE_UPSTREAM: ConfigureUpstream<Self::Config>;
 
     /// Builds the provider. Cheap: no I/O, no client (those come in `provide`).
     fn provider(config: &Self::Config) -> Result<Box<dyn Provider>, ProviderError>;

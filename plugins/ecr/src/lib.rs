@@ -70,15 +70,7 @@ pub struct Ecr;
 impl keyring_api::Configurable for Ecr {
     type Config = Config;
     const BACKEND: &'static keyring_api::Backend = &BACKEND;
-
-    fn configure_upstream(
-        config: &mut Config,
-        parsed: &keyring_api::upstream::Parsed,
-        as_upstream: bool,
-        env: keyring_api::backend::Env<'_>,
-    ) -> Result<(), ProviderError> {
-        upstream::configure(config, parsed, as_upstream, env)
-    }
+    const CONFIGURE_UPSTREAM: keyring_api::backend::ConfigureUpstream<Config> = upstream::configure;
 
     fn provider(config: &Config) -> Result<Box<dyn keyring_api::Provider>, ProviderError> {
         Ok(Box::new(EcrProvider::new(config.clone())))
