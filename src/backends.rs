@@ -34,14 +34,14 @@ macro_rules! cloud_backends {
             ]
         }
 
-        /// The plugin config file as written (`crate::config` documents it). Unknown fields
+        /// The plugin config file as written (the `config` module documents it). Unknown fields
         /// are refused; serde's errors carry line and column.
         #[derive(Debug, Default, Deserialize)]
         #[serde(deny_unknown_fields, rename_all = "camelCase")]
         pub struct RawConfig {
-            /// Must be [`crate::config::API_VERSION`] when present.
+            /// Must be `kubelet-keyring/v1alpha1` when present (checked by `Config::validate`).
             pub api_version: Option<String>,
-            /// Must be [`crate::config::KIND`] when present.
+            /// Must be `KeyringConfig` when present.
             pub kind: Option<String>,
             /// Provider names in chain order.
             pub providers: Option<Vec<String>>,
