@@ -9,11 +9,18 @@
 # KEYRING_PACKAGE_DIR tells them where scripts/package.sh put the packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where the time goes, on stderr (CI has 20 minutes for a clean run).
+phase() { printf 'test.sh: %s after %d s\n' "$1" "$SECONDS" >&2; }
 bash scripts/install-test-deps.sh
+phase "test tools ready"
 export KEYRING_PEER_TESTS=1
 # A whole-suite run keeps no incremental state: it is for edit loops, and here it would double
 # the debug target dir (1.1 GB without it; CI once ran out of disk).
 export CARGO_INCREMENTAL=0
 export KEYRING_PACKAGE_DIR="$PWD/target/dist"
 bash scripts/package.sh "$KEYRING_PACKAGE_DIR"
-cargo test --workspace --all-features --no-fail-fast
+phase "packages built"
+status=0
+cargo test --workspace --all-features --no-fail-fast || status=$?
+phase "tests done (exit $status)"
+exit "$status"
