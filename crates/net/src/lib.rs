@@ -166,7 +166,7 @@ impl fmt::Debug for Fetched {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum FetchError {
     /// The attempt took longer than allowed.
-    #[error("no answer within {0:?}")]
+    #[error("no answer within {}", secs(.0))]
     Timeout(Duration),
     /// The TCP connection (to the endpoint or the proxy) was not established in time.
     #[error("connect timed out")]
@@ -569,6 +569,17 @@ pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+/// A timeout for a message: whole seconds as `10s`, else to the millisecond (`4.472s`), never
+/// the nanoseconds a budget's remainder has.
+fn secs(d: &Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{}.{:03}s", ms / 1000, ms % 1000)
+    }
 }
 
 #[cfg(test)]

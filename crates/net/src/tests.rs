@@ -308,3 +308,12 @@ fn form_encoding() {
     assert_eq!(form(&[]), "");
     assert_eq!(form(&[("k", "é~")]), "k=%C3%A9%7E");
 }
+
+#[test]
+fn timeouts_read_in_seconds_or_milliseconds() {
+    let t = |ms| FetchError::Timeout(Duration::from_millis(ms)).to_string();
+    assert_eq!(t(10_000), "no answer within 10s");
+    assert_eq!(t(4_471), "no answer within 4.471s");
+    let nanos = FetchError::Timeout(Duration::from_nanos(4_471_940_507)).to_string();
+    assert_eq!(nanos, "no answer within 4.471s");
+}
