@@ -4,6 +4,8 @@
 # (served from each tool's own on-disk cache). Prints medians and ratios.
 #
 #   sudo bash bench/ecr.sh [path/to/kubelet-keyring]   (default: a release build with ecr only)
+#   sudo PROFILE=out-dir bash bench/ecr.sh [binary]     (no timing: where one cold fetch goes,
+#                                                        see bench/ecr-profile.sh)
 #
 # Why a network namespace: docker-credential-ecr-login 0.6.0 predates the SDK's
 # AWS_ENDPOINT_URL_* variables (its Go SDK has no endpoint override at all), so it always
@@ -39,6 +41,14 @@ if [ "${ECR_BENCH_INSIDE:-}" != 1 ]; then
   [ "$(id -u)" = 0 ] || { echo "bench/ecr.sh: needs root (network namespace, port 443)" >&2; exit 1; }
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
+  if [ -n "${PROFILE:-}" ]; then
+    for t in strace valgrind callgrind_annotate; do
+      command -v "$t" >/dev/null || { echo "bench/ecr.sh: PROFILE needs $t (apt-get install strace valgrind)" >&2; exit 1; }
+    done
+    mkdir -p "$PROFILE"
+    PROFILE=$(realpath "$PROFILE")
+    export PROFILE
+  fi
   export ECR_BENCH_INSIDE=1 BIN work
   unshare --net --mount --propagation private bash "$0"
   exit
@@ -89,6 +99,11 @@ theirs=$(helper | python3 -c 'import json,sys; print(json.load(sys.stdin)["Secre
 [ -n "$ours" ] && [ "$ours" = "$theirs" ] || { echo "the two tools disagree or failed" >&2; exit 1; }
 keyring --no-cache > /dev/null
 helper AWS_ECR_DISABLE_CACHE=1 > /dev/null
+
+if [ -n "${PROFILE:-}" ]; then
+  . "$repo/bench/ecr-profile.sh"
+  exit
+fi
 
 # hyperfine 1.15 cannot feed stdin, so each command is an explicit `sh -c` with -N: the same
 # shell start-up is in every figure, which pulls the ratios toward 1. The warm hit is timed
