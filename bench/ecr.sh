@@ -15,7 +15,11 @@
 # Both trust that CA through AWS_CA_BUNDLE (the Go SDK's variable, which kubelet-keyring
 # honours the same way), so both pay for DNS, TCP, TLS and SigV4 exactly as against AWS.
 # moto's tokens get a 12 h expiry (its own is fixed in 2015), else neither cache would ever
-# serve one. Nothing leaves the namespace, whose only interface is its own loopback.
+# serve one, and moto's connections get TCP_NODELAY (tests/data/moto/sitecustomize.py): without
+# it each response's body waited ~10 ms for moto to close the connection (Nagle's algorithm on
+# the server, a delayed ACK on the client), a stall no AWS front end has that sat in both
+# tools' cold figures alike and pulled their ratio toward 1. Nothing leaves the namespace,
+# whose only interface is its own loopback.
 #
 # Needs: root, unshare, ip, openssl, curl, python3, hyperfine, moto_server,
 # docker-credential-ecr-login (bash scripts/install-test-deps.sh installs the last three).
