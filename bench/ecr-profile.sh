@@ -63,9 +63,15 @@ for who in ours go; do
 done
 echo "== ours, cache miss into an empty cache dir"
 summary "$out/strace-miss-ours.txt"
-echo "== ours: callgrind, inclusive, top 40 ($out/callgrind-inclusive.txt)"
+# Paths shortened; the inclusive list without the call spine (main, closures, polls), which
+# would fill it with 100% rows.
+short() { sed -E 's#/root/.cargo/registry/src/[^/]+/##; s#/rustc/[0-9a-f]+/library/##; s# \[[^]]*\] *$##' | cut -c1-180; }
+echo "== ours: callgrind ($out/callgrind-inclusive.txt)"
 grep -m1 'PROGRAM TOTALS' "$out/callgrind-inclusive.txt" || true
-grep -E '^ *[0-9,]+ \(' "$out/callgrind-inclusive.txt" | sed -n '1,40p' | cut -c1-200
-echo "== ours: callgrind, self, top 25"
-grep -E '^ *[0-9,]+ \(' "$out/callgrind-self.txt" | sed -n '1,25p' | cut -c1-200
+echo "-- inclusive, top 40 below the call spine"
+grep -E '^ *[0-9,]+ \(' "$out/callgrind-inclusive.txt" | grep -v 'PROGRAM TOTALS' \
+  | grep -vE '\{\{closure\}\}|::poll|lang_start|below main|backtrace|/(future|function|once)\.rs:|\?\?\?:main' \
+  | short | sed -n '1,40p'
+echo "-- self, top 25"
+grep -E '^ *[0-9,]+ \(' "$out/callgrind-self.txt" | grep -v 'PROGRAM TOTALS' | short | sed -n '1,25p'
 echo "(all files in $out)"
