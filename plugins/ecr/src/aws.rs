@@ -2,7 +2,8 @@
 //! needs built on the spot and thrown away after. Only [`fetch`] is called, and only once
 //! the image is known to belong to ECR, so no other path pays for the SDK.
 //!
-//! * Runtime: a current-thread tokio runtime, built per call.
+//! * Runtime: a current-thread tokio runtime, built per call and shut down without waiting
+//!   for its blocking pool (the thread of hyper's name lookups).
 //! * HTTP: the SDK's own smithy client (hyper, the stack [`keyring_net`] also runs on)
 //!   configured from keyring-net's policy: rustls on the ring provider; the system's root
 //!   certificates (which honour `SSL_CERT_FILE`) or, as in the Go SDK, only those of
@@ -200,7 +201,7 @@ fn fetch_blocking(call: &Call, identity: &Identity, deadline: Deadline) -> Resul
         })?;
     // The backend's own bound, cut to what is left of the invocation's budget.
     let limit = deadline.cap(DEADLINE);
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         match tokio::time::timeout(limit, fetch_async(call, identity)).await {
             Ok(result) => result,
             Err(_) => Err(Failure::new(
@@ -212,7 +213,12 @@ fn fetch_blocking(call: &Call, identity: &Identity, deadline: Deadline) -> Resul
                 ),
             )),
         }
-    })
+    });
+    // Without waiting for the blocking pool, whose only work is hyper's name lookups
+    // (getaddrinfo): after an answer its idle thread need not be woken and joined first, and
+    // after a timeout a lookup still hanging must not hold the call past its deadline.
+    runtime.shutdown_background();
+    result
 }
 
 async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, Failure> {
