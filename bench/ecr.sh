@@ -4,6 +4,8 @@
 # (served from each tool's own on-disk cache). Prints medians and ratios.
 #
 #   sudo bash bench/ecr.sh [path/to/kubelet-keyring]   (default: a release build with ecr only)
+#   sudo PROFILE=out-dir bash bench/ecr.sh [binary]     (no timing: where one cold fetch goes,
+#                                                        see bench/ecr-profile.sh)
 #
 # Why a network namespace: docker-credential-ecr-login 0.6.0 predates the SDK's
 # AWS_ENDPOINT_URL_* variables (its Go SDK has no endpoint override at all), so it always
@@ -13,7 +15,11 @@
 # Both trust that CA through AWS_CA_BUNDLE (the Go SDK's variable, which kubelet-keyring
 # honours the same way), so both pay for DNS, TCP, TLS and SigV4 exactly as against AWS.
 # moto's tokens get a 12 h expiry (its own is fixed in 2015), else neither cache would ever
-# serve one. Nothing leaves the namespace, whose only interface is its own loopback.
+# serve one, and moto's connections get TCP_NODELAY (tests/data/moto/sitecustomize.py): without
+# it each response's body waited ~10 ms for moto to close the connection (Nagle's algorithm on
+# the server, a delayed ACK on the client), a stall no AWS front end has that sat in both
+# tools' cold figures alike and pulled their ratio toward 1. Nothing leaves the namespace,
+# whose only interface is its own loopback.
 #
 # Needs: root, unshare, ip, openssl, curl, python3, hyperfine, moto_server,
 # docker-credential-ecr-login (bash scripts/install-test-deps.sh installs the last three).
@@ -39,6 +45,14 @@ if [ "${ECR_BENCH_INSIDE:-}" != 1 ]; then
   [ "$(id -u)" = 0 ] || { echo "bench/ecr.sh: needs root (network namespace, port 443)" >&2; exit 1; }
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
+  if [ -n "${PROFILE:-}" ]; then
+    for t in strace valgrind callgrind_annotate; do
+      command -v "$t" >/dev/null || { echo "bench/ecr.sh: PROFILE needs $t (apt-get install strace valgrind)" >&2; exit 1; }
+    done
+    mkdir -p "$PROFILE"
+    PROFILE=$(realpath "$PROFILE")
+    export PROFILE
+  fi
   export ECR_BENCH_INSIDE=1 BIN work
   unshare --net --mount --propagation private bash "$0"
   exit
@@ -89,6 +103,11 @@ theirs=$(helper | python3 -c 'import json,sys; print(json.load(sys.stdin)["Secre
 [ -n "$ours" ] && [ "$ours" = "$theirs" ] || { echo "the two tools disagree or failed" >&2; exit 1; }
 keyring --no-cache > /dev/null
 helper AWS_ECR_DISABLE_CACHE=1 > /dev/null
+
+if [ -n "${PROFILE:-}" ]; then
+  . "$repo/bench/ecr-profile.sh"
+  exit
+fi
 
 # hyperfine 1.15 cannot feed stdin, so each command is an explicit `sh -c` with -N: the same
 # shell start-up is in every figure, which pulls the ratios toward 1. The warm hit is timed

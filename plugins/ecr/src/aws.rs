@@ -2,7 +2,8 @@
 //! needs built on the spot and thrown away after. Only [`fetch`] is called, and only once
 //! the image is known to belong to ECR, so no other path pays for the SDK.
 //!
-//! * Runtime: a current-thread tokio runtime, built per call.
+//! * Runtime: a current-thread tokio runtime, built per call and shut down without waiting
+//!   for its blocking pool (the thread of hyper's name lookups).
 //! * HTTP: the SDK's own smithy client (hyper, the stack [`keyring_net`] also runs on)
 //!   configured from keyring-net's policy: rustls on the ring provider; the system's root
 //!   certificates (which honour `SSL_CERT_FILE`) or, as in the Go SDK, only those of
@@ -15,7 +16,8 @@
 //!   assume-role, web identity, ECS / EKS Pod Identity, EC2 IMDSv2), resolved first and on
 //!   their own so that a failure there is reported as a credentials problem. IMDS gets short
 //!   timeouts and two attempts: a node without IMDS (or a pod behind a hop limit of 1) must
-//!   fail in seconds, not the SDK default of half a minute.
+//!   fail in seconds, not the SDK default of half a minute. Keys in the environment, the
+//!   chain's first link, are taken without building the rest of it.
 //! * Or, for a pod's service-account token ([`Identity::WebIdentity`]):
 //!   `sts:AssumeRoleWithWebIdentity` with that token, in the call's region (the endpoint the
 //!   SDK gives, or `AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL`), through the same HTTP client,
@@ -199,7 +201,7 @@ fn fetch_blocking(call: &Call, identity: &Identity, deadline: Deadline) -> Resul
         })?;
     // The backend's own bound, cut to what is left of the invocation's budget.
     let limit = deadline.cap(DEADLINE);
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         match tokio::time::timeout(limit, fetch_async(call, identity)).await {
             Ok(result) => result,
             Err(_) => Err(Failure::new(
@@ -211,7 +213,12 @@ fn fetch_blocking(call: &Call, identity: &Identity, deadline: Deadline) -> Resul
                 ),
             )),
         }
-    })
+    });
+    // Without waiting for the blocking pool, whose only work is hyper's name lookups
+    // (getaddrinfo): after an answer its idle thread need not be woken and joined first, and
+    // after a timeout a lookup still hanging must not hold the call past its deadline.
+    runtime.shutdown_background();
+    result
 }
 
 async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, Failure> {
@@ -224,29 +231,10 @@ async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, Failure>
     let region = Region::new(region_name.clone());
 
     let credentials = match identity {
-        Identity::Node => {
-            let provider_config = ProviderConfig::default()
-                .with_http_client(http.clone())
-                .with_region(Some(region.clone()));
-            let imds = imds::Client::builder()
-                .configure(&provider_config)
-                .max_attempts(IMDS_ATTEMPTS)
-                .connect_timeout(IMDS_TIMEOUT)
-                .read_timeout(IMDS_TIMEOUT)
-                .operation_timeout(IMDS_TIMEOUT * 4)
-                .build();
-            let chain = DefaultCredentialsChain::builder()
-                .configure(provider_config)
-                .region(region.clone())
-                .imds_client(imds)
-                .build()
-                .await;
-            match tokio::time::timeout(CREDENTIALS_TIMEOUT, chain.provide_credentials()).await {
-                Err(_) => return Err(Failure::new(ErrorKind::Unavailable, credentials_timeout())),
-                Ok(Err(e)) => return Err(credentials_error(&e)),
-                Ok(Ok(c)) => c,
-            }
-        }
+        Identity::Node => match env_credentials().await {
+            Some(c) => c,
+            None => node_credentials(&http, &region).await?,
+        },
         Identity::WebIdentity {
             role_arn,
             session_name,
@@ -349,6 +337,48 @@ async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, Failure>
         expires_at,
         endpoint,
     })
+}
+
+/// The environment's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, ...), when
+/// they are there: the first link of the SDK's default chain, asked on its own. Building the
+/// whole chain costs more than anything else before the request (its web-identity link builds
+/// an STS client: endpoint rules, the partition table, a regex; 17% of a cold fetch's
+/// instructions, bench/ecr.sh PROFILE), and with keys in the environment the chain never asks
+/// any other link. No answer, or an error, goes to [`node_credentials`], whose chain starts
+/// with this same provider and so gives the same answer or error.
+async fn env_credentials() -> Option<aws_credential_types::Credentials> {
+    aws_config::environment::EnvironmentVariableCredentialsProvider::new()
+        .provide_credentials()
+        .await
+        .ok()
+}
+
+/// The node's credentials from the SDK's default chain, within [`CREDENTIALS_TIMEOUT`].
+async fn node_credentials(
+    http: &SharedHttpClient,
+    region: &Region,
+) -> Result<aws_credential_types::Credentials, Failure> {
+    let provider_config = ProviderConfig::default()
+        .with_http_client(http.clone())
+        .with_region(Some(region.clone()));
+    let imds = imds::Client::builder()
+        .configure(&provider_config)
+        .max_attempts(IMDS_ATTEMPTS)
+        .connect_timeout(IMDS_TIMEOUT)
+        .read_timeout(IMDS_TIMEOUT)
+        .operation_timeout(IMDS_TIMEOUT * 4)
+        .build();
+    let chain = DefaultCredentialsChain::builder()
+        .configure(provider_config)
+        .region(region.clone())
+        .imds_client(imds)
+        .build()
+        .await;
+    match tokio::time::timeout(CREDENTIALS_TIMEOUT, chain.provide_credentials()).await {
+        Err(_) => Err(Failure::new(ErrorKind::Unavailable, credentials_timeout())),
+        Ok(Err(e)) => Err(credentials_error(&e)),
+        Ok(Ok(c)) => Ok(c),
+    }
 }
 
 /// The SDK's default region, for hosts that do not name one (`ecr.otherHosts:
