@@ -624,23 +624,44 @@ fn an_unreachable_endpoint_fails_in_one_line_within_the_deadline() {
 }
 
 #[test]
-fn an_unreadable_ca_bundle_is_named() {
+fn an_unusable_ca_bundle_is_named() {
     let s = Sandbox::new();
-    let bundle = s.tmp.path().join("no-such-ca.pem");
-    let (out, _) = get(
-        &s,
-        "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
-        &[
-            ("AWS_CA_BUNDLE", bundle.to_str().expect("utf-8")),
-            ("AWS_ENDPOINT_URL_ECR", &closed_port_url()),
-        ],
-        &["--no-cache"],
-    );
-    let line = assert_misconfigured(&out, &[]);
-    assert!(
-        line.contains("cannot read AWS_CA_BUNDLE") && line.contains("no-such-ca.pem"),
-        "{line}"
-    );
+    // The SDK's TLS set-up panics on a bundle it cannot parse: each of these must be a
+    // configuration error in one line instead.
+    let cases: [(&str, Option<&str>, &str); 4] = [
+        ("no-such-ca.pem", None, "cannot read AWS_CA_BUNDLE"),
+        ("empty.pem", Some(""), "no PEM certificate"),
+        (
+            "bad-base64.pem",
+            Some("-----BEGIN CERTIFICATE-----\n%%%not base64%%%\n-----END CERTIFICATE-----\n"),
+            "certificate 1 is not valid PEM",
+        ),
+        (
+            "not-a-cert.pem",
+            Some("-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n"),
+            "certificate 1 does not parse",
+        ),
+    ];
+    for (name, content, expected) in cases {
+        let bundle = s.tmp.path().join(name);
+        if let Some(c) = content {
+            std::fs::write(&bundle, c).unwrap();
+        }
+        let (out, _) = get(
+            &s,
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+            &[
+                ("AWS_CA_BUNDLE", bundle.to_str().expect("utf-8")),
+                ("AWS_ENDPOINT_URL_ECR", &closed_port_url()),
+            ],
+            &["--no-cache"],
+        );
+        let line = assert_misconfigured(&out, &[]);
+        assert!(
+            line.contains(expected) && line.contains(name),
+            "{name}: {line}"
+        );
+    }
 }
 
 #[test]

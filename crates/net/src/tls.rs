@@ -49,6 +49,29 @@ const BUNDLES: [&str; 6] = [
     "/etc/ssl/cert.pem",
 ];
 
+/// Checks a PEM bundle that is to replace the roots (the AWS SDK's `AWS_CA_BUNDLE`): every
+/// `CERTIFICATE` block must decode and parse as a trust anchor, and there must be one. The
+/// count of roots, or what is wrong. The SDK's own TLS set-up panics on a bundle it cannot
+/// parse, so its callers check first.
+pub fn check_pem_roots(pem: &[u8]) -> Result<usize, TlsSetupError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, cert) in CertificateDer::pem_slice_iter(pem).enumerate() {
+        let cert = cert
+            .map_err(|e| TlsSetupError(format!("certificate {} is not valid PEM: {e}", i + 1)))?;
+        roots
+            .add(cert)
+            .map_err(|e| TlsSetupError(format!("certificate {} does not parse: {e}", i + 1)))?;
+    }
+    match roots.len() {
+        0 => Err(TlsSetupError(
+            "no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+        )),
+        n => Ok(n),
+    }
+}
+
 /// The system's roots as Go finds them: `SSL_CERT_FILE` / `SSL_CERT_DIR` when set
 /// (rustls-native-certs reads exactly those), else the first bundle file of [`BUNDLES`] that
 /// exists, else whatever rustls-native-certs probes. Reading one bundle instead of the

@@ -553,14 +553,9 @@ fn http_client() -> Result<SharedHttpClient, Failure> {
         let shown = std::path::Path::new(&path).display().to_string();
         let pem = std::fs::read(&path)
             .map_err(|e| bad(format!("cannot read AWS_CA_BUNDLE {shown}: {e}")))?;
-        if !pem
-            .windows(b"-----BEGIN CERTIFICATE-----".len())
-            .any(|w| w == b"-----BEGIN CERTIFICATE-----")
-        {
-            return Err(bad(format!(
-                "AWS_CA_BUNDLE {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
-            )));
-        }
+        // Checked here because the SDK's TLS set-up panics on a bundle it cannot parse.
+        keyring_net::tls::check_pem_roots(&pem)
+            .map_err(|e| bad(format!("AWS_CA_BUNDLE {shown}: {e}")))?;
         context = context.with_trust_store(
             tls::TrustStore::empty()
                 .with_native_roots(false)
