@@ -198,7 +198,7 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
         "ecr",
         "AWS_CA_BUNDLE",
-        "tests/ecr.rs an_unreadable_ca_bundle_is_named",
+        "tests/ecr.rs an_unusable_ca_bundle_is_named",
     ),
     ("ecr", "--help", "tests/cli.rs upstream_help_and_version"),
     ("ecr", "--version", "tests/cli.rs upstream_help_and_version"),
