@@ -353,6 +353,18 @@ async fn env_credentials() -> Option<aws_credential_types::Credentials> {
         .ok()
 }
 
+/// The instance metadata client of the credentials and region chains, with short bounds: a
+/// node off EC2 must not spend the invocation's budget waiting for 169.254.169.254.
+fn imds_client(provider_config: &ProviderConfig) -> imds::Client {
+    imds::Client::builder()
+        .configure(provider_config)
+        .max_attempts(IMDS_ATTEMPTS)
+        .connect_timeout(IMDS_TIMEOUT)
+        .read_timeout(IMDS_TIMEOUT)
+        .operation_timeout(IMDS_TIMEOUT * 4)
+        .build()
+}
+
 /// The node's credentials from the SDK's default chain, within [`CREDENTIALS_TIMEOUT`].
 async fn node_credentials(
     http: &SharedHttpClient,
@@ -361,13 +373,7 @@ async fn node_credentials(
     let provider_config = ProviderConfig::default()
         .with_http_client(http.clone())
         .with_region(Some(region.clone()));
-    let imds = imds::Client::builder()
-        .configure(&provider_config)
-        .max_attempts(IMDS_ATTEMPTS)
-        .connect_timeout(IMDS_TIMEOUT)
-        .read_timeout(IMDS_TIMEOUT)
-        .operation_timeout(IMDS_TIMEOUT * 4)
-        .build();
+    let imds = imds_client(&provider_config);
     let chain = DefaultCredentialsChain::builder()
         .configure(provider_config)
         .region(region.clone())
@@ -387,13 +393,7 @@ async fn node_credentials(
 /// region can be set.
 async fn default_region(http: &SharedHttpClient) -> Result<String, Failure> {
     let provider_config = ProviderConfig::default().with_http_client(http.clone());
-    let imds = imds::Client::builder()
-        .configure(&provider_config)
-        .max_attempts(IMDS_ATTEMPTS)
-        .connect_timeout(IMDS_TIMEOUT)
-        .read_timeout(IMDS_TIMEOUT)
-        .operation_timeout(IMDS_TIMEOUT * 4)
-        .build();
+    let imds = imds_client(&provider_config);
     // The default chain's parts, built here because its builder takes no IMDS client.
     let chain = aws_config::meta::region::RegionProviderChain::first_try(
         aws_config::environment::EnvironmentVariableRegionProvider::new(),
