@@ -123,8 +123,8 @@ pub struct Answered {
 pub struct Turn<L> {
     /// The response, or why there is none.
     pub result: Result<Answered, Failure>,
-    /// The metrics journal records of this turn (empty on a hit's no-metrics path is not
-    /// worth a branch: two small strings).
+    /// The metrics journal records of this turn. Made even when metrics are off: two small
+    /// strings (+0.6% of a hit's instructions) against a flag the core would otherwise need.
     pub records: Vec<Record>,
     /// The lock taken on a miss; dropping it wakes the waiters.
     pub lock: Option<L>,
