@@ -52,6 +52,11 @@ pub struct FetchReport {
     pub ok: bool,
     /// The error, one line, when it failed.
     pub error: Option<String>,
+    /// The failure's kind (`misconfigured`, `denied`, `unavailable`, `protocol`), when a
+    /// backend failed.
+    pub error_kind: Option<String>,
+    /// What `get-credentials` does about that kind.
+    pub consequence: Option<String>,
     /// The provider that answered.
     pub provider: Option<String>,
     /// `auth` keys with their user names; passwords redacted.
@@ -167,16 +172,22 @@ fn fetch_report(
     let a = match result {
         Ok(a) => a,
         Err(e) => {
+            let kind = match &e {
+                Failure::Provider(p) => Some(p.kind),
+                _ => None,
+            };
             return FetchReport {
                 ok: false,
                 error: Some(e.one_line()),
+                error_kind: kind.map(|k| k.as_str().to_string()),
+                consequence: kind.map(|k| k.consequence().to_string()),
                 provider: None,
                 credentials: Vec::new(),
                 cache_key_type: None,
                 cache_duration: None,
                 expires_in_secs: None,
                 source: None,
-            }
+            };
         }
     };
     let expires_in_secs = a.expires_at.map(|t| match t.duration_since(now) {
@@ -186,6 +197,8 @@ fn fetch_report(
     FetchReport {
         ok: true,
         error: None,
+        error_kind: None,
+        consequence: None,
         provider: (a.provider != "none").then_some(a.provider),
         credentials: a
             .response
@@ -255,6 +268,9 @@ fn render(reports: &[Report]) -> String {
                     "  fetch: FAILED: {}\n",
                     f.error.as_deref().unwrap_or("")
                 ));
+                if let (Some(kind), Some(then)) = (&f.error_kind, &f.consequence) {
+                    out.push_str(&format!("      kind {kind}: {then}\n"));
+                }
             }
         }
         out.push('\n');

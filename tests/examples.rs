@@ -227,6 +227,24 @@ fn explain_shows_the_decision_and_never_a_secret() {
 }
 
 #[test]
+fn explain_fetch_says_what_the_failure_kind_leads_to() {
+    let s = Sandbox::new();
+    // A docker credential helper that is not installed: the set-up must change (exit 2).
+    s.docker_config(r#"{"credHelpers":{"reg.io":"keyring-test-missing"}}"#);
+    let out = s.run(&["explain", "reg.io/app", "--fetch"], "");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("fetch: FAILED"), "{text}");
+    assert!(
+        text.contains("kind misconfigured: exit 2, no cached answer served"),
+        "{text}"
+    );
+    let out = s.run(&["explain", "reg.io/app", "--fetch", "--json"], "");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json[0]["fetch"]["error_kind"], "misconfigured", "{json}");
+}
+
+#[test]
 fn completions_and_man_page() {
     let s = Sandbox::new();
     for shell in ["bash", "zsh", "fish"] {

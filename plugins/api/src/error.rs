@@ -78,6 +78,19 @@ impl ErrorKind {
     }
 }
 
+impl ErrorKind {
+    /// What `get-credentials` does about a failure of this kind, in words (for `explain`).
+    pub fn consequence(self) -> &'static str {
+        match self {
+            ErrorKind::Misconfigured => "exit 2, no cached answer served: the set-up must change",
+            ErrorKind::Denied => "exit 1, no cached answer served: a permission was refused",
+            ErrorKind::Unavailable | ErrorKind::Protocol => {
+                "exit 1, unless a cached answer whose credential still works is served instead"
+            }
+        }
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -206,6 +219,22 @@ mod tests {
                 ("protocol", 1, true)
             ]
         );
+    }
+
+    #[test]
+    fn the_consequence_matches_the_rules() {
+        for k in ErrorKind::ALL {
+            let c = k.consequence();
+            assert!(
+                c.starts_with(&format!("exit {}", k.exit_code())),
+                "{k}: {c}"
+            );
+            assert_eq!(
+                c.contains("unless a cached answer"),
+                k.serves_stale(),
+                "{k}: {c}"
+            );
+        }
     }
 
     #[test]
