@@ -665,6 +665,39 @@ fn an_unusable_ca_bundle_is_named() {
 }
 
 #[test]
+fn files_the_sdk_would_read_without_end_are_refused_in_time() {
+    // The SDK reads these whole on the runtime's one thread, where no deadline reaches it:
+    // /dev/zero hung the call until the kubelet killed it, or memory ran out.
+    let s = Sandbox::new();
+    for var in [
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CA_BUNDLE",
+    ] {
+        for path in ["/dev/zero", "/"] {
+            let started = Instant::now();
+            let (out, _) = get(
+                &s,
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+                &[
+                    (var, path),
+                    ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
+                    ("AWS_ENDPOINT_URL_ECR", &closed_port_url()),
+                ],
+                &["--no-cache"],
+            );
+            let line = assert_misconfigured(&out, &[]);
+            assert!(
+                line.contains(var) && line.contains(path) && line.contains("not a regular file"),
+                "{var}={path}: {line}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(10), "{var}={path}");
+        }
+    }
+}
+
+#[test]
 fn missing_credentials_name_the_fix() {
     let s = Sandbox::new();
     let mut cmd = s.command(&["--no-cache"]);

@@ -223,6 +223,7 @@ fn fetch_blocking(call: &Call, identity: &Identity, deadline: Deadline) -> Resul
 
 async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, Failure> {
     let started = std::time::Instant::now();
+    check_sdk_files()?;
     let http = http_client()?;
     let region_name = match &call.region {
         Some(r) => r.clone(),
@@ -541,6 +542,60 @@ fn safe_code(code: Option<&str>) -> &str {
                 .all(|b| b.is_ascii_alphanumeric() || b"._:#-".contains(&b))
     })
     .unwrap_or("")
+}
+
+/// Largest AWS profile, web identity token or CA bundle file the SDK is let read.
+const MAX_SDK_FILE_BYTES: u64 = 4 << 20;
+
+/// The files the SDK reads by itself, each `(variable, default under $HOME)`.
+const SDK_FILES: [(&str, Option<&str>); 4] = [
+    ("AWS_CONFIG_FILE", Some(".aws/config")),
+    ("AWS_SHARED_CREDENTIALS_FILE", Some(".aws/credentials")),
+    ("AWS_WEB_IDENTITY_TOKEN_FILE", None),
+    ("AWS_CA_BUNDLE", None),
+];
+
+/// Refuses, before the SDK opens them, files it would read without bound or block on: a
+/// device (`/dev/zero`), a FIFO, a directory, or more than [`MAX_SDK_FILE_BYTES`]. The SDK
+/// reads them whole, on the runtime's only thread, where the invocation's deadline cannot
+/// interrupt it: such a file would hang the call past the kubelet's limit or exhaust memory.
+/// A file that does not exist is left to the SDK (a profile is optional).
+fn check_sdk_files() -> Result<(), Failure> {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+    for (var, default) in SDK_FILES {
+        let path = match std::env::var_os(var).filter(|p| !p.is_empty()) {
+            // The SDK expands a leading `~` as the shell would.
+            Some(p) => match (p.to_str().and_then(|s| s.strip_prefix("~/")), &home) {
+                (Some(rest), Some(h)) => std::path::Path::new(h).join(rest),
+                _ => std::path::PathBuf::from(p),
+            },
+            None => match (default, &home) {
+                (Some(d), Some(h)) => std::path::Path::new(h).join(d),
+                _ => continue,
+            },
+        };
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let shown = path.display();
+        let problem = if !meta.is_file() {
+            "is not a regular file"
+        } else if meta.len() > MAX_SDK_FILE_BYTES {
+            "is larger than 4 MiB"
+        } else {
+            continue;
+        };
+        let from = if std::env::var_os(var).is_some() {
+            format!(" ({var})")
+        } else {
+            String::new()
+        };
+        return Err(Failure::new(
+            ErrorKind::Misconfigured,
+            format!("{shown}{from} {problem}; the AWS SDK would read it whole"),
+        ));
+    }
+    Ok(())
 }
 
 /// The one HTTP client of a call: rustls with ring, proxy settings from the environment, the
