@@ -58,7 +58,7 @@ fn read_roots(
     use std::io::Read;
     let path = &ib.ca_file;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
+    keyring_api::file::open(path)
         .and_then(|f| f.take(MAX_CA_BYTES).read_to_end(&mut bytes))
         .map_err(|source| Error::File {
             what: "identity-binding CA",

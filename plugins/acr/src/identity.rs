@@ -501,7 +501,7 @@ fn read_bounded(
         source,
     };
     let mut bytes = Vec::new();
-    let read = std::fs::File::open(path).and_then(|f| f.take(max + 1).read_to_end(&mut bytes));
+    let read = keyring_api::file::open(path).and_then(|f| f.take(max + 1).read_to_end(&mut bytes));
     // Wrapped before any early return, so a partial read is wiped too.
     let buf = Secret::new(bytes);
     read.map_err(file_err)?;

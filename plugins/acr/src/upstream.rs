@@ -322,7 +322,7 @@ fn apply_environment_file(config: &mut Config, path: &Path) -> Result<(), Provid
         container_registry_dns_suffix: String,
     }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
+    keyring_api::file::open(path)
         .and_then(|f| f.take(MAX_ENV_FILE).read_to_end(&mut bytes))
         .map_err(|e| {
             ProviderError::misconfigured(

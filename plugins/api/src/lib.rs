@@ -1,6 +1,6 @@
 //! The plugin API of kubelet-keyring.
 //!
-//! Everything a backend needs to answer the kubelet, and nothing that does I/O:
+//! Everything a backend needs to answer the kubelet, and no I/O beyond opening a file safely:
 //!
 //! * [`wire`]: the `CredentialProviderRequest` / `CredentialProviderResponse` types of
 //!   `credentialprovider.kubelet.k8s.io` `v1`, `v1beta1` and `v1alpha1`, decoded leniently
@@ -18,6 +18,7 @@
 //! * [`clock`], [`deadline`], [`lifetime`]: the wall clock tests replace, the invocation's one
 //!   time budget under the kubelet's 60 s, and the one rule for how long an answer is reused.
 //! * [`secret`]: [`Secret`](secret::Secret), the wrapper that keeps credentials out of logs.
+//! * [`file`]: opening files named by others without blocking on a FIFO or reading a device.
 //! * [`duration`]: Go `time.Duration` text (`5m0s`), both ways.
 //! * [`quiet`]: keeps third-party log lines, which can carry secrets, off stderr.
 //! * [`upstream`]: the command lines of the upstream Go plugins, flag by flag, so this binary
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod deadline;
 pub mod duration;
 pub mod error;
+pub mod file;
 pub mod image;
 pub mod lifetime;
 pub mod pattern;

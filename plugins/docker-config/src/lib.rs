@@ -207,7 +207,7 @@ pub fn search(paths: &SearchPaths) -> (Option<Loaded>, Vec<Visit>) {
 /// Reads a file, `Ok(None)` if it does not exist (or is a directory: the kubelet's read fails
 /// and it moves on, which for us is the same as absent). Bounded by [`MAX_FILE_BYTES`].
 fn read_bounded(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    let file = match std::fs::File::open(path) {
+    let file = match keyring_api::file::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),

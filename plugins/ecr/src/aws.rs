@@ -606,7 +606,12 @@ fn http_client() -> Result<SharedHttpClient, Failure> {
     let mut context = tls::TlsContext::builder();
     if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) {
         let shown = std::path::Path::new(&path).display().to_string();
-        let pem = std::fs::read(&path)
+        let mut pem = Vec::new();
+        keyring_api::file::open(std::path::Path::new(&path))
+            .and_then(|f| {
+                use std::io::Read;
+                f.take(MAX_SDK_FILE_BYTES).read_to_end(&mut pem)
+            })
             .map_err(|e| bad(format!("cannot read AWS_CA_BUNDLE {shown}: {e}")))?;
         // Checked here because the SDK's TLS set-up panics on a bundle it cannot parse.
         keyring_net::tls::check_pem_roots(&pem)

@@ -143,7 +143,7 @@ fn file_error(origin: Origin, path: &Path, reason: String, hint: &'static str) -
 fn read(path: &Path, origin: Origin) -> Result<Option<Secret<String>>, Error> {
     let fail =
         |reason: String| file_error(origin, path, reason, "check the file and its permissions");
-    let file = match std::fs::File::open(path) {
+    let file = match keyring_api::file::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(fail(format!("cannot open: {e}"))),
