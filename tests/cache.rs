@@ -5,10 +5,7 @@ mod common;
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -119,52 +116,35 @@ fn unsafe_cache_dirs_are_refused_and_the_answer_still_comes() {
 #[test]
 fn many_simultaneous_misses_make_one_backend_call() {
     let s = Sandbox::new();
-    let fifo = s.home.join(".docker/config.json");
-    fs::create_dir_all(fifo.parent().unwrap()).unwrap();
-    let st = Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo (coreutils)");
-    assert!(st.success());
-
-    let calls = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let feeder = {
-        let (calls, done, fifo) = (calls.clone(), done.clone(), fifo.clone());
-        std::thread::spawn(move || {
-            // O_NONBLOCK write-open fails (ENXIO) until a reader has the FIFO open.
-            const O_NONBLOCK: i32 = 0o4000;
-            while !done.load(Ordering::SeqCst) {
-                match fs::OpenOptions::new()
-                    .write(true)
-                    .custom_flags(O_NONBLOCK)
-                    .open(&fifo)
-                {
-                    Ok(mut f) => {
-                        calls.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(400)); // a slow backend
-                        let _ = f.write_all(CFG.as_bytes());
-                        drop(f);
-                        // A new FIFO for the next reader, so the one served (still draining the
-                        // old one) is never counted twice. A reader arriving in between finds
-                        // no file and answers "no credentials", which the test catches.
-                        let _ = fs::remove_file(&fifo);
-                        assert!(Command::new("mkfifo")
-                            .arg(&fifo)
-                            .status()
-                            .unwrap()
-                            .success());
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
-                }
-            }
-        })
-    };
+    // The slow backend: a docker credential helper that takes 400 ms and logs each call.
+    let bin = s.tmp.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let log = s.tmp.path().join("calls");
+    let helper = bin.join("docker-credential-slow");
+    fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\necho call >> '{}'\nsleep 0.4\nprintf '%s' '{{\"Username\":\"u\",\"Secret\":\"cache-canary-secret\"}}'\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    s.docker_config(r#"{"credHelpers":{"reg.io":"slow"}}"#);
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
 
     let start = Instant::now();
     let children: Vec<_> = (0..64)
         .map(|_| {
-            let mut c = s.command(&["-vv"]).spawn().expect("spawn");
+            let mut c = s
+                .command(&["-vv"])
+                .env("PATH", &path)
+                .spawn()
+                .expect("spawn");
             c.stdin
                 .take()
                 .unwrap()
@@ -178,8 +158,6 @@ fn many_simultaneous_misses_make_one_backend_call() {
         .map(|c| c.wait_with_output().unwrap())
         .collect();
     let wall = start.elapsed();
-    done.store(true, Ordering::SeqCst);
-    feeder.join().unwrap();
 
     for out in &outputs {
         let json = stdout_json(out);
@@ -191,7 +169,8 @@ fn many_simultaneous_misses_make_one_backend_call() {
         );
         assert_eq!(json["auth"]["reg.io"]["password"], "cache-canary-secret");
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "backend calls");
+    let calls = fs::read_to_string(&log).unwrap_or_default().lines().count();
+    assert_eq!(calls, 1, "backend calls");
     assert!(wall < Duration::from_secs(20), "took {wall:?}");
     eprintln!("64 concurrent cold invocations: {wall:?}, 1 backend call");
 }

@@ -673,6 +673,7 @@ fn files_the_sdk_would_read_without_end_are_refused_in_time() {
         "AWS_CONFIG_FILE",
         "AWS_SHARED_CREDENTIALS_FILE",
         "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
         "AWS_CA_BUNDLE",
     ] {
         for path in ["/dev/zero", "/"] {

@@ -548,10 +548,12 @@ fn safe_code(code: Option<&str>) -> &str {
 const MAX_SDK_FILE_BYTES: u64 = 4 << 20;
 
 /// The files the SDK reads by itself, each `(variable, default under $HOME)`.
-const SDK_FILES: [(&str, Option<&str>); 4] = [
+const SDK_FILES: [(&str, Option<&str>); 5] = [
     ("AWS_CONFIG_FILE", Some(".aws/config")),
     ("AWS_SHARED_CREDENTIALS_FILE", Some(".aws/credentials")),
     ("AWS_WEB_IDENTITY_TOKEN_FILE", None),
+    // EKS Pod Identity's token, read by the container credentials provider.
+    ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", None),
     ("AWS_CA_BUNDLE", None),
 ];
 
