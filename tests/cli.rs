@@ -247,6 +247,8 @@ fn upstream_help_and_version() {
         ("ecr-credential-provider", "-h"),
         ("auth-provider-gcp", "--help"),
         ("gcr-credential-provider", "-h"),
+        ("acr-credential-provider", "--help"),
+        ("acr-credential-provider", "-h"),
     ] {
         let bin = s.bin_dir_with(name).join(name);
         let out = std::process::Command::new(&bin).arg(flag).output().unwrap();
@@ -258,13 +260,16 @@ fn upstream_help_and_version() {
         );
         assert!(text.contains("[honoured]"), "{text}");
     }
-    for flag in ["--version", "-v"] {
-        let bin = s
-            .bin_dir_with("ecr-credential-provider")
-            .join("ecr-credential-provider");
+    // ecr-credential-provider's -v is --version; acr-credential-provider's -v is klog's.
+    for (name, flag) in [
+        ("ecr-credential-provider", "--version"),
+        ("ecr-credential-provider", "-v"),
+        ("acr-credential-provider", "--version"),
+    ] {
+        let bin = s.bin_dir_with(name).join(name);
         let out = std::process::Command::new(&bin).arg(flag).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert_eq!(out.status.code(), Some(0), "{name} {flag}");
         assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
     }
 }

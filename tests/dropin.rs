@@ -203,6 +203,8 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     ("ecr", "--help", "tests/cli.rs upstream_help_and_version"),
     ("ecr", "--version", "tests/cli.rs upstream_help_and_version"),
     ("gcp", "--help", "tests/cli.rs upstream_help_and_version"),
+    ("acr", "--help", "tests/cli.rs upstream_help_and_version"),
+    ("acr", "--version", "tests/cli.rs upstream_help_and_version"),
     (
         "gcp",
         "--v",
