@@ -9,8 +9,12 @@
 # KEYRING_PACKAGE_DIR tells them where scripts/package.sh put the packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Where the time goes, on stderr (CI has 20 minutes for a clean run).
-phase() { printf 'test.sh: %s after %d s\n' "$1" "$SECONDS" >&2; }
+# Where the time and the disk go, on stderr (CI has 20 minutes for a clean run, and once ran
+# out of disk).
+phase() {
+    printf 'test.sh: %s after %d s, %s free on the target disk\n' "$1" "$SECONDS" \
+        "$(df -h --output=avail . 2>/dev/null | tail -n1 | tr -d ' ')" >&2
+}
 bash scripts/install-test-deps.sh
 phase "test tools ready"
 export KEYRING_PEER_TESTS=1
