@@ -32,10 +32,13 @@
 //! `credential_process`, SSO, web identity, ECS/EKS Pod Identity, IMDSv2) are most of its
 //! value; its HTTP is hyper either way, so the binary still has one HTTP stack.
 //!
+//! [`jwt`] signs the RS256 client assertions those token endpoints take.
+//!
 //! Users: `keyring-gcp` (metadata server, OAuth token endpoints for key files and gcloud
 //! credentials, STS and IAM credentials, `google-dockercfg-url`) and `keyring-acr` (IMDS,
 //! Entra ID, the registry's challenge and token exchange, through [`Blocking`]).
 
+pub mod jwt;
 pub mod proxy;
 pub mod retry;
 pub mod tls;

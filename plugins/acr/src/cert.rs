@@ -9,9 +9,10 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use keyring_net::jwt::KeyError;
 use ring::signature::RsaKeyPair;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::CertificateDer;
 
 /// A loaded certificate credential.
 pub struct CertificateKey {
@@ -73,15 +74,10 @@ pub fn load(bytes: &[u8]) -> Result<CertificateKey, CertError> {
     {
         return Err(CertError::Encrypted);
     }
-    let key = match PrivateKeyDer::from_pem_slice(bytes) {
-        Ok(PrivateKeyDer::Pkcs8(k)) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
-        Ok(PrivateKeyDer::Pkcs1(k)) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
-        Ok(_) => return Err(CertError::NotRsa),
-        Err(_) => return Err(CertError::NoKey),
-    }
-    .map_err(|e| match e.to_string().as_str() {
-        "WrongAlgorithm" => CertError::NotRsa,
-        other => CertError::BadKey(other.to_string()),
+    let key = keyring_net::jwt::rsa_key_from_pem(bytes).map_err(|e| match e {
+        KeyError::NoKey => CertError::NoKey,
+        KeyError::NotRsa => CertError::NotRsa,
+        KeyError::Rejected(why) => CertError::BadKey(why),
     })?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(bytes)
         .filter_map(Result::ok)

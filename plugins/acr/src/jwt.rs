@@ -161,23 +161,7 @@ pub fn sign_assertion(
         "iat": iat,
         "exp": iat + claims.validity.as_secs(),
     });
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(body.to_string())
-    );
-    let mut sig = vec![0u8; key.public().modulus_len()];
-    key.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        rng,
-        signing_input.as_bytes(),
-        &mut sig,
-    )
-    .map_err(|_| SignError::Sign)?;
-    Ok(Secret::new(format!(
-        "{signing_input}.{}",
-        URL_SAFE_NO_PAD.encode(sig)
-    )))
+    keyring_net::jwt::sign_rs256(key, &header, &body, rng).map_err(|_| SignError::Sign)
 }
 
 #[cfg(test)]

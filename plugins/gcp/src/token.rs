@@ -26,8 +26,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use keyring_api::{Deadline, ErrorKind, Secret};
 use keyring_net::http::{header, Request, StatusCode};
 use keyring_net::{Client, Policy, Route};
@@ -393,15 +391,11 @@ fn assertion(
     pem: &Secret<String>,
     now: SystemTime,
 ) -> Result<Secret<String>, &'static str> {
-    use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::PrivateKeyDer;
-    let key = match PrivateKeyDer::from_pem_slice(pem.expose().as_bytes()) {
-        Ok(PrivateKeyDer::Pkcs8(k)) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
-        Ok(PrivateKeyDer::Pkcs1(k)) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
-        _ => return Err("not a PEM RSA private key"),
-    }
-    .map_err(|_| "not an RSA key ring accepts")?;
+    use keyring_net::jwt::KeyError;
+    let key = keyring_net::jwt::rsa_key_from_pem(pem.expose().as_bytes()).map_err(|e| match e {
+        KeyError::NoKey | KeyError::NotRsa => "not a PEM RSA private key",
+        KeyError::Rejected(_) => "not an RSA key ring accepts",
+    })?;
     let iat = now
         .duration_since(UNIX_EPOCH)
         .map_err(|_| "the clock is before 1970")?
@@ -414,23 +408,13 @@ fn assertion(
         "iat": iat,
         "exp": iat + ASSERTION_VALIDITY,
     });
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let mut sig = vec![0u8; key.public().modulus_len()];
-    key.sign(
-        &RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        input.as_bytes(),
-        &mut sig,
+    keyring_net::jwt::sign_rs256(
+        &key,
+        &header,
+        &claims,
+        &keyring_net::jwt::SystemRandom::new(),
     )
-    .map_err(|_| "RS256 signing failed")?;
-    Ok(Secret::new(format!(
-        "{input}.{}",
-        URL_SAFE_NO_PAD.encode(sig)
-    )))
+    .map_err(|_| "RS256 signing failed")
 }
 
 /// A token endpoint's JSON answer: `access_token` and `expires_in` (seconds). The error text
