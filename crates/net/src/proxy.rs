@@ -58,10 +58,7 @@ impl ProxyConnector {
     /// The proxy `dst` goes through, `scheme://host:port` without credentials; `None` for a
     /// direct connection. For messages and tests.
     pub fn proxy_for(&self, dst: &Uri) -> Option<String> {
-        let via = match dst.scheme_str() {
-            Some("https") => self.proxies.intercept(dst)?,
-            _ => return None,
-        };
+        let via = self.intercept(dst)?;
         let u = via.uri();
         Some(format!(
             "{}://{}{}",
@@ -69,6 +66,16 @@ impl ProxyConnector {
             u.host().unwrap_or(""),
             u.port_u16().map(|p| format!(":{p}")).unwrap_or_default()
         ))
+    }
+}
+
+impl ProxyConnector {
+    /// The proxy the rules name for `dst`; only `https://` destinations are tunnelled.
+    fn intercept(&self, dst: &Uri) -> Option<hyper_util::client::proxy::matcher::Intercept> {
+        match dst.scheme_str() {
+            Some("https") => self.proxies.intercept(dst),
+            _ => None,
+        }
     }
 }
 
@@ -82,11 +89,7 @@ impl Service<Uri> for ProxyConnector {
     }
 
     fn call(&mut self, dst: Uri) -> Self::Future {
-        let via = match dst.scheme_str() {
-            Some("https") => self.proxies.intercept(&dst),
-            _ => None,
-        };
-        let Some(via) = via else {
+        let Some(via) = self.intercept(&dst) else {
             let connecting = self.direct.call(dst);
             return Box::pin(async move { connecting.await.map_err(Into::into) });
         };
@@ -108,36 +111,6 @@ impl Service<Uri> for ProxyConnector {
             tunnel = tunnel.with_auth(auth.clone());
         }
         Box::pin(async move { tunnel.call(dst).await.map_err(Into::into) })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rules(https: &str, no: &str) -> ProxyConnector {
-        ProxyConnector::new(
-            Duration::from_secs(1),
-            Matcher::builder().https(https).no(no).build(),
-        )
-    }
-
-    #[test]
-    fn no_proxy_and_plain_http_go_direct() {
-        let p = rules(
-            "http://u:pw@127.0.0.1:3128",
-            "metadata.google.internal,.corp.example",
-        );
-        let via = |u: &str| p.proxy_for(&u.parse().unwrap());
-        assert_eq!(
-            via("https://sts.googleapis.com/v1/token").as_deref(),
-            Some("http://127.0.0.1:3128"),
-            "credentials are not shown"
-        );
-        assert_eq!(via("https://metadata.google.internal/x"), None);
-        assert_eq!(via("https://acr.corp.example/v2/"), None);
-        // Plain HTTP (IMDS, metadata, loopback fakes) is never tunnelled.
-        assert_eq!(via("http://169.254.169.254/metadata"), None);
     }
 }
 
@@ -180,5 +153,35 @@ impl Service<Uri> for PinnedConnector {
             .build()
             .unwrap_or(dst);
         self.tcp.call(uri)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(https: &str, no: &str) -> ProxyConnector {
+        ProxyConnector::new(
+            Duration::from_secs(1),
+            Matcher::builder().https(https).no(no).build(),
+        )
+    }
+
+    #[test]
+    fn no_proxy_and_plain_http_go_direct() {
+        let p = rules(
+            "http://u:pw@127.0.0.1:3128",
+            "metadata.google.internal,.corp.example",
+        );
+        let via = |u: &str| p.proxy_for(&u.parse().unwrap());
+        assert_eq!(
+            via("https://sts.googleapis.com/v1/token").as_deref(),
+            Some("http://127.0.0.1:3128"),
+            "credentials are not shown"
+        );
+        assert_eq!(via("https://metadata.google.internal/x"), None);
+        assert_eq!(via("https://acr.corp.example/v2/"), None);
+        // Plain HTTP (IMDS, metadata, loopback fakes) is never tunnelled.
+        assert_eq!(via("http://169.254.169.254/metadata"), None);
     }
 }

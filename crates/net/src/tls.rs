@@ -29,14 +29,21 @@ pub fn client_config() -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
             "no CA certificates found{why}; install the CA certificates (ca-certificates) or set SSL_CERT_FILE"
         )));
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let config = config_with_roots(roots)?;
+    Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
+}
+
+/// A client configuration on ring trusting `roots` only, without client authentication.
+pub(crate) fn config_with_roots(
+    roots: rustls::RootCertStore,
+) -> Result<rustls::ClientConfig, TlsSetupError> {
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map_err(|e| TlsSetupError(e.to_string()))?
     .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
+    .with_no_client_auth())
 }
 
 /// The bundle files Go's `crypto/x509` looks for on Linux, in its order.

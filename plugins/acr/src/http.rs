@@ -65,14 +65,8 @@ pub struct Http {
     deadline: Deadline,
 }
 
-/// Which client a request uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// No proxy, plain HTTP (IMDS).
-    Direct,
-    /// Environment proxy settings.
-    Proxied,
-}
+/// Which client a request uses: [`Route::Direct`] for IMDS, [`Route::Proxied`] for the rest.
+pub use keyring_net::Route;
 
 /// A request body.
 pub enum Body<'a> {
@@ -163,12 +157,12 @@ impl Http {
 
     /// Sends the call, retrying transient failures within the deadline.
     pub fn send(&self, call: &Call<'_>) -> Result<Reply, Error> {
-        let client = match call.route {
-            _ if self.pinned.is_some() => self.pinned.as_ref().unwrap_or(&self.direct),
-            Route::Direct => &self.direct,
-            Route::Proxied => self
+        let client = match (&self.pinned, call.route) {
+            (Some(pinned), _) => pinned,
+            (None, Route::Direct) => &self.direct,
+            (None, Route::Proxied) => self
                 .proxied
-                .get_or_init(|| Client::new(keyring_net::Route::Proxied, POLICY))
+                .get_or_init(|| Client::new(Route::Proxied, POLICY))
                 .as_ref()
                 .map_err(|e| {
                     self.transport_error(
