@@ -17,7 +17,7 @@ use bytes::Bytes;
 use keyring_api::Deadline;
 use keyring_net::http::uri::Authority;
 use keyring_net::http::{header, Request, StatusCode};
-use keyring_net::{Client, Failed, Fetched, Policy};
+use keyring_net::{Client, Fetched, Policy};
 
 use crate::error::Error;
 use crate::token::{parse_token_response, AccessToken};
@@ -81,8 +81,15 @@ impl Metadata {
         self.authority.as_str()
     }
 
-    /// GET `path` with retries; the final response, whatever its status.
-    async fn get(&self, path: &str, limit: usize) -> Result<Fetched, Failed> {
+    /// GET `path` with retries; the final response, whatever its status. A request that
+    /// got no response is an error about `what`, with `hint`.
+    async fn get(
+        &self,
+        path: &str,
+        limit: usize,
+        what: &'static str,
+        hint: &'static str,
+    ) -> Result<Fetched, Error> {
         let uri = format!("http://{}{path}", self.authority);
         self.client
             .send_capped(
@@ -97,21 +104,32 @@ impl Metadata {
                 limit,
             )
             .await
+            .map_err(|cause| Error::MetadataFetch {
+                host: self.host().into(),
+                what,
+                cause,
+                hint,
+            })
+    }
+
+    /// A response about `what` whose status is not the one expected.
+    fn status_error(&self, what: &'static str, resp: &Fetched, hint: &'static str) -> Error {
+        Error::MetadataStatus {
+            host: self.host().into(),
+            what,
+            status: resp.status,
+            tries: tries_text(resp.attempts),
+            hint,
+        }
     }
 
     /// The default service account's access token.
     pub(crate) async fn token(&self) -> Result<AccessToken, Error> {
         const WHAT: &str = "the access token";
         let now = SystemTime::now();
-        let resp =
-            self.get(TOKEN_PATH, TOKEN_LIMIT)
-                .await
-                .map_err(|cause| Error::MetadataFetch {
-                    host: self.host().into(),
-                    what: WHAT,
-                    cause,
-                    hint: TOKEN_HINT_UNREACHABLE,
-                })?;
+        let resp = self
+            .get(TOKEN_PATH, TOKEN_LIMIT, WHAT, TOKEN_HINT_UNREACHABLE)
+            .await?;
         if resp.status != StatusCode::OK {
             let hint = match resp.status {
                 StatusCode::NOT_FOUND => TOKEN_HINT_404,
@@ -119,13 +137,7 @@ impl Metadata {
                 s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => TOKEN_HINT_5XX,
                 _ => "is GCE_METADATA_HOST pointing at a metadata server?",
             };
-            return Err(Error::MetadataStatus {
-                host: self.host().into(),
-                what: WHAT,
-                status: resp.status,
-                tries: tries_text(resp.attempts),
-                hint,
-            });
+            return Err(self.status_error(WHAT, &resp, hint));
         }
         let (token, expires_in) =
             parse_token_response(&resp.body).map_err(|reason| Error::MetadataBody {
@@ -145,23 +157,9 @@ impl Metadata {
     pub(crate) async fn project_id(&self) -> Result<String, Error> {
         const WHAT: &str = "the project ID";
         const HINT: &str = "set gcp.workloadIdentity.projectId off Google Cloud";
-        let resp = self
-            .get(PROJECT_ID_PATH, 1024)
-            .await
-            .map_err(|cause| Error::MetadataFetch {
-                host: self.host().into(),
-                what: WHAT,
-                cause,
-                hint: HINT,
-            })?;
+        let resp = self.get(PROJECT_ID_PATH, 1024, WHAT, HINT).await?;
         if resp.status != StatusCode::OK {
-            return Err(Error::MetadataStatus {
-                host: self.host().into(),
-                what: WHAT,
-                status: resp.status,
-                tries: tries_text(resp.attempts),
-                hint: HINT,
-            });
+            return Err(self.status_error(WHAT, &resp, HINT));
         }
         let id = std::str::from_utf8(&resp.body).unwrap_or_default().trim();
         let ok = !id.is_empty()
@@ -182,25 +180,13 @@ impl Metadata {
     /// An instance attribute's value; `None` when the attribute is not set (404).
     pub(crate) async fn attribute(&self, name: &'static str) -> Result<Option<Bytes>, Error> {
         let path = format!("{ATTRIBUTES_PATH}{name}");
-        let resp =
-            self.get(&path, ATTRIBUTE_LIMIT)
-                .await
-                .map_err(|cause| Error::MetadataFetch {
-                    host: self.host().into(),
-                    what: name,
-                    cause,
-                    hint: ATTRIBUTE_HINT,
-                })?;
+        let resp = self
+            .get(&path, ATTRIBUTE_LIMIT, name, ATTRIBUTE_HINT)
+            .await?;
         match resp.status {
             StatusCode::OK => Ok(Some(resp.body)),
             StatusCode::NOT_FOUND => Ok(None),
-            status => Err(Error::MetadataStatus {
-                host: self.host().into(),
-                what: name,
-                status,
-                tries: tries_text(resp.attempts),
-                hint: ATTRIBUTE_HINT,
-            }),
+            _ => Err(self.status_error(name, &resp, ATTRIBUTE_HINT)),
         }
     }
 }
