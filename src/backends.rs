@@ -27,11 +27,12 @@ macro_rules! cloud_backends {
         pub const NAMES: &[&str] = &[$(stringify!($name),)* DOCKER_CONFIG];
 
         /// Every backend compiled in, in the default chain order.
-        pub fn all() -> Vec<&'static Backend> {
-            vec![
+        pub fn all() -> &'static [&'static Backend] {
+            const ALL: &[&Backend] = &[
                 $(#[cfg(feature = $feature)] <$kit as keyring_api::Configurable>::BACKEND,)*
                 &keyring_docker_config::BACKEND,
-            ]
+            ];
+            ALL
         }
 
         /// The plugin config file as written (the `config` module documents it). Unknown fields

@@ -29,7 +29,7 @@ use keyring_kubelet_config::{traps, Severity};
 /// The upstream plugins this build can answer for, with their backends.
 pub fn plugins() -> Vec<&'static Plugin> {
     crate::backends::all()
-        .into_iter()
+        .iter()
         .filter_map(|b| b.upstream)
         .collect()
 }

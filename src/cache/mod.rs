@@ -416,7 +416,7 @@ pub fn context_hash(config_bytes: &[u8], search_dirs: &[Option<&Path>]) -> [u8; 
     let backends = crate::backends::all();
     let mut vars: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
-        .filter(|(k, _)| in_context(k, &backends))
+        .filter(|(k, _)| in_context(k, backends))
         .filter(|(k, _)| {
             // Neither changes an answer: a hit must find the entries of runs without them.
             k != "KUBELET_KEYRING_NO_CACHE"
