@@ -190,15 +190,12 @@ pub fn fetch(call: &Call, identity: &Identity, deadline: Deadline) -> Result<Tok
 }
 
 fn fetch_blocking(call: &Call, identity: &Identity, deadline: Deadline) -> Result<Token, Failure> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            Failure::new(
-                ErrorKind::Unavailable,
-                format!("cannot start the async runtime: {e}"),
-            )
-        })?;
+    let runtime = keyring_net::Blocking::new().map_err(|e| {
+        Failure::new(
+            ErrorKind::Unavailable,
+            format!("cannot start the async runtime: {e}"),
+        )
+    })?;
     // The backend's own bound, cut to what is left of the invocation's budget.
     let limit = deadline.cap(DEADLINE);
     let result = runtime.block_on(async {
@@ -214,10 +211,7 @@ fn fetch_blocking(call: &Call, identity: &Identity, deadline: Deadline) -> Resul
             )),
         }
     });
-    // Without waiting for the blocking pool, whose only work is hyper's name lookups
-    // (getaddrinfo): after an answer its idle thread need not be woken and joined first, and
-    // after a timeout a lookup still hanging must not hold the call past its deadline.
-    runtime.shutdown_background();
+    // The runtime is dropped here without joining the resolver thread (keyring_net::Blocking).
     result
 }
 
