@@ -497,6 +497,24 @@ pub fn form(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
+/// A URL fit for a message: `scheme://host[:port]/path` without user-info, query or fragment,
+/// which can carry credentials or signatures.
+pub fn shown_url(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    match scheme {
+        Some(scheme) => format!("{scheme}://{host}{path}"),
+        None => format!("{host}{path}"),
+    }
+}
+
 /// `Retry-After` in seconds, when sent as a number.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers

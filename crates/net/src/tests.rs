@@ -317,3 +317,21 @@ fn timeouts_read_in_seconds_or_milliseconds() {
     let nanos = FetchError::Timeout(Duration::from_nanos(4_471_940_507)).to_string();
     assert_eq!(nanos, "no answer within 4.471s");
 }
+
+#[test]
+fn urls_are_shown_without_userinfo_query_or_fragment() {
+    assert_eq!(
+        shown_url("https://u:SECRET@h.example:8443/b/cfg.json?X-Goog-Signature=SIG#f"),
+        "https://h.example:8443/b/cfg.json"
+    );
+    assert_eq!(
+        shown_url("http://u:p@127.0.0.1:5000/x"),
+        "http://127.0.0.1:5000/x"
+    );
+    assert_eq!(
+        shown_url("https://vpce.example.com"),
+        "https://vpce.example.com"
+    );
+    assert_eq!(shown_url("u@h:1"), "h:1");
+    assert_eq!(shown_url("https://h/p?a=@b"), "https://h/p");
+}

@@ -703,20 +703,9 @@ fn describe_override_for(specific: &str) -> String {
     }
 }
 
-/// A URL with any `user:password@` removed, for messages.
+/// A URL for messages: without user-info, query or fragment, one bounded line.
 fn without_userinfo(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let authority = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let shown = if scheme.is_empty() {
-        format!("{authority}{path}")
-    } else {
-        format!("{scheme}://{authority}{path}")
-    };
-    sanitize(&shown)
+    sanitize(&keyring_net::shown_url(url))
 }
 
 fn credentials_timeout() -> String {

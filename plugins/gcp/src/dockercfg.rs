@@ -45,7 +45,7 @@ pub(crate) async fn load(md: &Metadata) -> Result<Option<(Entries, String)>, Err
     };
     let text = String::from_utf8_lossy(&raw);
     let uri = parse_url(text.trim())?;
-    let shown = redact(&uri);
+    let shown = keyring_net::shown_url(&uri.to_string());
     let body = fetch(uri, &shown, md.deadline()).await?;
     let origin = format!("{URL_ATTRIBUTE} {shown}");
     let entries = parse(&body, origin.clone())?;
@@ -107,16 +107,6 @@ fn parse_url(text: &str) -> Result<Uri, Error> {
     Ok(uri)
 }
 
-/// `scheme://host[:port]/path`, without the query.
-fn redact(uri: &Uri) -> String {
-    format!(
-        "{}://{}{}",
-        uri.scheme_str().unwrap_or("http"),
-        uri.authority().map(|a| a.as_str()).unwrap_or(""),
-        uri.path()
-    )
-}
-
 async fn fetch(uri: Uri, shown: &str, deadline: Deadline) -> Result<Bytes, Error> {
     let fail = |reason: String| Error::DockercfgUrl {
         url: shown.to_string(),
@@ -164,7 +154,10 @@ mod tests {
     fn urls() {
         let u =
             parse_url("https://storage.example.com/b/cfg.json?X-Goog-Signature=SECRET").unwrap();
-        assert_eq!(redact(&u), "https://storage.example.com/b/cfg.json");
+        assert_eq!(
+            keyring_net::shown_url(&u.to_string()),
+            "https://storage.example.com/b/cfg.json"
+        );
         assert!(parse_url("HTTP://h:8080/x").is_ok());
         for bad in [
             "gs://bucket/cfg",

@@ -352,7 +352,10 @@ async fn redeem(
             };
             fail(
                 kind,
-                format!("token request to {} failed: {e}", redact(uri)),
+                format!(
+                    "token request to {} failed: {e}",
+                    keyring_net::shown_url(uri)
+                ),
             )
         })?;
     if resp.status != StatusCode::OK {
@@ -377,11 +380,6 @@ async fn redeem(
         expires_at: now + expires_in,
         source,
     })
-}
-
-/// `scheme://host/path` of a URL, for messages.
-fn redact(uri: &str) -> &str {
-    uri.split(['?', '#']).next().unwrap_or_default()
 }
 
 /// The signed JWT-bearer assertion of a service-account key. The error never quotes the key.
