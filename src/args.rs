@@ -29,7 +29,7 @@ pub struct GlobalArgs {
     )]
     pub root_dir: PathBuf,
 
-    /// The plugin's own config file (YAML or JSON): provider order, mirrors, endpoints.
+    /// The plugin's own config file (YAML or JSON): backend order, mirrors, endpoints.
     #[arg(
         long,
         env = ENV_CONFIG,

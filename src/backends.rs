@@ -2,33 +2,33 @@
 //!
 //! [`cloud_backends!`] below names each backend with a config section, with the cargo
 //! feature that compiles it in and its [`keyring_api::Configurable`] type. From that one line per backend
-//! come the config file's sections ([`RawConfig`], [`Sections`]), the providers of the chain
-//! ([`Sections::provider`]), the upstream command line applied to each section
+//! come the config file's sections ([`RawConfig`], [`Sections`]), the backends of the chain
+//! ([`Sections::backend`]), the upstream command line applied to each section
 //! ([`Sections::configure_upstream`]), the default chain order ([`NAMES`]) and the list of
-//! [`Backend`]s ([`all`]) from which the cache context and the upstream names are derived.
+//! [`BackendInfo`]s ([`all`]) from which the cache context and the upstream names are derived.
 //! `docker-config`, which every build has and which has no section, is last in the chain.
 //!
 //! A section of a backend this build leaves out is accepted and warned about, so one config
 //! file serves builds with and without it.
 
 use keyring_api::upstream::Parsed;
-use keyring_api::{Backend, Provider, ProviderError};
+use keyring_api::{Backend, BackendError, BackendInfo};
 use serde::Deserialize;
 
-/// The docker config files' provider name, last in the default chain.
+/// The docker config files' backend name, last in the default chain.
 pub const DOCKER_CONFIG: &str = "docker-config";
 
 /// Generates the config file's raw and checked sections and the per-backend dispatch from
 /// one line per backend: `field: "cargo feature" => Configurable type`.
 macro_rules! cloud_backends {
     ($($name:ident: $feature:literal => $kit:ty),* $(,)?) => {
-        /// Every provider name this source knows (compiled in or not), in the default chain
+        /// Every backend name this source knows (compiled in or not), in the default chain
         /// order: the cloud backends, then docker-config.
         pub const NAMES: &[&str] = &[$(stringify!($name),)* DOCKER_CONFIG];
 
         /// Every backend compiled in, in the default chain order.
-        pub fn all() -> &'static [&'static Backend] {
-            const ALL: &[&Backend] = &[
+        pub fn all() -> &'static [&'static BackendInfo] {
+            const ALL: &[&BackendInfo] = &[
                 $(#[cfg(feature = $feature)] <$kit as keyring_api::Configurable>::BACKEND,)*
                 &keyring_docker_config::BACKEND,
             ];
@@ -44,8 +44,9 @@ macro_rules! cloud_backends {
             pub api_version: Option<String>,
             /// Must be `KeyringConfig` when present.
             pub kind: Option<String>,
-            /// Provider names in chain order.
-            pub providers: Option<Vec<String>>,
+            /// Backend names in chain order. `providers`, its name before 0.2, is read too.
+            #[serde(alias = "providers")]
+            pub backends: Option<Vec<String>>,
             $(
                 #[doc = concat!("The `", stringify!($name), ":` section.")]
                 #[cfg(feature = $feature)]
@@ -69,7 +70,7 @@ macro_rules! cloud_backends {
         impl RawConfig {
             /// The backends' sections, each checked by its backend (a bad one fails the load,
             /// exit 2, before any request). Sections of backends left out are warned about.
-            pub fn sections(&self) -> Result<Sections, ProviderError> {
+            pub fn sections(&self) -> Result<Sections, BackendError> {
                 $(
                     #[cfg(feature = $feature)]
                     if let Some(section) = &self.$name {
@@ -94,16 +95,16 @@ macro_rules! cloud_backends {
         }
 
         impl Sections {
-            /// The provider of backend `name`, built from its section; `None` for a name that
+            /// The backend of backend `name`, built from its section; `None` for a name that
             /// is not a compiled-in cloud backend.
-            pub fn provider(
+            pub fn backend(
                 &self,
                 name: &str,
-            ) -> Option<Result<Box<dyn Provider>, ProviderError>> {
+            ) -> Option<Result<Box<dyn Backend>, BackendError>> {
                 $(
                     #[cfg(feature = $feature)]
                     if name == stringify!($name) {
-                        return Some(<$kit as keyring_api::Configurable>::provider(&self.$name));
+                        return Some(<$kit as keyring_api::Configurable>::build(&self.$name));
                     }
                 )*
                 let _ = name;
@@ -118,7 +119,7 @@ macro_rules! cloud_backends {
                 parsed: &Parsed,
                 as_upstream: bool,
                 env: keyring_api::backend::Env<'_>,
-            ) -> Result<(), ProviderError> {
+            ) -> Result<(), BackendError> {
                 $(
                     #[cfg(feature = $feature)]
                     if name == stringify!($name) {
@@ -156,12 +157,12 @@ mod tests {
             assert!(!names[i + 1..].contains(n), "{n} twice");
             assert!(NAMES.contains(n), "{n} not in NAMES");
         }
-        // Each compiled-in cloud backend builds a provider from a default section.
+        // Each compiled-in cloud backend builds a backend from a default section.
         let sections = RawConfig::default().sections().unwrap();
         for n in names.iter().filter(|n| **n != DOCKER_CONFIG) {
-            let p = sections.provider(n).expect(n).unwrap();
+            let p = sections.backend(n).expect(n).unwrap();
             assert_eq!(p.name(), *n);
         }
-        assert!(sections.provider(DOCKER_CONFIG).is_none());
+        assert!(sections.backend(DOCKER_CONFIG).is_none());
     }
 }

@@ -44,7 +44,7 @@ pub struct Cli {
 pub enum Command {
     /// Answer one CredentialProviderRequest from stdin (the default; the kubelet's usual `args`).
     GetCredentials,
-    /// Explain, for each image, which provider would answer and why, where the credential
+    /// Explain, for each image, which backend would answer and why, where the credential
     /// would come from and what the cache holds. Secrets are never shown.
     Explain {
         /// Image references (as in a pod spec, or as the kubelet sends them).

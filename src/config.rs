@@ -3,18 +3,18 @@
 //! Parsed in two layers: [`RawConfig`] mirrors the file (serde, unknown fields refused, errors
 //! carry line and column); [`Config`] is the validated form the rest of the program uses.
 //! Every backend owns its section (`ecr:`, `gcp:`, `acr:`) and validates it when it builds its
-//! provider. No file means defaults: every compiled-in backend, in the order
+//! backend. No file means defaults: every compiled-in backend, in the order
 //! ecr, gcp, acr, docker-config.
 //!
 //! ```yaml
 //! apiVersion: kubelet-keyring/v1alpha1
 //! kind: KeyringConfig
-//! providers: [ecr, gcp, acr, docker-config]   # order of the chain; omit one to disable it
+//! backends: [ecr, gcp, acr, docker-config]   # order of the chain; omit one to disable it
 //! ```
 
 use std::path::{Path, PathBuf};
 
-use keyring_api::ProviderError;
+use keyring_api::BackendError;
 
 use crate::backends::{compiled_in, NAMES};
 use crate::upstream::Upstream;
@@ -38,7 +38,7 @@ pub struct Config {
     pub text: String,
     /// The chain, in order: names of compiled-in backends.
     pub order: Vec<&'static str>,
-    /// Whether the file listed `providers` (then an upstream name does not narrow the chain).
+    /// Whether the file listed `backends` (then an upstream name does not narrow the chain).
     pub order_given: bool,
     /// Upstream arguments and environment that shape the answers ([`Config::apply_upstream`]),
     /// for the cache context.
@@ -107,24 +107,24 @@ impl Config {
                 "kind: unsupported value {k:?}, expected {KIND:?}"
             )));
         }
-        let order_given = raw.providers.is_some();
-        let order = match &raw.providers {
+        let order_given = raw.backends.is_some();
+        let order = match &raw.backends {
             None => NAMES.iter().copied().filter(|n| compiled_in(n)).collect(),
             Some(names) => {
                 let mut order = Vec::new();
                 for (i, name) in names.iter().enumerate() {
                     let known = NAMES.iter().copied().find(|n| n == name).ok_or_else(|| {
                         err(format!(
-                            "providers[{i}]: unknown provider {name:?}; known: {}",
+                            "backends[{i}]: unknown backend {name:?}; known: {}",
                             NAMES.join(", ")
                         ))
                     })?;
                     if names[..i].contains(name) {
-                        return Err(err(format!("providers[{i}]: {name:?} listed twice")));
+                        return Err(err(format!("backends[{i}]: {name:?} listed twice")));
                     }
                     if !compiled_in(known) {
                         tracing::warn!(
-                            "provider {name:?} is not compiled into this build; skipping it"
+                            "backend {name:?} is not compiled into this build; skipping it"
                         );
                         continue;
                     }
@@ -149,14 +149,14 @@ impl Config {
 
 impl Config {
     /// Applies the upstream plugins' command line ([`crate::upstream`]): under an upstream
-    /// name the chain is that plugin's backend alone (unless the file lists `providers`);
+    /// name the chain is that plugin's backend alone (unless the file lists `backends`);
     /// each active backend applies the flags it knows. Warned flags and variables are
     /// logged here, once each.
     pub fn apply_upstream(
         &mut self,
         up: &Upstream,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<(), ProviderError> {
+    ) -> Result<(), BackendError> {
         if up.is_empty() {
             return Ok(());
         }
@@ -218,11 +218,11 @@ mod tests {
 
     #[test]
     fn order_and_errors_name_the_place() {
-        let raw = Config::parse("providers: [docker-config]\n").unwrap();
+        let raw = Config::parse("backends: [docker-config]\n").unwrap();
         let c = Config::validate(raw, None).unwrap();
         assert_eq!(c.order, [crate::backends::DOCKER_CONFIG]);
 
-        let e = Config::parse("providers: [docker-config]\nbogus: 1\n")
+        let e = Config::parse("backends: [docker-config]\nbogus: 1\n")
             .unwrap_err()
             .to_string();
         assert!(
@@ -230,9 +230,9 @@ mod tests {
             "{e}"
         );
 
-        let raw = Config::parse("providers: [docker-config, quay]").unwrap();
+        let raw = Config::parse("backends: [docker-config, quay]").unwrap();
         let e = Config::validate(raw, None).unwrap_err().to_string();
-        assert!(e.contains("providers[1]") && e.contains("quay"), "{e}");
+        assert!(e.contains("backends[1]") && e.contains("quay"), "{e}");
 
         let raw = Config::parse(r#"{"apiVersion": "v9"}"#).unwrap();
         assert!(Config::validate(raw, None)

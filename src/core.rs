@@ -1,6 +1,6 @@
 //! The pure core of `get-credentials`: one function, [`answer`], takes the query (the decoded
 //! request with its clock and deadline), the apiVersion to answer in, a view of the cache and
-//! the provider chain, and returns the response or a typed [`Failure`], with the metrics
+//! the backend chain, and returns the response or a typed [`Failure`], with the metrics
 //! records of the turn. No stdin, stdout, flags or paths here: `get` reads the request and
 //! opens the disk cache, writes the response and the records; `explain --fetch` calls the same
 //! function without a cache, so what it shows is what the kubelet would be told.
@@ -22,9 +22,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use keyring_api::provider::Query;
+use keyring_api::backend::Query;
 use keyring_api::wire::{ApiVersion, Response};
-use keyring_api::{CacheKeyType, ImageName, ProviderError};
+use keyring_api::{BackendError, CacheKeyType, ImageName};
 
 use crate::cache::{self, DiskCache, Entry};
 use crate::chain::Resolved;
@@ -109,7 +109,7 @@ pub struct Answered {
     /// What the kubelet is told.
     pub response: Response,
     /// Who answered (`none` when nobody had credentials).
-    pub provider: String,
+    pub backend: String,
     /// How.
     pub served: Served,
     /// Where the credential came from (a path, a helper, an identity); never a secret.
@@ -136,14 +136,14 @@ pub fn answer<C: CacheView>(
     query: &Query,
     version: ApiVersion,
     cache: &C,
-    resolve: impl FnOnce(&Query) -> Result<Resolved, ProviderError>,
+    resolve: impl FnOnce(&Query) -> Result<Resolved, BackendError>,
 ) -> Turn<C::Lock> {
     let image = &query.image;
     let now = query.clock.now();
     if let Some(a) = cached(cache, image, now, version, Served::Hit) {
         tracing::debug!("cache hit for {image}");
         return Turn {
-            records: vec![Record::new(now, Event::Hit, &a.provider, image)],
+            records: vec![Record::new(now, Event::Hit, &a.backend, image)],
             result: Ok(a),
             lock: None,
         };
@@ -156,7 +156,7 @@ pub fn answer<C: CacheView>(
     if let Some(a) = cached(cache, image, now, version, Served::Filled) {
         tracing::debug!("cache filled by another process for {image}");
         return Turn {
-            records: vec![Record::new(now, Event::Hit, &a.provider, image)],
+            records: vec![Record::new(now, Event::Hit, &a.backend, image)],
             result: Ok(a),
             lock,
         };
@@ -168,7 +168,7 @@ pub fn answer<C: CacheView>(
             let mut records = vec![Record::new(
                 now,
                 Event::FetchFailed(e.kind),
-                e.provider,
+                e.backend,
                 image,
             )];
             let stale = e
@@ -179,7 +179,7 @@ pub fn answer<C: CacheView>(
             let result = match stale {
                 Some(a) => {
                     tracing::warn!("serving a cached credential that is still valid, because the backend failed: {e}");
-                    records.push(Record::new(now, Event::StaleServed, &a.provider, image));
+                    records.push(Record::new(now, Event::StaleServed, &a.backend, image));
                     Ok(a)
                 }
                 None => Err(e.into()),
@@ -199,7 +199,7 @@ pub fn answer<C: CacheView>(
         Ok(a) => vec![Record::new(
             query.clock.now(),
             Event::FetchOk,
-            &a.provider,
+            &a.backend,
             image,
         )],
         Err(_) => Vec::new(),
@@ -227,7 +227,7 @@ fn cached<C: CacheView>(
             cache_duration: Some(remaining),
             auth: entry.auth,
         },
-        provider: entry.provider,
+        backend: entry.backend,
         served,
         source: entry.source,
         expires_at: entry
@@ -245,7 +245,7 @@ fn decide(
     resolved: Resolved,
     now: SystemTime,
 ) -> Result<(Answered, CacheKeyType, Entry), Failure> {
-    let provider = resolved.provider.unwrap_or("none");
+    let backend = resolved.backend.unwrap_or("none");
     if let Some(token) = &query.service_account_token {
         if resolved
             .answer
@@ -254,14 +254,14 @@ fn decide(
             .any(|a| a.password.expose() == token.expose())
         {
             return Err(Failure::Internal(format!(
-                "refusing an answer from {provider} that would hand the pod's service-account token to the container runtime as a password"
+                "refusing an answer from {backend} that would hand the pod's service-account token to the container runtime as a password"
             )));
         }
     }
     // The kubelet is told what our cache holds: the lifetime after the expiry cut and the
     // refresh jitter. Whole seconds, never zero by accident (zero means "do not cache").
     let (scope, key) = cache::store_key(&query.image, resolved.answer.cache_key_type);
-    let entry = Entry::new(key.to_string(), provider, &resolved.answer, now);
+    let entry = Entry::new(key.to_string(), backend, &resolved.answer, now);
     let cache_duration = match entry.freshness(now) {
         cache::Freshness::Fresh(d) => d,
         _ => Duration::from_secs(resolved.answer.lifetime.as_secs().max(1)),
@@ -274,7 +274,7 @@ fn decide(
             cache_duration: Some(cache_duration),
             auth: answer.auth,
         },
-        provider: provider.to_string(),
+        backend: backend.to_string(),
         served: Served::Fetched,
         source: answer.source,
         expires_at: answer.expires_at,
@@ -299,7 +299,7 @@ mod tests {
             },
         );
         Resolved {
-            provider: Some("docker-config"),
+            backend: Some("docker-config"),
             answer: Answer {
                 auth,
                 cache_key_type: CacheKeyType::Registry,
@@ -382,7 +382,7 @@ mod tests {
         assert_eq!(a.response.api_version, ApiVersion::V1Beta1);
         assert_eq!(map.locks.get(), 1, "a hit takes no lock");
         assert_eq!(turn.records[0].event, Event::Hit);
-        assert_eq!(turn.records[0].provider, "docker-config");
+        assert_eq!(turn.records[0].backend, "docker-config");
     }
 
     #[test]
@@ -397,7 +397,7 @@ mod tests {
         assert!(turn.result.is_ok());
         // An hour later the entry is stale, the credential still good for hours.
         let later = query_at(1_000_000 + 3600);
-        let fail = |kind| move |_: &Query| Err(ProviderError::new("ecr", kind, "no"));
+        let fail = |kind| move |_: &Query| Err(BackendError::new("ecr", kind, "no"));
         let turn = answer(&later, ApiVersion::V1, &map, fail(ErrorKind::Unavailable));
         let a = turn.result.unwrap();
         assert_eq!((a.served, password(&a)), (Served::Stale, "old"));
@@ -411,7 +411,7 @@ mod tests {
         );
 
         let turn = answer(&later, ApiVersion::V1, &map, fail(ErrorKind::Denied));
-        let Err(Failure::Provider(e)) = turn.result else {
+        let Err(Failure::Backend(e)) = turn.result else {
             panic!("a denial was answered from the cache")
         };
         assert_eq!(e.kind, ErrorKind::Denied);

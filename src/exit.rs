@@ -10,7 +10,7 @@ pub enum Failure {
     BadInput(String),
     /// A backend could not get credentials for a registry it is responsible for: exit 1.
     #[error(transparent)]
-    Provider(#[from] keyring_api::ProviderError),
+    Backend(#[from] keyring_api::BackendError),
     /// Anything else (stdout closed, ...): exit 1.
     #[error("{0}")]
     Internal(String),
@@ -22,7 +22,7 @@ impl Failure {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Failure::BadInput(_) => ExitCode::from(2),
-            Failure::Provider(e) => ExitCode::from(e.kind.exit_code()),
+            Failure::Backend(e) => ExitCode::from(e.kind.exit_code()),
             Failure::Internal(_) => ExitCode::from(1),
         }
     }

@@ -1,9 +1,9 @@
-//! `kubelet-keyring explain IMAGE...`: for each image, which provider would answer and why
+//! `kubelet-keyring explain IMAGE...`: for each image, which backend would answer and why
 //! (and why the others would not), where the credential would come from, and the cache state.
 //! Read-only: nothing is fetched unless `--fetch` is given, nothing is written to the cache,
 //! and no secret is ever printed (passwords and tokens are reported as redacted).
 
-use keyring_api::provider::Query;
+use keyring_api::backend::Query;
 use keyring_api::wire::ApiVersion;
 use keyring_api::ImageName;
 use serde::Serialize;
@@ -27,22 +27,22 @@ pub struct Report {
     pub error: Option<String>,
     /// The cache's view.
     pub cache: String,
-    /// Each provider of the chain, in order.
-    pub providers: Vec<ProviderReport>,
-    /// The provider that would answer, if any.
+    /// Each backend of the chain, in order.
+    pub backends: Vec<BackendReport>,
+    /// The backend that would answer, if any.
     pub answered_by: Option<String>,
     /// With `--fetch`: what the real exchange returned (no secrets).
     pub fetch: Option<FetchReport>,
 }
 
-/// One provider's part.
+/// One backend's part.
 #[derive(Debug, Serialize)]
-pub struct ProviderReport {
+pub struct BackendReport {
     /// Its name.
     pub name: String,
     #[serde(flatten)]
     /// What it says.
-    pub explanation: keyring_api::provider::Explanation,
+    pub explanation: keyring_api::backend::Explanation,
 }
 
 /// The result of `--fetch`.
@@ -57,8 +57,8 @@ pub struct FetchReport {
     pub error_kind: Option<String>,
     /// What `get-credentials` does about that kind.
     pub consequence: Option<String>,
-    /// The provider that answered.
-    pub provider: Option<String>,
+    /// The backend that answered.
+    pub backend: Option<String>,
     /// `auth` keys with their user names; passwords redacted.
     pub credentials: Vec<(String, String)>,
     /// `cacheKeyType`.
@@ -91,7 +91,7 @@ pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Res
             image: None,
             error: None,
             cache: String::new(),
-            providers: Vec::new(),
+            backends: Vec::new(),
             answered_by: None,
             fetch: None,
         };
@@ -110,7 +110,7 @@ pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Res
                 "fresh {} entry for {:?} from {} ({}), {}s left",
                 e.cache_key_type,
                 e.key,
-                e.provider,
+                e.backend,
                 e.source,
                 d.as_secs()
             ),
@@ -118,7 +118,7 @@ pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Res
                 Some((e, left)) if matches!(e.freshness(now), Freshness::Stale(_)) => format!(
                     "stale entry for {:?} from {}: served only if the backend fails ({}s at a time)",
                     e.key,
-                    e.provider,
+                    e.backend,
                     left.as_secs()
                 ),
                 _ => format!("miss ({})", d.dir().display()),
@@ -129,7 +129,7 @@ pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Res
             if report.answered_by.is_none() && explanation.applies == Some(true) {
                 report.answered_by = Some(name.to_string());
             }
-            report.providers.push(ProviderReport {
+            report.backends.push(BackendReport {
                 name: name.to_string(),
                 explanation,
             });
@@ -173,7 +173,7 @@ fn fetch_report(
         Ok(a) => a,
         Err(e) => {
             let kind = match &e {
-                Failure::Provider(p) => Some(p.kind),
+                Failure::Backend(p) => Some(p.kind),
                 _ => None,
             };
             return FetchReport {
@@ -181,7 +181,7 @@ fn fetch_report(
                 error: Some(e.one_line()),
                 error_kind: kind.map(|k| k.as_str().to_string()),
                 consequence: kind.map(|k| k.consequence().to_string()),
-                provider: None,
+                backend: None,
                 credentials: Vec::new(),
                 cache_key_type: None,
                 cache_duration: None,
@@ -199,7 +199,7 @@ fn fetch_report(
         error: None,
         error_kind: None,
         consequence: None,
-        provider: (a.provider != "none").then_some(a.provider),
+        backend: (a.backend != "none").then_some(a.backend),
         credentials: a
             .response
             .auth
@@ -228,7 +228,7 @@ fn render(reports: &[Report]) -> String {
             (None, None) => {}
         }
         out.push_str(&format!("  cache: {}\n", r.cache));
-        for p in &r.providers {
+        for p in &r.backends {
             let mark = match p.explanation.applies {
                 Some(true) => "answers",
                 Some(false) => "passes",
@@ -252,7 +252,7 @@ fn render(reports: &[Report]) -> String {
             if f.ok {
                 out.push_str(&format!(
                     "  fetch: ok from {} ({}), cacheKeyType {}, cacheDuration {}{}\n",
-                    f.provider.as_deref().unwrap_or("nobody"),
+                    f.backend.as_deref().unwrap_or("nobody"),
                     f.source.as_deref().unwrap_or("-"),
                     f.cache_key_type.as_deref().unwrap_or("-"),
                     f.cache_duration.as_deref().unwrap_or("-"),

@@ -13,7 +13,7 @@
 
 use std::io::{IsTerminal, Read};
 
-use keyring_api::provider::Query;
+use keyring_api::backend::Query;
 use keyring_api::wire::{decode_request, MAX_REQUEST_BYTES};
 use keyring_api::ImageName;
 

@@ -181,7 +181,7 @@ mod tests {
         tracing::dispatcher::with_default(&Dispatch::from(sub.clone()), || {
             tracing::debug!("cache hit");
             tracing::info!("not shown");
-            let _span = tracing::debug_span!("provider", name = "ecr").entered();
+            let _span = tracing::debug_span!("backend", name = "ecr").entered();
         });
         assert!(!sub.is_built());
         assert_eq!(text(&buf), "");
@@ -197,10 +197,10 @@ mod tests {
         let buf = Buf::default();
         let sub = lazy(Level::DEBUG, &buf);
         tracing::dispatcher::with_default(&Dispatch::from(sub.clone()), || {
-            let _span = tracing::debug_span!("provider", name = "ecr").entered();
+            let _span = tracing::debug_span!("backend", name = "ecr").entered();
             tracing::debug!("asking");
             tracing::trace!("not shown");
         });
-        assert_eq!(text(&buf), "DEBUG provider{name=\"ecr\"}: asking\n");
+        assert_eq!(text(&buf), "DEBUG backend{name=\"ecr\"}: asking\n");
     }
 }

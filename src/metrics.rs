@@ -1,10 +1,10 @@
-//! Prometheus metrics in node_exporter's textfile-collector format, per provider and registry.
+//! Prometheus metrics in node_exporter's textfile-collector format, per backend and registry.
 //!
 //! Every invocation is its own short process, so counters live on disk, in the directory the
 //! operator names (`--metrics-dir`, `KUBELET_KEYRING_METRICS_DIR`; off when unset):
 //!
 //! * **Journal.** Each answer appends one fixed-size [`RECORD_LEN`] record (what happened,
-//!   when, provider, registry) to `kubelet-keyring.journal`: one `open(O_APPEND)`, one
+//!   when, backend, registry) to `kubelet-keyring.journal`: one `open(O_APPEND)`, one
 //!   `write`, one `close`. That is all a cache hit pays, and only when metrics are on; with
 //!   metrics off it pays nothing but the flag check. Appends of one small `write` to a local
 //!   file do not interleave, so concurrent invocations need no lock. A torn record (disk
@@ -22,7 +22,7 @@
 //!   credentials) for `kubelet_keyring_token_seconds_left`, so the gauge is current whenever
 //!   the file is written, not when the token was fetched.
 //!
-//! Labels are the provider's name and the registry as the kubelet matches it (the image's
+//! Labels are the backend's name and the registry as the kubelet matches it (the image's
 //! host\[:port\]); never a user name, token, path, service account or image repository.
 //! Metrics never fail an invocation: any error is logged and the answer stands.
 
@@ -115,28 +115,28 @@ pub struct Record {
     pub at_ms: u64,
     /// What.
     pub event: Event,
-    /// The provider's name (`none` when nobody had credentials).
-    pub provider: String,
+    /// The backend's name (`none` when nobody had credentials).
+    pub backend: String,
     /// The registry, as the kubelet matches it.
     pub registry: String,
 }
 
 impl Record {
     /// A record of `event` for `image`'s registry at `at`.
-    pub fn new(at: SystemTime, event: Event, provider: &str, image: &ImageName) -> Record {
+    pub fn new(at: SystemTime, event: Event, backend: &str, image: &ImageName) -> Record {
         Record {
             at_ms: ms(at),
             event,
-            provider: provider.to_string(),
+            backend: backend.to_string(),
             registry: image.registry().to_string(),
         }
     }
 
-    /// The fixed-size bytes: magic, event, error kind, lengths, time, provider, registry,
+    /// The fixed-size bytes: magic, event, error kind, lengths, time, backend, registry,
     /// end marker.
-    /// `None` for names too long to record (no real provider or registry is).
+    /// `None` for names too long to record (no real backend or registry is).
     pub fn encode(&self) -> Option<[u8; RECORD_LEN]> {
-        let (p, r) = (self.provider.as_bytes(), self.registry.as_bytes());
+        let (p, r) = (self.backend.as_bytes(), self.registry.as_bytes());
         if p.len() > PROVIDER_MAX || r.len() > REGISTRY_MAX {
             return None;
         }
@@ -170,7 +170,7 @@ impl Record {
         Some(Record {
             at_ms: u64::from_le_bytes(b[16..24].try_into().ok()?),
             event,
-            provider: text(&b[24..24 + p])?,
+            backend: text(&b[24..24 + p])?,
             registry: text(&b[REGISTRY_AT..REGISTRY_AT + r])?,
         })
     }
@@ -241,11 +241,11 @@ fn create_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
-/// The counters of one provider and registry.
+/// The counters of one backend and registry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
-    /// The provider.
-    pub provider: String,
+    /// The backend.
+    pub backend: String,
     /// The registry.
     pub registry: String,
     /// Answers from fresh cache entries.
@@ -265,7 +265,7 @@ pub struct Counters {
 /// What the fold keeps between runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
-    /// Counters, sorted by provider and registry.
+    /// Counters, sorted by backend and registry.
     pub series: Vec<Counters>,
     /// Renamed journals not yet deleted, and how many bytes of each were folded.
     pub journals: BTreeMap<String, u64>,
@@ -276,14 +276,14 @@ impl State {
     pub fn add(&mut self, r: &Record) {
         let i = match self
             .series
-            .binary_search_by(|c| (&*c.provider, &*c.registry).cmp(&(&r.provider, &r.registry)))
+            .binary_search_by(|c| (&*c.backend, &*c.registry).cmp(&(&r.backend, &r.registry)))
         {
             Ok(i) => i,
             Err(i) => {
                 self.series.insert(
                     i,
                     Counters {
-                        provider: r.provider.clone(),
+                        backend: r.backend.clone(),
                         registry: r.registry.clone(),
                         ..Default::default()
                     },
@@ -307,7 +307,7 @@ impl State {
     }
 }
 
-/// Seconds left per (provider, registry): of the longest-lived usable cache entry, until its
+/// Seconds left per (backend, registry): of the longest-lived usable cache entry, until its
 /// credential expires (until its cache lifetime ends when the expiry is unknown).
 pub type SecondsLeft = BTreeMap<(String, String), i64>;
 
@@ -341,7 +341,7 @@ pub fn seconds_left(dir: &Path, now: SystemTime) -> SecondsLeft {
         };
         let until = e.credential_expires_ms.unwrap_or(e.fresh_until_ms) as i64;
         let left = (until - now_ms).div_euclid(1000);
-        let slot = out.entry((e.provider.clone(), registry)).or_insert(left);
+        let slot = out.entry((e.backend.clone(), registry)).or_insert(left);
         *slot = (*slot).max(left);
     }
     out
@@ -372,7 +372,7 @@ pub const FAMILIES: [(&str, &str, &str); 7] = [
     (
         FETCHES,
         "counter",
-        "Successful fetches from the backend (provider none: nobody had credentials).",
+        "Successful fetches from the backend (backend none: nobody had credentials).",
     ),
     (FAILURES, "counter", "Failed fetches from the backend, by error kind."),
     (LAST_SUCCESS, "gauge", "Unix time of the last successful fetch."),
@@ -391,12 +391,12 @@ const LAST_SUCCESS: &str = "kubelet_keyring_last_success_timestamp_seconds";
 const LAST_FAILURE: &str = "kubelet_keyring_last_failure_timestamp_seconds";
 const SECONDS_LEFT: &str = "kubelet_keyring_token_seconds_left";
 
-/// The textfile: every family with HELP and TYPE, a series per provider and registry (and
+/// The textfile: every family with HELP and TYPE, a series per backend and registry (and
 /// per error kind, all kinds present so that `increase()` sees the first failure).
 pub fn render(state: &State, left: &SecondsLeft) -> String {
     let labels = |p: &str, r: &str| {
         format!(
-            "provider=\"{}\",registry=\"{}\"",
+            "backend=\"{}\",registry=\"{}\"",
             escape_label(p),
             escape_label(r)
         )
@@ -408,7 +408,7 @@ pub fn render(state: &State, left: &SecondsLeft) -> String {
             state
                 .series
                 .iter()
-                .filter_map(|c| Some((labels(&c.provider, &c.registry), value(c)?)))
+                .filter_map(|c| Some((labels(&c.backend, &c.registry), value(c)?)))
                 .collect()
         };
         match name {
@@ -421,7 +421,7 @@ pub fn render(state: &State, left: &SecondsLeft) -> String {
                 .flat_map(|c| {
                     ErrorKind::ALL.map(|k| {
                         let n = c.fetches_failed.get(k.as_str()).copied().unwrap_or(0);
-                        let l = labels(&c.provider, &c.registry);
+                        let l = labels(&c.backend, &c.registry);
                         (format!("{l},kind=\"{}\"", k.as_str()), n.to_string())
                     })
                 })
@@ -647,11 +647,11 @@ pub fn command(args: &GlobalArgs) -> Result<(), Failure> {
 mod tests {
     use super::*;
 
-    fn rec(at_ms: u64, event: Event, provider: &str, registry: &str) -> Record {
+    fn rec(at_ms: u64, event: Event, backend: &str, registry: &str) -> Record {
         Record {
             at_ms,
             event,
-            provider: provider.into(),
+            backend: backend.into(),
             registry: registry.into(),
         }
     }
@@ -755,22 +755,22 @@ mod tests {
             );
             assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name}");
         }
-        let ecr = r#"provider="ecr",registry="1.dkr.ecr.us-east-1.amazonaws.com""#;
+        let ecr = r#"backend="ecr",registry="1.dkr.ecr.us-east-1.amazonaws.com""#;
         for line in [
             format!("kubelet_keyring_cache_hits_total{{{ecr}}} 2"),
             format!("kubelet_keyring_fetches_total{{{ecr}}} 1"),
             format!("kubelet_keyring_last_success_timestamp_seconds{{{ecr}}} 1700000000.123"),
             format!("kubelet_keyring_token_seconds_left{{{ecr}}} 39000"),
             format!("kubelet_keyring_fetch_failures_total{{{ecr},kind=\"denied\"}} 0"),
-            r#"kubelet_keyring_fetch_failures_total{provider="gcp",registry="gcr.io",kind="unavailable"} 1"#.into(),
-            r#"kubelet_keyring_stale_answers_total{provider="gcp",registry="gcr.io"} 1"#.into(),
-            r#"kubelet_keyring_last_failure_timestamp_seconds{provider="gcp",registry="gcr.io"} 1700000002.000"#.into(),
-            r#"kubelet_keyring_cache_hits_total{provider="docker-config",registry="we\"ird\\reg\nistry"} 1"#.into(),
+            r#"kubelet_keyring_fetch_failures_total{backend="gcp",registry="gcr.io",kind="unavailable"} 1"#.into(),
+            r#"kubelet_keyring_stale_answers_total{backend="gcp",registry="gcr.io"} 1"#.into(),
+            r#"kubelet_keyring_last_failure_timestamp_seconds{backend="gcp",registry="gcr.io"} 1700000002.000"#.into(),
+            r#"kubelet_keyring_cache_hits_total{backend="docker-config",registry="we\"ird\\reg\nistry"} 1"#.into(),
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
         }
         // No failure time where there was none; every line is a comment or a sample.
-        assert!(!text.contains("last_failure_timestamp_seconds{provider=\"ecr\""));
+        assert!(!text.contains("last_failure_timestamp_seconds{backend=\"ecr\""));
         for l in text.lines() {
             assert!(
                 l.starts_with("# HELP kubelet_keyring_")
@@ -837,7 +837,7 @@ mod tests {
         // A second fold, as after a restart: reads only what is new.
         let prom = fold(now).unwrap().unwrap();
         let text = fs::read_to_string(&prom).unwrap();
-        let l = r#"provider="docker-config",registry="reg.example.com""#;
+        let l = r#"backend="docker-config",registry="reg.example.com""#;
         assert!(
             text.contains(&format!("kubelet_keyring_cache_hits_total{{{l}}} 2\n")),
             "{text}"

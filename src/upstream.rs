@@ -8,7 +8,7 @@
 //!   command line is that plugin's ([`keyring_api::upstream::parse`] against the backend's
 //!   `PLUGIN` table), this program's own settings come only from their environment
 //!   variables (`KUBELET_KEYRING_*`), the chain is that plugin's backend alone (unless the
-//!   plugin config file lists `providers`), and the backend applies upstream's defaults
+//!   plugin config file lists `backends`), and the backend applies upstream's defaults
 //!   (`<backend>::upstream::configure` with `as_upstream`).
 //! * **Run under its own name**, the upstream flags are accepted too, mixed with this
 //!   program's: `kubelet-keyring get-credentials --v=3`, `kubelet-keyring
@@ -23,7 +23,7 @@
 //! answer made under the old one.
 
 use keyring_api::upstream::{self, Fate, Flag, Parsed, Plugin, Positionals, Takes};
-use keyring_api::ProviderError;
+use keyring_api::BackendError;
 use keyring_kubelet_config::{traps, Severity};
 
 /// The upstream plugins this build can answer for, with their backends.
@@ -58,14 +58,14 @@ impl Upstream {
     }
 
     /// The `-v` count that `--v=N` asks for.
-    pub fn verbosity(&self) -> Result<u8, ProviderError> {
+    pub fn verbosity(&self) -> Result<u8, BackendError> {
         let plugin = self.persona.unwrap_or(&OWN_NAME);
         upstream::verbosity(&self.parsed, plugin)
     }
 
     /// Bytes for the cache context: the persona and the arguments. The variables the
     /// plugins read need no place here: every one that can change an answer is in its
-    /// backend's `cache_env` ([`keyring_api::Backend`]), which the cache hashes on every run.
+    /// backend's `cache_env` ([`keyring_api::BackendInfo`]), which the cache hashes on every run.
     pub fn context(&self) -> Vec<u8> {
         let mut out = Vec::new();
         if self.is_empty() {
@@ -95,7 +95,7 @@ impl Upstream {
     pub fn warnings(
         &self,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Vec<String>, ProviderError> {
+    ) -> Result<Vec<String>, BackendError> {
         let mut out = Vec::new();
         for f in self.parsed.warned() {
             out.push(format!("--{} is accepted and ignored: {}", f.long, f.note));
@@ -114,7 +114,7 @@ impl Upstream {
                             out.push(format!("{} is set and ignored: {}", v.name, v.note))
                         }
                         Fate::Refused => {
-                            return Err(ProviderError::misconfigured(
+                            return Err(BackendError::misconfigured(
                                 p.backend,
                                 format!("{} is not supported: {}", v.name, v.note),
                             ))
@@ -204,7 +204,7 @@ pub fn split(argv: &[String]) -> Option<(Vec<String>, Vec<String>)> {
 }
 
 /// Parses the upstream part of an own-name command line.
-pub fn parse_own_name(theirs: &[String]) -> Result<Parsed, ProviderError> {
+pub fn parse_own_name(theirs: &[String]) -> Result<Parsed, BackendError> {
     // A table of every plugin's flags, built once for this process.
     static FLAGS: std::sync::OnceLock<Vec<Flag>> = std::sync::OnceLock::new();
     let flags = FLAGS.get_or_init(|| {
@@ -217,7 +217,7 @@ pub fn parse_own_name(theirs: &[String]) -> Result<Parsed, ProviderError> {
     let plugin = Plugin { flags, ..OWN_NAME };
     let parsed = upstream::parse(&plugin, theirs)?;
     if parsed.positionals.len() > 1 {
-        return Err(ProviderError::misconfigured(
+        return Err(BackendError::misconfigured(
             "kubelet-keyring",
             "more than one file path among the arguments; at most one (an ACR cloud config) is taken",
         ));

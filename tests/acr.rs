@@ -9,20 +9,18 @@
 //! stage, and no secret, token or assertion may appear on stderr.
 #![cfg(feature = "acr")]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use common::azure::{
+use crate::common::azure::{
     aad_token, claims, jwt, now_s, refresh_token, Fake, Script, Seen, CLIENT, LOGIN, TENANT,
     USERNAME,
 };
-use common::Sandbox;
+use crate::common::Sandbox;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 
 const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 const SECRET: &str = "sp-secret-Zq9~do-not-leak";
@@ -39,9 +37,9 @@ impl Run {
     fn new(config_yaml: &str) -> Run {
         let sb = Sandbox::new();
         let config = sb.tmp.path().join("keyring.yaml");
-        common::write(
+        crate::common::write(
             &config,
-            &format!("apiVersion: kubelet-keyring/v1alpha1\nkind: KeyringConfig\nproviders: [acr, docker-config]\n{config_yaml}"),
+            &format!("apiVersion: kubelet-keyring/v1alpha1\nkind: KeyringConfig\nbackends: [acr, docker-config]\n{config_yaml}"),
         );
         Run { sb, config }
     }
@@ -61,15 +59,15 @@ impl Run {
     fn cached(&self, request: &str, args: &[&str]) -> Output {
         let config = self.config.to_str().expect("utf-8");
         let cmd = self.sb.command(&[&["--config", config][..], args].concat());
-        common::run_with(cmd, request.as_bytes())
+        crate::common::run_with(cmd, request.as_bytes())
     }
 
     fn run(&self, request: &str, env: &[(&str, &str)]) -> Output {
-        common::run_with(self.command(env), request.as_bytes())
+        crate::common::run_with(self.command(env), request.as_bytes())
     }
 
     fn image(&self, image: &str, env: &[(&str, &str)]) -> Output {
-        self.run(&common::request(V1, image), env)
+        self.run(&crate::common::request(V1, image), env)
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -79,7 +77,7 @@ impl Run {
 
 /// The auth map of a successful answer, `{key: (username, password)}`.
 fn auth(out: &Output) -> BTreeMap<String, (String, String)> {
-    let v = common::stdout_json(out);
+    let v = crate::common::stdout_json(out);
     assert_eq!(v["cacheKeyType"], "Registry", "{v}");
     v["auth"]
         .as_object()
@@ -99,7 +97,7 @@ fn auth(out: &Output) -> BTreeMap<String, (String, String)> {
 
 /// `cacheDuration` in seconds.
 fn cache_seconds(out: &Output) -> u64 {
-    let v = common::stdout_json(out);
+    let v = crate::common::stdout_json(out);
     let d = v["cacheDuration"].as_str().expect("cacheDuration");
     let ns = keyring_api::duration::parse(d).expect("a Go duration");
     u64::try_from(ns).expect("non-negative") / 1_000_000_000
@@ -121,7 +119,7 @@ fn assert_config_error(out: &Output, needles: &[&str]) -> String {
 }
 
 fn assert_failure_code(out: &Output, code: i32, needles: &[&str], secrets: &[&str]) -> String {
-    let err = common::assert_one_line_exit(out, code, secrets);
+    let err = crate::common::assert_one_line_exit(out, code, secrets);
     for n in needles {
         assert!(err.contains(n), "{n:?} missing from: {err}");
     }
@@ -199,15 +197,21 @@ fn managed_identity_system_assigned() {
     let refresh = refresh_token(3 * 3600);
     let fake = Fake::start(Script::ok(&refresh));
     let run = Run::new(&fake.acr_section(""));
-    for version in common::VERSIONS {
-        let out = run.run(&common::request(version, "myacr.azurecr.io/team/app"), &[]);
-        let v = common::stdout_json(&out);
+    for version in crate::common::VERSIONS {
+        let out = run.run(
+            &crate::common::request(version, "myacr.azurecr.io/team/app"),
+            &[],
+        );
+        let v = crate::common::stdout_json(&out);
         assert_eq!(v["apiVersion"], version);
         assert_eq!(
             auth(&out),
             BTreeMap::from([(LOGIN.to_string(), (USERNAME.to_string(), refresh.clone()))])
         );
-        assert_no_secrets(&common::stderr(&out), &[&refresh, &aad_token("imds")]);
+        assert_no_secrets(
+            &crate::common::stderr(&out),
+            &[&refresh, &aad_token("imds")],
+        );
     }
     // One IMDS call per run; the tenant of the exchange came from the token's tid.
     let imds: Vec<Seen> = fake
@@ -232,7 +236,7 @@ fn managed_identity_user_assigned_from_azure_json_and_env() {
     let fake = Fake::start(Script::ok(&refresh));
     let run = Run::new("");
     let azure = run.path("azure.json");
-    common::write(
+    crate::common::write(
         &azure,
         &format!(
             r#"{{"cloud":"AzurePublicCloud","tenantId":"{TENANT}","aadClientId":"msi","aadClientSecret":"msi","useManagedIdentityExtension":true,"userAssignedIdentityID":"{CLIENT}","subscriptionId":"s","location":"eastus"}}"#
@@ -247,7 +251,7 @@ fn managed_identity_user_assigned_from_azure_json_and_env() {
     // An ARM resource ID instead.
     let fake = Fake::start(Script::ok(&refresh));
     let rid = "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/kubelet";
-    common::write(
+    crate::common::write(
         &azure,
         &format!(
             r#"{{"tenantId":"{TENANT}","useManagedIdentityExtension":true,"userAssignedIdentityID":"{rid}"}}"#
@@ -270,7 +274,7 @@ fn service_principal_secret_is_never_handed_out() {
     let fake = Fake::start(Script::ok(&refresh));
     let run = Run::new("");
     let azure = run.path("azure.json");
-    common::write(
+    crate::common::write(
         &azure,
         &format!(
             r#"{{"cloud":"AzurePublicCloud","tenantId":"{TENANT}","aadClientId":"{CLIENT}","aadClientSecret":"{SECRET}","useManagedIdentityExtension":false}}"#
@@ -282,7 +286,7 @@ fn service_principal_secret_is_never_handed_out() {
     assert_eq!(a[LOGIN], (USERNAME.to_string(), refresh.clone()));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains(SECRET), "the upstream plugin's mistake");
-    assert_no_secrets(&common::stderr(&out), &[SECRET, &refresh]);
+    assert_no_secrets(&crate::common::stderr(&out), &[SECRET, &refresh]);
 
     let aad = assert_aad(&fake);
     assert_eq!(aad.form["client_secret"], SECRET);
@@ -459,7 +463,7 @@ fn service_principal_certificate() {
 
     let fake = Fake::start(Script::ok(&refresh));
     let azure = dir.join("azure.json");
-    common::write(
+    crate::common::write(
         &azure,
         &format!(
             r#"{{"tenantId":"{TENANT}","aadClientId":"{CLIENT}","aadClientCertPath":"{}"}}"#,
@@ -478,7 +482,7 @@ fn service_principal_certificate() {
     );
     assert_exchange(&fake, LOGIN, "aad");
     assert_no_secrets(
-        &common::stderr(&out),
+        &crate::common::stderr(&out),
         &[&aad.form["client_assertion"], &refresh, &key_body],
     );
 
@@ -593,7 +597,7 @@ fn workload_identity() {
     );
     assert_eq!(aad.form["client_assertion"], sa_token, "the file, trimmed");
     assert_exchange(&fake, LOGIN, "aad");
-    assert_no_secrets(&common::stderr(&out), &[&sa_token, &refresh]);
+    assert_no_secrets(&crate::common::stderr(&out), &[&sa_token, &refresh]);
 }
 
 #[test]
@@ -611,7 +615,7 @@ fn service_account_token_from_the_kubelet() {
     let aad = assert_aad(&fake);
     assert_eq!(aad.form["client_assertion"], sa_token);
     assert_exchange(&fake, LOGIN, "aad");
-    assert_no_secrets(&common::stderr(&out), &[&sa_token, &refresh]);
+    assert_no_secrets(&crate::common::stderr(&out), &[&sa_token, &refresh]);
 
     // Without the client-id annotation, and nodeIdentityFallback: false, it fails clearly.
     let fake = Fake::start(Script::ok(&refresh));
@@ -715,7 +719,7 @@ fn lifetime_follows_the_refresh_token_exp() {
         let out = run.image("myacr.azurecr.io/app", &[]);
         assert_eq!(cache_seconds(&out), 60);
         assert_eq!(auth(&out)[LOGIN].1, refresh);
-        assert_no_secrets(&common::stderr(&out), &[&refresh]);
+        assert_no_secrets(&crate::common::stderr(&out), &[&refresh]);
     }
 }
 
@@ -872,7 +876,7 @@ fn failures_name_the_stage_and_leak_nothing() {
         &secrets,
     );
     let azure = run.path("azure.json");
-    common::write(
+    crate::common::write(
         &azure,
         &format!(r#"{{"tenantId":"{TENANT}","aadClientId":"{CLIENT}"}}"#),
     );
@@ -936,15 +940,15 @@ fn example_config_parses_and_validates() {
     let sb = Sandbox::new();
     let out = sb.run(
         &["--no-cache", "--config", path, "get-credentials"],
-        &common::request(V1, "docker.io/library/nginx"),
+        &crate::common::request(V1, "docker.io/library/nginx"),
     );
-    let v = common::stdout_json(&out);
+    let v = crate::common::stdout_json(&out);
     assert_eq!(v["auth"], serde_json::json!({}), "{v}");
     // An ACR image reads azure.json, which this machine does not have.
     assert!(!Path::new("/etc/kubernetes/azure.json").exists());
     let out = sb.run(
         &["--no-cache", "--config", path, "get-credentials"],
-        &common::request(V1, "mcr.microsoft.com/oss/nginx/nginx"),
+        &crate::common::request(V1, "mcr.microsoft.com/oss/nginx/nginx"),
     );
     assert_misconfigured(
         &out,
@@ -966,9 +970,9 @@ fn a_token_without_the_client_id_annotation_uses_the_node_identity() {
     let fake = Fake::start(Script::ok(&refresh));
     // nodeIdentityFallback is on by default.
     let run = Run::new(&fake.acr_section(""));
-    let token = common::sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
+    let token = crate::common::sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
     let out = run.cached(
-        &common::sa_request("myacr.azurecr.io/app", &token, &[]),
+        &crate::common::sa_request("myacr.azurecr.io/app", &token, &[]),
         &["-vvv"],
     );
     assert_eq!(auth(&out)[LOGIN].1, refresh);
@@ -979,7 +983,7 @@ fn a_token_without_the_client_id_annotation_uses_the_node_identity() {
         .iter()
         .all(|s| !s.path.ends_with("/oauth2/v2.0/token")));
     assert_exchange(&fake, LOGIN, "imds");
-    common::assert_token_nowhere(
+    crate::common::assert_token_nowhere(
         &token,
         &[("stderr", &out.stderr), ("stdout", &out.stdout)],
         Some(&run.sb.cache),
@@ -990,8 +994,8 @@ fn a_token_without_the_client_id_annotation_uses_the_node_identity() {
 fn the_token_is_the_assertion_and_goes_nowhere_else() {
     let fake = Fake::start(Script::per_client());
     let run = Run::new(&fake.acr_section(""));
-    let token = common::sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
-    let req = common::sa_request(
+    let token = crate::common::sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
+    let req = crate::common::sa_request(
         "myacr.azurecr.io/app",
         &token,
         &[(ANN_CLIENT, CLIENT), (ANN_TENANT, TENANT)],
@@ -1005,7 +1009,7 @@ fn the_token_is_the_assertion_and_goes_nowhere_else() {
         aad.form["client_assertion_type"],
         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
     );
-    common::assert_token_nowhere(
+    crate::common::assert_token_nowhere(
         &token,
         &[("stderr", &out.stderr), ("stdout", &out.stdout)],
         Some(&run.sb.cache),
@@ -1018,13 +1022,13 @@ fn service_accounts_have_their_own_cache_entries() {
     let run = Run::new(&fake.acr_section(""));
     let (client_a, client_b) = (CLIENT, "99999999-8888-7777-6666-555555555555");
     let get = |token: &str, client: &str| {
-        let req = common::sa_request(
+        let req = crate::common::sa_request(
             "myacr.azurecr.io/app",
             token,
             &[(ANN_CLIENT, client), (ANN_TENANT, TENANT)],
         );
         let out = run.cached(&req, &[]);
-        common::assert_token_nowhere(
+        crate::common::assert_token_nowhere(
             token,
             &[("stdout", &out.stdout), ("stderr", &out.stderr)],
             Some(&run.sb.cache),
@@ -1041,14 +1045,14 @@ fn service_accounts_have_their_own_cache_entries() {
             .map(|s| s.form["client_id"].clone())
             .collect::<Vec<_>>()
     };
-    let a1 = common::sa_token(AUDIENCE, "team", "a", "uid-a", 1);
-    let b1 = common::sa_token(AUDIENCE, "team", "b", "uid-b", 2);
+    let a1 = crate::common::sa_token(AUDIENCE, "team", "a", "uid-a", 1);
+    let b1 = crate::common::sa_token(AUDIENCE, "team", "b", "uid-b", 2);
     assert_eq!(get(&a1, client_a), format!("aad-{client_a}"));
     assert_eq!(get(&b1, client_b), format!("aad-{client_b}"));
     assert_eq!(aad_calls(), [client_a, client_b]);
     // Fresh tokens of both: from the cache, each its own credential.
-    let a2 = common::sa_token(AUDIENCE, "team", "a", "uid-a", 3);
-    let b2 = common::sa_token(AUDIENCE, "team", "b", "uid-b", 4);
+    let a2 = crate::common::sa_token(AUDIENCE, "team", "a", "uid-a", 3);
+    let b2 = crate::common::sa_token(AUDIENCE, "team", "b", "uid-b", 4);
     assert_eq!(get(&a2, client_a), format!("aad-{client_a}"));
     assert_eq!(get(&b2, client_b), format!("aad-{client_b}"));
     assert_eq!(
@@ -1057,11 +1061,11 @@ fn service_accounts_have_their_own_cache_entries() {
         "a fresh token of a known service account missed"
     );
     // A third service account with the same annotations as a: its own exchange all the same.
-    let c1 = common::sa_token(AUDIENCE, "team", "c", "uid-c", 5);
+    let c1 = crate::common::sa_token(AUDIENCE, "team", "c", "uid-c", 5);
     assert_eq!(get(&c1, client_a), format!("aad-{client_a}"));
     assert_eq!(aad_calls().len(), 3);
     // And the node (no token) has its own entry: managed identity.
-    let out = run.cached(&common::request(V1, "myacr.azurecr.io/app"), &[]);
+    let out = run.cached(&crate::common::request(V1, "myacr.azurecr.io/app"), &[]);
     assert_eq!(claims(&auth(&out)[LOGIN].1)["for"], "imds");
 }
 
@@ -1075,7 +1079,7 @@ fn the_registry_is_reached_through_https_proxy_and_imds_directly() {
         "acr:\n  endpoints:\n    imds: {}\n",
         fake.url("/metadata/identity/oauth2/token")
     ));
-    let (port, seen) = common::proxy::refusing();
+    let (port, seen) = crate::common::proxy::refusing();
     let proxy = format!("http://127.0.0.1:{port}");
     let out = run.image(
         "myacr.azurecr.io/app",

@@ -1,14 +1,12 @@
 //! Black-box tests of the shared on-disk cache: hits without the backend, one backend call for
 //! many simultaneous misses, crash safety, and refusal of unsafe directories.
 
-mod common;
-
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const CFG: &str = r#"{"auths":{"reg.io":{"username":"u","password":"cache-canary-secret"}}}"#;
 

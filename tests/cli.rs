@@ -1,9 +1,7 @@
 //! Black-box tests of the protocol as the kubelet drives it: the built binary, a request on
 //! stdin, docker config files in a sandbox.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const CANARY: &str = "canary-Pa55w0rd-7f3a";
 

@@ -2,12 +2,10 @@
 //! `validate-config` with neither errors nor warnings, for the kubelet releases they are
 //! written for, also with the binary in a bin dir (so their `args` parse with the real CLI).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::Sandbox;
+use crate::common::Sandbox;
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -39,7 +37,7 @@ fn assert_clean(out: &Output, what: &str) {
         out.status.code(),
         Some(0),
         "{what}:\n{text}{}",
-        common::stderr(out)
+        crate::common::stderr(out)
     );
     assert_eq!(text.lines().count(), 1, "{what}: findings:\n{text}");
     assert!(
@@ -114,7 +112,7 @@ fn examples_with_the_binary_in_the_bin_dir() {
     let sb = Sandbox::new();
     let bin = sb.tmp.path().join("bin");
     std::fs::create_dir_all(&bin).expect("mkdir");
-    std::os::unix::fs::symlink(common::BIN, bin.join("kubelet-keyring")).expect("symlink");
+    std::os::unix::fs::symlink(crate::common::BIN, bin.join("kubelet-keyring")).expect("symlink");
     for (name, _) in EXAMPLES {
         let p = example(name);
         let out = validate(
@@ -159,7 +157,7 @@ fn acr_workload_identity_block() {
         })
         .collect();
     let f = sb.tmp.path().join("acr-wi.yaml");
-    common::write(&f, &enabled);
+    crate::common::write(&f, &enabled);
     let p = f.to_str().expect("utf-8");
     assert_clean(&validate(&sb, &[p]), "acr with tokenAttributes");
     assert_clean(

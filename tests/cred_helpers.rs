@@ -10,9 +10,7 @@
 //! certificate for `api.ecr.us-east-1.amazonaws.com` made here with `openssl`, and a CONNECT
 //! relay in this process (127.0.0.1 only) forwards the helper's tunnel to it: the helper
 //! verifies that certificate against the bundle and talks the real ECR API to moto. Those two
-//! are peer tests (`common::peer`): they run with `KEYRING_PEER_TESTS=1`.
-
-mod common;
+//! are peer tests (`crate::common::peer`): they run with `KEYRING_PEER_TESTS=1`.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -23,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const CANARY: &str = "canary-Helper-S3cret-9c1d";
 const HELPER: &str = "docker-credential-testhelper";
@@ -235,7 +233,8 @@ fn a_failing_helper_is_exit_1_with_one_line_and_no_secret() {
 fn a_missing_or_misnamed_helper_is_a_config_error_naming_the_fix() {
     let h = HelperSandbox::new();
     h.s.docker_config(r#"{"credHelpers":{"reg.example.com":"not-installed-7f3a"}}"#);
-    let err = common::assert_one_line_exit(&h.run(&["--no-cache"], "reg.example.com/app"), 2, &[]);
+    let err =
+        crate::common::assert_one_line_exit(&h.run(&["--no-cache"], "reg.example.com/app"), 2, &[]);
     assert!(
         err.contains("docker-credential-not-installed-7f3a (credHelpers in ")
             && err.contains("is not on PATH; install it"),
@@ -248,8 +247,11 @@ fn a_missing_or_misnamed_helper_is_a_config_error_naming_the_fix() {
         h.s.docker_config(&format!(
             r#"{{"credHelpers":{{"reg.example.com":"{name}"}}}}"#
         ));
-        let err =
-            common::assert_one_line_exit(&h.run(&["--no-cache"], "reg.example.com/app"), 2, &[]);
+        let err = crate::common::assert_one_line_exit(
+            &h.run(&["--no-cache"], "reg.example.com/app"),
+            2,
+            &[],
+        );
         assert!(
             err.contains(why) && err.contains("docker-credential-<suffix>"),
             "{err}"
@@ -336,7 +338,7 @@ fn wrong_types_for_helper_settings_do_not_break_the_file() {
 const ECR_REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const ECR_API_HOST: &str = "api.ecr.us-east-1.amazonaws.com";
 
-/// The peers of the ECR helper tests: the Go helper and moto_server (see `common::peer`);
+/// The peers of the ECR helper tests: the Go helper and moto_server (see `crate::common::peer`);
 /// `None` when the peer tests are off.
 fn ecr_login_peers() -> Option<PathBuf> {
     peer(
@@ -526,7 +528,7 @@ fn ecr_command(s: &Sandbox, proxy_port: u16, cert: &Path) -> Command {
     // An ECR host is owned by the native ecr backend when it is compiled in; these tests are
     // about the credential-helper path, so the chain is limited to docker-config.
     let config = s.tmp.path().join("keyring.yaml");
-    std::fs::write(&config, "providers: [docker-config]\n").expect("write config");
+    std::fs::write(&config, "backends: [docker-config]\n").expect("write config");
     let mut c = s.command(&[
         "--no-cache",
         "-v",

@@ -8,10 +8,8 @@
 //! stands its clock ([`TEST_NOW`], a debug build's `KUBELET_KEYRING_TEST_NOW`) 12 h before
 //! that, so moto's tokens are fresh 12 h tokens, and the fakes date theirs from it too.
 //!
-//! The moto tests are peer tests (`common::peer`): they run with `KEYRING_PEER_TESTS=1`, and
+//! The moto tests are peer tests (`crate::common::peer`): they run with `KEYRING_PEER_TESTS=1`, and
 //! there a missing `moto_server` fails them; the in-process fakes always run.
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -20,9 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::common::http::{Fake, Reply, Req};
+use crate::common::*;
 use base64::Engine as _;
-use common::http::{Fake, Reply, Req};
-use common::*;
 use keyring_api::clock::TEST_NOW_ENV;
 
 const ACCOUNT: &str = "123456789012";
@@ -43,7 +41,7 @@ const DEADLINE: Duration = Duration::from_secs(20);
 // ---------------------------------------------------------------------------------------
 // moto_server.
 
-/// `moto_server` when the peer tests are on (see `common::peer`).
+/// `moto_server` when the peer tests are on (see `crate::common::peer`).
 fn moto_server() -> Option<PathBuf> {
     peer("moto_server", "moto[server] from PyPI")
 }
@@ -285,7 +283,7 @@ fn get(s: &Sandbox, image: &str, env: &[(&str, &str)], args: &[&str]) -> (Output
     (out, started.elapsed())
 }
 
-/// [`common::assert_one_line_failure`], the test AWS keys counted among the secrets.
+/// [`crate::common::assert_one_line_failure`], the test AWS keys counted among the secrets.
 fn assert_one_line_failure(out: &Output, secrets: &[&str]) -> String {
     assert_exit(out, 1, secrets)
 }
@@ -301,7 +299,7 @@ fn assert_exit(out: &Output, code: i32, secrets: &[&str]) -> String {
         .into_iter()
         .chain(secrets.iter().copied())
         .collect();
-    common::assert_one_line_exit(out, code, &all)
+    crate::common::assert_one_line_exit(out, code, &all)
 }
 
 fn assert_no_secret(out: &Output, secrets: &[&str]) {
@@ -1019,7 +1017,7 @@ fn the_annotated_role_is_assumed_with_the_service_account_token() {
     assert!(ecr[0].contains("/us-east-1/ecr/aws4_request"), "{}", ecr[0]);
     // The token reaches moto and nothing else: not stderr (at trace level), not the
     // response, not the cache.
-    common::assert_token_nowhere(
+    crate::common::assert_token_nowhere(
         &token,
         &[("stderr", &out.stderr), ("stdout", &out.stdout)],
         Some(&s.cache),
@@ -1135,7 +1133,7 @@ fn no_role_falls_back_to_the_node_only_when_configured() {
     );
     assert_eq!(moto.token_calls().len(), 1);
     assert!(moto.assume_role_calls().is_empty());
-    common::assert_token_nowhere(&token, &[("stderr", &out.stderr)], Some(&s.cache));
+    crate::common::assert_token_nowhere(&token, &[("stderr", &out.stderr)], Some(&s.cache));
 }
 
 #[test]
@@ -1180,7 +1178,7 @@ fn an_assume_role_failure_is_one_line_without_the_token() {
     );
     assert_eq!(sts.requests().len(), 1, "not retried");
     assert!(moto.token_calls().is_empty(), "no fallback to the node");
-    common::assert_token_nowhere(
+    crate::common::assert_token_nowhere(
         &token,
         &[("stderr", &out.stderr), ("stdout", &out.stdout)],
         Some(&s.cache),
@@ -1199,7 +1197,7 @@ fn service_accounts_have_their_own_cache_entries() {
     let run = |token: &str, ann: &[(&str, &str)]| {
         let out = sa_get(&s, &moto, &sa_request(&image, token, ann), false, &[], &[]);
         let resp = stdout_json(&out);
-        common::assert_token_nowhere(
+        crate::common::assert_token_nowhere(
             token,
             &[("stdout", &out.stdout), ("stderr", &out.stderr)],
             Some(&s.cache),
@@ -1244,7 +1242,7 @@ fn service_accounts_have_their_own_cache_entries() {
         "{text}"
     );
     for t in [&a1, &a2, &b1, &b2, &a_new] {
-        common::assert_token_nowhere(t, &[("cache list", list.stdout.as_slice())], None);
+        crate::common::assert_token_nowhere(t, &[("cache list", list.stdout.as_slice())], None);
     }
 }
 
@@ -1273,7 +1271,7 @@ fn an_unreadable_token_bypasses_the_cache() {
             stderr(&out)
         );
         assert_eq!(moto.assume_role_calls().len(), n);
-        common::assert_token_nowhere(
+        crate::common::assert_token_nowhere(
             "opaque-token-canary-71c",
             &[("stderr", &out.stderr)],
             Some(&s.cache),
@@ -1318,8 +1316,8 @@ fn region_of_pattern(pattern: &str) -> &'static str {
 /// (kops's `docker.io`, `registry.k8s.io` pull-through mirrors) get a token for the default
 /// region, as upstream does.
 #[test]
-fn dropin_every_shipped_ecr_entry_gets_a_token() {
-    use common::dropin::{entries, host_for};
+fn upstream_every_shipped_ecr_entry_gets_a_token() {
+    use crate::common::upstream::{entries, host_for};
     let Some(moto) = Moto::start() else { return };
     let (_, password, _) = moto.direct_token("us-west-2");
     let public = base64::engine::general_purpose::STANDARD.encode("AWS:public-dropin-password");
@@ -1411,8 +1409,8 @@ fn dropin_every_shipped_ecr_entry_gets_a_token() {
 /// `get-credentials`, and klog's `--v=N` are taken; a flag upstream does not have is refused
 /// with exit 2 and a line naming it.
 #[test]
-fn dropin_upstream_args_are_taken_and_unknown_flags_refused() {
-    use common::dropin::entries;
+fn upstream_upstream_args_are_taken_and_unknown_flags_refused() {
+    use crate::common::upstream::entries;
     let Some(moto) = Moto::start() else { return };
     let entry = entries(&["ecr-credential-provider"])
         .into_iter()
@@ -1453,7 +1451,7 @@ fn dropin_upstream_args_are_taken_and_unknown_flags_refused() {
 /// saw); the IRSA annotation `eks.amazonaws.com/role-arn` is a further role source only when
 /// the plugin config opts in (`ecr.irsaRoleAnnotation: true`).
 #[test]
-fn dropin_session_name_and_the_opt_in_irsa_annotation() {
+fn upstream_session_name_and_the_opt_in_irsa_annotation() {
     let Some(moto) = Moto::start() else { return };
     let s = Sandbox::new();
     let name = "ecr-credential-provider";
@@ -1503,5 +1501,5 @@ fn dropin_session_name_and_the_opt_in_irsa_annotation() {
     let calls = moto.assume_role_calls();
     assert_eq!(calls.len(), 2, "{calls:?}");
     assert_eq!(calls[1]["RoleArn"], role);
-    common::assert_token_nowhere(&token, &[("stderr", &out.stderr)], Some(&s.cache));
+    crate::common::assert_token_nowhere(&token, &[("stderr", &out.stderr)], Some(&s.cache));
 }

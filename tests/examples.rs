@@ -1,12 +1,10 @@
 //! The examples are exercised: the demo request, the node-bootstrap script with its systemd
 //! drop-in, and the fake kubelet driving the real binary with the bundled kubelet config.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -11,11 +11,9 @@
 //! fail.
 #![cfg(feature = "gcp")]
 
-mod common;
-
 /// Local set-up that is wrong: exit 2, as every backend's config error.
 fn assert_misconfigured(out: &std::process::Output, secrets: &[&str]) -> String {
-    common::assert_one_line_exit(out, 2, secrets)
+    crate::common::assert_one_line_exit(out, 2, secrets)
 }
 
 use std::collections::BTreeMap;
@@ -26,9 +24,9 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::http::{json, Fake, Reply, Req};
+use crate::common::*;
 use base64::Engine as _;
-use common::http::{json, Fake, Reply, Req};
-use common::*;
 
 const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
 const DOCKERCFG_PATH: &str = "/computeMetadata/v1/instance/attributes/google-dockercfg";
@@ -594,7 +592,7 @@ fn dockercfg_attribute() {
     });
     let cfg = config(
         &s,
-        "providers: [gcp, docker-config]\ngcp:\n  dockercfg: true\n",
+        "backends: [gcp, docker-config]\ngcp:\n  dockercfg: true\n",
     );
     let env = [("GCE_METADATA_HOST", md.host())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -909,7 +907,7 @@ fn an_opted_in_token_is_exchanged_at_sts_with_the_right_audience() {
     // Neither the node's token nor impersonation.
     assert!(requests_to(&fake, TOKEN_PATH).is_empty());
     assert!(requests_to(&fake, ":generateAccessToken").is_empty());
-    common::assert_token_nowhere(
+    crate::common::assert_token_nowhere(
         &token,
         &[("stderr", &out.stderr), ("stdout", &out.stdout)],
         Some(&s.cache),
@@ -948,13 +946,13 @@ fn a_google_service_account_is_impersonated_when_annotated() {
         body["scope"][0],
         "https://www.googleapis.com/auth/cloud-platform"
     );
-    common::assert_token_nowhere(
+    crate::common::assert_token_nowhere(
         &token,
         &[("stderr", &out.stderr), ("stdout", &out.stdout)],
         Some(&s.cache),
     );
     // The federated token is an intermediate: not in the answer, the logs or the cache.
-    common::assert_token_nowhere(
+    crate::common::assert_token_nowhere(
         "fed-team/puller",
         &[("stderr", &out.stderr), ("stdout", &out.stdout)],
         Some(&s.cache),
@@ -980,7 +978,7 @@ fn an_opted_in_failure_exits_1_without_the_token_or_a_fallback() {
     let cfg = wi_config(&s, &refusing, &gke(true), "");
     let traced = sa_run(&s, &refusing, &cfg, &req, &["-vvv"]);
     assert_eq!(traced.status.code(), Some(1));
-    common::assert_token_nowhere(&token, &[("stderr", &traced.stderr)], Some(&s.cache));
+    crate::common::assert_token_nowhere(&token, &[("stderr", &traced.stderr)], Some(&s.cache));
     assert!(!stderr(&traced).contains("description-canary"));
     let out = sa_run(&s, &refusing, &cfg, &req, &[]);
     let line = assert_one_line_failure(&out, &[&token, "description-canary"]);
@@ -994,7 +992,7 @@ fn an_opted_in_failure_exits_1_without_the_token_or_a_fallback() {
         requests_to(&refusing, TOKEN_PATH).is_empty(),
         "fell back to the node"
     );
-    common::assert_token_nowhere(&token, &[("stderr", &out.stderr)], Some(&s.cache));
+    crate::common::assert_token_nowhere(&token, &[("stderr", &out.stderr)], Some(&s.cache));
     // STS unreachable.
     let fake = fake_google(Duration::ZERO);
     let cfg = config(
@@ -1102,7 +1100,7 @@ fn service_accounts_have_their_own_cache_entries() {
     let run = |token: &str| {
         let req = sa_request("us-docker.pkg.dev/p/r/i", token, &[(OPT_IN, "true")]);
         let out = sa_run(&s, &fake, &cfg, &req, &[]);
-        common::assert_token_nowhere(
+        crate::common::assert_token_nowhere(
             token,
             &[("stdout", &out.stdout), ("stderr", &out.stderr)],
             Some(&s.cache),
@@ -1184,7 +1182,7 @@ fn concurrent_requests_make_one_exchange_per_service_account() {
 #[test]
 fn google_apis_are_reached_through_https_proxy_and_the_metadata_server_directly() {
     let fake = fake_google(Duration::ZERO);
-    let (port, seen) = common::proxy::refusing();
+    let (port, seen) = crate::common::proxy::refusing();
     let s = Sandbox::new();
     let token = sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
     let req = sa_request("us-docker.pkg.dev/p/r/i", &token, &[(OPT_IN, "true")]);
@@ -1286,10 +1284,11 @@ fn workload_identity_over_real_tls() {
     let fake = fake_google(Duration::ZERO);
     let s = Sandbox::new();
     let dir = s.tmp.path();
-    let ca = |name: &str| common::tls::ca(dir, name);
+    let ca = |name: &str| crate::common::tls::ca(dir, name);
     ca("ca");
-    common::tls::server_cert(dir, "ca", "IP:127.0.0.1");
-    let port = common::tls::tls_front(&dir.join("srv.pem"), &dir.join("srv.key"), fake.host());
+    crate::common::tls::server_cert(dir, "ca", "IP:127.0.0.1");
+    let port =
+        crate::common::tls::tls_front(&dir.join("srv.pem"), &dir.join("srv.key"), fake.host());
     let cfg = config(
         &s,
         &format!(
@@ -1348,8 +1347,8 @@ fn workload_identity_over_real_tls() {
 /// name with its exact args and env, for an image of each of its `matchImages`: the metadata
 /// token, accepted by the kubelet's strict decoding.
 #[test]
-fn dropin_every_shipped_gcp_entry_gets_the_metadata_token() {
-    use common::dropin::{entries, host_for};
+fn upstream_every_shipped_gcp_entry_gets_the_metadata_token() {
+    use crate::common::upstream::{entries, host_for};
     let md = metadata_server("ya29.dropin-token", 3599);
     let node = [("GCE_METADATA_HOST", md.host())];
     let node: Vec<(&str, &str)> = node.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -1375,8 +1374,8 @@ fn dropin_every_shipped_gcp_entry_gets_the_metadata_token() {
 /// as auth-provider-gcp gives it (`gcp.otherHosts: accessToken`); under our own name it gets
 /// nothing unless the config says so.
 #[test]
-fn dropin_other_hosts_get_the_token_only_under_the_upstream_name() {
-    use common::dropin::entries;
+fn upstream_other_hosts_get_the_token_only_under_the_upstream_name() {
+    use crate::common::upstream::entries;
     let md = metadata_server("ya29.other-host", 3599);
     let entry = entries(&["auth-provider-gcp"])
         .into_iter()
@@ -1411,14 +1410,15 @@ fn key_file_token_through_an_https_proxy() {
     const HOST: &str = "oauth2.keyring-test.invalid";
     let s = Sandbox::new();
     let dir = s.tmp.path();
-    common::tls::ca(dir, "ca");
-    common::tls::server_cert(dir, "ca", &format!("DNS:{HOST}"));
+    crate::common::tls::ca(dir, "ca");
+    crate::common::tls::server_cert(dir, "ca", &format!("DNS:{HOST}"));
     let oauth = token_endpoint(
         200,
         r#"{"access_token":"ya29.via-proxy","expires_in":3600,"token_type":"Bearer"}"#,
     );
-    let front = common::tls::tls_front(&dir.join("srv.pem"), &dir.join("srv.key"), oauth.host());
-    let (proxy, seen) = common::proxy::tunnelling(front);
+    let front =
+        crate::common::tls::tls_front(&dir.join("srv.pem"), &dir.join("srv.key"), oauth.host());
+    let (proxy, seen) = crate::common::proxy::tunnelling(front);
     let (pem, public) = rsa_key(dir);
     let token_uri = format!("https://{HOST}/token");
     let key_path = dir.join("sa.json");

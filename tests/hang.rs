@@ -6,16 +6,14 @@
 //! (`keyring_api::deadline`).
 //!
 //! Each case takes up to ~50 s of wall time, so the three run on threads of one test, and the
-//! measured times are printed (`cargo test --test hang -- --nocapture`).
+//! measured times are printed (`cargo test --test tests hang:: -- --nocapture`).
 #![cfg(all(feature = "acr", feature = "gcp", feature = "ecr"))]
-
-mod common;
 
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use common::http::{Fake, Reply};
-use common::*;
+use crate::common::http::{Fake, Reply};
+use crate::common::*;
 
 /// What the kubelet leaves us, less the margin every invocation must keep.
 const LIMIT: Duration = Duration::from_secs(55);
@@ -51,7 +49,7 @@ fn acr() -> Case {
     write(
         &config,
         &format!(
-            "apiVersion: kubelet-keyring/v1alpha1\nkind: KeyringConfig\nproviders: [acr]\n\
+            "apiVersion: kubelet-keyring/v1alpha1\nkind: KeyringConfig\nbackends: [acr]\n\
              acr:\n  endpoints:\n    imds: {}\n    authorityHost: {}\n    registry: {}\n",
             silent.url("/metadata/identity/oauth2/token"),
             silent.url("/"),

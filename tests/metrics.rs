@@ -10,8 +10,6 @@
 //! `promtool test rules` on the example alert rules. A missing peer then fails the test.
 #![cfg(feature = "gcp")]
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -20,15 +18,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::http::{json, Fake};
-use common::*;
+use crate::common::http::{json, Fake};
+use crate::common::*;
 
 const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
 const SECRETS: [&str; 3] = ["metrics-user", "metrics-s3cret", "ya29.metrics-token"];
-const DOCKER: &str = r#"provider="docker-config",registry="reg.example.com""#;
-const GCR: &str = r#"provider="gcp",registry="gcr.io""#;
-const US_GCR: &str = r#"provider="gcp",registry="us.gcr.io""#;
+const DOCKER: &str = r#"backend="docker-config",registry="reg.example.com""#;
+const GCR: &str = r#"backend="gcp",registry="gcr.io""#;
+const US_GCR: &str = r#"backend="gcp",registry="us.gcr.io""#;
 
 fn peers_on() -> bool {
     std::env::var("KEYRING_PEER_TESTS").as_deref() == Ok("1")

@@ -9,8 +9,6 @@
 //! scripts/package.sh once and exports `KEYRING_PACKAGE_DIR`. With the switch on, a missing
 //! directory, package or tool is a failure, never a skip.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -41,11 +39,11 @@ fn repo() -> &'static Path {
 
 /// The package directory, or `None` (with a note) when the peer tests are off.
 fn packages() -> Option<Packages> {
-    if !common::peers_on() {
+    if !crate::common::peers_on() {
         eprintln!(
             "needs the packages of scripts/package.sh: not run, {} is not 1 \
              (bash scripts/test.sh sets it, after scripts/package.sh)",
-            common::PEER_SWITCH
+            crate::common::PEER_SWITCH
         );
         return None;
     }

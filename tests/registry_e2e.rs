@@ -8,13 +8,11 @@
 //! and no credentials must both be refused, which proves the registry really checks.
 //!
 //! The tools (`docker-registry`, `skopeo`, `htpasswd`, `openssl`) come from
-//! `scripts/install-test-deps.sh`. These are peer tests (`common::peer`): they run with
+//! `scripts/install-test-deps.sh`. These are peer tests (`crate::common::peer`): they run with
 //! `KEYRING_PEER_TESTS=1`, and there a missing tool fails the test, it never skips. Every child runs with a cleared environment, a temp HOME, temp config files and a
 //! temp credential cache (`KUBELET_KEYRING_CACHE_DIR`), so the machine's own docker,
 //! containers and kubelet files and its cache play no part. Every wait is bounded, and the
 //! registry is killed by a drop guard, on success and on panic alike.
-
-mod common;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -25,8 +23,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::common::peer;
 use base64::Engine as _;
-use common::peer;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
@@ -56,7 +54,7 @@ struct Tools {
 }
 
 impl Tools {
-    /// Every tool, when the peer tests are on (see `common::peer`); `None` when they are off.
+    /// Every tool, when the peer tests are on (see `crate::common::peer`); `None` when they are off.
     fn require() -> Option<Tools> {
         Some(Tools {
             registry: peer("docker-registry", "the Debian package docker-registry")?,

@@ -1,14 +1,12 @@
 //! Reliability under load and faults: many parallel invocations never corrupt the cache; a full
 //! disk or a write error leaves the answer right; config files others can write are flagged.
 
-mod common;
-
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 const CFG: &str = r#"{"auths":{
     "reg-a.example.com":{"username":"a","password":"rel-canary-a"},
@@ -164,7 +162,7 @@ fn config_files_others_can_write_are_flagged() {
     let s = Sandbox::new();
     s.docker_config(CFG);
     let plugin_cfg = s.tmp.path().join("keyring.yaml");
-    fs::write(&plugin_cfg, "providers: [docker-config]\n").unwrap();
+    fs::write(&plugin_cfg, "backends: [docker-config]\n").unwrap();
     fs::set_permissions(&plugin_cfg, fs::Permissions::from_mode(0o666)).unwrap();
     let out = s.run(
         &["--config", plugin_cfg.to_str().unwrap()],

@@ -3,9 +3,7 @@
 //! newest kubelets discard such an answer unless `cacheType` is `Token`). The per-cloud
 //! flows are in tests/ecr.rs, tests/gcp.rs and tests/acr.rs.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const AUDIENCE: &str = "sts.amazonaws.com";
 

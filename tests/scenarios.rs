@@ -3,11 +3,9 @@
 //! built binary in a fresh sandbox by this one driver. Every scenario is run and every
 //! mismatch reported, then the test fails if any did.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")

@@ -2,12 +2,10 @@
 //! 2 usage or unreadable path), messages naming entry and field, warnings, `--json`,
 //! directory mode, release and feature-gate selection, and that no env value is printed.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{write, Sandbox};
+use crate::common::{write, Sandbox};
 
 fn validate(sb: &Sandbox, args: &[&str]) -> Output {
     let mut all = vec!["validate-config"];
@@ -59,7 +57,7 @@ fn valid_config_exits_0_with_a_summary() {
         Some(0),
         "{}{}",
         stdout(&out),
-        common::stderr(&out)
+        crate::common::stderr(&out)
     );
     assert_eq!(
         stdout(&out),
@@ -68,7 +66,7 @@ fn valid_config_exits_0_with_a_summary() {
             f.display()
         )
     );
-    assert_eq!(common::stderr(&out), "");
+    assert_eq!(crate::common::stderr(&out), "");
 }
 
 #[test]
@@ -96,7 +94,7 @@ fn invalid_config_exits_1_naming_entry_and_field() {
         ),
         "{text}"
     );
-    let err = common::stderr(&out);
+    let err = crate::common::stderr(&out);
     assert!(
         err.starts_with("kubelet-keyring: error: ") && err.contains("(1 error)"),
         "{err}"
@@ -251,15 +249,15 @@ fn usage_errors_and_unreadable_paths_exit_2() {
             Some(2),
             "{args:?}: {}{}",
             stdout(&out),
-            common::stderr(&out)
+            crate::common::stderr(&out)
         );
         assert_eq!(stdout(&out), "", "{args:?}");
     }
     let out = validate(&sb, &[s(&missing)]);
     assert!(
-        common::stderr(&out).contains("unable to access path"),
+        crate::common::stderr(&out).contains("unable to access path"),
         "{}",
-        common::stderr(&out)
+        crate::common::stderr(&out)
     );
 }
 
@@ -472,7 +470,7 @@ fn env_values_are_never_printed() {
     for args in [vec![s(&f)], vec!["--json", s(&f)]] {
         let out = validate(&sb, &args);
         assert_eq!(code(&out), Some(1));
-        let all = format!("{}{}", stdout(&out), common::stderr(&out));
+        let all = format!("{}{}", stdout(&out), crate::common::stderr(&out));
         assert!(
             all.contains("providers[0].env[0].value") && all.contains("providers[0].env[1].value"),
             "{all}"
@@ -489,7 +487,7 @@ fn env_values_are_never_printed() {
 #[test]
 fn validate_config_knows_the_swap_for_every_shipped_config() {
     let sb = Sandbox::new();
-    let files = common::dropin::config_files();
+    let files = crate::common::upstream::config_files();
     let upstream = [
         "ecr-credential-provider",
         "auth-provider-gcp",

@@ -1,6 +1,6 @@
 //! What the kubelet does with one provider entry: exec the plugin, decode its answer with the
 //! kubelet's strictness, and build the keyring the pull tries. Shared by the fake kubelet and
-//! the black-box tests (`tests/common/dropin.rs` includes this file), so both hold the same
+//! the black-box tests (`tests/common/upstream.rs` includes this file), so both hold the same
 //! rules.
 
 use std::collections::BTreeMap;

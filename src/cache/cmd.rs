@@ -50,7 +50,7 @@ pub fn rows(cache: &DiskCache, now: SystemTime) -> Vec<Row> {
                     key: e.key.clone(),
                     scope: e.cache_key_type.clone(),
                     workload: e.workload.clone(),
-                    backend: e.provider.clone(),
+                    backend: e.backend.clone(),
                     source: e.source.clone(),
                     auth_keys: e.auth.keys().cloned().collect(),
                     age_secs: now_ms.saturating_sub(e.created_ms) / 1000,

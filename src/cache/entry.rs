@@ -48,8 +48,9 @@ pub struct Entry {
     pub version: u32,
     /// The scope key: the image or registry it answers for (for `cache list`).
     pub key: String,
-    /// The answering provider.
-    pub provider: String,
+    /// The answering backend (`provider` in entries written before 0.2).
+    #[serde(alias = "provider")]
+    pub backend: String,
     /// Where the credential came from (a path, a helper, an identity); never a secret.
     pub source: String,
     /// `Image`, `Registry` or `Global`, as the kubelet is told.
@@ -92,19 +93,19 @@ fn whole_secs(d: Duration) -> Duration {
 
 impl Entry {
     /// Makes an entry of a fresh answer, with refresh jitter (see [`Entry::with_jitter`]).
-    pub fn new(key: String, provider: &str, answer: &Answer, now: SystemTime) -> Self {
-        Entry::with_jitter(key, provider, answer, now, jitter_fraction())
+    pub fn new(key: String, backend: &str, answer: &Answer, now: SystemTime) -> Self {
+        Entry::with_jitter(key, backend, answer, now, jitter_fraction())
     }
 
     /// Makes an entry of a fresh answer. Its freshness is the answer's lifetime, cut so that
     /// it ends [`EXPIRY_SAFETY`] before the credential expires (unless the credential is
-    /// already that close to expiry: then the provider's own lifetime, which it clamped to a
+    /// already that close to expiry: then the backend's own lifetime, which it clamped to a
     /// minimum, stands). For expiring credentials (cloud tokens) a share `jitter` (0..1) of
     /// [`MAX_JITTER`] of the lifetime is taken off, so that nodes started together do not all
     /// refresh in the same second and meet the cloud's rate limit together.
     pub fn with_jitter(
         key: String,
-        provider: &str,
+        backend: &str,
         answer: &Answer,
         now: SystemTime,
         jitter: f64,
@@ -124,7 +125,7 @@ impl Entry {
         Entry {
             version: FORMAT_VERSION,
             key,
-            provider: provider.to_string(),
+            backend: backend.to_string(),
             source: answer.source.clone(),
             cache_key_type: answer.cache_key_type.as_str().to_string(),
             created_ms: now_ms,
@@ -219,7 +220,7 @@ pub(super) mod tests {
             Entry::with_jitter("reg".into(), "ecr", &a, t(0), jitter)
         };
         let fresh = |s: u64| Freshness::Fresh(Duration::from_secs(s));
-        // A 12 h token the provider wants cached 6 h: fresh 6 h, then stale until 1 min
+        // A 12 h token the backend wants cached 6 h: fresh 6 h, then stale until 1 min
         // before expiry, served for at most one minute at a time.
         let exp = t(12 * 3600);
         let six = e(6 * 3600, exp, 0.0);
@@ -259,7 +260,7 @@ pub(super) mod tests {
             t(0),
         );
         assert_eq!(docker.freshness(t(0)), fresh(300));
-        // A token already expired when fetched (clock skew, an emulator): the provider's
+        // A token already expired when fetched (clock skew, an emulator): the backend's
         // clamped lifetime stands, and it is never served stale after that.
         let expired = e(60, t(0), 0.5);
         assert_eq!(expired.freshness(t(0)), fresh(60));

@@ -387,10 +387,10 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Whether `var`'s value changes what this program answers: one of this program's own
-/// variables, or one a backend declares ([`keyring_api::Backend::cache_env`]). Values of
+/// variables, or one a backend declares ([`keyring_api::BackendInfo::cache_env`]). Values of
 /// names that look secret are not hashed, only their presence: a hash of a short secret
 /// could be brute-forced from a file name.
-fn in_context(var: &str, backends: &[&keyring_api::Backend]) -> bool {
+fn in_context(var: &str, backends: &[&keyring_api::BackendInfo]) -> bool {
     var.starts_with("KUBELET_KEYRING_") || backends.iter().any(|b| b.reads(var))
 }
 
@@ -444,9 +444,9 @@ mod tests {
     use keyring_api::Answer;
 
     /// Stores a fresh answer under the key its type names, as `get` does.
-    fn store(c: &DiskCache, image: &ImageName, provider: &str, answer: &Answer, now: SystemTime) {
+    fn store(c: &DiskCache, image: &ImageName, backend: &str, answer: &Answer, now: SystemTime) {
         let (scope, key) = store_key(image, answer.cache_key_type);
-        c.write(scope, &Entry::new(key.to_string(), provider, answer, now))
+        c.write(scope, &Entry::new(key.to_string(), backend, answer, now))
             .expect("write");
     }
     use std::os::unix::fs::PermissionsExt;

@@ -16,10 +16,10 @@
 #![allow(dead_code)]
 
 pub mod azure;
-pub mod dropin;
 pub mod http;
 pub mod proxy;
 pub mod tls;
+pub mod upstream;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

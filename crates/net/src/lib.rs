@@ -439,7 +439,7 @@ fn builder() -> hyper_util::client::legacy::Builder {
     b
 }
 
-/// A current-thread tokio runtime for a synchronous caller (`Provider::provide` is
+/// A current-thread tokio runtime for a synchronous caller (`Backend::provide` is
 /// synchronous). Built per call that goes to the network, never on a cache hit.
 ///
 /// Dropped without waiting for its blocking pool, whose only work is hyper's name lookups

@@ -1,7 +1,7 @@
 //! The `acr:` section of the plugin config, the node's `azure.json`, and the Azure clouds.
 //!
 //! [`Config`] mirrors the section as written; [`Config::validate`] checks it without I/O and
-//! yields [`Settings`], the only form the provider uses. `azure.json` (the cloud-provider
+//! yields [`Settings`], the only form the backend uses. `azure.json` (the cloud-backend
 //! config nodes already carry, JSON) is read on each request that needs it, so a rotated
 //! secret or a changed identity is picked up without restarting anything.
 
@@ -260,7 +260,7 @@ impl Config {
                 if rest.contains(['?', '#']) {
                     return Err(err(
                         "endpoints.imds",
-                        "no query or fragment: the provider adds the query",
+                        "no query or fragment: the backend adds the query",
                     ));
                 }
                 format!("{scheme}://{authority}{rest}")

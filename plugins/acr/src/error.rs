@@ -141,9 +141,9 @@ impl Error {
     }
 
     /// This error as the chain's error type.
-    pub fn into_provider_error(self) -> keyring_api::ProviderError {
+    pub fn into_backend_error(self) -> keyring_api::BackendError {
         let message = self.to_string();
-        keyring_api::ProviderError::new(crate::NAME, self.kind(), message).with_source(self)
+        keyring_api::BackendError::new(crate::NAME, self.kind(), message).with_source(self)
     }
 }
 

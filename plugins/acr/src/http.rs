@@ -1,7 +1,7 @@
 //! HTTP for this backend, on [`keyring_net`] (hyper, rustls with ring, the system's roots)
 //! like every backend's own calls.
 //!
-//! [`Provider::provide`](keyring_api::Provider::provide) is synchronous and makes at most
+//! [`Backend::provide`](keyring_api::Backend::provide) is synchronous and makes at most
 //! three or four sequential requests; they run on one current-thread runtime
 //! ([`keyring_net::Blocking`]) that [`Http::new`] builds only when an ACR image misses the
 //! cache. ureq was used before; moving to keyring-net leaves one HTTP stack in the binary

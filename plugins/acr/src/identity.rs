@@ -60,7 +60,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use keyring_api::provider::Query;
+use keyring_api::backend::Query;
 use keyring_api::Secret;
 
 use crate::config::{normalize_authority_host, AzureJson, Cloud, Settings};

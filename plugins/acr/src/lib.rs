@@ -22,7 +22,7 @@
 //!   `/v2/` challenge, exchange), the status or cause and the likely fix, never a secret or a
 //!   response body; the whole exchange stays within [`http::TOTAL_BUDGET`].
 //!
-//! [`AcrProvider::new`] only validates the `acr:` section; HTTP agents are built inside
+//! [`AcrBackend::new`] only validates the `acr:` section; HTTP agents are built inside
 //! `provide`, and only for ACR images.
 //!
 //! **Dependencies.** HTTP goes through [`keyring_net`], the one network layer of every
@@ -49,40 +49,40 @@ pub mod upstream;
 
 use std::collections::BTreeMap;
 
-use keyring_api::provider::Query;
+use keyring_api::backend::Query;
 use keyring_api::wire::AuthConfig;
-use keyring_api::{lifetime, Answer, CacheKeyType, Outcome, Provider, ProviderError};
+use keyring_api::{lifetime, Answer, Backend, BackendError, CacheKeyType, Outcome};
 
 pub use config::{Config, ConfigError, Endpoints, MirrorConfig, Settings};
 
-/// The provider's name.
+/// The backend's name.
 pub const NAME: &str = "acr";
 
 /// This backend as the binary sees it: name, the environment its answers depend on, and
 /// the upstream plugin it answers for.
-pub static BACKEND: keyring_api::Backend = keyring_api::Backend {
+pub static BACKEND: keyring_api::BackendInfo = keyring_api::BackendInfo {
     name: NAME,
     cache_env: &["AZURE_*", "IDENTITY_*", "MSI_*", "IMDS_*"],
     upstream: Some(&upstream::PLUGIN),
 };
 
-/// The `acr:` section of the plugin config and the provider made from it.
+/// The `acr:` section of the plugin config and the backend made from it.
 pub struct Acr;
 
 impl keyring_api::Configurable for Acr {
     type Config = Config;
-    const BACKEND: &'static keyring_api::Backend = &BACKEND;
+    const BACKEND: &'static keyring_api::BackendInfo = &BACKEND;
     const CONFIGURE_UPSTREAM: keyring_api::backend::ConfigureUpstream<Config> = upstream::configure;
 
-    fn check(config: &Config) -> Result<(), ProviderError> {
+    fn check(config: &Config) -> Result<(), BackendError> {
         config
             .validate()
             .map(drop)
-            .map_err(|e| ProviderError::misconfigured(NAME, e.to_string()))
+            .map_err(|e| BackendError::misconfigured(NAME, e.to_string()))
     }
 
-    fn provider(config: &Config) -> Result<Box<dyn keyring_api::Provider>, ProviderError> {
-        Ok(Box::new(AcrProvider::new(config)?))
+    fn build(config: &Config) -> Result<Box<dyn keyring_api::Backend>, BackendError> {
+        Ok(Box::new(AcrBackend::new(config)?))
     }
 }
 /// The user name ACR expects with a refresh token.
@@ -96,27 +96,27 @@ pub const USER_AGENT: &str = concat!("kubelet-keyring/", env!("CARGO_PKG_VERSION
 
 type EnvFn = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// The ACR provider.
-pub struct AcrProvider {
+/// The ACR backend.
+pub struct AcrBackend {
     settings: Settings,
     env: EnvFn,
 }
 
-impl std::fmt::Debug for AcrProvider {
+impl std::fmt::Debug for AcrBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AcrProvider")
+        f.debug_struct("AcrBackend")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
-impl AcrProvider {
+impl AcrBackend {
     /// Validates the `acr:` section; no I/O.
-    pub fn new(config: &Config) -> Result<Self, ProviderError> {
+    pub fn new(config: &Config) -> Result<Self, BackendError> {
         let settings = config.validate().map_err(|e| {
-            ProviderError::misconfigured(NAME, format!("config: {e}")).with_source(e)
+            BackendError::misconfigured(NAME, format!("config: {e}")).with_source(e)
         })?;
-        Ok(AcrProvider {
+        Ok(AcrBackend {
             settings,
             env: Box::new(|name| {
                 std::env::var_os(name)
@@ -218,19 +218,19 @@ impl AcrProvider {
     }
 }
 
-impl Provider for AcrProvider {
+impl Backend for AcrBackend {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    fn explain(&self, query: &Query) -> keyring_api::provider::Explanation {
+    fn explain(&self, query: &Query) -> keyring_api::backend::Explanation {
         let registry = query.image.registry();
         let Some(target) = host::resolve(
             registry,
             &self.settings.mirrors,
             &self.settings.registry_suffixes,
         ) else {
-            return keyring_api::provider::Explanation {
+            return keyring_api::backend::Explanation {
                 applies: Some(false),
                 summary: format!("{registry} is not an ACR login server nor a configured mirror"),
                 details: Vec::new(),
@@ -267,14 +267,14 @@ impl Provider for AcrProvider {
             "Entra ID token exchanged at {}/oauth2/exchange for an ACR refresh token; user 00000000-0000-0000-0000-000000000000; keys {:?}",
             target.login_server, target.keys
         ));
-        keyring_api::provider::Explanation {
+        keyring_api::backend::Explanation {
             applies: Some(true),
             summary: format!("{} is served by ACR ({})", registry, target.login_server),
             details,
         }
     }
 
-    fn provide(&self, query: &Query) -> Result<Outcome, ProviderError> {
+    fn provide(&self, query: &Query) -> Result<Outcome, BackendError> {
         let Some(target) = host::resolve(
             query.image.registry(),
             &self.settings.mirrors,
@@ -286,7 +286,7 @@ impl Provider for AcrProvider {
             .map(Outcome::Answer)
             .map_err(|e| {
                 // Name the login server once, at the front.
-                let mut pe = e.into_provider_error();
+                let mut pe = e.into_backend_error();
                 pe.message = format!("{}: {}", target.login_server, pe.message);
                 pe
             })

@@ -34,7 +34,7 @@
 use std::path::{Path, PathBuf};
 
 use keyring_api::upstream::{self, EnvVar, Fate, Flag, Parsed, Plugin, Positionals, Takes};
-use keyring_api::ProviderError;
+use keyring_api::BackendError;
 
 use crate::config::{Config, IdentityBindingConfig, MirrorConfig};
 use crate::host::{is_dns_name, is_host_port, is_login_server};
@@ -177,7 +177,7 @@ pub fn configure(
     parsed: &Parsed,
     as_upstream: bool,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), ProviderError> {
+) -> Result<(), BackendError> {
     configure_with(config, parsed, as_upstream, env, &|p: &Path| p.is_file())
 }
 
@@ -188,7 +188,7 @@ pub fn configure_with(
     as_upstream: bool,
     env: &dyn Fn(&str) -> Option<String>,
     exists: &dyn Fn(&Path) -> bool,
-) -> Result<(), ProviderError> {
+) -> Result<(), BackendError> {
     let file = match parsed.positionals.first() {
         Some(p) => Some(PathBuf::from(p)),
         None if as_upstream => {
@@ -224,13 +224,13 @@ pub fn configure_with(
 
 /// `--registry-mirror`: `<source>:<acr>` pairs separated by `,`, spaces ignored, as
 /// upstream; the ACR is after the last `:`, so the source may carry a port.
-pub fn parse_mirrors(value: &str, suffixes: &[String]) -> Result<Vec<MirrorConfig>, ProviderError> {
+pub fn parse_mirrors(value: &str, suffixes: &[String]) -> Result<Vec<MirrorConfig>, BackendError> {
     let value: String = value.chars().filter(|c| !c.is_whitespace()).collect();
     let mut out = Vec::new();
     for pair in value.split(',').filter(|p| !p.is_empty()) {
         let shown: String = pair.chars().take(80).collect();
         let bad = |why: &str| {
-            ProviderError::misconfigured(crate::NAME, format!(
+            BackendError::misconfigured(crate::NAME, format!(
                 "--registry-mirror entry {shown:?}: {why}; expected <source host>[:<port>]:<acr login server>, e.g. mcr.microsoft.com:myacr.azurecr.io"
             ))
         };
@@ -255,14 +255,14 @@ pub fn parse_mirrors(value: &str, suffixes: &[String]) -> Result<Vec<MirrorConfi
 
 /// The `--ib-*` flags, checked as upstream's `ParseIdentityBindingsConfig` does (except
 /// that a name given as `--ib-apiserver-ip` is resolved when used, not at start).
-fn identity_binding(parsed: &Parsed) -> Result<Option<IdentityBindingConfig>, ProviderError> {
+fn identity_binding(parsed: &Parsed) -> Result<Option<IdentityBindingConfig>, BackendError> {
     let get = |f: &str| parsed.value(f).map(str::trim).filter(|v| !v.is_empty());
     let sni = get("ib-sni-name");
     let client = get("ib-default-client-id");
     let tenant = get("ib-default-tenant-id");
     let ip = get("ib-apiserver-ip");
     let needs_sni = |flag: &str| {
-        ProviderError::misconfigured(
+        BackendError::misconfigured(
             crate::NAME,
             format!("--ib-sni-name must be set when --{flag} is provided"),
         )
@@ -276,25 +276,25 @@ fn identity_binding(parsed: &Parsed) -> Result<Option<IdentityBindingConfig>, Pr
         };
     };
     if sni.starts_with("https://") || sni.starts_with("http://") {
-        return Err(ProviderError::misconfigured(
+        return Err(BackendError::misconfigured(
             crate::NAME,
             "--ib-sni-name must not contain a protocol prefix (https:// or http://)",
         ));
     }
     if !is_dns_name(&sni.to_ascii_lowercase()) {
-        return Err(ProviderError::misconfigured(
+        return Err(BackendError::misconfigured(
             crate::NAME,
             "--ib-sni-name is not a DNS name",
         ));
     }
     let Some(ip) = ip else {
-        return Err(ProviderError::misconfigured(
+        return Err(BackendError::misconfigured(
             crate::NAME,
             "--ib-apiserver-ip must be set when --ib-sni-name is provided",
         ));
     };
     if ip.parse::<std::net::IpAddr>().is_err() && !is_dns_name(&ip.to_ascii_lowercase()) {
-        return Err(ProviderError::misconfigured(
+        return Err(BackendError::misconfigured(
             crate::NAME,
             "--ib-apiserver-ip must be a valid IP address or resolvable FQDN",
         ));
@@ -311,7 +311,7 @@ fn identity_binding(parsed: &Parsed) -> Result<Option<IdentityBindingConfig>, Pr
 
 /// Reads the `AZURE_ENVIRONMENT_FILEPATH` file (go-autorest's `Environment` JSON) into the
 /// section: the authority host and the registry suffix, where the section set neither.
-fn apply_environment_file(config: &mut Config, path: &Path) -> Result<(), ProviderError> {
+fn apply_environment_file(config: &mut Config, path: &Path) -> Result<(), BackendError> {
     use std::io::Read;
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -325,7 +325,7 @@ fn apply_environment_file(config: &mut Config, path: &Path) -> Result<(), Provid
     keyring_api::file::open(path)
         .and_then(|f| f.take(MAX_ENV_FILE).read_to_end(&mut bytes))
         .map_err(|e| {
-            ProviderError::misconfigured(
+            BackendError::misconfigured(
                 crate::NAME,
                 format!(
                     "cannot read AZURE_ENVIRONMENT_FILEPATH {}: {e}",
@@ -335,7 +335,7 @@ fn apply_environment_file(config: &mut Config, path: &Path) -> Result<(), Provid
         })?;
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
     let env: Environment = serde_json::from_slice(bytes).map_err(|e| {
-        ProviderError::misconfigured(
+        BackendError::misconfigured(
             crate::NAME,
             format!(
                 "AZURE_ENVIRONMENT_FILEPATH {}: not valid JSON at line {} column {}",

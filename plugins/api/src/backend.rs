@@ -1,20 +1,42 @@
-//! What the binary knows of a backend: its static description ([`Backend`]: name, the
-//! environment its answers depend on, the upstream plugin it answers for) and, for a backend
-//! with a section in the plugin config file, how to check that section, apply the upstream
-//! command line to it and build the provider from it ([`Configurable`]).
+//! What a backend is to the binary.
 //!
-//! Each backend crate declares one [`Backend`] (`pub static BACKEND`) and, if it has a config
-//! section, one type implementing [`Configurable`]; the binary lists them in one place
-//! (`src/backends.rs`) and derives from that list the config file's sections, the chain, the
-//! cache context (a changed variable a backend reads must not find another environment's
-//! answers) and the names it answers to. So `src/` names no cloud SDK variable, no backend
-//! constant and no backend's config type.
+//! A *backend* is one source of credentials inside kubelet-keyring (`ecr`, `gcp`, `acr`,
+//! `docker-config`, ...), one crate each. It gives the binary three things:
+//!
+//! * a [`BackendInfo`] (`pub static BACKEND`): its name, the environment its answers depend
+//!   on, the upstream plugin it answers for;
+//! * for a backend with a section in the plugin config file, a type implementing
+//!   [`Configurable`]: how to check that section, apply an upstream command line to it and
+//!   build the backend from it;
+//! * the built value, a [`Backend`]: it gets a [`Query`] (the normalized image, parsed once,
+//!   plus the v1 service-account fields) and answers with one of three outcomes:
+//!   * `Ok(Outcome::Answer(..))`: credentials (possibly none) and how long they stay good;
+//!   * `Ok(Outcome::NotApplicable)`: not my registry, or not configured here; try the next;
+//!   * `Err(BackendError)`: this is my registry and I failed (its
+//!     [`ErrorKind`](crate::ErrorKind) decides exit code and stale serving). The chain
+//!     stops: falling through to a weaker source would hide the failure behind a 401 at
+//!     pull time.
+//!
+//! The binary lists the backends in one place (`src/backends.rs`) and derives from that list
+//! the config file's sections, the chain, the cache context (a changed variable a backend
+//! reads must not find another environment's answers) and the names it answers to. So `src/`
+//! names no cloud SDK variable, no backend constant and no backend's config type.
+//!
+//! Backends are synchronous. A cloud backend that needs async I/O builds its runtime inside
+//! [`Backend::provide`], so the hot path (cache hit, docker config) never pays for one.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::time::{Duration, SystemTime};
 
-use crate::error::ProviderError;
-use crate::provider::Provider;
+use crate::clock::Clock;
+use crate::deadline::Deadline;
+use crate::error::BackendError;
+use crate::image::ImageName;
+use crate::pattern::Target;
+use crate::secret::Secret;
 use crate::upstream::{Parsed, Plugin};
+use crate::wire::{AuthConfig, CacheKeyType};
 
 /// Reads one environment variable (the process environment in the binary, a map in tests).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -27,23 +49,23 @@ pub type ConfigureUpstream<C> = fn(
     parsed: &Parsed,
     as_upstream: bool,
     env: Env<'_>,
-) -> Result<(), ProviderError>;
+) -> Result<(), BackendError>;
 
 /// A backend with its own section in the plugin config file (`ecr:`, `gcp:`, `acr:`).
 ///
 /// The binary reads the section with serde (so errors keep their line and column), calls
 /// [`Configurable::check`] when the file is loaded (a bad section exits 2 before any request),
 /// [`Configurable::CONFIGURE_UPSTREAM`] when it runs with an upstream plugin's command line,
-/// and [`Configurable::provider`] only when the chain is built, on a cache miss.
+/// and [`Configurable::build`] only when the chain is built, on a cache miss.
 pub trait Configurable {
     /// The section as serde reads it; `Default` when the file has none.
     type Config: serde::de::DeserializeOwned + Default + Clone + fmt::Debug;
 
     /// The static description.
-    const BACKEND: &'static Backend;
+    const BACKEND: &'static BackendInfo;
 
     /// Checks what the section's serde shape cannot (URLs, hosts, combinations). No I/O.
-    fn check(config: &Self::Config) -> Result<(), ProviderError> {
+    fn check(config: &Self::Config) -> Result<(), BackendError> {
         let _ = config;
         Ok(())
     }
@@ -52,14 +74,14 @@ pub trait Configurable {
     /// backend's `upstream::configure`).
     const CONFIGURE_UPSTREAM: ConfigureUpstream<Self::Config>;
 
-    /// Builds the provider. Cheap: no I/O, no client (those come in `provide`).
-    fn provider(config: &Self::Config) -> Result<Box<dyn Provider>, ProviderError>;
+    /// Builds the backend. Cheap: no I/O, no client (those come in `provide`).
+    fn build(config: &Self::Config) -> Result<Box<dyn Backend>, BackendError>;
 }
 
 /// A backend's static description.
 #[derive(Debug)]
-pub struct Backend {
-    /// The provider name (`ecr`, `gcp`, `acr`, `docker-config`).
+pub struct BackendInfo {
+    /// The backend name (`ecr`, `gcp`, `acr`, `docker-config`).
     pub name: &'static str,
     /// Environment variables whose values change this backend's answers: names, or prefixes
     /// ending in `*`. Their values go into the cache context (only the presence of names that
@@ -69,12 +91,102 @@ pub struct Backend {
     pub upstream: Option<&'static Plugin>,
 }
 
-impl Backend {
+impl BackendInfo {
     /// Whether `var` is one of [`Backend::cache_env`].
     pub fn reads(&self, var: &str) -> bool {
         self.cache_env
             .iter()
             .any(|p| crate::upstream::env_covers(p, var))
+    }
+}
+
+/// What a backend is asked.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// The normalized image.
+    pub image: ImageName,
+    /// The same, parsed for matching.
+    pub target: Target,
+    /// v1 token mode: the pod's service-account token.
+    pub service_account_token: Option<Secret<String>>,
+    /// v1 token mode: the service account's configured annotations.
+    pub service_account_annotations: BTreeMap<String, String>,
+    /// The wall clock for expiry decisions (replaced in tests).
+    pub clock: Clock,
+    /// The invocation's deadline, shared with the cache lock wait: every network call of the
+    /// backend ends by then.
+    pub deadline: Deadline,
+}
+
+impl Query {
+    /// A query for a normalized image with no service-account data.
+    pub fn new(image: ImageName) -> Self {
+        let target = Target::new(image.as_str());
+        Query {
+            image,
+            target,
+            service_account_token: None,
+            service_account_annotations: BTreeMap::new(),
+            clock: Clock::invocation(),
+            deadline: Deadline::invocation(),
+        }
+    }
+}
+
+/// A backend's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// Registry pattern → credential. Empty means "no credentials" (a valid answer).
+    pub auth: BTreeMap<String, AuthConfig>,
+    /// The widest scope for which this exact answer holds.
+    pub cache_key_type: CacheKeyType,
+    /// How long, from now, the answer may be reused: by the kubelet (`cacheDuration`) and by
+    /// our own cache. Never longer than the credential lives.
+    pub lifetime: Duration,
+    /// When the credential itself stops working, if the backend knows (cloud tokens).
+    pub expires_at: Option<SystemTime>,
+    /// Where the credential came from, for diagnostics: a file path, a helper name, a cloud
+    /// identity. Never a secret.
+    pub source: String,
+}
+
+/// A backend's outcome for one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// This backend answers (possibly with no credentials).
+    Answer(Answer),
+    /// Not this backend's registry, or not configured; ask the next.
+    NotApplicable,
+}
+
+/// What `kubelet-keyring explain` shows for one backend: whether it owns the image and why,
+/// found without network I/O and without any secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Explanation {
+    /// `Some(true)`: this backend answers for the image; `Some(false)`: it passes it on;
+    /// `None`: it cannot tell without asking a remote service.
+    pub applies: Option<bool>,
+    /// One line: the decision and the reason.
+    pub summary: String,
+    /// Supporting facts: files searched, keys that matched or not and why, identity sources.
+    pub details: Vec<String>,
+}
+
+/// A credential source.
+pub trait Backend: Send + Sync {
+    /// A short stable name (`docker-config`, `ecr`, ...), used in logs, errors and the cache.
+    fn name(&self) -> &'static str;
+
+    /// Answers one query; see the module docs for the three outcomes.
+    fn provide(&self, query: &Query) -> Result<Outcome, BackendError>;
+
+    /// Explains, without network I/O or secrets, whether and how this backend would answer.
+    fn explain(&self, _query: &Query) -> Explanation {
+        Explanation {
+            applies: None,
+            summary: "no explanation available for this backend".into(),
+            details: Vec::new(),
+        }
     }
 }
 
@@ -84,7 +196,7 @@ mod tests {
 
     #[test]
     fn names_and_prefixes() {
-        let b = Backend {
+        let b = BackendInfo {
             name: "x",
             cache_env: &["AWS_*", "HOME"],
             upstream: None,

@@ -1,6 +1,6 @@
 //! The one error type every backend returns, and the kinds that decide what happens next.
 //!
-//! A backend that owns an image and fails returns a [`ProviderError`] of one [`ErrorKind`].
+//! A backend that owns an image and fails returns a [`BackendError`] of one [`ErrorKind`].
 //! The kind alone decides, in one place each, the consequences the rest of the program draws:
 //!
 //! | kind            | exit code | stale cached answer served | meaning                                  |
@@ -21,8 +21,8 @@
 //! A check of one local value (a config field, a flag, an environment variable, a file)
 //! returns an [`InvalidSetting`]: which setting, and what is wrong with its value. Such checks
 //! run before any backend is asked (config loading, flag parsing) as well as inside a
-//! provider, so the error names no provider; on the provider path
-//! [`InvalidSetting::into_provider_error`] makes it a [`ProviderError`], always of kind
+//! backend, so the error names no backend; on the backend path
+//! [`InvalidSetting::into_backend_error`] makes it a [`BackendError`], always of kind
 //! `Misconfigured` (exit 2, no stale answer): a value the operator wrote is wrong, and no
 //! retry or cached answer changes that.
 
@@ -97,14 +97,14 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// A provider failed for a registry it is responsible for.
+/// A backend failed for a registry it is responsible for.
 ///
-/// Displayed as `provider: message` (the registry is part of the message where it helps;
+/// Displayed as `backend: message` (the registry is part of the message where it helps;
 /// the hint follows after `; `).
 #[derive(Debug, thiserror::Error)]
-pub struct ProviderError {
-    /// The provider's name.
-    pub provider: &'static str,
+pub struct BackendError {
+    /// The backend's name.
+    pub backend: &'static str,
     /// What kind of failure; decides exit code and stale serving.
     pub kind: ErrorKind,
     /// One line: what failed. Never a secret.
@@ -116,9 +116,9 @@ pub struct ProviderError {
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
-impl fmt::Display for ProviderError {
+impl fmt::Display for BackendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.provider, self.message)?;
+        write!(f, "{}: {}", self.backend, self.message)?;
         if let Some(hint) = &self.hint {
             write!(f, "; {hint}")?;
         }
@@ -126,11 +126,11 @@ impl fmt::Display for ProviderError {
     }
 }
 
-impl ProviderError {
+impl BackendError {
     /// An error of `kind` with a message and no further cause.
-    pub fn new(provider: &'static str, kind: ErrorKind, message: impl Into<String>) -> Self {
-        ProviderError {
-            provider,
+    pub fn new(backend: &'static str, kind: ErrorKind, message: impl Into<String>) -> Self {
+        BackendError {
+            backend,
             kind,
             message: message.into(),
             hint: None,
@@ -139,23 +139,23 @@ impl ProviderError {
     }
 
     /// A [`ErrorKind::Misconfigured`] error.
-    pub fn misconfigured(provider: &'static str, message: impl Into<String>) -> Self {
-        Self::new(provider, ErrorKind::Misconfigured, message)
+    pub fn misconfigured(backend: &'static str, message: impl Into<String>) -> Self {
+        Self::new(backend, ErrorKind::Misconfigured, message)
     }
 
     /// A [`ErrorKind::Denied`] error.
-    pub fn denied(provider: &'static str, message: impl Into<String>) -> Self {
-        Self::new(provider, ErrorKind::Denied, message)
+    pub fn denied(backend: &'static str, message: impl Into<String>) -> Self {
+        Self::new(backend, ErrorKind::Denied, message)
     }
 
     /// A [`ErrorKind::Unavailable`] error.
-    pub fn unavailable(provider: &'static str, message: impl Into<String>) -> Self {
-        Self::new(provider, ErrorKind::Unavailable, message)
+    pub fn unavailable(backend: &'static str, message: impl Into<String>) -> Self {
+        Self::new(backend, ErrorKind::Unavailable, message)
     }
 
     /// A [`ErrorKind::Protocol`] error.
-    pub fn protocol(provider: &'static str, message: impl Into<String>) -> Self {
-        Self::new(provider, ErrorKind::Protocol, message)
+    pub fn protocol(backend: &'static str, message: impl Into<String>) -> Self {
+        Self::new(backend, ErrorKind::Protocol, message)
     }
 
     /// The same error with a cause.
@@ -193,10 +193,10 @@ impl InvalidSetting {
         }
     }
 
-    /// This error as `provider`'s failure: always [`ErrorKind::Misconfigured`], with the
+    /// This error as `backend`'s failure: always [`ErrorKind::Misconfigured`], with the
     /// same text and this error as its source.
-    pub fn into_provider_error(self, provider: &'static str) -> ProviderError {
-        ProviderError::misconfigured(provider, self.to_string()).with_source(self)
+    pub fn into_backend_error(self, backend: &'static str) -> BackendError {
+        BackendError::misconfigured(backend, self.to_string()).with_source(self)
     }
 }
 
@@ -239,13 +239,13 @@ mod tests {
 
     #[test]
     fn display_with_hint() {
-        let e = ProviderError::denied("ecr", "GetAuthorizationToken returned 403")
+        let e = BackendError::denied("ecr", "GetAuthorizationToken returned 403")
             .with_hint("grant ecr:GetAuthorizationToken");
         assert_eq!(
             e.to_string(),
             "ecr: GetAuthorizationToken returned 403; grant ecr:GetAuthorizationToken"
         );
-        assert_eq!(ProviderError::unavailable("gcp", "x").to_string(), "gcp: x");
+        assert_eq!(BackendError::unavailable("gcp", "x").to_string(), "gcp: x");
     }
 
     #[test]
@@ -258,10 +258,10 @@ mod tests {
         let owned = InvalidSetting::new(format!("ecr.mirrors[{}]", 1), "bad");
         assert_eq!(owned.to_string(), "ecr.mirrors[1]: bad");
 
-        let p = e.clone().into_provider_error("ecr");
+        let p = e.clone().into_backend_error("ecr");
         assert_eq!(p.kind, ErrorKind::Misconfigured);
         assert_eq!(p.kind.exit_code(), 2);
-        assert_eq!(p.provider, "ecr");
+        assert_eq!(p.backend, "ecr");
         assert_eq!(
             p.to_string(),
             "ecr: ecr.sessionName: \"a\" is not a session name"

@@ -11,8 +11,9 @@
 //! * [`pattern`]: the kubelet's one matching algorithm (`URLsMatchStr`, keyring keys, lookup
 //!   order, Docker Hub fallback), used for `matchImages`, response `auth` keys and docker-config
 //!   keys alike.
-//! * [`provider`]: the [`Provider`](provider::Provider) trait every backend implements.
-//! * [`error`]: [`ProviderError`](error::ProviderError) and the [`ErrorKind`](error::ErrorKind)
+//! * [`backend`]: what a backend is to the binary: the [`Backend`] trait each implements,
+//!   its static [`BackendInfo`] and, for one with a config section, [`Configurable`].
+//! * [`error`]: [`BackendError`](error::BackendError) and the [`ErrorKind`](error::ErrorKind)
 //!   that decides exit code and stale serving, and
 //!   [`InvalidSetting`](error::InvalidSetting) for a local value that cannot be used.
 //! * [`clock`], [`deadline`], [`lifetime`]: the wall clock tests replace, the invocation's one
@@ -33,7 +34,6 @@ pub mod file;
 pub mod image;
 pub mod lifetime;
 pub mod pattern;
-pub mod provider;
 pub mod quiet;
 pub mod secret;
 pub mod upstream;
@@ -49,11 +49,11 @@ pub mod fuzzing {
     pub use crate::goglob::{matches as filepath_match, BadPattern};
 }
 
-pub use backend::{Backend, Configurable};
+pub use backend::{Answer, Backend, BackendInfo, Configurable, Outcome};
 pub use clock::Clock;
 pub use deadline::Deadline;
-pub use error::{ErrorKind, InvalidSetting, ProviderError};
+pub use error::{BackendError, ErrorKind, InvalidSetting};
 pub use gourl::go_quote;
 pub use image::ImageName;
-pub use provider::{Answer, CacheKeyType, Outcome, Provider};
 pub use secret::Secret;
+pub use wire::CacheKeyType;

@@ -17,7 +17,7 @@
 //! `-logtostderr`). What a flag *does* is the backend's business: its crate turns the
 //! [`Parsed`] flags into its own config. Nothing here does I/O.
 
-use crate::error::{ErrorKind, ProviderError};
+use crate::error::{BackendError, ErrorKind};
 
 /// What happens to an upstream flag or variable here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,8 +347,8 @@ impl Parsed {
 }
 
 /// The error for a bad upstream command line (exit 2).
-fn usage(plugin: &Plugin, message: String) -> ProviderError {
-    ProviderError::new(plugin.backend, ErrorKind::Misconfigured, message)
+fn usage(plugin: &Plugin, message: String) -> BackendError {
+    BackendError::new(plugin.backend, ErrorKind::Misconfigured, message)
 }
 
 /// Reads `args` (without the program name) as the upstream plugin's command line.
@@ -356,7 +356,7 @@ fn usage(plugin: &Plugin, message: String) -> ProviderError {
 /// Unknown flags, missing values, malformed booleans, refused flags and positionals the
 /// plugin does not take are errors that name the argument (never its value, which might be
 /// a secret someone put on a command line).
-pub fn parse(plugin: &Plugin, args: &[String]) -> Result<Parsed, ProviderError> {
+pub fn parse(plugin: &Plugin, args: &[String]) -> Result<Parsed, BackendError> {
     let mut parsed = Parsed::default();
     let mut args = args.iter();
     let mut flags_done = false;
@@ -479,7 +479,7 @@ pub fn parse_go_bool(s: &str) -> Option<bool> {
 /// The verbosity `--v=N` asks for, mapped onto this program's `-v` count (0 warnings, 1
 /// info, 2 debug, 3 trace). `Err` names a value that is not a number, as klog would refuse
 /// it.
-pub fn verbosity(parsed: &Parsed, plugin: &Plugin) -> Result<u8, ProviderError> {
+pub fn verbosity(parsed: &Parsed, plugin: &Plugin) -> Result<u8, BackendError> {
     let Some(v) = parsed.value("v") else {
         return Ok(0);
     };

@@ -22,7 +22,6 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::provider::CacheKeyType;
 use crate::secret::Secret;
 
 /// The API group of requests and responses.
@@ -35,6 +34,39 @@ pub const RESPONSE_KIND: &str = "CredentialProviderResponse";
 /// few KiB) and a handful of annotations (Kubernetes caps all of an object's annotations at
 /// 256 KiB), so 1 MiB is generous and still bounds what a broken caller can make us hold.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// How the kubelet keys its cache of an answer (`cacheKeyType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CacheKeyType {
+    /// Per repository: the answer holds only for this image's repository.
+    Image,
+    /// Per registry (text before the first `/`): the answer holds for every image there.
+    Registry,
+    /// For every image the provider's `matchImages` admits.
+    Global,
+}
+
+impl CacheKeyType {
+    /// The wire spelling (`Image`, `Registry`, `Global`; exact case).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheKeyType::Image => "Image",
+            CacheKeyType::Registry => "Registry",
+            CacheKeyType::Global => "Global",
+        }
+    }
+
+    /// Parses the wire spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            CacheKeyType::Image,
+            CacheKeyType::Registry,
+            CacheKeyType::Global,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
 
 /// A protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -2,8 +2,8 @@
 //! keys that match the image (most specific first) and, for the others, why not. Local file
 //! reads only; no credential is ever shown.
 
+use keyring_api::backend::{Explanation, Query};
 use keyring_api::pattern::{explain_match, is_default_registry_match, keyring_key, MatchKind};
-use keyring_api::provider::{Explanation, Query};
 
 use crate::{helper, helper_server, plan, search, Plan, SearchPaths, Visit};
 

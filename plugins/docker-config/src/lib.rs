@@ -1,4 +1,4 @@
-//! The docker-config backend: the kubelet's legacy node keyring, as a provider.
+//! The docker-config backend: the kubelet's legacy node keyring, as a backend.
 //!
 //! Contract (spec section 5.4): `config.json` is searched first, in the preferred directory
 //! (the kubelet's `--root-dir`), the working directory, `$HOME/.docker` and `/.docker`; only
@@ -11,7 +11,7 @@
 //! The answer holds only the entries whose keys match the image under the kubelet's rules
 //! ([`keyring_api::pattern::Keyring`]), with their keys as written in the file (the kubelet
 //! normalizes them again on its side). It lives five minutes, the lifetime of the kubelet's
-//! old `CachingDockerConfigProvider`. Its `cacheKeyType` is `Registry` only when every image
+//! old `CachingDockerConfigBackend`. Its `cacheKeyType` is `Registry` only when every image
 //! of the registry would get the same answer; when any key for this registry is scoped to a
 //! path it is `Image`, so the kubelet cannot reuse path-scoped credentials (or their absence)
 //! for another repository.
@@ -50,7 +50,7 @@
 //! only the registry), and for `credsStore` the scope the `auths` match computed (`Image` when
 //! a path-scoped `auths` key could give another repository of the registry another answer).
 //! A helper that is missing, fails, hangs past its timeout or prints garbage is an error
-//! (`Err(ProviderError)`, one line naming the helper, the failure and the likely fix).
+//! (`Err(BackendError)`, one line naming the helper, the failure and the likely fix).
 
 pub mod explain;
 pub mod helper;
@@ -61,14 +61,14 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use keyring_api::backend::Query;
 use keyring_api::pattern::{parse_schemeless, Keyring, MatchKind};
-use keyring_api::provider::Query;
 use keyring_api::wire::AuthConfig;
-use keyring_api::{Answer, CacheKeyType, ImageName, Outcome, Provider, ProviderError};
+use keyring_api::{Answer, Backend, BackendError, CacheKeyType, ImageName, Outcome};
 
 pub use parse::{decode_auth, parse_config_json, parse_dockercfg, ConfigJson, Entries, Entry};
 
-/// How long a docker-config answer lives: the kubelet's `CachingDockerConfigProvider` re-read
+/// How long a docker-config answer lives: the kubelet's `CachingDockerConfigBackend` re-read
 /// the files every five minutes.
 pub const LIFETIME: Duration = Duration::from_secs(5 * 60);
 
@@ -238,7 +238,7 @@ fn read_bounded(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
-/// The result of matching an image against a loaded file, for the provider and `explain`.
+/// The result of matching an image against a loaded file, for the backend and `explain`.
 #[derive(Debug, Clone)]
 pub struct Matched {
     /// Raw key → credential, for the entries that match.
@@ -352,26 +352,26 @@ pub fn plan<'a>(loaded: &'a Loaded, query: &Query) -> Plan<'a> {
     }
 }
 
-/// The docker-config provider.
+/// The docker-config backend.
 #[derive(Debug, Clone)]
-pub struct DockerConfigProvider {
+pub struct DockerConfigBackend {
     paths: SearchPaths,
     helper_timeout: Duration,
 }
 
-impl DockerConfigProvider {
-    /// A provider searching `paths`. Reads [`helper::TIMEOUT_ENV`] (a test-only knob), nothing
+impl DockerConfigBackend {
+    /// A backend searching `paths`. Reads [`helper::TIMEOUT_ENV`] (a test-only knob), nothing
     /// else: no file is touched before `provide`.
     pub fn new(paths: SearchPaths) -> Self {
         let helper_timeout =
             helper::timeout_from_env(std::env::var_os(helper::TIMEOUT_ENV).as_deref());
-        DockerConfigProvider {
+        DockerConfigBackend {
             paths,
             helper_timeout,
         }
     }
 
-    /// The same provider with another credential-helper timeout.
+    /// The same backend with another credential-helper timeout.
     pub fn with_helper_timeout(mut self, timeout: Duration) -> Self {
         self.helper_timeout = timeout;
         self
@@ -390,12 +390,12 @@ impl DockerConfigProvider {
         name: &str,
         query: &Query,
         cache_key_type: CacheKeyType,
-    ) -> Result<Outcome, ProviderError> {
+    ) -> Result<Outcome, BackendError> {
         let server = helper_server(&query.image);
         let path = loaded.path.display();
         if let Err(e) = helper::validate_name(name) {
             let shown: String = name.chars().take(64).collect();
-            return Err(ProviderError::misconfigured(
+            return Err(BackendError::misconfigured(
                 NAME,
                 format!(
                     "credential helper name {shown:?} ({setting} in {path}, for {server}) {e}: set it to the suffix of an installed docker-credential-<suffix> program"
@@ -417,7 +417,7 @@ impl DockerConfigProvider {
                 helper::Reply::NotFound
             }
             Err(e) => {
-                return Err(ProviderError::new(
+                return Err(BackendError::new(
                     NAME,
                     e.kind(),
                     format!(
@@ -455,12 +455,12 @@ impl DockerConfigProvider {
     }
 }
 
-/// This provider's name.
+/// This backend's name.
 const NAME: &str = "docker-config";
 
 /// This backend as the binary sees it. Its own inputs are the search directories (hashed by
 /// the binary); the cloud credential helpers it may run read their SDKs' variables.
-pub static BACKEND: keyring_api::Backend = keyring_api::Backend {
+pub static BACKEND: keyring_api::BackendInfo = keyring_api::BackendInfo {
     name: NAME,
     cache_env: &[
         "AWS_*",
@@ -472,16 +472,16 @@ pub static BACKEND: keyring_api::Backend = keyring_api::Backend {
     upstream: None,
 };
 
-impl Provider for DockerConfigProvider {
+impl Backend for DockerConfigBackend {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    fn explain(&self, query: &Query) -> keyring_api::provider::Explanation {
+    fn explain(&self, query: &Query) -> keyring_api::backend::Explanation {
         explain::explain(&self.paths, query)
     }
 
-    fn provide(&self, query: &Query) -> Result<Outcome, ProviderError> {
+    fn provide(&self, query: &Query) -> Result<Outcome, BackendError> {
         let (loaded, _) = search(&self.paths);
         let Some(loaded) = loaded else {
             tracing::debug!("no docker config file found");
@@ -715,7 +715,7 @@ mod tests {
             ".docker/config.json",
             r#"{"auths":{"reg.io":{"username":"u","password":"p"}}}"#,
         );
-        let p = DockerConfigProvider::new(t.paths.clone());
+        let p = DockerConfigBackend::new(t.paths.clone());
         let Outcome::Answer(a) = p.provide(&query("reg.io/app:1")).unwrap() else {
             panic!("expected an answer");
         };
@@ -726,7 +726,7 @@ mod tests {
         );
         assert_eq!(a.auth["reg.io"].username, "u");
         assert_eq!(a.auth["reg.io"].password.expose(), "p");
-        let empty = DockerConfigProvider::new(tree().paths);
+        let empty = DockerConfigBackend::new(tree().paths);
         assert_eq!(
             empty.provide(&query("reg.io/app")).unwrap(),
             Outcome::NotApplicable
@@ -854,7 +854,7 @@ mod tests {
             ".docker/config.json",
             r#"{"credHelpers":{"reg.io":"../../bin/sh"}}"#,
         );
-        let p = DockerConfigProvider::new(t.paths.clone());
+        let p = DockerConfigBackend::new(t.paths.clone());
         let err = p.provide(&query("reg.io/app")).unwrap_err().to_string();
         assert!(
             err.starts_with(
@@ -877,7 +877,7 @@ mod tests {
             ".docker/config.json",
             r#"{"auths":{"other.io":{"auth":"dTpw"}},"credHelpers":{"reg.io":"surely-not-installed-7f3a"},"credsStore":"surely-not-installed-7f3a"}"#,
         );
-        let p = DockerConfigProvider::new(t.paths.clone());
+        let p = DockerConfigBackend::new(t.paths.clone());
         // credHelpers names this registry: a missing helper is an error naming path and fix.
         let err = p.provide(&query("reg.io/app")).unwrap_err().to_string();
         assert!(

@@ -340,7 +340,7 @@ async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, Failure>
 /// an STS client: endpoint rules, the partition table, a regex; 17% of a cold fetch's
 /// instructions, bench/ecr.sh PROFILE), and with keys in the environment the chain never asks
 /// any other link. No answer, or an error, goes to [`node_credentials`], whose chain starts
-/// with this same provider and so gives the same answer or error.
+/// with this same backend and so gives the same answer or error.
 async fn env_credentials() -> Option<aws_credential_types::Credentials> {
     aws_config::environment::EnvironmentVariableCredentialsProvider::new()
         .provide_credentials()

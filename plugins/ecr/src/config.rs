@@ -24,7 +24,7 @@
 //!   # RoleSessionName of those sessions, as CloudTrail shows it (default kubelet-keyring;
 //!   # ecr-credential-provider when run under that name).
 //!   sessionName: kubelet-keyring
-//!   # Hosts that are neither ECR nor a mirror above: notMine (the default: the next provider
+//!   # Hosts that are neither ECR nor a mirror above: notMine (the default: the next backend
 //!   # is asked) or defaultRegion (an ECR token of the SDK's default region, as upstream's
 //!   # ecr-credential-provider gives every image the kubelet sends it, for pull-through
 //!   # caches; the default when run under that name).
@@ -78,7 +78,7 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum OtherHosts {
-    /// Nothing: the next provider is asked.
+    /// Nothing: the next backend is asked.
     #[default]
     NotMine,
     /// An ECR token of the SDK's default region (`AWS_REGION`, `AWS_DEFAULT_REGION`, the

@@ -8,7 +8,7 @@
 //!   registry host ([`host::PrivateHost`]: every partition, FIPS, dual-stack). The image's
 //!   port is ignored for the last two, as upstream does. Anything else is
 //!   [`Outcome::NotApplicable`], decided from the host alone: no SDK, runtime, TLS or regex
-//!   is built for it, and [`EcrProvider::new`] does no work either.
+//!   is built for it, and [`EcrBackend::new`] does no work either.
 //! * **Which call.** Private and mirror: `ecr:GetAuthorizationToken` in the host's (or the
 //!   entry's) region, without the deprecated `registryIds` (the token is good for every
 //!   registry the identity may read there). Public: `ecr-public:GetAuthorizationToken` in
@@ -47,33 +47,33 @@ pub mod upstream;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use keyring_api::provider::Query;
+use keyring_api::backend::Query;
 use keyring_api::wire::AuthConfig;
-use keyring_api::{lifetime, Answer, CacheKeyType, Outcome, Provider, ProviderError};
+use keyring_api::{lifetime, Answer, Backend, BackendError, CacheKeyType, Outcome};
 
 pub use config::{Config, Mirror};
 
-/// The provider's name.
+/// The backend's name.
 pub const NAME: &str = "ecr";
 
 /// This backend as the binary sees it: name, the environment its answers depend on, and
 /// the upstream plugin it answers for.
-pub static BACKEND: keyring_api::Backend = keyring_api::Backend {
+pub static BACKEND: keyring_api::BackendInfo = keyring_api::BackendInfo {
     name: NAME,
     cache_env: &["AWS_*"],
     upstream: Some(&upstream::PLUGIN),
 };
 
-/// The `ecr:` section of the plugin config and the provider made from it.
+/// The `ecr:` section of the plugin config and the backend made from it.
 pub struct Ecr;
 
 impl keyring_api::Configurable for Ecr {
     type Config = Config;
-    const BACKEND: &'static keyring_api::Backend = &BACKEND;
+    const BACKEND: &'static keyring_api::BackendInfo = &BACKEND;
     const CONFIGURE_UPSTREAM: keyring_api::backend::ConfigureUpstream<Config> = upstream::configure;
 
-    fn provider(config: &Config) -> Result<Box<dyn keyring_api::Provider>, ProviderError> {
-        Ok(Box::new(EcrProvider::new(config.clone())))
+    fn build(config: &Config) -> Result<Box<dyn keyring_api::Backend>, BackendError> {
+        Ok(Box::new(EcrBackend::new(config.clone())))
     }
 }
 
@@ -92,7 +92,7 @@ pub fn select_identity(
     config: &Config,
     query: &Query,
     env_role: Option<&str>,
-) -> Result<(aws::Identity, String), ProviderError> {
+) -> Result<(aws::Identity, String), BackendError> {
     let Some(token) = &query.service_account_token else {
         return Ok((aws::Identity::Node, "the node's AWS credentials".into()));
     };
@@ -128,7 +128,7 @@ pub fn select_identity(
             let arn = arn.trim();
             config::check_role_arn(&from, arn).map_err(|e| {
                 let message = format!("{}: role from {e}", query.image.registry());
-                ProviderError::misconfigured(NAME, message).with_source(e)
+                BackendError::misconfigured(NAME, message).with_source(e)
             })?;
             Ok((
                 aws::Identity::WebIdentity {
@@ -143,16 +143,16 @@ pub fn select_identity(
             aws::Identity::Node,
             "the node's AWS credentials (the service account names no role)".into(),
         )),
-        None => Err(ProviderError::misconfigured(NAME, format!(
+        None => Err(BackendError::misconfigured(NAME, format!(
             "{}: the kubelet sent a service-account token but no role is named for it; annotate the service account with {ROLE_ANNOTATION}, or set ecr.serviceAccountRoleArn or {ROLE_ENV}, or set ecr.nodeIdentityFallback: true to pull with the node's credentials",
             query.image.registry()
         ))),
     }
 }
 
-/// The ECR provider.
+/// The ECR backend.
 #[derive(Debug, Clone)]
-pub struct EcrProvider {
+pub struct EcrBackend {
     config: Config,
 }
 
@@ -217,10 +217,10 @@ impl Route {
     }
 }
 
-impl EcrProvider {
-    /// A provider for a validated config section. Cheap: no I/O, no client.
+impl EcrBackend {
+    /// A backend for a validated config section. Cheap: no I/O, no client.
     pub fn new(config: Config) -> Self {
-        EcrProvider { config }
+        EcrBackend { config }
     }
 
     /// Where the image's token would come from, or `None` when it is not an ECR image.
@@ -246,9 +246,9 @@ impl EcrProvider {
         route: &Route,
         token: &aws::Token,
         now: SystemTime,
-    ) -> Result<Answer, ProviderError> {
+    ) -> Result<Answer, BackendError> {
         let (username, password) = token::decode(&token.authorization).map_err(|e| {
-            ProviderError::protocol(
+            BackendError::protocol(
                 NAME,
                 format!(
                     "{registry}: {e} ({}); if AWS_ENDPOINT_URL* is set, check that it points at ECR",
@@ -266,7 +266,7 @@ impl EcrProvider {
                 lifetime::DOCKER_CONFIG
             }
             Err(e) => {
-                return Err(ProviderError::protocol(
+                return Err(BackendError::protocol(
                     NAME,
                     format!("{registry}: the token from {}: {e}", token.endpoint),
                 ))
@@ -289,14 +289,14 @@ impl EcrProvider {
     }
 }
 
-impl Provider for EcrProvider {
+impl Backend for EcrBackend {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    fn explain(&self, query: &Query) -> keyring_api::provider::Explanation {
+    fn explain(&self, query: &Query) -> keyring_api::backend::Explanation {
         match self.route(query) {
-            None => keyring_api::provider::Explanation {
+            None => keyring_api::backend::Explanation {
                 applies: Some(false),
                 summary: format!(
                     "{} is not an ECR registry (private, in any partition, or Public) nor a configured mirror",
@@ -339,7 +339,7 @@ impl Provider for EcrProvider {
                 details.push(
                     "answer: user AWS with the decoded token, cached until 5 minutes before it expires".into(),
                 );
-                keyring_api::provider::Explanation {
+                keyring_api::backend::Explanation {
                     applies: Some(true),
                     summary: format!("{} is served by ECR", query.image.registry()),
                     details,
@@ -348,7 +348,7 @@ impl Provider for EcrProvider {
         }
     }
 
-    fn provide(&self, query: &Query) -> Result<Outcome, ProviderError> {
+    fn provide(&self, query: &Query) -> Result<Outcome, BackendError> {
         let Some(route) = self.route(query) else {
             return Ok(Outcome::NotApplicable);
         };
@@ -365,7 +365,7 @@ impl Provider for EcrProvider {
                 }
                 _ => format!("{registry}: {message}"),
             };
-            ProviderError::new(NAME, kind, message)
+            BackendError::new(NAME, kind, message)
         })?;
         let mut answer = Self::answer(registry, &route, &token, query.clock.now())?;
         if query.service_account_token.is_some() {
@@ -385,13 +385,13 @@ mod tests {
         Query::new(ImageName::parse(image).unwrap())
     }
 
-    fn provider(mirrors_yaml: &str) -> EcrProvider {
-        EcrProvider::new(serde_norway::from_str(mirrors_yaml).unwrap())
+    fn backend(mirrors_yaml: &str) -> EcrBackend {
+        EcrBackend::new(serde_norway::from_str(mirrors_yaml).unwrap())
     }
 
     #[test]
     fn routes_by_host() {
-        let p = provider(
+        let p = backend(
             "mirrors:\n- {host: 'mirror.example.com:5000', region: us-west-2, registryId: '210987654321'}\n- {host: 123456789012.dkr.ecr.us-east-1.amazonaws.com, region: eu-west-1}\n",
         );
         let route = |image: &str| p.route(&query(image));
@@ -406,7 +406,7 @@ mod tests {
         );
         // Other hosts: nothing, or the default region when asked for.
         assert_eq!(route("docker.io/library/nginx"), None);
-        let other = provider("otherHosts: defaultRegion\n");
+        let other = backend("otherHosts: defaultRegion\n");
         let r = other
             .route(&query("mirror.internal:5000/library/nginx"))
             .unwrap();
@@ -446,7 +446,7 @@ mod tests {
     #[test]
     fn not_applicable_without_any_aws_work() {
         // No credentials, no endpoint, no network: a non-ECR image must not get that far.
-        let p = EcrProvider::new(Config::default());
+        let p = EcrBackend::new(Config::default());
         assert_eq!(
             p.provide(&query("quay.io/x/y")).unwrap(),
             Outcome::NotApplicable
@@ -457,7 +457,7 @@ mod tests {
     fn identity_for_service_account_tokens() {
         let arn = "arn:aws:iam::111111111111:role/pull";
         let mut q = query("123456789012.dkr.ecr.us-east-1.amazonaws.com/app");
-        let role = |r: Result<(aws::Identity, String), ProviderError>| match r.unwrap().0 {
+        let role = |r: Result<(aws::Identity, String), BackendError>| match r.unwrap().0 {
             aws::Identity::WebIdentity {
                 role_arn,
                 token,
@@ -542,7 +542,7 @@ mod tests {
             expires_at: Some(now + Duration::from_secs(12 * 3600)),
             endpoint: "the ECR API in us-west-2".into(),
         };
-        let a = EcrProvider::answer("mirror.example.com:5000", &route, &token, now).unwrap();
+        let a = EcrBackend::answer("mirror.example.com:5000", &route, &token, now).unwrap();
         assert_eq!(a.cache_key_type, CacheKeyType::Registry);
         assert_eq!(a.lifetime, Duration::from_secs(12 * 3600 - 300));
         assert_eq!(a.expires_at, token.expires_at);
@@ -561,7 +561,7 @@ mod tests {
             authorization: Secret::new("bm8tY29sb24=".into()), // no-colon
             ..token
         };
-        let e = EcrProvider::answer("mirror.example.com:5000", &route, &bad, now).unwrap_err();
+        let e = EcrBackend::answer("mirror.example.com:5000", &route, &bad, now).unwrap_err();
         assert!(
             e.to_string().contains("does not decode to user:password"),
             "{e}"

@@ -17,7 +17,7 @@
 //! A plugin config file (`KUBELET_KEYRING_CONFIG`) that sets those fields wins.
 
 use keyring_api::upstream::{EnvVar, Fate, Flag, Parsed, Plugin, Positionals, Takes};
-use keyring_api::ProviderError;
+use keyring_api::BackendError;
 
 use crate::config::{Config, OtherHosts};
 
@@ -167,7 +167,7 @@ pub fn configure(
     _parsed: &Parsed,
     as_upstream: bool,
     _env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), ProviderError> {
+) -> Result<(), BackendError> {
     if as_upstream {
         config.other_hosts.get_or_insert(OtherHosts::DefaultRegion);
         config

@@ -80,7 +80,7 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum OtherHosts {
-    /// Nothing: the next provider is asked.
+    /// Nothing: the next backend is asked.
     #[default]
     NotMine,
     /// The access token, keyed by the image's registry.

@@ -11,8 +11,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use keyring_api::provider::Query;
-use keyring_api::{Answer, Deadline, ProviderError};
+use keyring_api::backend::Query;
+use keyring_api::{Answer, BackendError, Deadline};
 use keyring_docker_config::{match_entries, parse_dockercfg, Entries};
 use keyring_net::http::{header, Request, Uri};
 use keyring_net::{Client, Policy, Route};
@@ -134,9 +134,9 @@ async fn fetch(uri: Uri, shown: &str, deadline: Deadline) -> Result<Bytes, Error
     Ok(resp.body)
 }
 
-/// The provider error for a failed dockercfg flow.
-pub(crate) fn provider_error(query: &Query, e: Error) -> ProviderError {
-    ProviderError::new(
+/// The backend error for a failed dockercfg flow.
+pub(crate) fn backend_error(query: &Query, e: Error) -> BackendError {
+    BackendError::new(
         crate::NAME,
         e.kind(),
         format!(

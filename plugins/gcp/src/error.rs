@@ -10,7 +10,7 @@ use keyring_net::http::StatusCode;
 
 use keyring_net::Failed;
 
-/// A failure of the gcp backend; turned into a [`keyring_api::ProviderError`] by the provider.
+/// A failure of the gcp backend; turned into a [`keyring_api::BackendError`] by the backend.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
     /// `GCE_METADATA_HOST` is set but not `host[:port]`.

@@ -37,7 +37,7 @@ use keyring_api::ErrorKind;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use keyring_api::provider::Query;
+use keyring_api::backend::Query;
 use keyring_api::{Deadline, Secret};
 use keyring_net::http::{header, Method, Request, StatusCode, Uri};
 use keyring_net::{Failed, FetchError, Fetched, Policy, Route};

@@ -31,7 +31,7 @@
 //!
 //! # Failure
 //!
-//! For an image this backend owns, any failure is an `Err(ProviderError)` with one line: what
+//! For an image this backend owns, any failure is an `Err(BackendError)` with one line: what
 //! failed, for which registry, and the likely fix. Upstream answers such failures with an
 //! empty `auth` and exit 0, so the pull runs anonymously and the user sees a 401 far away from
 //! the cause. Nothing here ever answers Ok with empty credentials for a Google registry.
@@ -49,7 +49,7 @@
 //! config may hold credentials for any registry; scope it with the kubelet's `matchImages`.
 //! An entry that matches the image answers (five-minute lifetime, like a file on disk). If
 //! none does, a Google registry or mirror gets the access token as usual and any other image
-//! is not applicable (the next provider, e.g. docker-config, is asked). If the metadata server
+//! is not applicable (the next backend, e.g. docker-config, is asked). If the metadata server
 //! cannot be read, that is an error for every image: the operator said credentials live there.
 //!
 //! # Service-account tokens (KEP-4412)
@@ -73,35 +73,35 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use keyring_api::provider::Query;
+use keyring_api::backend::Query;
 use keyring_api::wire::AuthConfig;
-use keyring_api::{lifetime, Answer, CacheKeyType, Deadline, Outcome, Provider, ProviderError};
+use keyring_api::{lifetime, Answer, Backend, BackendError, CacheKeyType, Deadline, Outcome};
 
 pub use config::{Config, Mirror};
 
 use error::Error;
 
-/// The provider's name, in logs, errors and the cache.
+/// The backend's name, in logs, errors and the cache.
 pub const NAME: &str = "gcp";
 
 /// This backend as the binary sees it: name, the environment its answers depend on, and
 /// the upstream plugin it answers for.
-pub static BACKEND: keyring_api::Backend = keyring_api::Backend {
+pub static BACKEND: keyring_api::BackendInfo = keyring_api::BackendInfo {
     name: NAME,
     cache_env: &["GOOGLE_*", "GCE_*", "CLOUDSDK_*", "KUBE_SIDECAR_*"],
     upstream: Some(&upstream::PLUGIN),
 };
 
-/// The `gcp:` section of the plugin config and the provider made from it.
+/// The `gcp:` section of the plugin config and the backend made from it.
 pub struct Gcp;
 
 impl keyring_api::Configurable for Gcp {
     type Config = Config;
-    const BACKEND: &'static keyring_api::Backend = &BACKEND;
+    const BACKEND: &'static keyring_api::BackendInfo = &BACKEND;
     const CONFIGURE_UPSTREAM: keyring_api::backend::ConfigureUpstream<Config> = upstream::configure;
 
-    fn provider(config: &Config) -> Result<Box<dyn keyring_api::Provider>, ProviderError> {
-        Ok(Box::new(GcpProvider::new(config.clone())))
+    fn build(config: &Config) -> Result<Box<dyn keyring_api::Backend>, BackendError> {
+        Ok(Box::new(GcpBackend::new(config.clone())))
     }
 }
 /// The user name that goes with an access token.
@@ -152,22 +152,22 @@ enum Owner<'a> {
     Other,
 }
 
-/// The gcp provider.
+/// The gcp backend.
 #[derive(Debug, Clone)]
-pub struct GcpProvider {
+pub struct GcpBackend {
     config: Config,
     env: Option<Env>,
 }
 
-impl GcpProvider {
-    /// A provider with this config; reads the process environment when asked. No I/O.
+impl GcpBackend {
+    /// A backend with this config; reads the process environment when asked. No I/O.
     pub fn new(config: Config) -> Self {
-        GcpProvider { config, env: None }
+        GcpBackend { config, env: None }
     }
 
-    /// A provider that uses `env` instead of the process environment.
+    /// A backend that uses `env` instead of the process environment.
     pub fn with_env(config: Config, env: Env) -> Self {
-        GcpProvider {
+        GcpBackend {
             config,
             env: Some(env),
         }
@@ -194,13 +194,13 @@ impl GcpProvider {
         owner: Option<Owner<'_>>,
         env: &Env,
         deadline: Deadline,
-    ) -> Result<Outcome, ProviderError> {
+    ) -> Result<Outcome, BackendError> {
         if self.config.dockercfg {
             let md = metadata::Metadata::new(env.metadata_host.as_deref(), deadline)
-                .map_err(|e| dockercfg::provider_error(query, e))?;
+                .map_err(|e| dockercfg::backend_error(query, e))?;
             let loaded = dockercfg::load(&md)
                 .await
-                .map_err(|e| dockercfg::provider_error(query, e))?;
+                .map_err(|e| dockercfg::backend_error(query, e))?;
             if let Some((entries, origin)) = loaded {
                 if let Some(answer) = dockercfg::answer(&entries, &origin, query) {
                     return Ok(Outcome::Answer(answer));
@@ -245,12 +245,12 @@ impl GcpProvider {
     }
 }
 
-impl Provider for GcpProvider {
+impl Backend for GcpBackend {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    fn explain(&self, query: &Query) -> keyring_api::provider::Explanation {
+    fn explain(&self, query: &Query) -> keyring_api::backend::Explanation {
         let owner = self.owner(query);
         let mut details = Vec::new();
         if self.config.dockercfg {
@@ -266,7 +266,7 @@ impl Provider for GcpProvider {
                 "not a Google registry or mirror; answers only if the metadata docker config has an entry".to_string()
             }
             None => {
-                return keyring_api::provider::Explanation {
+                return keyring_api::backend::Explanation {
                     applies: Some(false),
                     summary: format!(
                         "{} is not gcr.io, *.gcr.io, *.pkg.dev, container.cloud.google.com or a configured mirror",
@@ -308,14 +308,14 @@ impl Provider for GcpProvider {
         details.push(format!(
             "answer: user {USERNAME:?} with the access token, cached until 5 minutes before it expires"
         ));
-        keyring_api::provider::Explanation {
+        keyring_api::backend::Explanation {
             applies: if owner.is_some() { Some(true) } else { None },
             summary,
             details,
         }
     }
 
-    fn provide(&self, query: &Query) -> Result<Outcome, ProviderError> {
+    fn provide(&self, query: &Query) -> Result<Outcome, BackendError> {
         let owner = self.owner(query);
         if owner.is_none() && !self.config.dockercfg {
             return Ok(Outcome::NotApplicable);
@@ -326,7 +326,7 @@ impl Provider for GcpProvider {
         let deadline = Deadline::after(limit);
         let rt = keyring_net::Blocking::new().map_err(|e| {
             let e = Error::Runtime(e);
-            ProviderError::new(NAME, e.kind(), e.to_string())
+            BackendError::new(NAME, e.kind(), e.to_string())
         })?;
         keyring_api::quiet::run("keyring_gcp", || {
             rt.block_on(async {
@@ -334,7 +334,7 @@ impl Provider for GcpProvider {
                     .await
                     .unwrap_or_else(|_| {
                         let e = Error::Deadline(limit);
-                        Err(ProviderError::new(
+                        Err(BackendError::new(
                             NAME,
                             e.kind(),
                             format!("{}: {e}", query.image.registry()),
@@ -345,8 +345,8 @@ impl Provider for GcpProvider {
     }
 }
 
-fn token_error(query: &Query, e: Error) -> ProviderError {
-    ProviderError::new(
+fn token_error(query: &Query, e: Error) -> BackendError {
+    BackendError::new(
         NAME,
         e.kind(),
         format!("no access token for {}: {e}", query.image.registry()),
@@ -369,7 +369,7 @@ fn token_answer(
     owner: Owner<'_>,
     token: token::AccessToken,
     now: SystemTime,
-) -> Result<Answer, ProviderError> {
+) -> Result<Answer, BackendError> {
     let registry = query.image.registry();
     let (key, cache_key_type) = match owner {
         Owner::Mirror(m) if !m.path().is_empty() => {
@@ -377,9 +377,8 @@ fn token_answer(
         }
         _ => (registry.to_string(), CacheKeyType::Registry),
     };
-    let lifetime = lifetime::for_expiry(now, token.expires_at).map_err(|e| {
-        ProviderError::protocol(NAME, format!("{registry}: {} ({e})", token.source))
-    })?;
+    let lifetime = lifetime::for_expiry(now, token.expires_at)
+        .map_err(|e| BackendError::protocol(NAME, format!("{registry}: {} ({e})", token.source)))?;
     let mut auth = BTreeMap::new();
     auth.insert(
         key,
@@ -444,7 +443,7 @@ mod tests {
         let config: Config =
             serde_json::from_str(r#"{"mirrors": ["reg.example.com:5000", "m.example.com/gcr"]}"#)
                 .unwrap();
-        let p = GcpProvider::with_env(config, Env::default());
+        let p = GcpBackend::with_env(config, Env::default());
         for (image, owned) in [
             ("gcr.io/p/i", true),
             ("us-docker.pkg.dev/p/r/i:1", true),
@@ -469,7 +468,7 @@ mod tests {
             application_credentials: Some("/nonexistent/key.json".into()),
             home: None,
         };
-        let p = GcpProvider::with_env(Config::default(), env);
+        let p = GcpBackend::with_env(Config::default(), env);
         for image in [
             "nginx",
             "quay.io/p/i",
@@ -482,7 +481,7 @@ mod tests {
                 "{image}"
             );
         }
-        // The same provider fails for a Google image, naming the registry and the cause.
+        // The same backend fails for a Google image, naming the registry and the cause.
         let e = p
             .provide(&query("us-docker.pkg.dev/p/r/i"))
             .unwrap_err()

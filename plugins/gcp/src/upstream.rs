@@ -26,7 +26,7 @@
 //! kubelet logs, as under this program's own name.
 
 use keyring_api::upstream::{EnvVar, Fate, Flag, Parsed, Plugin, Positionals, Takes};
-use keyring_api::{CacheKeyType, ProviderError};
+use keyring_api::{BackendError, CacheKeyType};
 
 use crate::config::{Config, OtherHosts, WorkloadIdentity};
 
@@ -117,13 +117,13 @@ pub fn configure(
     parsed: &Parsed,
     as_upstream: bool,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), ProviderError> {
+) -> Result<(), BackendError> {
     match parsed.value("authFlow") {
         None | Some("gcr") => {}
         Some("dockercfg" | "dockercfg-url") => config.dockercfg = true,
         Some(other) => {
             let shown: String = other.chars().take(40).collect();
-            return Err(ProviderError::misconfigured(
+            return Err(BackendError::misconfigured(
                 crate::NAME,
                 format!("--authFlow {shown:?}: expected gcr, dockercfg or dockercfg-url"),
             ));
@@ -137,7 +137,7 @@ pub fn configure(
                 raw.insert("projectId".into(), p.into());
             }
             let wi: WorkloadIdentity = serde_json::from_value(raw.into()).map_err(|e| {
-                ProviderError::misconfigured(
+                BackendError::misconfigured(
                     crate::NAME,
                     format!("--identity-provider / --project-id: {e}"),
                 )
@@ -145,7 +145,7 @@ pub fn configure(
             config.workload_identity = Some(wi);
         }
     } else if parsed.value("project-id").is_some() {
-        return Err(ProviderError::misconfigured(
+        return Err(BackendError::misconfigured(
             crate::NAME,
             "--project-id is only used with --identity-provider; add it or remove --project-id",
         ));
@@ -158,7 +158,7 @@ pub fn configure(
             .ok()
             .filter(|n| *n >= 0)
             .ok_or_else(|| {
-                ProviderError::misconfigured(
+                BackendError::misconfigured(
                     crate::NAME,
                     format!(
                         "KUBE_SIDECAR_CACHE_DURATION {v:?} is not a duration such as 30m or 1h"
@@ -175,7 +175,7 @@ pub fn configure(
             "registry" => CacheKeyType::Registry,
             "global" => CacheKeyType::Global,
             _ => {
-                return Err(ProviderError::misconfigured(
+                return Err(BackendError::misconfigured(
                     crate::NAME,
                     format!("KUBE_SIDECAR_CACHE_TYPE {v:?}: expected image, registry or global"),
                 ))

@@ -16,18 +16,16 @@
 //! changed between runs) to show the positional is what is read when nothing overrides it.
 #![cfg(feature = "acr")]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::azure::{
+use crate::common::azure::{
     aad_token, claims, refresh_token, Fake, Script, Seen, CLIENT, TENANT, USERNAME,
 };
-use common::dropin::{entries, AuthConfig, Entry};
-use common::tls::{ca, server_cert, tls_front};
-use common::{run_with, sa_request, sa_token, Sandbox};
+use crate::common::tls::{ca, server_cert, tls_front};
+use crate::common::upstream::{entries, AuthConfig, Entry};
+use crate::common::{run_with, sa_request, sa_token, Sandbox};
 use keyring_api::upstream::Fate;
 
 /// AKS's azure.json (fake values, AgentBaker's keys): user-assigned managed identity.
@@ -107,9 +105,9 @@ impl Node {
         } else {
             sb.cwd.join(given)
         };
-        common::write(&path, cloud_config);
+        crate::common::write(&path, cloud_config);
         let keyring = sb.tmp.path().join("keyring.yaml");
-        common::write(
+        crate::common::write(
             &keyring,
             &format!("apiVersion: kubelet-keyring/v1alpha1\nkind: KeyringConfig\nacr:\n{acr}"),
         );
@@ -221,7 +219,7 @@ fn every_shipped_entry_answers_every_pattern_with_the_node_identity() {
                 .iter()
                 .map(|k| (k.clone(), creds(&refresh)))
                 .collect();
-            assert_eq!(a, want, "{label}: {}", common::stderr(&out));
+            assert_eq!(a, want, "{label}: {}", crate::common::stderr(&out));
             let imds = imds_calls(&node.fake);
             assert_eq!(imds.len(), 1, "{label}");
             assert_eq!(imds[0].query["client_id"], AKS_KUBELET_IDENTITY, "{label}");
@@ -235,7 +233,7 @@ fn every_shipped_entry_answers_every_pattern_with_the_node_identity() {
                 node.fake.one("POST", "/oauth2/exchange").form["tenant"],
                 AKS_TENANT
             );
-            let err = common::stderr(&out);
+            let err = crate::common::stderr(&out);
             assert!(
                 !err.contains(&refresh) && !err.contains(&aad_token("imds")[..40]),
                 "{err}"
@@ -313,7 +311,7 @@ fn identity_binding_entries_exchange_the_pods_token() {
                 "{label}: no node identity"
             );
             assert_exchanged(&node.fake, "myacr.azurecr.io", "ib", &label);
-            common::assert_token_nowhere(
+            crate::common::assert_token_nowhere(
                 &token,
                 &[("stderr", &out.stderr), ("stdout", &out.stdout)],
                 None,
@@ -356,7 +354,7 @@ fn custom_cloud_takes_its_suffix_from_the_environment_file() {
         false,
     );
     let env_file = node.sb.tmp.path().join("akscustom.json");
-    common::write(
+    crate::common::write(
         &env_file,
         &format!(
             r#"{{"name":"AzureStackCloud","activeDirectoryEndpoint":"{}","containerRegistryDNSSuffix":".custom.registry.io","resourceManagerEndpoint":"https://management.custom.example/"}}"#,
@@ -399,7 +397,7 @@ fn custom_cloud_takes_its_suffix_from_the_environment_file() {
     // And AzureStackCloud without it fails with the variable named, for an ACR image.
     let node = Node::new(&entry, Script::ok(&refresh), &azure, "", false);
     let out = node.run(&entry, &entry.request("myacr.azurecr.io/app"), &[]);
-    let err = common::assert_one_line_exit(&out, 2, &[SECRET]);
+    let err = crate::common::assert_one_line_exit(&out, 2, &[SECRET]);
     assert!(err.contains("AZURE_ENVIRONMENT_FILEPATH"), "{err}");
 }
 
@@ -416,7 +414,7 @@ fn the_positional_cloud_config_is_read_on_every_call() {
     let yaml = format!(
         "cloud: AzurePublicCloud\ntenantId: {AKS_TENANT}\nuseManagedIdentityExtension: true\nuserAssignedIdentityID: {CLIENT}\n"
     );
-    common::write(&node.cloud_config, &yaml);
+    crate::common::write(&node.cloud_config, &yaml);
     auth(
         &entry,
         &node.run(&entry, &entry.request("myacr.azurecr.io/app"), &[]),
@@ -427,9 +425,9 @@ fn the_positional_cloud_config_is_read_on_every_call() {
         .collect();
     assert_eq!(ids, [AKS_KUBELET_IDENTITY, CLIENT]);
     // A file that does not parse: exit 2 naming it, no value quoted.
-    common::write(&node.cloud_config, "aadClientSecret: [hunter2");
+    crate::common::write(&node.cloud_config, "aadClientSecret: [hunter2");
     let out = node.run(&entry, &entry.request("myacr.azurecr.io/app"), &[]);
-    let err = common::assert_one_line_exit(&out, 2, &["hunter2"]);
+    let err = crate::common::assert_one_line_exit(&out, 2, &["hunter2"]);
     assert!(err.contains("azure.json"), "{err}");
 }
 
@@ -447,7 +445,7 @@ fn fates_of_variables_and_flags() {
         let out = node.run(&entry, &req, &[(var.name, value)]);
         match var.fate {
             Fate::Refused => {
-                let err = common::assert_one_line_exit(&out, 2, &[value]);
+                let err = crate::common::assert_one_line_exit(&out, 2, &[value]);
                 assert!(
                     err.contains(var.name) && err.contains("not supported"),
                     "{err}"
@@ -455,7 +453,7 @@ fn fates_of_variables_and_flags() {
             }
             Fate::Warned => {
                 assert_eq!(auth(&entry, &out)["myacr.azurecr.io"], creds(&refresh));
-                let err = common::stderr(&out);
+                let err = crate::common::stderr(&out);
                 let lines: Vec<&str> = err.lines().filter(|l| l.contains(var.name)).collect();
                 assert_eq!(lines.len(), 1, "{}: {err}", var.name);
                 assert!(lines[0].contains("ignored"), "{err}");
@@ -521,7 +519,7 @@ fn registry_mirror_with_a_port() {
     assert_exchanged(&node.fake, "other.azurecr.io", "imds", "port mirror");
     entry.provider.args[1] = "--registry-mirror=mirror.local:5000".into();
     let out = node.run(&entry, &entry.request("mirror.local:5000/team/app:1"), &[]);
-    let err = common::assert_one_line_exit(&out, 2, &[]);
+    let err = crate::common::assert_one_line_exit(&out, 2, &[]);
     assert!(err.contains("--registry-mirror"), "{err}");
 }
 
@@ -569,7 +567,7 @@ fn identity_binding_over_real_tls_pinned_to_the_api_server() {
         auth(&entry, &out),
         BTreeMap::from([("myacr.azurecr.io".to_string(), creds(&refresh))]),
         "{}",
-        common::stderr(&out)
+        crate::common::stderr(&out)
     );
     let posts = binding_posts(&node.fake);
     assert_eq!(posts.len(), 1);
@@ -580,13 +578,13 @@ fn identity_binding_over_real_tls_pinned_to_the_api_server() {
     // The endpoint's certificate from another CA: refused at the handshake.
     let keyring = node.env[0].1.clone();
     let text = std::fs::read_to_string(&keyring).expect("keyring config");
-    common::write(
+    crate::common::write(
         Path::new(&keyring),
         &text.replace("cluster.pem", "other.pem"),
     );
     let before = node.fake.seen().len();
     let out = node.run(&entry, &req, &[]);
-    let line = common::assert_one_line_failure(&out, &[&token]);
+    let line = crate::common::assert_one_line_failure(&out, &[&token]);
     assert!(
         line.contains("identity-binding token") && line.contains("UnknownIssuer"),
         "{line}"

@@ -3,12 +3,10 @@
 //! naming it), and the fates table in docs/migrating.md is the tables' own rendering.
 //!
 //! The shipped configs' entries run end to end in tests/ecr.rs (moto), tests/gcp.rs (fake
-//! metadata) and tests/dropin_acr.rs (fake Azure), by the kubelet's rules.
+//! metadata) and tests/upstream_acr.rs (fake Azure), by the kubelet's rules.
 
-mod common;
-
-use common::dropin::entries;
-use common::{request, run_with, Sandbox, VERSIONS};
+use crate::common::upstream::entries;
+use crate::common::{request, run_with, Sandbox, VERSIONS};
 use keyring_api::upstream::{Fate, Flag, Plugin, Takes, KLOG_FLAGS};
 use kubelet_keyring::upstream::plugins;
 use std::path::Path;
@@ -183,12 +181,12 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
         "ecr",
         "AWS_REGION",
-        "tests/ecr.rs dropin_every_shipped_ecr_entry_gets_a_token",
+        "tests/ecr.rs upstream_every_shipped_ecr_entry_gets_a_token",
     ),
     (
         "ecr",
         "AWS_PROFILE",
-        "tests/ecr.rs dropin_every_shipped_ecr_entry_gets_a_token",
+        "tests/ecr.rs upstream_every_shipped_ecr_entry_gets_a_token",
     ),
     (
         "ecr",
@@ -208,7 +206,7 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
         "gcp",
         "--v",
-        "tests/gcp.rs dropin_every_shipped_gcp_entry_gets_the_metadata_token",
+        "tests/gcp.rs upstream_every_shipped_gcp_entry_gets_the_metadata_token",
     ),
     ("gcp", "--authFlow", "tests/gcp.rs dockercfg_attribute"),
     (
@@ -225,7 +223,7 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
 
 /// The fates table of docs/migrating.md, rendered from the plugins' own tables.
 fn fates_table() -> String {
-    let generic = "tests/dropin.rs fates_of_every_flag_and_variable";
+    let generic = "tests/upstream.rs fates_of_every_flag_and_variable";
     let mut out = String::from(
         "| plugin | flag or variable | fate | what kubelet-keyring does | shown by |\n\
          |---|---|---|---|---|\n",
@@ -290,7 +288,7 @@ fn the_migration_guide_has_the_tables_own_fates() {
             let new = format!("{}{table}{}", &doc[..b + begin.len()], &doc[e..]);
             std::fs::write(&path, new).expect("write docs/migrating.md");
         } else {
-            panic!("docs/migrating.md's fates table is stale: run KEYRING_UPDATE_DOCS=1 cargo test --test dropin");
+            panic!("docs/migrating.md's fates table is stale: run KEYRING_UPDATE_DOCS=1 cargo test --test tests upstream::");
         }
     }
 }
