@@ -53,6 +53,9 @@ impl Chain {
 
     /// Asks each backend in turn.
     pub fn resolve(&self, query: &Query) -> Result<Resolved, BackendError> {
+        // The empty answer's scope: the narrowest of the refusals (a backend that declined
+        // only this path must not have "no credentials" cached for its whole registry).
+        let mut scope = keyring_api::CacheKeyType::Registry;
         for p in &self.backends {
             let _span = tracing::debug_span!("backend", name = p.name()).entered();
             match p.provide(query)? {
@@ -69,8 +72,13 @@ impl Chain {
                         answer,
                     });
                 }
-                Outcome::NotApplicable => {
-                    tracing::debug!(backend = p.name(), "not applicable");
+                Outcome::NotApplicable { scope: declined } => {
+                    tracing::debug!(
+                        backend = p.name(),
+                        scope = declined.as_str(),
+                        "not applicable"
+                    );
+                    scope = scope.min(declined);
                 }
             }
         }
@@ -79,7 +87,7 @@ impl Chain {
             backend: None,
             answer: Answer {
                 auth: Default::default(),
-                cache_key_type: keyring_api::CacheKeyType::Registry,
+                cache_key_type: scope,
                 lifetime: keyring_docker_config::LIFETIME,
                 expires_at: None,
                 source: "none".into(),

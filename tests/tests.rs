@@ -19,6 +19,7 @@ mod ecr;
 mod examples;
 mod gcp;
 mod hang;
+mod hostile;
 mod layout;
 mod metrics;
 mod packages;

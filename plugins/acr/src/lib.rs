@@ -280,7 +280,7 @@ impl Backend for AcrBackend {
             &self.settings.mirrors,
             &self.settings.registry_suffixes,
         ) else {
-            return Ok(Outcome::NotApplicable);
+            return Ok(Outcome::NOT_MINE);
         };
         self.fetch(query, &target)
             .map(Outcome::Answer)

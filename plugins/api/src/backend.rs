@@ -11,7 +11,8 @@
 //! * the built value, a [`Backend`]: it gets a [`Query`] (the normalized image, parsed once,
 //!   plus the v1 service-account fields) and answers with one of three outcomes:
 //!   * `Ok(Outcome::Answer(..))`: credentials (possibly none) and how long they stay good;
-//!   * `Ok(Outcome::NotApplicable)`: not my registry, or not configured here; try the next;
+//!   * `Ok(Outcome::NotApplicable { scope })`: not my image, or not configured here; try the
+//!     next (`scope`: whether the refusal holds for the registry or only this image);
 //!   * `Err(BackendError)`: this is my registry and I failed (its
 //!     [`ErrorKind`](crate::ErrorKind) decides exit code and stale serving). The chain
 //!     stops: falling through to a weaker source would hide the failure behind a 401 at
@@ -155,8 +156,29 @@ pub struct Answer {
 pub enum Outcome {
     /// This backend answers (possibly with no credentials).
     Answer(Answer),
-    /// Not this backend's registry, or not configured; ask the next.
-    NotApplicable,
+    /// Not this backend's image, or not configured; ask the next. `scope` is the widest scope
+    /// this refusal holds for, as the kubelet's `cacheKeyType`: `Registry` when the host
+    /// alone decided it; `Image` when a rule of this backend covers the host only under some
+    /// paths (a mirror at `host/gcr`), so that another image of the host may well be this
+    /// backend's. When no backend answers, the empty answer is scoped by the narrowest
+    /// refusal, so a path's "not mine" is never cached, by us or by the kubelet, for the
+    /// whole registry.
+    NotApplicable {
+        /// The widest scope of the refusal.
+        scope: CacheKeyType,
+    },
+}
+
+impl Outcome {
+    /// "Not mine", decided from the registry host alone: holds for every image of the host.
+    pub const NOT_MINE: Outcome = Outcome::NotApplicable {
+        scope: CacheKeyType::Registry,
+    };
+
+    /// "Not mine" for this image only: a rule of the backend covers other paths of its host.
+    pub const NOT_MINE_AT_THIS_PATH: Outcome = Outcome::NotApplicable {
+        scope: CacheKeyType::Image,
+    };
 }
 
 /// What `kubelet-keyring explain` shows for one backend: whether it owns the image and why,

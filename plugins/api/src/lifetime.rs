@@ -9,6 +9,12 @@
 //! * Refresh jitter (spreading a fleet's refreshes apart) is applied exactly once, by the
 //!   cache when it stores the answer, never by a backend.
 //!
+//! * A peer's statement of when its credential expires (`expires_in`, `exp`, an RFC 3339
+//!   time) becomes a [`SystemTime`] only through [`expiry_in`], [`expiry_in_secs_f64`] or
+//!   [`expiry_at_unix`]: they never overflow (a hostile `expires_in` of 2^63 once panicked
+//!   `SystemTime + Duration`) and clamp what lies beyond [`HORIZON`], which no lifetime
+//!   reaches anyway ([`MAX`] is 12 hours).
+//!
 //! Backends call [`for_expiry`] with the [`Clock`](crate::clock::Clock)'s `now`; nothing here
 //! reads the time itself.
 
@@ -22,6 +28,40 @@ pub const MIN: Duration = Duration::from_secs(60);
 pub const MAX: Duration = Duration::from_secs(12 * 3600);
 /// The lifetime of answers whose credential has no known expiry: the kubelet's five minutes.
 pub const DOCKER_CONFIG: Duration = Duration::from_secs(5 * 60);
+
+/// The farthest future a peer's expiry is taken to mean: ten years from now. Farther values,
+/// and values `SystemTime` cannot hold, are clamped to it.
+pub const HORIZON: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// When a credential that a peer says lives `seconds` more seconds (`expires_in`) expires,
+/// seen from `now`; clamped to [`HORIZON`].
+pub fn expiry_in(now: SystemTime, seconds: u64) -> SystemTime {
+    let d = Duration::from_secs(seconds).min(HORIZON);
+    now.checked_add(d).unwrap_or(now)
+}
+
+/// [`expiry_in`] for a fractional or signed number of seconds; `None` for NaN, infinities
+/// and negative values, which state no expiry.
+pub fn expiry_in_secs_f64(now: SystemTime, seconds: f64) -> Option<SystemTime> {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return None;
+    }
+    let d = Duration::try_from_secs_f64(seconds.min(HORIZON.as_secs_f64())).ok()?;
+    Some(now.checked_add(d).unwrap_or(now))
+}
+
+/// The time `seconds` after the Unix epoch (a JWT's `exp`, an `expires_on`), as a peer states
+/// it; clamped to [`HORIZON`] after `now` (so a hostile `i64::MAX` neither overflows nor
+/// outlives the clamp) and to the epoch for negative values (already expired).
+pub fn expiry_at_unix(now: SystemTime, seconds: i64) -> SystemTime {
+    let Ok(seconds) = u64::try_from(seconds) else {
+        return SystemTime::UNIX_EPOCH;
+    };
+    let horizon = now.checked_add(HORIZON).unwrap_or(now);
+    SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_secs(seconds))
+        .map_or(horizon, |t| t.min(horizon))
+}
 
 /// A token that is already expired when it arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -52,7 +92,29 @@ mod tests {
     }
 
     #[test]
-    fn the_rule() {
+    fn a_peers_expiry_never_overflows_and_is_clamped_to_the_horizon() {
+        let now = SystemTime::UNIX_EPOCH + secs(1_800_000_000);
+        assert_eq!(expiry_in(now, 3600), now + secs(3600));
+        for huge in [u64::MAX, i64::MAX as u64, 1 << 63] {
+            assert_eq!(expiry_in(now, huge), now + HORIZON);
+        }
+        assert_eq!(
+            expiry_in_secs_f64(now, 1.5),
+            Some(now + Duration::from_millis(1500))
+        );
+        assert_eq!(expiry_in_secs_f64(now, 1e300), Some(now + HORIZON));
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0] {
+            assert_eq!(expiry_in_secs_f64(now, bad), None, "{bad}");
+        }
+        assert_eq!(expiry_at_unix(now, 1_800_003_600), now + secs(3600));
+        assert_eq!(expiry_at_unix(now, i64::MAX), now + HORIZON);
+        assert_eq!(expiry_at_unix(now, -5), SystemTime::UNIX_EPOCH);
+        // Each clamped expiry still gives the usual lifetime.
+        assert_eq!(for_expiry(now, expiry_in(now, u64::MAX)), Ok(MAX));
+    }
+
+    #[test]
+    fn a_lifetime_is_the_expiry_less_the_margin_within_min_and_max() {
         let now = SystemTime::UNIX_EPOCH + secs(1_000_000);
         let f = |left: u64| for_expiry(now, now + secs(left));
         assert_eq!(f(3600), Ok(secs(3300)));

@@ -485,7 +485,7 @@ impl Backend for DockerConfigBackend {
         let (loaded, _) = search(&self.paths);
         let Some(loaded) = loaded else {
             tracing::debug!("no docker config file found");
-            return Ok(Outcome::NotApplicable);
+            return Ok(Outcome::NOT_MINE);
         };
         let matched = match plan(&loaded, query) {
             Plan::CredHelper(name) => {
@@ -729,7 +729,7 @@ mod tests {
         let empty = DockerConfigBackend::new(tree().paths);
         assert_eq!(
             empty.provide(&query("reg.io/app")).unwrap(),
-            Outcome::NotApplicable
+            Outcome::NOT_MINE
         );
     }
 

@@ -350,7 +350,7 @@ impl Backend for EcrBackend {
 
     fn provide(&self, query: &Query) -> Result<Outcome, BackendError> {
         let Some(route) = self.route(query) else {
-            return Ok(Outcome::NotApplicable);
+            return Ok(Outcome::NOT_MINE);
         };
         let registry = query.image.registry();
         tracing::debug!("{registry}: {}", route.describe());
@@ -447,10 +447,7 @@ mod tests {
     fn not_applicable_without_any_aws_work() {
         // No credentials, no endpoint, no network: a non-ECR image must not get that far.
         let p = EcrBackend::new(Config::default());
-        assert_eq!(
-            p.provide(&query("quay.io/x/y")).unwrap(),
-            Outcome::NotApplicable
-        );
+        assert_eq!(p.provide(&query("quay.io/x/y")).unwrap(), Outcome::NOT_MINE);
     }
 
     #[test]

@@ -209,7 +209,7 @@ impl GcpBackend {
             }
         }
         let Some(owner) = owner else {
-            return Ok(Outcome::NotApplicable);
+            return Ok(Outcome::NOT_MINE);
         };
         let token =
             match federation::decide(&self.config, query).map_err(|e| token_error(query, e))? {
@@ -318,7 +318,7 @@ impl Backend for GcpBackend {
     fn provide(&self, query: &Query) -> Result<Outcome, BackendError> {
         let owner = self.owner(query);
         if owner.is_none() && !self.config.dockercfg {
-            return Ok(Outcome::NotApplicable);
+            return Ok(Outcome::NOT_MINE);
         }
         let env = self.env.clone().unwrap_or_else(Env::from_process);
         // The backend's own bound, cut to what is left of the invocation's budget.
@@ -477,7 +477,7 @@ mod tests {
         ] {
             assert_eq!(
                 p.provide(&query(image)).unwrap(),
-                Outcome::NotApplicable,
+                Outcome::NOT_MINE,
                 "{image}"
             );
         }
