@@ -25,6 +25,12 @@ export KEYRING_PACKAGE_DIR="$PWD/target/dist"
 bash scripts/package.sh "$KEYRING_PACKAGE_DIR"
 phase "packages built"
 status=0
+# Lints and docs first: the lints the workspace declares (print_stdout = "deny", ...) and every
+# doc link are enforced here, so a doc that names what no longer exists fails CI.
+cargo clippy --workspace --all-targets --all-features -- -D warnings || status=$?
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --document-private-items \
+    || status=$?
+phase "clippy and docs done (exit $status)"
 cargo test --workspace --all-features --no-fail-fast || status=$?
 # The binary's own unit tests in a build without any cloud backend (docker-config only), so
 # a test or code path that assumes a backend is compiled in shows here.

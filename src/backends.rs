@@ -1,6 +1,6 @@
 //! The backends this build carries: the one list to extend when a backend crate is added.
 //!
-//! [`cloud_backends!`] below names each backend with a config section, with the cargo
+//! `cloud_backends!` below names each backend with a config section, with the cargo
 //! feature that compiles it in and its [`keyring_api::Configurable`] type. From that one line per backend
 //! come the config file's sections ([`RawConfig`], [`Sections`]), the backends of the chain
 //! ([`Sections::backend`]), the upstream command line applied to each section

@@ -6,7 +6,7 @@
 //!
 //! Token mode (KEP-4412, a v1 request with `serviceAccountToken`): the answer belongs to the
 //! pod's service account, so the cache (entries and the single-flight lock) is keyed by it as
-//! well ([`cache::workload`]); a token whose service account cannot be read from it bypasses
+//! well ([`crate::cache::workload`]); a token whose service account cannot be read from it bypasses
 //! the cache for that request. The token never reaches the cache, a log line or the
 //! response: an answer whose password equals it is refused (the kubelet would discard it
 //! anyway unless its `cacheType` is `Token`).

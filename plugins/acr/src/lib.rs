@@ -16,8 +16,9 @@
 //! * **The answer.** `{username: 00000000-0000-0000-0000-000000000000, password: <refresh
 //!   token>}` keyed by the image's registry (and the login server, for a mirror);
 //!   `cacheKeyType: Registry`; `expires_at` is the refresh token's own `exp`, and `lifetime`
-//!   that minus a margin of [`MARGIN`] plus up to [`MAX_JITTER`] (so nodes do not refresh in
-//!   step), never under [`MIN_LIFETIME`]. A service principal's secret is never handed out.
+//!   comes from it by the one rule of every backend ([`keyring_api::lifetime::for_expiry`]:
+//!   the expiry less a margin, within a floor and a ceiling; the cache adds the jitter). A
+//!   service principal's secret is never handed out.
 //! * **Failures** for an ACR image are `Err` with one line naming the stage (IMDS, AAD,
 //!   `/v2/` challenge, exchange), the status or cause and the likely fix, never a secret or a
 //!   response body; the whole exchange stays within [`http::TOTAL_BUDGET`].

@@ -93,7 +93,7 @@ pub struct BackendInfo {
 }
 
 impl BackendInfo {
-    /// Whether `var` is one of [`Backend::cache_env`].
+    /// Whether `var` is one of [`BackendInfo::cache_env`].
     pub fn reads(&self, var: &str) -> bool {
         self.cache_env
             .iter()

@@ -1,7 +1,7 @@
 //! Go `time.Duration` text, both ways.
 //!
 //! The kubelet parses `cacheDuration` with Go's `time.ParseDuration` and prints durations with
-//! `Duration.String()`. [`format`] reproduces `String()` exactly (`5m0s`, `1h0m0s`, `1.5s`,
+//! `Duration.String()`. [`format()`] reproduces `String()` exactly (`5m0s`, `1h0m0s`, `1.5s`,
 //! `500ms`), so what we send looks like what the kubelet itself would write; [`parse`]
 //! accepts what `ParseDuration` accepts, for config files (`defaultCacheDuration: 12h`).
 

@@ -13,13 +13,13 @@
 //!   keys alike.
 //! * [`backend`]: what a backend is to the binary: the [`Backend`] trait each implements,
 //!   its static [`BackendInfo`] and, for one with a config section, [`Configurable`].
-//! * [`error`]: [`BackendError`](error::BackendError) and the [`ErrorKind`](error::ErrorKind)
+//! * [`error`]: [`BackendError`] and the [`ErrorKind`]
 //!   that decides exit code and stale serving, and
-//!   [`InvalidSetting`](error::InvalidSetting) for a local value that cannot be used.
+//!   [`InvalidSetting`] for a local value that cannot be used.
 //! * [`clock`], [`deadline`], [`lifetime`]: the wall clock tests replace, the invocation's one
 //!   time budget under the kubelet's 60 s, and the one rule for how long an answer is reused.
-//! * [`secret`]: [`Secret`](secret::Secret), the wrapper that keeps credentials out of logs.
-//! * [`file`]: opening files named by others without blocking on a FIFO or reading a device.
+//! * [`secret`]: [`Secret`], the wrapper that keeps credentials out of logs.
+//! * [`file`](mod@file): opening files named by others without blocking on a FIFO or reading a device.
 //! * [`duration`]: Go `time.Duration` text (`5m0s`), both ways.
 //! * [`quiet`]: keeps third-party log lines, which can carry secrets, off stderr.
 //! * [`upstream`]: the command lines of the upstream Go plugins, flag by flag, so this binary
