@@ -19,8 +19,8 @@ use keyring_net::http::uri::Authority;
 use keyring_net::http::{header, Request, StatusCode};
 use keyring_net::{Client, Fetched, Policy};
 
+use super::{parse_token_response, AccessToken};
 use crate::error::Error;
-use crate::token::{parse_token_response, AccessToken};
 
 /// The metadata server's address when `GCE_METADATA_HOST` is not set.
 pub const DEFAULT_HOST: &str = "169.254.169.254";
@@ -218,7 +218,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn metadata_host_env() {
+    fn gce_metadata_host_is_host_and_optional_port_only() {
         for ok in [
             "127.0.0.1:8080",
             "metadata.google.internal",
