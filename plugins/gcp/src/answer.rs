@@ -11,14 +11,14 @@
 //!   lifetime and `KUBE_SIDECAR_CACHE_TYPE` sets the `cacheKeyType` ([`AnswerOverride`]).
 //! * **A docker config delivered by metadata** (`gcp.dockercfg`): the entries that match the
 //!   image by the kubelet's rules, for five minutes like a file on disk, scoped per image when
-//!   an entry for the registry has a path.
+//!   an entry for the registry has a path; when none matches, that scope is the refusal's.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use keyring_api::backend::Query;
 use keyring_api::wire::AuthConfig;
-use keyring_api::{lifetime, Answer, BackendError, CacheKeyType};
+use keyring_api::{lifetime, Answer, BackendError, CacheKeyType, Outcome};
 use keyring_docker_config::{match_entries, Entries};
 
 use crate::config::AnswerOverride;
@@ -63,17 +63,20 @@ pub(crate) fn from_token(
     })
 }
 
-/// The answer for `query` from a docker config delivered by metadata (`origin` names it),
-/// if any entry matches.
-pub(crate) fn from_dockercfg(entries: &Entries, origin: &str, query: &Query) -> Option<Answer> {
+/// The answer for `query` from a docker config delivered by metadata (`origin` names it):
+/// the entries that match; or, if none does, not applicable, for this image only when an
+/// entry for its registry has a path (another path of the registry may have an entry).
+pub(crate) fn from_dockercfg(entries: &Entries, origin: &str, query: &Query) -> Outcome {
     let matched = match_entries(entries, query);
     for (key, reason) in &matched.invalid {
         tracing::warn!("{origin}: ignoring entry {key:?}: {reason}");
     }
     if matched.auth.is_empty() {
-        return None;
+        return Outcome::NotApplicable {
+            scope: matched.cache_key_type,
+        };
     }
-    Some(Answer {
+    Outcome::Answer(Answer {
         auth: matched.auth,
         cache_key_type: matched.cache_key_type,
         // Attributes can change at any time; re-read them as often as a file on disk.

@@ -10,6 +10,17 @@
 //!   too-wide pattern admits; here a host that is neither Google's nor a listed mirror is
 //!   not this backend's and never sees a token.
 //!
+//! # Not mine
+//!
+//! An image no rule owns is refused ([`refusal_scope`]) for its whole registry
+//! ([`Outcome::NOT_MINE`](keyring_api::Outcome::NOT_MINE)), unless a mirror with a path covers its host at another path
+//! (`*.mirror.example.com/gcr` and `eu.mirror.example.com/other/x`): then for this image only
+//! ([`Outcome::NOT_MINE_AT_THIS_PATH`](keyring_api::Outcome::NOT_MINE_AT_THIS_PATH)). The empty answer the binary gives when no backend
+//! answers takes the narrowest refusal's scope, and cached for the registry it would be served,
+//! by our cache and the kubelet's, to the next pull through `/gcr` too.
+//!
+//! # Mirror entries
+//!
 //! A mirror entry is a kubelet match pattern ([`keyring_api::pattern`]) restricted so that it
 //! cannot hand the token to hosts nobody meant: `host[:port][/path]`, no scheme, each host
 //! label either a literal (`[A-Za-z0-9_-]`) or a whole-label `*`, and a pattern with a `*`
@@ -18,7 +29,7 @@
 
 use keyring_api::backend::Query;
 use keyring_api::pattern::{validate_match_image, Target};
-use keyring_api::InvalidSetting;
+use keyring_api::{CacheKeyType, InvalidSetting};
 use serde::Deserialize;
 
 /// Whether `host` (no port) is one of Google's registries.
@@ -69,6 +80,26 @@ pub(crate) fn owner<'a>(
         .find(|m| m.matches(&query.target))
         .map(Owner::Mirror)
         .or((other_hosts == OtherHosts::AccessToken).then_some(Owner::Other))
+}
+
+/// How widely "not mine" holds for an image no rule owns (see the module docs): the
+/// registry ([`Outcome::NOT_MINE`](keyring_api::Outcome::NOT_MINE)), or this image only ([`Outcome::NOT_MINE_AT_THIS_PATH`](keyring_api::Outcome::NOT_MINE_AT_THIS_PATH))
+/// when a mirror covers its host at another path.
+pub(crate) fn refusal_scope(mirrors: &[Mirror], query: &Query) -> CacheKeyType {
+    match mirror_at_another_path(mirrors, query) {
+        Some(_) => CacheKeyType::Image,
+        None => CacheKeyType::Registry,
+    }
+}
+
+/// A mirror with a path that covers the image's host, for an image it does not match.
+pub(crate) fn mirror_at_another_path<'a>(
+    mirrors: &'a [Mirror],
+    query: &Query,
+) -> Option<&'a Mirror> {
+    mirrors
+        .iter()
+        .find(|m| !m.path().is_empty() && m.covers_host(&query.target))
 }
 
 /// A validated mirror pattern.
@@ -129,6 +160,12 @@ impl Mirror {
     /// Whether the image is on this mirror, by the kubelet's `URLsMatchStr`.
     pub fn matches(&self, target: &Target) -> bool {
         target.matched_by(&self.pattern)
+    }
+
+    /// Whether the image's host and port are this mirror's, whatever the paths: some image of
+    /// its registry is on the mirror.
+    pub fn covers_host(&self, target: &Target) -> bool {
+        target.host_matched_by(self.pattern.as_bytes())
     }
 }
 
@@ -216,7 +253,7 @@ fn check_host(setting: &str, host: &str) -> Result<(), InvalidSetting> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keyring_api::ImageName;
+    use keyring_api::{ImageName, Outcome};
 
     fn query(image: &str) -> Query {
         Query::new(ImageName::parse(image).unwrap())
@@ -283,6 +320,33 @@ mod tests {
                 owner(&mirrors, OtherHosts::AccessToken, &q).is_some(),
                 "{image}"
             );
+        }
+    }
+
+    #[test]
+    fn not_mine_holds_for_the_registry_unless_a_mirror_has_another_path_of_its_host() {
+        let mirrors = [
+            Mirror::parse("*.mirror.example.com/gcr").unwrap(),
+            Mirror::parse("reg.example.com:5000").unwrap(),
+        ];
+        for (image, refusal) in [
+            (
+                "eu.mirror.example.com/other/x",
+                Outcome::NOT_MINE_AT_THIS_PATH,
+            ),
+            ("eu.mirror.example.com/x", Outcome::NOT_MINE_AT_THIS_PATH),
+            ("mirror.example.com/gcr/x", Outcome::NOT_MINE),
+            ("eu.mirror.example.com:5000/gcr/x", Outcome::NOT_MINE),
+            ("reg.example.com/gcr/x", Outcome::NOT_MINE),
+            ("quay.io/gcr/x", Outcome::NOT_MINE),
+        ] {
+            let q = query(image);
+            assert!(
+                owner(&mirrors, OtherHosts::NotMine, &q).is_none(),
+                "{image}"
+            );
+            let scope = refusal_scope(&mirrors, &q);
+            assert_eq!(Outcome::NotApplicable { scope }, refusal, "{image}");
         }
     }
 

@@ -20,8 +20,11 @@
 //!
 //! Google's registries, the config's `mirrors` and nothing else unless `gcp.otherHosts:
 //! accessToken` says so; see [`host`]. For any other image `provide` returns at once, without
-//! building a runtime or a client and without I/O (unless `dockercfg` is on, below):
-//! [`Outcome::NOT_MINE`].
+//! building a runtime or a client and without I/O (unless `dockercfg` is on, below): not mine
+//! for the registry ([`Outcome::NOT_MINE`]), or, when a mirror with a path covers the host at
+//! another path, not mine for this image only ([`Outcome::NOT_MINE_AT_THIS_PATH`]), so that
+//! the empty answer the binary then gives is never cached for the mirror's path too. The
+//! same holds for a metadata docker config with an entry for another path of the registry.
 //!
 //! # The answer
 //!
@@ -153,6 +156,8 @@ impl GcpBackend {
         deadline: Deadline,
     ) -> Result<Outcome, BackendError> {
         let registry = query.image.registry();
+        // How widely "not mine" holds, if it comes to that.
+        let mut refusal = host::refusal_scope(&self.config.mirrors, query);
         if self.config.dockercfg {
             let md = token::metadata::Metadata::new(env.metadata_host.as_deref(), deadline)
                 .map_err(|e| error::no_dockercfg(registry, e))?;
@@ -160,14 +165,17 @@ impl GcpBackend {
                 .await
                 .map_err(|e| error::no_dockercfg(registry, e))?;
             if let Some((entries, origin)) = loaded {
-                if let Some(answer) = answer::from_dockercfg(&entries, &origin, query) {
-                    return Ok(Outcome::Answer(answer));
+                match answer::from_dockercfg(&entries, &origin, query) {
+                    Outcome::NotApplicable { scope } => {
+                        tracing::debug!("{origin}: no entry for {}", query.image);
+                        refusal = refusal.min(scope);
+                    }
+                    answer => return Ok(answer),
                 }
-                tracing::debug!("{origin}: no entry for {}", query.image);
             }
         }
         let Some(owner) = owner else {
-            return Ok(Outcome::NOT_MINE);
+            return Ok(Outcome::NotApplicable { scope: refusal });
         };
         let identity =
             identity::whom(&self.config, query, env).map_err(|e| error::no_token(registry, e))?;
@@ -203,6 +211,17 @@ impl Backend for GcpBackend {
             details.push(
                 "gcp.dockercfg is on: the metadata google-dockercfg / google-dockercfg-url attributes are read first, for every image".to_string(),
             );
+        }
+        if let (None, Some(m)) = (
+            owner,
+            host::mirror_at_another_path(&self.config.mirrors, query),
+        ) {
+            details.push(format!(
+                "{} is the configured mirror {:?} only under {}: \"not mine\" holds for this image, not the registry",
+                query.image.registry(),
+                m.as_str(),
+                m.path()
+            ));
         }
         let summary = match owner {
             Some(Owner::Google) => format!("{} is a Google registry", query.image.host()),
@@ -265,7 +284,8 @@ impl Backend for GcpBackend {
     fn provide(&self, query: &Query) -> Result<Outcome, BackendError> {
         let owner = self.owner(query);
         if owner.is_none() && !self.config.dockercfg {
-            return Ok(Outcome::NOT_MINE);
+            let scope = host::refusal_scope(&self.config.mirrors, query);
+            return Ok(Outcome::NotApplicable { scope });
         }
         let env = self.env.clone().unwrap_or_else(Env::from_process);
         // The backend's own bound, cut to what is left of the invocation's budget.
