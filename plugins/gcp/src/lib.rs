@@ -79,7 +79,7 @@ pub mod identity;
 pub mod token;
 pub mod upstream;
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use keyring_api::backend::Query;
 use keyring_api::{Backend, BackendError, Deadline, Outcome};
@@ -179,15 +179,9 @@ impl GcpBackend {
         };
         let identity =
             identity::whom(&self.config, query, env).map_err(|e| error::no_token(registry, e))?;
-        let token = token::fetch(identity, env, deadline)
+        let token = token::fetch(identity, env, &query.clock, deadline)
             .await
             .map_err(|e| error::no_token(registry, e))?;
-        // The fetchers date the token on the system clock; the answer is
-        // dated on the query's clock (the same one, but for a test build's fixed clock).
-        let token = token::AccessToken {
-            expires_at: rebase(token.expires_at, SystemTime::now(), query.clock.now()),
-            ..token
-        };
         let answer = answer::from_token(
             query,
             owner,
@@ -305,16 +299,6 @@ impl Backend for GcpBackend {
                     })
             })
         })
-    }
-}
-
-/// `t` on the system clock reading `system`, moved to a clock reading `clock` at that moment.
-fn rebase(t: SystemTime, system: SystemTime, clock: SystemTime) -> SystemTime {
-    match t.duration_since(system) {
-        Ok(ahead) => clock + ahead,
-        Err(e) => clock
-            .checked_sub(e.duration())
-            .unwrap_or(SystemTime::UNIX_EPOCH),
     }
 }
 

@@ -24,10 +24,10 @@
 //! Google's error code (never its message or any body) and the likely fix. The pod's token
 //! goes into the STS request body and nowhere else.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
-use keyring_api::{Deadline, ErrorKind, Secret};
+use keyring_api::{lifetime, Clock, Deadline, ErrorKind, Secret};
 use keyring_net::http::{header, Method, Request, StatusCode, Uri};
 use keyring_net::{Failed, FetchError, Fetched, Policy, Route};
 use serde::Deserialize;
@@ -57,6 +57,7 @@ pub(crate) async fn exchange(
     env: &Env,
     token: &Secret<String>,
     impersonate: Option<&str>,
+    clock: &Clock,
     deadline: Deadline,
 ) -> Result<AccessToken, Error> {
     let audience = match &wi.audience {
@@ -77,7 +78,7 @@ pub(crate) async fn exchange(
         }
     };
     let client = Client::new(deadline)?;
-    let started = SystemTime::now();
+    let started = clock.now();
     let sts_url = wi.sts_endpoint.to_string();
     let body = serde_json::json!({
         "audience": audience,
@@ -96,8 +97,8 @@ pub(crate) async fn exchange(
     if resp.status != StatusCode::OK {
         return Err(refused(stage, &sts_url, &resp, sts_hint));
     }
-    let (federated, expires_in) =
-        parse_token_response(&resp.body).map_err(|reason| Error::Federation {
+    let (federated, expires_at) =
+        parse_token_response(&resp.body, started).map_err(|reason| Error::Federation {
             kind: ErrorKind::Protocol,
             stage: stage.clone(),
             url: sts_url.clone(),
@@ -109,7 +110,7 @@ pub(crate) async fn exchange(
     let Some(email) = impersonate else {
         return Ok(AccessToken {
             token: federated,
-            expires_at: started + expires_in,
+            expires_at,
             source: format!("service-account token federated at {host} (audience {audience})"),
         });
     };
@@ -124,7 +125,6 @@ pub(crate) async fn exchange(
         value: email.to_string(),
     })?;
     let stage = format!("impersonation of {email}");
-    let started = SystemTime::now();
     let body = serde_json::to_vec(&serde_json::json!({ "scope": [SCOPE] })).unwrap_or_default();
     let resp = client.post(&uri, Some(&federated), &body, &stage).await?;
     drop(federated);
@@ -151,13 +151,10 @@ pub(crate) async fn exchange(
     if g.access_token.expose().is_empty() {
         return Err(unusable("the answer has an empty accessToken"));
     }
-    let expires_at = parse_rfc3339(&g.expire_time)
+    let expire_time = rfc3339_unix_seconds(&g.expire_time)
         .ok_or_else(|| unusable("the answer's expireTime is not an RFC 3339 time"))?;
-    if expires_at <= started {
-        tracing::warn!(
-            "the token for {email} expires before it was asked for; is the node clock right?"
-        );
-    }
+    // A time already past is the answer's lifetime check's to refuse (naming the clock).
+    let expires_at = lifetime::expiry_at_unix(clock.now(), expire_time);
     Ok(AccessToken {
         token: g.access_token,
         expires_at,
@@ -302,8 +299,9 @@ fn iam_hint(status: StatusCode, email: &str) -> String {
 }
 
 /// An RFC 3339 time as Google writes it (`2024-05-01T12:34:56.123456789Z`, or with an
-/// offset).
-pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+/// offset), in whole seconds since the Unix epoch (negative before it; the fraction, checked,
+/// is dropped: a token's expiry a moment early is harmless).
+pub(crate) fn rfc3339_unix_seconds(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20
         || b[4] != b'-'
@@ -326,18 +324,11 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
         return None;
     }
     let mut rest = &s[19..];
-    let mut nanos: u32 = 0;
     if let Some(frac) = rest.strip_prefix('.') {
         let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
             return None;
         }
-        let padded: String = frac[..digits]
-            .chars()
-            .chain(std::iter::repeat('0'))
-            .take(9)
-            .collect();
-        nanos = padded.parse().ok()?;
         rest = &frac[digits..];
     }
     let offset = match rest {
@@ -363,9 +354,8 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset;
-    let secs = u64::try_from(secs).ok()?;
-    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+    // At most four-digit years: no overflow.
+    Some(days * 86_400 + hour * 3600 + min * 60 + sec - offset)
 }
 
 #[cfg(test)]
@@ -374,24 +364,15 @@ mod tests {
 
     #[test]
     fn rfc3339_times_are_read_as_google_writes_them_and_nothing_else() {
-        let t = |s| parse_rfc3339(s).map(|t| t.duration_since(UNIX_EPOCH).unwrap());
-        assert_eq!(t("1970-01-01T00:00:00Z"), Some(Duration::ZERO));
-        assert_eq!(
-            t("2024-05-01T12:34:56Z"),
-            Some(Duration::from_secs(1_714_566_896))
-        );
-        assert_eq!(
-            t("2024-05-01T12:34:56.5Z"),
-            Some(Duration::new(1_714_566_896, 500_000_000))
-        );
-        assert_eq!(
-            t("2024-05-01T14:34:56+02:00"),
-            Some(Duration::from_secs(1_714_566_896))
-        );
-        assert_eq!(
-            t("2000-02-29T00:00:00Z"),
-            Some(Duration::from_secs(951_782_400))
-        );
+        let t = rfc3339_unix_seconds;
+        assert_eq!(t("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(t("2024-05-01T12:34:56Z"), Some(1_714_566_896));
+        assert_eq!(t("2024-05-01T12:34:56.5Z"), Some(1_714_566_896));
+        assert_eq!(t("2024-05-01T14:34:56+02:00"), Some(1_714_566_896));
+        assert_eq!(t("2000-02-29T00:00:00Z"), Some(951_782_400));
+        assert_eq!(t("1969-12-31T23:59:59Z"), Some(-1));
+        assert_eq!(t("0000-01-01T00:00:00Z"), Some(-62_167_219_200));
+        assert_eq!(t("9999-12-31T23:59:59.999999999Z"), Some(253_402_300_799));
         for bad in [
             "",
             "2024-05-01",
@@ -400,7 +381,8 @@ mod tests {
             "2024-05-01T12:34:56",
             "2024-05-01T12:34:56.Z",
             "2024-05-01T12:34:56+0200",
-            "1969-12-31T23:59:59Z",
+            "+2024-05-01T12:34:56Z",
+            "10000-01-01T00:00:00Z",
         ] {
             assert_eq!(t(bad), None, "{bad}");
         }

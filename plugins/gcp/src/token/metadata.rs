@@ -11,10 +11,10 @@
 //! under the invocation deadline; a timeout is not retried (off Google Cloud the address
 //! black-holes, and waiting again only eats the kubelet's 60 s).
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
-use keyring_api::Deadline;
+use keyring_api::{Clock, Deadline};
 use keyring_net::http::uri::Authority;
 use keyring_net::http::{header, Request, StatusCode};
 use keyring_net::{Client, Fetched, Policy};
@@ -123,10 +123,10 @@ impl Metadata {
         }
     }
 
-    /// The default service account's access token.
-    pub(crate) async fn token(&self) -> Result<AccessToken, Error> {
+    /// The default service account's access token, its expiry dated on `clock`.
+    pub(crate) async fn token(&self, clock: &Clock) -> Result<AccessToken, Error> {
         const WHAT: &str = "the access token";
-        let now = SystemTime::now();
+        let now = clock.now();
         let resp = self
             .get(TOKEN_PATH, TOKEN_LIMIT, WHAT, TOKEN_HINT_UNREACHABLE)
             .await?;
@@ -139,15 +139,15 @@ impl Metadata {
             };
             return Err(self.status_error(WHAT, &resp, hint));
         }
-        let (token, expires_in) =
-            parse_token_response(&resp.body).map_err(|reason| Error::MetadataBody {
+        let (token, expires_at) =
+            parse_token_response(&resp.body, now).map_err(|reason| Error::MetadataBody {
                 host: self.host().into(),
                 what: "an access token",
                 reason,
             })?;
         Ok(AccessToken {
             token,
-            expires_at: now + expires_in,
+            expires_at,
             source: format!("metadata server {} (default service account)", self.host()),
         })
     }

@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use keyring_api::{Deadline, ErrorKind, Secret};
+use keyring_api::{Clock, Deadline, ErrorKind, Secret};
 use keyring_net::http::{header, Request, StatusCode};
 use keyring_net::{Client, Policy, Route};
 use serde::Deserialize;
@@ -42,6 +42,7 @@ pub(crate) async fn service_account(
     origin: Origin,
     json: &Secret<String>,
     email: &str,
+    clock: &Clock,
     deadline: Deadline,
 ) -> Result<AccessToken, Error> {
     let what = format!("{} {} ({email})", origin.describe(), path.display());
@@ -63,7 +64,7 @@ pub(crate) async fn service_account(
             "download the key again",
         )
     })?;
-    let now = SystemTime::now();
+    let now = clock.now();
     let jwt = assertion(email, &key.token_uri, &key.private_key, now).map_err(|reason| {
         fail(
             ErrorKind::Misconfigured,
@@ -96,6 +97,7 @@ pub(crate) async fn service_account(
 pub(crate) async fn authorized_user(
     path: &Path,
     json: &Secret<String>,
+    clock: &Clock,
     deadline: Deadline,
 ) -> Result<AccessToken, Error> {
     let what = format!(
@@ -128,10 +130,10 @@ pub(crate) async fn authorized_user(
         ("refresh_token", user.refresh_token.expose()),
     ]));
     let uri = user.token_uri.as_deref().unwrap_or(USER_TOKEN_URI);
-    redeem(uri, form, deadline, SystemTime::now(), what.clone(), fail).await
+    redeem(uri, form, deadline, clock.now(), what.clone(), fail).await
 }
 
-/// Posts `form` to the token endpoint `uri` and reads `access_token` / `expires_in`.
+/// Posts `form` to the token endpoint `uri` at `now` and reads `access_token` / `expires_in`.
 /// Errors name the status, never the body (an OAuth error description may quote input).
 async fn redeem(
     uri: &str,
@@ -181,7 +183,7 @@ async fn redeem(
             format!("token request failed: HTTP {}", resp.status.as_u16()),
         ));
     }
-    let (token, expires_in) = parse_token_response(&resp.body).map_err(|reason| {
+    let (token, expires_at) = parse_token_response(&resp.body, now).map_err(|reason| {
         fail(
             ErrorKind::Protocol,
             format!("the token endpoint's answer {reason}"),
@@ -189,7 +191,7 @@ async fn redeem(
     })?;
     Ok(AccessToken {
         token,
-        expires_at: now + expires_in,
+        expires_at,
         source,
     })
 }
