@@ -1,1 +1,264 @@
-//! Hostile input: gcp.
+//! Hostile input: gcp. What the backend's peers (the metadata server, OAuth token endpoints,
+//! Google STS, the IAM credentials API) and an operator's mirror list can put in front of
+//! it: never a panic, never an answer cached wider than it holds.
+#![cfg(feature = "gcp")]
+
+use std::process::Output;
+
+use crate::common::http::{json, Fake, Reply, Req};
+use crate::common::*;
+
+const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
+const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
+const DOCKERCFG_PATH: &str = "/computeMetadata/v1/instance/attributes/google-dockercfg";
+const STS_PATH: &str = "/v1/token";
+const OPT_IN: &str = "iam.gke.io/enable-wi-image-pull";
+const GSA: &str = "iam.gke.io/gcp-service-account";
+
+/// `expires_in` values no peer should send: `u64::MAX`, `2^63 - 1` (each once panicked
+/// `SystemTime + Duration`), a float far past any horizon, and a negative number.
+const HUGE: [&str; 3] = ["18446744073709551615", "9223372036854775807", "1e300"];
+const NEGATIVE: &str = "-1";
+
+/// A fake Google endpoint (JSON, `Metadata-Flavor: Google` on every reply).
+fn google(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Fake {
+    Fake::start(
+        "Content-Type: application/json\r\nMetadata-Flavor: Google\r\n",
+        handler,
+    )
+}
+
+/// A token endpoint answer with `expires_in` written as given.
+fn token_reply(token: &str, expires_in: &str) -> Reply {
+    json(
+        200,
+        &format!(r#"{{"access_token":"{token}","expires_in":{expires_in},"token_type":"Bearer"}}"#),
+    )
+}
+
+fn config(s: &Sandbox, text: &str) -> String {
+    let p = s.tmp.path().join("keyring.yaml");
+    write(&p, text);
+    p.display().to_string()
+}
+
+/// A token that a peer says lives "forever" is answered, cached at most the longest lifetime
+/// (12 h, less at most 10% of refresh jitter), never past it.
+fn assert_capped_answer(out: &Output, key: &str, token: &str, what: &str) {
+    assert_ne!(out.status.code(), Some(101), "{what}: panicked");
+    let resp = stdout_json(out);
+    assert_eq!(creds(&resp, key).1, token, "{what}: {resp}");
+    let secs = go_secs(resp["cacheDuration"].as_str().unwrap_or_default());
+    assert!(
+        (12 * 3600 * 9 / 10..=12 * 3600).contains(&secs),
+        "{what}: {resp}"
+    );
+}
+
+/// A negative `expires_in` states no expiry: one line, exit 1, never a panic.
+fn assert_refused_expiry(out: &Output, what: &str) {
+    assert_ne!(out.status.code(), Some(101), "{what}: panicked");
+    let line = assert_one_line_failure(out, &["ya29"]);
+    assert!(line.contains("expires_in"), "{what}: {line}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Scope of "not mine".
+
+/// `*.mirror.example.com/gcr` makes `/gcr` of those hosts the backend's, and only `/gcr`:
+/// pulling another path of such a host gets the empty answer for that image alone. Cached for
+/// the registry (as it once was, by us and by the kubelet), it was then served for the next
+/// pull through `/gcr` for five minutes instead of the token.
+#[test]
+fn another_path_of_a_mirror_host_is_refused_for_that_image_only() {
+    let md = google(|r| match r.path.as_str() {
+        TOKEN_PATH => token_reply("ya29.mirror-token", "3599"),
+        _ => json(404, "{}"),
+    });
+    let s = Sandbox::new();
+    let cfg = config(&s, "gcp:\n  mirrors: [\"*.mirror.example.com/gcr\"]\n");
+    let run = |image: &str| {
+        let mut cmd = s.command(&["--config", &cfg]);
+        cmd.env("GCE_METADATA_HOST", md.host());
+        run_with(cmd, request(V1, image).as_bytes())
+    };
+
+    let resp = stdout_json(&run("eu.mirror.example.com/other/x"));
+    assert_eq!(resp["auth"], serde_json::json!({}), "{resp}");
+    assert_eq!(resp["cacheKeyType"], "Image", "{resp}");
+    assert!(md.requests().is_empty(), "the metadata server was asked");
+
+    let resp = stdout_json(&run("eu.mirror.example.com/gcr/x"));
+    assert_eq!(
+        creds(&resp, "eu.mirror.example.com/gcr"),
+        ("oauth2accesstoken".into(), "ya29.mirror-token".into()),
+        "{resp}"
+    );
+    assert_eq!(resp["cacheKeyType"], "Image", "{resp}");
+
+    // A host no rule of the backend covers at any path is still refused for the registry.
+    let resp = stdout_json(&run("registry.example.com/other/x"));
+    assert_eq!(resp["auth"], serde_json::json!({}), "{resp}");
+    assert_eq!(resp["cacheKeyType"], "Registry", "{resp}");
+}
+
+/// The same for a docker config delivered by metadata (`gcp.dockercfg`): an entry for
+/// `registry.example.com/team` means another path of the host has no entry, not the host.
+#[test]
+fn another_path_of_a_metadata_dockercfg_entry_is_refused_for_that_image_only() {
+    let cfg_body = serde_json::json!({
+        "registry.example.com/team": {"username": "robot", "password": "team-secret"},
+    })
+    .to_string();
+    let md = google(move |r| match r.path.as_str() {
+        DOCKERCFG_PATH => json(200, &cfg_body),
+        _ => json(404, "{}"),
+    });
+    let s = Sandbox::new();
+    let cfg = config(&s, "gcp:\n  dockercfg: true\n");
+    let run = |image: &str| {
+        let mut cmd = s.command(&["--config", &cfg]);
+        cmd.env("GCE_METADATA_HOST", md.host());
+        run_with(cmd, request(V1, image).as_bytes())
+    };
+
+    let resp = stdout_json(&run("registry.example.com/other/x"));
+    assert_eq!(resp["auth"], serde_json::json!({}), "{resp}");
+    assert_eq!(resp["cacheKeyType"], "Image", "{resp}");
+
+    let resp = stdout_json(&run("registry.example.com/team/x"));
+    assert_eq!(
+        creds(&resp, "registry.example.com/team"),
+        ("robot".into(), "team-secret".into()),
+        "{resp}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Expiries from peers.
+
+#[test]
+fn a_metadata_token_that_never_expires_is_capped_and_a_negative_one_refused() {
+    let s = Sandbox::new();
+    for expires_in in HUGE.into_iter().chain([NEGATIVE]) {
+        let md = google(move |r| match r.path.as_str() {
+            TOKEN_PATH => token_reply("ya29.forever", expires_in),
+            _ => json(404, "{}"),
+        });
+        let mut cmd = s.command(&["--no-cache"]);
+        cmd.env("GCE_METADATA_HOST", md.host());
+        let out = run_with(cmd, request(V1, "gcr.io/p/i").as_bytes());
+        let what = format!("metadata expires_in {expires_in}");
+        if expires_in == NEGATIVE {
+            assert_refused_expiry(&out, &what);
+        } else {
+            assert_capped_answer(&out, "gcr.io", "ya29.forever", &what);
+        }
+    }
+}
+
+#[test]
+fn an_oauth_token_that_never_expires_is_capped_and_a_negative_one_refused() {
+    let s = Sandbox::new();
+    for expires_in in HUGE.into_iter().chain([NEGATIVE]) {
+        let oauth = google(move |r| match r.path.as_str() {
+            "/token" => token_reply("ya29.forever-user", expires_in),
+            _ => json(404, "{}"),
+        });
+        // gcloud's application default credentials: a refresh token redeemed at token_uri.
+        write(
+            &s.home
+                .join(".config/gcloud/application_default_credentials.json"),
+            &serde_json::json!({
+                "type": "authorized_user",
+                "client_id": "cid.apps.googleusercontent.com",
+                "client_secret": "csecret",
+                "refresh_token": "1//refresh",
+                "token_uri": oauth.url("/token"),
+            })
+            .to_string(),
+        );
+        let mut cmd = s.command(&["--no-cache"]);
+        cmd.env("GCE_METADATA_HOST", "127.0.0.1:9");
+        let out = run_with(cmd, request(V1, "us-docker.pkg.dev/p/r/i").as_bytes());
+        let what = format!("OAuth expires_in {expires_in}");
+        if expires_in == NEGATIVE {
+            assert_refused_expiry(&out, &what);
+        } else {
+            assert_capped_answer(&out, "us-docker.pkg.dev", "ya29.forever-user", &what);
+        }
+        assert_eq!(oauth.requests().len(), 1, "{what}");
+    }
+}
+
+/// A fake Google STS answering `expires_in`, and an IAM credentials API answering
+/// `expire_time`, on one server.
+fn fake_sts(expires_in: &'static str, expire_time: &'static str) -> Fake {
+    google(move |r| match r.path.as_str() {
+        STS_PATH => token_reply("ya29.federated", expires_in),
+        p if p.ends_with(":generateAccessToken") => json(
+            200,
+            &format!(r#"{{"accessToken":"ya29.impersonated","expireTime":"{expire_time}"}}"#),
+        ),
+        _ => json(404, "{}"),
+    })
+}
+
+/// One opted-in token-mode run against `fake`, impersonating a Google service account when
+/// `impersonate`.
+fn exchange(s: &Sandbox, fake: &Fake, impersonate: bool) -> Output {
+    let cfg = config(
+        s,
+        &format!(
+            "gcp:\n  workloadIdentity:\n    audience: //iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k\n    stsEndpoint: {}\n    iamCredentialsEndpoint: {}\n",
+            fake.url(STS_PATH),
+            fake.url("")
+        ),
+    );
+    let token = sa_token("my-project.svc.id.goog", "team", "puller", "uid-1", 1);
+    let mut annotations = vec![(OPT_IN, "true")];
+    if impersonate {
+        annotations.push((GSA, "puller@p.iam.gserviceaccount.com"));
+    }
+    let mut cmd = s.command(&["--config", &cfg, "--no-cache"]);
+    cmd.env("GCE_METADATA_HOST", "127.0.0.1:9");
+    run_with(
+        cmd,
+        sa_request("gcr.io/p/i", &token, &annotations).as_bytes(),
+    )
+}
+
+#[test]
+fn a_federated_token_that_never_expires_is_capped_and_a_negative_one_refused() {
+    let s = Sandbox::new();
+    for expires_in in HUGE.into_iter().chain([NEGATIVE]) {
+        let fake = fake_sts(expires_in, "unused");
+        let out = exchange(&s, &fake, false);
+        let what = format!("STS expires_in {expires_in}");
+        if expires_in == NEGATIVE {
+            assert_refused_expiry(&out, &what);
+        } else {
+            assert_capped_answer(&out, "gcr.io", "ya29.federated", &what);
+        }
+    }
+}
+
+/// The IAM credentials API states an RFC 3339 time: the last one RFC 3339 can write is
+/// capped like any other; one long past is an expired token (the node's clock is the likely
+/// cause), not "not an RFC 3339 time".
+#[test]
+fn an_impersonated_token_at_the_end_of_time_is_capped_and_one_from_year_one_is_expired() {
+    let s = Sandbox::new();
+    let fake = fake_sts("3599", "9999-12-31T23:59:59.999999999Z");
+    let out = exchange(&s, &fake, true);
+    assert_capped_answer(&out, "gcr.io", "ya29.impersonated", "expireTime 9999-12-31");
+
+    let fake = fake_sts("3599", "0001-01-01T00:00:00Z");
+    let out = exchange(&s, &fake, true);
+    assert_ne!(out.status.code(), Some(101), "panicked");
+    let line = assert_one_line_failure(&out, &["ya29"]);
+    assert!(
+        line.contains("puller@p.iam.gserviceaccount.com") && line.contains("already expired"),
+        "{line}"
+    );
+}

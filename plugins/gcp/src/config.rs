@@ -28,16 +28,15 @@
 //!     # iamCredentialsEndpoint: https://iamcredentials.googleapis.com
 //! ```
 //!
-//! A mirror entry is a kubelet match pattern ([`keyring_api::pattern`]) restricted so that it
-//! cannot hand the token to hosts nobody meant: `host[:port][/path]`, no scheme, each host
-//! label either a literal (`[A-Za-z0-9_-]`) or a whole-label `*`, and a pattern with a `*`
-//! needs at least two literal labels (`*.example.com` is fine, `*.com` and `*` are not).
-//! A bad entry fails the whole config with an error that quotes it.
+//! Mirror entries are checked as [`Mirror`]s while the section is read (a bad entry fails the
+//! whole config with an error that quotes it); the workload identity endpoints must be
+//! `https://` (or `http://` to a loopback address) without user-info, query or fragment.
 
-use keyring_api::pattern::{validate_match_image, Target};
 use keyring_api::InvalidSetting;
 use keyring_net::http::Uri;
 use serde::Deserialize;
+
+use crate::host::{Mirror, OtherHosts};
 
 /// Google STS's token endpoint.
 pub const STS_ENDPOINT: &str = "https://sts.googleapis.com/v1/token";
@@ -71,20 +70,10 @@ pub struct Config {
     #[serde(default)]
     pub other_hosts: Option<OtherHosts>,
     /// The answer's `cacheDuration` ceiling and `cacheKeyType`, from upstream's
-    /// `KUBE_SIDECAR_CACHE_DURATION` / `KUBE_SIDECAR_CACHE_TYPE` ([`crate::upstream`]).
+    /// `KUBE_SIDECAR_CACHE_DURATION` / `KUBE_SIDECAR_CACHE_TYPE` (set by the `upstream`
+    /// module, never by the file).
     #[serde(skip)]
     pub answer_override: AnswerOverride,
-}
-
-/// What an image on a host that is neither Google's nor a mirror gets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum OtherHosts {
-    /// Nothing: the next backend is asked.
-    #[default]
-    NotMine,
-    /// The access token, keyed by the image's registry.
-    AccessToken,
 }
 
 /// Overrides of the answer's cache fields (upstream's environment).
@@ -267,223 +256,9 @@ fn endpoint(field: &str, url: &str, path_allowed: bool) -> Result<Uri, InvalidSe
     Ok(uri)
 }
 
-/// A validated mirror pattern.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Mirror {
-    pattern: String,
-    /// The path prefix, with its leading `/`; empty when the pattern has none.
-    path_len: usize,
-}
-
-impl Mirror {
-    /// Checks one entry; see the module docs for the rules. The error's setting is the entry,
-    /// quoted (`mirror "*.com"`: mirror patterns are not secret).
-    pub fn parse(entry: &str) -> Result<Self, InvalidSetting> {
-        let at = format!("mirror {entry:?}");
-        let fail = |reason: &str| InvalidSetting::new(at.clone(), reason);
-        if entry.is_empty() {
-            return Err(fail("empty; write host[:port][/path]"));
-        }
-        if entry.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(fail("contains white space or control characters"));
-        }
-        if let Some((scheme, _)) = entry.split_once("://") {
-            return Err(fail(&format!(
-                "drop the scheme {scheme:?}: write host[:port][/path]"
-            )));
-        }
-        if entry.contains(['?', '#', '@']) {
-            return Err(fail("must not contain '?', '#' or '@'"));
-        }
-        let (hostport, path) = match entry.find('/') {
-            Some(i) => entry.split_at(i),
-            None => (entry, ""),
-        };
-        if path == "/" {
-            return Err(fail("drop the trailing '/'"));
-        }
-        let host = split_port(&at, hostport)?;
-        check_host(&at, host)?;
-        validate_match_image(entry).map_err(|e| fail(&format!("not a kubelet pattern: {e}")))?;
-        Ok(Mirror {
-            pattern: entry.to_string(),
-            path_len: path.len(),
-        })
-    }
-
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.pattern
-    }
-
-    /// The path prefix (`/gcr`), empty when the mirror is a whole registry.
-    pub fn path(&self) -> &str {
-        &self.pattern[self.pattern.len() - self.path_len..]
-    }
-
-    /// Whether the image is on this mirror, by the kubelet's `URLsMatchStr`.
-    pub fn matches(&self, target: &Target) -> bool {
-        target.matched_by(&self.pattern)
-    }
-}
-
-impl TryFrom<String> for Mirror {
-    type Error = InvalidSetting;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Mirror::parse(&s)
-    }
-}
-
-/// Splits off and checks an optional `:port`; returns the host. `setting` names the entry,
-/// for the error.
-fn split_port<'a>(setting: &str, hostport: &'a str) -> Result<&'a str, InvalidSetting> {
-    let fail = |problem: String| InvalidSetting::new(setting.to_string(), problem);
-    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
-        let end = rest
-            .find(']')
-            .ok_or_else(|| fail("unclosed '[' in an IPv6 address".into()))?;
-        let after = &rest[end + 1..];
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(p),
-            None if after.is_empty() => None,
-            None => return Err(fail("unexpected text after ']'".into())),
-        };
-        (&hostport[..end + 2], port)
-    } else {
-        match hostport.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
-        }
-    };
-    if let Some(port) = port {
-        match port.parse::<u16>() {
-            Ok(p) if p != 0 && port.bytes().all(|b| b.is_ascii_digit()) => {}
-            _ => {
-                return Err(fail(format!(
-                    "port {port:?} is not a number from 1 to 65535"
-                )))
-            }
-        }
-    }
-    Ok(host)
-}
-
-/// Checks the host part: an IPv6 literal, or labels that are literals or whole `*`.
-/// `setting` names the entry, for the error.
-fn check_host(setting: &str, host: &str) -> Result<(), InvalidSetting> {
-    let fail = |problem: String| InvalidSetting::new(setting.to_string(), problem);
-    if let Some(inner) = host.strip_prefix('[') {
-        let addr = inner.strip_suffix(']').unwrap_or(inner);
-        return addr
-            .parse::<std::net::Ipv6Addr>()
-            .map(|_| ())
-            .map_err(|_| fail(format!("{addr:?} is not an IPv6 address")));
-    }
-    if host.is_empty() {
-        return Err(fail("no host".into()));
-    }
-    let mut literal = 0;
-    let mut wild = 0;
-    for label in host.split('.') {
-        if label == "*" {
-            wild += 1;
-        } else if label.is_empty() {
-            return Err(fail("empty label in the host".into()));
-        } else if label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            literal += 1;
-        } else {
-            return Err(fail(format!(
-                "host label {label:?}: only letters, digits, '-', '_', or a whole-label '*'"
-            )));
-        }
-    }
-    if wild > 0 && literal < 2 {
-        return Err(fail(
-            "too broad: a pattern with '*' needs at least two literal labels (*.example.com)"
-                .into(),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn accepts_hosts_ports_paths_and_wildcards() {
-        for (entry, path) in [
-            ("gcr-mirror.example.com", ""),
-            ("reg.example.com:5000", ""),
-            ("localhost:5000", ""),
-            ("registry", ""),
-            ("*.mirror.example.com", ""),
-            ("*.*.example.com/gcr", "/gcr"),
-            ("reg.example.com/team/gcr", "/team/gcr"),
-            ("[::1]:5000", ""),
-            ("[fd00::1]/x", "/x"),
-            ("10.0.0.5:443", ""),
-        ] {
-            let m = Mirror::parse(entry).unwrap_or_else(|e| panic!("{entry}: {e}"));
-            assert_eq!(m.as_str(), entry);
-            assert_eq!(m.path(), path, "{entry}");
-        }
-    }
-
-    #[test]
-    fn refuses_with_the_entry_and_the_reason() {
-        for (entry, reason) in [
-            ("", "empty"),
-            ("https://reg.example.com", "drop the scheme \"https\""),
-            ("reg.example.com/", "trailing"),
-            ("reg.example.com:0", "port \"0\""),
-            ("reg.example.com:70000", "port"),
-            ("reg.example.com:+5", "port"),
-            ("reg.example.com:", "port \"\""),
-            ("*", "too broad"),
-            ("*.com", "too broad"),
-            ("*.*", "too broad"),
-            ("*:5000", "too broad"),
-            ("reg-*.example.com", "whole-label"),
-            ("reg[0-9].example.com", "whole-label"),
-            ("reg..example.com", "empty label"),
-            (".example.com", "empty label"),
-            ("user@reg.example.com", "'@'"),
-            ("reg.example.com/x?y", "'?'"),
-            ("reg example.com", "white space"),
-            ("[::1", "unclosed"),
-            ("[zz::1]:5", "IPv6"),
-            ("[::1]x", "after ']'"),
-            (":5000", "no host"),
-        ] {
-            let e = Mirror::parse(entry).unwrap_err().to_string();
-            assert!(
-                e.starts_with(&format!("mirror {entry:?}: ")) && e.contains(reason),
-                "{entry:?}: {e}"
-            );
-        }
-    }
-
-    #[test]
-    fn matching_follows_the_kubelet() {
-        let on = |m: &str, image: &str| Mirror::parse(m).unwrap().matches(&Target::new(image));
-        assert!(on("reg.example.com:5000", "reg.example.com:5000/p/i"));
-        assert!(!on("reg.example.com:5000", "reg.example.com/p/i"));
-        assert!(!on("reg.example.com", "reg.example.com:5000/p/i"));
-        assert!(on("*.mirror.example.com", "eu.mirror.example.com/p/i"));
-        assert!(!on("*.mirror.example.com", "a.eu.mirror.example.com/p/i"));
-        assert!(!on("*.mirror.example.com", "mirror.example.com/p/i"));
-        assert!(on("reg.example.com/gcr", "reg.example.com/gcr/p/i"));
-        assert!(!on("reg.example.com/gcr", "reg.example.com/other/i"));
-        assert!(!on(
-            "gcr-mirror.example.com",
-            "gcr-mirror.example.com.evil.io/x"
-        ));
-    }
 
     #[test]
     fn config_parses_and_refuses_unknown_fields() {
@@ -510,7 +285,7 @@ mod tests {
     }
 
     #[test]
-    fn workload_identity_section() {
+    fn the_workload_identity_section_needs_an_audience_and_safe_endpoints() {
         let c: Config = serde_json::from_str(
             r#"{"nodeIdentityFallback": false, "workloadIdentity": {"projectId": "my-project", "identityProvider": "https://container.googleapis.com/v1/projects/my-project/locations/l/clusters/c"}}"#,
         )

@@ -1,16 +1,17 @@
-//! What can go wrong in this backend, each variant one line with the likely fix.
+//! What can go wrong in this backend, each variant one line with the likely fix, and how it
+//! becomes the [`BackendError`] the binary prints: `gcp: ` and the stage (`no access token
+//! for <registry>: `, `docker config from metadata for <registry>: `), then the variant's text.
 //!
 //! Texts never quote a response body, a credentials file's contents or a URL's query: any of
 //! those may hold a credential.
 
 use std::time::Duration;
 
-use keyring_api::ErrorKind;
+use keyring_api::{BackendError, ErrorKind};
 use keyring_net::http::StatusCode;
-
 use keyring_net::Failed;
 
-/// A failure of the gcp backend; turned into a [`keyring_api::BackendError`] by the backend.
+/// A failure of the gcp backend; turned into a [`BackendError`] by the functions below.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
     /// `GCE_METADATA_HOST` is set but not `host[:port]`.
@@ -121,4 +122,31 @@ impl Error {
             Error::Federation { kind, .. } | Error::TokenExchange { kind, .. } => *kind,
         }
     }
+}
+
+/// The error of a failed access token for `registry` (identity or token stage).
+pub(crate) fn no_token(registry: &str, e: Error) -> BackendError {
+    BackendError::new(
+        crate::NAME,
+        e.kind(),
+        format!("no access token for {registry}: {e}"),
+    )
+}
+
+/// The error of a failed read of the docker config metadata delivers (`gcp.dockercfg`).
+pub(crate) fn no_dockercfg(registry: &str, e: Error) -> BackendError {
+    BackendError::new(
+        crate::NAME,
+        e.kind(),
+        format!("docker config from metadata for {registry}: {e}"),
+    )
+}
+
+/// The error of a whole call that failed before any stage did (runtime, deadline).
+pub(crate) fn failed(registry: Option<&str>, e: Error) -> BackendError {
+    let text = match registry {
+        Some(r) => format!("{r}: {e}"),
+        None => e.to_string(),
+    };
+    BackendError::new(crate::NAME, e.kind(), text)
 }

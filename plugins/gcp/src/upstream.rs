@@ -28,7 +28,8 @@
 use keyring_api::upstream::{EnvVar, Fate, Flag, Parsed, Plugin, Positionals, Takes};
 use keyring_api::{BackendError, CacheKeyType};
 
-use crate::config::{Config, OtherHosts, WorkloadIdentity};
+use crate::config::{Config, WorkloadIdentity};
+use crate::host::OtherHosts;
 
 const FLAGS: &[Flag] = &[
     Flag {
@@ -207,7 +208,7 @@ mod tests {
     }
 
     #[test]
-    fn gke_and_kops_lines() {
+    fn gke_and_kops_command_lines_give_any_host_the_token_only_under_the_upstream_name() {
         for line in [
             &["get-credentials", "--v=3"][..],
             &["get-credentials"],
@@ -224,7 +225,7 @@ mod tests {
     }
 
     #[test]
-    fn flows_and_workload_identity() {
+    fn auth_flows_and_workload_identity_flags_set_the_section() {
         assert!(
             run(&["get-credentials", "-a", "dockercfg-url"], &[], true)
                 .unwrap()
@@ -252,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn sidecar_environment() {
+    fn the_sidecar_variables_cap_the_lifetime_and_set_the_cache_key_type() {
         let c = run(
             &["get-credentials"],
             &[

@@ -4,21 +4,21 @@
 //! The `google-dockercfg` instance attribute holds a legacy `.dockercfg` map; if it is not
 //! set, the `google-dockercfg-url` attribute may hold an `http://` or `https://` URL of one,
 //! fetched *without* the metadata header (it is not the metadata server) within 10 s.
-//! Bodies are capped at 10 MiB; redirects are not followed. Entries are matched against the
-//! image with the kubelet's rules, exactly as for a docker config file on disk. URLs are
-//! shown in messages without their query, which may be a signature.
+//! Bodies are capped at 10 MiB; redirects are not followed. The entries are matched against
+//! the image later (by the `answer` module) with the kubelet's rules, exactly as for a docker
+//! config file on disk. URLs are shown in messages without their query, which may be a
+//! signature.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use keyring_api::backend::Query;
-use keyring_api::{Answer, BackendError, Deadline};
-use keyring_docker_config::{match_entries, parse_dockercfg, Entries};
+use keyring_api::Deadline;
+use keyring_docker_config::{parse_dockercfg, Entries};
 use keyring_net::http::{header, Request, Uri};
 use keyring_net::{Client, Policy, Route};
 
+use super::metadata::{Metadata, ATTRIBUTE_LIMIT};
 use crate::error::Error;
-use crate::metadata::{Metadata, ATTRIBUTE_LIMIT};
 
 /// The attribute holding a `.dockercfg` document.
 pub const ATTRIBUTE: &str = "google-dockercfg";
@@ -50,25 +50,6 @@ pub(crate) async fn load(md: &Metadata) -> Result<Option<(Entries, String)>, Err
     let origin = format!("{URL_ATTRIBUTE} {shown}");
     let entries = parse(&body, origin.clone())?;
     Ok(Some((entries, origin)))
-}
-
-/// The answer for `query` from the entries, if any entry matches.
-pub(crate) fn answer(entries: &Entries, origin: &str, query: &Query) -> Option<Answer> {
-    let matched = match_entries(entries, query);
-    for (key, reason) in &matched.invalid {
-        tracing::warn!("{origin}: ignoring entry {key:?}: {reason}");
-    }
-    if matched.auth.is_empty() {
-        return None;
-    }
-    Some(Answer {
-        auth: matched.auth,
-        cache_key_type: matched.cache_key_type,
-        // Attributes can change at any time; re-read them as often as a file on disk.
-        lifetime: keyring_docker_config::LIFETIME,
-        expires_at: None,
-        source: origin.to_string(),
-    })
 }
 
 fn parse(body: &[u8], origin: String) -> Result<Entries, Error> {
@@ -134,24 +115,12 @@ async fn fetch(uri: Uri, shown: &str, deadline: Deadline) -> Result<Bytes, Error
     Ok(resp.body)
 }
 
-/// The backend error for a failed dockercfg flow.
-pub(crate) fn backend_error(query: &Query, e: Error) -> BackendError {
-    BackendError::new(
-        crate::NAME,
-        e.kind(),
-        format!(
-            "docker config from metadata for {}: {e}",
-            query.image.registry()
-        ),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn urls() {
+    fn the_dockercfg_url_is_http_or_https_without_user_info_and_shown_without_its_query() {
         let u =
             parse_url("https://storage.example.com/b/cfg.json?X-Goog-Signature=SECRET").unwrap();
         assert_eq!(

@@ -1,15 +1,6 @@
-//! KEP-4412 on Google Cloud: a pod's service-account token exchanged for a Google access
-//! token (GKE workload identity, or workload identity federation for clusters elsewhere).
-//!
-//! # Who exchanges
-//!
-//! [`decide`]: a request without a token uses the node's identity. A request with one uses
-//! the exchange when the service account opted in, i.e. carries the annotation
-//! [`OPT_IN_ANNOTATION`]`: "true"` (upstream's rule; the kubelet must pass that key, see
-//! `optionalServiceAccountAnnotationKeys`), or when `gcp.workloadIdentity.optIn` is `all`.
-//! Otherwise the node's identity answers, or, with `gcp.nodeIdentityFallback: false`, the
-//! request fails. An opted-in request never falls back to the node: if the exchange cannot
-//! be made (not configured, refused, unreachable) the request fails with one line.
+//! KEP-4412 on Google Cloud, the exchange: a pod's service-account token turned into a
+//! Google access token (GKE workload identity, or workload identity federation for clusters
+//! elsewhere). Who exchanges is decided before, by the `identity` module.
 //!
 //! # The exchange
 //!
@@ -29,30 +20,25 @@
 //! Both go through [`keyring_net`] (rustls on ring and the system's roots, through
 //! `HTTPS_PROXY` unless `NO_PROXY` names the host); each request connects within
 //! [`CONNECT_TIMEOUT`] and ends within [`REQUEST_TIMEOUT`] and the invocation deadline, and a
-//! refused connection or a 429/5xx answer is tried once more. Errors name the step, the URL, Google's error code
-//! (never its message or any body) and the likely fix. The pod's token goes into the STS
-//! request body and nowhere else.
+//! refused connection or a 429/5xx answer is tried once more. Errors name the step, the URL,
+//! Google's error code (never its message or any body) and the likely fix. The pod's token
+//! goes into the STS request body and nowhere else.
 
-use keyring_api::ErrorKind;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
-use keyring_api::backend::Query;
-use keyring_api::{Deadline, Secret};
+use keyring_api::{lifetime, Clock, Deadline, ErrorKind, Secret};
 use keyring_net::http::{header, Method, Request, StatusCode, Uri};
 use keyring_net::{Failed, FetchError, Fetched, Policy, Route};
 use serde::Deserialize;
 
-use crate::config::{Audience, Config, OptIn, WorkloadIdentity};
+use super::metadata::Metadata;
+use super::{parse_token_response, AccessToken, SCOPE};
+use crate::config::{Audience, WorkloadIdentity};
 use crate::error::Error;
-use crate::metadata::Metadata;
-use crate::token::{parse_token_response, AccessToken, SCOPE};
-use crate::Env;
+use crate::identity::pod::GSA_ANNOTATION;
+use crate::identity::Env;
 
-/// The annotation a service account opts in to workload identity image pulls with.
-pub const OPT_IN_ANNOTATION: &str = "iam.gke.io/enable-wi-image-pull";
-/// The annotation naming the Google service account to impersonate.
-pub const GSA_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
 /// Timeouts, one retry, 64 KiB answers.
 const POLICY: Policy = Policy {
     attempt: Duration::from_secs(8),
@@ -65,81 +51,13 @@ pub const REQUEST_TIMEOUT: Duration = POLICY.attempt;
 /// Attempts for a refused connection or a 429/5xx answer.
 const ATTEMPTS: u32 = POLICY.backoff.attempts;
 
-/// What a query gets.
-pub(crate) enum Decision<'a> {
-    /// The node's identity (key file, ADC or metadata server).
-    Node,
-    /// The pod's token exchanged at STS, then optionally a Google service account.
-    Exchange {
-        wi: &'a WorkloadIdentity,
-        token: &'a Secret<String>,
-        impersonate: Option<String>,
-    },
-}
-
-/// Decides, from the config and the request alone (no I/O), how this query is answered.
-pub(crate) fn decide<'a>(config: &'a Config, query: &'a Query) -> Result<Decision<'a>, Error> {
-    let Some(token) = &query.service_account_token else {
-        return Ok(Decision::Node);
-    };
-    let annotations = &query.service_account_annotations;
-    let annotated = annotations
-        .get(OPT_IN_ANNOTATION)
-        .is_some_and(|v| v == "true");
-    let wi = config.workload_identity.as_ref();
-    let opted_in = annotated || wi.is_some_and(|w| w.opt_in == OptIn::All);
-    if !opted_in {
-        if config.node_identity_fallback {
-            tracing::debug!(
-                "service-account token without {OPT_IN_ANNOTATION}: \"true\"; using the node's identity"
-            );
-            return Ok(Decision::Node);
-        }
-        return Err(Error::NotOptedIn {
-            annotation: OPT_IN_ANNOTATION,
-        });
-    }
-    let Some(wi) = wi else {
-        return Err(Error::WorkloadIdentityNotConfigured {
-            annotation: OPT_IN_ANNOTATION,
-        });
-    };
-    let impersonate = match annotations.get(GSA_ANNOTATION).map(|v| v.trim()) {
-        None | Some("") => None,
-        Some(email) if is_service_account_email(email) => Some(email.to_string()),
-        Some(other) => {
-            return Err(Error::ServiceAccountEmail {
-                annotation: GSA_ANNOTATION,
-                value: other.chars().take(120).collect(),
-            })
-        }
-    };
-    Ok(Decision::Exchange {
-        wi,
-        token,
-        impersonate,
-    })
-}
-
-/// `name@domain`, of characters that are safe in a URL path segment.
-fn is_service_account_email(s: &str) -> bool {
-    let Some((name, domain)) = s.split_once('@') else {
-        return false;
-    };
-    let ok = |p: &str| {
-        !p.is_empty()
-            && p.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
-    };
-    ok(name) && ok(domain) && domain.contains('.') && s.len() <= 254
-}
-
 /// Runs the exchange.
 pub(crate) async fn exchange(
     wi: &WorkloadIdentity,
     env: &Env,
     token: &Secret<String>,
     impersonate: Option<&str>,
+    clock: &Clock,
     deadline: Deadline,
 ) -> Result<AccessToken, Error> {
     let audience = match &wi.audience {
@@ -160,7 +78,7 @@ pub(crate) async fn exchange(
         }
     };
     let client = Client::new(deadline)?;
-    let started = SystemTime::now();
+    let started = clock.now();
     let sts_url = wi.sts_endpoint.to_string();
     let body = serde_json::json!({
         "audience": audience,
@@ -179,8 +97,8 @@ pub(crate) async fn exchange(
     if resp.status != StatusCode::OK {
         return Err(refused(stage, &sts_url, &resp, sts_hint));
     }
-    let (federated, expires_in) =
-        parse_token_response(&resp.body).map_err(|reason| Error::Federation {
+    let (federated, expires_at) =
+        parse_token_response(&resp.body, started).map_err(|reason| Error::Federation {
             kind: ErrorKind::Protocol,
             stage: stage.clone(),
             url: sts_url.clone(),
@@ -192,7 +110,7 @@ pub(crate) async fn exchange(
     let Some(email) = impersonate else {
         return Ok(AccessToken {
             token: federated,
-            expires_at: started + expires_in,
+            expires_at,
             source: format!("service-account token federated at {host} (audience {audience})"),
         });
     };
@@ -207,7 +125,6 @@ pub(crate) async fn exchange(
         value: email.to_string(),
     })?;
     let stage = format!("impersonation of {email}");
-    let started = SystemTime::now();
     let body = serde_json::to_vec(&serde_json::json!({ "scope": [SCOPE] })).unwrap_or_default();
     let resp = client.post(&uri, Some(&federated), &body, &stage).await?;
     drop(federated);
@@ -234,13 +151,10 @@ pub(crate) async fn exchange(
     if g.access_token.expose().is_empty() {
         return Err(unusable("the answer has an empty accessToken"));
     }
-    let expires_at = parse_rfc3339(&g.expire_time)
+    let expire_time = rfc3339_unix_seconds(&g.expire_time)
         .ok_or_else(|| unusable("the answer's expireTime is not an RFC 3339 time"))?;
-    if expires_at <= started {
-        tracing::warn!(
-            "the token for {email} expires before it was asked for; is the node clock right?"
-        );
-    }
+    // A time already past is the answer's lifetime check's to refuse (naming the clock).
+    let expires_at = lifetime::expiry_at_unix(clock.now(), expire_time);
     Ok(AccessToken {
         token: g.access_token,
         expires_at,
@@ -385,8 +299,9 @@ fn iam_hint(status: StatusCode, email: &str) -> String {
 }
 
 /// An RFC 3339 time as Google writes it (`2024-05-01T12:34:56.123456789Z`, or with an
-/// offset).
-pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+/// offset), in whole seconds since the Unix epoch (negative before it; the fraction, checked,
+/// is dropped: a token's expiry a moment early is harmless).
+pub(crate) fn rfc3339_unix_seconds(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20
         || b[4] != b'-'
@@ -409,18 +324,11 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
         return None;
     }
     let mut rest = &s[19..];
-    let mut nanos: u32 = 0;
     if let Some(frac) = rest.strip_prefix('.') {
         let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
             return None;
         }
-        let padded: String = frac[..digits]
-            .chars()
-            .chain(std::iter::repeat('0'))
-            .take(9)
-            .collect();
-        nanos = padded.parse().ok()?;
         rest = &frac[digits..];
     }
     let offset = match rest {
@@ -446,137 +354,25 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset;
-    let secs = u64::try_from(secs).ok()?;
-    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+    // At most four-digit years: no overflow.
+    Some(days * 86_400 + hour * 3600 + min * 60 + sec - offset)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keyring_api::ImageName;
-
-    fn query(token: Option<&str>, annotations: &[(&str, &str)]) -> Query {
-        let mut q = Query::new(ImageName::parse("us-docker.pkg.dev/p/r/i").unwrap());
-        q.service_account_token = token.map(|t| Secret::new(t.to_string()));
-        q.service_account_annotations = annotations
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        q
-    }
-
-    fn config(json: &str) -> Config {
-        serde_json::from_str(json).unwrap()
-    }
-
-    const WI: &str = r#"{"workloadIdentity": {"projectId": "my-project", "identityProvider": "https://container.googleapis.com/v1/projects/my-project/locations/l/clusters/c"}}"#;
 
     #[test]
-    fn who_exchanges() {
-        let on = [(OPT_IN_ANNOTATION, "true")];
-        let wi = config(WI);
-        let none = config("{}");
-        let is_node = |r: Result<Decision, Error>| matches!(r, Ok(Decision::Node));
-        // No token: the node, always.
-        assert!(is_node(decide(&wi, &query(None, &on))));
-        // A token without opt-in: the node, unless the fallback is off.
-        assert!(is_node(decide(&wi, &query(Some("t"), &[]))));
-        assert!(is_node(decide(
-            &wi,
-            &query(Some("t"), &[(OPT_IN_ANNOTATION, "True ")])
-        )));
-        assert!(is_node(decide(&none, &query(Some("t"), &[]))));
-        let strict = config(r#"{"nodeIdentityFallback": false}"#);
-        let e = decide(&strict, &query(Some("secret-t"), &[]))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            e.contains(OPT_IN_ANNOTATION) && e.contains("nodeIdentityFallback"),
-            "{e}"
-        );
-        assert!(!e.contains("secret-t"));
-        // Opted in.
-        match decide(&wi, &query(Some("t"), &on)).ok().unwrap() {
-            Decision::Exchange {
-                token, impersonate, ..
-            } => {
-                assert_eq!(token.expose(), "t");
-                assert_eq!(impersonate, None);
-            }
-            Decision::Node => panic!("not exchanged"),
-        }
-        // Opted in without the section: an error, not the node.
-        let e = decide(&none, &query(Some("t"), &on))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("gcp.workloadIdentity is not configured"), "{e}");
-        // optIn: all.
-        let all = config(r#"{"workloadIdentity": {"audience": "a", "optIn": "all"}}"#);
-        assert!(matches!(
-            decide(&all, &query(Some("t"), &[])),
-            Ok(Decision::Exchange { .. })
-        ));
-        // Impersonation.
-        let gsa = [
-            (OPT_IN_ANNOTATION, "true"),
-            (GSA_ANNOTATION, "puller@p.iam.gserviceaccount.com"),
-        ];
-        match decide(&wi, &query(Some("t"), &gsa)).ok().unwrap() {
-            Decision::Exchange { impersonate, .. } => {
-                assert_eq!(
-                    impersonate.as_deref(),
-                    Some("puller@p.iam.gserviceaccount.com")
-                )
-            }
-            Decision::Node => panic!("not exchanged"),
-        }
-        for bad in [
-            "puller",
-            "a/b@p.iam.gserviceaccount.com",
-            "x@y",
-            "a@b.c?x",
-            "@p.com",
-        ] {
-            let e = decide(
-                &wi,
-                &query(
-                    Some("t"),
-                    &[(OPT_IN_ANNOTATION, "true"), (GSA_ANNOTATION, bad)],
-                ),
-            )
-            .err()
-            .unwrap()
-            .to_string();
-            assert!(
-                e.contains("is not a Google service account e-mail"),
-                "{bad}: {e}"
-            );
-        }
-    }
-
-    #[test]
-    fn rfc3339() {
-        let t = |s| parse_rfc3339(s).map(|t| t.duration_since(UNIX_EPOCH).unwrap());
-        assert_eq!(t("1970-01-01T00:00:00Z"), Some(Duration::ZERO));
-        assert_eq!(
-            t("2024-05-01T12:34:56Z"),
-            Some(Duration::from_secs(1_714_566_896))
-        );
-        assert_eq!(
-            t("2024-05-01T12:34:56.5Z"),
-            Some(Duration::new(1_714_566_896, 500_000_000))
-        );
-        assert_eq!(
-            t("2024-05-01T14:34:56+02:00"),
-            Some(Duration::from_secs(1_714_566_896))
-        );
-        assert_eq!(
-            t("2000-02-29T00:00:00Z"),
-            Some(Duration::from_secs(951_782_400))
-        );
+    fn rfc3339_times_are_read_as_google_writes_them_and_nothing_else() {
+        let t = rfc3339_unix_seconds;
+        assert_eq!(t("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(t("2024-05-01T12:34:56Z"), Some(1_714_566_896));
+        assert_eq!(t("2024-05-01T12:34:56.5Z"), Some(1_714_566_896));
+        assert_eq!(t("2024-05-01T14:34:56+02:00"), Some(1_714_566_896));
+        assert_eq!(t("2000-02-29T00:00:00Z"), Some(951_782_400));
+        assert_eq!(t("1969-12-31T23:59:59Z"), Some(-1));
+        assert_eq!(t("0000-01-01T00:00:00Z"), Some(-62_167_219_200));
+        assert_eq!(t("9999-12-31T23:59:59.999999999Z"), Some(253_402_300_799));
         for bad in [
             "",
             "2024-05-01",
@@ -585,7 +381,8 @@ mod tests {
             "2024-05-01T12:34:56",
             "2024-05-01T12:34:56.Z",
             "2024-05-01T12:34:56+0200",
-            "1969-12-31T23:59:59Z",
+            "+2024-05-01T12:34:56Z",
+            "10000-01-01T00:00:00Z",
         ] {
             assert_eq!(t(bad), None, "{bad}");
         }

@@ -11,16 +11,16 @@
 //! under the invocation deadline; a timeout is not retried (off Google Cloud the address
 //! black-holes, and waiting again only eats the kubelet's 60 s).
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
-use keyring_api::Deadline;
+use keyring_api::{Clock, Deadline};
 use keyring_net::http::uri::Authority;
 use keyring_net::http::{header, Request, StatusCode};
 use keyring_net::{Client, Fetched, Policy};
 
+use super::{parse_token_response, AccessToken};
 use crate::error::Error;
-use crate::token::{parse_token_response, AccessToken};
 
 /// The metadata server's address when `GCE_METADATA_HOST` is not set.
 pub const DEFAULT_HOST: &str = "169.254.169.254";
@@ -123,10 +123,10 @@ impl Metadata {
         }
     }
 
-    /// The default service account's access token.
-    pub(crate) async fn token(&self) -> Result<AccessToken, Error> {
+    /// The default service account's access token, its expiry dated on `clock`.
+    pub(crate) async fn token(&self, clock: &Clock) -> Result<AccessToken, Error> {
         const WHAT: &str = "the access token";
-        let now = SystemTime::now();
+        let now = clock.now();
         let resp = self
             .get(TOKEN_PATH, TOKEN_LIMIT, WHAT, TOKEN_HINT_UNREACHABLE)
             .await?;
@@ -139,15 +139,15 @@ impl Metadata {
             };
             return Err(self.status_error(WHAT, &resp, hint));
         }
-        let (token, expires_in) =
-            parse_token_response(&resp.body).map_err(|reason| Error::MetadataBody {
+        let (token, expires_at) =
+            parse_token_response(&resp.body, now).map_err(|reason| Error::MetadataBody {
                 host: self.host().into(),
                 what: "an access token",
                 reason,
             })?;
         Ok(AccessToken {
             token,
-            expires_at: now + expires_in,
+            expires_at,
             source: format!("metadata server {} (default service account)", self.host()),
         })
     }
@@ -218,7 +218,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn metadata_host_env() {
+    fn gce_metadata_host_is_host_and_optional_port_only() {
         for ok in [
             "127.0.0.1:8080",
             "metadata.google.internal",

@@ -1,0 +1,80 @@
+//! Whom the backend authenticates as, decided without network I/O (it reads credentials
+//! files, nothing else):
+//!
+//! * the pod's service account, when the request carries its token and the service account
+//!   opted in ([`pod`], KEP-4412): its token is to be exchanged at Google STS, then
+//!   optionally for a Google service account it names;
+//! * else the node: a service-account key or gcloud's application default credentials
+//!   ([`key_file`]), or the metadata server's default service account.
+//!
+//! The calls that turn either into an access token are the `token` module's.
+
+pub mod key_file;
+pub mod pod;
+
+use std::path::PathBuf;
+
+use keyring_api::backend::Query;
+use keyring_api::Secret;
+
+use crate::config::{Config, WorkloadIdentity};
+use crate::error::Error;
+
+/// The environment this backend reads, captured once per call so tests can supply their own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Env {
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, when set and not empty.
+    pub application_credentials: Option<PathBuf>,
+    /// The home directory (`$HOME`, else the password database).
+    pub home: Option<PathBuf>,
+    /// `GCE_METADATA_HOST`, when set and not empty.
+    pub metadata_host: Option<String>,
+}
+
+impl Env {
+    /// Reads the process environment.
+    pub fn from_process() -> Self {
+        let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+        Env {
+            application_credentials: var("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from),
+            home: std::env::home_dir().filter(|h| !h.as_os_str().is_empty()),
+            metadata_host: var("GCE_METADATA_HOST").map(|v| v.to_string_lossy().into_owned()),
+        }
+    }
+}
+
+/// Whom a query authenticates as.
+#[derive(Debug)]
+pub(crate) enum Identity<'a> {
+    /// The node's credentials.
+    Node(key_file::Source),
+    /// The pod's service-account token, exchanged under `wi`, then impersonating the Google
+    /// service account `impersonate` if one is named.
+    Pod {
+        wi: &'a WorkloadIdentity,
+        token: &'a Secret<String>,
+        impersonate: Option<String>,
+    },
+}
+
+/// Decides whom `query` authenticates as: the pod ([`pod::decide`]) or else the node
+/// ([`key_file::select`]), in that order, so a request that fails the first never reads a
+/// credentials file.
+pub(crate) fn whom<'a>(
+    config: &'a Config,
+    query: &'a Query,
+    env: &Env,
+) -> Result<Identity<'a>, Error> {
+    Ok(match pod::decide(config, query)? {
+        pod::Decision::Node => Identity::Node(key_file::select(env)?),
+        pod::Decision::Exchange {
+            wi,
+            token,
+            impersonate,
+        } => Identity::Pod {
+            wi,
+            token,
+            impersonate,
+        },
+    })
+}
