@@ -51,6 +51,7 @@ pub mod upstream;
 use std::collections::BTreeMap;
 
 use keyring_api::backend::Query;
+use keyring_api::jwt::unverified_claims;
 use keyring_api::wire::AuthConfig;
 use keyring_api::{lifetime, Answer, Backend, BackendError, CacheKeyType, Outcome};
 
@@ -155,33 +156,38 @@ impl AcrBackend {
         let now = query.clock.now();
         let aad = identity::token(&identity, &self.settings, &http, now)?;
         // The exchange names the tenant; managed identity may not know it, the token does.
-        let tenant = identity
-            .tenant
-            .clone()
-            .or_else(|| jwt::claims(aad.token.expose()).ok().and_then(|c| c.tid));
+        let tenant = identity.tenant.clone().or_else(|| {
+            unverified_claims::<jwt::TenantClaim>(aad.token.expose())
+                .ok()
+                .and_then(|c| c.tid)
+                .filter(|t| jwt::is_tenant_id(t))
+        });
         let directive = exchange::challenge(&self.settings, &http, login)?;
         let refresh = exchange::exchange(&http, &directive, login, tenant.as_deref(), &aad.token)?;
         drop(aad);
 
         let now = query.clock.now();
-        let (lifetime, expires_at) = match jwt::claims(refresh.expose()) {
-            Ok(jwt::Claims { exp: Some(exp), .. }) => match lifetime::for_expiry(now, exp) {
-                Ok(l) => {
-                    if l < lifetime::MIN {
-                        tracing::warn!(
+        let (lifetime, expires_at) = match unverified_claims::<jwt::ExpiryClaim>(refresh.expose()) {
+            Ok(jwt::ExpiryClaim { exp: Some(exp) }) => {
+                let exp = exp.to_system_time(now);
+                match lifetime::for_expiry(now, exp) {
+                    Ok(l) => {
+                        if l < lifetime::MIN {
+                            tracing::warn!(
                             "the ACR refresh token for {login} expires within minutes of issue; is the node clock right?"
                         );
+                        }
+                        (l, Some(exp))
                     }
-                    (l, Some(exp))
+                    Err(e) => {
+                        return Err(error::Error::Response {
+                            stage: error::Stage::Exchange,
+                            url: format!("https://{login}/oauth2/exchange"),
+                            problem: e.to_string(),
+                        })
+                    }
                 }
-                Err(e) => {
-                    return Err(error::Error::Response {
-                        stage: error::Stage::Exchange,
-                        url: format!("https://{login}/oauth2/exchange"),
-                        problem: e.to_string(),
-                    })
-                }
-            },
+            }
             Ok(_) => {
                 tracing::warn!("the ACR refresh token for {login} has no exp claim; reporting a lifetime of {}s", lifetime::MIN.as_secs());
                 (lifetime::MIN, None)
