@@ -569,7 +569,18 @@ fn a_service_principal_certificate_signs_an_rs256_assertion_for_the_token_url() 
 fn workload_identity_posts_the_projected_token_file_as_the_assertion() {
     let refresh = refresh_token(3 * 3600);
     let fake = Fake::start(Script::ok(&refresh));
-    // The webhook injects these; the authority host comes from AZURE_AUTHORITY_HOST.
+    // The webhook injects these; the authority host comes from AZURE_AUTHORITY_HOST, which
+    // must be https: a TLS front of the fake, trusted through SSL_CERT_FILE.
+    let certs = tempfile::tempdir().expect("tempdir");
+    crate::common::tls::ca(certs.path(), "ca");
+    crate::common::tls::server_cert(certs.path(), "ca", "IP:127.0.0.1");
+    let port = crate::common::tls::tls_front(
+        &certs.path().join("srv.pem"),
+        &certs.path().join("srv.key"),
+        fake.host(),
+    );
+    let authority = format!("https://127.0.0.1:{port}/");
+    let ca = certs.path().join("ca.pem");
     let run = Run::new(&format!(
         "acr:\n  endpoints:\n    imds: {}\n    registry: {}\n",
         fake.url("/nope"),
@@ -586,7 +597,8 @@ fn workload_identity_posts_the_projected_token_file_as_the_assertion() {
             ("AZURE_CLIENT_ID", CLIENT),
             ("AZURE_TENANT_ID", TENANT),
             ("AZURE_FEDERATED_TOKEN_FILE", file.to_str().expect("utf-8")),
-            ("AZURE_AUTHORITY_HOST", &fake.url("/")),
+            ("AZURE_AUTHORITY_HOST", &authority),
+            ("SSL_CERT_FILE", ca.to_str().expect("utf-8")),
         ],
     );
     assert_eq!(auth(&out)[LOGIN].1, refresh);

@@ -94,6 +94,13 @@ pub struct MirrorConfig {
 }
 
 /// Endpoint overrides.
+///
+/// The authority host, the registry and the identity-binding endpoint receive a secret (a
+/// client secret or assertion, an Entra ID token, the pod's service-account token), so they
+/// must be `https://`; plain `http://` is taken here only to a loopback address (`127.0.0.0/8`,
+/// `::1`, `localhost`), which never leaves the node: how the tests reach their fake servers.
+/// The same URLs from the environment (`AZURE_AUTHORITY_HOST`, `AZURE_ENVIRONMENT_FILEPATH`)
+/// must be `https://`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Endpoints {
@@ -104,8 +111,8 @@ pub struct Endpoints {
     /// the cloud (or `AZURE_AUTHORITY_HOST`).
     pub authority_host: Option<String>,
     /// Where registry requests go instead of `https://<login server>`: `scheme://host[:port]`.
-    /// The login server stays the `service` and the answer's key. For tests (`http://...`)
-    /// and for reaching ACR through a private-link proxy.
+    /// The login server stays the `service` and the answer's key. For tests (`http://` to
+    /// loopback) and for reaching ACR through a private-link proxy.
     pub registry: Option<String>,
     /// Where the identity-binding exchange goes instead of `https://<sniName>/` dialled at
     /// the API server: a full URL, reached directly (no proxy, system CAs). For tests.
@@ -266,25 +273,32 @@ impl Config {
         };
         let authority_host = match &self.endpoints.authority_host {
             None => None,
-            Some(u) => Some(normalize_authority_host(u).ok_or_else(|| {
-                err(
-                    "endpoints.authorityHost",
-                    format!("{u:?} is not an http(s) URL without query"),
-                )
-            })?),
+            Some(u) => {
+                let field = "endpoints.authorityHost";
+                let host = normalize_authority_host(u).ok_or_else(|| {
+                    err(field, format!("{u:?} is not an http(s) URL without query"))
+                })?;
+                let (scheme, authority, _) = split_url(&host).unwrap_or_default();
+                check_clear_text(
+                    field,
+                    u,
+                    &scheme,
+                    &authority,
+                    "the client secret or assertion",
+                )?;
+                Some(host)
+            }
         };
         let registry_base = match &self.endpoints.registry {
             None => None,
             Some(u) => {
-                let (scheme, authority, rest) = split_url(u).ok_or_else(|| {
-                    err("endpoints.registry", format!("{u:?} is not an http(s) URL"))
-                })?;
+                let field = "endpoints.registry";
+                let (scheme, authority, rest) = split_url(u)
+                    .ok_or_else(|| err(field, format!("{u:?} is not an http(s) URL")))?;
                 if !(rest.is_empty() || rest == "/") {
-                    return Err(err(
-                        "endpoints.registry",
-                        "only scheme://host[:port], no path",
-                    ));
+                    return Err(err(field, "only scheme://host[:port], no path"));
                 }
+                check_clear_text(field, u, &scheme, &authority, "the Entra ID token")?;
                 Some(BaseUrl {
                     scheme,
                     authority: authority.to_ascii_lowercase(),
@@ -351,12 +365,16 @@ fn check_identity_binding(
     let endpoint_override = match endpoint {
         None => None,
         Some(u) => {
-            let (scheme, authority, rest) = split_url(u).ok_or_else(|| {
-                err(
-                    "endpoints.identityBinding",
-                    format!("{u:?} is not an http(s) URL"),
-                )
-            })?;
+            let field = "endpoints.identityBinding";
+            let (scheme, authority, rest) =
+                split_url(u).ok_or_else(|| err(field, format!("{u:?} is not an http(s) URL")))?;
+            check_clear_text(
+                field,
+                u,
+                &scheme,
+                &authority,
+                "the pod's service-account token",
+            )?;
             Some(format!(
                 "{scheme}://{authority}{}",
                 if rest.is_empty() { "/" } else { &rest }
@@ -376,6 +394,37 @@ fn check_identity_binding(
         },
         endpoint_override,
     })
+}
+
+/// Refuses an endpoint `u` (`field` of `acr.endpoints`, split into `scheme` and `authority`)
+/// that would carry `what` in clear: plain `http://` is taken only to a loopback address.
+fn check_clear_text(
+    field: &str,
+    u: &str,
+    scheme: &str,
+    authority: &str,
+    what: &str,
+) -> Result<(), ConfigError> {
+    if scheme == "https" || is_loopback(authority) {
+        return Ok(());
+    }
+    Err(err(
+        field,
+        format!("{u:?} would receive {what} in clear: use https:// (http:// only to a loopback address, as for tests)"),
+    ))
+}
+
+/// Whether the host of `authority` (`host[:port]`, `[v6][:port]`) is a loopback address or
+/// `localhost`.
+fn is_loopback(authority: &str) -> bool {
+    let host = authority
+        .strip_prefix('[')
+        .and_then(|a| a.split_once(']').map(|(h, _)| h))
+        .unwrap_or_else(|| authority.rsplit_once(':').map_or(authority, |(h, _)| h));
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `scheme://authority/rest` → parts, scheme http or https (lower-cased), authority a

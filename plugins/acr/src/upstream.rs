@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use keyring_api::upstream::{self, EnvVar, Fate, Flag, Parsed, Plugin, Positionals, Takes};
 use keyring_api::BackendError;
 
-use crate::config::{Config, IdentityBindingConfig, MirrorConfig};
+use crate::config::{split_url, Config, IdentityBindingConfig, MirrorConfig};
 use crate::host::{is_dns_name, is_host_port, is_login_server};
 
 /// AKS's cloud config, used under the upstream name when no file is given.
@@ -98,12 +98,12 @@ const ENV: &[EnvVar] = &[
     EnvVar {
         name: "AZURE_ENVIRONMENT_FILEPATH",
         fate: Fate::Honoured,
-        note: "the cloud's environment file (cloud AzureStackCloud): activeDirectoryEndpoint is the Entra ID authority, containerRegistryDNSSuffix one more ACR suffix",
+        note: "the cloud's environment file (cloud AzureStackCloud): activeDirectoryEndpoint (https:// only) is the Entra ID authority, containerRegistryDNSSuffix one more ACR suffix",
     },
     EnvVar {
         name: "AZURE_AUTHORITY_HOST",
         fate: Fate::Honoured,
-        note: "the Entra ID authority host; here it also wins over the cloud config's cloud",
+        note: "the Entra ID authority host, https:// only (it receives the client secret or assertion); here it also wins over the cloud config's cloud",
     },
     EnvVar {
         name: "IDENTITY_ENDPOINT",
@@ -347,6 +347,16 @@ fn apply_environment_file(config: &mut Config, path: &Path) -> Result<(), Backen
     })?;
     let authority = env.active_directory_endpoint.trim();
     if !authority.is_empty() && config.endpoints.authority_host.is_none() {
+        // Entra ID receives the client secret or assertion there: never in clear.
+        if split_url(authority).is_none_or(|(scheme, _, _)| scheme != "https") {
+            return Err(BackendError::misconfigured(
+                crate::NAME,
+                format!(
+                    "AZURE_ENVIRONMENT_FILEPATH {}: activeDirectoryEndpoint is not an https:// URL; Entra ID receives the client secret or assertion there",
+                    path.display()
+                ),
+            ));
+        }
         config.endpoints.authority_host = Some(authority.to_string());
     }
     let suffix = env

@@ -166,3 +166,44 @@ fn urls_split_into_scheme_authority_and_rest_without_user_info() {
         Some("https://login.microsoftonline.com".into())
     );
 }
+
+#[test]
+fn an_endpoint_that_receives_a_secret_is_https_or_http_to_loopback() {
+    let endpoints = |field: &str, url: &str| {
+        let ib = r#""identityBinding": {"sniName": "ib.local", "apiServer": "10.0.0.1"},"#;
+        parse_yaml_like(&format!(r#"{{{ib} "endpoints": {{"{field}": "{url}"}}}}"#)).validate()
+    };
+    for field in ["authorityHost", "registry", "identityBinding"] {
+        for ok in [
+            "https://login.example.com",
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://[::1]:8080",
+            "http://LocalHost:1",
+        ] {
+            assert!(endpoints(field, ok).is_ok(), "{field} {ok}");
+        }
+        for clear in [
+            "http://login.example.com",
+            "http://0.0.0.0:8080",
+            "http://10.0.0.1",
+            "http://[::]:80",
+            "http://localhost.example.com",
+            "http://127.0.0.1.nip.io",
+        ] {
+            let e = endpoints(field, clear).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("acr.endpoints.{field}:"))
+                    && e.contains("in clear")
+                    && e.contains("https://"),
+                "{field} {clear}: {e}"
+            );
+        }
+    }
+    // IMDS is link-local plain HTTP by design, and receives no secret.
+    assert!(endpoints(
+        "imds",
+        "http://169.254.169.254/metadata/identity/oauth2/token"
+    )
+    .is_ok());
+}

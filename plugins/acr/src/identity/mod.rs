@@ -298,9 +298,13 @@ pub fn authority_host(
         return Ok(h.clone());
     }
     if let Some(h) = env("AZURE_AUTHORITY_HOST") {
-        return normalize_authority_host(&h).ok_or_else(|| {
-            Error::Setup("AZURE_AUTHORITY_HOST is not an http(s) URL without query".into())
-        });
+        // Entra ID receives the client secret or assertion there: never in clear (only
+        // acr.endpoints.authorityHost may name a loopback fake over http).
+        return normalize_authority_host(&h)
+            .filter(|h| h.starts_with("https://"))
+            .ok_or_else(|| {
+                Error::Setup("AZURE_AUTHORITY_HOST is not an https:// URL without query; Entra ID receives the client secret or assertion there".into())
+            });
     }
     if let Some(c) = settings.cloud {
         return Ok(c.authority_host().into());

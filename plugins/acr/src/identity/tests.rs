@@ -136,6 +136,34 @@ fn the_authority_host_follows_the_setting_the_variable_then_the_cloud() {
 }
 
 #[test]
+fn an_authority_host_from_the_environment_must_be_https() {
+    let s = settings();
+    for clear in [
+        "http://127.0.0.1:9/",
+        "http://login.example.com",
+        "login.example.com",
+    ] {
+        let env = env_of(&[("AZURE_AUTHORITY_HOST", clear)]);
+        let e = authority_host(&s, &env, None, "x.azurecr.io").unwrap_err();
+        assert_eq!(e.kind(), keyring_api::ErrorKind::Misconfigured);
+        assert!(
+            e.to_string()
+                .contains("AZURE_AUTHORITY_HOST is not an https:// URL"),
+            "{clear}: {e}"
+        );
+    }
+    let env = env_of(&[("AZURE_AUTHORITY_HOST", "HTTPS://login.example.com/")]);
+    assert_eq!(
+        authority_host(&s, &env, None, "x.azurecr.io").unwrap(),
+        "https://login.example.com"
+    );
+    // Managed identity asks no authority: the variable is not read, so not refused.
+    let env = env_of(&[("AZURE_AUTHORITY_HOST", "http://login.example.com")]);
+    let id = select(&s, &env, &query(), "myacr.azurecr.io").unwrap();
+    assert!(matches!(id.credential, Credential::ManagedIdentity(None)));
+}
+
+#[test]
 fn a_service_account_token_is_the_assertion_of_the_annotated_application() {
     let s = settings();
     let mut q = query();

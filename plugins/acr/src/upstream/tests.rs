@@ -244,6 +244,22 @@ fn the_azure_stack_environment_file_names_the_authority_and_a_suffix() {
         Some("https://login.custom.example")
     );
     assert_eq!(s.mirrors[0].registry, "a.custom.registry.io");
+    // Entra ID receives the client secret there: plain http is refused, even to loopback.
+    for clear in ["http://login.custom.example/", "http://127.0.0.1:9/"] {
+        std::fs::write(
+            &f,
+            format!(
+                r#"{{"activeDirectoryEndpoint":"{clear}","containerRegistryDNSSuffix":"x.io"}}"#
+            ),
+        )
+        .unwrap();
+        let e = run_with(&[], &[("AZURE_ENVIRONMENT_FILEPATH", path)], true, false).unwrap_err();
+        assert!(
+            e.contains("AZURE_ENVIRONMENT_FILEPATH")
+                && e.contains("activeDirectoryEndpoint is not an https:// URL"),
+            "{clear}: {e}"
+        );
+    }
     std::fs::write(&f, "{not json: hunter2").unwrap();
     let e = run_with(&[], &[("AZURE_ENVIRONMENT_FILEPATH", path)], true, false).unwrap_err();
     assert!(
