@@ -193,7 +193,7 @@ fn assert_imds(fake: &Fake, id: Option<(&str, &str)>) {
 // Identity kinds
 
 #[test]
-fn managed_identity_system_assigned() {
+fn a_system_assigned_managed_identity_answers_every_request_version_through_imds() {
     let refresh = refresh_token(3 * 3600);
     let fake = Fake::start(Script::ok(&refresh));
     let run = Run::new(&fake.acr_section(""));
@@ -409,7 +409,7 @@ fn assert_assertion(aad: &Seen, dir: &Path, cert_pem: &Path, token_url: &str) {
 }
 
 #[test]
-fn service_principal_certificate() {
+fn a_service_principal_certificate_signs_an_rs256_assertion_for_the_token_url() {
     let refresh = refresh_token(3 * 3600);
     let sb = Sandbox::new();
     let dir = sb.tmp.path();
@@ -566,10 +566,21 @@ fn service_principal_certificate() {
 }
 
 #[test]
-fn workload_identity() {
+fn workload_identity_posts_the_projected_token_file_as_the_assertion() {
     let refresh = refresh_token(3 * 3600);
     let fake = Fake::start(Script::ok(&refresh));
-    // The webhook injects these; the authority host comes from AZURE_AUTHORITY_HOST.
+    // The webhook injects these; the authority host comes from AZURE_AUTHORITY_HOST, which
+    // must be https: a TLS front of the fake, trusted through SSL_CERT_FILE.
+    let certs = tempfile::tempdir().expect("tempdir");
+    crate::common::tls::ca(certs.path(), "ca");
+    crate::common::tls::server_cert(certs.path(), "ca", "IP:127.0.0.1");
+    let port = crate::common::tls::tls_front(
+        &certs.path().join("srv.pem"),
+        &certs.path().join("srv.key"),
+        fake.host(),
+    );
+    let authority = format!("https://127.0.0.1:{port}/");
+    let ca = certs.path().join("ca.pem");
     let run = Run::new(&format!(
         "acr:\n  endpoints:\n    imds: {}\n    registry: {}\n",
         fake.url("/nope"),
@@ -586,7 +597,8 @@ fn workload_identity() {
             ("AZURE_CLIENT_ID", CLIENT),
             ("AZURE_TENANT_ID", TENANT),
             ("AZURE_FEDERATED_TOKEN_FILE", file.to_str().expect("utf-8")),
-            ("AZURE_AUTHORITY_HOST", &fake.url("/")),
+            ("AZURE_AUTHORITY_HOST", &authority),
+            ("SSL_CERT_FILE", ca.to_str().expect("utf-8")),
         ],
     );
     assert_eq!(auth(&out)[LOGIN].1, refresh);
@@ -601,7 +613,7 @@ fn workload_identity() {
 }
 
 #[test]
-fn service_account_token_from_the_kubelet() {
+fn a_service_account_token_from_the_kubelet_is_the_assertion_of_its_annotated_app() {
     let refresh = refresh_token(3 * 3600);
     let fake = Fake::start(Script::ok(&refresh));
     let run = Run::new(&fake.acr_section(""));
@@ -635,7 +647,7 @@ fn service_account_token_from_the_kubelet() {
 // Hosts, mirrors, expiry
 
 #[test]
-fn login_server_forms_and_mirrors() {
+fn login_server_forms_and_mirrors_get_the_refresh_token_and_look_alikes_nothing() {
     let refresh = refresh_token(3 * 3600);
     let fake = Fake::start(Script::ok(&refresh));
     let run = Run::new(&fake.acr_section(

@@ -353,19 +353,32 @@ fn custom_cloud_takes_its_suffix_from_the_environment_file() {
         "",
         false,
     );
+    // The authority must be https: a TLS front of the fake, trusted through SSL_CERT_FILE.
+    let certs = node.sb.tmp.path().join("certs");
+    std::fs::create_dir_all(&certs).expect("mkdir");
+    ca(&certs, "ca");
+    server_cert(&certs, "ca", "IP:127.0.0.1");
+    let port = tls_front(
+        &certs.join("srv.pem"),
+        &certs.join("srv.key"),
+        node.fake.host(),
+    );
     let env_file = node.sb.tmp.path().join("akscustom.json");
     crate::common::write(
         &env_file,
         &format!(
-            r#"{{"name":"AzureStackCloud","activeDirectoryEndpoint":"{}","containerRegistryDNSSuffix":".custom.registry.io","resourceManagerEndpoint":"https://management.custom.example/"}}"#,
-            node.fake.url("/")
+            r#"{{"name":"AzureStackCloud","activeDirectoryEndpoint":"https://127.0.0.1:{port}/","containerRegistryDNSSuffix":".custom.registry.io","resourceManagerEndpoint":"https://management.custom.example/"}}"#
         ),
     );
     let env_path = env_file.display().to_string();
+    let ca_path = certs.join("ca.pem").display().to_string();
     let out = node.run(
         &entry,
         &entry.request(image),
-        &[("AZURE_ENVIRONMENT_FILEPATH", &env_path)],
+        &[
+            ("AZURE_ENVIRONMENT_FILEPATH", &env_path),
+            ("SSL_CERT_FILE", &ca_path),
+        ],
     );
     let a = auth(&entry, &out);
     assert_eq!(

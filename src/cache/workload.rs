@@ -5,7 +5,8 @@
 //! (an assumed role, a federated identity), not for the node. Such an answer may only be
 //! served again to the same service account, so the cache is keyed by it:
 //!
-//! * The identity comes from the token's payload, read **without verifying the signature**:
+//! * The identity comes from the token's payload, read **without verifying the signature**
+//!   ([`keyring_api::jwt`]):
 //!   the kubelet minted the token a moment ago for this very pod. What that trusts: on a
 //!   cache hit nothing checks the token, so a caller with a forged token naming another
 //!   service account would be served that account's cached credential. Only the kubelet
@@ -31,13 +32,10 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
+use keyring_api::jwt::{unverified_claims, ClaimsError};
 use keyring_api::Secret;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-
-/// Largest payload segment decoded; service-account tokens are about 1 KiB.
-const MAX_PAYLOAD: usize = 64 << 10;
 
 /// The service account a request speaks for, as a cache key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +52,7 @@ pub enum NoWorkload {
     /// Not three dot-separated segments.
     #[error("the service-account token is not a JWT")]
     NotJwt,
-    /// The payload is not base64url JSON (or too large).
+    /// The payload is not base64url JSON of the expected claims (or the token is too large).
     #[error("the service-account token's payload is not base64url-encoded JSON")]
     Payload,
     /// Neither a `kubernetes.io` claim nor a `system:serviceaccount:` subject.
@@ -96,23 +94,10 @@ impl Workload {
         token: &Secret<String>,
         annotations: &BTreeMap<String, String>,
     ) -> Result<Workload, NoWorkload> {
-        let mut parts = token.expose().trim().split('.');
-        let (Some(_header), Some(payload), Some(_signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(NoWorkload::NotJwt);
-        };
-        if payload.is_empty() || payload.len() > MAX_PAYLOAD {
-            return Err(NoWorkload::Payload);
-        }
-        // Wiped on drop: the payload is part of a credential.
-        let bytes = Secret::new(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload.trim_end_matches('='))
-                .map_err(|_| NoWorkload::Payload)?,
-        );
-        let claims: Claims =
-            serde_json::from_slice(bytes.expose()).map_err(|_| NoWorkload::Payload)?;
+        let claims: Claims = unverified_claims(token.expose().trim()).map_err(|e| match e {
+            ClaimsError::NotJwt => NoWorkload::NotJwt,
+            ClaimsError::TooLarge | ClaimsError::Base64 | ClaimsError::Json => NoWorkload::Payload,
+        })?;
         let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
         let from_claim = claims.kubernetes.and_then(|k| {
             let sa = k.serviceaccount?;
@@ -188,6 +173,7 @@ fn printable(s: &str) -> String {
 mod tests {
     use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     fn jwt(claims: &str, signature: &str) -> Secret<String> {
         Secret::new(format!(

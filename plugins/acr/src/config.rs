@@ -1,13 +1,11 @@
-//! The `acr:` section of the plugin config, the node's `azure.json`, and the Azure clouds.
+//! The `acr:` section of the plugin config, and the Azure clouds.
 //!
 //! [`Config`] mirrors the section as written; [`Config::validate`] checks it without I/O and
-//! yields [`Settings`], the only form the backend uses. `azure.json` (the cloud-backend
-//! config nodes already carry, JSON) is read on each request that needs it, so a rotated
-//! secret or a changed identity is picked up without restarting anything.
+//! yields [`Settings`], the only form the backend uses. The node's `azure.json`, which names
+//! the node's identity, is read per request by the identity step, not here.
 
 use std::path::PathBuf;
 
-use keyring_api::{InvalidSetting, Secret};
 use serde::Deserialize;
 
 use crate::host::{is_dns_name, is_host_port, is_login_server, Mirror};
@@ -96,6 +94,13 @@ pub struct MirrorConfig {
 }
 
 /// Endpoint overrides.
+///
+/// The authority host, the registry and the identity-binding endpoint receive a secret (a
+/// client secret or assertion, an Entra ID token, the pod's service-account token), so they
+/// must be `https://`; plain `http://` is taken here only to a loopback address (`127.0.0.0/8`,
+/// `::1`, `localhost`), which never leaves the node: how the tests reach their fake servers.
+/// The same URLs from the environment (`AZURE_AUTHORITY_HOST`, `AZURE_ENVIRONMENT_FILEPATH`)
+/// must be `https://`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Endpoints {
@@ -106,8 +111,8 @@ pub struct Endpoints {
     /// the cloud (or `AZURE_AUTHORITY_HOST`).
     pub authority_host: Option<String>,
     /// Where registry requests go instead of `https://<login server>`: `scheme://host[:port]`.
-    /// The login server stays the `service` and the answer's key. For tests (`http://...`)
-    /// and for reaching ACR through a private-link proxy.
+    /// The login server stays the `service` and the answer's key. For tests (`http://` to
+    /// loopback) and for reaching ACR through a private-link proxy.
     pub registry: Option<String>,
     /// Where the identity-binding exchange goes instead of `https://<sniName>/` dialled at
     /// the API server: a full URL, reached directly (no proxy, system CAs). For tests.
@@ -268,25 +273,32 @@ impl Config {
         };
         let authority_host = match &self.endpoints.authority_host {
             None => None,
-            Some(u) => Some(normalize_authority_host(u).ok_or_else(|| {
-                err(
-                    "endpoints.authorityHost",
-                    format!("{u:?} is not an http(s) URL without query"),
-                )
-            })?),
+            Some(u) => {
+                let field = "endpoints.authorityHost";
+                let host = normalize_authority_host(u).ok_or_else(|| {
+                    err(field, format!("{u:?} is not an http(s) URL without query"))
+                })?;
+                let (scheme, authority, _) = split_url(&host).unwrap_or_default();
+                check_clear_text(
+                    field,
+                    u,
+                    &scheme,
+                    &authority,
+                    "the client secret or assertion",
+                )?;
+                Some(host)
+            }
         };
         let registry_base = match &self.endpoints.registry {
             None => None,
             Some(u) => {
-                let (scheme, authority, rest) = split_url(u).ok_or_else(|| {
-                    err("endpoints.registry", format!("{u:?} is not an http(s) URL"))
-                })?;
+                let field = "endpoints.registry";
+                let (scheme, authority, rest) = split_url(u)
+                    .ok_or_else(|| err(field, format!("{u:?} is not an http(s) URL")))?;
                 if !(rest.is_empty() || rest == "/") {
-                    return Err(err(
-                        "endpoints.registry",
-                        "only scheme://host[:port], no path",
-                    ));
+                    return Err(err(field, "only scheme://host[:port], no path"));
                 }
+                check_clear_text(field, u, &scheme, &authority, "the Entra ID token")?;
                 Some(BaseUrl {
                     scheme,
                     authority: authority.to_ascii_lowercase(),
@@ -353,12 +365,16 @@ fn check_identity_binding(
     let endpoint_override = match endpoint {
         None => None,
         Some(u) => {
-            let (scheme, authority, rest) = split_url(u).ok_or_else(|| {
-                err(
-                    "endpoints.identityBinding",
-                    format!("{u:?} is not an http(s) URL"),
-                )
-            })?;
+            let field = "endpoints.identityBinding";
+            let (scheme, authority, rest) =
+                split_url(u).ok_or_else(|| err(field, format!("{u:?} is not an http(s) URL")))?;
+            check_clear_text(
+                field,
+                u,
+                &scheme,
+                &authority,
+                "the pod's service-account token",
+            )?;
             Some(format!(
                 "{scheme}://{authority}{}",
                 if rest.is_empty() { "/" } else { &rest }
@@ -378,6 +394,37 @@ fn check_identity_binding(
         },
         endpoint_override,
     })
+}
+
+/// Refuses an endpoint `u` (`field` of `acr.endpoints`, split into `scheme` and `authority`)
+/// that would carry `what` in clear: plain `http://` is taken only to a loopback address.
+fn check_clear_text(
+    field: &str,
+    u: &str,
+    scheme: &str,
+    authority: &str,
+    what: &str,
+) -> Result<(), ConfigError> {
+    if scheme == "https" || is_loopback(authority) {
+        return Ok(());
+    }
+    Err(err(
+        field,
+        format!("{u:?} would receive {what} in clear: use https:// (http:// only to a loopback address, as for tests)"),
+    ))
+}
+
+/// Whether the host of `authority` (`host[:port]`, `[v6][:port]`) is a loopback address or
+/// `localhost`.
+fn is_loopback(authority: &str) -> bool {
+    let host = authority
+        .strip_prefix('[')
+        .and_then(|a| a.split_once(']').map(|(h, _)| h))
+        .unwrap_or_else(|| authority.rsplit_once(':').map_or(authority, |(h, _)| h));
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `scheme://authority/rest` → parts, scheme http or https (lower-cased), authority a
@@ -494,282 +541,5 @@ impl Cloud {
     }
 }
 
-/// The fields of `azure.json` this backend reads; everything else in it is ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AzureJson {
-    /// Cloud name.
-    #[serde(default)]
-    pub cloud: String,
-    /// Tenant.
-    #[serde(default)]
-    pub tenant_id: String,
-    /// Service principal (application) client ID; `msi` on AKS when MI is used.
-    #[serde(default, rename = "aadClientId")]
-    pub aad_client_id: String,
-    /// Service principal secret; `msi` on AKS when MI is used.
-    #[serde(default, rename = "aadClientSecret")]
-    pub aad_client_secret: Secret<String>,
-    /// Service principal certificate (PEM with the key).
-    #[serde(default, rename = "aadClientCertPath")]
-    pub aad_client_cert_path: String,
-    /// Password of the certificate (PKCS#12 only, which this build refuses).
-    #[serde(default, rename = "aadClientCertPassword")]
-    pub aad_client_cert_password: Secret<String>,
-    /// Use the VM's managed identity.
-    #[serde(default)]
-    pub use_managed_identity_extension: bool,
-    /// The user-assigned identity: a client ID, or an ARM resource ID (`/subscriptions/...`).
-    #[serde(default, rename = "userAssignedIdentityID")]
-    pub user_assigned_identity_id: String,
-    /// Use workload identity with [`AzureJson::aad_federated_token_file`].
-    #[serde(default)]
-    pub use_federated_workload_identity_extension: bool,
-    /// The projected service-account token file for workload identity.
-    #[serde(default)]
-    pub aad_federated_token_file: String,
-}
-
-impl AzureJson {
-    /// Parses the file's bytes: JSON, or YAML as the upstream plugin's config loader also
-    /// takes (a file whose first character is not `{`). Errors (setting `azure.json`) name
-    /// the line and column, never a value.
-    pub fn parse(bytes: &[u8]) -> Result<AzureJson, InvalidSetting> {
-        let fail = |problem: String| InvalidSetting::new("azure.json", problem);
-        // Strip a UTF-8 BOM, which Windows tooling writes.
-        let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-        let json = bytes
-            .iter()
-            .find(|b| !b.is_ascii_whitespace())
-            .is_none_or(|b| *b == b'{');
-        if !json {
-            return serde_norway::from_slice(bytes).map_err(|e| {
-                fail(match e.location() {
-                    Some(l) => format!(
-                        "not valid YAML (nor JSON) at line {} column {}",
-                        l.line(),
-                        l.column()
-                    ),
-                    None => "not valid YAML (nor JSON)".to_string(),
-                })
-            });
-        }
-        serde_json::from_slice(bytes).map_err(|e| {
-            fail(format!(
-                "not valid JSON at line {} column {} ({:?})",
-                e.line(),
-                e.column(),
-                e.classify()
-            ))
-        })
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse_yaml_like(json: &str) -> Config {
-        serde_json::from_str(json).unwrap()
-    }
-
-    #[test]
-    fn defaults() {
-        let s = Config::default().validate().unwrap();
-        assert_eq!(s.imds, IMDS_URL);
-        assert!(s.node_identity_fallback);
-        assert!(s.mirrors.is_empty());
-        assert_eq!(s.authority_host, None);
-        assert_eq!(s.registry_base, None);
-    }
-
-    #[test]
-    fn full_section() {
-        let c = parse_yaml_like(
-            r#"{"cloudConfig": "/etc/kubernetes/azure.json", "cloud": "AzureChinaCloud",
-                "mirrors": [{"source": "MCR.microsoft.com", "registry": "MyAcr.azurecr.cn"},
-                            {"source": "mirror.local:5000", "registry": "x.contoso.scloud"}],
-                "registrySuffixes": [".Contoso.scloud"],
-                "nodeIdentityFallback": false,
-                "endpoints": {"imds": "http://127.0.0.1:1/metadata/identity/oauth2/token",
-                              "authorityHost": "http://127.0.0.1:2/",
-                              "registry": "http://127.0.0.1:3"}}"#,
-        );
-        let s = c.validate().unwrap();
-        assert_eq!(s.cloud, Some(Cloud::China));
-        assert_eq!(s.registry_suffixes, ["contoso.scloud"]);
-        assert_eq!(
-            s.mirrors,
-            [
-                Mirror {
-                    source: "mcr.microsoft.com".into(),
-                    registry: "myacr.azurecr.cn".into()
-                },
-                Mirror {
-                    source: "mirror.local:5000".into(),
-                    registry: "x.contoso.scloud".into()
-                }
-            ]
-        );
-        assert!(!s.node_identity_fallback);
-        assert_eq!(s.imds, "http://127.0.0.1:1/metadata/identity/oauth2/token");
-        assert_eq!(s.authority_host.as_deref(), Some("http://127.0.0.1:2"));
-        assert_eq!(
-            s.registry_base.unwrap().as_url(),
-            "http://127.0.0.1:3".to_string()
-        );
-    }
-
-    #[test]
-    fn unknown_fields_are_refused() {
-        let e = serde_json::from_str::<Config>(r#"{"mirror": []}"#).unwrap_err();
-        assert!(e.to_string().contains("unknown field `mirror`"), "{e}");
-        let e = serde_json::from_str::<Config>(r#"{"endpoints": {"aad": "x"}}"#).unwrap_err();
-        assert!(e.to_string().contains("unknown field `aad`"), "{e}");
-    }
-
-    #[test]
-    fn errors_name_the_field() {
-        let cases = [
-            (r#"{"cloud": "Mars"}"#, "acr.cloud"),
-            (r#"{"cloudConfig": ""}"#, "acr.cloudConfig"),
-            (
-                r#"{"mirrors": [{"source": "https://mcr.microsoft.com", "registry": "a.azurecr.io"}]}"#,
-                "acr.mirrors[0].source",
-            ),
-            (
-                r#"{"mirrors": [{"source": "mcr.microsoft.com/x", "registry": "a.azurecr.io"}]}"#,
-                "acr.mirrors[0].source",
-            ),
-            (
-                r#"{"mirrors": [{"source": "mcr.microsoft.com", "registry": "evil.com"}]}"#,
-                "acr.mirrors[0].registry",
-            ),
-            (
-                r#"{"mirrors": [{"source": "a.io", "registry": "a.azurecr.io"},
-                                {"source": "A.io", "registry": "b.azurecr.io"}]}"#,
-                "acr.mirrors[1].source",
-            ),
-            (r#"{"registrySuffixes": ["io"]}"#, "acr.registrySuffixes[0]"),
-            (
-                r#"{"endpoints": {"imds": "ftp://x"}}"#,
-                "acr.endpoints.imds",
-            ),
-            (
-                r#"{"endpoints": {"imds": "http://x/t?a=b"}}"#,
-                "acr.endpoints.imds",
-            ),
-            (
-                r#"{"endpoints": {"authorityHost": "login"}}"#,
-                "acr.endpoints.authorityHost",
-            ),
-            (
-                r#"{"endpoints": {"registry": "http://x/v2"}}"#,
-                "acr.endpoints.registry",
-            ),
-            (
-                r#"{"endpoints": {"registry": "http://u:p@x"}}"#,
-                "acr.endpoints.registry",
-            ),
-            (
-                r#"{"endpoints": {"registry": "http://x:port"}}"#,
-                "acr.endpoints.registry",
-            ),
-        ];
-        for (json, field) in cases {
-            let e = parse_yaml_like(json).validate().unwrap_err().to_string();
-            assert!(e.starts_with(&format!("{field}:")), "{json}: {e}");
-        }
-    }
-
-    #[test]
-    fn clouds() {
-        assert_eq!(Cloud::parse("AzurePublicCloud"), Some(Cloud::Public));
-        assert_eq!(Cloud::parse("azurechinacloud"), Some(Cloud::China));
-        assert_eq!(
-            Cloud::parse("AzureUSGovernmentCloud"),
-            Some(Cloud::UsGovernment)
-        );
-        assert_eq!(Cloud::parse("AzureStackCloud"), None);
-        assert_eq!(
-            Cloud::China.authority_host(),
-            "https://login.chinacloudapi.cn"
-        );
-        assert_eq!(
-            Cloud::UsGovernment.authority_host(),
-            "https://login.microsoftonline.us"
-        );
-        assert_eq!(Cloud::of_login_server("a.azurecr.cn"), Some(Cloud::China));
-        assert_eq!(
-            Cloud::of_login_server("a.eastus.geo.azurecr.us"),
-            Some(Cloud::UsGovernment)
-        );
-        assert_eq!(Cloud::of_login_server("a.azurecr.io"), Some(Cloud::Public));
-        assert_eq!(Cloud::of_login_server("a.contoso.scloud"), None);
-        for c in [
-            Cloud::Public,
-            Cloud::China,
-            Cloud::UsGovernment,
-            Cloud::Germany,
-        ] {
-            assert_eq!(Cloud::parse(c.name()), Some(c));
-        }
-    }
-
-    #[test]
-    fn azure_json() {
-        let j = AzureJson::parse(
-            br#"{"cloud":"AzurePublicCloud","tenantId":"t","aadClientId":"msi","aadClientSecret":"msi",
-                 "useManagedIdentityExtension":true,"userAssignedIdentityID":"abc",
-                 "subscriptionId":"ignored","location":"eastus"}"#,
-        )
-        .unwrap();
-        assert!(j.use_managed_identity_extension);
-        assert_eq!(j.user_assigned_identity_id, "abc");
-        assert_eq!(j.aad_client_secret.expose(), "msi");
-        assert_eq!(
-            format!("{j:?}").matches("msi").count(),
-            1,
-            "only the client id shows"
-        );
-        let e = AzureJson::parse(b"{\"aadClientSecret\": \"hunter2\",}").unwrap_err();
-        assert_eq!(e.setting, "azure.json");
-        let e = e.to_string();
-        assert!(e.contains("line 1") && !e.contains("hunter2"), "{e}");
-        let e = AzureJson::parse(b"{\"aadClientSecret\": 987654}")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("line 1") && !e.contains("987654"), "{e}");
-        assert!(AzureJson::parse(b"\xef\xbb\xbf{}").is_ok());
-        // YAML, as the upstream plugin's loader also takes it.
-        let y = AzureJson::parse(
-            b"cloud: AzurePublicCloud\ntenantId: t\nuseManagedIdentityExtension: true\nuserAssignedIdentityID: abc\n",
-        )
-        .unwrap();
-        assert!(y.use_managed_identity_extension);
-        assert_eq!(y.user_assigned_identity_id, "abc");
-        let e =
-            AzureJson::parse(b"aadClientSecret: hunter2\nuseManagedIdentityExtension: hunter3\n")
-                .unwrap_err()
-                .to_string();
-        assert!(e.contains("YAML") && !e.contains("hunter"), "{e}");
-    }
-
-    #[test]
-    fn urls() {
-        assert_eq!(
-            split_url("HTTPS://Login.example:8443/x/"),
-            Some(("https".into(), "Login.example:8443".into(), "/x/".into()))
-        );
-        assert_eq!(
-            split_url("http://[::1]:80"),
-            Some(("http".into(), "[::1]:80".into(), "".into()))
-        );
-        assert_eq!(split_url("http://"), None);
-        assert_eq!(split_url("file:///x"), None);
-        assert_eq!(
-            normalize_authority_host("https://login.microsoftonline.com/"),
-            Some("https://login.microsoftonline.com".into())
-        );
-    }
-}
+mod tests;

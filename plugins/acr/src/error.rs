@@ -121,7 +121,21 @@ pub enum Error {
     },
     /// Signing the client assertion failed.
     #[error("cannot sign the certificate's client assertion: {0}")]
-    Sign(#[from] crate::jwt::SignError),
+    Sign(#[from] SignError),
+}
+
+/// Why a certificate's client assertion could not be signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignError {
+    /// The clock is before 1970.
+    #[error("system clock is before 1970")]
+    Clock,
+    /// The random generator failed.
+    #[error("no randomness available for the assertion ID")]
+    Random,
+    /// ring refused to sign (key too small or large).
+    #[error("RS256 signing failed")]
+    Sign,
 }
 
 impl Error {
@@ -132,9 +146,7 @@ impl Error {
                 ErrorKind::Misconfigured
             }
             Error::Transport { .. } | Error::Deadline { .. } => ErrorKind::Unavailable,
-            Error::Status { status, .. } if crate::http::transient(*status) => {
-                ErrorKind::Unavailable
-            }
+            Error::Status { status, .. } if transient(*status) => ErrorKind::Unavailable,
             Error::Status { .. } => ErrorKind::Denied,
             Error::Response { .. } => ErrorKind::Protocol,
         }
@@ -145,6 +157,12 @@ impl Error {
         let message = self.to_string();
         keyring_api::BackendError::new(crate::NAME, self.kind(), message).with_source(self)
     }
+}
+
+/// The statuses worth another attempt, and that make a failure [`ErrorKind::Unavailable`]
+/// when the last attempt still gets one: 408, 429 and 5xx except 501/505.
+pub fn transient(status: u16) -> bool {
+    keyring_net::http::StatusCode::from_u16(status).is_ok_and(keyring_net::transient)
 }
 
 /// Picks error codes out of an error response body: OAuth `error` (`invalid_client`), the
@@ -193,7 +211,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_only() {
+    fn timeouts_throttling_and_server_errors_are_transient_and_the_rest_is_not() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(transient(s));
+        }
+        for s in [200, 400, 401, 403, 404, 501, 505] {
+            assert!(!transient(s));
+        }
+    }
+
+    #[test]
+    fn only_code_shaped_strings_are_picked_out_of_an_error_body() {
         let aad = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. secret=hunter2","error_codes":[7000215],"trace_id":"x"}"#;
         assert_eq!(
             error_code(aad).as_deref(),
@@ -209,7 +237,7 @@ mod tests {
     }
 
     #[test]
-    fn status_text() {
+    fn a_status_error_is_one_line_with_stage_url_status_code_and_hint() {
         let e = Error::Status {
             stage: Stage::Aad,
             url: "https://login.microsoftonline.com/t/oauth2/v2.0/token".into(),

@@ -144,7 +144,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn login_servers() {
+    fn login_servers_are_a_name_with_dnl_and_geo_forms_under_a_cloud_suffix() {
         let yes = [
             "myacr.azurecr.io",
             "MyAcr.AzureCR.io",
@@ -191,7 +191,7 @@ mod tests {
     }
 
     #[test]
-    fn extra_suffixes() {
+    fn configured_suffixes_make_more_login_servers() {
         let extra = vec!["azurecr.microsoft.scloud".to_string()];
         assert!(is_login_server("myacr.azurecr.microsoft.scloud", &extra));
         assert!(!is_login_server("myacr.azurecr.microsoft.scloud", &[]));
@@ -254,7 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn host_port_syntax() {
+    fn a_mirror_source_is_a_host_with_an_optional_port() {
         for ok in [
             "mcr.microsoft.com",
             "a:1",

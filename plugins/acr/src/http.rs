@@ -22,11 +22,13 @@ use std::cell::OnceCell;
 use std::time::{Duration, Instant};
 
 use keyring_api::Deadline;
-use keyring_net::http::{header, Method, Request, StatusCode};
+use keyring_net::http::{header, Method, Request};
 use keyring_net::{Blocking, Client, Failed, FetchError, Policy, TlsSetupError};
 
 use crate::error::{Error, Stage};
 
+/// Sent on every request.
+pub const USER_AGENT: &str = concat!("kubelet-keyring/", env!("CARGO_PKG_VERSION"), " (acr)");
 /// The whole `provide`, all stages and retries.
 pub const TOTAL_BUDGET: Duration = Duration::from_secs(40);
 /// One attempt of one request.
@@ -108,11 +110,6 @@ pub struct Reply {
     pub body: keyring_api::Secret<Vec<u8>>,
 }
 
-/// The usual transient statuses: 408, 429 and 5xx except 501/505.
-pub fn transient(status: u16) -> bool {
-    StatusCode::from_u16(status).is_ok_and(keyring_net::transient)
-}
-
 impl Http {
     /// The runtime and clients for one `provide` call: [`TOTAL_BUDGET`] from now, cut to
     /// the invocation's `deadline` (which the cache lock wait has already drawn on).
@@ -191,7 +188,7 @@ impl Http {
             let mut req = Request::builder()
                 .method(method.clone())
                 .uri(url.as_str())
-                .header(header::USER_AGENT, crate::USER_AGENT);
+                .header(header::USER_AGENT, USER_AGENT);
             if form {
                 req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
             }
@@ -252,16 +249,7 @@ impl Http {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn transient_statuses() {
-        for s in [408, 429, 500, 502, 503, 504] {
-            assert!(transient(s));
-        }
-        for s in [200, 400, 401, 403, 404, 501, 505] {
-            assert!(!transient(s));
-        }
-    }
+    use crate::error::transient;
 
     fn call(url: &str, route: Route) -> Call<'_> {
         Call {
@@ -277,7 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn deadline_is_reported_without_sending() {
+    fn a_spent_budget_is_reported_without_sending_anything() {
         let http = Http::with_budget(Duration::from_millis(0)).unwrap();
         let e = http
             .send(&call("http://127.0.0.1:9/never", Route::Direct))

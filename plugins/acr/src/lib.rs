@@ -1,30 +1,47 @@
 //! The ACR backend: Azure Container Registry credentials from an Entra ID identity.
 //!
-//! Contract:
+//! Contract, in the order [`AcrBackend`]'s `provide` follows it (host → identity → token →
+//! answer):
 //!
-//! * **Which images.** Those whose registry is an ACR login server
-//!   (`<name>[-<dnl hash>][.<region>.geo].azurecr.{io,cn,us,de}`, plus configured suffixes;
-//!   see [`host`]) or a configured mirror source. Every other image is
-//!   [`Outcome::NotApplicable`], decided from the image name alone, before any I/O.
-//!   The login server is the image's own registry (or the mirror's configured target),
-//!   never anything further along the image name.
-//! * **Which identity.** A KEP-4412 service-account token (through an AKS identity binding
-//!   when configured, see [`binding`]) with its annotations, else the node's `azure.json`,
-//!   else the `AZURE_*` environment, else managed identity; see [`identity`].
-//! * **The exchange.** Entra ID token for `https://containerregistry.azure.net` → `GET /v2/`
-//!   challenge → `POST /oauth2/exchange` → ACR refresh token; see [`exchange`].
-//! * **The answer.** `{username: 00000000-0000-0000-0000-000000000000, password: <refresh
-//!   token>}` keyed by the image's registry (and the login server, for a mirror);
+//! * **Which images** ([`host`]). Those whose registry is an ACR login server
+//!   (`<name>[-<dnl hash>][.<region>.geo].azurecr.{io,cn,us,de}`, plus configured suffixes)
+//!   or a configured mirror source. Every other image is [`Outcome::NotApplicable`], decided
+//!   from the image name alone, before any I/O. The login server is the image's own registry
+//!   (or the mirror's configured target), never anything further along the image name.
+//!   Mirrors map whole hosts, never paths, so "not mine" is never path-scoped here.
+//! * **Which identity** ([`identity`]). A KEP-4412 service-account token (through an AKS
+//!   identity binding when configured) with its annotations, else the node's `azure.json`,
+//!   else the `AZURE_*` environment, else managed identity; then its Entra ID token for
+//!   `https://containerregistry.azure.net`.
+//! * **The token** ([`token`]). `GET /v2/` challenge → `POST /oauth2/exchange` → ACR refresh
+//!   token.
+//! * **The answer** ([`answer`]). `{username: 00000000-0000-0000-0000-000000000000, password:
+//!   <refresh token>}` keyed by the image's registry (and the login server, for a mirror);
 //!   `cacheKeyType: Registry`; `expires_at` is the refresh token's own `exp`, and `lifetime`
 //!   comes from it by the one rule of every backend ([`keyring_api::lifetime::for_expiry`]:
 //!   the expiry less a margin, within a floor and a ceiling; the cache adds the jitter). A
 //!   service principal's secret is never handed out.
-//! * **Failures** for an ACR image are `Err` with one line naming the stage (IMDS, AAD,
-//!   `/v2/` challenge, exchange), the status or cause and the likely fix, never a secret or a
-//!   response body; the whole exchange stays within [`http::TOTAL_BUDGET`].
+//! * **Failures** ([`error`]) for an ACR image are `Err` with one line naming the stage (IMDS,
+//!   AAD, `/v2/` challenge, exchange), the status or cause and the likely fix, never a secret
+//!   or a response body; the whole exchange stays within [`http::TOTAL_BUDGET`]. A secret or
+//!   token is only ever sent over https, except to a loopback address named in
+//!   `acr.endpoints` (how tests reach their fakes).
 //!
 //! [`AcrBackend::new`] only validates the `acr:` section; HTTP agents are built inside
 //! `provide`, and only for ACR images.
+//!
+//! # Module map
+//!
+//! | module | job |
+//! |---|---|
+//! | [`config`] | the `acr:` section and its checks; the Azure clouds |
+//! | [`host`] | which registries are ACR login servers or mirrors; no I/O |
+//! | [`identity`] | the Entra ID identity and its token: [`identity::azure_json`] (the node's file), [`identity::imds`] (managed identity), [`identity::service_principal`] (the v2 token endpoint) with [`identity::cert`] (certificate assertions), [`identity::workload`] (service-account tokens), [`identity::binding`] (AKS identity bindings) |
+//! | [`token`] | the registry's [`token::challenge`] and [`token::exchange`]: the ACR refresh token |
+//! | [`answer`] | the `Answer`: keys, user name, lifetime |
+//! | [`error`] | the failures and their one-line wording |
+//! | [`http`] | the requests of one `provide` on [`keyring_net`]: budget, retries, routes |
+//! | [`upstream`] | `acr-credential-provider`'s command line and variables |
 //!
 //! **Dependencies.** HTTP goes through [`keyring_net`], the one network layer of every
 //! backend (hyper, rustls on **ring**, the system's roots; no aws-lc, no native-tls/openssl),
@@ -36,24 +53,19 @@
 //! workload-identity calls and not taken; the figures are in [`identity`]. See [`http`]
 //! for timeouts, retries and proxies.
 
-pub mod binding;
-pub mod cert;
-pub mod challenge;
+pub mod answer;
 pub mod config;
 pub mod error;
-pub mod exchange;
 pub mod host;
 pub mod http;
 pub mod identity;
-pub mod jwt;
+pub mod token;
 pub mod upstream;
 
-use std::collections::BTreeMap;
-
 use keyring_api::backend::Query;
-use keyring_api::wire::AuthConfig;
-use keyring_api::{lifetime, Answer, Backend, BackendError, CacheKeyType, Outcome};
+use keyring_api::{Answer, Backend, BackendError, Outcome};
 
+pub use answer::USERNAME;
 pub use config::{Config, ConfigError, Endpoints, MirrorConfig, Settings};
 
 /// The backend's name.
@@ -86,14 +98,6 @@ impl keyring_api::Configurable for Acr {
         Ok(Box::new(AcrBackend::new(config)?))
     }
 }
-/// The user name ACR expects with a refresh token.
-pub const USERNAME: &str = "00000000-0000-0000-0000-000000000000";
-/// The Entra ID resource of ACR (IMDS `resource`).
-pub const RESOURCE: &str = "https://containerregistry.azure.net";
-/// The Entra ID scope of ACR (v2 token endpoint `scope`).
-pub const SCOPE: &str = "https://containerregistry.azure.net/.default";
-/// Sent on every request.
-pub const USER_AGENT: &str = concat!("kubelet-keyring/", env!("CARGO_PKG_VERSION"), " (acr)");
 
 type EnvFn = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
@@ -141,81 +145,17 @@ impl AcrBackend {
         &self.settings
     }
 
+    /// Host → identity → token → answer, for an image whose registry is `target`'s.
     fn fetch(&self, query: &Query, target: &host::Target) -> Result<Answer, error::Error> {
         let login = target.login_server.as_str();
-        let identity = identity::select_for(
-            &self.settings,
-            &*self.env,
-            query,
-            login,
-            target.mirror_source.is_some(),
-        )?;
+        let mirrored = target.mirror_source.is_some();
+        let identity = identity::select(&self.settings, &*self.env, query, login, mirrored)?;
         tracing::debug!(identity = %identity.describe(), login_server = login, "ACR credentials");
         let http = http::Http::new(query.deadline)?;
-        let now = query.clock.now();
-        let aad = identity::token(&identity, &self.settings, &http, now)?;
-        // The exchange names the tenant; managed identity may not know it, the token does.
-        let tenant = identity
-            .tenant
-            .clone()
-            .or_else(|| jwt::claims(aad.token.expose()).ok().and_then(|c| c.tid));
-        let directive = exchange::challenge(&self.settings, &http, login)?;
-        let refresh = exchange::exchange(&http, &directive, login, tenant.as_deref(), &aad.token)?;
+        let aad = identity::token(&identity, &self.settings, &http, query.clock.now())?;
+        let refresh = token::refresh_token(&self.settings, &http, login, &aad)?;
         drop(aad);
-
-        let now = query.clock.now();
-        let (lifetime, expires_at) = match jwt::claims(refresh.expose()) {
-            Ok(jwt::Claims { exp: Some(exp), .. }) => match lifetime::for_expiry(now, exp) {
-                Ok(l) => {
-                    if l < lifetime::MIN {
-                        tracing::warn!(
-                            "the ACR refresh token for {login} expires within minutes of issue; is the node clock right?"
-                        );
-                    }
-                    (l, Some(exp))
-                }
-                Err(e) => {
-                    return Err(error::Error::Response {
-                        stage: error::Stage::Exchange,
-                        url: format!("https://{login}/oauth2/exchange"),
-                        problem: e.to_string(),
-                    })
-                }
-            },
-            Ok(_) => {
-                tracing::warn!("the ACR refresh token for {login} has no exp claim; reporting a lifetime of {}s", lifetime::MIN.as_secs());
-                (lifetime::MIN, None)
-            }
-            Err(e) => {
-                tracing::warn!("cannot read the ACR refresh token's expiry for {login} ({e}); reporting a lifetime of {}s", lifetime::MIN.as_secs());
-                (lifetime::MIN, None)
-            }
-        };
-        let auth: BTreeMap<String, AuthConfig> = target
-            .keys
-            .iter()
-            .map(|k| {
-                (
-                    k.clone(),
-                    AuthConfig {
-                        username: USERNAME.into(),
-                        password: refresh.clone(),
-                    },
-                )
-            })
-            .collect();
-        let via = target
-            .mirror_source
-            .as_deref()
-            .map(|m| format!(" (mirror of {m})"))
-            .unwrap_or_default();
-        Ok(Answer {
-            auth,
-            cache_key_type: CacheKeyType::Registry,
-            lifetime,
-            expires_at,
-            source: format!("{login}{via} as {}", identity.describe()),
-        })
+        answer::answer(target, refresh, &identity.describe(), query.clock.now())
     }
 }
 
@@ -265,7 +205,7 @@ impl Backend for AcrBackend {
             }
         ));
         details.push(format!(
-            "Entra ID token exchanged at {}/oauth2/exchange for an ACR refresh token; user 00000000-0000-0000-0000-000000000000; keys {:?}",
+            "Entra ID token exchanged at {}/oauth2/exchange for an ACR refresh token; user {USERNAME}; keys {:?}",
             target.login_server, target.keys
         ));
         keyring_api::backend::Explanation {

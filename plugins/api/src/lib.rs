@@ -19,6 +19,8 @@
 //! * [`clock`], [`deadline`], [`lifetime`]: the wall clock tests replace, the invocation's one
 //!   time budget under the kubelet's 60 s, and the one rule for how long an answer is reused.
 //! * [`secret`]: [`Secret`], the wrapper that keeps credentials out of logs.
+//! * [`jwt`]: the one reader of a token's claims that does not verify it (an expiry, a
+//!   tenant, a service account), its dates through [`lifetime`].
 //! * [`file`](mod@file): opening files named by others without blocking on a FIFO or reading a device.
 //! * [`duration`]: Go `time.Duration` text (`5m0s`), both ways.
 //! * [`quiet`]: keeps third-party log lines, which can carry secrets, off stderr.
@@ -32,6 +34,7 @@ pub mod duration;
 pub mod error;
 pub mod file;
 pub mod image;
+pub mod jwt;
 pub mod lifetime;
 pub mod pattern;
 pub mod quiet;

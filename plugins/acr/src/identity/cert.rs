@@ -1,18 +1,64 @@
 //! A service principal's certificate credential: a PEM file with the certificate (and maybe
 //! its chain) and the unencrypted RSA private key, PKCS#8 (`PRIVATE KEY`) or PKCS#1
-//! (`RSA PRIVATE KEY`), the format `azidentity` and `az` accept for certificate files.
+//! (`RSA PRIVATE KEY`), the format `azidentity` and `az` accept for certificate files, and
+//! the client assertion signed with it ([`assertion`]): an RS256 JWT with the certificate's
+//! `x5t`, valid for ten minutes, whose audience is the token endpoint it is sent to.
 //!
 //! The certificate used for the `x5t` thumbprint is the one whose public key matches the
 //! private key, wherever it sits in the file, so a chain in any order works. Encrypted keys
 //! and PKCS#12 (`.pfx`) files are refused with the `openssl` command that converts them:
 //! decrypting them would need a second crypto stack next to ring.
 
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use keyring_api::Secret;
 use keyring_net::jwt::KeyError;
+use ring::rand::SecureRandom;
 use ring::signature::RsaKeyPair;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
+
+use super::{read_bounded, MAX_CONFIG_BYTES};
+use crate::error::{Error, SignError};
+
+/// How long a signed client assertion is valid.
+const ASSERTION_VALIDITY: Duration = Duration::from_secs(10 * 60);
+
+/// The client assertion of application `client_id` for the token endpoint `audience`, signed
+/// with the certificate credential in the file at `path` (read again for every request).
+pub fn assertion(
+    path: &Path,
+    client_id: &str,
+    audience: &str,
+    now: SystemTime,
+) -> Result<Secret<String>, Error> {
+    let bytes = read_bounded(
+        path,
+        MAX_CONFIG_BYTES,
+        "client certificate",
+        "check aadClientCertPath / AZURE_CLIENT_CERTIFICATE_PATH and that the kubelet can read it",
+    )?;
+    let cert = load(bytes.expose()).map_err(|e| Error::Content {
+        what: "client certificate",
+        path: path.to_path_buf(),
+        problem: e.to_string(),
+    })?;
+    tracing::debug!(thumbprint = %cert.thumbprint, "signing a client assertion");
+    Ok(sign_assertion(
+        &cert.key,
+        &cert.x5t,
+        &AssertionClaims {
+            client_id,
+            audience,
+            now,
+            validity: ASSERTION_VALIDITY,
+        },
+        &ring::rand::SystemRandom::new(),
+    )?)
+}
 
 /// A loaded certificate credential.
 pub struct CertificateKey {
@@ -99,6 +145,59 @@ pub fn load(bytes: &[u8]) -> Result<CertificateKey, CertError> {
     })
 }
 
+/// The parts of a client assertion (RFC 7523) for Entra ID.
+#[derive(Debug, Clone)]
+pub struct AssertionClaims<'a> {
+    /// `iss` and `sub`: the application (client) ID.
+    pub client_id: &'a str,
+    /// `aud`: the token endpoint the assertion is sent to.
+    pub audience: &'a str,
+    /// `iat`/`nbf`.
+    pub now: SystemTime,
+    /// How long the assertion is good for (`exp - iat`).
+    pub validity: Duration,
+}
+
+/// A signed RS256 client assertion: header `{"alg":"RS256","typ":"JWT","x5t":...}` and
+/// claims `aud`, `iss`, `sub`, `jti`, `nbf`, `iat`, `exp`.
+pub fn sign_assertion(
+    key: &ring::signature::RsaKeyPair,
+    x5t: &str,
+    claims: &AssertionClaims<'_>,
+    rng: &dyn SecureRandom,
+) -> Result<Secret<String>, SignError> {
+    let iat = claims
+        .now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_err(|_| SignError::Clock)?
+        .as_secs();
+    let mut id = [0u8; 16];
+    rng.fill(&mut id).map_err(|_| SignError::Random)?;
+    // A version-4 UUID, as MSAL sends.
+    id[6] = (id[6] & 0x0f) | 0x40;
+    id[8] = (id[8] & 0x3f) | 0x80;
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let jti = format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    );
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": x5t});
+    let body = serde_json::json!({
+        "aud": claims.audience,
+        "iss": claims.client_id,
+        "sub": claims.client_id,
+        "jti": jti,
+        "nbf": iat,
+        "iat": iat,
+        "exp": iat + claims.validity.as_secs(),
+    });
+    keyring_net::jwt::sign_rs256(key, &header, &body, rng).map_err(|_| SignError::Sign)
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -120,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn finds_subsequences() {
+    fn a_public_key_is_found_in_a_certificate_only_whole() {
         assert!(contains(b"abcdef", b"cde"));
         assert!(!contains(b"abcdef", b"xyz"));
         assert!(!contains(b"ab", b"abc"));

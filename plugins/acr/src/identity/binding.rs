@@ -9,19 +9,67 @@
 //! `{"access_token": ..., "expires_in": ...}`: an Entra ID token that the ACR exchange then
 //! takes as any other.
 //!
+//! [`select`] makes the pod's token this identity when a client ID is known (the service
+//! account's annotation, else `defaultClientId`); [`token`] makes the exchange.
+//!
 //! The API server may be given as a DNS name (AKS passes its FQDN); upstream resolves it at
 //! start with a 10 s timeout, for every invocation. Here it is resolved only when an
 //! exchange is made, within the same bound and the invocation's deadline.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use keyring_api::{Deadline, Secret};
 
+use super::{
+    access_token, check_client_id, is_tenant_id, Credential, Identity, ANNOTATION_CLIENT_ID,
+    ANNOTATION_TENANT_ID, ASSERTION_TYPE, SCOPE,
+};
 use crate::config::IdentityBinding;
-use crate::error::{error_code, Error, Stage};
-use crate::http::{transient, Body, Call, Http, Route};
-use crate::identity::{access_token, AadToken, ASSERTION_TYPE};
+use crate::error::{error_code, transient, Error, Stage};
+use crate::http::{Body, Call, Http, Route};
+
+/// The identity the pod's `token` gets through the binding `ib`: the application of the
+/// service account's annotation, else `defaultClientId`; `None` when neither names one and
+/// `fallback` (`acr.nodeIdentityFallback`) lets the node's identity answer.
+pub fn select(
+    ib: &IdentityBinding,
+    token: &Secret<String>,
+    annotations: &BTreeMap<String, String>,
+    node_tenant: Option<String>,
+    fallback: bool,
+) -> Result<Option<Identity>, Error> {
+    let nonempty = |k: &str| annotations.get(k).filter(|v| !v.is_empty()).cloned();
+    match nonempty(ANNOTATION_CLIENT_ID).or_else(|| ib.default_client_id.clone()) {
+        Some(client_id) => {
+            // The ACR exchange names the node's tenant, as upstream (its binding credential
+            // keeps the annotation's or default tenant unused); else the binding's, when it is
+            // a tenant ID at all.
+            let tenant = node_tenant.filter(|t| is_tenant_id(t)).or_else(|| {
+                nonempty(ANNOTATION_TENANT_ID)
+                    .or_else(|| ib.default_tenant_id.clone())
+                    .filter(|t| is_tenant_id(t))
+            });
+            Ok(Some(Identity {
+                credential: Credential::IdentityBinding(token.clone()),
+                client_id: check_client_id(&client_id, ANNOTATION_CLIENT_ID)?,
+                tenant,
+                authority: None,
+                origin: format!("identity binding {}", ib.sni_name),
+            }))
+        }
+        None if !fallback => Err(Error::Setup(format!(
+            "the kubelet sent a service-account token but the service account has no {ANNOTATION_CLIENT_ID} annotation and there is no default client ID (--ib-default-client-id); annotate the service account"
+        ))),
+        None => {
+            tracing::debug!(
+                "service-account token without {ANNOTATION_CLIENT_ID} nor a default client ID; using the node identity"
+            );
+            Ok(None)
+        }
+    }
+}
 
 /// Upstream's bound on resolving `--ib-apiserver-ip` when it is a name.
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -87,7 +135,7 @@ pub fn token(
     client_id: &str,
     token: &Secret<String>,
     deadline: Deadline,
-) -> Result<AadToken, Error> {
+) -> Result<Secret<String>, Error> {
     let (http, url) = match &ib.endpoint_override {
         Some(u) => (Http::new(deadline)?, u.clone()),
         None => {
@@ -105,7 +153,7 @@ pub fn token(
     let fields: Vec<(&str, &str)> = vec![
         ("grant_type", "client_credentials"),
         ("client_assertion_type", ASSERTION_TYPE),
-        ("scope", crate::SCOPE),
+        ("scope", SCOPE),
         ("client_assertion", token.expose()),
         ("client_id", client_id),
     ];
@@ -140,8 +188,7 @@ pub fn token(
             hint,
         });
     }
-    let token = access_token(&reply.body, Stage::IdentityBinding, &url)?;
-    Ok(AadToken { token })
+    access_token(&reply.body, Stage::IdentityBinding, &url)
 }
 
 #[cfg(test)]
@@ -149,7 +196,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn api_server_addresses() {
+    fn an_api_server_is_an_ip_or_a_name_the_system_resolves() {
         let d = Deadline::after(Duration::from_secs(5));
         assert_eq!(
             resolve("10.0.0.1", d).unwrap(),
