@@ -204,15 +204,7 @@ impl Error {
     /// The error as the binary reports it: `<registry>: <line>`, or `<registry> (<route>):
     /// <line>` when the host alone does not say where the token was asked.
     pub(crate) fn into_backend(self, registry: &str, route: &Route) -> BackendError {
-        // Answer and identity errors are worded as before the split (without the route).
-        let names_route = !matches!(
-            self,
-            Error::TokenShape { .. }
-                | Error::TokenExpired { .. }
-                | Error::RoleArn(_)
-                | Error::NoRole
-        );
-        let message = if route.is_indirect() && names_route {
+        let message = if route.is_indirect() {
             format!("{registry} ({}): {self}", route.describe())
         } else {
             format!("{registry}: {self}")
@@ -477,5 +469,43 @@ mod tests {
         assert!(hint(Api::Private, "", 429).contains("throttled"));
         assert!(hint(Api::Private, "", 503).contains("retry later"));
         assert!(hint(Api::Private, "", 404).contains("AWS_ENDPOINT_URL"));
+    }
+
+    #[test]
+    fn every_failure_for_a_mirror_names_where_its_token_was_asked() {
+        let mirror = Route::Mirror(crate::config::Mirror {
+            host: "mirror.example.com:5000".into(),
+            region: "us-west-2".into(),
+            registry_id: None,
+            fips: false,
+            dual_stack: false,
+        });
+        for e in [
+            Error::NoRole,
+            Error::TokenShape {
+                endpoint: "http://127.0.0.1:1".into(),
+                cause: TokenError::Shape,
+            },
+            Error::NoRegion,
+        ] {
+            let e = e.into_backend("mirror.example.com:5000", &mirror);
+            assert!(
+                e.message.starts_with(
+                    "mirror.example.com:5000 (ECR us-west-2 via mirror mirror.example.com:5000): "
+                ),
+                "{e}"
+            );
+        }
+        let private = Route::Private(
+            crate::host::PrivateHost::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com")
+                .unwrap(),
+        );
+        let e =
+            Error::NoRole.into_backend("123456789012.dkr.ecr.us-east-1.amazonaws.com", &private);
+        assert!(
+            e.message
+                .starts_with("123456789012.dkr.ecr.us-east-1.amazonaws.com: the kubelet sent"),
+            "{e}"
+        );
     }
 }
