@@ -10,7 +10,7 @@
 //!   keyring-net's crate docs: the SDK's own retry strategy, a shorter attempt timeout
 //!   ([`ATTEMPT_TIMEOUT`]: one small JSON call) and `AWS_CA_BUNDLE`. Every SDK client of a
 //!   call (ECR, ECR Public, STS, the credentials chain's IMDS and container endpoints) uses
-//!   this one client.
+//!   this one client, and every body it reads stops at keyring-net's cap ([`MAX_BODY`]).
 //! * Bounds ([`loader`]): the SDK's standard retry (3 attempts, exponential backoff with
 //!   jitter, throttling-aware), per-attempt and per-operation timeouts; the instance metadata
 //!   client ([`imds_client`]) gets short timeouts and two attempts, since a node without
@@ -29,14 +29,26 @@ use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_ecr::config::SharedHttpClient;
+use aws_sdk_ecr::config::{
+    HttpClient, RuntimeComponents, RuntimeComponentsBuilder, SharedHttpClient,
+};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::Connector;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::sdk_config::SdkConfig;
 use aws_types::service_config::ServiceConfigKey;
 
-use crate::error::{causes, sanitize, Error};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use crate::error::{causes, sanitize, Error, TooLarge};
 
 /// The whole call, credentials included, must end within this.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -54,6 +66,10 @@ pub const CONNECT_TIMEOUT: Duration = keyring_net::Policy::DEFAULT.connect;
 pub const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
 /// IMDS attempts.
 pub const IMDS_ATTEMPTS: u32 = 2;
+
+/// Largest body of any AWS answer: keyring-net's cap, the one every backend's HTTP reads
+/// through.
+pub const MAX_BODY: usize = keyring_net::Policy::DEFAULT.max_body;
 
 /// Largest AWS profile, web identity token or CA bundle file the SDK is let read.
 const MAX_FILE_BYTES: u64 = 4 << 20;
@@ -136,20 +152,79 @@ pub(crate) fn http_client() -> Result<SharedHttpClient, Error> {
     // `build_with_connector_fn` is the smithy client builder's hook for a custom connector;
     // it is the only way to combine the ring provider with environment proxy settings (the
     // plain `build_https` never proxies).
-    Ok(
-        aws_smithy_http_client::Builder::new().build_with_connector_fn(
-            move |settings, components| {
-                let mut builder = Connector::builder();
-                builder.set_connector_settings(settings.cloned());
-                builder.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
-                builder
-                    .proxy_config(ProxyConfig::from_env())
-                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                    .tls_context(context.clone())
-                    .build()
-            },
-        ),
-    )
+    let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(
+        move |settings, components| {
+            let mut builder = Connector::builder();
+            builder.set_connector_settings(settings.cloned());
+            builder.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
+            builder
+                .proxy_config(ProxyConfig::from_env())
+                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                .tls_context(context.clone())
+                .build()
+        },
+    );
+    Ok(SharedHttpClient::new(Capped(client)))
+}
+
+/// The SDK's HTTP client with every response body read through a cap of [`MAX_BODY`]: past
+/// it, reading the body fails with [`TooLarge`], which the SDK reports as an unreadable
+/// answer (or, in the credentials chain, a failed link). The SDK reads every answer whole
+/// into memory, and a hostile ECR, STS, container credentials or instance metadata endpoint
+/// once drove one invocation to 2.3 GB; wrapping the client covers every client of the
+/// call, the ones the SDK builds by itself (IMDS, the container endpoint) too.
+#[derive(Debug)]
+struct Capped(SharedHttpClient);
+
+impl HttpClient for Capped {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(CappedConnector(self.0.http_connector(settings, components)))
+    }
+
+    fn validate_base_client_config(
+        &self,
+        components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.validate_base_client_config(components, cfg)
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
+}
+
+/// A connector of [`Capped`].
+#[derive(Debug)]
+struct CappedConnector(SharedHttpConnector);
+
+impl HttpConnector for CappedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let response = self.0.call(request);
+        HttpConnectorFuture::new(async move {
+            Ok(response.await?.map(|body| {
+                SdkBody::from_body_1_x(Limited::new(body, MAX_BODY).map_err(|e| {
+                    if e.is::<LengthLimitError>() {
+                        Box::new(TooLarge(MAX_BODY)) as BoxError
+                    } else {
+                        e
+                    }
+                }))
+            }))
+        })
+    }
 }
 
 /// The SDK settings every client of a call shares: the HTTP client, the region, the
