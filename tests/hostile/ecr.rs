@@ -1,7 +1,8 @@
 //! Hostile input: ecr. What a hostile or broken AWS peer (the ECR API behind
 //! `AWS_ENDPOINT_URL_ECR`, STS, the EKS Pod Identity / ECS container credentials endpoint,
 //! the instance metadata service) can send, and what must still hold: every answer the AWS
-//! SDK reads stops at keyring-net's cap.
+//! SDK reads stops at keyring-net's cap, an answer that does not parse is a protocol error
+//! naming the endpoint, never a refusal pointing at the role.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::common::http::{Fake, Reply};
 use crate::common::*;
 
 const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -166,6 +168,30 @@ fn closed_port_url() -> String {
     format!("http://127.0.0.1:{}", free_port())
 }
 
+/// Answers every request with `status` and the JSON (or XML) `body`.
+fn fake(status: u16, body: &'static str) -> Fake {
+    Fake::start("Content-Type: application/x-amz-json-1.1\r\n", move |_| {
+        Reply::With(status, body.as_bytes().to_vec())
+    })
+}
+
+/// `explain --json --fetch` for `image`: the fetch report of its one image.
+fn fetch_report(s: &Sandbox, image: &str, env: &[(&str, &str)]) -> serde_json::Value {
+    let mut cmd = s.command(&["explain", "--json", "--fetch", image]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = run_with(cmd, b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("explain --json: {e}: {text} / {}", stderr(&out)));
+    let fetch = report
+        .pointer("/0/fetch")
+        .or_else(|| report.pointer("/images/0/fetch"))
+        .unwrap_or_else(|| panic!("no fetch report in {report}"));
+    fetch.clone()
+}
+
 // ---------------------------------------------------------------------------------------
 // #13: every answer the AWS SDK reads stops at the cap.
 
@@ -247,4 +273,52 @@ fn every_answer_the_aws_sdk_reads_stops_at_the_cap() {
             assert!(err.contains("larger than 1 MiB"), "{peer}: {err}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// #17: a 200 whose body does not parse is an unreadable answer, not a refusal.
+
+#[test]
+fn an_ecr_200_that_does_not_parse_is_an_unreadable_answer_not_a_refusal() {
+    for body in [
+        r#"{"authorizationData":[{"authorizationToken":"QVdTOnB3","expiresAt":"NaN"}]}"#,
+        "<html>captive portal</html>",
+    ] {
+        let ecr = fake(200, body);
+        let s = Sandbox::new();
+        let env = [KEYS[0], KEYS[1], ("AWS_ENDPOINT_URL_ECR", ecr.base())];
+        let (out, _) = run(&s, &request(VERSIONS[0], &format!("{HOST}/app")), &env);
+        let line = assert_one_line_failure(&out, &["secret-canary-51e2"]);
+        assert!(
+            line.contains("unreadable answer from") && line.contains(ecr.base()),
+            "{body}: {line}"
+        );
+        assert!(!line.contains("refused"), "{body}: {line}");
+        let report = fetch_report(&s, &format!("{HOST}/app"), &env);
+        assert_eq!(report["error_kind"], "protocol", "{body}: {report}");
+    }
+}
+
+#[test]
+fn an_sts_200_that_does_not_parse_is_an_unreadable_answer_not_a_refusal() {
+    let sts = fake(200, "<html>not STS</html>");
+    let s = Sandbox::new();
+    let token = sa_token("sts.amazonaws.com", "team", "puller", "uid-1", 1);
+    let req = sa_request(&format!("{HOST}/app"), &token, &[(ROLE_ANNOTATION, ROLE)]);
+    let ecr = closed_port_url();
+    let env = [
+        ("AWS_ENDPOINT_URL_STS", sts.base()),
+        ("AWS_ENDPOINT_URL_ECR", ecr.as_str()),
+    ];
+    let (out, _) = run(&s, &req, &env);
+    let line = assert_one_line_failure(&out, &["sig-canary"]);
+    assert!(
+        line.contains("unreadable answer from") && line.contains(sts.base()),
+        "{line}"
+    );
+    assert!(line.contains(ROLE), "{line}");
+    assert!(
+        !line.contains("refused") && !line.contains("check the role ARN"),
+        "{line}"
+    );
 }

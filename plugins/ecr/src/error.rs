@@ -86,7 +86,15 @@ pub(crate) enum Error {
         code: String,
         attempts: u32,
     },
-    /// STS could not be asked (or its answer not read).
+    /// STS answered something that is not an `AssumeRoleWithWebIdentity` answer: a success
+    /// status whose body does not parse, or a body that cannot be read.
+    #[error("unreadable answer from {endpoint} assuming role {role_arn}: {cause}; check that the endpoint (AWS_ENDPOINT_URL_STS, a proxy) really is STS")]
+    AssumeRoleUnreadable {
+        role_arn: String,
+        endpoint: String,
+        cause: String,
+    },
+    /// STS could not be asked.
     #[error("cannot assume role {role_arn} at {endpoint}: {cause}; {STS_REACH}")]
     AssumeRole {
         kind: ErrorKind,
@@ -120,7 +128,7 @@ pub(crate) enum Error {
         endpoint: String,
         cause: String,
     },
-    /// The API's answer could not be read.
+    /// The API's answer could not be read, or is a success status whose body does not parse.
     #[error("unreadable answer from {endpoint}: {cause}; check that the endpoint (AWS_ENDPOINT_URL*, a proxy) really is {}", api.name())]
     ApiUnreadable {
         api: Api,
@@ -208,6 +216,7 @@ impl Error {
             AssumeRoleRefused { status, .. } | ApiRefused { status, .. } => refusal_kind(*status),
             AssumeRole { kind, .. } => *kind,
             NoStsCredentials { .. }
+            | AssumeRoleUnreadable { .. }
             | ApiUnreadable { .. }
             | NoToken { .. }
             | TokenShape { .. }
@@ -262,6 +271,11 @@ impl Error {
                 within,
                 attempts,
             },
+            _ if unreadable(&err) => Error::AssumeRoleUnreadable {
+                role_arn,
+                endpoint,
+                cause: causes(&err),
+            },
             SdkError::ServiceError(ctx) => Error::AssumeRoleRefused {
                 role_arn,
                 endpoint,
@@ -272,7 +286,6 @@ impl Error {
             _ => Error::AssumeRole {
                 kind: match &err {
                     SdkError::ConstructionFailure(_) => ErrorKind::Misconfigured,
-                    SdkError::ResponseError(_) => ErrorKind::Protocol,
                     _ => ErrorKind::Unavailable,
                 },
                 role_arn,
@@ -311,7 +324,7 @@ impl Error {
                 endpoint,
                 cause: causes(&err),
             },
-            SdkError::ResponseError(_) => Error::ApiUnreadable {
+            _ if unreadable(&err) => Error::ApiUnreadable {
                 api,
                 endpoint,
                 cause: causes(&err),
@@ -329,6 +342,18 @@ impl Error {
                 cause: causes(&err),
             },
         }
+    }
+}
+
+/// Whether the peer answered but not in the API's terms: a body that could not be read (cut
+/// at the cap, a broken stream), or a success status whose body does not parse, which the SDK
+/// reports as a service error of that status (garbage from a proxy or a wrong endpoint, an
+/// expiry of `NaN`). Neither is a refusal: no fix of the role or the permissions helps.
+fn unreadable<E>(err: &SdkError<E, HttpResponse>) -> bool {
+    match err {
+        SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(ctx) => ctx.raw().status().is_success(),
+        _ => false,
     }
 }
 
