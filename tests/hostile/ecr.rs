@@ -2,7 +2,8 @@
 //! `AWS_ENDPOINT_URL_ECR`, STS, the EKS Pod Identity / ECS container credentials endpoint,
 //! the instance metadata service) can send, and what must still hold: every answer the AWS
 //! SDK reads stops at keyring-net's cap, an answer that does not parse is a protocol error
-//! naming the endpoint, never a refusal pointing at the role.
+//! naming the endpoint, never a refusal pointing at the role, and a peer's expiry becomes a
+//! time only through `keyring_api::lifetime` (clamped, never overflowing).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -321,4 +322,41 @@ fn an_sts_200_that_does_not_parse_is_an_unreadable_answer_not_a_refusal() {
         !line.contains("refused") && !line.contains("check the role ARN"),
         "{line}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// A peer's expiry becomes a time only through keyring_api::lifetime.
+
+#[test]
+fn an_ecr_expiry_beyond_any_clock_is_clamped_and_one_before_the_epoch_is_expired() {
+    let s = Sandbox::new();
+    // AWS:pw, expiring 1e300 seconds after the epoch: the SDK makes that i64::MAX seconds,
+    // which the old code took as the token's expiry (the year 292 billion); it is clamped to
+    // keyring_api::lifetime's ten-year horizon, and the lifetime is the usual 12 h cap.
+    let far = fake(
+        200,
+        r#"{"authorizationData":[{"authorizationToken":"QVdTOnB3","expiresAt":1e300}]}"#,
+    );
+    let env = [KEYS[0], KEYS[1], ("AWS_ENDPOINT_URL_ECR", far.base())];
+    let (out, _) = run(&s, &request(VERSIONS[0], &format!("{HOST}/app")), &env);
+    let resp = stdout_json(&out);
+    let secs = go_secs(resp["cacheDuration"].as_str().expect("cacheDuration"));
+    assert!(
+        ((12 * 3600 * 9 / 10)..=12 * 3600).contains(&secs),
+        "{resp}: {}",
+        stderr(&out)
+    );
+    let report = fetch_report(&s, &format!("{HOST}/app"), &env);
+    let horizon = 10 * 365 * 24 * 3600;
+    let expires_in = report["expires_in_secs"].as_i64().expect("expires_in_secs");
+    assert!((horizon - 60..=horizon).contains(&expires_in), "{report}");
+    // Before the epoch by as much: expired when it arrived, an error, never an answer.
+    let past = fake(
+        200,
+        r#"{"authorizationData":[{"authorizationToken":"QVdTOnB3","expiresAt":-1e300}]}"#,
+    );
+    let env = [KEYS[0], KEYS[1], ("AWS_ENDPOINT_URL_ECR", past.base())];
+    let (out, _) = run(&s, &request(VERSIONS[0], &format!("{HOST}/app")), &env);
+    let line = assert_one_line_failure(&out, &[]);
+    assert!(line.contains("already expired"), "{line}");
 }

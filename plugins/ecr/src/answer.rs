@@ -10,7 +10,8 @@
 //! token expires (a 12 h ECR token for 11 h 55 min), at most 12 h; a token already expired
 //! when it arrives (a skewed clock, a fake endpoint) is an error, never a zero or negative
 //! duration; a token without an expiry (never seen from AWS) gets the kubelet's five
-//! minutes. The upstream `ecr-credential-provider` reuses half the token's life instead;
+//! minutes. The API's expiry (seconds after the epoch) becomes a time only through
+//! [`lifetime::expiry_at_unix`]: clamped to its ten-year horizon, before the epoch expired. The upstream `ecr-credential-provider` reuses half the token's life instead;
 //! one rule for every backend wins over copying that choice, and the refresh jitter and
 //! stale-if-error of the cache keep refreshes spread and safe either way.
 
@@ -36,7 +37,12 @@ pub(crate) fn answer(
         endpoint: token.endpoint.clone(),
         cause,
     })?;
-    let lifetime = match lifetime(token.expires_at, now) {
+    // A hostile expiry (i64::MAX seconds, before the epoch) neither overflows nor outlives
+    // the API's horizon.
+    let expires_at = token
+        .expires
+        .map(|secs| lifetime::expiry_at_unix(now, secs));
+    let lifetime = match lifetime(expires_at, now) {
         Ok(Some(l)) => l,
         Ok(None) => {
             tracing::warn!(
@@ -63,7 +69,7 @@ pub(crate) fn answer(
         auth,
         cache_key_type: CacheKeyType::Registry,
         lifetime,
-        expires_at: token.expires_at,
+        expires_at,
         source: route.describe(),
     })
 }
@@ -160,13 +166,13 @@ mod tests {
         });
         let token = Token {
             authorization: Secret::new("QVdTOnBhc3N3b3Jk".into()), // AWS:password
-            expires_at: Some(now + Duration::from_secs(12 * 3600)),
+            expires: Some(1_800_000_000 + 12 * 3600),
             endpoint: "the ECR API in us-west-2".into(),
         };
         let a = answer("mirror.example.com:5000", &route, &token, now).unwrap();
         assert_eq!(a.cache_key_type, CacheKeyType::Registry);
         assert_eq!(a.lifetime, Duration::from_secs(12 * 3600 - 300));
-        assert_eq!(a.expires_at, token.expires_at);
+        assert_eq!(a.expires_at, Some(now + Duration::from_secs(12 * 3600)));
         let cred = &a.auth["mirror.example.com:5000"];
         assert_eq!(
             (cred.username.as_str(), cred.password.expose().as_str()),

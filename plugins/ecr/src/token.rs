@@ -17,8 +17,6 @@
 //! * The registry ID is not sent: `registryIds` is deprecated, and the token is good for
 //!   every registry the identity may read in the region.
 
-use std::time::SystemTime;
-
 use aws_config::Region;
 use aws_types::sdk_config::SdkConfig;
 use keyring_api::{Deadline, Secret};
@@ -33,8 +31,10 @@ use crate::sdk::{self, DEADLINE, MAX_ATTEMPTS, OPERATION_TIMEOUT};
 pub(crate) struct Token {
     /// `base64(user:password)`.
     pub authorization: Secret<String>,
-    /// When the token stops working.
-    pub expires_at: Option<SystemTime>,
+    /// When the token stops working, as the API states it: seconds after the Unix epoch
+    /// (whole seconds: a fraction is dropped, which only ends the token's use earlier).
+    /// [`crate::answer`] makes it a time, through `keyring_api::lifetime`.
+    pub expires: Option<i64>,
     /// The endpoint asked, for logs and messages.
     pub endpoint: String,
 }
@@ -127,10 +127,9 @@ async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, Error> {
             endpoint,
         });
     };
-    let expires_at = expires_at.and_then(|t| SystemTime::try_from(t).ok());
     Ok(Token {
         authorization: Secret::new(authorization),
-        expires_at,
+        expires: expires_at.map(|t| t.secs()),
         endpoint,
     })
 }

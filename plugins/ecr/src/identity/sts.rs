@@ -50,12 +50,13 @@ pub(super) async fn assume_role(
         });
     };
     tracing::debug!("assumed role {role_arn} with the service-account token at {endpoint}");
-    let expires = std::time::SystemTime::try_from(c.expiration).ok();
+    // No expiry: the credentials sign this one call and are dropped with the runtime, so
+    // STS's statement of their expiry is not turned into a time at all.
     Ok(Credentials::new(
         c.access_key_id,
         c.secret_access_key,
         Some(c.session_token),
-        expires,
+        None,
         "kubelet-keyring service-account token",
     ))
 }
