@@ -374,13 +374,13 @@ mod tests {
     }
 
     #[test]
-    fn empty_and_default() {
+    fn an_empty_section_is_the_default() {
         assert_eq!(parse("{}").unwrap(), Config::default());
         assert_eq!(parse("mirrors: []").unwrap(), Config::default());
     }
 
     #[test]
-    fn service_account_settings() {
+    fn service_account_settings_are_read_and_role_arns_checked() {
         let c = parse("serviceAccountRoleArn: arn:aws-us-gov:iam::123456789012:role/team/ecr-pull\nnodeIdentityFallback: false\n").unwrap();
         assert_eq!(
             c.service_account_role_arn.as_deref(),
@@ -402,7 +402,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_entry() {
+    fn a_full_mirror_entry_is_read_field_by_field() {
         let c = parse(
             "mirrors:\n- host: mirror.example.com:5000\n  region: us-west-2\n  registryId: \"012345678901\"\n  fips: true\n  dualStack: true\n",
         )

@@ -19,6 +19,17 @@
 //!
 //! ECR Public answers on exactly two hosts, [`PUBLIC_HOSTS`]; the second is its dual-stack
 //! name.
+//!
+//! [`route`] puts it together for an image, in this order: a host matching an entry of the
+//! config's `mirrors` ([`crate::config`]); an ECR Public host; a private registry host (the
+//! image's port ignored for these two, as upstream does); with `ecr.otherHosts:
+//! defaultRegion`, any other host. The [`Route`] says which [`Call`] gets the token: which
+//! API ([`Api`]), in which region, with which endpoint variant. Anything else is not an ECR
+//! image, decided from the host alone: no SDK, runtime, TLS or regex is built for it.
+
+use keyring_api::backend::Query;
+
+use crate::config::{self, Config, Mirror};
 
 /// The ECR Public registry hosts: `public.ecr.aws` and the dual-stack `ecr-public.aws.com`.
 pub const PUBLIC_HOSTS: [&str; 2] = ["public.ecr.aws", "ecr-public.aws.com"];
@@ -159,6 +170,145 @@ pub fn public_host(host: &str) -> Option<bool> {
     }
 }
 
+/// Where an image's token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// A configured mirror.
+    Mirror(Mirror),
+    /// ECR Public; `dual_stack` for `ecr-public.aws.com`.
+    Public {
+        /// The dual-stack host.
+        dual_stack: bool,
+    },
+    /// A private registry host.
+    Private(PrivateHost),
+    /// Another host, under `ecr.otherHosts: defaultRegion`.
+    DefaultRegion,
+}
+
+/// Where the image's token would come from, or `None` when it is not an ECR image.
+pub fn route(config: &Config, query: &Query) -> Option<Route> {
+    if let Some(m) = config.mirror_for(&query.target) {
+        return Some(Route::Mirror(m.clone()));
+    }
+    let host = query.image.host();
+    if let Some(dual_stack) = public_host(host) {
+        return Some(Route::Public { dual_stack });
+    }
+    PrivateHost::parse(host)
+        .map(Route::Private)
+        .or((config.other_hosts() == config::OtherHosts::DefaultRegion)
+            .then_some(Route::DefaultRegion))
+}
+
+impl Route {
+    /// The call to make.
+    pub fn call(&self) -> Call {
+        match self {
+            Route::Mirror(m) => Call {
+                api: Api::Private,
+                region: Some(m.region.clone()),
+                fips: m.fips,
+                dual_stack: m.dual_stack,
+            },
+            Route::Public { dual_stack } => Call {
+                api: Api::Public,
+                region: Some(PUBLIC_REGION.into()),
+                fips: false,
+                dual_stack: *dual_stack,
+            },
+            Route::Private(h) => Call {
+                api: Api::Private,
+                region: Some(h.sdk_region()),
+                fips: h.fips,
+                dual_stack: h.dual_stack(),
+            },
+            Route::DefaultRegion => Call {
+                api: Api::Private,
+                region: None,
+                fips: false,
+                dual_stack: false,
+            },
+        }
+    }
+
+    /// Where the credential comes from, for the answer's `source` and messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Route::Mirror(m) => match &m.registry_id {
+                Some(id) => format!("ECR {} via mirror {} (account {id})", m.region, m.host),
+                None => format!("ECR {} via mirror {}", m.region, m.host),
+            },
+            Route::Public { .. } => format!("ECR Public {PUBLIC_REGION}"),
+            Route::Private(h) => format!("ECR {} (account {})", h.sdk_region(), h.account),
+            Route::DefaultRegion => "ECR of the default region (ecr.otherHosts)".into(),
+        }
+    }
+
+    /// Whether the image's host alone does not say which registry answers (a mirror, another
+    /// host): messages then name the route too.
+    pub fn is_indirect(&self) -> bool {
+        matches!(self, Route::Mirror(_) | Route::DefaultRegion)
+    }
+}
+
+/// Which API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// ECR (`ecr:GetAuthorizationToken`).
+    Private,
+    /// ECR Public (`ecr-public:GetAuthorizationToken`, always in us-east-1).
+    Public,
+}
+
+impl Api {
+    /// The SDK service ID, which also names its endpoint variables.
+    pub fn service_id(self) -> &'static str {
+        match self {
+            Api::Private => "ECR",
+            Api::Public => "ECR PUBLIC",
+        }
+    }
+
+    /// The endpoint override variable specific to this API.
+    pub fn endpoint_env(self) -> &'static str {
+        match self {
+            Api::Private => "AWS_ENDPOINT_URL_ECR",
+            Api::Public => "AWS_ENDPOINT_URL_ECR_PUBLIC",
+        }
+    }
+
+    /// The API's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Private => "ECR",
+            Api::Public => "ECR Public",
+        }
+    }
+
+    /// The IAM permissions the call needs, for messages.
+    pub fn permission(self) -> &'static str {
+        match self {
+            Api::Private => "ecr:GetAuthorizationToken",
+            Api::Public => "ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken",
+        }
+    }
+}
+
+/// What to ask.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Which API.
+    pub api: Api,
+    /// The SDK region; `None` for the SDK's default region (`AWS_REGION`,
+    /// `AWS_DEFAULT_REGION`, the profile, then the instance metadata service).
+    pub region: Option<String>,
+    /// Use the FIPS endpoint.
+    pub fips: bool,
+    /// Use the dual-stack endpoint.
+    pub dual_stack: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,8 +321,72 @@ mod tests {
 
     const A: &str = "123456789012";
 
+    fn query(image: &str) -> Query {
+        Query::new(keyring_api::ImageName::parse(image).unwrap())
+    }
+
+    fn config(yaml: &str) -> Config {
+        serde_norway::from_str(yaml).unwrap()
+    }
+
+    fn route_of(config: &Config, image: &str) -> Option<Route> {
+        route(config, &query(image))
+    }
+
     #[test]
-    fn private_hosts_of_every_partition() {
+    fn images_are_routed_by_their_host_mirrors_first() {
+        let p = config(
+            "mirrors:\n- {host: 'mirror.example.com:5000', region: us-west-2, registryId: '210987654321'}\n- {host: 123456789012.dkr.ecr.us-east-1.amazonaws.com, region: eu-west-1}\n",
+        );
+        let route = |image: &str| route_of(&p, image);
+        assert_eq!(
+            route("mirror.example.com:5000/team/app").and_then(|r| r.call().region),
+            Some("us-west-2".into())
+        );
+        // A mirror entry wins over the host parser.
+        assert_eq!(
+            route("123456789012.dkr.ecr.us-east-1.amazonaws.com/app").and_then(|r| r.call().region),
+            Some("eu-west-1".into())
+        );
+        // Other hosts: nothing, or the default region when asked for.
+        assert_eq!(route("docker.io/library/nginx"), None);
+        let other = config("otherHosts: defaultRegion\n");
+        let r = route_of(&other, "mirror.internal:5000/library/nginx").unwrap();
+        assert_eq!(r, Route::DefaultRegion);
+        assert_eq!(r.call().region, None);
+        assert_eq!(
+            route("public.ecr.aws/nginx/nginx:1"),
+            Some(Route::Public { dual_stack: false })
+        );
+        assert_eq!(
+            route("ecr-public.aws.com/x/y"),
+            Some(Route::Public { dual_stack: true })
+        );
+        let r = route("210987654321.dkr-ecr-fips.us-east-2.on.aws/app@sha256:0000000000000000000000000000000000000000000000000000000000000000").unwrap();
+        let c = r.call();
+        assert_eq!(
+            (c.region.as_deref(), c.fips, c.dual_stack),
+            (Some("us-east-2"), true, true)
+        );
+        // The port is ignored for ECR hosts, as upstream does.
+        assert!(route("210987654321.dkr.ecr.us-east-2.amazonaws.com:443/app").is_some());
+        for other in [
+            "nginx",
+            "docker.io/library/nginx",
+            "gcr.io/x/y",
+            "mirror.example.com/team/app",
+            "mirror.example.com:5001/team/app",
+            "public.ecr.aws.evil.io/x",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.io/app",
+            "evil.io/123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+            "localhost:5000/public.ecr.aws",
+        ] {
+            assert_eq!(route(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn private_hosts_of_every_partition_parse_into_their_parts() {
         use Partition::*;
         let cases: &[Case] = &[
             // Commercial, GovCloud, FIPS.
@@ -271,7 +485,7 @@ mod tests {
     }
 
     #[test]
-    fn non_matches() {
+    fn hosts_outside_the_upstream_pattern_do_not_parse() {
         let cases: &[Case] = &[
             // Account: exactly 12 ASCII digits.
             ("12345678901.dkr.ecr.us-east-1.amazonaws.com", None),
@@ -332,7 +546,7 @@ mod tests {
     }
 
     #[test]
-    fn dual_stack_and_sdk_region() {
+    fn dual_stack_comes_from_the_suffix_and_the_sdk_region_is_lower_case() {
         let h = PrivateHost::parse("123456789012.dkr-ecr.us-east-1.on.aws").unwrap();
         assert!(h.dual_stack());
         let h = PrivateHost::parse("123456789012.dkr.ecr.US-East-1.amazonaws.com").unwrap();

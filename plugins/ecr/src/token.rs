@@ -1,108 +1,299 @@
-//! What an ECR authorization token turns into: the user name and password it encodes, and
-//! how long the answer may be reused. Pure functions; the clock is passed in.
+//! The call that turns the identity into a registry token: one `GetAuthorizationToken` (ECR
+//! or ECR Public), with everything it needs built on the spot ([`crate::sdk`]) and thrown
+//! away after. Only [`fetch`] is called, and only once the image is known to belong to ECR,
+//! so no other path pays for the SDK.
 //!
-//! # Lifetime
-//!
-//! The API crate's one rule ([`keyring_api::lifetime`]): reused until five minutes before the
-//! token expires (a 12 h ECR token for 11 h 55 min), at most 12 h; a token already expired
-//! when it arrives (a skewed clock, a fake endpoint) is an error, never a zero or negative
-//! duration; a token without an expiry (never seen from AWS) gets the kubelet's five
-//! minutes. The upstream `ecr-credential-provider` reuses half the token's life instead;
-//! one rule for every backend wins over copying that choice, and the refresh jitter and
-//! stale-if-error of the cache keep refreshes spread and safe either way.
+//! * Runtime: a current-thread tokio runtime per call ([`keyring_net::Blocking`]), dropped
+//!   without waiting for its blocking pool (the thread of hyper's name lookups), under
+//!   [`DEADLINE`] cut to what is left of the invocation's budget, well under the kubelet's
+//!   60 s exec limit.
+//! * Order: the SDK's files are checked, the HTTP client built, the region found (the host's,
+//!   or the SDK's default one), the credentials resolved ([`crate::identity`]), then the call.
+//! * Endpoint: the SDK's, from the region, with FIPS / dual-stack when the host asked for
+//!   them; `AWS_ENDPOINT_URL_ECR`, `AWS_ENDPOINT_URL_ECR_PUBLIC`, `AWS_ENDPOINT_URL` (and the
+//!   profile's `endpoint_url`) override it, and then FIPS / dual-stack are not forced (the
+//!   SDK refuses FIPS with a custom endpoint; the endpoint given is the one meant). Messages
+//!   name the endpoint asked ([`endpoint`]).
+//! * The registry ID is not sent: `registryIds` is deprecated, and the token is good for
+//!   every registry the identity may read in the region.
 
-use std::time::{Duration, SystemTime};
+use aws_config::Region;
+use aws_types::sdk_config::SdkConfig;
+use keyring_api::{Deadline, Secret};
 
-use base64::Engine as _;
-use keyring_api::{lifetime, Secret};
+use crate::error::Error;
+use crate::host::{Api, Call};
+use crate::identity::{self, Identity};
+use crate::sdk::{self, DEADLINE, MAX_ATTEMPTS, OPERATION_TIMEOUT};
 
-/// Why a token could not be decoded. The texts never include the token.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    /// Not base64.
-    #[error("the authorization token is not base64")]
-    Base64,
-    /// Not `user:password` in UTF-8.
-    #[error("the authorization token does not decode to user:password")]
-    Shape,
+/// What came back.
+#[derive(Debug)]
+pub(crate) struct Token {
+    /// `base64(user:password)`.
+    pub authorization: Secret<String>,
+    /// When the token stops working, as the API states it: seconds after the Unix epoch
+    /// (whole seconds: a fraction is dropped, which only ends the token's use earlier).
+    /// [`crate::answer`] makes it a time, through `keyring_api::lifetime`.
+    pub expires: Option<i64>,
+    /// The endpoint asked, for logs and messages.
+    pub endpoint: String,
 }
 
-/// Decodes `base64(user:password)`; the password is everything after the first `:`.
-pub fn decode(token: &Secret<String>) -> Result<(String, Secret<String>), TokenError> {
-    let text = token.expose().trim();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text))
-        .map(Secret::new)
-        .map_err(|_| TokenError::Base64)?;
-    let text = std::str::from_utf8(bytes.expose()).map_err(|_| TokenError::Shape)?;
-    let (user, password) = text.split_once(':').ok_or(TokenError::Shape)?;
-    if user.is_empty() || password.is_empty() {
-        return Err(TokenError::Shape);
+/// Gets a token by `deadline` at the latest.
+pub(crate) fn fetch(call: &Call, identity: &Identity, deadline: Deadline) -> Result<Token, Error> {
+    keyring_api::quiet::run("keyring_ecr", || fetch_blocking(call, identity, deadline))
+}
+
+fn fetch_blocking(call: &Call, identity: &Identity, deadline: Deadline) -> Result<Token, Error> {
+    let runtime = keyring_net::Blocking::new().map_err(Error::Runtime)?;
+    // The backend's own bound, cut to what is left of the invocation's budget.
+    let limit = deadline.cap(DEADLINE);
+    let result = runtime.block_on(async {
+        match tokio::time::timeout(limit, fetch_async(call, identity)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Deadline {
+                api: call.api.name(),
+                within: limit,
+            }),
+        }
+    });
+    // The runtime is dropped here without joining the resolver thread (keyring_net::Blocking).
+    result
+}
+
+async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, Error> {
+    let started = std::time::Instant::now();
+    sdk::check_files()?;
+    let http = sdk::http_client()?;
+    let region_name = match &call.region {
+        Some(r) => r.clone(),
+        None => sdk::default_region(&http).await?,
+    };
+    let region = Region::new(region_name.clone());
+    let credentials = identity::credentials(identity, &http, &region).await?;
+    tracing::debug!(elapsed = ?started.elapsed(), "AWS credentials resolved");
+
+    let sdk = sdk::loader(http, region)
+        .credentials_provider(credentials)
+        .load()
+        .await;
+    let endpoint_override = sdk::endpoint_override(&sdk, call.api.service_id());
+    let endpoint = endpoint(call, &sdk, &region_name, endpoint_override.as_deref()).await;
+    // FIPS / dual-stack from the host only without an explicit endpoint: the SDK refuses
+    // FIPS with a custom endpoint, and a given endpoint is the one meant.
+    let variants = endpoint_override.is_none();
+
+    let token =
+        match call.api {
+            Api::Private => {
+                let mut conf = aws_sdk_ecr::config::Builder::from(&sdk);
+                if variants && call.fips {
+                    conf = conf.use_fips(true);
+                }
+                if variants && call.dual_stack {
+                    conf = conf.use_dual_stack(true);
+                }
+                let client = aws_sdk_ecr::Client::from_conf(conf.build());
+                let out = client.get_authorization_token().send().await.map_err(|e| {
+                    Error::api(e, call.api, &endpoint, OPERATION_TIMEOUT, MAX_ATTEMPTS)
+                })?;
+                let data = out
+                    .authorization_data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .next();
+                data.map(|mut d| (d.authorization_token.take(), d.expires_at))
+            }
+            Api::Public => {
+                let mut conf = aws_sdk_ecrpublic::config::Builder::from(&sdk);
+                if variants && call.fips {
+                    conf = conf.use_fips(true);
+                }
+                if variants && call.dual_stack {
+                    conf = conf.use_dual_stack(true);
+                }
+                let client = aws_sdk_ecrpublic::Client::from_conf(conf.build());
+                let out = client.get_authorization_token().send().await.map_err(|e| {
+                    Error::api(e, call.api, &endpoint, OPERATION_TIMEOUT, MAX_ATTEMPTS)
+                })?;
+                out.authorization_data
+                    .map(|mut d| (d.authorization_token.take(), d.expires_at))
+            }
+        };
+    tracing::debug!(elapsed = ?started.elapsed(), "{} answered", call.api.name());
+    let Some((Some(authorization), expires_at)) = token else {
+        return Err(Error::NoToken {
+            api: call.api,
+            endpoint,
+        });
+    };
+    Ok(Token {
+        authorization: Secret::new(authorization),
+        expires: expires_at.map(|t| t.secs()),
+        endpoint,
+    })
+}
+
+/// The endpoint asked, for messages: the override and where it came from, or the URL the
+/// SDK's endpoint rules give with what chose it (`https://api.ecr.us-east-1.amazonaws.com
+/// (ECR API, us-east-1, FIPS)`).
+async fn endpoint(call: &Call, sdk: &SdkConfig, region: &str, over: Option<&str>) -> String {
+    if let Some(url) = over {
+        return format!(
+            "{} ({})",
+            sdk::shown_url(url),
+            sdk::describe_override(call.api.endpoint_env())
+        );
     }
-    Ok((user.to_string(), Secret::new(password.to_string())))
+    let fips = call.fips || sdk.use_fips().unwrap_or(false);
+    let dual_stack = call.dual_stack || sdk.use_dual_stack().unwrap_or(false);
+    let what = format!(
+        "{} API, {}{}{}",
+        call.api.name(),
+        region,
+        if fips { ", FIPS" } else { "" },
+        if dual_stack { ", dual-stack" } else { "" }
+    );
+    match default_endpoint(call.api, region, fips, dual_stack).await {
+        Some(url) => format!("{url} ({what})"),
+        None => format!("the {what}"),
+    }
 }
 
-/// The answer's lifetime for a token expiring at `expires_at`, seen at `now`: see the
-/// module docs. `Ok(None)` when the token came without an expiry (the caller warns).
-pub fn lifetime(
-    expires_at: Option<SystemTime>,
-    now: SystemTime,
-) -> Result<Option<Duration>, lifetime::Expired> {
-    expires_at
-        .map(|exp| lifetime::for_expiry(now, exp))
-        .transpose()
+/// The URL the SDK's endpoint rules give for these settings, for messages.
+async fn default_endpoint(api: Api, region: &str, fips: bool, dual_stack: bool) -> Option<String> {
+    match api {
+        Api::Private => {
+            use aws_sdk_ecr::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+            let params = Params::builder()
+                .region(region)
+                .use_fips(fips)
+                .use_dual_stack(dual_stack)
+                .build()
+                .ok()?;
+            let resolver = DefaultResolver::new();
+            let endpoint = resolver.resolve_endpoint(&params).await.ok()?;
+            Some(endpoint.url().to_string())
+        }
+        Api::Public => {
+            use aws_sdk_ecrpublic::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+            let params = Params::builder()
+                .region(region)
+                .use_fips(fips)
+                .use_dual_stack(dual_stack)
+                .build()
+                .ok()?;
+            let resolver = DefaultResolver::new();
+            let endpoint = resolver.resolve_endpoint(&params).await.ok()?;
+            Some(endpoint.url().to_string())
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use aws_sdk_ecr::config::endpoint::{Params, ResolveEndpoint};
 
-    fn b64(s: &str) -> Secret<String> {
-        Secret::new(base64::engine::general_purpose::STANDARD.encode(s))
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 
+    /// The endpoint each kind of host leads to, through the SDK's own endpoint rules.
     #[test]
-    fn decodes_user_and_password() {
-        let (u, p) = decode(&b64("AWS:eyJwYXlsb2FkIjoi:with:colons")).unwrap();
-        assert_eq!(
-            (u.as_str(), p.expose().as_str()),
-            ("AWS", "eyJwYXlsb2FkIjoi:with:colons")
-        );
-        // Unpadded and surrounding whitespace are tolerated.
-        let unpadded = base64::engine::general_purpose::STANDARD_NO_PAD.encode("AWS:pw");
-        let (u, p) = decode(&Secret::new(format!(" {unpadded}\n"))).unwrap();
-        assert_eq!((u.as_str(), p.expose().as_str()), ("AWS", "pw"));
-    }
-
-    #[test]
-    fn bad_tokens_say_why_without_the_token() {
-        assert_eq!(
-            decode(&Secret::new("not base64!".into())),
-            Err(TokenError::Base64)
-        );
-        for bad in ["AWS", "AWS:", ":pw", ""] {
-            assert_eq!(decode(&b64(bad)), Err(TokenError::Shape), "{bad:?}");
+    fn hosts_pick_the_right_api_endpoint() {
+        let cases = [
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                "https://api.ecr.us-east-1.amazonaws.com",
+            ),
+            (
+                "123456789012.dkr.ecr-fips.us-east-1.amazonaws.com",
+                "https://api.ecr-fips.us-east-1.amazonaws.com",
+            ),
+            (
+                "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
+                "https://api.ecr-fips.us-gov-west-1.amazonaws.com",
+            ),
+            (
+                "123456789012.dkr-ecr.us-east-1.on.aws",
+                "https://ecr.us-east-1.api.aws",
+            ),
+            (
+                "123456789012.dkr-ecr-fips.us-east-1.on.aws",
+                "https://ecr-fips.us-east-1.api.aws",
+            ),
+            (
+                "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn",
+                "https://api.ecr.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                "123456789012.dkr-ecr.cn-north-1.on.amazonwebservices.com.cn",
+                "https://ecr.cn-north-1.api.amazonwebservices.com.cn",
+            ),
+            (
+                "123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu",
+                "https://api.ecr.eusc-de-east-1.amazonaws.eu",
+            ),
+            (
+                "123456789012.dkr.ecr.us-iso-east-1.c2s.ic.gov",
+                "https://api.ecr.us-iso-east-1.c2s.ic.gov",
+            ),
+            (
+                "123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov",
+                "https://api.ecr.us-isob-east-1.sc2s.sgov.gov",
+            ),
+            (
+                "123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk",
+                "https://api.ecr.eu-isoe-west-1.cloud.adc-e.uk",
+            ),
+            (
+                "123456789012.dkr.ecr.us-isof-south-1.csp.hci.ic.gov",
+                "https://api.ecr.us-isof-south-1.csp.hci.ic.gov",
+            ),
+            (
+                "123456789012.dkr.ecr.US-EAST-1.amazonaws.com",
+                "https://api.ecr.us-east-1.amazonaws.com",
+            ),
+        ];
+        for (host, want) in cases {
+            let h = crate::host::PrivateHost::parse(host).unwrap();
+            let params = Params::builder()
+                .region(h.sdk_region())
+                .use_fips(h.fips)
+                .use_dual_stack(h.dual_stack())
+                .build()
+                .unwrap();
+            let resolver = aws_sdk_ecr::config::endpoint::DefaultResolver::new();
+            let ep = block_on(resolver.resolve_endpoint(&params))
+                .unwrap_or_else(|e| panic!("{host}: {e}"));
+            assert_eq!(ep.url(), want, "{host}");
         }
-        let not_utf8 =
-            Secret::new(base64::engine::general_purpose::STANDARD.encode([0xff, b':', b'x']));
-        assert_eq!(decode(&not_utf8), Err(TokenError::Shape));
-        assert!(!TokenError::Base64.to_string().contains("base64!"));
     }
 
     #[test]
-    fn lifetime_is_the_api_rule() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let h = |n: u64| Duration::from_secs(n * 3600);
-        assert_eq!(
-            lifetime(Some(now + h(12)), now),
-            Ok(Some(h(12) - lifetime::REFRESH_MARGIN))
-        );
-        assert_eq!(lifetime(Some(now + h(48)), now), Ok(Some(lifetime::MAX)));
-        // Expired now or long ago (moto's 2015): an error, never zero or negative.
-        assert_eq!(lifetime(Some(now), now), Err(lifetime::Expired));
-        let moto = SystemTime::UNIX_EPOCH + Duration::from_secs(1_420_070_400);
-        assert_eq!(lifetime(Some(moto), now), Err(lifetime::Expired));
-        assert_eq!(lifetime(None, now), Ok(None));
+    fn public_hosts_pick_the_public_endpoint() {
+        use aws_sdk_ecrpublic::config::endpoint::{DefaultResolver, Params};
+        for (dual, want) in [
+            (false, "https://api.ecr-public.us-east-1.amazonaws.com"),
+            (true, "https://ecr-public.us-east-1.api.aws"),
+        ] {
+            let params = Params::builder()
+                .region(crate::host::PUBLIC_REGION)
+                .use_fips(false)
+                .use_dual_stack(dual)
+                .build()
+                .unwrap();
+            let ep = block_on(
+                aws_sdk_ecrpublic::config::endpoint::ResolveEndpoint::resolve_endpoint(
+                    &DefaultResolver::new(),
+                    &params,
+                ),
+            )
+            .unwrap();
+            assert_eq!(ep.url(), want);
+        }
     }
 }

@@ -196,7 +196,7 @@ mod tests {
     }
 
     #[test]
-    fn upstream_defaults_under_its_name_only() {
+    fn upstreams_defaults_apply_under_its_name_only() {
         let c = run(&["get-credentials"], "", true);
         assert_eq!(c.other_hosts(), OtherHosts::DefaultRegion);
         assert_eq!(c.session_name(), "ecr-credential-provider");

@@ -1,0 +1,262 @@
+//! Whom the ECR call is signed as: the node's AWS credentials, or a role assumed with the
+//! pod's service-account token (KEP-4412).
+//!
+//! * [`select`] decides from the request, the config and [`ROLE_ENV`] (see the crate docs
+//!   for the order of the role's sources and the fallback to the node).
+//! * The node's credentials ([`credentials`] with [`Identity::Node`]): the SDK's default
+//!   chain (env, profile incl. `credential_process` and assume-role, web identity, ECS / EKS
+//!   Pod Identity, EC2 IMDSv2), resolved first and on their own so that a failure there is
+//!   reported as a credentials problem, within [`CREDENTIALS_TIMEOUT`]. Keys in the
+//!   environment, the chain's first link, are taken without building the rest of it.
+//! * A pod's role ([`Identity::WebIdentity`]): `sts:AssumeRoleWithWebIdentity` with the
+//!   token ([`sts`]); the node's credentials are then not looked up at all.
+
+mod sts;
+
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
+use aws_config::provider_config::ProviderConfig;
+use aws_config::Region;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
+use aws_sdk_ecr::config::SharedHttpClient;
+use keyring_api::backend::Query;
+use keyring_api::Secret;
+
+use crate::config::{self, Config};
+use crate::error::Error;
+use crate::sdk::{self, CREDENTIALS_TIMEOUT};
+use crate::{IRSA_ROLE_ANNOTATION, ROLE_ANNOTATION, ROLE_ENV};
+
+/// Whose credentials sign the ECR call.
+#[derive(Debug, Clone)]
+pub(crate) enum Identity {
+    /// The node's: the SDK's default chain.
+    Node,
+    /// A role assumed with the pod's service-account token (KEP-4412).
+    WebIdentity {
+        /// The role.
+        role_arn: String,
+        /// `RoleSessionName` of the session (shows in CloudTrail).
+        session_name: String,
+        /// The token (`WebIdentityToken`).
+        token: Secret<String>,
+    },
+}
+
+/// Whose credentials sign the ECR call for this query, and how to say so: the node's, or a
+/// role assumed with the pod's service-account token. `env_role` is [`ROLE_ENV`]'s value.
+/// The errors are misconfigurations, without the token.
+pub(crate) fn select(
+    config: &Config,
+    query: &Query,
+    env_role: Option<&str>,
+) -> Result<(Identity, String), Error> {
+    let Some(token) = &query.service_account_token else {
+        return Ok((Identity::Node, "the node's AWS credentials".into()));
+    };
+    let non_empty = |s: &&str| !s.trim().is_empty();
+    let role = query
+        .service_account_annotations
+        .get(ROLE_ANNOTATION)
+        .map(String::as_str)
+        .filter(non_empty)
+        .map(|r| (r, format!("annotation {ROLE_ANNOTATION}")))
+        .or_else(|| {
+            config
+                .service_account_role_arn
+                .as_deref()
+                .map(|r| (r, "ecr.serviceAccountRoleArn".to_string()))
+        })
+        .or_else(|| {
+            env_role
+                .filter(non_empty)
+                .map(|r| (r, ROLE_ENV.to_string()))
+        })
+        .or_else(|| {
+            query
+                .service_account_annotations
+                .get(IRSA_ROLE_ANNOTATION)
+                .map(String::as_str)
+                .filter(non_empty)
+                .filter(|_| config.irsa_role_annotation)
+                .map(|r| (r, format!("annotation {IRSA_ROLE_ANNOTATION}")))
+        });
+    match role {
+        Some((arn, from)) => {
+            let arn = arn.trim();
+            config::check_role_arn(&from, arn).map_err(Error::RoleArn)?;
+            Ok((
+                Identity::WebIdentity {
+                    role_arn: arn.to_string(),
+                    session_name: config.session_name().to_string(),
+                    token: token.clone(),
+                },
+                format!("role {arn} (from {from}) with the pod's service-account token"),
+            ))
+        }
+        None if config.node_identity_fallback => Ok((
+            Identity::Node,
+            "the node's AWS credentials (the service account names no role)".into(),
+        )),
+        None => Err(Error::NoRole),
+    }
+}
+
+/// Which link of the node's chain would answer, from the environment alone, for `explain`.
+pub(crate) fn node_source() -> &'static str {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).is_some();
+    if env("AWS_ACCESS_KEY_ID") {
+        "AWS_ACCESS_KEY_ID in the environment"
+    } else if env("AWS_WEB_IDENTITY_TOKEN_FILE") {
+        "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)"
+    } else if env("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        || env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+    {
+        "the ECS / EKS Pod Identity container endpoint"
+    } else if env("AWS_PROFILE") {
+        "the AWS_PROFILE profile"
+    } else {
+        "the default chain: ~/.aws profiles, then the instance metadata service (IMDSv2)"
+    }
+}
+
+/// The credentials that sign the call, through `http`, in `region` (STS's, and the chain's
+/// for regional endpoints).
+pub(crate) async fn credentials(
+    identity: &Identity,
+    http: &SharedHttpClient,
+    region: &Region,
+) -> Result<Credentials, Error> {
+    match identity {
+        Identity::Node => match env_credentials().await {
+            Some(c) => Ok(c),
+            None => node_credentials(http, region).await,
+        },
+        Identity::WebIdentity {
+            role_arn,
+            session_name,
+            token,
+        } => sts::assume_role(http, region, role_arn, session_name, token).await,
+    }
+}
+
+/// The environment's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, ...), when
+/// they are there: the first link of the SDK's default chain, asked on its own. Building the
+/// whole chain costs more than anything else before the request (its web-identity link builds
+/// an STS client: endpoint rules, the partition table, a regex; 17% of a cold fetch's
+/// instructions, bench/ecr.sh PROFILE), and with keys in the environment the chain never asks
+/// any other link. No answer, or an error, goes to [`node_credentials`], whose chain starts
+/// with this same backend and so gives the same answer or error.
+async fn env_credentials() -> Option<Credentials> {
+    aws_config::environment::EnvironmentVariableCredentialsProvider::new()
+        .provide_credentials()
+        .await
+        .ok()
+}
+
+/// The node's credentials from the SDK's default chain, within [`CREDENTIALS_TIMEOUT`].
+async fn node_credentials(http: &SharedHttpClient, region: &Region) -> Result<Credentials, Error> {
+    let provider_config = ProviderConfig::default()
+        .with_http_client(http.clone())
+        .with_region(Some(region.clone()));
+    let imds = sdk::imds_client(&provider_config);
+    let chain = DefaultCredentialsChain::builder()
+        .configure(provider_config)
+        .region(region.clone())
+        .imds_client(imds)
+        .build()
+        .await;
+    match tokio::time::timeout(CREDENTIALS_TIMEOUT, chain.provide_credentials()).await {
+        Err(_) => Err(Error::CredentialsTimeout {
+            within: CREDENTIALS_TIMEOUT,
+        }),
+        Ok(Err(e)) => Err(Error::credentials(&e, CREDENTIALS_TIMEOUT)),
+        Ok(Ok(c)) => Ok(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::Route;
+    use keyring_api::{BackendError, ImageName};
+
+    #[test]
+    fn a_service_account_token_is_signed_for_by_the_first_role_named() {
+        let arn = "arn:aws:iam::111111111111:role/pull";
+        let mut q = Query::new(
+            ImageName::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/app").unwrap(),
+        );
+        // As the backend reports them.
+        let reported = |config: &Config, q: &Query, env: Option<&str>| {
+            let route = crate::host::route(config, q).unwrap();
+            assert!(matches!(route, Route::Private(_)));
+            select(config, q, env).map_err(|e| e.into_backend(q.image.registry(), &route))
+        };
+        let role = |r: Result<(Identity, String), BackendError>| match r.unwrap().0 {
+            Identity::WebIdentity {
+                role_arn,
+                token,
+                session_name,
+            } => {
+                assert_eq!(session_name, "kubelet-keyring");
+                assert_eq!(token.expose(), "tok");
+                Some(role_arn)
+            }
+            Identity::Node => None,
+        };
+        let config = Config::default();
+        // No token: the node, whatever else is set.
+        assert_eq!(role(reported(&config, &q, Some(arn))), None);
+        q.service_account_token = Some(Secret::new("tok".into()));
+        // Token, no role: the node (fallback on by default) or an error naming the fixes.
+        assert_eq!(role(reported(&config, &q, None)), None);
+        let strict = Config {
+            node_identity_fallback: false,
+            ..Config::default()
+        };
+        let e = reported(&strict, &q, None).unwrap_err();
+        assert_eq!(e.kind, keyring_api::ErrorKind::Misconfigured);
+        let e = e.message;
+        assert!(
+            e.contains(ROLE_ANNOTATION)
+                && e.contains("ecr.serviceAccountRoleArn")
+                && e.contains(ROLE_ENV)
+                && e.contains("nodeIdentityFallback"),
+            "{e}"
+        );
+        assert!(!e.contains("tok\""));
+        // The environment, then the config, then the annotation win.
+        assert_eq!(role(reported(&strict, &q, Some(arn))).as_deref(), Some(arn));
+        let configured = Config {
+            service_account_role_arn: Some("arn:aws:iam::222222222222:role/default".into()),
+            node_identity_fallback: false,
+            ..Config::default()
+        };
+        assert_eq!(
+            role(reported(&configured, &q, Some(arn))).as_deref(),
+            Some("arn:aws:iam::222222222222:role/default")
+        );
+        q.service_account_annotations.insert(
+            ROLE_ANNOTATION.into(),
+            "arn:aws:iam::333333333333:role/team".into(),
+        );
+        let (identity, who) = reported(&configured, &q, Some(arn)).unwrap();
+        assert!(
+            matches!(identity, Identity::WebIdentity { ref role_arn, .. } if role_arn == "arn:aws:iam::333333333333:role/team")
+        );
+        assert!(
+            who.contains("annotation eks.amazonaws.com/ecr-role-arn"),
+            "{who}"
+        );
+        // A bad ARN names its origin.
+        q.service_account_annotations
+            .insert(ROLE_ANNOTATION.into(), "pull-role".into());
+        let e = reported(&configured, &q, None).unwrap_err();
+        assert_eq!(e.kind, keyring_api::ErrorKind::Misconfigured);
+        assert!(
+            e.message.starts_with("123456789012.dkr.ecr.us-east-1.amazonaws.com: role from annotation eks.amazonaws.com/ecr-role-arn: \"pull-role\" is not an IAM role ARN"),
+            "{e}"
+        );
+    }
+}

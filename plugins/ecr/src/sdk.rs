@@ -1,0 +1,337 @@
+//! The AWS SDK as every call of this backend sets it up: built on the spot, thrown away with
+//! the call's runtime, and only once the image is known to be ECR's.
+//!
+//! * HTTP: the SDK's own smithy client (hyper, the stack [`keyring_net`] also runs on)
+//!   configured from keyring-net's policy ([`http_client`]): rustls on the ring provider; the
+//!   system's root certificates (which honour `SSL_CERT_FILE`) or, as in the Go SDK, only
+//!   those of `AWS_CA_BUNDLE`; `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from
+//!   the environment (smithy's matcher, the same variables and rules); [`CONNECT_TIMEOUT`] and
+//!   [`MAX_ATTEMPTS`] from [`keyring_net::Policy::DEFAULT`]. What differs is said in
+//!   keyring-net's crate docs: the SDK's own retry strategy, a shorter attempt timeout
+//!   ([`ATTEMPT_TIMEOUT`]: one small JSON call) and `AWS_CA_BUNDLE`. Every SDK client of a
+//!   call (ECR, ECR Public, STS, the credentials chain's IMDS and container endpoints) uses
+//!   this one client, and every body it reads stops at keyring-net's cap ([`MAX_BODY`]).
+//! * Bounds ([`loader`]): the SDK's standard retry (3 attempts, exponential backoff with
+//!   jitter, throttling-aware), per-attempt and per-operation timeouts; the instance metadata
+//!   client ([`imds_client`]) gets short timeouts and two attempts, since a node without
+//!   IMDS (or a pod behind a hop limit of 1) must fail in seconds, not the SDK default of
+//!   half a minute.
+//! * Files ([`check_files`]): the profile, credentials, web identity token and CA bundle
+//!   files the SDK reads whole must be regular files of at most 4 MiB.
+//! * Endpoints: what the SDK's configuration overrides ([`endpoint_override`]) and how a
+//!   message names it ([`describe_override`], [`shown_url`]).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aws_config::imds;
+use aws_config::provider_config::ProviderConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_ecr::config::{
+    HttpClient, RuntimeComponents, RuntimeComponentsBuilder, SharedHttpClient,
+};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_http_client::Connector;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_types::sdk_config::SdkConfig;
+use aws_types::service_config::ServiceConfigKey;
+
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use crate::error::{causes, sanitize, Error, TooLarge};
+
+/// The whole call, credentials included, must end within this.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+/// Finding credentials (IMDS, STS, a credential process) must end within this.
+pub const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts of the API call (the first one included).
+pub const MAX_ATTEMPTS: u32 = keyring_net::Policy::DEFAULT.backoff.attempts;
+/// One API attempt, connect to last byte.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// All API attempts with their backoff.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+/// TCP + TLS connect.
+pub const CONNECT_TIMEOUT: Duration = keyring_net::Policy::DEFAULT.connect;
+/// IMDS connect and read timeouts; IMDS answers in milliseconds when it is there at all.
+pub const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
+/// IMDS attempts.
+pub const IMDS_ATTEMPTS: u32 = 2;
+
+/// Largest body of any AWS answer: keyring-net's cap, the one every backend's HTTP reads
+/// through.
+pub const MAX_BODY: usize = keyring_net::Policy::DEFAULT.max_body;
+
+/// Largest AWS profile, web identity token or CA bundle file the SDK is let read.
+const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// The files the SDK reads by itself, each `(variable, default under $HOME)`.
+const FILES: [(&str, Option<&str>); 5] = [
+    ("AWS_CONFIG_FILE", Some(".aws/config")),
+    ("AWS_SHARED_CREDENTIALS_FILE", Some(".aws/credentials")),
+    ("AWS_WEB_IDENTITY_TOKEN_FILE", None),
+    // EKS Pod Identity's token, read by the container credentials provider.
+    ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", None),
+    ("AWS_CA_BUNDLE", None),
+];
+
+/// Refuses, before the SDK opens them, files it would read without bound or block on: a
+/// device (`/dev/zero`), a FIFO, a directory, or more than 4 MiB. The SDK reads them whole,
+/// on the runtime's only thread, where the invocation's deadline cannot interrupt it: such a
+/// file would hang the call past the kubelet's limit or exhaust memory. A file that does not
+/// exist is left to the SDK (a profile is optional).
+pub(crate) fn check_files() -> Result<(), Error> {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+    for (var, default) in FILES {
+        let path = match std::env::var_os(var).filter(|p| !p.is_empty()) {
+            // The SDK expands a leading `~` as the shell would.
+            Some(p) => match (p.to_str().and_then(|s| s.strip_prefix("~/")), &home) {
+                (Some(rest), Some(h)) => Path::new(h).join(rest),
+                _ => PathBuf::from(p),
+            },
+            None => match (default, &home) {
+                (Some(d), Some(h)) => Path::new(h).join(d),
+                _ => continue,
+            },
+        };
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let problem = if !meta.is_file() {
+            "is not a regular file"
+        } else if meta.len() > MAX_FILE_BYTES {
+            "is larger than 4 MiB"
+        } else {
+            continue;
+        };
+        return Err(Error::SdkFile {
+            path: path.display().to_string(),
+            from: std::env::var_os(var).is_some().then_some(var),
+            problem,
+        });
+    }
+    Ok(())
+}
+
+/// The one HTTP client of a call: rustls with ring, proxy settings from the environment, the
+/// system's roots, or only the certificates of `AWS_CA_BUNDLE` when that is set (as the Go
+/// SDK does: the bundle replaces the system roots).
+pub(crate) fn http_client() -> Result<SharedHttpClient, Error> {
+    let mut context = tls::TlsContext::builder();
+    if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) {
+        let shown = Path::new(&path).display().to_string();
+        let mut pem = Vec::new();
+        keyring_api::file::open(Path::new(&path))
+            .and_then(|f| {
+                use std::io::Read;
+                f.take(MAX_FILE_BYTES).read_to_end(&mut pem)
+            })
+            .map_err(|cause| Error::CaBundleRead {
+                path: shown.clone(),
+                cause,
+            })?;
+        // Checked here because the SDK's TLS set-up panics on a bundle it cannot parse.
+        keyring_net::tls::check_pem_roots(&pem)
+            .map_err(|cause| Error::CaBundle { path: shown, cause })?;
+        context = context.with_trust_store(
+            tls::TrustStore::empty()
+                .with_native_roots(false)
+                .with_pem_certificate(pem),
+        );
+    }
+    let context = context.build().map_err(|e| Error::Tls(causes(&e)))?;
+    // `build_with_connector_fn` is the smithy client builder's hook for a custom connector;
+    // it is the only way to combine the ring provider with environment proxy settings (the
+    // plain `build_https` never proxies).
+    let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(
+        move |settings, components| {
+            let mut builder = Connector::builder();
+            builder.set_connector_settings(settings.cloned());
+            builder.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
+            builder
+                .proxy_config(ProxyConfig::from_env())
+                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                .tls_context(context.clone())
+                .build()
+        },
+    );
+    Ok(SharedHttpClient::new(Capped(client)))
+}
+
+/// The SDK's HTTP client with every response body read through a cap of [`MAX_BODY`]: past
+/// it, reading the body fails with [`TooLarge`], which the SDK reports as an unreadable
+/// answer (or, in the credentials chain, a failed link). The SDK reads every answer whole
+/// into memory, and a hostile ECR, STS, container credentials or instance metadata endpoint
+/// once drove one invocation to 2.3 GB; wrapping the client covers every client of the
+/// call, the ones the SDK builds by itself (IMDS, the container endpoint) too.
+#[derive(Debug)]
+struct Capped(SharedHttpClient);
+
+impl HttpClient for Capped {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(CappedConnector(self.0.http_connector(settings, components)))
+    }
+
+    fn validate_base_client_config(
+        &self,
+        components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.validate_base_client_config(components, cfg)
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
+}
+
+/// A connector of [`Capped`].
+#[derive(Debug)]
+struct CappedConnector(SharedHttpConnector);
+
+impl HttpConnector for CappedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let response = self.0.call(request);
+        HttpConnectorFuture::new(async move {
+            Ok(response.await?.map(|body| {
+                SdkBody::from_body_1_x(Limited::new(body, MAX_BODY).map_err(|e| {
+                    if e.is::<LengthLimitError>() {
+                        Box::new(TooLarge(MAX_BODY)) as BoxError
+                    } else {
+                        e
+                    }
+                }))
+            }))
+        })
+    }
+}
+
+/// The SDK settings every client of a call shares: the HTTP client, the region, the
+/// bounded retries and the timeouts.
+pub(crate) fn loader(http: SharedHttpClient, region: Region) -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .region(region)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(500))
+                .with_max_backoff(Duration::from_secs(4)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+}
+
+/// The instance metadata client of the credentials and region chains, with short bounds: a
+/// node off EC2 must not spend the invocation's budget waiting for 169.254.169.254.
+pub(crate) fn imds_client(provider_config: &ProviderConfig) -> imds::Client {
+    imds::Client::builder()
+        .configure(provider_config)
+        .max_attempts(IMDS_ATTEMPTS)
+        .connect_timeout(IMDS_TIMEOUT)
+        .read_timeout(IMDS_TIMEOUT)
+        .operation_timeout(IMDS_TIMEOUT * 4)
+        .build()
+}
+
+/// The SDK's default region, for hosts that do not name one (`ecr.otherHosts:
+/// defaultRegion`): environment, profile, then the instance metadata service, with the same
+/// short IMDS bounds as the credentials chain. None of them is an error that says where a
+/// region can be set.
+pub(crate) async fn default_region(http: &SharedHttpClient) -> Result<String, Error> {
+    let provider_config = ProviderConfig::default().with_http_client(http.clone());
+    let imds = imds_client(&provider_config);
+    // The default chain's parts, built here because its builder takes no IMDS client.
+    let chain = aws_config::meta::region::RegionProviderChain::first_try(
+        aws_config::environment::EnvironmentVariableRegionProvider::new(),
+    )
+    .or_else(
+        aws_config::profile::ProfileFileRegionProvider::builder()
+            .configure(&provider_config)
+            .build(),
+    )
+    .or_else(
+        aws_config::imds::region::ImdsRegionProvider::builder()
+            .imds_client(imds)
+            .build(),
+    );
+    match tokio::time::timeout(CREDENTIALS_TIMEOUT, chain.region()).await {
+        Ok(Some(region)) => Ok(region.to_string()),
+        _ => Err(Error::NoRegion),
+    }
+}
+
+/// The endpoint URL configured for the service with this SDK ID (service variable, profile,
+/// or the global `AWS_ENDPOINT_URL`), as the generated client will resolve it.
+pub(crate) fn endpoint_override(sdk: &SdkConfig, service_id: &str) -> Option<String> {
+    let key = ServiceConfigKey::builder()
+        .service_id(service_id)
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok()?;
+    sdk.service_config()
+        .and_then(|c| c.load_config(key))
+        .or_else(|| sdk.endpoint_url().map(str::to_string))
+}
+
+/// Where an endpoint override came from, for messages; `specific` is the service's own
+/// variable (`AWS_ENDPOINT_URL_ECR`).
+pub(crate) fn describe_override(specific: &str) -> String {
+    if std::env::var_os(specific).is_some() {
+        format!("from {specific}")
+    } else if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
+        "from AWS_ENDPOINT_URL".into()
+    } else {
+        "from the AWS profile's endpoint_url".into()
+    }
+}
+
+/// A URL for messages: without user-info, query or fragment, one bounded line.
+pub(crate) fn shown_url(url: &str) -> String {
+    sanitize(&keyring_net::shown_url(url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_urls_in_messages_lose_their_user_info() {
+        assert_eq!(
+            shown_url("http://u:p@127.0.0.1:5000/x"),
+            "http://127.0.0.1:5000/x"
+        );
+        assert_eq!(
+            shown_url("https://vpce.example.com"),
+            "https://vpce.example.com"
+        );
+        assert_eq!(shown_url("u@h:1"), "h:1");
+    }
+}
