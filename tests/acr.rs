@@ -15,8 +15,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::common::azure::{
-    aad_token, claims, jwt, now_s, refresh_token, Fake, Script, Seen, CLIENT, LOGIN, TENANT,
-    USERNAME,
+    aad_token, arc_key_file, claims, jwt, now_s, refresh_token, Fake, Script, Seen, CLIENT, LOGIN,
+    TENANT, USERNAME,
 };
 use crate::common::Sandbox;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -75,11 +75,12 @@ impl Run {
     }
 }
 
-/// The auth map of a successful answer, `{key: (username, password)}`.
+/// The auth map of a successful answer, `{key: (username, password)}`, without the
+/// anonymous `*.azurecr.*` entry, which every ACR answer must carry empty (checked here).
 fn auth(out: &Output) -> BTreeMap<String, (String, String)> {
     let v = crate::common::stdout_json(out);
     assert_eq!(v["cacheKeyType"], "Registry", "{v}");
-    v["auth"]
+    let mut map: BTreeMap<String, (String, String)> = v["auth"]
         .as_object()
         .expect("auth")
         .iter()
@@ -92,7 +93,14 @@ fn auth(out: &Output) -> BTreeMap<String, (String, String)> {
                 ),
             )
         })
-        .collect()
+        .collect();
+    let anonymous = map.remove(keyring_acr::ANONYMOUS_KEY);
+    if map.values().any(|(user, _)| user == USERNAME) {
+        assert_eq!(anonymous, Some((String::new(), String::new())), "{v}");
+    } else {
+        assert_eq!(anonymous, None, "{v}");
+    }
+    map
 }
 
 /// `cacheDuration` in seconds.
@@ -226,6 +234,41 @@ fn a_system_assigned_managed_identity_answers_every_request_version_through_imds
     assert_imds(&first, None);
     assert_exchange(&first, LOGIN, "imds");
     assert!(first.seen().iter().all(|s| !s.path.contains("oauth2/v2.0")));
+}
+
+/// Under this program's name too, an Azure Arc-enabled machine's managed identity comes from
+/// the Arc agent (the key-file challenge), here a user-assigned one named by
+/// `AZURE_CLIENT_ID` (no cloud config), echoed back by the agent; IMDS is not asked.
+#[test]
+fn azure_arc_managed_identity_under_the_own_name_too() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let key = "arc-own-name-key-canary";
+    let refresh = refresh_token(3 * 3600);
+    let mut script = Script::ok(&refresh);
+    script.arc.realm = arc_key_file(root.path(), "a.key", key);
+    script.arc.key = key.into();
+    let fake = Fake::start(script);
+    let run = Run::new(&fake.acr_section(""));
+    let mut env = fake.arc_env(root.path());
+    env.push(("AZURE_CLIENT_ID".into(), CLIENT.into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = run.image("myacr.azurecr.io/app", &env);
+    assert_eq!(
+        auth(&out)[LOGIN].1,
+        refresh,
+        "{}",
+        crate::common::stderr(&out)
+    );
+    let calls = fake.arc_calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].query["client_id"], CLIENT);
+    assert_eq!(calls[1].headers["authorization"], format!("Basic {key}"));
+    assert!(fake
+        .seen()
+        .iter()
+        .all(|s| s.path != "/metadata/identity/oauth2/token"));
+    assert_exchange(&fake, LOGIN, "arc");
+    assert_no_secrets(&crate::common::stderr(&out), &[key]);
 }
 
 #[test]

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::common::azure::{
-    aad_token, claims, refresh_token, Fake, Script, Seen, CLIENT, TENANT, USERNAME,
+    aad_token, arc_himds, arc_key_file, claims, refresh_token, Fake, Script, Seen, ARC_PATH,
+    ARC_ROOT_ENV, CLIENT, TENANT, USERNAME,
 };
 use crate::common::tls::{ca, server_cert, tls_front};
 use crate::common::upstream::{entries, AuthConfig, Entry};
@@ -125,6 +126,14 @@ impl Node {
         }
     }
 
+    /// The node's environment, as pairs.
+    fn env_pairs(&self) -> Vec<(&str, &str)> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
     fn run(&self, entry: &Entry, request: &str, extra_env: &[(&str, &str)]) -> Output {
         let mut env: Vec<(&str, &str)> = self
             .env
@@ -169,6 +178,22 @@ fn creds(password: &str) -> AuthConfig {
         password: password.into(),
     }
 }
+
+/// An ACR answer as upstream's: `entries`, and the empty credential under `*.azurecr.*`.
+fn acr_answer<const N: usize>(entries: [(String, AuthConfig); N]) -> BTreeMap<String, AuthConfig> {
+    let mut m = BTreeMap::from(entries);
+    m.insert(
+        ANONYMOUS.to_string(),
+        AuthConfig {
+            username: String::new(),
+            password: String::new(),
+        },
+    );
+    m
+}
+
+/// The key of upstream's anonymous entry.
+const ANONYMOUS: &str = "*.azurecr.*";
 
 fn imds_calls(fake: &Fake) -> Vec<Seen> {
     fake.seen()
@@ -215,10 +240,11 @@ fn every_shipped_entry_answers_every_pattern_with_the_node_identity() {
             let (node, refresh) = Node::aks(&entry, &login);
             let out = node.run(&entry, &entry.request(&image), &[]);
             let a = auth(&entry, &out);
-            let want: BTreeMap<String, AuthConfig> = expect_keys
+            let mut want: BTreeMap<String, AuthConfig> = expect_keys
                 .iter()
                 .map(|k| (k.clone(), creds(&refresh)))
                 .collect();
+            want.extend(acr_answer([]));
             assert_eq!(a, want, "{label}: {}", crate::common::stderr(&out));
             let imds = imds_calls(&node.fake);
             assert_eq!(imds.len(), 1, "{label}");
@@ -288,7 +314,7 @@ fn identity_binding_entries_exchange_the_pods_token() {
             let a = auth(&entry, &out);
             assert_eq!(
                 a,
-                BTreeMap::from([("myacr.azurecr.io".to_string(), creds(&refresh))]),
+                acr_answer([("myacr.azurecr.io".to_string(), creds(&refresh))]),
                 "{label}"
             );
             let posts = binding_posts(&node.fake);
@@ -324,7 +350,7 @@ fn identity_binding_entries_exchange_the_pods_token() {
             let image = format!("{source}/oss/kubernetes/pause:3.9");
             let out = node.run(&entry, &sa_request(&image, &token, &[]), &[]);
             let a = auth(&entry, &out);
-            assert_eq!(a.len(), 2, "{}", entry.label());
+            assert_eq!(a.len(), 3, "{}", entry.label());
             assert_eq!(a[&source], creds(&refresh));
             assert_eq!(imds_calls(&node.fake).len(), 1);
             assert!(binding_posts(&node.fake).is_empty(), "no binding exchange");
@@ -383,7 +409,7 @@ fn custom_cloud_takes_its_suffix_from_the_environment_file() {
     let a = auth(&entry, &out);
     assert_eq!(
         a,
-        BTreeMap::from([("myacr.custom.registry.io".to_string(), creds(&refresh))])
+        acr_answer([("myacr.custom.registry.io".to_string(), creds(&refresh))])
     );
     let aad = node
         .fake
@@ -452,8 +478,13 @@ fn fates_of_variables_and_flags() {
     let entry = entry("aks-agentbaker.yaml");
     let (node, refresh) = Node::aks(&entry, "myacr.azurecr.io");
     let req = entry.request("myacr.azurecr.io/app");
-    // Every variable of the table with a fate other than honoured, set on its own.
-    for var in keyring_acr::upstream::PLUGIN.env {
+    // Every variable of the table with a fate other than honoured, set on its own (the
+    // rows of cloud-config fields: resource_manager_endpoint_and_cloud_config_type).
+    for var in keyring_acr::upstream::PLUGIN
+        .env
+        .iter()
+        .filter(|v| !v.name.starts_with("azure.json "))
+    {
         let value = "http://127.0.0.1:1/value";
         let out = node.run(&entry, &req, &[(var.name, value)]);
         match var.fate {
@@ -524,7 +555,7 @@ fn registry_mirror_with_a_port() {
     let a = auth(&entry, &out);
     assert_eq!(
         a,
-        BTreeMap::from([
+        acr_answer([
             ("mirror.local:5000".to_string(), creds(&refresh)),
             ("other.azurecr.io".to_string(), creds(&refresh)),
         ])
@@ -578,7 +609,7 @@ fn identity_binding_over_real_tls_pinned_to_the_api_server() {
     let out = node.run(&entry, &req, &proxy);
     assert_eq!(
         auth(&entry, &out),
-        BTreeMap::from([("myacr.azurecr.io".to_string(), creds(&refresh))]),
+        acr_answer([("myacr.azurecr.io".to_string(), creds(&refresh))]),
         "{}",
         crate::common::stderr(&out)
     );
@@ -607,4 +638,452 @@ fn identity_binding_over_real_tls_pinned_to_the_api_server() {
         before,
         "nothing went through an untrusted TLS"
     );
+}
+
+/// Issue 22 point 15: every ACR answer carries upstream's anonymous entry
+/// `"*.azurecr.*": {"", ""}` (kubernetes PR 74715). The kubelet tries the refresh token
+/// first and the empty credential (an anonymous pull) after it, so a registry that allows
+/// anonymous pulls keeps working for a node whose identity lacks AcrPull. The pattern
+/// matches three-label hosts only, as upstream's: a geo-replica host gets the token alone.
+#[test]
+fn an_acr_answer_carries_upstreams_anonymous_entry_tried_after_the_token() {
+    let entry = entry("aks-agentbaker.yaml");
+    for (host, tries) in [("myacr.azurecr.io", 2), ("myacr.eastus.geo.azurecr.io", 1)] {
+        let (node, refresh) = Node::aks(&entry, host);
+        let answer = node
+            .sb
+            .kubelet_pull(&entry, &node.env_pairs(), &format!("{host}/team/app:1"))
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+        let t = &answer.tries;
+        assert_eq!(t.len(), tries, "{host}: {:?}", answer.lines);
+        assert_eq!(
+            (t[0].0.as_str(), &t[0].1),
+            (host, &creds(&refresh)),
+            "{host}"
+        );
+        if tries == 2 {
+            assert_eq!(t[1].0, ANONYMOUS);
+            assert_eq!(
+                (t[1].1.username.as_str(), t[1].1.password.as_str()),
+                ("", "")
+            );
+        }
+    }
+}
+
+/// A node with an Arc agent played by the fake: `root` holds the agent's files, the key file
+/// `k1.key` holds `key`, and the fake's challenge names it.
+fn arc_node(entry: &Entry, azure_json: &str, root: &Path, key: &str, echo: bool) -> (Node, String) {
+    let refresh = refresh_token(3 * 3600);
+    let mut script = Script::ok(&refresh);
+    script.arc.realm = arc_key_file(root, "k1.key", key);
+    script.arc.key = key.into();
+    script.arc.echo = echo;
+    (Node::new(entry, script, azure_json, "", true), refresh)
+}
+
+/// Issue 22 point 16: on an Azure Arc-enabled machine (`IDENTITY_ENDPOINT` and
+/// `IMDS_ENDPOINT` in the kubelet's environment) the managed identity comes from the Arc
+/// agent as upstream's SDK gets it: a first GET answered 401 naming a key file in
+/// `/var/opt/azcmagent/tokens`, the same GET again with `Authorization: Basic <key>`; the
+/// user-assigned identity's client ID in the query and echoed back. The key is read from
+/// the file and shows up nowhere else. IMDS is not asked.
+#[test]
+fn azure_arc_managed_identity_answers_through_the_agents_key_file_challenge() {
+    let entry = entry("aks-agentbaker.yaml");
+    let root = tempfile::tempdir().expect("tempdir");
+    let key = "arc-key-3f9a0c1d-do-not-leak";
+    let (node, refresh) = arc_node(&entry, AKS_AZURE_JSON, root.path(), key, true);
+    let env = node.fake.arc_env(root.path());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = node.run(&entry, &entry.request("myacr.azurecr.io/app"), &env);
+    assert_eq!(
+        auth(&entry, &out)["myacr.azurecr.io"],
+        creds(&refresh),
+        "{}",
+        crate::common::stderr(&out)
+    );
+    let calls = node.fake.arc_calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    for c in &calls {
+        assert_eq!(c.method, "GET");
+        assert_eq!(c.headers["metadata"], "true");
+        assert_eq!(c.query["api-version"], "2020-06-01");
+        assert_eq!(c.query["resource"], "https://containerregistry.azure.net");
+        assert_eq!(c.query["client_id"], AKS_KUBELET_IDENTITY);
+    }
+    assert!(!calls[0].headers.contains_key("authorization"));
+    assert_eq!(calls[1].headers["authorization"], format!("Basic {key}"));
+    assert!(imds_calls(&node.fake).is_empty(), "no IMDS on Arc");
+    assert_exchanged(&node.fake, "myacr.azurecr.io", "arc", "arc");
+    crate::common::assert_token_nowhere(
+        key,
+        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
+        None,
+    );
+
+    // The agent's binary marks Arc too, without IMDS_ENDPOINT; a system-assigned identity.
+    let root = tempfile::tempdir().expect("tempdir");
+    arc_himds(root.path());
+    let system = r#"{"cloud":"AzurePublicCloud","useManagedIdentityExtension":true}"#;
+    let (node, refresh) = arc_node(&entry, system, root.path(), key, true);
+    let root_s = root.path().display().to_string();
+    let endpoint = node.fake.url(ARC_PATH);
+    let env = [
+        ("IDENTITY_ENDPOINT", endpoint.as_str()),
+        (ARC_ROOT_ENV, root_s.as_str()),
+    ];
+    let out = node.run(&entry, &entry.request("myacr.azurecr.io/app"), &env);
+    assert_eq!(auth(&entry, &out)["myacr.azurecr.io"], creds(&refresh));
+    let calls = node.fake.arc_calls();
+    assert_eq!(calls.len(), 2);
+    assert!(!calls[1].query.contains_key("client_id"));
+    // No tenantId in the cloud config: the exchange sends an empty tenant, as upstream's.
+    assert_eq!(node.fake.one("POST", "/oauth2/exchange").form["tenant"], "");
+    // Neither the binary nor IMDS_ENDPOINT: IMDS, whatever IDENTITY_ENDPOINT says.
+    std::fs::remove_dir_all(root.path().join("opt")).expect("rm himds");
+    let out = node.run(&entry, &entry.request("myacr.azurecr.io/app"), &env);
+    assert_eq!(auth(&entry, &out)["myacr.azurecr.io"], creds(&refresh));
+    assert_eq!(node.fake.arc_calls().len(), 2, "no more Arc calls");
+    assert_eq!(imds_calls(&node.fake).len(), 1);
+}
+
+/// An Arc agent too old for user-assigned identities answers with the machine's own: without
+/// the echo of the client ID asked for, the token is refused (exit 1, one line). App
+/// Service's managed identity (`IDENTITY_HEADER` beside `IDENTITY_ENDPOINT`) is refused with
+/// exit 2 naming both; alone, `IDENTITY_HEADER` is one warning line, as upstream ignores it.
+#[test]
+fn azure_arc_without_the_identity_echo_and_app_service_are_refused() {
+    let entry = entry("aks-agentbaker.yaml");
+    let root = tempfile::tempdir().expect("tempdir");
+    let key = "arc-key-old-agent";
+    let (node, _) = arc_node(&entry, AKS_AZURE_JSON, root.path(), key, false);
+    let env = node.fake.arc_env(root.path());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let req = entry.request("myacr.azurecr.io/app");
+    let out = node.run(&entry, &req, &env);
+    let err = crate::common::assert_one_line_failure(&out, &[key]);
+    assert!(
+        err.contains("Azure Arc") && err.contains("did not confirm the user-assigned identity"),
+        "{err}"
+    );
+    assert!(node
+        .fake
+        .seen()
+        .iter()
+        .all(|s| s.path != "/oauth2/exchange"));
+
+    let mut app_service = env.clone();
+    app_service.push(("IDENTITY_HEADER", "header-secret"));
+    let before = node.fake.seen().len();
+    let out = node.run(&entry, &req, &app_service);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        crate::common::stderr(&out)
+    );
+    let err = crate::common::stderr(&out);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("IDENTITY_ENDPOINT and IDENTITY_HEADER")
+            && last.contains("App Service")
+            && last.contains("not supported")
+            && !err.contains("header-secret"),
+        "{err}"
+    );
+    assert_eq!(node.fake.seen().len(), before, "nothing asked");
+}
+
+/// Issue 22 point 17: a pod's service-account token whose service account lacks
+/// `kubernetes.azure.com/acr-client-id` or `kubernetes.azure.com/acr-tenant-id` (or has it
+/// empty) is an error, as upstream's; exit 2 here, a misconfiguration (upstream: 1), one line
+/// naming the annotation, nothing asked of Azure. With both, the token is the assertion of
+/// that application in that tenant. Under an identity binding an annotation that is there
+/// but empty is used as upstream uses it: an error, not the default client ID.
+#[test]
+fn a_service_account_token_without_the_acr_annotations_is_an_error_as_upstream() {
+    let entry = entry("aks-agentbaker.yaml");
+    let refresh = refresh_token(3 * 3600);
+    let node = Node::new(&entry, Script::per_client(), AKS_AZURE_JSON, "", true);
+    let token = sa_token(
+        "api://AzureADTokenExchange",
+        "team",
+        "puller",
+        "sa-uid-9",
+        9,
+    );
+    let image = "myacr.azurecr.io/team/app:1";
+    for (annotations, missing) in [
+        (vec![], "kubernetes.azure.com/acr-client-id"),
+        (
+            vec![("kubernetes.azure.com/acr-client-id", "")],
+            "kubernetes.azure.com/acr-client-id",
+        ),
+        (
+            vec![("kubernetes.azure.com/acr-client-id", CLIENT)],
+            "kubernetes.azure.com/acr-tenant-id",
+        ),
+        (
+            vec![
+                ("kubernetes.azure.com/acr-client-id", CLIENT),
+                ("kubernetes.azure.com/acr-tenant-id", ""),
+            ],
+            "kubernetes.azure.com/acr-tenant-id",
+        ),
+    ] {
+        let out = node.run(&entry, &sa_request(image, &token, &annotations), &[]);
+        let err = crate::common::assert_one_line_exit(&out, 2, &[&token]);
+        assert!(
+            err.contains(missing) && err.contains("missing or empty"),
+            "{err}"
+        );
+    }
+    assert!(node.fake.seen().is_empty(), "nothing asked of Azure");
+    let out = node.run(
+        &entry,
+        &sa_request(
+            image,
+            &token,
+            &[
+                ("kubernetes.azure.com/acr-client-id", CLIENT),
+                ("kubernetes.azure.com/acr-tenant-id", TENANT),
+            ],
+        ),
+        &[],
+    );
+    let a = auth(&entry, &out);
+    assert_eq!(a["myacr.azurecr.io"].username, USERNAME);
+    let aad = node
+        .fake
+        .one("POST", &format!("/{TENANT}/oauth2/v2.0/token"));
+    assert_eq!(aad.form["client_id"], CLIENT);
+    assert_eq!(aad.form["client_assertion"], token);
+    assert!(imds_calls(&node.fake).is_empty());
+    // The exchange names the cloud config's tenant, as upstream's, not the annotation's.
+    assert_eq!(
+        node.fake.one("POST", "/oauth2/exchange").form["tenant"],
+        AKS_TENANT
+    );
+    drop(refresh);
+
+    // An identity binding: an empty annotation is not the default client ID.
+    let entry = entry_with_ib();
+    let (node, _) = Node::aks(&entry, "myacr.azurecr.io");
+    let token = sa_token(AUDIENCE, "team", "puller", "sa-uid-1", 1);
+    let out = node.run(
+        &entry,
+        &sa_request(image, &token, &[("kubernetes.azure.com/acr-client-id", "")]),
+        &[],
+    );
+    let err = crate::common::assert_one_line_exit(&out, 2, &[&token]);
+    assert!(err.contains("annotation is empty"), "{err}");
+    assert!(binding_posts(&node.fake).is_empty());
+}
+
+/// AgentBaker's identity-binding entry.
+fn entry_with_ib() -> Entry {
+    entry("aks-agentbaker-identity-binding.yaml")
+}
+
+/// Issue 22 point 18: `--ib-default-tenant-id` (and the tenant annotation) is checked and,
+/// as upstream, sent nowhere: the binding exchange carries no tenant, and the ACR exchange
+/// names the cloud config's `tenantId`, empty when it has none.
+#[test]
+fn the_identity_binding_tenant_is_sent_nowhere_as_upstream() {
+    let entry = entry_with_ib();
+    assert!(entry
+        .provider
+        .args
+        .iter()
+        .any(|a| a.starts_with("--ib-default-tenant-id=")));
+    let no_tenant = format!(
+        r#"{{"cloud":"AzurePublicCloud","useManagedIdentityExtension":true,"userAssignedIdentityID":"{AKS_KUBELET_IDENTITY}"}}"#
+    );
+    for (azure_json, tenant) in [(AKS_AZURE_JSON, AKS_TENANT), (no_tenant.as_str(), "")] {
+        let refresh = refresh_token(3 * 3600);
+        let node = Node::new(&entry, Script::ok(&refresh), azure_json, "", true);
+        let token = sa_token(AUDIENCE, "team", "puller", "sa-uid-1", 1);
+        let out = node.run(
+            &entry,
+            &sa_request(
+                "myacr.azurecr.io/team/app:1",
+                &token,
+                &[("kubernetes.azure.com/acr-tenant-id", TENANT)],
+            ),
+            &[],
+        );
+        assert_eq!(auth(&entry, &out)["myacr.azurecr.io"], creds(&refresh));
+        let post = &binding_posts(&node.fake)[0];
+        assert!(!post.form.contains_key("tenant") && !post.form.contains_key("tenant_id"));
+        assert_eq!(
+            node.fake.one("POST", "/oauth2/exchange").form["tenant"],
+            tenant,
+            "{azure_json}"
+        );
+    }
+}
+
+/// Issue 22 point 19: a cloud config's `resourceManagerEndpoint` (Azure Stack Hub, custom
+/// clouds) names endpoints upstream discovers from ARM metadata, which this build does not
+/// fetch: an ACR image fails with exit 2 naming the field and what to set, before any
+/// request, unless the environment file (or `acr.endpoints.authorityHost`) gives the
+/// authority; a built-in cloud's ARM endpoint is that cloud. `cloudConfigType` is read and
+/// has no effect, as upstream's; a value that is not a string fails the file, as upstream's.
+#[test]
+fn resource_manager_endpoint_and_cloud_config_type() {
+    let entry = entry("aks-agentbaker.yaml");
+    let image = "myacr.azurecr.io/app";
+    let sp = |extra: &str| {
+        format!(
+            r#"{{"cloud":"AzurePublicCloud","tenantId":"{TENANT}","aadClientId":"{CLIENT}","aadClientSecret":"{SECRET}"{extra}}}"#
+        )
+    };
+    let stack = sp(r#","resourceManagerEndpoint":"https://management.local.azurestack.external/""#);
+    let refresh = refresh_token(3 * 3600);
+    let node = Node::new(&entry, Script::ok(&refresh), &stack, "", false);
+    let out = node.run(&entry, &entry.request(image), &[]);
+    let err = crate::common::assert_one_line_exit(&out, 2, &[SECRET]);
+    assert!(
+        err.contains("resourceManagerEndpoint https://management.local.azurestack.external/")
+            && err.contains("AZURE_ENVIRONMENT_FILEPATH")
+            && err.contains("acr.endpoints.authorityHost"),
+        "{err}"
+    );
+    assert!(node.fake.seen().is_empty());
+    // The authority given in the plugin config: the service principal authenticates there.
+    let node = Node::new(&entry, Script::ok(&refresh), &stack, "", true);
+    let out = node.run(&entry, &entry.request(image), &[]);
+    assert_eq!(auth(&entry, &out)["myacr.azurecr.io"], creds(&refresh));
+    // cloudConfigType, any string: no effect; a built-in cloud's ARM endpoint is that cloud.
+    let node = Node::new(
+        &entry,
+        Script::ok(&refresh),
+        &sp(
+            r#","cloudConfigType":"secret","resourceManagerEndpoint":"https://management.azure.com/""#,
+        ),
+        "",
+        true,
+    );
+    let out = node.run(&entry, &entry.request(image), &[]);
+    assert_eq!(auth(&entry, &out)["myacr.azurecr.io"], creds(&refresh));
+    crate::common::write(&node.cloud_config, &sp(r#","cloudConfigType":5"#));
+    let out = node.run(&entry, &entry.request(image), &[]);
+    let err = crate::common::assert_one_line_exit(&out, 2, &[SECRET]);
+    assert!(
+        err.contains("azure.json") && err.contains("not valid JSON"),
+        "{err}"
+    );
+    // The rows of the table say so.
+    let rows = keyring_acr::upstream::PLUGIN.env;
+    let row = |n: &str| rows.iter().find(|v| v.name == n).expect(n);
+    assert_eq!(
+        row("azure.json resourceManagerEndpoint").fate,
+        Fate::Refused
+    );
+    assert_eq!(row("azure.json cloudConfigType").fate, Fate::Honoured);
+}
+
+/// Issue 22 point 20: the `AZURE_*` identity variables, which upstream's credential provider
+/// never reads, do not change the identity under its name: the node's user-assigned
+/// identity from the cloud config, the cloud config's tenant in the exchange, one warning
+/// line per variable. Nor do they complete a cloud config (`AZURE_TENANT_ID` for a service
+/// principal without `tenantId`, `AZURE_FEDERATED_TOKEN_FILE` for workload identity without
+/// `aadFederatedTokenFile`) or stand in for a missing one.
+#[test]
+fn azure_variables_do_not_change_the_identity_under_the_upstream_name() {
+    let entry = entry("aks-agentbaker.yaml");
+    let (node, refresh) = Node::aks(&entry, "myacr.azurecr.io");
+    let token_file = node.sb.tmp.path().join("federated-token");
+    crate::common::write(&token_file, "federated.token.value");
+    let token_path = token_file.display().to_string();
+    let vars = [
+        ("AZURE_CLIENT_ID", CLIENT),
+        ("AZURE_TENANT_ID", TENANT),
+        ("AZURE_CLIENT_SECRET", SECRET),
+        ("AZURE_CLIENT_CERTIFICATE_PATH", "/nonexistent/cert.pem"),
+        ("AZURE_FEDERATED_TOKEN_FILE", token_path.as_str()),
+        ("AZURE_AUTHORITY_HOST", "https://login.example.invalid/"),
+    ];
+    let req = entry.request("myacr.azurecr.io/app");
+    let out = node.run(&entry, &req, &vars);
+    assert_eq!(auth(&entry, &out)["myacr.azurecr.io"], creds(&refresh));
+    let imds = imds_calls(&node.fake);
+    assert_eq!(imds[0].query["client_id"], AKS_KUBELET_IDENTITY);
+    assert_eq!(
+        node.fake.one("POST", "/oauth2/exchange").form["tenant"],
+        AKS_TENANT
+    );
+    let err = crate::common::stderr(&out);
+    for (name, _) in vars {
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains(name)).collect();
+        assert_eq!(lines.len(), 1, "{name}: {err}");
+        assert!(lines[0].contains("ignored"), "{err}");
+    }
+    assert!(!err.contains(SECRET), "{err}");
+
+    for (azure_json, needle) in [
+        (
+            format!(r#"{{"aadClientId":"{CLIENT}","aadClientSecret":"{SECRET}"}}"#),
+            "no tenantId",
+        ),
+        (
+            format!(
+                r#"{{"tenantId":"{TENANT}","aadClientId":"{CLIENT}","useFederatedWorkloadIdentityExtension":true}}"#
+            ),
+            "aadFederatedTokenFile",
+        ),
+    ] {
+        crate::common::write(&node.cloud_config, &azure_json);
+        let out = node.run(&entry, &req, &vars);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            crate::common::stderr(&out)
+        );
+        let err = crate::common::stderr(&out);
+        assert!(
+            err.lines().last().unwrap_or_default().contains(needle),
+            "{err}"
+        );
+        assert!(
+            !err.contains(SECRET) && !err.contains("federated.token"),
+            "{err}"
+        );
+    }
+    // No cloud config at all (no argument, no plugin config, no /etc/kubernetes/azure.json):
+    // an error naming the argument, not an identity from the variables.
+    assert!(!Path::new(keyring_acr::upstream::DEFAULT_CLOUD_CONFIG).exists());
+    let mut bare = entry.clone();
+    bare.provider.args.clear();
+    let endpoints = node.sb.tmp.path().join("endpoints.yaml");
+    crate::common::write(
+        &endpoints,
+        &format!(
+            "apiVersion: kubelet-keyring/v1alpha1\nkind: KeyringConfig\nacr:\n{}",
+            node.fake.endpoints(true)
+        ),
+    );
+    let endpoints = endpoints.display().to_string();
+    let mut env = vars.to_vec();
+    env.push(("KUBELET_KEYRING_CONFIG", endpoints.as_str()));
+    env.push(("KUBELET_KEYRING_NO_CACHE", "1"));
+    let before = node.fake.seen().len();
+    let out = run_with(node.sb.upstream_command(&bare, &env), req.as_bytes());
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        crate::common::stderr(&out)
+    );
+    let err = crate::common::stderr(&out);
+    assert!(
+        err.lines()
+            .last()
+            .unwrap_or_default()
+            .contains("cloud config"),
+        "{err}"
+    );
+    assert_eq!(node.fake.seen().len(), before, "nothing asked");
 }

@@ -1,6 +1,7 @@
-//! Fake Azure endpoints for the ACR tests: IMDS, Entra ID (AAD), the AKS identity-binding
-//! endpoint and ACR (`/v2/` challenge, `/oauth2/exchange`), all on one [`super::http::Fake`]
-//! (127.0.0.1, every request recorded), answering as a [`Script`] says.
+//! Fake Azure endpoints for the ACR tests: IMDS, Azure Arc's agent (`/arc/token`, see
+//! [`Arc`]), Entra ID (AAD), the AKS identity-binding endpoint and ACR (`/v2/` challenge,
+//! `/oauth2/exchange`), all on one [`super::http::Fake`] (127.0.0.1, every request
+//! recorded), answering as a [`Script`] says.
 //!
 //! The tokens they hand out are unsigned JWT-shaped strings with claims the tests check: the
 //! Entra token carries the tenant and a marker of the stage that issued it (`imds`, `aad`,
@@ -31,10 +32,30 @@ pub struct Seen {
     pub form: BTreeMap<String, String>,
 }
 
+/// Azure Arc's agent as the fake plays it at [`ARC_PATH`]: a request without `Authorization`
+/// gets 401 with `WWW-Authenticate: Basic realm=<realm>`; one with `Authorization: Basic
+/// <key>` gets `token` (its body, a JSON object, echoing the request's `client_id` and
+/// `msi_res_id` when `echo`); any other `Authorization` gets 403.
+#[derive(Clone)]
+pub struct Arc {
+    /// The key file's path the challenge names.
+    pub realm: String,
+    /// The key the agent expects back (the file's content).
+    pub key: String,
+    /// The answer to the right key.
+    pub token: (u16, String),
+    /// Whether the answer names the user-assigned identity asked for.
+    pub echo: bool,
+}
+
+/// Where the fake plays Azure Arc's agent.
+pub const ARC_PATH: &str = "/arc/token";
+
 /// What the fake answers; each field can be changed per test.
 #[derive(Clone)]
 pub struct Script {
     pub imds: (u16, String),
+    pub arc: Arc,
     pub aad: (u16, String),
     /// The identity-binding endpoint (`POST /`).
     pub ib: (u16, String),
@@ -114,6 +135,18 @@ impl Script {
                     aad_token("imds")
                 ),
             ),
+            arc: Arc {
+                realm: "/var/opt/azcmagent/tokens/unset.key".into(),
+                key: "arc-key-not-set".into(),
+                token: (
+                    200,
+                    format!(
+                        r#"{{"access_token":"{}","expires_in":"3599","resource":"https://containerregistry.azure.net","token_type":"Bearer"}}"#,
+                        aad_token("arc")
+                    ),
+                ),
+                echo: true,
+            },
             aad: (
                 200,
                 format!(
@@ -218,6 +251,35 @@ fn seen(req: &Req) -> Seen {
     }
 }
 
+/// Azure Arc's agent: the challenge, then the token for the right key.
+fn arc(s: &Seen, arc: &Arc) -> (u16, String, Option<String>) {
+    match s.headers.get("authorization") {
+        None => (
+            401,
+            "{}".to_string(),
+            Some(format!("Basic realm={}", arc.realm)),
+        ),
+        Some(a) if *a == format!("Basic {}", arc.key) => {
+            let mut body: serde_json::Value =
+                serde_json::from_str(&arc.token.1).unwrap_or(serde_json::Value::Null);
+            if arc.echo {
+                for k in ["client_id", "msi_res_id"] {
+                    if let (Some(v), Some(o)) = (s.query.get(k), body.as_object_mut()) {
+                        o.insert(k.to_string(), v.clone().into());
+                    }
+                }
+            }
+            let text = if body.is_null() {
+                arc.token.1.clone()
+            } else {
+                body.to_string()
+            };
+            (arc.token.0, text, None)
+        }
+        Some(_) => (403, r#"{"error":"wrong key"}"#.to_string(), None),
+    }
+}
+
 fn handle(req: &Req, script: &Script) -> Reply {
     let s = seen(req);
     // Per-identity answers (Script::per_client): the Entra token names the client it was
@@ -237,6 +299,7 @@ fn handle(req: &Req, script: &Script) -> Reply {
         .unwrap_or_default();
     let (status, body, www) = match (s.method.as_str(), s.path.as_str()) {
         ("GET", "/metadata/identity/oauth2/token") => (script.imds.0, script.imds.1.clone(), None),
+        ("GET", ARC_PATH) => arc(&s, &script.arc),
         ("POST", p) if p.ends_with("/oauth2/v2.0/token") => {
             (script.aad.0, script.aad.1.clone(), None)
         }
@@ -256,4 +319,49 @@ fn handle(req: &Req, script: &Script) -> Reply {
         .map(|w| vec![("WWW-Authenticate".to_string(), w)])
         .unwrap_or_default();
     Reply::WithHeaders(status, headers, body.into_bytes())
+}
+
+/// The variable a debug build takes as the root of the Arc agent's files.
+pub const ARC_ROOT_ENV: &str = "KUBELET_KEYRING_TEST_AZCMAGENT_ROOT";
+
+/// The agent's key directory under a test `root`.
+pub fn arc_token_dir(root: &std::path::Path) -> std::path::PathBuf {
+    root.join("var/opt/azcmagent/tokens")
+}
+
+/// Writes the agent's key file `name` holding `key` under `root`; returns its path, what
+/// the challenge names.
+pub fn arc_key_file(root: &std::path::Path, name: &str, key: &str) -> String {
+    let dir = arc_token_dir(root);
+    std::fs::create_dir_all(&dir).expect("mkdir tokens");
+    let path = dir.join(name);
+    std::fs::write(&path, key).expect("write key");
+    path.display().to_string()
+}
+
+/// Makes `root` an Arc-enabled machine by the agent's binary alone (no variables).
+pub fn arc_himds(root: &std::path::Path) {
+    let bin = root.join("opt/azcmagent/bin");
+    std::fs::create_dir_all(&bin).expect("mkdir bin");
+    std::fs::write(bin.join("himds"), "").expect("himds");
+}
+
+impl Fake {
+    /// The environment of an Arc-enabled machine whose agent is this fake and whose files
+    /// are under `root`: `IDENTITY_ENDPOINT`, `IMDS_ENDPOINT` and the test root.
+    pub fn arc_env(&self, root: &std::path::Path) -> Vec<(String, String)> {
+        vec![
+            ("IDENTITY_ENDPOINT".into(), self.url(ARC_PATH)),
+            ("IMDS_ENDPOINT".into(), self.url("")),
+            (ARC_ROOT_ENV.into(), root.display().to_string()),
+        ]
+    }
+
+    /// The requests to the Arc agent, in order.
+    pub fn arc_calls(&self) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.path == ARC_PATH)
+            .collect()
+    }
 }

@@ -9,13 +9,22 @@
 //! * peer expiries no clock can hold (2^63, 1e300, i64::MAX) in IMDS's `expires_in` /
 //!   `expires_on`, Entra ID's `expires_in` and the ACR refresh token's `exp`: no panic, and
 //!   the answer lives as long as any far-future credential (the 12-hour ceiling), not a
-//!   one-minute guess.
+//!   one-minute guess;
+//! * an Azure Arc agent (or whatever answers at `IDENTITY_ENDPOINT`) whose challenge names a
+//!   key file outside `/var/opt/azcmagent/tokens`, not a `.key`, too large, a FIFO, or not
+//!   one line of text: refused with one line, the file's content never sent nor shown, no
+//!   hang; an `IDENTITY_ENDPOINT` over plain `http://` to another host: refused before the
+//!   key is read. (The old code ignored `IDENTITY_ENDPOINT` under this program's name and
+//!   answered through IMDS: these tests failed there with exit 0.)
 #![cfg(feature = "acr")]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
-use crate::common::azure::{jwt, refresh_token, Fake, Script, CLIENT, LOGIN, TENANT};
+use crate::common::azure::{
+    arc_key_file, arc_token_dir, jwt, refresh_token, Fake, Script, ARC_PATH, CLIENT, LOGIN, TENANT,
+};
 use crate::common::{assert_one_line_exit, run_with, Sandbox};
 
 const SECRET: &str = "sp-secret-hostile-Zq9~canary";
@@ -226,4 +235,138 @@ fn an_expiry_no_clock_can_hold_is_clamped_never_a_panic_nor_a_one_minute_guess()
         let err = crate::common::assert_one_line_failure(&out, &[&refresh]);
         assert!(err.contains("expired"), "{past}: {err}");
     }
+}
+
+/// A fake Arc agent whose challenge names `realm` and which takes `key`; the machine's files
+/// under `root`.
+fn arc_fake(realm: &str, key: &str) -> Fake {
+    let mut script = Script::ok(&refresh_token(3 * 3600));
+    script.arc.realm = realm.into();
+    script.arc.key = key.into();
+    Fake::start(script)
+}
+
+/// Runs an ACR image on an Arc machine (`root`) whose agent is `fake`, under this program's
+/// name with IMDS at the fake too (where the old code went).
+fn run_arc(fake: &Fake, root: &Path) -> Output {
+    let env = fake.arc_env(root);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    run(
+        &imds_and_registry(fake),
+        &crate::common::request(V1, "myacr.azurecr.io/app"),
+        &env,
+    )
+}
+
+/// The agent was asked once, without a key, and nothing else happened.
+fn assert_only_the_challenge(fake: &Fake) {
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].path, ARC_PATH);
+    assert!(!seen[0].headers.contains_key("authorization"));
+}
+
+#[test]
+fn an_arc_challenge_naming_a_file_outside_the_token_dir_or_not_a_key_is_refused() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let tokens = arc_token_dir(root.path());
+    let key = arc_key_file(root.path(), "good.key", "GOOD-KEY");
+    assert!(key.ends_with("good.key"));
+    // Files a hostile challenge may name, each holding a canary.
+    let outside = root.path().join("var/opt/azcmagent/outside.key");
+    crate::common::write(&outside, "OUTSIDE-CANARY");
+    std::fs::create_dir_all(tokens.join("sub")).expect("mkdir");
+    crate::common::write(&tokens.join("sub/nested.key"), "NESTED-CANARY");
+    crate::common::write(&tokens.join("plain.txt"), "TXT-CANARY");
+    let t = tokens.display();
+    for realm in [
+        format!("{t}/../outside.key"),
+        format!("{t}/sub/nested.key"),
+        format!("{t}/plain.txt"),
+        format!("\"{t}/good.key\""),
+        "/etc/passwd".to_string(),
+        format!("{}/outside.key", outside.parent().expect("dir").display()),
+    ] {
+        let fake = arc_fake(&realm, "GOOD-KEY");
+        let out = run_arc(&fake, root.path());
+        let err = assert_one_line_exit(
+            &out,
+            1,
+            &["OUTSIDE-CANARY", "NESTED-CANARY", "TXT-CANARY", "GOOD-KEY"],
+        );
+        assert!(
+            err.contains("Azure Arc") && err.contains("refusing to read it"),
+            "{realm}: {err}"
+        );
+        assert_only_the_challenge(&fake);
+    }
+}
+
+#[test]
+fn an_arc_key_file_too_large_a_fifo_or_not_one_line_is_refused_without_hanging() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let tokens = arc_token_dir(root.path());
+    std::fs::create_dir_all(&tokens).expect("mkdir");
+    let fifo = tokens.join("fifo.key");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.expect("mkfifo (coreutils)").success());
+    std::fs::create_dir_all(tokens.join("dir.key")).expect("mkdir");
+    let big = "B".repeat(4097);
+    for (name, content, needle) in [
+        ("big.key", Some(big.as_str()), "larger than 4096 bytes"),
+        (
+            "lines.key",
+            Some("LINE-ONE\nLINE-TWO"),
+            "one line of printable text",
+        ),
+        ("empty.key", Some(""), "one line of printable text"),
+        ("fifo.key", None, "not a regular file"),
+        ("dir.key", None, "Azure Arc key file"),
+    ] {
+        let realm = match content {
+            Some(c) => arc_key_file(root.path(), name, c),
+            None => tokens.join(name).display().to_string(),
+        };
+        let fake = arc_fake(&realm, content.unwrap_or("x"));
+        let started = Instant::now();
+        let out = run_arc(&fake, root.path());
+        assert!(started.elapsed() < Duration::from_secs(20), "{name}: hung");
+        let err = assert_one_line_exit(&out, 2, &["BBBBBBBB", "LINE-ONE", "LINE-TWO"]);
+        assert!(err.contains(needle), "{name}: {err}");
+        assert_only_the_challenge(&fake);
+    }
+    // 4096 bytes is still a key.
+    let key = "K".repeat(4096);
+    let fake = arc_fake(&arc_key_file(root.path(), "max.key", &key), &key);
+    let out = run_arc(&fake, root.path());
+    let v = crate::common::stdout_json(&out);
+    assert_eq!(v["auth"][LOGIN]["username"], crate::common::azure::USERNAME);
+    assert!(!crate::common::stderr(&out).contains(&key[..64]));
+}
+
+#[test]
+fn a_remote_plain_http_arc_endpoint_is_refused_before_the_key_is_read() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let realm = arc_key_file(root.path(), "k.key", "REMOTE-CANARY");
+    let fake = arc_fake(&realm, "REMOTE-CANARY");
+    let root_s = root.path().display().to_string();
+    let env = [
+        (
+            "IDENTITY_ENDPOINT",
+            "http://arc.example.invalid:40342/metadata/identity/oauth2/token",
+        ),
+        ("IMDS_ENDPOINT", "http://arc.example.invalid:40342"),
+        (crate::common::azure::ARC_ROOT_ENV, root_s.as_str()),
+    ];
+    let out = run(
+        &imds_and_registry(&fake),
+        &crate::common::request(V1, "myacr.azurecr.io/app"),
+        &env,
+    );
+    let err = assert_one_line_exit(&out, 2, &["REMOTE-CANARY"]);
+    assert!(
+        err.contains("IDENTITY_ENDPOINT") && err.contains("in clear"),
+        "{err}"
+    );
+    assert!(fake.seen().is_empty(), "{:?}", fake.seen());
 }

@@ -1,6 +1,13 @@
 //! The answer: the ACR refresh token under the image's registry (and the login server, for a
 //! mirror), user [`USERNAME`], `cacheKeyType: Registry`, and a lifetime from the refresh
-//! token's own `exp`.
+//! token's own `exp`; and, as upstream's answers have since kubernetes PR 74715, an empty user
+//! and password under [`ANONYMOUS_KEY`]. The kubelet tries the refresh token first (its
+//! keyring puts the exact host before the wildcard) and the empty credential, an anonymous
+//! pull, when that fails: a registry that allows anonymous pulls keeps working for a node
+//! whose identity lacks AcrPull. It carries nothing secret, and the kubelet only ever looks
+//! it up for images of the registry the answer was made for (`Registry` key), so it is in the
+//! answer under every name. The pattern matches `<name>.azurecr.<tld>` only, not
+//! geo-replica hosts, exactly as upstream's.
 //!
 //! The `exp` is read without verifying the token ([`keyring_api::jwt`]: ACR verifies it) and
 //! becomes a time through [`keyring_api::lifetime::expiry_at_unix`], so a value no clock can
@@ -21,6 +28,8 @@ use crate::host::Target;
 
 /// The user name ACR expects with a refresh token.
 pub const USERNAME: &str = "00000000-0000-0000-0000-000000000000";
+/// The key of the anonymous (empty) credential in every answer.
+pub const ANONYMOUS_KEY: &str = "*.azurecr.*";
 
 /// The one claim read from an ACR refresh token.
 #[derive(serde::Deserialize)]
@@ -66,19 +75,22 @@ pub fn answer(
             (lifetime::MIN, None)
         }
     };
-    let auth: BTreeMap<String, AuthConfig> = target
-        .keys
-        .iter()
-        .map(|k| {
-            (
-                k.clone(),
-                AuthConfig {
-                    username: USERNAME.into(),
-                    password: refresh.clone(),
-                },
-            )
-        })
-        .collect();
+    let anonymous = AuthConfig {
+        username: String::new(),
+        password: Secret::new(String::new()),
+    };
+    let auth: BTreeMap<String, AuthConfig> =
+        std::iter::once((ANONYMOUS_KEY.to_string(), anonymous))
+            .chain(target.keys.iter().map(|k| {
+                (
+                    k.clone(),
+                    AuthConfig {
+                        username: USERNAME.into(),
+                        password: refresh.clone(),
+                    },
+                )
+            }))
+            .collect();
     let via = target
         .mirror_source
         .as_deref()
@@ -126,15 +138,22 @@ mod tests {
     }
 
     #[test]
-    fn the_refresh_token_goes_under_every_key_with_acrs_user_name() {
+    fn the_refresh_token_goes_under_every_key_with_acrs_user_name_beside_the_anonymous_entry() {
         let a = at(&format!(r#"{{"exp":{}}}"#, NOW + 3 * 3600)).unwrap();
         assert_eq!(a.cache_key_type, CacheKeyType::Registry);
         assert_eq!(
             a.auth.keys().collect::<Vec<_>>(),
-            ["mcr.microsoft.com", "myacr.azurecr.io"]
+            [ANONYMOUS_KEY, "mcr.microsoft.com", "myacr.azurecr.io"]
         );
-        for c in a.auth.values() {
-            assert_eq!(c.username, USERNAME);
+        for (k, c) in &a.auth {
+            if k == ANONYMOUS_KEY {
+                assert_eq!(
+                    (c.username.as_str(), c.password.expose().as_str()),
+                    ("", "")
+                );
+            } else {
+                assert_eq!(c.username, USERNAME);
+            }
         }
         assert_eq!(
             a.source,

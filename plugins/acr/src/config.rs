@@ -36,9 +36,12 @@ pub struct Config {
     /// (`azurecr.io`, `.cn`, `.us`, `.de`), e.g. `azurecr.microsoft.scloud`.
     #[serde(default)]
     pub registry_suffixes: Vec<String>,
-    /// When the kubelet sends a service-account token (KEP-4412) but the service account has
-    /// no `kubernetes.azure.com/acr-client-id` annotation: `true` (the default) uses the
-    /// node's identity, `false` fails the request.
+    /// When the kubelet sends a service-account token (KEP-4412) but the service account's
+    /// annotations do not name its identity fully: `true` (the default under this program's
+    /// name) lets the node stand in: its identity without a `kubernetes.azure.com/acr-client-id`
+    /// annotation, its tenant without `kubernetes.azure.com/acr-tenant-id`, an identity
+    /// binding's default client ID for an empty annotation. `false` (the default under
+    /// `acr-credential-provider`, as upstream) fails the request naming the annotation.
     pub node_identity_fallback: Option<bool>,
     /// Whether an image reached through a mirror always uses the node's identity, even when
     /// the kubelet sent a service-account token (upstream's rule: mirrors serve the node's
@@ -50,6 +53,12 @@ pub struct Config {
     /// Endpoint overrides, for tests, proxies and clouds not built in.
     #[serde(default)]
     pub endpoints: Endpoints,
+    /// Answering under the upstream name (`acr-credential-provider`): set by the upstream
+    /// module's `configure`, never read from the file. The node's identity then
+    /// comes from the cloud config alone, as upstream's does (no `AZURE_*` variable names,
+    /// completes or relocates it), and the ACR exchange names the cloud config's `tenantId`.
+    #[serde(skip)]
+    pub as_upstream: bool,
 }
 
 /// The identity-binding exchange of AKS (upstream `acr-credential-provider --ib-*`).
@@ -119,6 +128,9 @@ pub struct Endpoints {
     pub identity_binding: Option<String>,
 }
 
+/// AKS's cloud config, used under the upstream name when no file is given.
+pub const DEFAULT_CLOUD_CONFIG: &str = "/etc/kubernetes/azure.json";
+
 /// The default IMDS token endpoint.
 pub const IMDS_URL: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
 
@@ -145,6 +157,8 @@ pub struct Settings {
     pub mirrors_use_node_identity: bool,
     /// See [`Config::identity_binding`], checked.
     pub identity_binding: Option<IdentityBinding>,
+    /// See [`Config::as_upstream`].
+    pub as_upstream: bool,
 }
 
 /// A checked [`IdentityBindingConfig`].
@@ -323,6 +337,7 @@ impl Config {
             imds,
             authority_host,
             registry_base,
+            as_upstream: self.as_upstream,
         })
     }
 }
@@ -416,7 +431,7 @@ fn check_clear_text(
 
 /// Whether the host of `authority` (`host[:port]`, `[v6][:port]`) is a loopback address or
 /// `localhost`.
-fn is_loopback(authority: &str) -> bool {
+pub(crate) fn is_loopback(authority: &str) -> bool {
     let host = authority
         .strip_prefix('[')
         .and_then(|a| a.split_once(']').map(|(h, _)| h))

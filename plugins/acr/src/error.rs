@@ -14,6 +14,8 @@ use std::path::PathBuf;
 pub enum Stage {
     /// The managed-identity token from IMDS.
     Imds,
+    /// The managed-identity token from Azure Arc's agent.
+    Arc,
     /// The Entra ID (AAD) token endpoint.
     Aad,
     /// `GET /v2/` on the registry, expecting a Bearer challenge.
@@ -28,6 +30,7 @@ impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Stage::Imds => "IMDS managed-identity token",
+            Stage::Arc => "Azure Arc managed-identity token",
             Stage::Aad => "AAD token",
             Stage::Challenge => "/v2/ challenge",
             Stage::Exchange => "ACR token exchange",

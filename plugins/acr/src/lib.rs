@@ -11,13 +11,14 @@
 //!   Mirrors map whole hosts, never paths, so "not mine" is never path-scoped here.
 //! * **Which identity** ([`identity`]). A KEP-4412 service-account token (through an AKS
 //!   identity binding when configured) with its annotations, else the node's `azure.json`,
-//!   else the `AZURE_*` environment, else managed identity; then its Entra ID token for
+//!   else (under this program's name only) the `AZURE_*` environment, else managed identity
+//!   (IMDS, or Azure Arc's agent); then its Entra ID token for
 //!   `https://containerregistry.azure.net`.
 //! * **The token** ([`token`]). `GET /v2/` challenge → `POST /oauth2/exchange` → ACR refresh
 //!   token.
 //! * **The answer** ([`answer`]). `{username: 00000000-0000-0000-0000-000000000000, password:
-//!   <refresh token>}` keyed by the image's registry (and the login server, for a mirror);
-//!   `cacheKeyType: Registry`; `expires_at` is the refresh token's own `exp`, and `lifetime`
+//!   <refresh token>}` keyed by the image's registry (and the login server, for a mirror),
+//!   and upstream's anonymous entry `"*.azurecr.*": {"", ""}`; `cacheKeyType: Registry`; `expires_at` is the refresh token's own `exp`, and `lifetime`
 //!   comes from it by the one rule of every backend ([`keyring_api::lifetime::for_expiry`]:
 //!   the expiry less a margin, within a floor and a ceiling; the cache adds the jitter). A
 //!   service principal's secret is never handed out.
@@ -36,7 +37,7 @@
 //! |---|---|
 //! | [`config`] | the `acr:` section and its checks; the Azure clouds |
 //! | [`host`] | which registries are ACR login servers or mirrors; no I/O |
-//! | [`identity`] | the Entra ID identity and its token: [`identity::azure_json`] (the node's file), [`identity::imds`] (managed identity), [`identity::service_principal`] (the v2 token endpoint) with [`identity::cert`] (certificate assertions), [`identity::workload`] (service-account tokens), [`identity::binding`] (AKS identity bindings) |
+//! | [`identity`] | the Entra ID identity and its token: [`identity::azure_json`] (the node's file), [`identity::imds`] (managed identity), [`identity::arc`] (its source; Azure Arc's agent), [`identity::service_principal`] (the v2 token endpoint) with [`identity::cert`] (certificate assertions), [`identity::workload`] (service-account tokens), [`identity::binding`] (AKS identity bindings) |
 //! | [`token`] | the registry's [`token::challenge`] and [`token::exchange`]: the ACR refresh token |
 //! | [`answer`] | the `Answer`: keys, user name, lifetime |
 //! | [`error`] | the failures and their one-line wording |
@@ -65,7 +66,7 @@ pub mod upstream;
 use keyring_api::backend::Query;
 use keyring_api::{Answer, Backend, BackendError, Outcome};
 
-pub use answer::USERNAME;
+pub use answer::{ANONYMOUS_KEY, USERNAME};
 pub use config::{Config, ConfigError, Endpoints, MirrorConfig, Settings};
 
 /// The backend's name.
@@ -184,28 +185,38 @@ impl Backend for AcrBackend {
                 target.login_server
             ));
         }
+        let upstream = self.settings.as_upstream;
         details.push(match &self.settings.cloud_config {
+            Some(p) if upstream => format!(
+                "identity: from {} (azure.json) alone, as upstream: managed identity (IMDS, or Azure Arc's agent) or the service principal it names",
+                p.display()
+            ),
             Some(p) => format!(
                 "identity: from {} (azure.json), else AZURE_* variables, else managed identity",
                 p.display()
             ),
+            None if upstream => {
+                "identity: none: acr-credential-provider needs its cloud config argument".into()
+            }
             None => {
                 "identity: AZURE_* variables, else the VM's managed identity (no acr.cloudConfig)"
                     .into()
             }
         });
+        let fallback = self.settings.node_identity_fallback;
         details.push(format!(
-            "with a pod's service-account token: the client assertion of the application named by {} (tenant from {}, else the node's); without that annotation {}",
+            "with a pod's service-account token: the client assertion of the application named by {} (tenant from {}{}); without the client-id annotation {}",
             identity::ANNOTATION_CLIENT_ID,
             identity::ANNOTATION_TENANT_ID,
-            if self.settings.node_identity_fallback {
+            if fallback { ", else the node's" } else { ", required" },
+            if fallback {
                 "the node's identity"
             } else {
                 "an error (acr.nodeIdentityFallback: false)"
             }
         ));
         details.push(format!(
-            "Entra ID token exchanged at {}/oauth2/exchange for an ACR refresh token; user {USERNAME}; keys {:?}",
+            "Entra ID token exchanged at {}/oauth2/exchange for an ACR refresh token; user {USERNAME}; keys {:?}, and {ANONYMOUS_KEY} with an empty credential (an anonymous pull when the token is refused)",
             target.login_server, target.keys
         ));
         keyring_api::backend::Explanation {

@@ -5,12 +5,18 @@
 //! Upstream is `acr-credential-provider <cloud-config-file> [flags]`, a cobra command with
 //! `-r/--registry-mirror`, the identity-binding flags `--ib-sni-name`,
 //! `--ib-default-client-id`, `--ib-default-tenant-id`, `--ib-apiserver-ip`, `--version`,
-//! `--help`, and the flags component-base's `logs.AddFlags` registers (klog's, with
-//! underscores, `-v` among them, and `--log-flush-frequency`). Under its name:
+//! `--help`, and the flags component-base's `logs.AddFlags` registers (`-v`/`--v`,
+//! `--vmodule`, `--log-flush-frequency`). Under its name:
 //!
 //! * the positional file is `acr.cloudConfig` (JSON or YAML, read again for every image);
 //!   without one, `/etc/kubernetes/azure.json` when it exists (upstream requires the
-//!   argument; that is AKS's path);
+//!   argument; that is AKS's path), else an ACR image fails naming the argument;
+//! * the node's identity comes from that file alone, as upstream's ([`Config::as_upstream`]):
+//!   the `AZURE_*` identity variables and `AZURE_AUTHORITY_HOST`, which upstream never reads
+//!   on this path, are ignored with a warning line; the ACR exchange names the file's
+//!   `tenantId`, as upstream's;
+//! * a pod's service-account token needs both `kubernetes.azure.com/acr-client-id` and
+//!   `kubernetes.azure.com/acr-tenant-id`, as upstream (`acr.nodeIdentityFallback` is off);
 //! * `--registry-mirror=<source>:<acr>[,...]` adds `acr.mirrors`; a source may carry a port
 //!   (`mirror.local:5000:myacr.azurecr.io`: the last `:` separates the ACR), which upstream
 //!   cannot express; the source must equal the image's registry (upstream tests a string
@@ -18,16 +24,23 @@
 //!   error here (upstream logs and skips it). A mirrored image uses the node's identity
 //!   even with a service-account token, as upstream (`acr.mirrorsUseNodeIdentity`);
 //! * `--ib-*` set `acr.identityBinding`, cross-checked as upstream does; the exchange is in
-//!   [`crate::identity::binding`]. A request without a service-account token uses the node's
-//!   identity (upstream fails it);
+//!   [`crate::identity::binding`]. `--ib-default-tenant-id` is checked and, as upstream,
+//!   used nowhere. A request without a service-account token uses the node's identity
+//!   (upstream fails it);
 //! * `AZURE_ENVIRONMENT_FILEPATH` (Azure Stack and AKS custom clouds, `cloud:
 //!   AzureStackCloud`): its `activeDirectoryEndpoint` is the Entra ID authority and its
-//!   `containerRegistryDNSSuffix` one more login-server suffix, read on every invocation.
+//!   `containerRegistryDNSSuffix` one more login-server suffix, read on every invocation;
+//! * Azure Arc's managed identity (`IDENTITY_ENDPOINT` with `IMDS_ENDPOINT`, or the agent's
+//!   `himds` binary) is used as upstream's SDK uses it ([`crate::identity::arc`]).
 //!
 //! What stays this backend's: a service principal's secret is exchanged for an ACR refresh
 //! token instead of being handed to the runtime, and the answer carries the image's registry
-//! (and the ACR) rather than wildcard keys. An image that is neither ACR's nor a mirror's
-//! gets an empty answer with exit 0, as upstream.
+//! (and the ACR) rather than wildcard keys, beside upstream's anonymous `*.azurecr.*` entry.
+//! An image that is neither ACR's nor a mirror's gets an empty answer with exit 0, as
+//! upstream. [`PLUGIN`]'s `differences` lists every difference and its reason.
+//!
+//! The table's rows named `azure.json <field>` are fields of the cloud config that upstream's
+//! credential provider reads or ignores, not variables.
 //!
 //! A plugin config file (`KUBELET_KEYRING_CONFIG`) that sets a field wins over the flag.
 
@@ -36,11 +49,10 @@ use std::path::{Path, PathBuf};
 use keyring_api::upstream::{self, EnvVar, Fate, Flag, Parsed, Plugin, Positionals, Takes};
 use keyring_api::BackendError;
 
+pub use crate::config::DEFAULT_CLOUD_CONFIG;
 use crate::config::{split_url, Config, IdentityBindingConfig, MirrorConfig};
 use crate::host::{is_dns_name, is_host_port, is_login_server};
 
-/// AKS's cloud config, used under the upstream name when no file is given.
-pub const DEFAULT_CLOUD_CONFIG: &str = "/etc/kubernetes/azure.json";
 /// Largest environment file read.
 const MAX_ENV_FILE: u64 = 1 << 20;
 
@@ -71,7 +83,7 @@ const FLAGS: &[Flag] = &[
         short: None,
         takes: Takes::Value,
         fate: Fate::Honoured,
-        note: "identity bindings: the tenant when the service account has no kubernetes.azure.com/acr-tenant-id annotation; as upstream the exchange names the node's tenant (azure.json) and this only when that has none",
+        note: "identity bindings: accepted and checked (it needs --ib-sni-name), and, as upstream, used nowhere: the ACR exchange names the cloud config's tenantId",
     },
     Flag {
         long: "ib-apiserver-ip",
@@ -90,9 +102,8 @@ const FLAGS: &[Flag] = &[
     upstream::HELP,
 ];
 
-const OTHER_MI: &str = "a managed-identity endpoint other than IMDS (App Service, Azure Arc, Cloud Shell, Service Fabric) is not supported: use IMDS or a service principal in the cloud config";
-const ONLY_WITH: &str =
-    "only used together with IDENTITY_ENDPOINT or MSI_ENDPOINT, which are refused when set";
+/// The note of the `AZURE_*` identity variables upstream's credential provider never reads.
+const NOT_READ: &str = "not read, as upstream's credential provider reads none of the AZURE_* identity variables: the node's identity comes from the cloud config alone (under kubelet-keyring's own name they name the identity when there is no cloud config)";
 
 const ENV: &[EnvVar] = &[
     EnvVar {
@@ -102,38 +113,63 @@ const ENV: &[EnvVar] = &[
     },
     EnvVar {
         name: "AZURE_AUTHORITY_HOST",
-        fate: Fate::Honoured,
-        note: "the Entra ID authority host, https:// only (it receives the client secret or assertion); here it also wins over the cloud config's cloud",
+        fate: Fate::Warned,
+        note: "not used, as upstream's SDK never uses it once the cloud config names a cloud (azclient always does): the authority comes from the cloud config's cloud or AZURE_ENVIRONMENT_FILEPATH",
+    },
+    EnvVar {
+        name: "AZURE_CLIENT_ID",
+        fate: Fate::Warned,
+        note: NOT_READ,
+    },
+    EnvVar {
+        name: "AZURE_TENANT_ID",
+        fate: Fate::Warned,
+        note: NOT_READ,
+    },
+    EnvVar {
+        name: "AZURE_CLIENT_SECRET",
+        fate: Fate::Warned,
+        note: NOT_READ,
+    },
+    EnvVar {
+        name: "AZURE_CLIENT_CERTIFICATE_PATH",
+        fate: Fate::Warned,
+        note: NOT_READ,
+    },
+    EnvVar {
+        name: "AZURE_FEDERATED_TOKEN_FILE",
+        fate: Fate::Warned,
+        note: NOT_READ,
     },
     EnvVar {
         name: "IDENTITY_ENDPOINT",
-        fate: Fate::Refused,
-        note: OTHER_MI,
+        fate: Fate::Honoured,
+        note: "Azure Arc: with IMDS_ENDPOINT (or the agent's /opt/azcmagent/bin/himds), the agent's managed-identity endpoint, which names a key file in /var/opt/azcmagent/tokens to prove the caller; https://, or http:// to a loopback address only (the key travels in it). With IDENTITY_HEADER (App Service, Service Fabric) a managed identity is refused: exit 2 naming both",
+    },
+    EnvVar {
+        name: "IMDS_ENDPOINT",
+        fate: Fate::Honoured,
+        note: "with IDENTITY_ENDPOINT marks Azure Arc; its value is not used, as upstream",
     },
     EnvVar {
         name: "MSI_ENDPOINT",
         fate: Fate::Refused,
-        note: OTHER_MI,
+        note: "Cloud Shell's (with MSI_SECRET, Azure Machine Learning's) managed identity is not supported on a node: unset it; use IMDS, Azure Arc or a service principal in the cloud config",
     },
     EnvVar {
         name: "IDENTITY_HEADER",
         fate: Fate::Warned,
-        note: ONLY_WITH,
-    },
-    EnvVar {
-        name: "IMDS_ENDPOINT",
-        fate: Fate::Warned,
-        note: ONLY_WITH,
+        note: "alone it has no effect, as upstream; with IDENTITY_ENDPOINT it marks App Service's or Service Fabric's managed identity, which is refused (exit 2) when the cloud config asks for a managed identity",
     },
     EnvVar {
         name: "MSI_SECRET",
         fate: Fate::Warned,
-        note: ONLY_WITH,
+        note: "only used with MSI_ENDPOINT (Azure Machine Learning), which is refused",
     },
     EnvVar {
         name: "IDENTITY_SERVER_THUMBPRINT",
         fate: Fate::Warned,
-        note: ONLY_WITH,
+        note: "only used with IDENTITY_ENDPOINT and IDENTITY_HEADER (Service Fabric), which are refused",
     },
     EnvVar {
         name: "AZURE_REGIONAL_AUTHORITY_NAME",
@@ -148,7 +184,27 @@ const ENV: &[EnvVar] = &[
     EnvVar {
         name: "HTTPS_PROXY",
         fate: Fate::Honoured,
-        note: "proxy for Entra ID and ACR, with NO_PROXY (either case); IMDS and the identity-binding endpoint are always direct",
+        note: "proxy for Entra ID and ACR, with NO_PROXY (either case); IMDS, the Azure Arc agent and the identity-binding endpoint are always direct",
+    },
+    EnvVar {
+        name: "azure.json resourceManagerEndpoint",
+        fate: Fate::Refused,
+        note: "a cloud whose endpoints upstream discovers from ARM metadata (Azure Stack Hub, custom clouds): ACR images fail with exit 2 naming it, unless AZURE_ENVIRONMENT_FILEPATH or acr.endpoints.authorityHost gives the authority (and acr.registrySuffixes the suffix); the built-in clouds' ARM endpoints are taken as those clouds",
+    },
+    EnvVar {
+        name: "azure.json cloudConfigType",
+        fate: Fate::Honoured,
+        note: "read and without effect, as upstream (the plugin has no Kubernetes client: the file is all there is); a value that is not a string fails the file, as upstream",
+    },
+    EnvVar {
+        name: "azure.json aadClientCertPath",
+        fate: Fate::Honoured,
+        note: "upstream ignores it and hands the runtime aadClientId with an empty secret; here the certificate (PEM with its key) signs the assertion of aadClientId, the same application, for an ACR refresh token",
+    },
+    EnvVar {
+        name: "azure.json useFederatedWorkloadIdentityExtension",
+        fate: Fate::Honoured,
+        note: "upstream ignores it (and aadFederatedTokenFile) and hands the runtime aadClientId with the secret; here the token in aadFederatedTokenFile is the assertion of aadClientId, the same application (AZURE_FEDERATED_TOKEN_FILE is not read)",
     },
 ];
 
@@ -166,6 +222,13 @@ pub static PLUGIN: Plugin = Plugin {
         "a --registry-mirror source must equal the image's registry exactly (upstream's prefix test also matched longer hosts) and may carry a port; a malformed entry exits 2 instead of being skipped",
         "an --ib-apiserver-ip FQDN is resolved when an exchange is made, not at every start; a request without a service-account token uses the node identity instead of failing",
         "an image that is neither an ACR nor a mirror gets empty auth cached for 5 minutes (upstream: 0s)",
+        "a service-account token whose acr-client-id or acr-tenant-id annotation is missing or empty fails ACR images with exit 2 (a misconfiguration), where upstream exits 1 for every image the kubelet sends, even one it then answers empty",
+        "with a service principal in the cloud config, an annotated pod's service-account token gets that pod's own credentials (upstream checks the annotations, then hands every pod the node's secret): the pod's identity is what its annotations ask for, and the node's secret never reaches the runtime",
+        "aadClientCertPath and useFederatedWorkloadIdentityExtension in the cloud config authenticate aadClientId (upstream ignores them and hands the runtime aadClientId with an unusable secret)",
+        "a cloud config resourceManagerEndpoint other than a built-in cloud's is not fetched (Azure Stack Hub, custom clouds): ACR images fail with exit 2 naming it unless AZURE_ENVIRONMENT_FILEPATH or acr.endpoints.authorityHost names the authority, and a registry suffix only ARM metadata names needs acr.registrySuffixes",
+        "cloud AzureStackCloud without AZURE_ENVIRONMENT_FILEPATH, or a cloud name this build does not know, fails with exit 2 naming it (upstream silently takes the public cloud and sends a service principal's secret there)",
+        "Azure Arc's IDENTITY_ENDPOINT must be https:// or http:// to a loopback address, since the agent's key travels in it (upstream's SDK sends it anywhere); App Service, Service Fabric, Cloud Shell and Azure Machine Learning managed identities are refused with exit 2",
+        "without the cloud-config argument /etc/kubernetes/azure.json is read when it exists (upstream exits 1 at start)",
     ],
 };
 
@@ -215,6 +278,8 @@ pub fn configure_with(
     }
     if as_upstream {
         config.mirrors_use_node_identity.get_or_insert(true);
+        config.node_identity_fallback.get_or_insert(false);
+        config.as_upstream = true;
     }
     if let Some(ib) = identity_binding(parsed)? {
         config.identity_binding.get_or_insert(ib);

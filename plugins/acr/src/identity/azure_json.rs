@@ -5,6 +5,17 @@
 //! changed identity is picked up without restarting anything. [`select`] is step 2 of the
 //! [selection](super): managed identity, workload identity, or a service principal with a
 //! secret or a certificate.
+//!
+//! Upstream's credential provider reads `cloud`, `tenantId`, `aadClientId`,
+//! `aadClientSecret`, `useManagedIdentityExtension`, `userAssignedIdentityID`,
+//! `resourceManagerEndpoint` and `cloudConfigType` for its identity. Read here beyond those:
+//! `aadClientCertPath` and `useFederatedWorkloadIdentityExtension` with
+//! `aadFederatedTokenFile`, which authenticate the same application `aadClientId` where
+//! upstream hands the runtime `aadClientId` with an empty secret. `cloudConfigType` has no
+//! effect, as upstream (without a Kubernetes client the file is all there is), but must be a
+//! string. A `resourceManagerEndpoint` naming a cloud other than a built-in one is refused
+//! unless the authority is given otherwise ([`check_resource_manager`]): upstream discovers
+//! that cloud's endpoints from ARM metadata, which this build does not fetch.
 
 use std::path::Path;
 
@@ -51,6 +62,55 @@ pub struct AzureJson {
     /// The projected service-account token file for workload identity.
     #[serde(default)]
     pub aad_federated_token_file: String,
+    /// The ARM endpoint of a cloud whose other endpoints come from its metadata (Azure Stack
+    /// Hub, custom clouds).
+    #[serde(default)]
+    pub resource_manager_endpoint: String,
+    /// Where the cloud-provider config comes from (`file`, `secret`, `merge`); no effect in a
+    /// credential provider, as upstream, but a value that is not a string fails the file.
+    #[serde(default)]
+    pub cloud_config_type: Option<String>,
+}
+
+/// The ARM endpoints of the built-in clouds: a `resourceManagerEndpoint` on one of these
+/// hosts names that cloud, whose endpoints are known without asking ARM.
+const BUILT_IN_ARM_HOSTS: [&str; 4] = [
+    "management.azure.com",
+    "management.chinacloudapi.cn",
+    "management.usgovcloudapi.net",
+    "management.microsoftazure.de",
+];
+
+/// Refuses a `resourceManagerEndpoint` that names a cloud whose endpoints upstream would
+/// discover from ARM metadata, unless the plugin config or the `AZURE_ENVIRONMENT_FILEPATH`
+/// file gave the authority (`settings.authority_host`).
+pub fn check_resource_manager(
+    a: &AzureJson,
+    path: &Path,
+    settings: &crate::config::Settings,
+) -> Result<(), Error> {
+    let rme = a.resource_manager_endpoint.trim();
+    if rme.is_empty() || settings.authority_host.is_some() {
+        return Ok(());
+    }
+    let built_in = crate::config::split_url(rme).is_some_and(|(scheme, authority, _)| {
+        scheme == "https"
+            && BUILT_IN_ARM_HOSTS.iter().any(|h| {
+                authority.eq_ignore_ascii_case(h)
+                    || authority.eq_ignore_ascii_case(&format!("{h}:443"))
+            })
+    });
+    if built_in {
+        return Ok(());
+    }
+    Err(Error::Content {
+        what: "azure.json",
+        path: path.to_path_buf(),
+        problem: format!(
+            "resourceManagerEndpoint {} names a cloud whose endpoints upstream discovers from ARM metadata (Azure Stack Hub, custom clouds), which this build does not fetch: set AZURE_ENVIRONMENT_FILEPATH to the cloud's environment file (cloud AzureStackCloud), or acr.endpoints.authorityHost and acr.registrySuffixes in the plugin config",
+            keyring_net::shown_url(rme)
+        ),
+    })
 }
 
 impl AzureJson {
@@ -103,7 +163,9 @@ pub fn read(path: &Path) -> Result<AzureJson, Error> {
     })
 }
 
-/// The node identity `a` (read from `path`) names: step 2 of the selection.
+/// The node identity `a` (read from `path`) names: step 2 of the selection. `env` reads
+/// `AZURE_FEDERATED_TOKEN_FILE`, the workload identity's file when the cloud config names
+/// none (nothing under the upstream name).
 pub fn select(
     a: &AzureJson,
     path: &Path,
@@ -134,6 +196,7 @@ pub fn select(
             tenant: Some(a.tenant_id.clone()).filter(|t| is_tenant_id(t)),
             authority: None,
             origin,
+            cloud_config_tenant: None,
         });
     }
     let tenant = match a.tenant_id.as_str() {
@@ -175,6 +238,7 @@ pub fn select(
         tenant: Some(tenant),
         authority: Some(authority()?),
         origin,
+        cloud_config_tenant: None,
     })
 }
 

@@ -32,7 +32,9 @@ use crate::http::{Body, Call, Http, Route};
 
 /// The identity the pod's `token` gets through the binding `ib`: the application of the
 /// service account's annotation, else `defaultClientId`; `None` when neither names one and
-/// `fallback` (`acr.nodeIdentityFallback`) lets the node's identity answer.
+/// `fallback` (`acr.nodeIdentityFallback`) lets the node's identity answer. Without
+/// `fallback` an annotation that is present but empty is used as upstream uses it (and
+/// fails), instead of giving way to the default.
 pub fn select(
     ib: &IdentityBinding,
     token: &Secret<String>,
@@ -41,11 +43,15 @@ pub fn select(
     fallback: bool,
 ) -> Result<Option<Identity>, Error> {
     let nonempty = |k: &str| annotations.get(k).filter(|v| !v.is_empty()).cloned();
-    match nonempty(ANNOTATION_CLIENT_ID).or_else(|| ib.default_client_id.clone()) {
+    let client_id = match annotations.get(ANNOTATION_CLIENT_ID) {
+        Some(given) if !fallback => Some(given.clone()).filter(|c| !c.is_empty()),
+        _ => nonempty(ANNOTATION_CLIENT_ID).or_else(|| ib.default_client_id.clone()),
+    };
+    match client_id {
         Some(client_id) => {
             // The ACR exchange names the node's tenant, as upstream (its binding credential
-            // keeps the annotation's or default tenant unused); else the binding's, when it is
-            // a tenant ID at all.
+            // keeps the annotation's or default tenant unused); else, under this program's
+            // name, the binding's, when it is a tenant ID at all.
             let tenant = node_tenant.filter(|t| is_tenant_id(t)).or_else(|| {
                 nonempty(ANNOTATION_TENANT_ID)
                     .or_else(|| ib.default_tenant_id.clone())
@@ -57,11 +63,16 @@ pub fn select(
                 tenant,
                 authority: None,
                 origin: format!("identity binding {}", ib.sni_name),
+                cloud_config_tenant: None,
             }))
         }
-        None if !fallback => Err(Error::Setup(format!(
-            "the kubelet sent a service-account token but the service account has no {ANNOTATION_CLIENT_ID} annotation and there is no default client ID (--ib-default-client-id); annotate the service account"
-        ))),
+        None if !fallback => Err(Error::Setup(
+            if annotations.contains_key(ANNOTATION_CLIENT_ID) {
+                format!("the service account's {ANNOTATION_CLIENT_ID} annotation is empty, and an annotation that is there is used instead of --ib-default-client-id (as upstream); set it or remove it")
+            } else {
+                format!("the kubelet sent a service-account token but the service account has no {ANNOTATION_CLIENT_ID} annotation and there is no default client ID (--ib-default-client-id); annotate the service account")
+            },
+        )),
         None => {
             tracing::debug!(
                 "service-account token without {ANNOTATION_CLIENT_ID} nor a default client ID; using the node identity"

@@ -9,31 +9,47 @@
 //!    answers, unless `nodeIdentityFallback: false`.
 //! 1. **Service-account token** (KEP-4412, kubelet ≥ 1.33 with `tokenAttributes`;
 //!    [`workload`]): the request carries the pod's token and the service account is annotated
-//!    with `kubernetes.azure.com/acr-client-id` (and `kubernetes.azure.com/acr-tenant-id`,
-//!    else the node's tenant). The token is the client assertion of that application.
-//!    Without the client-id annotation the node identity is used, unless
-//!    `nodeIdentityFallback: false`.
-//! 2. **`azure.json`** (`cloudConfig` set; [`azure_json`]): `useManagedIdentityExtension` →
-//!    managed identity (`userAssignedIdentityID`: a client ID, or an ARM resource ID with
-//!    `/subscriptions/`); `useFederatedWorkloadIdentityExtension` → workload identity with
-//!    `aadFederatedTokenFile`; else `aadClientId` with `aadClientSecret`, or with
-//!    `aadClientCertPath`.
-//! 3. **Environment**, as `azidentity`'s default chain reads it: `AZURE_CLIENT_SECRET`, then
+//!    with `kubernetes.azure.com/acr-client-id` and `kubernetes.azure.com/acr-tenant-id`. The
+//!    token is the client assertion of that application. A missing annotation is an error
+//!    under `nodeIdentityFallback: false` (the default under the upstream name, as upstream);
+//!    otherwise the node's identity stands in for a missing client ID, its tenant for a
+//!    missing tenant.
+//! 2. **The cloud config** (`cloudConfig`, the `azure.json` argument; [`azure_json`]):
+//!    `useManagedIdentityExtension` → managed identity (`userAssignedIdentityID`: a client
+//!    ID, or an ARM resource ID with `/subscriptions/`); `useFederatedWorkloadIdentityExtension`
+//!    → workload identity with `aadFederatedTokenFile`; else `aadClientId` with
+//!    `aadClientSecret`, or with `aadClientCertPath`.
+//! 3. **Environment** (under this program's name only, without a cloud config), as
+//!    `azidentity`'s default chain reads it: `AZURE_CLIENT_SECRET`, then
 //!    `AZURE_CLIENT_CERTIFICATE_PATH`, then `AZURE_FEDERATED_TOKEN_FILE` (each with
 //!    `AZURE_CLIENT_ID` and `AZURE_TENANT_ID`); otherwise managed identity, user-assigned when
 //!    `AZURE_CLIENT_ID` is set.
 //!
+//! Under the upstream name ([`Settings::as_upstream`]) the node's identity comes from the
+//! cloud config alone, as upstream's: no `AZURE_*` variable names it (step 3 is not taken: a
+//! missing cloud config is an error), completes it (`AZURE_TENANT_ID`,
+//! `AZURE_FEDERATED_TOKEN_FILE`) or moves its authority (`AZURE_AUTHORITY_HOST`).
+//!
 //! An image reached through a mirror skips 0 and 1 when `mirrorsUseNodeIdentity` is set
 //! (upstream's rule, on under its name).
 //!
-//! Asking ([`token`]): managed identity asks IMDS ([`imds`]) for resource
+//! Asking ([`token`]): managed identity asks IMDS ([`imds`]), or Azure Arc's agent when this
+//! machine is Arc-enabled ([`arc`], which also refuses the managed identities of App
+//! Service, Service Fabric, Cloud Shell and Azure ML), for resource
 //! `https://containerregistry.azure.net`; a service principal (secret, or a certificate's
 //! signed assertion, [`cert`]) and workload identity (the projected token file, or the pod's
 //! token) ask the tenant's v2 token endpoint ([`service_principal`]) for scope
 //! `https://containerregistry.azure.net/.default` with `grant_type=client_credentials`; an
 //! identity binding asks the cluster's endpoint ([`binding`]). The authority host is, first
-//! found: `acr.endpoints.authorityHost`, `AZURE_AUTHORITY_HOST`, `acr.cloud`, `azure.json`'s
-//! `cloud`, the cloud of the login server's suffix.
+//! found: `acr.endpoints.authorityHost` (or the `AZURE_ENVIRONMENT_FILEPATH` file's),
+//! `AZURE_AUTHORITY_HOST` (not under the upstream name), `acr.cloud`, `azure.json`'s `cloud`,
+//! the cloud of the login server's suffix. A cloud config's `resourceManagerEndpoint` other
+//! than a built-in cloud's names endpoints upstream discovers from ARM metadata: refused
+//! unless the authority is given one of those ways.
+//!
+//! The tenant the ACR exchange names ([`AadToken::tenant`]): under the upstream name the cloud
+//! config's `tenantId` (an empty `tenant` when it has none), whatever the identity, as
+//! upstream; otherwise the identity's, else the Entra token's own `tid` (none when neither).
 //!
 //! Unlike the Go plugin, a service principal's secret is only ever sent to Entra ID: the
 //! kubelet gets an ACR refresh token, never the secret.
@@ -61,6 +77,7 @@
 //!   ID (hyperfine, 30 runs) 49.4 ± 11.6 ms without, 44.8 ± 16.8 ms with: no difference within
 //!   the noise (user + system 11.9 vs 12.2 ms).
 
+pub mod arc;
 pub mod azure_json;
 pub mod binding;
 pub mod cert;
@@ -115,6 +132,8 @@ pub enum MsiId {
 pub enum Credential {
     /// IMDS; `None` is the system-assigned identity.
     ManagedIdentity(Option<MsiId>),
+    /// Azure Arc's agent at that endpoint; `None` is the system-assigned identity.
+    ArcManagedIdentity(Option<MsiId>, arc::Endpoint),
     /// A service principal's client secret.
     ClientSecret(Secret<String>),
     /// A service principal's certificate (PEM file with the key).
@@ -141,6 +160,9 @@ pub struct Identity {
     pub authority: Option<String>,
     /// Where the selection came from (`azure.json`, `environment`, ...), for diagnostics.
     pub origin: String,
+    /// The cloud config's `tenantId`, which the ACR exchange names under the upstream name;
+    /// set by [`select`].
+    pub cloud_config_tenant: Option<String>,
 }
 
 impl Identity {
@@ -153,6 +175,15 @@ impl Identity {
             }
             Credential::ManagedIdentity(Some(MsiId::ResourceId(r))) => {
                 format!("managed identity ({r})")
+            }
+            Credential::ArcManagedIdentity(None, _) => {
+                "Azure Arc managed identity (system-assigned)".to_string()
+            }
+            Credential::ArcManagedIdentity(Some(MsiId::ClientId(c)), _) => {
+                format!("Azure Arc managed identity (client id {c})")
+            }
+            Credential::ArcManagedIdentity(Some(MsiId::ResourceId(r)), _) => {
+                format!("Azure Arc managed identity ({r})")
             }
             Credential::ClientSecret(_) => {
                 format!("service principal {} (client secret)", self.client_id)
@@ -183,7 +214,9 @@ impl Identity {
 pub struct AadToken {
     /// The token.
     pub token: Secret<String>,
-    /// The identity's tenant, else the token's own `tid` (managed identity may not know its
+    /// Under the upstream name the cloud config's `tenantId` (empty when it has none), as
+    /// upstream sends it; otherwise
+    /// the identity's tenant, else the token's own `tid` (managed identity may not know its
     /// tenant; the token does).
     pub tenant: Option<String>,
 }
@@ -200,38 +233,63 @@ pub fn select(
 ) -> Result<Identity, Error> {
     let azure = match &settings.cloud_config {
         Some(path) => Some((azure_json::read(path)?, path.as_path())),
+        None if settings.as_upstream => return Err(Error::Setup(format!(
+            "acr-credential-provider takes the node's identity from its cloud config file, its first argument (as upstream), and none was given nor is there {}; add it to the provider's args",
+            crate::config::DEFAULT_CLOUD_CONFIG
+        ))),
         None => None,
     };
+    if let Some((a, path)) = &azure {
+        azure_json::check_resource_manager(a, path, settings)?;
+    }
+    // Under the upstream name no AZURE_* variable names, completes or moves the identity.
+    let no_env = |_: &str| None;
+    let identity_env: Env<'_> = if settings.as_upstream { &no_env } else { env };
     let azure_cloud = azure.as_ref().map(|(a, _)| a.cloud.as_str());
-    let authority = || authority_host(settings, env, azure_cloud, login_server);
-    let node_tenant = azure
+    let authority = || authority_host(settings, identity_env, azure_cloud, login_server);
+    let cloud_config_tenant = azure
         .as_ref()
-        .map(|(a, _)| a.tenant_id.clone())
-        .filter(|t| !t.is_empty())
-        .or_else(|| env("AZURE_TENANT_ID"));
+        .map(|(a, _)| a.tenant_id.trim().to_string())
+        .filter(|t| !t.is_empty());
+    let node_tenant = cloud_config_tenant
+        .clone()
+        .or_else(|| identity_env("AZURE_TENANT_ID"));
 
     // The pod's identity, when the kubelet sent its token.
     let token = query
         .service_account_token
         .as_ref()
         .filter(|_| !(mirrored && settings.mirrors_use_node_identity));
+    let mut pod = None;
     if let Some(token) = token {
         let annotations = &query.service_account_annotations;
         let fallback = settings.node_identity_fallback;
-        let pod = match &settings.identity_binding {
-            Some(ib) => binding::select(ib, token, annotations, node_tenant, fallback)?,
-            None => workload::select(token, annotations, node_tenant, fallback, &authority)?,
+        pod = match &settings.identity_binding {
+            Some(ib) => binding::select(ib, token, annotations, node_tenant.clone(), fallback)?,
+            None => workload::select(
+                token,
+                annotations,
+                node_tenant.clone(),
+                fallback,
+                &authority,
+            )?,
         };
-        if let Some(identity) = pod {
-            return Ok(identity);
-        }
     }
 
-    // The node's.
-    match &azure {
-        Some((a, path)) => azure_json::select(a, path, env, &authority),
-        None => from_env(env, &authority),
+    // Else the node's.
+    let mut identity = match (pod, &azure) {
+        (Some(pod), _) => pod,
+        (None, Some((a, path))) => azure_json::select(a, path, identity_env, &authority)?,
+        (None, None) => from_env(env, &authority)?,
+    };
+    if let Credential::ManagedIdentity(id) = &identity.credential {
+        let exists = |p: &Path| std::fs::metadata(p).is_ok();
+        if let arc::Source::Arc(endpoint) = arc::detect(env, &exists)? {
+            identity.credential = Credential::ArcManagedIdentity(id.clone(), endpoint);
+        }
     }
+    identity.cloud_config_tenant = cloud_config_tenant;
+    Ok(identity)
 }
 
 /// The node identity the `AZURE_*` variables name: step 3 of the selection.
@@ -269,6 +327,7 @@ fn from_env(
             tenant: env("AZURE_TENANT_ID").filter(|t| is_tenant_id(t)),
             authority: None,
             origin,
+            cloud_config_tenant: None,
         });
     };
     let missing = |name: &str| {
@@ -284,10 +343,12 @@ fn from_env(
         tenant: Some(check_tenant(&tenant, "AZURE_TENANT_ID")?),
         authority: Some(authority()?),
         origin,
+        cloud_config_tenant: None,
     })
 }
 
-/// The authority host; see the module docs for the order.
+/// The authority host; see the module docs for the order. `env` reads the variables that may
+/// move it (none under the upstream name).
 pub fn authority_host(
     settings: &Settings,
     env: Env<'_>,
@@ -401,6 +462,7 @@ pub fn token(
 ) -> Result<AadToken, Error> {
     let token = match &identity.credential {
         Credential::ManagedIdentity(id) => imds::token(id.as_ref(), settings, http)?,
+        Credential::ArcManagedIdentity(id, endpoint) => arc::token(endpoint, id.as_ref(), http)?,
         Credential::ClientSecret(secret) => {
             service_principal::token(identity, http, |_| Ok(Proof::Secret(secret.clone())))?
         }
@@ -422,12 +484,18 @@ pub fn token(
             }
         },
     };
-    let tenant = identity.tenant.clone().or_else(|| {
-        unverified_claims::<TenantClaim>(token.expose())
-            .ok()
-            .and_then(|c| c.tid)
-            .filter(|t| is_tenant_id(t))
-    });
+    let tenant = if settings.as_upstream {
+        // Upstream's exchange sends the cloud config's TenantID for every identity, empty
+        // when it has none.
+        Some(identity.cloud_config_tenant.clone().unwrap_or_default())
+    } else {
+        identity.tenant.clone().or_else(|| {
+            unverified_claims::<TenantClaim>(token.expose())
+                .ok()
+                .and_then(|c| c.tid)
+                .filter(|t| is_tenant_id(t))
+        })
+    };
     Ok(AadToken { token, tenant })
 }
 

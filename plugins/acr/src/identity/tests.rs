@@ -300,3 +300,142 @@ fn azure_json_names_managed_identity_a_service_principal_or_workload_identity() 
         "{err}"
     );
 }
+
+#[test]
+fn under_the_upstream_name_the_cloud_config_alone_names_the_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = |json: Option<&str>| {
+        let mut s = settings();
+        s.as_upstream = true;
+        s.node_identity_fallback = false;
+        if let Some(json) = json {
+            let p = dir.path().join("azure.json");
+            std::fs::write(&p, json).unwrap();
+            s.cloud_config = Some(p);
+        }
+        s
+    };
+    let q = query();
+    let vars = env_of(&[
+        ("AZURE_CLIENT_ID", C),
+        ("AZURE_TENANT_ID", T),
+        ("AZURE_CLIENT_SECRET", "hunter2"),
+        ("AZURE_FEDERATED_TOKEN_FILE", "/var/run/token"),
+        ("AZURE_AUTHORITY_HOST", "https://login.example.com"),
+    ]);
+    // No cloud config: an error naming the argument, not the AZURE_* identity.
+    let err = select(&upstream(None), &vars, &q, "myacr.azurecr.io")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cloud config") && !err.contains("hunter2"),
+        "{err}"
+    );
+    // A system-assigned identity stays system-assigned whatever AZURE_CLIENT_ID says.
+    let s = upstream(Some(r#"{"useManagedIdentityExtension":true}"#));
+    let id = select(&s, &vars, &q, "myacr.azurecr.io").unwrap();
+    assert!(matches!(id.credential, Credential::ManagedIdentity(None)));
+    assert_eq!(id.cloud_config_tenant, None, "no tenantId: none named");
+    // AZURE_TENANT_ID does not complete a service principal; AZURE_FEDERATED_TOKEN_FILE
+    // does not give workload identity its file; AZURE_AUTHORITY_HOST moves nothing.
+    let s = upstream(Some(&format!(
+        r#"{{"aadClientId":"{C}","aadClientSecret":"s"}}"#
+    )));
+    let err = select(&s, &vars, &q, "myacr.azurecr.io")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no tenantId"), "{err}");
+    let s = upstream(Some(&format!(
+        r#"{{"tenantId":"{T}","aadClientId":"{C}","useFederatedWorkloadIdentityExtension":true}}"#
+    )));
+    let err = select(&s, &vars, &q, "myacr.azurecr.io")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("aadFederatedTokenFile"), "{err}");
+    let s = upstream(Some(&format!(
+        r#"{{"tenantId":"{T}","aadClientId":"{C}","aadClientSecret":"s"}}"#
+    )));
+    let id = select(&s, &vars, &q, "myacr.azurecr.io").unwrap();
+    assert_eq!(
+        id.authority.as_deref(),
+        Some("https://login.microsoftonline.com")
+    );
+    assert_eq!(id.cloud_config_tenant.as_deref(), Some(T));
+    // A pod's token needs both annotations; the node's tenant does not stand in.
+    let mut q = query();
+    q.service_account_token = Some(Secret::new("sa.token.value".into()));
+    q.service_account_annotations
+        .insert(ANNOTATION_CLIENT_ID.into(), C.into());
+    let err = select(&s, &vars, &q, "myacr.azurecr.io")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(ANNOTATION_TENANT_ID) && !err.contains("sa.token"),
+        "{err}"
+    );
+    q.service_account_annotations.insert(
+        ANNOTATION_TENANT_ID.into(),
+        "contoso.onmicrosoft.com".into(),
+    );
+    let id = select(&s, &vars, &q, "myacr.azurecr.io").unwrap();
+    assert_eq!(id.tenant.as_deref(), Some("contoso.onmicrosoft.com"));
+    assert_eq!(
+        id.cloud_config_tenant.as_deref(),
+        Some(T),
+        "the exchange's tenant"
+    );
+}
+
+#[test]
+fn a_resource_manager_endpoint_needs_the_authority_given_unless_it_is_a_built_in_clouds() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("azure.json");
+    let with = |rme: &str, authority: Option<&str>| {
+        std::fs::write(
+            &p,
+            format!(
+                r#"{{"cloud":"AzureStackCloud","tenantId":"{T}","aadClientId":"{C}","aadClientSecret":"hunter2","resourceManagerEndpoint":"{rme}","cloudConfigType":"file"}}"#
+            ),
+        )
+        .unwrap();
+        let mut s = settings();
+        s.cloud_config = Some(p.clone());
+        s.authority_host = authority.map(String::from);
+        select(&s, &env_of(&[]), &query(), "myacr.azurecr.io").map_err(|e| e.to_string())
+    };
+    let err = with(
+        "https://user:pw@management.local.azurestack.external/",
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("resourceManagerEndpoint https://management.local.azurestack.external/")
+            && err.contains("AZURE_ENVIRONMENT_FILEPATH")
+            && !err.contains("pw")
+            && !err.contains("hunter2"),
+        "{err}"
+    );
+    let id = with(
+        "https://management.local.azurestack.external/",
+        Some("https://login.local.example"),
+    )
+    .unwrap();
+    assert_eq!(id.authority.as_deref(), Some("https://login.local.example"));
+    // A built-in cloud's ARM endpoint is that cloud (AzureStackCloud without its file is
+    // still refused, for the cloud name).
+    let err = with("https://management.azure.com/", None).unwrap_err();
+    assert!(!err.contains("resourceManagerEndpoint"), "{err}");
+    assert!(err.contains("AzureStackCloud"), "{err}");
+    // cloudConfigType has no effect but must be a string, as upstream.
+    std::fs::write(
+        &p,
+        r#"{"useManagedIdentityExtension":true,"cloudConfigType":5}"#,
+    )
+    .unwrap();
+    let mut s = settings();
+    s.cloud_config = Some(p.clone());
+    let err = select(&s, &env_of(&[]), &query(), "myacr.azurecr.io")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not valid JSON"), "{err}");
+}

@@ -5,8 +5,8 @@
 //!
 //! * the pod's own, which the kubelet sends with the request (KEP-4412, `tokenAttributes`):
 //!   [`select`] makes it the identity when the service account is annotated with
-//!   `kubernetes.azure.com/acr-client-id` (and `kubernetes.azure.com/acr-tenant-id`, else
-//!   the node's tenant);
+//!   `kubernetes.azure.com/acr-client-id` and `kubernetes.azure.com/acr-tenant-id` (with
+//!   `acr.nodeIdentityFallback`, the node's tenant stands in for the second);
 //! * the node's projected token file (`AZURE_FEDERATED_TOKEN_FILE`, or azure.json's
 //!   `aadFederatedTokenFile`), read for every request by [`token_file`], since the kubelet
 //!   rotates it.
@@ -29,7 +29,10 @@ const MAX_TOKEN_FILE_BYTES: u64 = 64 << 10;
 
 /// The identity the pod's `token` names through the service account's `annotations`, or
 /// `None` when they name no application and `fallback` (`acr.nodeIdentityFallback`) lets
-/// the node's identity answer. `node_tenant`: azure.json's `tenantId` or `AZURE_TENANT_ID`.
+/// the node's identity answer. `node_tenant`: the cloud config's `tenantId` (or
+/// `AZURE_TENANT_ID` under this program's name), which stands in for a missing
+/// `kubernetes.azure.com/acr-tenant-id` only with `fallback`; without it, as upstream, both
+/// annotations are required.
 pub fn select(
     token: &Secret<String>,
     annotations: &BTreeMap<String, String>,
@@ -37,43 +40,42 @@ pub fn select(
     fallback: bool,
     authority: &dyn Fn() -> Result<String, Error>,
 ) -> Result<Option<Identity>, Error> {
-    match annotations
-        .get(ANNOTATION_CLIENT_ID)
-        .filter(|c| !c.is_empty())
-    {
-        Some(client_id) => {
-            let (tenant, origin) = match annotations
-                .get(ANNOTATION_TENANT_ID)
-                .filter(|t| !t.is_empty())
-            {
-                Some(t) => (t.clone(), "service-account annotations"),
-                None => (
-                    node_tenant.ok_or_else(|| {
-                        Error::Setup(format!(
-                            "the service account has {ANNOTATION_CLIENT_ID} but no {ANNOTATION_TENANT_ID} annotation, and the node has no tenant (azure.json tenantId or AZURE_TENANT_ID); annotate the service account"
-                        ))
-                    })?,
-                    "service-account annotation and the node's tenant",
-                ),
-            };
-            Ok(Some(Identity {
-                credential: Credential::ServiceAccountToken(token.clone()),
-                client_id: check_client_id(client_id, ANNOTATION_CLIENT_ID)?,
-                tenant: Some(check_tenant(&tenant, ANNOTATION_TENANT_ID)?),
-                authority: Some(authority()?),
-                origin: origin.into(),
-            }))
+    let annotation = |k: &str| annotations.get(k).filter(|v| !v.is_empty());
+    let Some(client_id) = annotation(ANNOTATION_CLIENT_ID) else {
+        if !fallback {
+            return Err(Error::Setup(format!(
+                "the kubelet sent a service-account token but the service account's {ANNOTATION_CLIENT_ID} annotation is missing or empty (and acr.nodeIdentityFallback is false, the default under acr-credential-provider, as upstream); annotate the service account with the client ID of an identity that has AcrPull"
+            )));
         }
-        None if !fallback => Err(Error::Setup(format!(
-            "the kubelet sent a service-account token but the service account has no {ANNOTATION_CLIENT_ID} annotation, and acr.nodeIdentityFallback is false; annotate the service account with the client ID of an identity that has AcrPull"
-        ))),
-        None => {
-            tracing::debug!(
-                "service-account token without {ANNOTATION_CLIENT_ID}; using the node identity"
-            );
-            Ok(None)
+        tracing::debug!(
+            "service-account token without {ANNOTATION_CLIENT_ID}; using the node identity"
+        );
+        return Ok(None);
+    };
+    let (tenant, origin) = match annotation(ANNOTATION_TENANT_ID) {
+        Some(t) => (t.clone(), "service-account annotations"),
+        None if !fallback => {
+            return Err(Error::Setup(format!(
+                "the service account has {ANNOTATION_CLIENT_ID} but its {ANNOTATION_TENANT_ID} annotation is missing or empty (and acr.nodeIdentityFallback is false, the default under acr-credential-provider, as upstream); annotate the service account with the identity's tenant"
+            )))
         }
-    }
+        None => (
+            node_tenant.ok_or_else(|| {
+                Error::Setup(format!(
+                    "the service account has {ANNOTATION_CLIENT_ID} but no {ANNOTATION_TENANT_ID} annotation, and the node has no tenant (azure.json tenantId or AZURE_TENANT_ID); annotate the service account"
+                ))
+            })?,
+            "service-account annotation and the node's tenant",
+        ),
+    };
+    Ok(Some(Identity {
+        credential: Credential::ServiceAccountToken(token.clone()),
+        client_id: check_client_id(client_id, ANNOTATION_CLIENT_ID)?,
+        tenant: Some(check_tenant(&tenant, ANNOTATION_TENANT_ID)?),
+        authority: Some(authority()?),
+        origin: origin.into(),
+        cloud_config_tenant: None,
+    }))
 }
 
 /// The projected service-account token in the file at `path`, trimmed.

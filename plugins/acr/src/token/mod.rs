@@ -8,8 +8,9 @@
 //!    may also name that base.
 //! 2. [`exchange`]: the Entra token is posted to the realm's `scheme://host` +
 //!    `/oauth2/exchange`, with `grant_type=access_token_refresh_token`, `service`, `tenant`
-//!    (when known), and the Entra token as `access_token` and, as the Go plugin and `az acr
-//!    login` send it, `refresh_token`. The answer's `refresh_token` is the credential.
+//!    (when [`AadToken::tenant`] names one, even empty), and the Entra token as
+//!    `access_token` and, as the Go plugin and `az acr login` send it, `refresh_token`. The
+//!    answer's `refresh_token` is the credential.
 
 pub mod challenge;
 pub mod exchange;
