@@ -51,6 +51,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Value,
         fate: Fate::Honoured,
         note: "comma-separated <source>[:<port>]:<acr login server> pairs (acr.mirrors); images of the source get the ACR's credentials, with the node's identity",
+        source: "cmd/acr-credential-provider/main.go",
     },
     Flag {
         long: "ib-sni-name",
@@ -58,6 +59,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Value,
         fate: Fate::Honoured,
         note: "identity bindings: the TLS name of the API server's token endpoint; pods' service-account tokens are exchanged there (acr.identityBinding.sniName)",
+        source: "cmd/acr-credential-provider/main.go",
     },
     Flag {
         long: "ib-default-client-id",
@@ -65,6 +67,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Value,
         fate: Fate::Honoured,
         note: "identity bindings: the client ID when the service account has no kubernetes.azure.com/acr-client-id annotation",
+        source: "cmd/acr-credential-provider/main.go",
     },
     Flag {
         long: "ib-default-tenant-id",
@@ -72,6 +75,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Value,
         fate: Fate::Honoured,
         note: "identity bindings: the tenant when the service account has no kubernetes.azure.com/acr-tenant-id annotation; as upstream the exchange names the node's tenant (azure.json) and this only when that has none",
+        source: "cmd/acr-credential-provider/main.go",
     },
     Flag {
         long: "ib-apiserver-ip",
@@ -79,6 +83,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Value,
         fate: Fate::Honoured,
         note: "identity bindings: the address the endpoint is dialled at, an IP or a DNS name (resolved when an exchange is made)",
+        source: "cmd/acr-credential-provider/main.go",
     },
     Flag {
         long: "version",
@@ -86,8 +91,9 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Bool,
         fate: Fate::Honoured,
         note: "prints the version and exits (-v is klog's verbosity, as upstream)",
+        source: "cmd/acr-credential-provider/main.go",
     },
-    upstream::HELP,
+    upstream::help("cmd/acr-credential-provider/main.go"),
 ];
 
 const OTHER_MI: &str = "a managed-identity endpoint other than IMDS (App Service, Azure Arc, Cloud Shell, Service Fabric) is not supported: use IMDS or a service principal in the cloud config";
@@ -99,56 +105,67 @@ const ENV: &[EnvVar] = &[
         name: "AZURE_ENVIRONMENT_FILEPATH",
         fate: Fate::Honoured,
         note: "the cloud's environment file (cloud AzureStackCloud): activeDirectoryEndpoint is the Entra ID authority, containerRegistryDNSSuffix one more ACR suffix",
+        source: "vendor/sigs.k8s.io/cloud-provider-azure/pkg/azclient/cloud.go",
     },
     EnvVar {
         name: "AZURE_AUTHORITY_HOST",
         fate: Fate::Honoured,
         note: "the Entra ID authority host; here it also wins over the cloud config's cloud",
+        source: "vendor/github.com/Azure/azure-sdk-for-go/sdk/azidentity/azidentity.go",
     },
     EnvVar {
         name: "IDENTITY_ENDPOINT",
         fate: Fate::Refused,
         note: OTHER_MI,
+        source: "vendor/github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity/managedidentity.go",
     },
     EnvVar {
         name: "MSI_ENDPOINT",
         fate: Fate::Refused,
         note: OTHER_MI,
+        source: "vendor/github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity/managedidentity.go",
     },
     EnvVar {
         name: "IDENTITY_HEADER",
         fate: Fate::Warned,
         note: ONLY_WITH,
+        source: "vendor/github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity/managedidentity.go",
     },
     EnvVar {
         name: "IMDS_ENDPOINT",
         fate: Fate::Warned,
         note: ONLY_WITH,
+        source: "vendor/github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity/managedidentity.go",
     },
     EnvVar {
         name: "MSI_SECRET",
         fate: Fate::Warned,
         note: ONLY_WITH,
+        source: "vendor/github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity/managedidentity.go",
     },
     EnvVar {
         name: "IDENTITY_SERVER_THUMBPRINT",
         fate: Fate::Warned,
         note: ONLY_WITH,
+        source: "vendor/github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity/managedidentity.go",
     },
     EnvVar {
         name: "AZURE_REGIONAL_AUTHORITY_NAME",
         fate: Fate::Warned,
         note: "Entra ID's regional endpoints are not used; the global one issues the same tokens",
+        source: "vendor/github.com/Azure/azure-sdk-for-go/sdk/azidentity/azidentity.go",
     },
     EnvVar {
         name: "AZURE_SDK_GO_LOGGING",
         fate: Fate::Warned,
         note: "the Go SDK's logging; use --v",
+        source: "vendor/github.com/Azure/azure-sdk-for-go/sdk/internal/log/log.go",
     },
     EnvVar {
         name: "HTTPS_PROXY",
         fate: Fate::Honoured,
         note: "proxy for Entra ID and ACR, with NO_PROXY (either case); IMDS and the identity-binding endpoint are always direct",
+        source: "vendor/github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime/transport_default_http_client.go (net/http ProxyFromEnvironment)",
     },
 ];
 
@@ -157,7 +174,7 @@ pub static PLUGIN: Plugin = Plugin {
     backend: crate::NAME,
     names: &["acr-credential-provider"],
     flags: FLAGS,
-    klog: true,
+    klog: upstream::Klog::ComponentBase("cmd/acr-credential-provider/main.go"),
     env: ENV,
     positionals: Positionals::OneFile,
     differences: &[

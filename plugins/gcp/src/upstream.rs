@@ -25,11 +25,14 @@
 //! Upstream answers a failure with empty credentials and exit 0; here it is an error the
 //! kubelet logs, as under this program's own name.
 
-use keyring_api::upstream::{EnvVar, Fate, Flag, Parsed, Plugin, Positionals, Takes};
+use keyring_api::upstream::{EnvVar, Fate, Flag, Klog, Parsed, Plugin, Positionals, Takes};
 use keyring_api::{BackendError, CacheKeyType};
 
 use crate::config::{Config, WorkloadIdentity};
 use crate::host::OtherHosts;
+
+const GET_CREDENTIALS: &str = "cmd/auth-provider-gcp/app/getcredentials.go";
+const PROVIDER: &str = "cmd/auth-provider-gcp/provider/provider.go";
 
 const FLAGS: &[Flag] = &[
     Flag {
@@ -38,6 +41,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Value,
         fate: Fate::Honoured,
         note: "gcr: the access token; dockercfg, dockercfg-url: the metadata docker config first (gcp.dockercfg)",
+        source: GET_CREDENTIALS,
     },
     Flag {
         long: "identity-provider",
@@ -45,6 +49,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Value,
         fate: Fate::Honoured,
         note: "Workload Identity image pulls for service accounts annotated iam.gke.io/enable-wi-image-pull (gcp.workloadIdentity.identityProvider)",
+        source: GET_CREDENTIALS,
     },
     Flag {
         long: "project-id",
@@ -52,6 +57,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Value,
         fate: Fate::Honoured,
         note: "the project of the workload identity pool (gcp.workloadIdentity.projectId); the metadata server's when absent",
+        source: GET_CREDENTIALS,
     },
     Flag {
         long: "help",
@@ -59,6 +65,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Bool,
         fate: Fate::Honoured,
         note: "prints the usage and exits",
+        source: "cmd/auth-provider-gcp/main.go",
     },
 ];
 
@@ -67,26 +74,31 @@ const ENV: &[EnvVar] = &[
         name: "KUBE_SIDECAR_CACHE_DURATION",
         fate: Fate::Honoured,
         note: "a Go duration that caps the answer's cacheDuration (never past the token's life)",
+        source: PROVIDER,
     },
     EnvVar {
         name: "KUBE_SIDECAR_CACHE_TYPE",
         fate: Fate::Honoured,
         note: "the answer's cacheKeyType: image, registry or global",
+        source: PROVIDER,
     },
     EnvVar {
         name: "HTTPS_PROXY",
         fate: Fate::Honoured,
         note: "proxy for Google APIs, with NO_PROXY (either case); the metadata server is always direct",
+        source: "cmd/auth-provider-gcp/app/getcredentials.go (utilnet.SetTransportDefaults: net/http ProxyFromEnvironment)",
     },
     EnvVar {
         name: "GOOGLE_APPLICATION_CREDENTIALS",
         fate: Fate::Honoured,
         note: "a service-account key file used instead of the metadata server (upstream ignores it)",
+        source: "",
     },
     EnvVar {
         name: "GCE_METADATA_HOST",
         fate: Fate::Honoured,
         note: "the metadata server's address (upstream hard-codes metadata.google.internal)",
+        source: "",
     },
 ];
 
@@ -99,7 +111,7 @@ pub static PLUGIN: Plugin = Plugin {
         "gcp-credential-provider",
     ],
     flags: FLAGS,
-    klog: true,
+    klog: Klog::InitFlags("cmd/auth-provider-gcp/main.go"),
     env: ENV,
     positionals: Positionals::Subcommand("get-credentials"),
     differences: &[
