@@ -177,6 +177,41 @@ fn fates_of_every_flag_and_variable() {
 /// Tests that show a particular flag's or variable's meaning, beyond its fate.
 const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
+        "gcp",
+        "KUBE_SIDECAR_CACHE_TYPE",
+        "tests/gcp.rs upstream_the_answer_is_cached_per_image_unless_kube_sidecar_cache_type_says_otherwise",
+    ),
+    (
+        "gcp",
+        "KUBE_SIDECAR_CACHE_DURATION",
+        "tests/gcp.rs upstream_the_sidecar_variables_apply_to_the_docker_config_flows_too",
+    ),
+    (
+        "gcp",
+        "--project-id",
+        "tests/gcp.rs upstream_project_id_alone_is_accepted_and_changes_nothing",
+    ),
+    (
+        "gcp",
+        "--identity-provider",
+        "tests/gcp.rs upstream_an_opted_in_service_account_without_identity_provider_pulls_as_the_node",
+    ),
+    (
+        "gcp",
+        "--identity-provider",
+        "tests/gcp.rs upstream_never_impersonates_unless_the_plugin_config_says_impersonate",
+    ),
+    (
+        "gcp",
+        "--authFlow",
+        "tests/gcp.rs upstream_dockercfg_flows_read_one_attribute_and_answer_the_whole_document_never_a_token",
+    ),
+    (
+        "gcp",
+        "--log_dir",
+        "tests/gcp.rs upstream_klog_flags_are_klogs_own_and_the_others_are_accepted_as_extras",
+    ),
+    (
         "ecr",
         "AWS_ECR_ROLE_ARN",
         "tests/ecr.rs the_configured_default_role_and_aws_ecr_role_arn",
@@ -220,7 +255,7 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
         "gcp",
         "GOOGLE_APPLICATION_CREDENTIALS",
-        "tests/gcp.rs key_file_from_google_application_credentials",
+        "tests/gcp.rs upstream_the_node_token_comes_from_the_metadata_server_unless_the_config_lists_credential_files",
     ),
     (
         "gcp",
