@@ -134,7 +134,7 @@ static OWN_NAME: Plugin = Plugin {
     backend: "kubelet-keyring",
     names: &["kubelet-keyring"],
     flags: &[],
-    klog: true,
+    klog: upstream::Klog::None,
     env: &[],
     positionals: Positionals::Ignored,
     differences: &[],
@@ -359,11 +359,10 @@ pub fn usage(plugin: &Plugin, name: &str) -> String {
             Positionals::Ignored => String::new(),
         }
     );
-    let klog: &[Flag] = if plugin.klog {
-        upstream::KLOG_FLAGS
-    } else {
-        &[]
-    };
+    // klog's flags as the Go program registers them; the others are accepted too.
+    let klog = upstream::KLOG_FLAGS
+        .iter()
+        .filter(|f| plugin.klog.registers(f.long));
     for f in plugin.flags.iter().chain(klog) {
         let short = f.short.map(|c| format!("-{c}, ")).unwrap_or_default();
         let value = if f.takes == Takes::Value {

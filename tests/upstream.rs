@@ -1,6 +1,8 @@
 //! The binary under the upstream plugins' names: every flag and variable of each upstream
-//! plugin's table has its fate (honoured, warned with one stderr line, refused with exit 2
-//! naming it), and the fates table in docs/migrating.md is the tables' own rendering.
+//! plugin's table, and every klog flag under every name, has its fate (honoured, warned with
+//! one stderr line, refused with exit 2 naming it), and the fates table in docs/migrating.md
+//! is the tables' own rendering, with each row's upstream source (or "extra" where the Go
+//! program has no such flag or variable).
 //!
 //! The shipped configs' entries run end to end in tests/ecr.rs (moto), tests/gcp.rs (fake
 //! metadata) and tests/upstream_acr.rs (fake Azure), by the kubelet's rules.
@@ -83,14 +85,15 @@ fn run_as(s: &Sandbox, plugin: &Plugin, args: &[String], env: &[(&str, &str)]) -
     )
 }
 
-/// Every flag and variable of every plugin's table, given to the binary under that name:
-/// honoured ones are taken silently, warned ones cost exactly one stderr line naming them
-/// (and not the run), refused ones exit 2 with a line naming them.
+/// Every flag and variable of every plugin's table, and every klog flag (accepted under every
+/// name, upstream's or an extra), given to the binary under that name: honoured ones are
+/// taken silently, warned ones cost exactly one stderr line naming them (and not the run),
+/// refused ones exit 2 with a line naming them.
 #[test]
 fn fates_of_every_flag_and_variable() {
     let s = Sandbox::new();
     for plugin in plugins() {
-        let klog: &[Flag] = if plugin.klog { KLOG_FLAGS } else { &[] };
+        let klog: &[Flag] = KLOG_FLAGS;
         let lead: Vec<String> = match plugin.positionals {
             keyring_api::upstream::Positionals::Subcommand(w) => vec![w.to_string()],
             _ => vec![],
@@ -174,6 +177,41 @@ fn fates_of_every_flag_and_variable() {
 /// Tests that show a particular flag's or variable's meaning, beyond its fate.
 const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
+        "gcp",
+        "KUBE_SIDECAR_CACHE_TYPE",
+        "tests/gcp.rs upstream_the_answer_is_cached_per_image_unless_kube_sidecar_cache_type_says_otherwise",
+    ),
+    (
+        "gcp",
+        "KUBE_SIDECAR_CACHE_DURATION",
+        "tests/gcp.rs upstream_the_sidecar_variables_apply_to_the_docker_config_flows_too",
+    ),
+    (
+        "gcp",
+        "--project-id",
+        "tests/gcp.rs upstream_project_id_alone_is_accepted_and_changes_nothing",
+    ),
+    (
+        "gcp",
+        "--identity-provider",
+        "tests/gcp.rs upstream_an_opted_in_service_account_without_identity_provider_pulls_as_the_node",
+    ),
+    (
+        "gcp",
+        "--identity-provider",
+        "tests/gcp.rs upstream_never_impersonates_unless_the_plugin_config_says_impersonate",
+    ),
+    (
+        "gcp",
+        "--authFlow",
+        "tests/gcp.rs upstream_dockercfg_flows_read_one_attribute_and_answer_the_whole_document_never_a_token",
+    ),
+    (
+        "gcp",
+        "--log_dir",
+        "tests/gcp.rs upstream_klog_flags_are_klogs_own_and_the_others_are_accepted_as_extras",
+    ),
+    (
         "ecr",
         "AWS_ECR_ROLE_ARN",
         "tests/ecr.rs the_configured_default_role_and_aws_ecr_role_arn",
@@ -217,31 +255,57 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
         "gcp",
         "GOOGLE_APPLICATION_CREDENTIALS",
-        "tests/gcp.rs key_file_from_google_application_credentials",
+        "tests/gcp.rs upstream_the_node_token_comes_from_the_metadata_server_unless_the_config_lists_credential_files",
+    ),
+    (
+        "gcp",
+        "HTTPS_PROXY",
+        "tests/gcp.rs google_apis_are_reached_through_https_proxy_and_the_metadata_server_directly",
     ),
 ];
 
-/// The fates table of docs/migrating.md, rendered from the plugins' own tables.
+/// The fates table of docs/migrating.md, rendered from the plugins' own tables: per plugin
+/// its own flags, then klog's (upstream's where the Go program registers them, else
+/// extras), then its variables.
 fn fates_table() -> String {
     let generic = "tests/upstream.rs fates_of_every_flag_and_variable";
     let mut out = String::from(
-        "| plugin | flag or variable | fate | what kubelet-keyring does | shown by |\n\
-         |---|---|---|---|---|\n",
+        "| plugin | flag or variable | upstream source | fate | what kubelet-keyring does | shown by |\n\
+         |---|---|---|---|---|---|\n",
     );
+    let cell = |source: Option<String>, what: &str| match source {
+        Some(files) => files
+            .split("; ")
+            .map(|f| match f.split_once(" (") {
+                Some((file, how)) => format!("`{file}` ({how}"),
+                None => format!("`{f}`"),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        None => format!("extra: {what}"),
+    };
     for plugin in plugins() {
-        let klog: &[Flag] = if plugin.klog { KLOG_FLAGS } else { &[] };
-        let mut rows: Vec<(String, Fate, &str)> = Vec::new();
-        for f in plugin.flags.iter().chain(klog) {
+        let mut rows: Vec<(String, String, Fate, &str)> = Vec::new();
+        for f in plugin.flags.iter().chain(KLOG_FLAGS) {
+            let source = plugin.flag_source(f);
+            // A shorthand only where upstream has it (ecr's -v is its --version, not klog's).
             let name = match f.short {
-                Some(c) => format!("`--{}` / `-{c}`", f.long),
-                None => format!("`--{}`", f.long),
+                Some(c) if source.is_some() => format!("`--{}` / `-{c}`", f.long),
+                _ => format!("`--{}`", f.long),
             };
-            rows.push((name, f.fate, f.note));
+            let source = cell(source, "not an upstream flag (upstream exits 1 on it)");
+            rows.push((name, source, f.fate, f.note));
         }
         for v in plugin.env {
-            rows.push((format!("`{}`", v.name), v.fate, v.note));
+            let source = (!v.source.is_empty()).then(|| v.source.to_string());
+            rows.push((
+                format!("`{}`", v.name),
+                cell(source, "upstream never reads it"),
+                v.fate,
+                v.note,
+            ));
         }
-        for (name, fate, note) in rows {
+        for (name, source, fate, note) in rows {
             let bare = name.trim_matches('`').split('`').next().unwrap_or_default();
             let mut shown: Vec<&str> = SHOWN_BY
                 .iter()
@@ -252,7 +316,7 @@ fn fates_table() -> String {
                 shown.push(generic);
             }
             out.push_str(&format!(
-                "| {} | {name} | {} | {} | {} |\n",
+                "| {} | {name} | {source} | {} | {} | {} |\n",
                 plugin.names[0],
                 fate.as_str(),
                 note.replace('|', "\\|"),
@@ -261,6 +325,76 @@ fn fates_table() -> String {
         }
     }
     out
+}
+
+/// Every row names where upstream reads it, or is marked an extra: klog's flags per plugin
+/// (ecr-credential-provider registers none, so `--v` is an extra there; acr-credential-
+/// provider component-base's three; auth-provider-gcp klog's fifteen), variables only where
+/// upstream never reads them.
+#[test]
+fn every_row_has_its_upstream_source_or_is_an_extra() {
+    let registered = |backend: &str| -> Vec<&'static str> {
+        let plugin = plugins()
+            .into_iter()
+            .find(|p| p.backend == backend)
+            .expect("plugin");
+        KLOG_FLAGS
+            .iter()
+            .filter(|f| plugin.flag_source(f).is_some())
+            .map(|f| f.long)
+            .collect()
+    };
+    #[cfg(feature = "ecr")]
+    assert_eq!(registered("ecr"), Vec::<&str>::new());
+    #[cfg(feature = "acr")]
+    assert_eq!(registered("acr"), ["v", "vmodule", "log-flush-frequency"]);
+    #[cfg(feature = "gcp")]
+    {
+        let gcp = registered("gcp");
+        assert_eq!(gcp.len(), 15, "{gcp:?}");
+        assert!(!gcp.contains(&"log-flush-frequency") && !gcp.contains(&"logging-format"));
+    }
+    for plugin in plugins() {
+        for f in plugin.flags {
+            assert!(
+                !f.source.is_empty(),
+                "{} --{}: an upstream flag without its source",
+                plugin.names[0],
+                f.long
+            );
+        }
+        for v in plugin.env {
+            let extra = matches!(
+                (plugin.backend, v.name),
+                (
+                    "gcp",
+                    "GOOGLE_APPLICATION_CREDENTIALS" | "GCE_METADATA_HOST"
+                )
+            );
+            assert_eq!(
+                v.source.is_empty(),
+                extra,
+                "{} {}: source {:?}",
+                plugin.names[0],
+                v.name,
+                v.source
+            );
+        }
+    }
+    // The guide says so: ecr's --v is an extra, not something that keeps working.
+    let table = fates_table();
+    #[cfg(feature = "ecr")]
+    assert!(
+        table.contains(
+            "| ecr-credential-provider | `--v` | extra: not an upstream flag (upstream exits 1 on it) |"
+        ),
+        "{table}"
+    );
+    #[cfg(feature = "gcp")]
+    assert!(
+        table.contains("| auth-provider-gcp | `--log-flush-frequency` | extra: not an upstream flag (upstream exits 1 on it) |"),
+        "{table}"
+    );
 }
 
 /// docs/migrating.md holds the table between its markers; `KEYRING_UPDATE_DOCS=1` rewrites it.

@@ -63,6 +63,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Value,
         fate: Fate::Honoured,
         note: "comma-separated <source>[:<port>]:<acr login server> pairs (acr.mirrors); images of the source get the ACR's credentials, with the node's identity",
+        source: "cmd/acr-credential-provider/main.go",
     },
     Flag {
         long: "ib-sni-name",
@@ -70,6 +71,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Value,
         fate: Fate::Honoured,
         note: "identity bindings: the TLS name of the API server's token endpoint; pods' service-account tokens are exchanged there (acr.identityBinding.sniName)",
+        source: "cmd/acr-credential-provider/main.go",
     },
     Flag {
         long: "ib-default-client-id",
@@ -77,6 +79,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Value,
         fate: Fate::Honoured,
         note: "identity bindings: the client ID when the service account has no kubernetes.azure.com/acr-client-id annotation",
+        source: "cmd/acr-credential-provider/main.go",
     },
     Flag {
         long: "ib-default-tenant-id",
@@ -84,6 +87,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Value,
         fate: Fate::Honoured,
         note: "identity bindings: accepted and checked (it needs --ib-sni-name), and, as upstream, used nowhere: the ACR exchange names the cloud config's tenantId",
+        source: "cmd/acr-credential-provider/main.go",
     },
     Flag {
         long: "ib-apiserver-ip",
@@ -91,6 +95,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Value,
         fate: Fate::Honoured,
         note: "identity bindings: the address the endpoint is dialled at, an IP or a DNS name (resolved when an exchange is made)",
+        source: "cmd/acr-credential-provider/main.go",
     },
     Flag {
         long: "version",
@@ -98,8 +103,9 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Bool,
         fate: Fate::Honoured,
         note: "prints the version and exits (-v is klog's verbosity, as upstream)",
+        source: "cmd/acr-credential-provider/main.go",
     },
-    upstream::HELP,
+    upstream::help("cmd/acr-credential-provider/main.go"),
 ];
 
 /// The note of the `AZURE_*` identity variables upstream's credential provider never reads.
@@ -110,101 +116,121 @@ const ENV: &[EnvVar] = &[
         name: "AZURE_ENVIRONMENT_FILEPATH",
         fate: Fate::Honoured,
         note: "the cloud's environment file (cloud AzureStackCloud): activeDirectoryEndpoint (https:// only) is the Entra ID authority, containerRegistryDNSSuffix one more ACR suffix",
+        source: "vendor/sigs.k8s.io/cloud-provider-azure/pkg/azclient/cloud.go",
     },
     EnvVar {
         name: "AZURE_AUTHORITY_HOST",
         fate: Fate::Warned,
         note: "not used, as upstream's SDK never uses it once the cloud config names a cloud (azclient always does): the authority comes from the cloud config's cloud or AZURE_ENVIRONMENT_FILEPATH",
+        source: "vendor/github.com/Azure/azure-sdk-for-go/sdk/azidentity/azidentity.go",
     },
     EnvVar {
         name: "AZURE_CLIENT_ID",
         fate: Fate::Warned,
         note: NOT_READ,
+        source: "pkg/credentialprovider/azure_credentials.go",
     },
     EnvVar {
         name: "AZURE_TENANT_ID",
         fate: Fate::Warned,
         note: NOT_READ,
+        source: "pkg/credentialprovider/azure_credentials.go",
     },
     EnvVar {
         name: "AZURE_CLIENT_SECRET",
         fate: Fate::Warned,
         note: NOT_READ,
+        source: "pkg/credentialprovider/azure_credentials.go",
     },
     EnvVar {
         name: "AZURE_CLIENT_CERTIFICATE_PATH",
         fate: Fate::Warned,
         note: NOT_READ,
+        source: "pkg/credentialprovider/azure_credentials.go",
     },
     EnvVar {
         name: "AZURE_FEDERATED_TOKEN_FILE",
         fate: Fate::Warned,
         note: NOT_READ,
+        source: "pkg/credentialprovider/azure_credentials.go",
     },
     EnvVar {
         name: "IDENTITY_ENDPOINT",
         fate: Fate::Honoured,
         note: "Azure Arc: with IMDS_ENDPOINT (or the agent's /opt/azcmagent/bin/himds), the agent's managed-identity endpoint, which names a key file in /var/opt/azcmagent/tokens to prove the caller; https://, or http:// to a loopback address only (the key travels in it). With IDENTITY_HEADER (App Service, Service Fabric) a managed identity is refused: exit 2 naming both",
+        source: "vendor/github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity/managedidentity.go",
     },
     EnvVar {
         name: "IMDS_ENDPOINT",
         fate: Fate::Honoured,
         note: "with IDENTITY_ENDPOINT marks Azure Arc; its value is not used, as upstream",
+        source: "vendor/github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity/managedidentity.go",
     },
     EnvVar {
         name: "MSI_ENDPOINT",
         fate: Fate::Refused,
         note: "Cloud Shell's (with MSI_SECRET, Azure Machine Learning's) managed identity is not supported on a node: unset it; use IMDS, Azure Arc or a service principal in the cloud config",
+        source: "vendor/github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity/managedidentity.go",
     },
     EnvVar {
         name: "IDENTITY_HEADER",
         fate: Fate::Warned,
         note: "alone it has no effect, as upstream; with IDENTITY_ENDPOINT it marks App Service's or Service Fabric's managed identity, which is refused (exit 2) when the cloud config asks for a managed identity",
+        source: "vendor/github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity/managedidentity.go",
     },
     EnvVar {
         name: "MSI_SECRET",
         fate: Fate::Warned,
         note: "only used with MSI_ENDPOINT (Azure Machine Learning), which is refused",
+        source: "vendor/github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity/managedidentity.go",
     },
     EnvVar {
         name: "IDENTITY_SERVER_THUMBPRINT",
         fate: Fate::Warned,
         note: "only used with IDENTITY_ENDPOINT and IDENTITY_HEADER (Service Fabric), which are refused",
+        source: "vendor/github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity/managedidentity.go",
     },
     EnvVar {
         name: "AZURE_REGIONAL_AUTHORITY_NAME",
         fate: Fate::Warned,
         note: "Entra ID's regional endpoints are not used; the global one issues the same tokens",
+        source: "vendor/github.com/Azure/azure-sdk-for-go/sdk/azidentity/azidentity.go",
     },
     EnvVar {
         name: "AZURE_SDK_GO_LOGGING",
         fate: Fate::Warned,
         note: "the Go SDK's logging; use --v",
+        source: "vendor/github.com/Azure/azure-sdk-for-go/sdk/internal/log/log.go",
     },
     EnvVar {
         name: "HTTPS_PROXY",
         fate: Fate::Honoured,
         note: "proxy for Entra ID and ACR, with NO_PROXY (either case); IMDS, the Azure Arc agent and the identity-binding endpoint are always direct",
+        source: "vendor/github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime/transport_default_http_client.go (net/http ProxyFromEnvironment)",
     },
     EnvVar {
         name: "azure.json resourceManagerEndpoint",
         fate: Fate::Refused,
         note: "a cloud whose endpoints upstream discovers from ARM metadata (Azure Stack Hub, custom clouds): ACR images fail with exit 2 naming it, unless AZURE_ENVIRONMENT_FILEPATH or acr.endpoints.authorityHost gives the authority (and acr.registrySuffixes the suffix); the built-in clouds' ARM endpoints are taken as those clouds",
+        source: "pkg/credentialprovider/azure_credentials.go",
     },
     EnvVar {
         name: "azure.json cloudConfigType",
         fate: Fate::Honoured,
         note: "read and without effect, as upstream (the plugin has no Kubernetes client: the file is all there is); a value that is not a string fails the file, as upstream",
+        source: "pkg/credentialprovider/azure_credentials.go",
     },
     EnvVar {
         name: "azure.json aadClientCertPath",
         fate: Fate::Honoured,
         note: "upstream ignores it and hands the runtime aadClientId with an empty secret; here the certificate (PEM with its key) signs the assertion of aadClientId, the same application, for an ACR refresh token",
+        source: "pkg/credentialprovider/azure_credentials.go",
     },
     EnvVar {
         name: "azure.json useFederatedWorkloadIdentityExtension",
         fate: Fate::Honoured,
         note: "upstream ignores it (and aadFederatedTokenFile) and hands the runtime aadClientId with the secret; here the token in aadFederatedTokenFile is the assertion of aadClientId, the same application (AZURE_FEDERATED_TOKEN_FILE is not read)",
+        source: "pkg/credentialprovider/azure_credentials.go",
     },
 ];
 
@@ -213,7 +239,7 @@ pub static PLUGIN: Plugin = Plugin {
     backend: crate::NAME,
     names: &["acr-credential-provider"],
     flags: FLAGS,
-    klog: true,
+    klog: upstream::Klog::ComponentBase("cmd/acr-credential-provider/main.go"),
     env: ENV,
     positionals: Positionals::OneFile,
     differences: &[

@@ -11,6 +11,12 @@
 //!   change which credentials come back (log formatting, for example);
 //! * [`Fate::Refused`]: exit 2 with a line that names it and says what to do.
 //!
+//! Every row also names its *upstream source*: the file of the upstream repository (or of the
+//! Go module it builds with) where the Go program registers the flag or reads the variable, or
+//! nothing when upstream has no such flag or variable and this program takes it as an extra.
+//! klog's flags ([`KLOG_FLAGS`]) are accepted under every name; which of them the Go program
+//! itself registers is the plugin's [`Klog`].
+//!
 //! [`parse`] reads a command line as Go's `pflag` does (`--name=value`, `--name value`,
 //! `-n value`, `-nvalue`, boolean `--name` or `--name=false`, `--` ends the flags), plus the
 //! single-dash long form Go's `flag` package accepts for the logging flags (`-v=3`,
@@ -18,6 +24,11 @@
 //! [`Parsed`] flags into its own config. Nothing here does I/O.
 
 use crate::error::{BackendError, ErrorKind};
+
+mod klog;
+
+use klog::alias;
+pub use klog::{Klog, COMPONENT_BASE_FLAGS, KLOG_FLAGS, KLOG_INIT_FLAGS};
 
 /// What happens to an upstream flag or variable here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,16 +76,25 @@ pub struct Flag {
     /// for refused ones, what to do instead. One sentence, shown by `validate-config`, in the
     /// warning or error line, and in docs/migrating.md.
     pub note: &'static str,
+    /// Where upstream registers it: a file of the upstream repository (`cmd/.../main.go`,
+    /// `vendor/...`), or of the Go module it builds with when the repository does not vendor
+    /// it; `""` when upstream has no such flag (an extra here). For [`KLOG_FLAGS`], the file
+    /// that defines the flag; whether a plugin registers it is its [`Klog`]'s business.
+    pub source: &'static str,
 }
 
-/// cobra's `-h/--help`, which every upstream plugin has.
-pub const HELP: Flag = Flag {
-    long: "help",
-    short: Some('h'),
-    takes: Takes::Bool,
-    fate: Fate::Honoured,
-    note: "prints the usage and exits",
-};
+/// cobra's `-h/--help`, which every upstream plugin has; `source` is the file that builds
+/// the plugin's cobra command.
+pub const fn help(source: &'static str) -> Flag {
+    Flag {
+        long: "help",
+        short: Some('h'),
+        takes: Takes::Bool,
+        fate: Fate::Honoured,
+        note: "prints the usage and exits",
+        source,
+    }
+}
 
 /// One environment variable an upstream plugin reads.
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +105,9 @@ pub struct EnvVar {
     pub fate: Fate,
     /// As for [`Flag::note`].
     pub note: &'static str,
+    /// As for [`Flag::source`]: where upstream reads it, `""` when it never does (an extra
+    /// here).
+    pub source: &'static str,
 }
 
 /// Whether a table's variable `pattern` (a name, or a prefix ending in `*`) covers `name`.
@@ -115,9 +138,10 @@ pub struct Plugin {
     pub names: &'static [&'static str],
     /// Its own flags.
     pub flags: &'static [Flag],
-    /// Whether it registers klog's flags ([`KLOG_FLAGS`]). They are accepted under every
-    /// name regardless: a flag a node image passes is never refused for being unexpected.
-    pub klog: bool,
+    /// Which of klog's flags ([`KLOG_FLAGS`]) it registers. All of them are accepted under
+    /// every name regardless (a flag a node image passes is never refused for being
+    /// unexpected); the others are extras of this program.
+    pub klog: Klog,
     /// The environment it reads.
     pub env: &'static [EnvVar],
     /// What its positional arguments are.
@@ -142,6 +166,24 @@ impl Plugin {
             .find(|f| f.long == name || alias(f.long) == Some(name))
     }
 
+    /// Where upstream registers `flag` (one of its own or of [`KLOG_FLAGS`]): its source, and
+    /// for a klog flag also where the plugin registers klog's; `None` when the Go program has
+    /// no such flag, so that it is an extra here (upstream exits 1 on it).
+    pub fn flag_source(&self, flag: &Flag) -> Option<String> {
+        let own = self.flags.iter().any(|f| f.long == flag.long);
+        if own {
+            return (!flag.source.is_empty()).then(|| flag.source.to_string());
+        }
+        if !self.klog.registers(flag.long) {
+            return None;
+        }
+        match self.klog {
+            Klog::None => None,
+            Klog::ComponentBase(at) => Some(format!("{at} (logs.AddFlags); {}", flag.source)),
+            Klog::InitFlags(at) => Some(format!("{at} (klog.InitFlags); {}", flag.source)),
+        }
+    }
+
     fn short(&self, c: char) -> Option<&'static Flag> {
         self.flags
             .iter()
@@ -149,150 +191,6 @@ impl Plugin {
             .find(|f| f.short == Some(c))
     }
 }
-
-/// klog's `--log-file` and `--log_file` are one flag (component-base registers the dashed
-/// spellings, klog the underscored ones); both are accepted.
-fn alias(long: &str) -> Option<&'static str> {
-    Some(match long {
-        "log_file" => "log-file",
-        "log_dir" => "log-dir",
-        "log_file_max_size" => "log-file-max-size",
-        "log_backtrace_at" => "log-backtrace-at",
-        "add_dir_header" => "add-dir-header",
-        "skip_headers" => "skip-headers",
-        "skip_log_headers" => "skip-log-headers",
-        "one_output" => "one-output",
-        _ => return None,
-    })
-}
-
-const LOG_FORMAT: &str =
-    "klog's output format; logs here always go to stderr, which the kubelet reads";
-
-/// The flags klog v2 registers (`klog.InitFlags`) and component-base's `logs.AddFlags` adds.
-/// `-v`/`--v` is honoured as verbosity (see [`verbosity`]); the rest shape klog's output,
-/// which this program does not have, so they are accepted with a warning.
-pub const KLOG_FLAGS: &[Flag] = &[
-    Flag {
-        long: "v",
-        short: Some('v'),
-        takes: Takes::Value,
-        fate: Fate::Honoured,
-        note: "log verbosity: 0-1 warnings and errors, 2-3 info, 4-5 debug, 6+ trace",
-    },
-    Flag {
-        long: "vmodule",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: "per-file verbosity has no equivalent; use --v",
-    },
-    Flag {
-        long: "logtostderr",
-        short: None,
-        takes: Takes::Bool,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-    },
-    Flag {
-        long: "alsologtostderr",
-        short: None,
-        takes: Takes::Bool,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-    },
-    Flag {
-        long: "alsologtostderrthreshold",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-    },
-    Flag {
-        long: "stderrthreshold",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-    },
-    Flag {
-        long: "legacy_stderr_threshold_behavior",
-        short: None,
-        takes: Takes::Bool,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-    },
-    Flag {
-        long: "log_dir",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: "logs are not written to files; they go to stderr, which the kubelet reads",
-    },
-    Flag {
-        long: "log_file",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: "logs are not written to files; they go to stderr, which the kubelet reads",
-    },
-    Flag {
-        long: "log_file_max_size",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: "logs are not written to files",
-    },
-    Flag {
-        long: "log_backtrace_at",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: "Go stack traces have no equivalent",
-    },
-    Flag {
-        long: "add_dir_header",
-        short: None,
-        takes: Takes::Bool,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-    },
-    Flag {
-        long: "skip_headers",
-        short: None,
-        takes: Takes::Bool,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-    },
-    Flag {
-        long: "skip_log_headers",
-        short: None,
-        takes: Takes::Bool,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-    },
-    Flag {
-        long: "one_output",
-        short: None,
-        takes: Takes::Bool,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-    },
-    Flag {
-        long: "log-flush-frequency",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: "logs are written unbuffered",
-    },
-    Flag {
-        long: "logging-format",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-    },
-];
 
 /// One parsed flag: its description and its value (`None` for a bare boolean).
 #[derive(Debug, Clone)]
@@ -508,6 +406,7 @@ mod tests {
             takes: Takes::Value,
             fate: Fate::Honoured,
             note: "",
+            source: "cmd/x/main.go",
         },
         Flag {
             long: "secretish",
@@ -515,13 +414,14 @@ mod tests {
             takes: Takes::Value,
             fate: Fate::Refused,
             note: "use the config file",
+            source: "",
         },
     ];
     static PLUGIN: Plugin = Plugin {
         backend: "gcp",
         names: &["auth-provider-gcp", "gcr-credential-provider"],
         flags: OWN,
-        klog: true,
+        klog: Klog::InitFlags("cmd/x/main.go"),
         env: &[],
         positionals: Positionals::Subcommand("get-credentials"),
         differences: &[],
@@ -529,6 +429,43 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn each_klog_set_registers_its_own_flags_and_the_rest_are_extras_without_a_source() {
+        // Every name of the two Go sets is a row of KLOG_FLAGS.
+        for name in KLOG_INIT_FLAGS.iter().chain(COMPONENT_BASE_FLAGS) {
+            assert!(KLOG_FLAGS.iter().any(|f| f.long == *name), "{name}");
+        }
+        let klog = |name: &str| KLOG_FLAGS.iter().find(|f| f.long == name).unwrap();
+        let with = |k: Klog| Plugin { klog: k, ..PLUGIN };
+        // klog.InitFlags: underscore names, no log-flush-frequency, no logging-format.
+        let gcp = with(Klog::InitFlags("cmd/g/main.go"));
+        assert_eq!(
+            gcp.flag_source(klog("log_dir")).as_deref(),
+            Some("cmd/g/main.go (klog.InitFlags); vendor/k8s.io/klog/v2/klog.go")
+        );
+        assert_eq!(gcp.flag_source(klog("log-flush-frequency")), None);
+        assert_eq!(gcp.flag_source(klog("logging-format")), None);
+        // component-base: v, vmodule, log-flush-frequency only.
+        let acr = with(Klog::ComponentBase("cmd/a/main.go"));
+        assert_eq!(
+            acr.flag_source(klog("log-flush-frequency")).as_deref(),
+            Some("cmd/a/main.go (logs.AddFlags); vendor/k8s.io/component-base/logs/logs.go")
+        );
+        assert!(acr.flag_source(klog("v")).is_some());
+        assert_eq!(acr.flag_source(klog("log_dir")), None);
+        // None: even --v is an extra.
+        let ecr = with(Klog::None);
+        assert!(KLOG_FLAGS.iter().all(|f| ecr.flag_source(f).is_none()));
+        // Still accepted under every name.
+        assert!(parse(&ecr, &args(&["--v=3", "--log_dir=/x"])).is_ok());
+        // A plugin's own flag has its own source; "" is an extra.
+        assert_eq!(
+            PLUGIN.flag_source(&OWN[0]).as_deref(),
+            Some("cmd/x/main.go")
+        );
+        assert_eq!(PLUGIN.flag_source(&OWN[1]), None);
     }
 
     #[test]

@@ -31,6 +31,7 @@ const FLAGS: &[Flag] = &[
         takes: Takes::Bool,
         fate: Fate::Honoured,
         note: "prints the usage and exits",
+        source: "cmd/ecr-credential-provider/main.go",
     },
     Flag {
         long: "version",
@@ -39,6 +40,7 @@ const FLAGS: &[Flag] = &[
         fate: Fate::Honoured,
         note:
             "prints the version and exits (-v is --version here, as upstream; --v=N is verbosity)",
+        source: "cmd/ecr-credential-provider/main.go",
     },
 ];
 
@@ -49,96 +51,115 @@ const ENV: &[EnvVar] = &[
         name: "AWS_ECR_ROLE_ARN",
         fate: Fate::Honoured,
         note: "the role assumed with a pod's service-account token when its service account has no eks.amazonaws.com/ecr-role-arn annotation",
+        source: "cmd/ecr-credential-provider/main.go",
     },
     EnvVar {
         name: "AWS_REGION",
         fate: Fate::Honoured,
         note: "the default region, for hosts that name none",
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "AWS_DEFAULT_REGION",
         fate: Fate::Honoured,
         note: "the default region when AWS_REGION is not set",
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "AWS_PROFILE",
         fate: Fate::Honoured,
         note: SDK,
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "AWS_CONFIG_FILE",
         fate: Fate::Honoured,
         note: SDK,
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "AWS_SHARED_CREDENTIALS_FILE",
         fate: Fate::Honoured,
         note: SDK,
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "AWS_ACCESS_KEY_ID",
         fate: Fate::Honoured,
         note: "static credentials, with AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN",
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "AWS_WEB_IDENTITY_TOKEN_FILE",
         fate: Fate::Honoured,
         note: "web identity (IRSA) for the node's own credentials, with AWS_ROLE_ARN and AWS_ROLE_SESSION_NAME",
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "AWS_CONTAINER_CREDENTIALS_FULL_URI",
         fate: Fate::Honoured,
         note: "the container credentials endpoint (EKS Pod Identity, ECS); also _RELATIVE_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE)",
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "AWS_EC2_METADATA_DISABLED",
         fate: Fate::Honoured,
         note: SDK,
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "AWS_EC2_METADATA_SERVICE_ENDPOINT",
         fate: Fate::Honoured,
         note: "the instance metadata endpoint (and _MODE)",
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "AWS_ENDPOINT_URL",
         fate: Fate::Honoured,
         note: "endpoint overrides, also per service: AWS_ENDPOINT_URL_ECR, _ECR_PUBLIC, _STS",
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "AWS_USE_FIPS_ENDPOINT",
         fate: Fate::Honoured,
         note: SDK,
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "AWS_USE_DUALSTACK_ENDPOINT",
         fate: Fate::Honoured,
         note: SDK,
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "AWS_CA_BUNDLE",
         fate: Fate::Honoured,
         note: "the CA bundle trusted for AWS endpoints instead of the system's",
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "AWS_MAX_ATTEMPTS",
         fate: Fate::Warned,
         note: "retries are bounded by this program's deadline inside the kubelet's 60 s instead",
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "AWS_RETRY_MODE",
         fate: Fate::Warned,
         note: "retries are bounded by this program's deadline inside the kubelet's 60 s instead",
+        source: "github.com/aws/aws-sdk-go-v2/config/env_config.go",
     },
     EnvVar {
         name: "HOME",
         fate: Fate::Honoured,
         note: "where ~/.aws/config and ~/.aws/credentials are",
+        source: "github.com/aws/aws-sdk-go-v2/internal/shareddefaults/shared_config.go",
     },
     EnvVar {
         name: "HTTPS_PROXY",
         fate: Fate::Honoured,
         note: "proxy for AWS endpoints, with NO_PROXY (either case)",
+        source: "github.com/aws/aws-sdk-go-v2/aws/transport/http/client.go (net/http ProxyFromEnvironment)",
     },
 ];
 
@@ -147,7 +168,7 @@ pub static PLUGIN: Plugin = Plugin {
     backend: crate::NAME,
     names: &["ecr-credential-provider"],
     flags: FLAGS,
-    klog: false,
+    klog: keyring_api::upstream::Klog::None,
     env: ENV,
     positionals: Positionals::Ignored,
     differences: &[

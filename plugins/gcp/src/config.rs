@@ -8,6 +8,11 @@
 //!   # Read docker credentials from the metadata attributes google-dockercfg and
 //!   # google-dockercfg-url before minting access tokens (default false).
 //!   dockercfg: false
+//!   # The node's credentials files read before the metadata server, in this order:
+//!   # applicationCredentials (the key file GOOGLE_APPLICATION_CREDENTIALS names), gcloud
+//!   # ($HOME/.config/gcloud/application_default_credentials.json). Default: both under the
+//!   # name kubelet-keyring; none under auth-provider-gcp's names (metadata only, as upstream).
+//!   credentialFiles: [applicationCredentials, gcloud]
 //!   # KEP-4412 (see the crate docs): with a pod's service-account token but no opt-in, pull
 //!   # with the node's identity (true, the default) or fail (false).
 //!   nodeIdentityFallback: true
@@ -23,6 +28,10 @@
 //!     # annotation: only service accounts annotated iam.gke.io/enable-wi-image-pull: "true"
 //!     # (the default, as upstream); all: every request that carries a token.
 //!     optIn: annotation
+//!     # Impersonate the Google service account an opted-in service account names with
+//!     # iam.gke.io/gcp-service-account. Default: true under the name kubelet-keyring; false
+//!     # under auth-provider-gcp's names, as upstream never impersonates.
+//!     impersonate: true
 //!     # For tests and private endpoints: https, or http to a loopback address only.
 //!     # stsEndpoint: https://sts.googleapis.com/v1/token
 //!     # iamCredentialsEndpoint: https://iamcredentials.googleapis.com
@@ -69,11 +78,57 @@ pub struct Config {
     /// `matchImages` is the list of hosts that get it).
     #[serde(default)]
     pub other_hosts: Option<OtherHosts>,
+    /// The node's credentials files consulted before the metadata server, in this order;
+    /// `None` (not in the file): both, except under an upstream name, where the `upstream`
+    /// module makes it none (upstream reads the metadata server only).
+    #[serde(default)]
+    pub credential_files: Option<Vec<CredentialFile>>,
     /// The answer's `cacheDuration` ceiling and `cacheKeyType`, from upstream's
     /// `KUBE_SIDECAR_CACHE_DURATION` / `KUBE_SIDECAR_CACHE_TYPE` (set by the `upstream`
     /// module, never by the file).
     #[serde(skip)]
     pub answer_override: AnswerOverride,
+    /// Set by the `upstream` module when the binary runs under one of auth-provider-gcp's
+    /// names, never by the file: answers take upstream's shape, and the flow is
+    /// `--authFlow`'s exactly.
+    #[serde(skip)]
+    pub upstream: Option<AuthFlow>,
+}
+
+/// A credentials file of the node, read before the metadata server when listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CredentialFile {
+    /// The service-account key file `GOOGLE_APPLICATION_CREDENTIALS` names.
+    ApplicationCredentials,
+    /// gcloud's application default credentials under `$HOME`.
+    Gcloud,
+}
+
+/// Both files, Google's application-default order: the default under the own name.
+pub const ALL_CREDENTIAL_FILES: &[CredentialFile] = &[
+    CredentialFile::ApplicationCredentials,
+    CredentialFile::Gcloud,
+];
+
+impl Config {
+    /// The credentials files to consult, in order ([`Config::credential_files`]).
+    pub fn credential_files(&self) -> &[CredentialFile] {
+        self.credential_files
+            .as_deref()
+            .unwrap_or(ALL_CREDENTIAL_FILES)
+    }
+}
+
+/// Upstream's `--authFlow`, under its names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFlow {
+    /// `gcr`: the access token (the node's, or a pod's from STS).
+    Gcr,
+    /// `dockercfg`: the `google-dockercfg` attribute only, never a token.
+    Dockercfg,
+    /// `dockercfg-url`: the document `google-dockercfg-url` names, never a token.
+    DockercfgUrl,
 }
 
 /// Overrides of the answer's cache fields (upstream's environment).
@@ -94,7 +149,9 @@ impl Default for Config {
             node_identity_fallback: true,
             workload_identity: None,
             other_hosts: None,
+            credential_files: None,
             answer_override: AnswerOverride::default(),
+            upstream: None,
         }
     }
 }
@@ -140,6 +197,18 @@ pub struct WorkloadIdentity {
     pub sts_endpoint: Uri,
     /// The IAM credentials API base URL, without a trailing `/`.
     pub iam_credentials_endpoint: Uri,
+    /// Whether a Google service account named by the service account's
+    /// `iam.gke.io/gcp-service-account` annotation is impersonated after the exchange; `None`
+    /// (not in the file): yes, except under an upstream name, where the `upstream` module
+    /// makes it no (upstream never impersonates).
+    pub impersonate: Option<bool>,
+}
+
+impl WorkloadIdentity {
+    /// Whether to impersonate a named Google service account ([`WorkloadIdentity::impersonate`]).
+    pub fn impersonates(&self) -> bool {
+        self.impersonate.unwrap_or(true)
+    }
 }
 
 #[derive(Deserialize)]
@@ -151,6 +220,7 @@ struct RawWorkloadIdentity {
     opt_in: Option<OptIn>,
     sts_endpoint: Option<String>,
     iam_credentials_endpoint: Option<String>,
+    impersonate: Option<bool>,
 }
 
 impl TryFrom<RawWorkloadIdentity> for WorkloadIdentity {
@@ -219,6 +289,7 @@ impl TryFrom<RawWorkloadIdentity> for WorkloadIdentity {
             opt_in: raw.opt_in.unwrap_or(OptIn::Annotation),
             sts_endpoint,
             iam_credentials_endpoint,
+            impersonate: raw.impersonate,
         })
     }
 }
@@ -285,6 +356,26 @@ mod tests {
     }
 
     #[test]
+    fn credential_files_default_to_both_and_can_be_none_or_one() {
+        let files = |json: &str| {
+            serde_json::from_str::<Config>(json)
+                .unwrap()
+                .credential_files()
+                .to_vec()
+        };
+        assert_eq!(files("{}"), ALL_CREDENTIAL_FILES);
+        assert_eq!(files(r#"{"credentialFiles": []}"#), []);
+        assert_eq!(
+            files(r#"{"credentialFiles": ["gcloud"]}"#),
+            [CredentialFile::Gcloud]
+        );
+        let e = serde_json::from_str::<Config>(r#"{"credentialFiles": ["keyFile"]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown variant `keyFile`"), "{e}");
+    }
+
+    #[test]
     fn the_workload_identity_section_needs_an_audience_and_safe_endpoints() {
         let c: Config = serde_json::from_str(
             r#"{"nodeIdentityFallback": false, "workloadIdentity": {"projectId": "my-project", "identityProvider": "https://container.googleapis.com/v1/projects/my-project/locations/l/clusters/c"}}"#,
@@ -309,6 +400,12 @@ mod tests {
         let wi = c.workload_identity.unwrap();
         assert_eq!(wi.opt_in, OptIn::All);
         assert!(matches!(wi.audience, Audience::Full(_)));
+        assert!(wi.impersonates());
+        let c: Config = serde_json::from_str(
+            r#"{"workloadIdentity": {"audience": "a", "impersonate": false}}"#,
+        )
+        .unwrap();
+        assert!(!c.workload_identity.unwrap().impersonates());
 
         for (json, want) in [
             (r#"{}"#, "set identityProvider (and projectId), or audience"),

@@ -1,5 +1,6 @@
 //! The gcp backend: Google Container Registry and Artifact Registry (and configured mirrors of
-//! them) get `oauth2accesstoken` / a Google OAuth access token.
+//! them) get a Google OAuth access token as password (user `oauth2accesstoken`; `_token`
+//! under auth-provider-gcp's names).
 //!
 //! # The plan
 //!
@@ -12,9 +13,9 @@
 //! | [`host`] | which images are this backend's: Google's registries, the configured mirrors, `otherHosts`; and how widely "not mine" holds; no I/O |
 //! | [`identity`] | whom we authenticate as: the pod's service account when it opted in ([`identity::pod`]), else the node's key file or gcloud credentials ([`identity::key_file`]) or the metadata server; reads files, no network |
 //! | [`token`] | the calls that turn that identity into an access token: OAuth token endpoints ([`token::oauth`]), the metadata server ([`token::metadata`]), Google STS and the IAM credentials API ([`token::federation`]); and the docker config metadata may deliver ([`token::dockercfg`]) |
-//! | [`answer`] | the [`Answer`](keyring_api::Answer): `auth` key, user name, lifetime (by [`keyring_api::lifetime`]), `cacheKeyType` |
+//! | [`answer`] | the [`Answer`](keyring_api::Answer) in our shape or upstream's: `auth` keys, user name, lifetime (by [`keyring_api::lifetime`]), `cacheKeyType`, and upstream's `KUBE_SIDECAR_CACHE_*` on every answer |
 //! | [`error`] | what can fail, in one line with the likely fix, and its [`BackendError`] |
-//! | [`upstream`] | `auth-provider-gcp`'s command line and environment, and what they set here |
+//! | [`upstream`] | `auth-provider-gcp`'s command line and environment, and what they set here: under its names, its behaviour ([`Config::upstream`]) |
 //!
 //! # Which images
 //!
@@ -30,12 +31,14 @@
 //!
 //! Username `oauth2accesstoken`, password the access token, keyed by the image's registry
 //! (or registry and path, for a mirror with a path), cached until five minutes before the
-//! token expires; the details in [`answer`]. The cache, not this backend, takes refresh jitter
-//! off that lifetime, once.
+//! token expires. Under auth-provider-gcp's names the answer has upstream's shape instead:
+//! user `_token`, keyed for every Google registry too, `cacheKeyType` `Image`. The details in
+//! [`answer`]. The cache, not this backend, takes refresh jitter off that lifetime, once.
 //!
 //! Where the token comes from is described in [`identity`] and [`token`] (key file,
-//! application default credentials, metadata server; the metadata server's address can be
-//! overridden with `GCE_METADATA_HOST`).
+//! application default credentials, when `gcp.credentialFiles` lists them: by default under
+//! the own name, never under upstream's names unless the plugin config says so; else the
+//! metadata server, whose address `GCE_METADATA_HOST` can override).
 //!
 //! # Failure
 //!
@@ -61,14 +64,23 @@
 //! metadata server cannot be read, that is an error for every image: the operator said
 //! credentials live there.
 //!
+//! Under auth-provider-gcp's names, `--authFlow=dockercfg` reads only `google-dockercfg` and
+//! `dockercfg-url` only `google-dockercfg-url`, and the whole document answers, for every
+//! image, as upstream; an attribute that is not set is "not mine" (an empty answer); a
+//! metadata server that cannot be read is an error, as above. Neither flow ever answers
+//! with a token.
+//!
 //! # Service-account tokens (KEP-4412)
 //!
 //! A request that carries the pod's service-account token from a service account that opted
 //! in (`iam.gke.io/enable-wi-image-pull: "true"`, or `gcp.workloadIdentity.optIn: all`) is
-//! answered with a token from Google STS for that service account, optionally impersonating
-//! the Google service account it names (`iam.gke.io/gcp-service-account`); see
-//! [`identity::pod`] and [`token::federation`]. Opted in but failing is an error, never the
-//! node's identity. Other requests with a token use the node's identity unless
+//! answered with a token from Google STS for that service account, impersonating the Google
+//! service account it names (`iam.gke.io/gcp-service-account`) when
+//! `gcp.workloadIdentity.impersonate` allows (by default under the own name, not under
+//! upstream's names); see [`identity::pod`] and [`token::federation`]. Opted in but failing
+//! is an error, never the node's identity; opted in without `gcp.workloadIdentity` is an
+//! error under the own name and the node's identity under upstream's names, as upstream
+//! without `--identity-provider`. Other requests with a token use the node's identity unless
 //! `gcp.nodeIdentityFallback: false`.
 
 pub mod answer;
@@ -87,6 +99,8 @@ use keyring_api::{Backend, BackendError, Deadline, Outcome};
 pub use config::Config;
 pub use identity::Env;
 
+use answer::Shape;
+use config::AuthFlow;
 use error::Error;
 use host::Owner;
 
@@ -146,9 +160,105 @@ impl GcpBackend {
         )
     }
 
-    /// The plan, once the host said the image may be this backend's (or `dockercfg` is on):
-    /// the metadata docker config if on, then identity → token → answer for an owner.
+    /// `explain`'s line on the node's token: which source, and which files were not read.
+    fn explain_node_token(&self, env: &Env) -> String {
+        use identity::key_file::Source;
+        let files = self.config.credential_files();
+        let metadata = || {
+            env.metadata_host
+                .as_deref()
+                .unwrap_or(token::metadata::DEFAULT_HOST)
+        };
+        match identity::key_file::select(env, files) {
+            Ok(Source::ServiceAccount { path, email, .. }) => {
+                format!("token: service-account key {} ({email})", path.display())
+            }
+            Ok(Source::AuthorizedUser { path, .. }) => {
+                format!("token: gcloud application default credentials {}", path.display())
+            }
+            Ok(Source::Metadata { .. }) if files.is_empty() => format!(
+                "token: the metadata server at {} (gcp.credentialFiles is empty: GOOGLE_APPLICATION_CREDENTIALS and gcloud's ADC file are not read)",
+                metadata()
+            ),
+            Ok(Source::Metadata { .. }) => format!(
+                "token: the metadata server at {} (no GOOGLE_APPLICATION_CREDENTIALS, no gcloud ADC file)",
+                metadata()
+            ),
+            Err(e) => format!("token: the credentials cannot be used: {e}"),
+        }
+    }
+
+    /// `explain`'s line on a pod's service-account token.
+    fn explain_pod_token(&self) -> String {
+        let otherwise = if self.config.node_identity_fallback {
+            "the node's identity"
+        } else {
+            "an error (nodeIdentityFallback: false)"
+        };
+        match &self.config.workload_identity {
+            Some(wi) => format!(
+                "with a pod's service-account token: exchanged at {} when the service account opted in ({}){}, else {otherwise}",
+                wi.sts_endpoint,
+                match wi.opt_in {
+                    config::OptIn::Annotation => {
+                        format!("annotation {}: \"true\"", identity::pod::OPT_IN_ANNOTATION)
+                    }
+                    config::OptIn::All => "optIn: all".into(),
+                },
+                if wi.impersonates() {
+                    format!(", then as the Google service account {} names", identity::pod::GSA_ANNOTATION)
+                } else {
+                    format!(" ({} is not used: impersonate is off)", identity::pod::GSA_ANNOTATION)
+                },
+            ),
+            None if self.config.upstream.is_some() => format!(
+                "with a pod's service-account token: {otherwise} (no --identity-provider: an opted-in service account pulls as the node, as upstream)"
+            ),
+            None => format!(
+                "with a pod's service-account token: {otherwise} (gcp.workloadIdentity is not configured; an opted-in service account fails)"
+            ),
+        }
+    }
+
+    /// The answers' shape: upstream's under its names, else ours.
+    fn shape(&self) -> Shape {
+        match self.config.upstream {
+            Some(_) => Shape::Upstream,
+            None => Shape::Own,
+        }
+    }
+
+    /// Whether every image is asked of the metadata docker config, whoever owns it.
+    fn reads_dockercfg(&self) -> bool {
+        self.config.dockercfg
+            || matches!(
+                self.config.upstream,
+                Some(AuthFlow::Dockercfg | AuthFlow::DockercfgUrl)
+            )
+    }
+
+    /// The plan, then upstream's `KUBE_SIDECAR_CACHE_*` on whatever answered.
     async fn run(
+        &self,
+        query: &Query,
+        owner: Option<Owner<'_>>,
+        env: &Env,
+        deadline: Deadline,
+    ) -> Result<Outcome, BackendError> {
+        Ok(match self.plan(query, owner, env, deadline).await? {
+            Outcome::Answer(a) => Outcome::Answer(answer::overridden(
+                a,
+                self.config.answer_override,
+                self.shape(),
+            )),
+            refused => refused,
+        })
+    }
+
+    /// The plan, once the host said the image may be this backend's (or a docker config is
+    /// read for every image): upstream's docker config flows alone; else the metadata docker
+    /// config if on, then identity → token → answer for an owner.
+    async fn plan(
         &self,
         query: &Query,
         owner: Option<Owner<'_>>,
@@ -158,9 +268,27 @@ impl GcpBackend {
         let registry = query.image.registry();
         // How widely "not mine" holds, if it comes to that.
         let mut refusal = host::refusal_scope(&self.config.mirrors, query);
+        let metadata = || {
+            token::metadata::Metadata::new(env.metadata_host.as_deref(), deadline)
+                .map_err(|e| error::no_dockercfg(registry, e))
+        };
+        if let Some(flow @ (AuthFlow::Dockercfg | AuthFlow::DockercfgUrl)) = self.config.upstream {
+            // Upstream's flows: one attribute each, the whole document, never a token.
+            let md = metadata()?;
+            let loaded = match flow {
+                AuthFlow::Dockercfg => token::dockercfg::load_attribute(&md).await,
+                _ => token::dockercfg::load_url(&md).await,
+            }
+            .map_err(|e| error::no_dockercfg(registry, e))?;
+            return Ok(match loaded {
+                Some((entries, origin)) => {
+                    Outcome::Answer(answer::whole_dockercfg(&entries, &origin))
+                }
+                None => Outcome::NotApplicable { scope: refusal },
+            });
+        }
         if self.config.dockercfg {
-            let md = token::metadata::Metadata::new(env.metadata_host.as_deref(), deadline)
-                .map_err(|e| error::no_dockercfg(registry, e))?;
+            let md = metadata()?;
             let loaded = token::dockercfg::load(&md)
                 .await
                 .map_err(|e| error::no_dockercfg(registry, e))?;
@@ -182,13 +310,7 @@ impl GcpBackend {
         let token = token::fetch(identity, env, &query.clock, deadline)
             .await
             .map_err(|e| error::no_token(registry, e))?;
-        let answer = answer::from_token(
-            query,
-            owner,
-            token,
-            self.config.answer_override,
-            query.clock.now(),
-        )?;
+        let answer = answer::from_token(query, owner, token, self.shape(), query.clock.now())?;
         Ok(Outcome::Answer(answer))
     }
 }
@@ -201,10 +323,19 @@ impl Backend for GcpBackend {
     fn explain(&self, query: &Query) -> keyring_api::backend::Explanation {
         let owner = self.owner(query);
         let mut details = Vec::new();
-        if self.config.dockercfg {
-            details.push(
+        match self.config.upstream {
+            Some(AuthFlow::Dockercfg) => details.push(format!(
+                "--authFlow=dockercfg: every entry of the metadata attribute {} answers, for every image; never a token",
+                token::dockercfg::ATTRIBUTE
+            )),
+            Some(AuthFlow::DockercfgUrl) => details.push(format!(
+                "--authFlow=dockercfg-url: every entry of the document the metadata attribute {} names answers, for every image; never a token",
+                token::dockercfg::URL_ATTRIBUTE
+            )),
+            _ if self.config.dockercfg => details.push(
                 "gcp.dockercfg is on: the metadata google-dockercfg / google-dockercfg-url attributes are read first, for every image".to_string(),
-            );
+            ),
+            _ => {}
         }
         if let (None, Some(m)) = (
             owner,
@@ -218,6 +349,9 @@ impl Backend for GcpBackend {
             ));
         }
         let summary = match owner {
+            _ if self.shape() == Shape::Upstream && self.reads_dockercfg() => {
+                "answers from the metadata docker config (auth-provider-gcp's docker config flow)".to_string()
+            }
             Some(Owner::Google) => format!("{} is a Google registry", query.image.host()),
             Some(Owner::Mirror(m)) => format!("{} matches the configured mirror {:?}", query.image.registry(), m.as_str()),
             Some(Owner::Other) => format!("{} is not Google's, but gcp.otherHosts is accessToken (upstream's behaviour)", query.image.host()),
@@ -235,39 +369,27 @@ impl Backend for GcpBackend {
                 }
             }
         };
+        if self.shape() == Shape::Upstream && self.reads_dockercfg() {
+            return keyring_api::backend::Explanation {
+                applies: None,
+                summary,
+                details,
+            };
+        }
         let env = self.env.clone().unwrap_or_else(Env::from_process);
-        details.push(match identity::key_file::select(&env) {
-            Ok(identity::key_file::Source::ServiceAccount { path, email, .. }) => {
-                format!("token: service-account key {} ({email})", path.display())
-            }
-            Ok(identity::key_file::Source::AuthorizedUser { path, .. }) => {
-                format!("token: gcloud application default credentials {}", path.display())
-            }
-            Ok(identity::key_file::Source::Metadata) => format!(
-                "token: the metadata server at {} (no GOOGLE_APPLICATION_CREDENTIALS, no gcloud ADC file)",
-                env.metadata_host.as_deref().unwrap_or(token::metadata::DEFAULT_HOST)
+        details.push(self.explain_node_token(&env));
+        details.push(self.explain_pod_token());
+        details.push(match self.shape() {
+            Shape::Own => format!(
+                "answer: user {:?} with the access token, keyed by the image's registry, cached until 5 minutes before it expires",
+                answer::USERNAME
             ),
-            Err(e) => format!("token: the credentials cannot be used: {e}"),
-        });
-        details.push(match &self.config.workload_identity {
-            Some(wi) => format!(
-                "with a pod's service-account token: exchanged at {} when the service account opted in ({}), else {}",
-                wi.sts_endpoint,
-                match wi.opt_in {
-                    config::OptIn::Annotation => format!("annotation {}: \"true\"", identity::pod::OPT_IN_ANNOTATION),
-                    config::OptIn::All => "optIn: all".into(),
-                },
-                if self.config.node_identity_fallback { "the node's identity" } else { "an error (nodeIdentityFallback: false)" }
-            ),
-            None => format!(
-                "with a pod's service-account token: {} (gcp.workloadIdentity is not configured; an opted-in service account fails)",
-                if self.config.node_identity_fallback { "the node's identity" } else { "an error (nodeIdentityFallback: false)" }
+            Shape::Upstream => format!(
+                "answer: user {:?} with the access token, keyed by the image's registry and {} (auth-provider-gcp's shape), cacheKeyType Image unless KUBE_SIDECAR_CACHE_TYPE says otherwise, cached until 5 minutes before it expires",
+                answer::UPSTREAM_USERNAME,
+                answer::UPSTREAM_KEYS.join(", ")
             ),
         });
-        details.push(format!(
-            "answer: user {:?} with the access token, cached until 5 minutes before it expires",
-            answer::USERNAME
-        ));
         keyring_api::backend::Explanation {
             applies: if owner.is_some() { Some(true) } else { None },
             summary,
@@ -277,7 +399,7 @@ impl Backend for GcpBackend {
 
     fn provide(&self, query: &Query) -> Result<Outcome, BackendError> {
         let owner = self.owner(query);
-        if owner.is_none() && !self.config.dockercfg {
+        if owner.is_none() && !self.reads_dockercfg() {
             let scope = host::refusal_scope(&self.config.mirrors, query);
             return Ok(Outcome::NotApplicable { scope });
         }

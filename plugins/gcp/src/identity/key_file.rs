@@ -1,9 +1,14 @@
-//! The node's credentials files, in Google's application-default order:
+//! The node's credentials files, in Google's application-default order, each only when the
+//! config lists it (`gcp.credentialFiles`: both by default under the own name, none under
+//! auth-provider-gcp's names, whose upstream reads the metadata server only: a stray key
+//! file or a root's `gcloud auth application-default login` must not change whom a drop-in
+//! pulls as):
 //!
-//! 1. `GOOGLE_APPLICATION_CREDENTIALS` names a file: it must be a `service_account` key.
-//! 2. `$HOME/.config/gcloud/application_default_credentials.json` exists (the file
-//!    `gcloud auth application-default login` writes): `authorized_user` (a refresh token)
-//!    or `service_account`.
+//! 1. `applicationCredentials`: `GOOGLE_APPLICATION_CREDENTIALS` names a file: it must be a
+//!    `service_account` key.
+//! 2. `gcloud`: `$HOME/.config/gcloud/application_default_credentials.json` exists (the
+//!    file `gcloud auth application-default login` writes): `authorized_user` (a refresh
+//!    token) or `service_account`.
 //! 3. Otherwise the metadata server's default service account ([`Source::Metadata`]).
 //!
 //! A file that is named or present but unusable is an error, not a reason to fall through:
@@ -22,6 +27,7 @@ use keyring_api::Secret;
 use serde::Deserialize;
 
 use super::Env;
+use crate::config::CredentialFile;
 use crate::error::Error;
 
 /// Largest credentials file read.
@@ -60,8 +66,9 @@ pub(crate) enum Source {
     },
     /// gcloud's `authorized_user` application default credentials.
     AuthorizedUser { path: PathBuf, json: Secret<String> },
-    /// The metadata server.
-    Metadata,
+    /// The metadata server; `key_files`: whether key files would have been read had there
+    /// been any (so that a failure's hint names them only where they would help).
+    Metadata { key_files: bool },
 }
 
 /// The fields we look at first, so that errors are ours and never quote the file.
@@ -74,8 +81,25 @@ struct Head {
     private_key: Option<Secret<String>>,
 }
 
-/// Picks the source; reads the credentials files, nothing else.
-pub(crate) fn select(env: &Env) -> Result<Source, Error> {
+/// Picks the source among `files` (in their order) and the metadata server; reads the
+/// credentials files listed, nothing else.
+pub(crate) fn select(env: &Env, files: &[CredentialFile]) -> Result<Source, Error> {
+    for file in files {
+        let found = match file {
+            CredentialFile::ApplicationCredentials => application_credentials(env)?,
+            CredentialFile::Gcloud => gcloud(env)?,
+        };
+        if let Some(source) = found {
+            return Ok(source);
+        }
+    }
+    Ok(Source::Metadata {
+        key_files: files.contains(&CredentialFile::ApplicationCredentials),
+    })
+}
+
+/// The key file `GOOGLE_APPLICATION_CREDENTIALS` names, if set.
+fn application_credentials(env: &Env) -> Result<Option<Source>, Error> {
     if let Some(path) = &env.application_credentials {
         let Some(text) = read(path, Origin::EnvVar)? else {
             return Err(file_error(
@@ -85,15 +109,20 @@ pub(crate) fn select(env: &Env) -> Result<Source, Error> {
                 "fix the path or unset the variable",
             ));
         };
-        return classify(path, Origin::EnvVar, text);
+        return classify(path, Origin::EnvVar, text).map(Some);
     }
+    Ok(None)
+}
+
+/// gcloud's application default credentials under the home directory, if there.
+fn gcloud(env: &Env) -> Result<Option<Source>, Error> {
     if let Some(home) = &env.home {
         let path = home.join(ADC_PATH);
         if let Some(text) = read(&path, Origin::WellKnown)? {
-            return classify(&path, Origin::WellKnown, text);
+            return classify(&path, Origin::WellKnown, text).map(Some);
         }
     }
-    Ok(Source::Metadata)
+    Ok(None)
 }
 
 fn file_error(origin: Origin, path: &Path, reason: String, hint: &'static str) -> Error {
@@ -194,6 +223,7 @@ fn classify(path: &Path, origin: Origin, json: Secret<String>) -> Result<Source,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ALL_CREDENTIAL_FILES as ALL;
 
     fn env(creds: Option<&Path>, home: Option<&Path>) -> Env {
         Env {
@@ -223,12 +253,12 @@ mod tests {
 
         // Nothing: the metadata server.
         assert!(matches!(
-            select(&env(None, Some(&home))).unwrap(),
-            Source::Metadata
+            select(&env(None, Some(&home)), ALL).unwrap(),
+            Source::Metadata { .. }
         ));
         assert!(matches!(
-            select(&env(None, None)).unwrap(),
-            Source::Metadata
+            select(&env(None, None), ALL).unwrap(),
+            Source::Metadata { .. }
         ));
 
         // ADC file: authorized_user or service_account.
@@ -240,11 +270,11 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            select(&env(None, Some(&home))).unwrap(),
+            select(&env(None, Some(&home)), ALL).unwrap(),
             Source::AuthorizedUser { .. }
         ));
         std::fs::write(&adc, SA).unwrap();
-        match select(&env(None, Some(&home))).unwrap() {
+        match select(&env(None, Some(&home)), ALL).unwrap() {
             Source::ServiceAccount { origin, email, .. } => {
                 assert_eq!(origin, Origin::WellKnown);
                 assert_eq!(email, "sa@p.iam.gserviceaccount.com");
@@ -253,13 +283,33 @@ mod tests {
         }
 
         // The variable wins over the ADC file.
-        match select(&env(Some(&key), Some(&home))).unwrap() {
+        match select(&env(Some(&key), Some(&home)), ALL).unwrap() {
             Source::ServiceAccount { origin, path, .. } => {
                 assert_eq!(origin, Origin::EnvVar);
                 assert_eq!(path, key);
             }
             other => panic!("{other:?}"),
         }
+
+        // Only the files listed are read: none (auth-provider-gcp's names) is the metadata
+        // server whatever is there, one is that one.
+        let both = env(Some(&key), Some(&home));
+        assert!(matches!(
+            select(&both, &[]).unwrap(),
+            Source::Metadata { key_files: false }
+        ));
+        assert!(matches!(
+            select(&both, &[CredentialFile::Gcloud]).unwrap(),
+            Source::ServiceAccount {
+                origin: Origin::WellKnown,
+                ..
+            }
+        ));
+        let unusable = env(Some(&dir.join("missing.json")), Some(&home));
+        assert!(matches!(
+            select(&unusable, &[]).unwrap(),
+            Source::Metadata { key_files: false }
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -304,7 +354,9 @@ mod tests {
             if let Some(body) = body {
                 std::fs::write(&path, body).unwrap();
             }
-            let e = select(&env(Some(&path), None)).unwrap_err().to_string();
+            let e = select(&env(Some(&path), None), ALL)
+                .unwrap_err()
+                .to_string();
             assert!(
                 e.starts_with(&format!(
                     "GOOGLE_APPLICATION_CREDENTIALS {}: ",

@@ -5,7 +5,8 @@
 //!   opted in ([`pod`], KEP-4412): its token is to be exchanged at Google STS, then
 //!   optionally for a Google service account it names;
 //! * else the node: a service-account key or gcloud's application default credentials
-//!   ([`key_file`]), or the metadata server's default service account.
+//!   ([`key_file`], when `gcp.credentialFiles` lists them), or the metadata server's default
+//!   service account.
 //!
 //! The calls that turn either into an access token are the `token` module's.
 
@@ -58,15 +59,15 @@ pub(crate) enum Identity<'a> {
 }
 
 /// Decides whom `query` authenticates as: the pod ([`pod::decide`]) or else the node
-/// ([`key_file::select`]), in that order, so a request that fails the first never reads a
-/// credentials file.
+/// ([`key_file::select`] among the config's credentials files), in that order, so a request
+/// that fails the first never reads a credentials file.
 pub(crate) fn whom<'a>(
     config: &'a Config,
     query: &'a Query,
     env: &Env,
 ) -> Result<Identity<'a>, Error> {
     Ok(match pod::decide(config, query)? {
-        pod::Decision::Node => Identity::Node(key_file::select(env)?),
+        pod::Decision::Node => Identity::Node(key_file::select(env, config.credential_files())?),
         pod::Decision::Exchange {
             wi,
             token,

@@ -7,10 +7,21 @@
 //! [`OPT_IN_ANNOTATION`]`: "true"` (upstream's rule; the kubelet must pass that key, see
 //! `optionalServiceAccountAnnotationKeys`), or when `gcp.workloadIdentity.optIn` is `all`.
 //! Otherwise the node's identity answers, or, with `gcp.nodeIdentityFallback: false`, the
-//! request fails. An opted-in request never falls back to the node: if the exchange cannot
-//! be made (not configured, refused, unreachable) the request fails with one line. A Google
-//! service account named by [`GSA_ANNOTATION`] is impersonated after the exchange; its name
-//! must be an e-mail address whose characters are safe in a URL path.
+//! request fails. An opted-in request never falls back to the node once the exchange is
+//! configured: if it cannot be made (refused, unreachable) the request fails with one line.
+//!
+//! Opted in but `gcp.workloadIdentity` not configured: under the own name an error (the
+//! service account asked for its own identity; the node's would be a silent change of
+//! identity); under auth-provider-gcp's names the node's identity, as upstream does when the
+//! kubelet passes no `--identity-provider` (a service account annotated for a later kubelet
+//! must keep pulling through the swap).
+//!
+//! A Google service account named by [`GSA_ANNOTATION`] is impersonated after the exchange
+//! when `gcp.workloadIdentity.impersonate` allows it (by default under the own name: the
+//! impersonation succeeds only if that Google service account lets the pod's principal act
+//! as it; never under upstream's names unless the plugin config says `impersonate: true`,
+//! since upstream never reads the annotation); its name must be an e-mail address whose
+//! characters are safe in a URL path.
 
 use keyring_api::backend::Query;
 use keyring_api::Secret;
@@ -58,11 +69,24 @@ pub(crate) fn decide<'a>(config: &'a Config, query: &'a Query) -> Result<Decisio
         });
     }
     let Some(wi) = wi else {
+        if config.upstream.is_some() {
+            tracing::debug!(
+                "{OPT_IN_ANNOTATION}: \"true\" but no --identity-provider; using the node's identity, as upstream"
+            );
+            return Ok(Decision::Node);
+        }
         return Err(Error::WorkloadIdentityNotConfigured {
             annotation: OPT_IN_ANNOTATION,
         });
     };
-    let impersonate = match annotations.get(GSA_ANNOTATION).map(|v| v.trim()) {
+    let named = annotations.get(GSA_ANNOTATION).map(|v| v.trim());
+    let impersonate = match named {
+        Some(v) if !v.is_empty() && !wi.impersonates() => {
+            tracing::debug!(
+                "{GSA_ANNOTATION} is not used: gcp.workloadIdentity.impersonate is off"
+            );
+            None
+        }
         None | Some("") => None,
         Some(email) if is_service_account_email(email) => Some(email.to_string()),
         Some(other) => {
@@ -154,6 +178,12 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("gcp.workloadIdentity is not configured"), "{e}");
+        // ... but the node under upstream's names, which had no --identity-provider.
+        let upstream = Config {
+            upstream: Some(crate::config::AuthFlow::Gcr),
+            ..config("{}")
+        };
+        assert!(is_node(decide(&upstream, &query(Some("t"), &on))));
         // optIn: all.
         let all = config(r#"{"workloadIdentity": {"audience": "a", "optIn": "all"}}"#);
         assert!(matches!(
@@ -173,6 +203,23 @@ mod tests {
                 )
             }
             Decision::Node => panic!("not exchanged"),
+        }
+        // Impersonation off: the annotation is not read at all.
+        let off = config(&WI.replace("\"projectId\"", "\"impersonate\": false, \"projectId\""));
+        for name in ["puller@p.iam.gserviceaccount.com", "not an e-mail"] {
+            match decide(
+                &off,
+                &query(
+                    Some("t"),
+                    &[(OPT_IN_ANNOTATION, "true"), (GSA_ANNOTATION, name)],
+                ),
+            )
+            .ok()
+            .unwrap()
+            {
+                Decision::Exchange { impersonate, .. } => assert_eq!(impersonate, None),
+                Decision::Node => panic!("not exchanged"),
+            }
         }
         for bad in [
             "puller",

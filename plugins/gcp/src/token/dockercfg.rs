@@ -1,9 +1,11 @@
-//! Docker credentials delivered by metadata (upstream's `--authFlow=dockercfg` and
-//! `dockercfg-url`), on when the config says `gcp: {dockercfg: true}`.
+//! Docker credentials delivered by metadata: upstream's `--authFlow=dockercfg` and
+//! `dockercfg-url`, and under the own name `gcp: {dockercfg: true}`.
 //!
-//! The `google-dockercfg` instance attribute holds a legacy `.dockercfg` map; if it is not
-//! set, the `google-dockercfg-url` attribute may hold an `http://` or `https://` URL of one,
-//! fetched *without* the metadata header (it is not the metadata server) within 10 s.
+//! The `google-dockercfg` instance attribute holds a legacy `.dockercfg` map
+//! ([`load_attribute`]); the `google-dockercfg-url` attribute may hold an `http://` or
+//! `https://` URL of one ([`load_url`]), fetched *without* the metadata header (it is not the
+//! metadata server) within 10 s. Upstream's flows read one each; `gcp.dockercfg` reads the
+//! first, then the second when the first is not set ([`load`]).
 //! Bodies are capped at 10 MiB; redirects are not followed. The entries are matched against
 //! the image later (by the `answer` module) with the kubelet's rules, exactly as for a docker
 //! config file on disk. URLs are shown in messages without their query, which may be a
@@ -35,11 +37,26 @@ const URL_POLICY: Policy = Policy {
 /// The docker config metadata delivers, and where it came from; `None` when neither
 /// attribute is set.
 pub(crate) async fn load(md: &Metadata) -> Result<Option<(Entries, String)>, Error> {
-    if let Some(body) = md.attribute(ATTRIBUTE).await? {
-        let origin = format!("metadata attribute {ATTRIBUTE}");
-        let entries = parse(&body, origin.clone())?;
-        return Ok(Some((entries, origin)));
+    match load_attribute(md).await? {
+        Some(found) => Ok(Some(found)),
+        None => load_url(md).await,
     }
+}
+
+/// The docker config in the `google-dockercfg` attribute, and where it came from; `None`
+/// when the attribute is not set.
+pub(crate) async fn load_attribute(md: &Metadata) -> Result<Option<(Entries, String)>, Error> {
+    let Some(body) = md.attribute(ATTRIBUTE).await? else {
+        return Ok(None);
+    };
+    let origin = format!("metadata attribute {ATTRIBUTE}");
+    let entries = parse(&body, origin.clone())?;
+    Ok(Some((entries, origin)))
+}
+
+/// The docker config at the URL the `google-dockercfg-url` attribute holds, and where it
+/// came from; `None` when the attribute is not set.
+pub(crate) async fn load_url(md: &Metadata) -> Result<Option<(Entries, String)>, Error> {
     let Some(raw) = md.attribute(URL_ATTRIBUTE).await? else {
         return Ok(None);
     };

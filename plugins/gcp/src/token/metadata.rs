@@ -40,14 +40,23 @@ const PROJECT_ID_PATH: &str = "/computeMetadata/v1/project/project-id";
 const TOKEN_HINT_UNREACHABLE: &str = "off Google Cloud set GOOGLE_APPLICATION_CREDENTIALS to a \
      service-account key file; on a GCE VM or GKE node check that the node reaches the metadata \
      server (GCE_METADATA_HOST overrides its address)";
+/// The same, where key files are not read (`gcp.credentialFiles` without
+/// `applicationCredentials`, as under auth-provider-gcp's names).
+const TOKEN_HINT_UNREACHABLE_NO_FILES: &str = "on a GCE VM or GKE node check that the node \
+     reaches the metadata server (GCE_METADATA_HOST overrides its address); off Google Cloud \
+     list applicationCredentials in the plugin config's gcp.credentialFiles and name a key file";
 const TOKEN_HINT_404: &str = "the instance has no service account; attach one with the \
      cloud-platform scope, or set GOOGLE_APPLICATION_CREDENTIALS to a key file";
+const TOKEN_HINT_404_NO_FILES: &str = "the instance has no service account; attach one with \
+     the cloud-platform scope";
 const TOKEN_HINT_403: &str = "the metadata server refused the request; check that no proxy \
      strips the Metadata-Flavor header and that metadata access is not blocked on this node";
 const TOKEN_HINT_5XX: &str = "the metadata server is failing; retry later, or set \
      GOOGLE_APPLICATION_CREDENTIALS to a key file";
-const ATTRIBUTE_HINT: &str = "gcp.dockercfg: true needs the metadata server; set it to false \
-     off Google Cloud";
+const TOKEN_HINT_5XX_NO_FILES: &str = "the metadata server is failing; retry later";
+const ATTRIBUTE_HINT: &str = "gcp.dockercfg: true needs the metadata server, as \
+     --authFlow=dockercfg and dockercfg-url do; off Google Cloud set it to false (or use \
+     --authFlow=gcr)";
 
 /// The metadata server of this node.
 pub(crate) struct Metadata {
@@ -123,18 +132,23 @@ impl Metadata {
         }
     }
 
-    /// The default service account's access token, its expiry dated on `clock`.
-    pub(crate) async fn token(&self, clock: &Clock) -> Result<AccessToken, Error> {
+    /// The default service account's access token, its expiry dated on `clock`;
+    /// `key_files`: whether a failure's hint may suggest a key file (only where one would be
+    /// read).
+    pub(crate) async fn token(&self, clock: &Clock, key_files: bool) -> Result<AccessToken, Error> {
         const WHAT: &str = "the access token";
+        let pick =
+            |with: &'static str, without: &'static str| if key_files { with } else { without };
         let now = clock.now();
-        let resp = self
-            .get(TOKEN_PATH, TOKEN_LIMIT, WHAT, TOKEN_HINT_UNREACHABLE)
-            .await?;
+        let unreachable = pick(TOKEN_HINT_UNREACHABLE, TOKEN_HINT_UNREACHABLE_NO_FILES);
+        let resp = self.get(TOKEN_PATH, TOKEN_LIMIT, WHAT, unreachable).await?;
         if resp.status != StatusCode::OK {
             let hint = match resp.status {
-                StatusCode::NOT_FOUND => TOKEN_HINT_404,
+                StatusCode::NOT_FOUND => pick(TOKEN_HINT_404, TOKEN_HINT_404_NO_FILES),
                 StatusCode::FORBIDDEN => TOKEN_HINT_403,
-                s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => TOKEN_HINT_5XX,
+                s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+                    pick(TOKEN_HINT_5XX, TOKEN_HINT_5XX_NO_FILES)
+                }
                 _ => "is GCE_METADATA_HOST pointing at a metadata server?",
             };
             return Err(self.status_error(WHAT, &resp, hint));

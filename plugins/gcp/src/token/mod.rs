@@ -52,9 +52,9 @@ pub(crate) async fn fetch(
     deadline: Deadline,
 ) -> Result<AccessToken, Error> {
     match identity {
-        Identity::Node(Source::Metadata) => {
+        Identity::Node(Source::Metadata { key_files }) => {
             Metadata::new(env.metadata_host.as_deref(), deadline)?
-                .token(clock)
+                .token(clock, key_files)
                 .await
         }
         Identity::Node(Source::ServiceAccount {
