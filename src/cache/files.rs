@@ -8,7 +8,8 @@
 //!   any format version;
 //! * a lock: `<64 hex digits>.lock`, empty (locks are never written);
 //! * a temp file: `.<64 hex digits>.<pid>.<nanos>.tmp`, left by a writer killed before its
-//!   rename.
+//!   rename;
+//! * the sweep's lock, [`MARKER`], empty.
 //!
 //! **Growth.** Nothing else removes an entry: a node that pulled from 400 registries once
 //! would keep 400 entries and 400 locks for ever, and the metrics fold (which reads every
@@ -21,8 +22,10 @@
 //!
 //! * the metrics fold (`kubelet-keyring metrics`, and a fetch with metrics on): the whole
 //!   directory, in the pass that reads every entry for the seconds-left gauge;
-//! * a fetch with metrics off: a window of [`FETCH_SWEEP`] files at a random place, so a
-//!   node without metrics stays tidy too, at a bounded cost after the answer is written;
+//! * a fetch with metrics off, at most every [`SWEEP_EVERY`] (the mtime of the empty lock
+//!   file [`MARKER`] says when the last one was: one `stat` for the fetches in between, and
+//!   one sweeper at a time): a window of [`FETCH_SWEEP`] files at a random place, so a node
+//!   without metrics stays tidy too, at a bounded cost after the answer is written;
 //! * never a cache hit.
 //!
 //! An entry rewritten between the sweep's read and its unlink (a refresh of an entry an hour
@@ -30,7 +33,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -44,8 +47,16 @@ use super::{DiskCache, Entry, MAX_ENTRY_BYTES};
 /// beyond any clock difference between two invocations.
 pub const EXPIRED_KEPT: Duration = Duration::from_secs(3600);
 
-/// Files a fetch looks at for its sweep.
-pub const FETCH_SWEEP: usize = 16;
+/// Files a fetch looks at for its sweep: at one sweep per [`SWEEP_EVERY`], a cache of
+/// 3,000 entries and locks is gone over in four hours.
+pub const FETCH_SWEEP: usize = 256;
+
+/// The least time between two fetches' sweeps: listing a directory of 6,000 files costs a
+/// fetch some milliseconds, which one fetch in ten minutes can pay.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// The fetches' sweep lock: held while one sweeps, its mtime when the last one did.
+pub const MARKER: &str = "kubelet-keyring-sweep.lock";
 
 /// A file of the cache, by its name's shape; the stem is the 64 hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,11 +67,16 @@ pub enum Own<'a> {
     Lock(&'a str),
     /// `.<stem>.<pid>.<nanos>.tmp`.
     Temp(&'a str),
+    /// [`MARKER`].
+    Marker,
 }
 
 impl<'a> Own<'a> {
     /// The kind of cache file `name` is shaped as, if any.
     pub fn of(name: &'a str) -> Option<Own<'a>> {
+        if name == MARKER {
+            return Some(Own::Marker);
+        }
         if let Some(stem) = name.strip_suffix(".json").filter(|s| is_stem(s)) {
             return Some(Own::Entry(stem));
         }
@@ -135,7 +151,7 @@ impl DiskCache {
         for name in own_names(&self.dir)? {
             let ours = match Own::of(&name) {
                 Some(Own::Entry(_)) => read_shaped(&self.dir, &name).is_some(),
-                Some(Own::Lock(_)) => {
+                Some(Own::Lock(_) | Own::Marker) => {
                     file::open_in_own_dir(&self.dir.join(&name), OpenOptions::new().read(true))
                         .and_then(|f| f.metadata())
                         .is_ok_and(|m| m.len() == 0)
@@ -163,9 +179,29 @@ impl DiskCache {
         }
     }
 
-    /// Sweeps at most [`FETCH_SWEEP`] files, from a random place in the directory (a fetch's
-    /// share of the work).
+    /// A fetch's share of the work: unless another fetch did within [`SWEEP_EVERY`] of `now`,
+    /// sweeps at most [`FETCH_SWEEP`] files, from a random place in the directory.
     pub fn sweep_some(&self, now: SystemTime) -> Swept {
+        let marker = self.dir.join(MARKER);
+        let last = fs::symlink_metadata(&marker).and_then(|m| m.modified());
+        if last.is_ok_and(|t| t + SWEEP_EVERY > now) {
+            return Swept::default();
+        }
+        let lock = file::open_in_own_dir(
+            &marker,
+            OpenOptions::new().write(true).create(true).mode(0o600),
+        );
+        let _held = match lock.and_then(|f| f.try_lock().map_err(Into::into).map(|()| f)) {
+            Ok(f) => {
+                let _ = f.set_modified(now);
+                f
+            }
+            // Another fetch is sweeping, or the lock cannot be had: not this fetch's turn.
+            Err(e) => {
+                tracing::debug!("cache sweep lock {}: {e}", marker.display());
+                return Swept::default();
+            }
+        };
         let Ok(mut names) = own_names(&self.dir) else {
             return Swept::default();
         };
@@ -267,6 +303,42 @@ impl DiskCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keyring_api::CacheKeyType;
+
+    fn expired_entry(cache: &DiskCache, key: &str, at: SystemTime) {
+        let answer = keyring_api::Answer {
+            auth: Default::default(),
+            cache_key_type: CacheKeyType::Registry,
+            lifetime: Duration::from_secs(300),
+            expires_at: None,
+            source: "test".into(),
+        };
+        let entry = Entry::new(key.into(), "docker-config", &answer, at);
+        cache.write(CacheKeyType::Registry, &entry).unwrap();
+    }
+
+    #[test]
+    fn fetches_sweep_at_most_every_ten_minutes_and_take_turns() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(tmp.path().join("c"), [3; 32]).unwrap();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let useless = t0 + Duration::from_secs(300) + EXPIRED_KEPT + Duration::from_secs(1);
+        expired_entry(&cache, "a.example.com", t0);
+        assert_eq!(cache.sweep_some(useless).entries, 1);
+        expired_entry(&cache, "b.example.com", t0);
+        let soon = useless + SWEEP_EVERY - Duration::from_secs(1);
+        assert_eq!(cache.sweep_some(soon), Swept::default());
+        // Another fetch sweeping holds the lock: this one does not wait, it leaves it.
+        let held = fs::File::open(cache.dir().join(MARKER)).unwrap();
+        held.lock().unwrap();
+        let due = useless + SWEEP_EVERY + Duration::from_secs(1);
+        assert_eq!(cache.sweep_some(due), Swept::default());
+        drop(held);
+        assert_eq!(cache.sweep_some(due).entries, 1);
+        // clear removes the lock too: it is the cache's.
+        assert_eq!(cache.clear().unwrap(), 1);
+        assert_eq!(fs::read_dir(cache.dir()).unwrap().count(), 0);
+    }
 
     #[test]
     fn only_names_shaped_as_the_cache_s_own_files_are_recognised() {
@@ -277,6 +349,7 @@ mod tests {
             Own::of(&format!(".{stem}.42.1700000000123456789.tmp")),
             Some(Own::Temp(&stem))
         );
+        assert_eq!(Own::of(MARKER), Some(Own::Marker));
         for not in [
             "config.json".to_string(),
             format!("{}.json", stem.to_uppercase()),
