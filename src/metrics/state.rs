@@ -191,6 +191,9 @@ pub(super) fn fold_rotating_at(
         }
     }
     let mut state = read_state(&dir.join(STATE));
+    // Only names this fold gives journals are read (and deleted): nothing else in the
+    // directory, whatever the state says.
+    state.journals.retain(|name, _| is_journal(name));
     // A journal that grew large is renamed, so writers start a new one; it is read on by
     // its new name, which is never reused (names grow). Renaming at every fold would leave
     // a file per fold for the grace period.
@@ -247,6 +250,15 @@ pub(super) fn fold_rotating_at(
     let prom = dir.join(PROM);
     write_atomic(&prom, render(&state, &left).as_bytes(), 0o644, false)?;
     Ok(Some(prom))
+}
+
+/// The live journal's name, or a renamed one's (`kubelet-keyring.journal.<ms>`).
+fn is_journal(name: &str) -> bool {
+    name == JOURNAL
+        || name
+            .strip_prefix(JOURNAL)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|ms| !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The directory's lock file; one planted in its place (a FIFO, a symlink) is removed first.

@@ -163,6 +163,32 @@ fn a_series_with_no_event_for_eight_days_is_dropped_and_an_old_state_s_series_ge
 }
 
 #[test]
+fn a_state_naming_other_files_as_journals_has_them_neither_read_nor_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("metrics");
+    let victim = tmp.path().join("victim");
+    fs::write(&victim, "keep").unwrap();
+    fs::create_dir(&dir).unwrap();
+    let mut state = super::state::State::default();
+    for name in [
+        "../victim",
+        "kubelet-keyring.journal.1/../../victim",
+        "kubelet-keyring.prom",
+    ] {
+        state.journals.insert(name.into(), 0);
+    }
+    fs::write(dir.join(STATE), serde_json::to_vec(&state).unwrap()).unwrap();
+    let later = SystemTime::now() + WRITER_GRACE * 2;
+    fold_rotating_at(&dir, None, later, true, 1 << 20).unwrap();
+    assert_eq!(fs::read(&victim).unwrap(), b"keep");
+    assert!(dir.join(super::PROM).exists());
+    assert!(read_state(&dir.join(STATE))
+        .journals
+        .keys()
+        .all(|n| n == JOURNAL));
+}
+
+#[test]
 fn a_backlog_is_folded_a_bounded_step_at_a_time_and_nothing_twice() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("metrics");
