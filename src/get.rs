@@ -72,7 +72,8 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
 }
 
 /// The edge after the core: the response on stdout, then the lock released, then the
-/// metrics (a hit only appends its record; a fetch also folds the journal into the file).
+/// metrics (a hit only appends its record; a fetch also folds the journal into the file)
+/// and, after a fetch, a bounded sweep of the cache.
 fn respond<L>(args: &GlobalArgs, cache: Option<&DiskCache>, turn: Turn<L>) -> Result<(), Failure> {
     let result = turn.result.and_then(|a| {
         write_stdout(&a.response.to_json())?;
@@ -86,7 +87,14 @@ fn respond<L>(args: &GlobalArgs, cache: Option<&DiskCache>, turn: Turn<L>) -> Re
                 metrics::record(dir, &turn.records);
             }
         }
-        _ => metrics::after_fetch(args, cache.map(|c| c.dir()), &turn.records),
+        _ => {
+            metrics::after_fetch(args, cache.map(|c| c.dir()), &turn.records);
+            // A fetch waited on the network anyway: with metrics on, its fold swept the whole
+            // cache; without, it sweeps a few files (a hit never does; crate::cache::files).
+            if let (Some(c), None) = (cache, &args.metrics_dir) {
+                c.sweep_some(keyring_api::Clock::invocation().now());
+            }
+        }
     }
     result.map(drop)
 }
