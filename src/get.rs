@@ -95,8 +95,8 @@ fn respond<L>(args: &GlobalArgs, cache: Option<&DiskCache>, turn: Turn<L>) -> Re
 fn read_stdin() -> Result<Vec<u8>, Failure> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprintln!(
-            "kubelet-keyring: reading a CredentialProviderRequest from stdin (end with Ctrl-D)"
+        crate::logging::line(
+            "kubelet-keyring: reading a CredentialProviderRequest from stdin (end with Ctrl-D)",
         );
     }
     let mut buf = Vec::with_capacity(4096);
