@@ -1,10 +1,14 @@
 //! Hostile input: docker credential helpers. A helper's stderr is its own business and may
 //! hold what it was told (a password in a "login failed" line): it is never quoted, at any
-//! verbosity.
+//! verbosity. A helper that outlives the invocation's deadline is killed with its process
+//! group.
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
+use crate::common::process::wait_within;
 use crate::common::*;
 
 /// Installs `docker-credential-testhelper` with `body` in a bin directory of the sandbox and
@@ -50,4 +54,52 @@ fn a_failing_helpers_stderr_is_withheld_at_every_verbosity() {
         assert!(last.contains("exit status: 1"), "{last}");
         assert!(last.contains("withheld"), "{last}");
     }
+}
+
+fn gone(pid: &str) -> bool {
+    let stat = PathBuf::from(format!("/proc/{}/stat", pid.trim()));
+    // Gone, or a zombie waiting for a reaper that is not ours.
+    match std::fs::read_to_string(&stat) {
+        Err(_) => true,
+        Ok(s) => s
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z')),
+    }
+}
+
+fn wait_gone(pid_file: &Path) {
+    let pid = std::fs::read_to_string(pid_file).expect("pid file");
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while !gone(&pid) {
+        assert!(
+            std::time::Instant::now() < until,
+            "{} still running",
+            pid.trim()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_helper_running_past_the_invocations_deadline_is_killed_with_its_group() {
+    let s = Sandbox::new();
+    let pids = s.tmp.path().join("pids");
+    let body = format!("sleep 60 & echo $! > '{}'; wait", pids.display());
+    let mut cmd = with_helper(&s, &body, &["--no-cache"]);
+    // The helper's own limit (20 s) is longer than what is left of the invocation.
+    cmd.env("KUBELET_KEYRING_TEST_DEADLINE", "2s");
+    let mut child = cmd.spawn().expect("spawn");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(request(VERSIONS[0], "reg.example.com/app").as_bytes())
+        .expect("write");
+    let (out, took) = wait_within(child, Duration::from_secs(30)).expect("still running after 30s");
+    let line = assert_one_line_failure(&out, &[]);
+    assert!(line.contains("docker-credential-testhelper"), "{line}");
+    assert!(took < Duration::from_secs(6), "took {took:?}: {line}");
+    wait_gone(&pids);
 }
