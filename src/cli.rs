@@ -1,5 +1,6 @@
 //! Command line: flags (each also settable by environment, since the kubelet passes `env`
-//! from its `CredentialProviderConfig`) and subcommands.
+//! from its `CredentialProviderConfig`; declared once, in [`crate::args::FLAGS`]) and
+//! subcommands.
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
@@ -7,9 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use crate::args::GlobalArgs;
-use crate::args::{
-    DEFAULT_ROOT_DIR, ENV_CACHE_DIR, ENV_CONFIG, ENV_METRICS_DIR, ENV_NO_CACHE, ENV_ROOT_DIR,
-};
+use crate::args::{Kind, Value, FLAGS};
 use crate::exit::Failure;
 use crate::io::write_stdout;
 
@@ -114,7 +113,10 @@ pub fn parse() -> Result<Cli, Failure> {
         return Ok(cli);
     }
     let text: Option<Vec<String>> = argv.iter().map(|a| a.to_str().map(String::from)).collect();
-    if let Some((own, theirs)) = text.as_deref().and_then(crate::upstream::split) {
+    if let Some((own, theirs)) = text
+        .as_deref()
+        .and_then(|a| crate::upstream::split(a, crate::args::takes_value))
+    {
         let parsed = crate::upstream::parse_own_name(&theirs)
             .map_err(|e| Failure::BadInput(e.to_string()))?;
         let own: Vec<OsString> = own.into_iter().map(OsString::from).collect();
@@ -191,13 +193,15 @@ pub fn parse_kubelet_argv(
     argv: &[OsString],
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Option<Cli> {
-    let mut root_dir = None;
-    let mut config = None;
-    let mut cache_dir = None;
-    let mut metrics_dir = None;
-    let mut no_cache = None;
-    // `-v`s before and after `get-credentials`: clap counts each side on its own.
-    let mut verbose = [0usize; 2];
+    /// What the command line gave for one flag of [`FLAGS`].
+    #[derive(Default)]
+    struct Given {
+        value: Option<PathBuf>,
+        on: bool,
+        /// Counts before and after `get-credentials`: clap counts each side on its own.
+        counts: [usize; 2],
+    }
+    let mut given: Vec<Given> = FLAGS.iter().map(|_| Given::default()).collect();
     let mut command = None;
     let mut args = argv.iter();
     while let Some(arg) = args.next() {
@@ -206,86 +210,77 @@ pub fn parse_kubelet_argv(
             Some((n, v)) if n.starts_with("--") => (n, Some(OsStr::new(v))),
             _ => (arg, None),
         };
-        let slot = match name {
-            "get-credentials" if command.is_none() && inline.is_none() => {
-                command = Some(Command::GetCredentials);
-                continue;
+        if name == "get-credentials" && command.is_none() && inline.is_none() {
+            command = Some(Command::GetCredentials);
+            continue;
+        }
+        let side = usize::from(command.is_some());
+        // `-vvv`: one short counted flag, repeated.
+        if let Some(shorts) = arg.strip_prefix('-').filter(|s| !s.starts_with('-')) {
+            let first = shorts.chars().next()?;
+            let i = FLAGS
+                .iter()
+                .position(|f| f.kind == Kind::Count { short: first })?;
+            if !shorts.chars().all(|c| c == first) {
+                return None;
             }
-            "--root-dir" => &mut root_dir,
-            "--config" => &mut config,
-            "--cache-dir" => &mut cache_dir,
-            "--metrics-dir" => &mut metrics_dir,
-            "--no-cache" if no_cache.is_none() && inline.is_none() => {
-                no_cache = Some(true);
-                continue;
-            }
-            "--verbose" if inline.is_none() => {
-                verbose[usize::from(command.is_some())] += 1;
-                continue;
-            }
-            _ if arg.len() > 1 && arg.starts_with('-') && arg[1..].bytes().all(|b| b == b'v') => {
-                verbose[usize::from(command.is_some())] += arg.len() - 1;
-                continue;
+            given[i].counts[side] += shorts.len();
+            continue;
+        }
+        let long = name.strip_prefix("--")?;
+        let i = FLAGS.iter().position(|f| f.long == long)?;
+        let g = &mut given[i];
+        match FLAGS[i].kind {
+            Kind::Count { .. } if inline.is_none() => g.counts[side] += 1,
+            Kind::Switch if inline.is_none() && !g.on => g.on = true,
+            Kind::Path { .. } if g.value.is_none() => {
+                let value = match inline {
+                    Some(v) => v,
+                    None => args.next()?.as_os_str(),
+                };
+                if value.is_empty() || value.as_encoded_bytes().starts_with(b"-") {
+                    return None;
+                }
+                g.value = Some(PathBuf::from(value));
             }
             _ => return None,
-        };
-        if slot.is_some() {
-            return None;
         }
-        let value = match inline {
-            Some(v) => v,
-            None => args.next()?.as_os_str(),
-        };
-        if value.is_empty() || value.as_encoded_bytes().starts_with(b"-") {
-            return None;
-        }
-        *slot = Some(PathBuf::from(value));
     }
-    // Absent flags come from the environment, as with clap's `env`. clap reads (and
-    // checks) each variable again for the subcommand even when the flag was given, so an
-    // empty or non-boolean value is left to clap whatever the flags.
-    let from_env = |name: &str| -> Result<Option<PathBuf>, ()> {
-        match env(name) {
-            Some(v) if v.is_empty() => Err(()),
-            v => Ok(v.map(PathBuf::from)),
-        }
-    };
-    let env_root_dir = from_env(ENV_ROOT_DIR).ok()?;
-    let env_config = from_env(ENV_CONFIG).ok()?;
-    let env_cache_dir = from_env(ENV_CACHE_DIR).ok()?;
-    let env_metrics_dir = from_env(ENV_METRICS_DIR).ok()?;
-    let env_no_cache = match env(ENV_NO_CACHE) {
-        None => false,
-        // clap's BoolishValueParser, whose words these are; anything else is its error.
-        Some(v) => match v.to_str()?.to_ascii_lowercase().as_str() {
-            "y" | "yes" | "t" | "true" | "on" | "1" => true,
-            "n" | "no" | "f" | "false" | "off" | "0" => false,
-            _ => return None,
-        },
-    };
-    let root_dir = root_dir
-        .or(env_root_dir)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT_DIR));
-    let config = config.or(env_config);
-    let cache_dir = cache_dir.or(env_cache_dir);
-    let metrics_dir = metrics_dir.or(env_metrics_dir);
-    let no_cache = no_cache.unwrap_or(env_no_cache);
-    let verbose = match verbose {
-        [n, 0] | [0, n] => u8::try_from(n).ok()?,
-        _ => return None,
-    };
-    Some(Cli {
-        global: GlobalArgs {
-            root_dir,
-            config,
-            cache_dir,
-            no_cache,
-            metrics_dir,
-            verbose,
-            upstream: Default::default(),
-        },
-        command,
-    })
+    let mut global = GlobalArgs::default();
+    for (f, g) in FLAGS.iter().zip(given) {
+        // Absent flags come from the environment, as with clap's `env`. clap reads (and
+        // checks) each variable again for the subcommand even when the flag was given, so
+        // an empty or non-boolean value is left to clap whatever the flags.
+        let from_env = f.env.and_then(&env);
+        let value = match f.kind {
+            Kind::Path { default, .. } => {
+                if from_env.as_ref().is_some_and(|v| v.is_empty()) {
+                    return None;
+                }
+                let value = g.value.or(from_env.map(PathBuf::from));
+                Value::Path(value.or(default.map(PathBuf::from)))
+            }
+            Kind::Switch => {
+                let from_env = match from_env {
+                    None => false,
+                    // clap's BoolishValueParser, whose words these are; anything else is
+                    // its error.
+                    Some(v) => match v.to_str()?.to_ascii_lowercase().as_str() {
+                        "y" | "yes" | "t" | "true" | "on" | "1" => true,
+                        "n" | "no" | "f" | "false" | "off" | "0" => false,
+                        _ => return None,
+                    },
+                };
+                Value::Switch(g.on || from_env)
+            }
+            Kind::Count { .. } => match g.counts {
+                [n, 0] | [0, n] => Value::Count(u8::try_from(n).ok()?),
+                _ => return None,
+            },
+        };
+        f.set(&mut global, value);
+    }
+    Some(Cli { global, command })
 }
 
 /// Runs the chosen subcommand.
@@ -350,7 +345,7 @@ fn args_trap(args: &[String]) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     use clap::CommandFactory;
     use keyring_kubelet_config::go_quote;
-    let own = match crate::upstream::split(args) {
+    let own = match crate::upstream::split(args, crate::args::takes_value) {
         Some((own, theirs)) => match crate::upstream::parse_own_name(&theirs) {
             Ok(_) => own,
             Err(e) => {
