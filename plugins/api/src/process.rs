@@ -24,8 +24,8 @@
 //!   whole group with `SIGKILL` (a shell script's own children go with it) and reaps the
 //!   child. After a clean exit nothing is killed.
 //!
-//! A child that outlives its stdout and stderr by leaving its group (`setsid`) is out of
-//! reach; nothing here can find it.
+//! A descendant that leaves the group (`setsid`, as a daemon does) is out of reach: nothing
+//! here can find it.
 //!
 //! # The watchdog
 //!
