@@ -333,10 +333,9 @@ pub fn context_hash(config_bytes: &[u8], search_dirs: &[Option<&Path>]) -> [u8; 
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
         .filter(|(k, _)| in_context(k, backends))
         .filter(|(k, _)| {
-            // Neither changes an answer: a hit must find the entries of runs without them.
-            k != "KUBELET_KEYRING_NO_CACHE"
-                && k != "KUBELET_KEYRING_METRICS_DIR"
-                && !k.starts_with("KUBELET_KEYRING_LOG")
+            // None of these changes an answer: a hit must find the entries of runs without
+            // them (the flags' table says which of this program's variables they are).
+            crate::args::in_cache_context(k) && !k.starts_with("KUBELET_KEYRING_LOG")
         })
         .collect();
     vars.sort();
