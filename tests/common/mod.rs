@@ -17,6 +17,7 @@
 
 pub mod azure;
 pub mod http;
+pub mod issuer;
 pub mod proxy;
 pub mod tls;
 pub mod upstream;

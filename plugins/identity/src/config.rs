@@ -50,9 +50,10 @@ pub struct Rule {
     #[serde(default)]
     pub pod: Option<PodConfig>,
     /// The node's own identity: needed for `node` and `podWhenAnnotated`.
-    #[serde(default)]
+    #[serde(default, with = "serde_norway::with::singleton_map")]
     pub node: Option<NodeSource>,
     /// How the identity becomes a registry credential.
+    #[serde(with = "serde_norway::with::singleton_map")]
     pub method: Method,
 }
 
@@ -131,7 +132,8 @@ pub struct AzureSource {
     pub imds: Option<String>,
 }
 
-/// How an identity becomes a registry credential.
+/// How an identity becomes a registry credential: a map of one key, the method's name
+/// (YAML's enum tags are not used, so JSON and YAML read alike).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub enum Method {
