@@ -159,6 +159,13 @@ pub fn pod_token(
     let Some((namespace, service_account)) = claims.service_account() else {
         return Err(refuse("it names no service account (no kubernetes.io claim, no system:serviceaccount: subject)".into()));
     };
+    // Unverified claims go into URL paths (a namespace Secret) and cache labels: only what
+    // Kubernetes itself allows (a DNS-1123 label, a DNS-1123 subdomain) gets that far.
+    if !dns1123(&namespace, 63, false) || !dns1123(&service_account, 253, true) {
+        return Err(refuse(
+            "its namespace or service account is not a valid Kubernetes name".into(),
+        ));
+    }
     Ok(Proof::Token {
         token: token.clone(),
         expires_at,
@@ -167,4 +174,35 @@ pub fn pod_token(
             service_account,
         }),
     })
+}
+
+/// A DNS-1123 label (or, with `dots`, subdomain) of at most `max` bytes.
+fn dns1123(s: &str, max: usize, dots: bool) -> bool {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    s.len() <= max
+        && if dots {
+            s.split('.').all(label)
+        } else {
+            label(s)
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dns1123;
+
+    #[test]
+    fn only_kubernetes_names_pass() {
+        assert!(dns1123("team-a", 63, false) && dns1123("sa.v1", 253, true));
+        for bad in ["", "Team", "../x", "a/b", "a?b", "-a", "a-", "a.b"] {
+            assert!(!dns1123(bad, 63, false), "{bad}");
+        }
+        assert!(!dns1123(&"a".repeat(64), 63, false));
+    }
 }

@@ -150,11 +150,25 @@ pub fn json_reply<T: DeserializeOwned>(
     serde_json::from_slice(reply.body.expose()).map_err(|e| Error::Response {
         stage,
         url: crate::http::shown(url),
-        // serde's message names the field and position, never the value.
+        // Only the error's category and position: serde's own text quotes the offending
+        // value ("invalid type: string \"...\""), which may be a credential.
         problem: format!(
-            "unexpected answer: {}",
-            e.to_string().split(" at line").next().unwrap_or_default()
+            "the answer is not the documented JSON ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
         ),
+    })
+}
+
+/// A lenient `expires_in`: a number, or a string holding one (some servers send strings);
+/// anything else states no expiry.
+pub fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    use serde::Deserialize as _;
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
     })
 }
 

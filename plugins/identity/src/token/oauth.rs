@@ -35,7 +35,7 @@ const MAX_SECRET_FILE: u64 = 16 << 10;
 #[derive(Deserialize)]
 struct Answer {
     access_token: Option<Secret<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::seconds")]
     expires_in: Option<f64>,
 }
 

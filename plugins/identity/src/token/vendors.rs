@@ -67,7 +67,7 @@ struct TokenAnswer {
 #[derive(Deserialize)]
 struct AccessAnswer {
     access_token: Option<Secret<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::seconds")]
     expires_in: Option<f64>,
     #[serde(default)]
     username: Option<String>,
