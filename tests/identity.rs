@@ -582,9 +582,13 @@ pub fn vault(issuer: Arc<Issuer>, user: String, pass: String) -> Fake {
 }
 
 pub fn vault_rule(base: &str) -> String {
-    pod_rule(
-        "vault",
-        &format!("vault: {{address: \"{base}\", namespace: team-ns, auth: kubernetes, authMount: k8s, role: puller, kvMount: kv, path: registry/harbor, usernameField: user, passwordField: pass}}"),
+    vault_rule_for(base, HOST)
+}
+
+/// The Vault rule for `host`.
+pub fn vault_rule_for(base: &str, host: &str) -> String {
+    format!(
+        "    - hosts: [\"{host}\"]\n      identity: pod\n      pod: {{audience: vault}}\n      method:\n        vault: {{address: \"{base}\", namespace: team-ns, auth: kubernetes, authMount: k8s, role: puller, kvMount: kv, path: registry/harbor, usernameField: user, passwordField: pass}}\n"
     )
 }
 
@@ -995,4 +999,63 @@ fn explain_names_the_rule_the_identity_and_the_method_without_io() {
     ] {
         assert!(text.contains(want), "{want:?} missing:\n{text}");
     }
+}
+
+/// Vault's stored credential opens a real registry (Debian's docker-registry with htpasswd),
+/// checked with `skopeo inspect`: the Vault server is the fake above, the registry is real.
+#[test]
+#[ignore = "needs docker-registry, skopeo, htpasswd"]
+fn vault_credentials_open_a_real_registry() {
+    use crate::common::registry::{Served, Tools, REPO, USER};
+    let served = Served::start(Tools::required());
+    let issuer = Arc::new(Issuer::new());
+    let server = vault(issuer.clone(), USER.into(), served.password.clone());
+    let s = Sandbox::new();
+    let host = served.host();
+    let cfg = config(&s, &vault_rule_for(server.base(), &host));
+    let token = issuer.sa_token("vault", "team", "puller", "uid-1", 1, 3600);
+    let image = format!("{host}/{REPO}");
+    let resp = stdout_json(&run(
+        &s,
+        &cfg,
+        &sa_request(&image, &token, &[]),
+        &[PLAIN_HTTP],
+        &[],
+    ));
+    let (user, password) = creds(&resp, &host);
+    served.assert_opens(&user, &password);
+}
+
+/// The namespace Secret's entry opens a real registry, checked with `skopeo inspect`.
+#[test]
+#[ignore = "needs docker-registry, skopeo, htpasswd"]
+fn a_namespace_secrets_credentials_open_a_real_registry() {
+    use crate::common::registry::{Served, Tools, REPO, USER};
+    let served = Served::start(Tools::required());
+    let issuer = Arc::new(Issuer::new());
+    let host = served.host();
+    let server = api_server(
+        issuer.clone(),
+        json!({ host.clone(): {"username": USER, "password": served.password}, "127.0.0.1": {"username": "decoy", "password": "wrong"} }),
+    );
+    let s = Sandbox::new();
+    let cfg = config(&s, &secret_rule(server.base(), &host));
+    let token = issuer.sa_token(
+        "https://kubernetes.default.svc",
+        "team",
+        "puller",
+        "uid-1",
+        1,
+        3600,
+    );
+    let image = format!("{host}/{REPO}");
+    let resp = stdout_json(&run(
+        &s,
+        &cfg,
+        &sa_request(&image, &token, &[]),
+        &[PLAIN_HTTP],
+        &[],
+    ));
+    let (user, password) = creds(&resp, &host);
+    served.assert_opens(&user, &password);
 }

@@ -19,6 +19,7 @@ pub mod azure;
 pub mod http;
 pub mod issuer;
 pub mod proxy;
+pub mod registry;
 pub mod tls;
 pub mod upstream;
 
