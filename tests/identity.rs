@@ -1059,3 +1059,130 @@ fn a_namespace_secrets_credentials_open_a_real_registry() {
     let (user, password) = creds(&resp, &host);
     served.assert_opens(&user, &password);
 }
+
+/// Where scripts/install-test-deps.sh installs oidc-provider (npm).
+const OIDC_PROVIDER_DIR: &str = "/opt/kubelet-keyring-test/oidc-provider";
+
+/// A running oidc-provider (tests/data/oidc-provider/token-exchange.mjs); killed on drop.
+struct RealServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for RealServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts oidc-provider trusting `issuer`'s tokens for the audience `registry.example.com`,
+/// with client `registry-client` / `secret`; waits (bounded) until it listens.
+fn oidc_provider(issuer: &Issuer, secret: &str) -> RealServer {
+    use std::io::BufRead as _;
+    let node = require("node", "the Debian package nodejs");
+    assert!(
+        std::path::Path::new(OIDC_PROVIDER_DIR)
+            .join("node_modules/oidc-provider")
+            .is_dir(),
+        "oidc-provider is not installed in {OIDC_PROVIDER_DIR}: run scripts/install-test-deps.sh"
+    );
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/oidc-provider/token-exchange.mjs");
+    let port = free_port();
+    let mut child = std::process::Command::new(node)
+        .arg(script)
+        .env_clear()
+        .env("OIDC_PROVIDER_DIR", OIDC_PROVIDER_DIR)
+        .env("PORT", port.to_string())
+        .env("CLIENT_SECRET", secret)
+        .env("CLUSTER_JWKS", issuer.jwks().to_string())
+        .env("CLUSTER_ISSUER", crate::common::issuer::ISS)
+        .env("SUBJECT_AUDIENCE", "registry.example.com")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start node");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let line = std::io::BufReader::new(stdout).lines().next();
+        let _ = tx.send(line.and_then(Result::ok).unwrap_or_default());
+    });
+    let server = RealServer { child, port };
+    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+    assert_eq!(line, "listening", "oidc-provider did not start");
+    server
+}
+
+/// RFC 8693 against a real authorization server: oidc-provider checks the client's
+/// `client_secret_basic` credentials, parses and checks the request, and mints the access
+/// token; its grant handler verifies the pod's token against the test issuer's JWKS.
+#[test]
+#[ignore = "needs node and oidc-provider (npm), see scripts/install-test-deps.sh"]
+fn a_real_oauth_server_exchanges_the_pods_token_rfc8693() {
+    let issuer = Issuer::new();
+    let server = oidc_provider(&issuer, "s3cret:/+%");
+    let s = Sandbox::new();
+    let endpoint = format!("http://127.0.0.1:{}/token", server.port);
+    let cfg = config(&s, &exchange_rule(&s, &endpoint));
+    let token = issuer.sa_token("registry.example.com", "team", "puller", "uid-1", 1, 3600);
+    let out = run(
+        &s,
+        &cfg,
+        &sa_request(IMAGE, &token, &[]),
+        &[PLAIN_HTTP],
+        &[],
+    );
+    let resp = stdout_json(&out);
+    let (user, password) = creds(&resp, HOST);
+    assert_eq!(user, "oauth2");
+    let payload = password.split('.').nth(1).expect("a JWT access token");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("JSON");
+    assert_eq!(claims["aud"], "registry");
+    assert_eq!(claims["sub"], "system:serviceaccount:team:puller");
+    assert_eq!(claims["scope"], "repository:team/app:pull");
+    assert_eq!(claims["iss"], format!("http://127.0.0.1:{}", server.port));
+    lifetime_ok(cache_secs(&resp), 3600);
+    assert_token_nowhere(&token, &[("stderr", &out.stderr)], Some(&s.cache));
+
+    // The server's own refusals: a wrong client secret is its invalid_client, a token it
+    // cannot verify its invalid_grant.
+    let s = Sandbox::new();
+    let cfg = config(
+        &s,
+        &exchange_rule(&s, &endpoint).replace("client-secret", "other-secret"),
+    );
+    write(&s.tmp.path().join("other-secret"), "wrong");
+    let line = assert_one_line_failure(
+        &run(
+            &s,
+            &cfg,
+            &sa_request(IMAGE, &token, &[]),
+            &[PLAIN_HTTP],
+            &[],
+        ),
+        &[&token, "wrong"],
+    );
+    assert!(line.contains("answered 401 (invalid_client)"), "{line}");
+    let s = Sandbox::new();
+    let cfg = config(&s, &exchange_rule(&s, &endpoint));
+    // Signed by another key than the cluster's: the server's JWKS check refuses it.
+    let forged = Issuer::new().sa_token("registry.example.com", "team", "puller", "uid-1", 2, 3600);
+    let line = assert_one_line_failure(
+        &run(
+            &s,
+            &cfg,
+            &sa_request(IMAGE, &forged, &[]),
+            &[PLAIN_HTTP],
+            &[],
+        ),
+        &[&forged],
+    );
+    assert!(line.contains("answered 400 (invalid_grant)"), "{line}");
+}
