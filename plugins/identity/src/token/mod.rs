@@ -204,3 +204,28 @@ pub fn non_empty(
             problem: format!("the answer has no {field}"),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_holds_no_credential() {
+        let issued = Issued {
+            username: "robot".into(),
+            password: Secret::new("registry-password".into()),
+            validity: Validity::Stored,
+        };
+        let proof = Proof::Token {
+            token: Secret::new("pod-token".into()),
+            expires_at: None,
+            pod: None,
+        };
+        let shown = format!("{issued:?} {proof:?}");
+        assert!(
+            !shown.contains("registry-password") && !shown.contains("pod-token"),
+            "{shown}"
+        );
+        assert!(shown.contains("robot"));
+    }
+}
