@@ -1186,3 +1186,63 @@ fn a_real_oauth_server_exchanges_the_pods_token_rfc8693() {
     );
     assert!(line.contains("answered 400 (invalid_grant)"), "{line}");
 }
+
+/// Two rules for one host: the narrow path rule first. Each image's token goes to its own
+/// rule's endpoint and nowhere else, and the answers are scoped to the image, so neither the
+/// kubelet nor our cache reuses one path's credential for the other.
+#[test]
+fn a_token_goes_only_to_the_endpoint_of_the_rule_that_matched() {
+    let issuer = Issuer::new();
+    let answer = |name: &'static str| {
+        move |_: &Req| {
+            json(
+                200,
+                &json!({"access_token": name, "expires_in": 3600}).to_string(),
+            )
+        }
+    };
+    let (team, rest) = (fake(answer("team-token")), fake(answer("rest-token")));
+    let s = Sandbox::new();
+    let rule = |hosts: &str, fake: &Fake| {
+        format!(
+            "    - hosts: [\"{hosts}\"]\n      identity: pod\n      pod: {{audience: registry}}\n      method: {{tokenExchange: {{endpoint: \"{}\", username: u}}}}\n",
+            fake.url("/token")
+        )
+    };
+    let cfg = config(
+        &s,
+        &(rule("reg.example.com/team", &team) + &rule("reg.example.com", &rest)),
+    );
+    let token = issuer.sa_token("registry", "team", "puller", "uid-1", 1, 3600);
+    let ask = |image: &str| {
+        stdout_json(&run(
+            &s,
+            &cfg,
+            &sa_request(image, &token, &[]),
+            &[PLAIN_HTTP],
+            &[],
+        ))
+    };
+    let resp = ask("reg.example.com/team/app");
+    assert_eq!(resp["cacheKeyType"], "Image");
+    assert_eq!(creds(&resp, "reg.example.com/team/app").1, "team-token");
+    assert_eq!((team.requests().len(), rest.requests().len()), (1, 0));
+    let resp = ask("reg.example.com/other/app");
+    assert_eq!(resp["cacheKeyType"], "Image");
+    assert_eq!(creds(&resp, "reg.example.com/other/app").1, "rest-token");
+    assert_eq!((team.requests().len(), rest.requests().len()), (1, 1));
+    // Only the path rule: another path of the host is "not mine" for that image only.
+    let cfg = config(&s, &rule("reg.example.com/team", &team));
+    let resp = stdout_json(&run(
+        &s,
+        &cfg,
+        &sa_request("reg.example.com/other/app", &token, &[]),
+        &[PLAIN_HTTP],
+        &[],
+    ));
+    assert_eq!(
+        (resp["auth"].clone(), resp["cacheKeyType"].clone()),
+        (json!({}), json!("Image"))
+    );
+    assert_eq!((team.requests().len(), rest.requests().len()), (1, 1));
+}
