@@ -169,10 +169,9 @@ impl Error {
     pub fn into_backend_error(self, backend: &'static str) -> BackendError {
         let kind = self.kind();
         let message = self.to_string();
+        // A transport error's cause is in its message already, before the hint: attaching
+        // it as the source too would print it twice on the one line.
         match self {
-            Error::Transport { source, .. } => {
-                BackendError::new(backend, kind, message).with_source(source)
-            }
             Error::Setting(s) => BackendError::new(backend, kind, message).with_source(s),
             _ => BackendError::new(backend, kind, message),
         }
