@@ -17,8 +17,10 @@
 
 pub mod azure;
 pub mod http;
+pub mod issuer;
 pub mod process;
 pub mod proxy;
+pub mod registry;
 pub mod tls;
 pub mod upstream;
 
