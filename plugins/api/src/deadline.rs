@@ -8,9 +8,11 @@
 //!
 //! * a miss waiting on another process's registry lock waits at most until
 //!   [`Deadline::lock_wait`], which leaves [`BACKEND_SHARE`] for its own backend call;
-//! * each backend's own bound (ECR and GCP 20 s, ACR 40 s) is cut with [`Deadline::cap`] to
-//!   what is left, and its out-of-time error is an
-//!   [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable).
+//! * each backend's own bound (GCP 20 s, ACR 40 s) is cut with [`Deadline::cap`] to what is
+//!   left, and its out-of-time error is an
+//!   [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable); ECR takes what is left
+//!   whole (upstream allows 30 s per request), shared between its credentials and its API
+//!   call.
 //!
 //! 50 s of budget plus process start-up, the response write and a failing backend's clean-up
 //! stays under 55 s, 5 s inside the kubelet's limit.

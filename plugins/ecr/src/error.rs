@@ -17,7 +17,6 @@ use std::time::Duration;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ecr::config::http::HttpResponse;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
-use keyring_api::lifetime::Expired;
 use keyring_api::{BackendError, ErrorKind, InvalidSetting};
 
 use crate::host::{Api, Route};
@@ -151,9 +150,6 @@ pub(crate) enum Error {
     /// The token is not `base64(user:password)`.
     #[error("{cause} ({endpoint}); if AWS_ENDPOINT_URL* is set, check that it points at ECR")]
     TokenShape { endpoint: String, cause: TokenError },
-    /// The token had expired when it arrived.
-    #[error("the token from {endpoint}: {cause}")]
-    TokenExpired { endpoint: String, cause: Expired },
 
     /// The role named for a service account is not a role ARN.
     #[error("role from {0}")]
@@ -219,8 +215,7 @@ impl Error {
             | AssumeRoleUnreadable { .. }
             | ApiUnreadable { .. }
             | NoToken { .. }
-            | TokenShape { .. }
-            | TokenExpired { .. } => ErrorKind::Protocol,
+            | TokenShape { .. } => ErrorKind::Protocol,
         }
     }
 
