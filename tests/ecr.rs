@@ -1916,3 +1916,82 @@ fn upstream_all_proxy_is_no_proxy_as_for_upstreams_go_client() {
     );
     assert_eq!(ecr.requests().len(), 1);
 }
+
+/// Point 5. An SSO profile works upstream; the old build had no SSO support at all (every
+/// such profile failed with "feature sso not enabled"). A legacy SSO profile with its cached
+/// access token: the SSO portal's GetRoleCredentials (a fake, `AWS_ENDPOINT_URL_SSO`) gives
+/// the credentials that sign the ECR call.
+#[test]
+fn upstream_an_sso_profile_gives_the_credentials() {
+    let ecr = ecr_fake("sso-password", Some(TEST_NOW + 12 * 3600));
+    let portal = Fake::start("Content-Type: application/json\r\n", |r| {
+        let ok = r.path.starts_with("/federation/credentials?")
+            && r.path.contains("role_name=ecr-pull")
+            && r.path.contains("account_id=123456789012")
+            && r.headers.get("x-amz-sso_bearer_token").map(String::as_str)
+                == Some("sso-access-canary");
+        match ok {
+            true => Reply::With(
+                200,
+                br#"{"roleCredentials":{"accessKeyId":"AKIDSSO","secretAccessKey":"sso-secret-canary","sessionToken":"sso-session-canary","expiration":4102444800000}}"#.to_vec(),
+            ),
+            false => Reply::With(403, br#"{"message":"no"}"#.to_vec()),
+        }
+    });
+    let s = Sandbox::new();
+    let start_url = "https://d-0123456789.awsapps.com/start";
+    let config = s.tmp.path().join("aws-config");
+    write(
+        &config,
+        &format!(
+            "[default]\nsso_start_url = {start_url}\nsso_region = us-east-1\n\
+             sso_account_id = 123456789012\nsso_role_name = ecr-pull\n"
+        ),
+    );
+    // The SDK's cache of `aws sso login`: ~/.aws/sso/cache/<sha1 of the start URL>.json.
+    let digest = Command::new("sha1sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(start_url.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("sha1sum");
+    let digest = String::from_utf8_lossy(&digest.stdout);
+    let digest = digest.split_whitespace().next().expect("a digest");
+    write(
+        &s.home.join(format!(".aws/sso/cache/{digest}.json")),
+        &format!(
+            r#"{{"startUrl":"{start_url}","region":"us-east-1","accessToken":"sso-access-canary","expiresAt":"2099-12-31T00:00:00Z"}}"#
+        ),
+    );
+    let mut cmd = upstream_command(&s, false);
+    cmd.env("AWS_CONFIG_FILE", &config)
+        .env("AWS_ENDPOINT_URL_SSO", portal.base())
+        .env("AWS_ENDPOINT_URL_ECR", ecr.base())
+        .env("KUBELET_KEYRING_NO_CACHE", "1");
+    let out = run_with(
+        cmd,
+        request(VERSIONS[0], &format!("{SA_HOST}/app")).as_bytes(),
+    );
+    assert_eq!(
+        creds(&stdout_json(&out), SA_HOST).1,
+        "sso-password",
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(portal.requests().len(), 1);
+    assert_eq!(signer(&ecr.requests()[0]), "AKIDSSO");
+    assert_no_secret(
+        &out,
+        &[
+            "sso-access-canary",
+            "sso-secret-canary",
+            "sso-session-canary",
+        ],
+    );
+}

@@ -7,7 +7,7 @@
 //!   search, as upstream: the node's credentials, not the config's or [`ROLE_ENV`]'s role
 //!   (blank is taken as empty, where upstream would send it to STS and fail).
 //! * The node's credentials ([`credentials`] with [`Identity::Node`]): the SDK's default
-//!   chain (env, profile incl. `credential_process` and assume-role, web identity, ECS / EKS
+//!   chain (env, profile incl. `credential_process`, SSO and assume-role, web identity, ECS / EKS
 //!   Pod Identity, EC2 IMDSv2), resolved first and on their own so that a failure there is
 //!   reported as a credentials problem, within the time the call leaves them
 //!   ([`crate::sdk::credentials_budget`]). Keys in the environment, the chain's first link,
