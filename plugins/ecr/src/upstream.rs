@@ -329,7 +329,7 @@ pub static PLUGIN: Plugin = Plugin {
         "cacheDuration is the token's life less 5 minutes (about 11 h 55 min), where upstream sends half its life",
         "a token already expired by this node's clock is answered for that pull only (cacheDuration 0s) with a warning naming the skew; upstream omits cacheDuration, so the kubelet would keep a token this node thinks expired for its defaultCacheDuration (12 h on EKS)",
         "the whole call has the invocation's 50 s: credentials (credential_process, SSO, STS) may take up to 40 s of it and each HTTP attempt 30 s as upstream; upstream has no bound but the kubelet's 60 s kill, so a call needing more fails here in one line where upstream is killed",
-        "the instance metadata service speaks IMDSv2 only (IMDSv1 is what SSRF reaches; AWS recommends requiring v2): a node offering only IMDSv1, or a containerised kubelet behind a hop limit of 1, gets no node credentials, where upstream falls back to IMDSv1",
+        "the instance metadata service speaks IMDSv2 only (IMDSv1 is what SSRF attacks reach; AWS recommends requiring v2): a node offering only IMDSv1, or a containerised kubelet behind a hop limit of 1, gets no node credentials, where upstream falls back to IMDSv1",
         "the default region (hosts naming none; STS for a pod's role with ECR Public) is also asked of the instance metadata service, and STS falls back to us-east-1, where upstream fails without AWS_REGION or a profile region",
         "a blank eks.amazonaws.com/ecr-role-arn annotation is empty (the node's credentials), where upstream sends it to STS, which refuses it",
         "a matched host with a port keeps the port in the answer's key (upstream drops it and the kubelet never matches the answer)",
