@@ -1577,8 +1577,14 @@ fn upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint() {
     let (port, rx) = crate::common::proxy::refusing();
     let proxy = format!("http://127.0.0.1:{port}");
     let s = Sandbox::new();
-    // (image host, extra env, endpoint as upstream, endpoint under our own name)
-    let cases: [(&str, Option<(&str, &str)>, &str, &str); 5] = [
+    /// (image host, extra env, endpoint as upstream, endpoint under our own name)
+    type Case = (
+        &'static str,
+        Option<(&'static str, &'static str)>,
+        &'static str,
+        &'static str,
+    );
+    let cases: [Case; 5] = [
         (
             "123456789012.dkr.ecr-fips.us-east-1.amazonaws.com",
             None,
