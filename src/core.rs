@@ -13,7 +13,9 @@
 //!    have filled it meanwhile.
 //! 3. The chain resolves. Its answer becomes the response and the cache entry through the
 //!    one lifetime rule ([`crate::cache::Entry::new`]: expiry cut, jitter once), and the
-//!    kubelet is told the `cacheDuration` the entry holds.
+//!    kubelet is told the `cacheDuration` the entry holds. An answer of lifetime zero
+//!    ([`keyring_api::lifetime::UNCACHED`]) is for this pull only: `cacheDuration: 0s`, no
+//!    entry.
 //! 4. A backend failure whose kind allows it ([`keyring_api::ErrorKind::serves_stale`]) is
 //!    answered from a stale entry whose credential still works.
 //!
@@ -242,9 +244,9 @@ fn cached<C: CacheView>(
 }
 
 /// The response to a resolved request and the entry (with its scope) to cache, at `now`;
-/// no entry for an answer with a zero lifetime, which nobody caches. Refuses an answer that
-/// would hand the pod's service-account token to the container runtime as a password,
-/// unless nobody caches it (see the module docs).
+/// no entry for an answer of lifetime zero ([`keyring_api::lifetime::UNCACHED`]), which
+/// nobody caches. Refuses an answer that would hand the pod's service-account token to the
+/// container runtime as a password, unless nobody caches it (see the module docs).
 fn decide(
     query: &Query,
     version: ApiVersion,
@@ -252,7 +254,7 @@ fn decide(
     now: SystemTime,
 ) -> Result<(Answered, Option<(CacheKeyType, Entry)>), Failure> {
     let backend = resolved.backend.unwrap_or("none");
-    let uncached = resolved.answer.lifetime.is_zero();
+    let uncached = resolved.answer.lifetime == keyring_api::lifetime::UNCACHED;
     if let Some(token) = &query.service_account_token {
         if !uncached
             && resolved
@@ -266,14 +268,23 @@ fn decide(
             )));
         }
     }
-    // The kubelet is told what our cache holds: the lifetime after the expiry cut and the
-    // refresh jitter. Whole seconds, never zero by accident (zero means "do not cache").
-    let (scope, key) = cache::store_key(&query.image, resolved.answer.cache_key_type);
-    let entry = Entry::new(key.to_string(), backend, &resolved.answer, now);
-    let cache_duration = match entry.freshness(now) {
-        _ if uncached => Duration::ZERO,
-        cache::Freshness::Fresh(d) => d,
-        _ => Duration::from_secs(resolved.answer.lifetime.as_secs().max(1)),
+    // A backend's lifetime of zero is for this pull only: the kubelet is told `0s` (it
+    // caches nothing) and nothing is stored here either.
+    let stored = (!uncached).then(|| {
+        let (scope, key) = cache::store_key(&query.image, resolved.answer.cache_key_type);
+        (
+            scope,
+            Entry::new(key.to_string(), backend, &resolved.answer, now),
+        )
+    });
+    // Otherwise the kubelet is told what our cache holds: the lifetime after the expiry cut
+    // and the refresh jitter. Whole seconds, never zero by accident.
+    let cache_duration = match &stored {
+        None => keyring_api::lifetime::UNCACHED,
+        Some((_, entry)) => match entry.freshness(now) {
+            cache::Freshness::Fresh(d) => d,
+            _ => Duration::from_secs(resolved.answer.lifetime.as_secs().max(1)),
+        },
     };
     let answer = resolved.answer;
     let answered = Answered {
@@ -288,7 +299,7 @@ fn decide(
         source: answer.source,
         expires_at: answer.expires_at,
     };
-    Ok((answered, (!uncached).then_some((scope, entry))))
+    Ok((answered, stored))
 }
 
 #[cfg(test)]
@@ -392,6 +403,21 @@ mod tests {
         assert_eq!(map.locks.get(), 1, "a hit takes no lock");
         assert_eq!(turn.records[0].event, Event::Hit);
         assert_eq!(turn.records[0].backend, "docker-config");
+    }
+
+    #[test]
+    fn an_answer_of_lifetime_zero_is_told_0s_and_never_stored() {
+        let map = Map::default();
+        let q = query_at(1_000_000);
+        for n in 1..=2 {
+            let turn = answer(&q, ApiVersion::V1, &map, |_| {
+                Ok(resolved("once", keyring_api::lifetime::UNCACHED))
+            });
+            let a = turn.result.unwrap();
+            assert_eq!((a.served, password(&a)), (Served::Fetched, "once"), "{n}");
+            assert_eq!(a.response.cache_duration, Some(Duration::ZERO));
+            assert!(map.entries.borrow().is_empty());
+        }
     }
 
     #[test]

@@ -177,6 +177,116 @@ fn fates_of_every_flag_and_variable() {
 /// Tests that show a particular flag's or variable's meaning, beyond its fate.
 const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
+        "ecr",
+        "AWS_USE_FIPS_ENDPOINT",
+        "tests/ecr.rs upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint",
+    ),
+    (
+        "ecr",
+        "AWS_USE_DUALSTACK_ENDPOINT",
+        "tests/ecr.rs upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint",
+    ),
+    (
+        "ecr",
+        "HTTPS_PROXY",
+        "tests/ecr.rs upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint",
+    ),
+    (
+        "ecr",
+        "AWS_ECR_ROLE_ARN",
+        "tests/ecr.rs upstream_an_empty_role_annotation_means_the_nodes_credentials",
+    ),
+    (
+        "ecr",
+        "AWS_REGION",
+        "tests/ecr.rs upstream_a_pods_role_for_ecr_public_is_assumed_in_the_default_region",
+    ),
+    (
+        "ecr",
+        "AWS_CONFIG_FILE",
+        "tests/ecr.rs upstream_a_credential_process_slower_than_ten_seconds_still_answers",
+    ),
+    (
+        "ecr",
+        "AWS_CONFIG_FILE",
+        "tests/ecr.rs upstream_an_sso_profile_gives_the_credentials",
+    ),
+    (
+        "ecr",
+        "AWS_DEFAULT_PROFILE",
+        "tests/ecr.rs upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read",
+    ),
+    (
+        "ecr",
+        "AWS_ACCESS_KEY",
+        "tests/ecr.rs upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read",
+    ),
+    (
+        "ecr",
+        "AWS_SECRET_KEY",
+        "tests/ecr.rs upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read",
+    ),
+    (
+        "ecr",
+        "ALL_PROXY",
+        "tests/ecr.rs upstream_all_proxy_is_no_proxy_as_for_upstreams_go_client",
+    ),
+    (
+        "acr",
+        "IDENTITY_ENDPOINT",
+        "tests/upstream_acr.rs azure_arc_managed_identity_answers_through_the_agents_key_file_challenge",
+    ),
+    (
+        "acr",
+        "IDENTITY_HEADER",
+        "tests/upstream_acr.rs azure_arc_without_the_identity_echo_and_app_service_are_refused",
+    ),
+    (
+        "acr",
+        "--ib-default-tenant-id",
+        "tests/upstream_acr.rs the_identity_binding_tenant_is_sent_nowhere_as_upstream",
+    ),
+    (
+        "acr",
+        "azure.json resourceManagerEndpoint",
+        "tests/upstream_acr.rs resource_manager_endpoint_and_cloud_config_type",
+    ),
+    (
+        "acr",
+        "azure.json cloudConfigType",
+        "tests/upstream_acr.rs resource_manager_endpoint_and_cloud_config_type",
+    ),
+    (
+        "acr",
+        "AZURE_CLIENT_ID",
+        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+    ),
+    (
+        "acr",
+        "AZURE_TENANT_ID",
+        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+    ),
+    (
+        "acr",
+        "AZURE_CLIENT_SECRET",
+        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+    ),
+    (
+        "acr",
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+    ),
+    (
+        "acr",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+    ),
+    (
+        "acr",
+        "AZURE_AUTHORITY_HOST",
+        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+    ),
+    (
         "gcp",
         "KUBE_SIDECAR_CACHE_TYPE",
         "tests/gcp.rs upstream_the_answer_is_cached_per_image_unless_kube_sidecar_cache_type_says_otherwise",
@@ -369,6 +479,11 @@ fn every_row_has_its_upstream_source_or_is_an_extra() {
                 (
                     "gcp",
                     "GOOGLE_APPLICATION_CREDENTIALS" | "GCE_METADATA_HOST"
+                ) | (
+                    "ecr",
+                    "AWS_DISABLE_CLOCK_SKEW_CORRECTION"
+                        | "AWS_AUTH_SCHEME_PREFERENCE"
+                        | "AWS_SIGV4A_SIGNING_REGION_SET"
                 )
             );
             assert_eq!(

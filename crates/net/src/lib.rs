@@ -23,12 +23,14 @@
 //! too), configured from this policy in `keyring-ecr`: [`Policy::DEFAULT`]'s connect timeout
 //! and number of attempts, the system's roots on ring, the same proxy variables
 //! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, read by smithy's own matcher with
-//! the same rules), [`Policy::DEFAULT`]'s body cap on every answer the SDK reads (a wrapper
-//! of its HTTP client), and the invocation deadline over the whole call. What differs: the SDK
-//! retries with its own standard strategy (exponential backoff with full jitter and a
-//! client-side token bucket) instead of [`retry`]; its attempt timeout is 5 s (one small JSON
-//! call) under a 15 s operation timeout; its IMDS client has 1 s timeouts and 2 attempts; and
-//! `AWS_CA_BUNDLE` replaces the system's roots there (as in the Go SDK). The SDK is kept for ECR because SigV4 signing and the credential chain (profiles,
+//! the same rules; as Go reads them, without `ALL_PROXY`, under `ecr-credential-provider`'s
+//! name), [`Policy::DEFAULT`]'s body cap on every answer the SDK reads (a wrapper of its HTTP
+//! client), and the invocation deadline over the whole call. What differs: the SDK retries
+//! with its own standard strategy (exponential backoff with full jitter and a client-side
+//! token bucket) instead of [`retry`]; its attempt timeout is upstream's 30 s, all attempts
+//! within what the invocation has left (the credentials may take all of it but 10 s); its
+//! IMDS client has 1 s timeouts and 2 attempts; and `AWS_CA_BUNDLE` replaces the system's
+//! roots there (as in the Go SDK). The SDK is kept for ECR because SigV4 signing and the credential chain (profiles,
 //! `credential_process`, SSO, web identity, ECS/EKS Pod Identity, IMDSv2) are most of its
 //! value; its HTTP is hyper either way, so the binary still has one HTTP stack.
 //!

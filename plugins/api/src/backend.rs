@@ -142,7 +142,9 @@ pub struct Answer {
     /// The widest scope for which this exact answer holds.
     pub cache_key_type: CacheKeyType,
     /// How long, from now, the answer may be reused: by the kubelet (`cacheDuration`) and by
-    /// our own cache. Never longer than the credential lives.
+    /// our own cache. Never longer than the credential lives. Zero
+    /// ([`lifetime::UNCACHED`](crate::lifetime::UNCACHED)): for this pull only, stored by
+    /// neither.
     pub lifetime: Duration,
     /// When the credential itself stops working, if the backend knows (cloud tokens).
     pub expires_at: Option<SystemTime>,

@@ -10,10 +10,11 @@
 //!   wait takes its share of that one budget instead of a timeout of its own: reading the
 //!   request, a miss waiting on another process's registry lock (at most until
 //!   [`Deadline::lock_wait`], which leaves [`BACKEND_SHARE`] for its own backend call), each
-//!   backend's own bound (ECR and GCP 20 s, ACR 40 s, a credential helper 20 s) cut with
+//!   backend's own bound (GCP 20 s, ACR 40 s, a credential helper 20 s) cut with
 //!   [`Deadline::cap`] to what is left, its out-of-time error an
 //!   [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) (so a stale entry can still
-//!   be served);
+//!   be served); ECR takes what is left whole (upstream allows 30 s per request), shared
+//!   between its credentials and its API call;
 //! * the process exits by [`EXIT_LIMIT`] whatever blocks: the watchdog of
 //!   [`process`](crate::process) (armed off the cache-hit path, see there) kills the process
 //!   groups of the children still running, writes one line naming the [`stage`] the

@@ -6,6 +6,9 @@
 //! * A credential that does not say when it expires (docker config files, credential helpers,
 //!   a token without `exp`) is reused for [`DOCKER_CONFIG`], the five minutes the kubelet's own
 //!   legacy keyring used.
+//! * A credential that may be used for the pull at hand but must not be reused gets
+//!   [`UNCACHED`]: the kubelet is told `cacheDuration: 0s` and nothing stores it (an ECR token
+//!   without an expiry, as upstream answers it; one already expired by this node's clock).
 //! * Refresh jitter (spreading a fleet's refreshes apart) is applied exactly once, by the
 //!   cache when it stores the answer, never by a backend.
 //!
@@ -28,6 +31,10 @@ pub const MIN: Duration = Duration::from_secs(60);
 pub const MAX: Duration = Duration::from_secs(12 * 3600);
 /// The lifetime of answers whose credential has no known expiry: the kubelet's five minutes.
 pub const DOCKER_CONFIG: Duration = Duration::from_secs(5 * 60);
+
+/// The lifetime of an answer for the pull at hand only (see the module docs): zero, which
+/// the kubelet reads as "do not cache" and the binary's cache as "do not store".
+pub const UNCACHED: Duration = Duration::ZERO;
 
 /// The farthest future a peer's expiry is taken to mean: ten years from now. Farther values,
 /// and values `SystemTime` cannot hold, are clamped to it.

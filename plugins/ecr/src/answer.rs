@@ -7,13 +7,20 @@
 //! # Lifetime
 //!
 //! The API crate's one rule ([`keyring_api::lifetime`]): reused until five minutes before the
-//! token expires (a 12 h ECR token for 11 h 55 min), at most 12 h; a token already expired
-//! when it arrives (a skewed clock, a fake endpoint) is an error, never a zero or negative
-//! duration; a token without an expiry (never seen from AWS) gets the kubelet's five
-//! minutes. The API's expiry (seconds after the epoch) becomes a time only through
-//! [`lifetime::expiry_at_unix`]: clamped to its ten-year horizon, before the epoch expired. The upstream `ecr-credential-provider` reuses half the token's life instead;
-//! one rule for every backend wins over copying that choice, and the refresh jitter and
-//! stale-if-error of the cache keep refreshes spread and safe either way.
+//! token expires (a 12 h ECR token for 11 h 55 min), at most 12 h. The API's expiry (seconds
+//! after the epoch) becomes a time only through [`lifetime::expiry_at_unix`]: clamped to its
+//! ten-year horizon, before the epoch expired. The upstream `ecr-credential-provider` reuses
+//! half the token's life instead; one rule for every backend wins over copying that choice,
+//! and the refresh jitter and stale-if-error of the cache keep refreshes spread and safe
+//! either way. Two tokens are for the pull at hand only ([`lifetime::UNCACHED`]: the kubelet
+//! is told `cacheDuration: 0s`, nothing is stored):
+//!
+//! * a token without an expiry (never seen from AWS), as upstream answers it;
+//! * a token already expired by this node's clock (the clock runs ahead, or a fake endpoint
+//!   dates its tokens in the past), with a warning naming the skew. Upstream answers it too,
+//!   but omits `cacheDuration`, so that the kubelet keeps it for its `defaultCacheDuration`
+//!   (12 h on EKS); failing every pull on a skewed clock would be worse than either, and
+//!   caching a token this node thinks expired would pin it for hours.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -42,22 +49,13 @@ pub(crate) fn answer(
     let expires_at = token
         .expires
         .map(|secs| lifetime::expiry_at_unix(now, secs));
-    let lifetime = match lifetime(expires_at, now) {
-        Ok(Some(l)) => l,
-        Ok(None) => {
-            tracing::warn!(
-                "the ECR token for {registry} came without an expiry; reporting a lifetime of {}s",
-                lifetime::DOCKER_CONFIG.as_secs()
-            );
-            lifetime::DOCKER_CONFIG
-        }
-        Err(cause) => {
-            return Err(Error::TokenExpired {
-                endpoint: token.endpoint.clone(),
-                cause,
-            })
-        }
-    };
+    let lifetime = lifetime(expires_at, now).unwrap_or_else(|why| {
+        tracing::warn!(
+            "the ECR token for {registry} from {} {why}: answering it for this pull only (cacheDuration 0s)",
+            token.endpoint
+        );
+        lifetime::UNCACHED
+    });
     tracing::info!(
         "ECR token for {registry} from {}, lifetime {}s",
         token.endpoint,
@@ -90,15 +88,41 @@ pub(crate) fn decode(token: &Secret<String>) -> Result<(String, Secret<String>),
     Ok((user.to_string(), Secret::new(password.to_string())))
 }
 
+/// Why a token is answered for the pull at hand only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Uncached {
+    /// The API gave no expiry.
+    NoExpiry,
+    /// Already expired (or less than a second left) by this node's clock, by this many
+    /// whole seconds (0: still valid, for under a second).
+    Expired(u64),
+}
+
+impl std::fmt::Display for Uncached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Uncached::NoExpiry => f.write_str("came without an expiry"),
+            Uncached::Expired(0) => f.write_str(
+                "expires in under a second by this node's clock; check the node's clock (NTP)",
+            ),
+            Uncached::Expired(ago) => write!(
+                f,
+                "expired {ago}s ago by this node's clock, which is probably ahead; check it (NTP)"
+            ),
+        }
+    }
+}
+
 /// The answer's lifetime for a token expiring at `expires_at`, seen at `now`: see the
-/// module docs. `Ok(None)` when the token came without an expiry (the caller warns).
+/// module docs. `Err` says why it is [`lifetime::UNCACHED`] instead (the caller warns).
 pub(crate) fn lifetime(
     expires_at: Option<SystemTime>,
     now: SystemTime,
-) -> Result<Option<Duration>, lifetime::Expired> {
-    expires_at
-        .map(|exp| lifetime::for_expiry(now, exp))
-        .transpose()
+) -> Result<Duration, Uncached> {
+    let expires_at = expires_at.ok_or(Uncached::NoExpiry)?;
+    lifetime::for_expiry(now, expires_at).map_err(|lifetime::Expired| {
+        Uncached::Expired(now.duration_since(expires_at).map_or(0, |d| d.as_secs()))
+    })
 }
 
 #[cfg(test)]
@@ -144,14 +168,20 @@ mod tests {
         let h = |n: u64| Duration::from_secs(n * 3600);
         assert_eq!(
             lifetime(Some(now + h(12)), now),
-            Ok(Some(h(12) - lifetime::REFRESH_MARGIN))
+            Ok(h(12) - lifetime::REFRESH_MARGIN)
         );
-        assert_eq!(lifetime(Some(now + h(48)), now), Ok(Some(lifetime::MAX)));
-        // Expired now or long ago (moto's 2015): an error, never zero or negative.
-        assert_eq!(lifetime(Some(now), now), Err(lifetime::Expired));
+        assert_eq!(lifetime(Some(now + h(48)), now), Ok(lifetime::MAX));
+        // Expired now or long ago (moto's 2015), or no expiry: for this pull only, saying why.
+        assert_eq!(lifetime(Some(now), now), Err(Uncached::Expired(0)));
         let moto = SystemTime::UNIX_EPOCH + Duration::from_secs(1_420_070_400);
-        assert_eq!(lifetime(Some(moto), now), Err(lifetime::Expired));
-        assert_eq!(lifetime(None, now), Ok(None));
+        assert_eq!(
+            lifetime(Some(moto), now),
+            Err(Uncached::Expired(1_800_000_000 - 1_420_070_400))
+        );
+        assert_eq!(lifetime(None, now), Err(Uncached::NoExpiry));
+        assert!(Uncached::Expired(90)
+            .to_string()
+            .contains("expired 90s ago"));
     }
 
     #[test]

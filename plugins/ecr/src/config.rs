@@ -29,6 +29,14 @@
 //!   # ecr-credential-provider gives every image the kubelet sends it, for pull-through
 //!   # caches; the default when run under that name).
 //!   otherHosts: notMine
+//!   # A FIPS or dual-stack registry host (123456789012.dkr.ecr-fips.us-east-1.amazonaws.com,
+//!   # ....dkr-ecr.us-east-1.on.aws, ecr-public.aws.com) asks the FIPS or dual-stack ECR API
+//!   # endpoint (true, the default), or the region's standard one, as upstream's
+//!   # ecr-credential-provider does (false, the default when run under that name: a VPC
+//!   # endpoint whose private DNS covers only the standard name keeps working).
+//!   # AWS_USE_FIPS_ENDPOINT / AWS_USE_DUALSTACK_ENDPOINT and the profile's settings apply
+//!   # either way; a mirror's fips / dualStack above are its own.
+//!   endpointVariantsFromHost: true
 //! ```
 //!
 //! A mirror (a pull-through cache, a reverse proxy, a vanity name in front of an ECR registry)
@@ -72,6 +80,13 @@ pub struct Config {
     pub session_name: Option<String>,
     /// What hosts that are neither ECR nor a mirror get, if set ([`Config::other_hosts`]).
     pub other_hosts: Option<OtherHosts>,
+    /// Whether a FIPS or dual-stack registry host asks the matching API endpoint, if set
+    /// ([`Config::endpoint_variants_from_host`]).
+    pub endpoint_variants_from_host: Option<bool>,
+    /// The proxy variables as upstream's Go HTTP client reads them: `ALL_PROXY` ignored. Not
+    /// a setting of the file: set when answering as `ecr-credential-provider`
+    /// ([`crate::upstream::configure`]).
+    pub go_proxy_variables: bool,
 }
 
 /// What an image on a host that is neither ECR's nor a configured mirror gets.
@@ -100,6 +115,8 @@ impl Default for Config {
             irsa_role_annotation: false,
             session_name: None,
             other_hosts: None,
+            endpoint_variants_from_host: None,
+            go_proxy_variables: false,
         }
     }
 }
@@ -130,6 +147,12 @@ impl Config {
         self.other_hosts.unwrap_or_default()
     }
 
+    /// Whether a FIPS or dual-stack registry host asks the FIPS or dual-stack API endpoint
+    /// (`true` unless set).
+    pub fn endpoint_variants_from_host(&self) -> bool {
+        self.endpoint_variants_from_host.unwrap_or(true)
+    }
+
     /// The first mirror whose host matches the image.
     pub fn mirror_for(&self, image: &Target) -> Option<&Mirror> {
         self.mirrors.iter().find(|m| image.matched_by(&m.host))
@@ -147,6 +170,7 @@ struct RawConfig {
     irsa_role_annotation: Option<bool>,
     session_name: Option<String>,
     other_hosts: Option<OtherHosts>,
+    endpoint_variants_from_host: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,6 +231,8 @@ impl TryFrom<RawConfig> for Config {
             irsa_role_annotation: raw.irsa_role_annotation.unwrap_or(false),
             session_name: raw.session_name,
             other_hosts: raw.other_hosts,
+            endpoint_variants_from_host: raw.endpoint_variants_from_host,
+            go_proxy_variables: false,
         })
     }
 }

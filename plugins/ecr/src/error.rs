@@ -17,7 +17,6 @@ use std::time::Duration;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ecr::config::http::HttpResponse;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
-use keyring_api::lifetime::Expired;
 use keyring_api::{BackendError, ErrorKind, InvalidSetting};
 
 use crate::host::{Api, Route};
@@ -60,7 +59,7 @@ pub(crate) enum Error {
     #[error("no AWS credentials: none of the environment (AWS_ACCESS_KEY_ID), the AWS profile, web identity (AWS_WEB_IDENTITY_TOKEN_FILE), ECS / EKS Pod Identity or the EC2 instance metadata service provided any; attach an instance role or give credentials through the credential provider's env (on EC2 with pods, the IMDSv2 hop limit must be 2)")]
     NoCredentials,
     /// The node's credentials chain did not answer in time.
-    #[error("no AWS credentials within {}s: the EC2 instance metadata service (IMDS), STS or a credential_process did not answer; on EC2 check that IMDS is enabled and, for pods, that the IMDSv2 hop limit is 2; or give credentials through the credential provider's env", within.as_secs())]
+    #[error("no AWS credentials within {}s: the EC2 instance metadata service (IMDS), STS, SSO or a credential_process did not answer; on EC2 check that IMDS is enabled and, for pods, that the IMDSv2 hop limit is 2; or give credentials through the credential provider's env", within.as_secs())]
     CredentialsTimeout { within: Duration },
     /// The AWS profile or environment is invalid.
     #[error("invalid AWS credentials configuration: {cause}; check AWS_PROFILE, ~/.aws/config and ~/.aws/credentials")]
@@ -151,9 +150,6 @@ pub(crate) enum Error {
     /// The token is not `base64(user:password)`.
     #[error("{cause} ({endpoint}); if AWS_ENDPOINT_URL* is set, check that it points at ECR")]
     TokenShape { endpoint: String, cause: TokenError },
-    /// The token had expired when it arrived.
-    #[error("the token from {endpoint}: {cause}")]
-    TokenExpired { endpoint: String, cause: Expired },
 
     /// The role named for a service account is not a role ARN.
     #[error("role from {0}")]
@@ -219,8 +215,7 @@ impl Error {
             | AssumeRoleUnreadable { .. }
             | ApiUnreadable { .. }
             | NoToken { .. }
-            | TokenShape { .. }
-            | TokenExpired { .. } => ErrorKind::Protocol,
+            | TokenShape { .. } => ErrorKind::Protocol,
         }
     }
 

@@ -202,30 +202,36 @@ pub fn route(config: &Config, query: &Query) -> Option<Route> {
 }
 
 impl Route {
-    /// The call to make.
-    pub fn call(&self) -> Call {
+    /// The call to make. `variants_from_host`: whether a FIPS or dual-stack registry host
+    /// asks the FIPS or dual-stack API endpoint (`ecr.endpointVariantsFromHost`; upstream
+    /// never does). A mirror's variants are its entry's, either way.
+    pub fn call(&self, variants_from_host: bool) -> Call {
         match self {
             Route::Mirror(m) => Call {
                 api: Api::Private,
                 region: Some(m.region.clone()),
+                sts_region: Some(m.region.clone()),
                 fips: m.fips,
                 dual_stack: m.dual_stack,
             },
             Route::Public { dual_stack } => Call {
                 api: Api::Public,
                 region: Some(PUBLIC_REGION.into()),
+                sts_region: None,
                 fips: false,
-                dual_stack: *dual_stack,
+                dual_stack: *dual_stack && variants_from_host,
             },
             Route::Private(h) => Call {
                 api: Api::Private,
                 region: Some(h.sdk_region()),
-                fips: h.fips,
-                dual_stack: h.dual_stack(),
+                sts_region: Some(h.sdk_region()),
+                fips: h.fips && variants_from_host,
+                dual_stack: h.dual_stack() && variants_from_host,
             },
             Route::DefaultRegion => Call {
                 api: Api::Private,
                 region: None,
+                sts_region: None,
                 fips: false,
                 dual_stack: false,
             },
@@ -303,6 +309,11 @@ pub struct Call {
     /// The SDK region; `None` for the SDK's default region (`AWS_REGION`,
     /// `AWS_DEFAULT_REGION`, the profile, then the instance metadata service).
     pub region: Option<String>,
+    /// The region of STS when a pod's role is assumed: the registry's for a private host or
+    /// a mirror; `None` for the SDK's default region (ECR Public and other hosts, as
+    /// upstream: a regional STS VPC endpoint keeps being used), which falls back to
+    /// [`Call::region`] when no default region is set (upstream fails there).
+    pub sts_region: Option<String>,
     /// Use the FIPS endpoint.
     pub fips: bool,
     /// Use the dual-stack endpoint.
@@ -340,12 +351,13 @@ mod tests {
         );
         let route = |image: &str| route_of(&p, image);
         assert_eq!(
-            route("mirror.example.com:5000/team/app").and_then(|r| r.call().region),
+            route("mirror.example.com:5000/team/app").and_then(|r| r.call(true).region),
             Some("us-west-2".into())
         );
         // A mirror entry wins over the host parser.
         assert_eq!(
-            route("123456789012.dkr.ecr.us-east-1.amazonaws.com/app").and_then(|r| r.call().region),
+            route("123456789012.dkr.ecr.us-east-1.amazonaws.com/app")
+                .and_then(|r| r.call(true).region),
             Some("eu-west-1".into())
         );
         // Other hosts: nothing, or the default region when asked for.
@@ -353,7 +365,7 @@ mod tests {
         let other = config("otherHosts: defaultRegion\n");
         let r = route_of(&other, "mirror.internal:5000/library/nginx").unwrap();
         assert_eq!(r, Route::DefaultRegion);
-        assert_eq!(r.call().region, None);
+        assert_eq!(r.call(true).region, None);
         assert_eq!(
             route("public.ecr.aws/nginx/nginx:1"),
             Some(Route::Public { dual_stack: false })
@@ -363,11 +375,19 @@ mod tests {
             Some(Route::Public { dual_stack: true })
         );
         let r = route("210987654321.dkr-ecr-fips.us-east-2.on.aws/app@sha256:0000000000000000000000000000000000000000000000000000000000000000").unwrap();
-        let c = r.call();
+        let c = r.call(true);
         assert_eq!(
             (c.region.as_deref(), c.fips, c.dual_stack),
             (Some("us-east-2"), true, true)
         );
+        // As upstream: the region's standard API endpoint whatever the host's variant.
+        let c = r.call(false);
+        assert_eq!(
+            (c.region.as_deref(), c.fips, c.dual_stack),
+            (Some("us-east-2"), false, false)
+        );
+        let public = route("ecr-public.aws.com/x/y").unwrap();
+        assert!(public.call(true).dual_stack && !public.call(false).dual_stack);
         // The port is ignored for ECR hosts, as upstream does.
         assert!(route("210987654321.dkr.ecr.us-east-2.amazonaws.com:443/app").is_some());
         for other in [

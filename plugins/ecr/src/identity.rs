@@ -2,16 +2,24 @@
 //! pod's service-account token (KEP-4412).
 //!
 //! * [`select`] decides from the request, the config and [`ROLE_ENV`] (see the crate docs
-//!   for the order of the role's sources and the fallback to the node).
+//!   for the order of the role's sources and the fallback to the node). An
+//!   [`ROLE_ANNOTATION`] that is present but empty (or blank) names no role and stops the
+//!   search, as upstream: the node's credentials, not the config's or [`ROLE_ENV`]'s role
+//!   (blank is taken as empty, where upstream would send it to STS and fail).
 //! * The node's credentials ([`credentials`] with [`Identity::Node`]): the SDK's default
-//!   chain (env, profile incl. `credential_process` and assume-role, web identity, ECS / EKS
+//!   chain (env, profile incl. `credential_process`, SSO and assume-role, web identity, ECS / EKS
 //!   Pod Identity, EC2 IMDSv2), resolved first and on their own so that a failure there is
-//!   reported as a credentials problem, within [`CREDENTIALS_TIMEOUT`]. Keys in the
-//!   environment, the chain's first link, are taken without building the rest of it.
+//!   reported as a credentials problem, within the time the call leaves them
+//!   ([`crate::sdk::credentials_budget`]). Keys in the environment, the chain's first link,
+//!   are taken without building the rest of it; as in the Go SDK, `AWS_ACCESS_KEY` and
+//!   `AWS_SECRET_KEY` stand in for `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, and
+//!   `AWS_DEFAULT_PROFILE` for `AWS_PROFILE` ([`crate::sdk::profile_name`]).
 //! * A pod's role ([`Identity::WebIdentity`]): `sts:AssumeRoleWithWebIdentity` with the
 //!   token ([`sts`]); the node's credentials are then not looked up at all.
 
 mod sts;
+
+use std::time::Duration;
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::provider_config::ProviderConfig;
@@ -24,7 +32,7 @@ use keyring_api::Secret;
 
 use crate::config::{self, Config};
 use crate::error::Error;
-use crate::sdk::{self, CREDENTIALS_TIMEOUT};
+use crate::sdk;
 use crate::{IRSA_ROLE_ANNOTATION, ROLE_ANNOTATION, ROLE_ENV};
 
 /// Whose credentials sign the ECR call.
@@ -55,11 +63,21 @@ pub(crate) fn select(
         return Ok((Identity::Node, "the node's AWS credentials".into()));
     };
     let non_empty = |s: &&str| !s.trim().is_empty();
-    let role = query
+    let annotation = query
         .service_account_annotations
         .get(ROLE_ANNOTATION)
-        .map(String::as_str)
-        .filter(non_empty)
+        .map(String::as_str);
+    if annotation.is_some_and(|a| !non_empty(&a)) {
+        // Upstream: the annotation, when present, is the only source; empty means no role.
+        return match config.node_identity_fallback {
+            true => Ok((
+                Identity::Node,
+                format!("the node's AWS credentials (annotation {ROLE_ANNOTATION} is empty)"),
+            )),
+            false => Err(Error::NoRole),
+        };
+    }
+    let role = annotation
         .map(|r| (r, format!("annotation {ROLE_ANNOTATION}")))
         .or_else(|| {
             config
@@ -121,22 +139,23 @@ pub(crate) fn node_source() -> &'static str {
 }
 
 /// The credentials that sign the call, through `http`, in `region` (STS's, and the chain's
-/// for regional endpoints).
+/// for regional endpoints), within `within`.
 pub(crate) async fn credentials(
     identity: &Identity,
     http: &SharedHttpClient,
     region: &Region,
+    within: Duration,
 ) -> Result<Credentials, Error> {
     match identity {
         Identity::Node => match env_credentials().await {
             Some(c) => Ok(c),
-            None => node_credentials(http, region).await,
+            None => node_credentials(http, region, within).await,
         },
         Identity::WebIdentity {
             role_arn,
             session_name,
             token,
-        } => sts::assume_role(http, region, role_arn, session_name, token).await,
+        } => sts::assume_role(http, region, role_arn, session_name, token, within).await,
     }
 }
 
@@ -148,29 +167,52 @@ pub(crate) async fn credentials(
 /// any other link. No answer, or an error, goes to [`node_credentials`], whose chain starts
 /// with this same backend and so gives the same answer or error.
 async fn env_credentials() -> Option<Credentials> {
-    aws_config::environment::EnvironmentVariableCredentialsProvider::new()
+    match aws_config::environment::EnvironmentVariableCredentialsProvider::new()
         .provide_credentials()
         .await
-        .ok()
+    {
+        Ok(c) => Some(c),
+        Err(_) => go_alias_credentials(&|k| std::env::var(k).ok()),
+    }
 }
 
-/// The node's credentials from the SDK's default chain, within [`CREDENTIALS_TIMEOUT`].
-async fn node_credentials(http: &SharedHttpClient, region: &Region) -> Result<Credentials, Error> {
+/// Keys under the names the Go SDK also reads and the Rust SDK does not: `AWS_ACCESS_KEY`
+/// for `AWS_ACCESS_KEY_ID`, `AWS_SECRET_KEY` for `AWS_SECRET_ACCESS_KEY` (each the first
+/// non-empty of the two, as in aws-sdk-go-v2's `config/env_config.go`), with
+/// `AWS_SESSION_TOKEN`. Asked only when the Rust SDK's own names gave nothing.
+fn go_alias_credentials(env: &dyn Fn(&str) -> Option<String>) -> Option<Credentials> {
+    let first = |names: [&str; 2]| {
+        names
+            .into_iter()
+            .find_map(|n| env(n).filter(|v| !v.is_empty()))
+    };
+    let id = first(["AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY"])?;
+    let secret = first(["AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY"])?;
+    let session = env("AWS_SESSION_TOKEN").filter(|v| !v.is_empty());
+    Some(Credentials::new(id, secret, session, None, "Environment"))
+}
+
+/// The node's credentials from the SDK's default chain, within `within`.
+async fn node_credentials(
+    http: &SharedHttpClient,
+    region: &Region,
+    within: Duration,
+) -> Result<Credentials, Error> {
     let provider_config = ProviderConfig::default()
         .with_http_client(http.clone())
         .with_region(Some(region.clone()));
     let imds = sdk::imds_client(&provider_config);
-    let chain = DefaultCredentialsChain::builder()
+    let mut chain = DefaultCredentialsChain::builder()
         .configure(provider_config)
         .region(region.clone())
-        .imds_client(imds)
-        .build()
-        .await;
-    match tokio::time::timeout(CREDENTIALS_TIMEOUT, chain.provide_credentials()).await {
-        Err(_) => Err(Error::CredentialsTimeout {
-            within: CREDENTIALS_TIMEOUT,
-        }),
-        Ok(Err(e)) => Err(Error::credentials(&e, CREDENTIALS_TIMEOUT)),
+        .imds_client(imds);
+    if let Some(profile) = sdk::profile_name() {
+        chain = chain.profile_name(&profile);
+    }
+    let chain = chain.build().await;
+    match tokio::time::timeout(within, chain.provide_credentials()).await {
+        Err(_) => Err(Error::CredentialsTimeout { within }),
+        Ok(Err(e)) => Err(Error::credentials(&e, within)),
         Ok(Ok(c)) => Ok(c),
     }
 }
@@ -249,6 +291,17 @@ mod tests {
             who.contains("annotation eks.amazonaws.com/ecr-role-arn"),
             "{who}"
         );
+        // Present but empty (or blank): no role, and no other source is asked, as upstream;
+        // the node when it may stand in.
+        for empty in ["", "  "] {
+            q.service_account_annotations
+                .insert(ROLE_ANNOTATION.into(), empty.into());
+            let (identity, who) = reported(&Config::default(), &q, Some(arn)).unwrap();
+            assert!(matches!(identity, Identity::Node), "{empty:?}");
+            assert!(who.contains("is empty"), "{who}");
+            let e = reported(&configured, &q, Some(arn)).unwrap_err();
+            assert_eq!(e.kind, keyring_api::ErrorKind::Misconfigured);
+        }
         // A bad ARN names its origin.
         q.service_account_annotations
             .insert(ROLE_ANNOTATION.into(), "pull-role".into());
@@ -257,6 +310,41 @@ mod tests {
         assert!(
             e.message.starts_with("123456789012.dkr.ecr.us-east-1.amazonaws.com: role from annotation eks.amazonaws.com/ecr-role-arn: \"pull-role\" is not an IAM role ARN"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn keys_under_the_go_sdks_other_names_are_the_environments_credentials() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let c = go_alias_credentials(&env(&[
+            ("AWS_ACCESS_KEY", "AKIDALIAS"),
+            ("AWS_SECRET_KEY", "alias-secret"),
+            ("AWS_SESSION_TOKEN", "alias-session"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (c.access_key_id(), c.secret_access_key(), c.session_token()),
+            ("AKIDALIAS", "alias-secret", Some("alias-session"))
+        );
+        // The canonical name first, either name for either half; both halves needed.
+        let c = go_alias_credentials(&env(&[
+            ("AWS_ACCESS_KEY_ID", "AKIDMAIN"),
+            ("AWS_ACCESS_KEY", "AKIDALIAS"),
+            ("AWS_SECRET_KEY", "alias-secret"),
+        ]))
+        .unwrap();
+        assert_eq!((c.access_key_id(), c.session_token()), ("AKIDMAIN", None));
+        assert!(go_alias_credentials(&env(&[("AWS_ACCESS_KEY", "AKIDALIAS")])).is_none());
+        assert!(
+            go_alias_credentials(&env(&[("AWS_ACCESS_KEY", ""), ("AWS_SECRET_KEY", "s")]))
+                .is_none()
         );
     }
 }

@@ -12,14 +12,17 @@
 //! * **Which call.** Private and mirror: `ecr:GetAuthorizationToken` in the host's (or the
 //!   entry's) region, without the deprecated `registryIds` (the token is good for every
 //!   registry the identity may read there). Public: `ecr-public:GetAuthorizationToken` in
-//!   us-east-1. FIPS and dual-stack API endpoints when the host (or entry) asks for them.
-//!   Endpoints and the deadline: [`token`]; the SDK's HTTP client, retries and timeouts:
-//!   [`sdk`].
+//!   us-east-1. FIPS and dual-stack API endpoints when a mirror entry asks for them, or the
+//!   host is a FIPS or dual-stack one and `ecr.endpointVariantsFromHost` is on (the default
+//!   under this program's name; off under upstream's, which never derives them from the
+//!   host), or the SDK's own settings say so. Endpoints and the budget: [`token`]; the SDK's
+//!   HTTP client, retries and timeouts: [`sdk`].
 //! * **The answer.** One `auth` entry keyed by the image's registry as written (port kept,
 //!   so a mirror `mirror.example.com:5000` gets exactly that key), user name and password
 //!   from the decoded token (the user is normally `AWS`), `cacheKeyType` `Registry`,
-//!   `lifetime` by the API's one rule (until 5 min before the token expires, an expired
-//!   token is an error) and `expires_at` the token's expiry ([`answer`]).
+//!   `lifetime` by the API's one rule (until 5 min before the token expires; a token
+//!   without an expiry, or already expired by this node's clock, for the pull at hand
+//!   only: `cacheDuration: 0s`) and `expires_at` the token's expiry ([`answer`]).
 //! * **Failure.** `Err` with one line: which registry, what failed, the likely fix
 //!   ([`error`]). Never a token, never an AWS response's message text.
 //!
@@ -28,9 +31,12 @@
 //!   call is signed with a role assumed with that token (`sts:AssumeRoleWithWebIdentity`).
 //!   The role is, first found: the service account's annotation [`ROLE_ANNOTATION`], the
 //!   config's `serviceAccountRoleArn`, the environment's [`ROLE_ENV`] (upstream's variable).
-//!   With none of them the node's credentials answer if `nodeIdentityFallback` is on (the
-//!   default, as upstream does since PR #1281), else the request fails with a line saying
-//!   how to name a role. An invalid role ARN fails the request, naming where it came from.
+//!   With none of them, or the annotation present but empty (as upstream: it then decides
+//!   alone), the node's credentials answer if `nodeIdentityFallback` is on (the default, as
+//!   upstream does since PR #1281), else the request fails with a line saying how to name a
+//!   role. An invalid role ARN fails the request, naming where it came from. The role is
+//!   assumed in the registry's region, or for ECR Public and other hosts in the SDK's
+//!   default region, as upstream.
 //!   The answer is the same shape (`Registry`); the kubelet should cache it per service
 //!   account (`tokenAttributes.cacheType: ServiceAccount`), and the binary's cache keys it by
 //!   service account too. With `ecr.irsaRoleAnnotation: true`, IRSA's
@@ -50,7 +56,7 @@
 //! | [`error`] | every failure and its one-line wording, into [`BackendError`] |
 //! | [`sdk`] | the AWS SDK's set-up for one call: the HTTP client from keyring-net's policy, bounds, the files it reads, endpoint overrides |
 //! | [`identity`] | whom we sign as: the node's credentials chain, or `identity::sts`, the pod's token exchanged for a role |
-//! | [`token`] | the `GetAuthorizationToken` call (ECR, ECR Public), its runtime, deadline and endpoint |
+//! | [`token`] | the `GetAuthorizationToken` call (ECR, ECR Public), its runtime, budget and endpoint |
 //! | [`answer`] | the [`keyring_api::Answer`]: decoded user and password, lifetime, key |
 //! | [`upstream`] | `ecr-credential-provider`'s command line and environment, `configure` |
 
@@ -135,7 +141,17 @@ impl Backend for EcrBackend {
                 details: Vec::new(),
             };
         };
-        let mut details = vec![format!("token from {}", route.describe())];
+        let call = route.call(self.config.endpoint_variants_from_host());
+        let mut details = vec![format!(
+            "token from {}{}{}",
+            route.describe(),
+            if call.fips { ", FIPS API endpoint" } else { "" },
+            if call.dual_stack {
+                ", dual-stack API endpoint"
+            } else {
+                ""
+            }
+        )];
         details.push(format!("AWS credentials: {}", identity::node_source()));
         for k in [
             "AWS_ENDPOINT_URL_ECR",
@@ -160,7 +176,7 @@ impl Backend for EcrBackend {
             }
         ));
         details.push(
-            "answer: user AWS with the decoded token, cached until 5 minutes before it expires"
+            "answer: user AWS with the decoded token, cached until 5 minutes before it expires (a token without an expiry, or already expired by this node's clock: for this pull only)"
                 .into(),
         );
         Explanation {
@@ -181,7 +197,14 @@ impl Backend for EcrBackend {
         let (identity, who) =
             identity::select(&self.config, query, env_role.as_deref()).map_err(failed)?;
         tracing::debug!("{registry}: signing with {who}");
-        let token = token::fetch(&route.call(), &identity, query.deadline).map_err(failed)?;
+        let call = route.call(self.config.endpoint_variants_from_host());
+        let token = token::fetch(
+            &call,
+            &identity,
+            query.deadline,
+            self.config.go_proxy_variables,
+        )
+        .map_err(failed)?;
         let mut answer =
             answer::answer(registry, &route, &token, query.clock.now()).map_err(failed)?;
         if query.service_account_token.is_some() {

@@ -5,17 +5,25 @@
 //!   configured from keyring-net's policy ([`http_client`]): rustls on the ring provider; the
 //!   system's root certificates (which honour `SSL_CERT_FILE`) or, as in the Go SDK, only
 //!   those of `AWS_CA_BUNDLE`; `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from
-//!   the environment (smithy's matcher, the same variables and rules); [`CONNECT_TIMEOUT`] and
-//!   [`MAX_ATTEMPTS`] from [`keyring_net::Policy::DEFAULT`]. What differs is said in
-//!   keyring-net's crate docs: the SDK's own retry strategy, a shorter attempt timeout
-//!   ([`ATTEMPT_TIMEOUT`]: one small JSON call) and `AWS_CA_BUNDLE`. Every SDK client of a
+//!   the environment (smithy's matcher, the same variables and rules), without `ALL_PROXY`
+//!   as upstream's Go client reads them when answering as `ecr-credential-provider`
+//!   ([`proxy_config`]); [`CONNECT_TIMEOUT`] and [`MAX_ATTEMPTS`] from
+//!   [`keyring_net::Policy::DEFAULT`]. What differs is said in keyring-net's crate docs: the
+//!   SDK's own retry strategy, upstream's attempt timeout ([`ATTEMPT_TIMEOUT`]) and
+//!   `AWS_CA_BUNDLE`. Every SDK client of a
 //!   call (ECR, ECR Public, STS, the credentials chain's IMDS and container endpoints) uses
 //!   this one client, and every body it reads stops at keyring-net's cap ([`MAX_BODY`]).
-//! * Bounds ([`loader`]): the SDK's standard retry (3 attempts, exponential backoff with
-//!   jitter, throttling-aware), per-attempt and per-operation timeouts; the instance metadata
-//!   client ([`imds_client`]) gets short timeouts and two attempts, since a node without
-//!   IMDS (or a pod behind a hop limit of 1) must fail in seconds, not the SDK default of
-//!   half a minute.
+//! * Bounds: one budget, the invocation's ([`keyring_api::Deadline`], 50 s less any wait
+//!   for the cache lock), for the whole call. Finding the credentials (a `credential_process`,
+//!   SSO, STS, the container endpoint) and the default region may take all of it but
+//!   [`API_RESERVE`] ([`credentials_budget`]); the API call then gets what is left. Each
+//!   call ([`loader`]): the SDK's standard retry (3 attempts, exponential backoff with
+//!   jitter, throttling-aware), [`ATTEMPT_TIMEOUT`] per attempt as upstream, all attempts
+//!   within the budget given. Upstream has no overall bound but the kubelet's 60 s kill; a
+//!   call that would need more than 50 s fails here with a line instead. The instance
+//!   metadata client ([`imds_client`]) gets short timeouts and two attempts, since a node
+//!   without IMDS (or a pod behind a hop limit of 1) must fail in seconds, not the SDK
+//!   default of half a minute.
 //! * Files ([`check_files`]): the profile, credentials, web identity token and CA bundle
 //!   files the SDK reads whole must be regular files of at most 4 MiB.
 //! * Endpoints: what the SDK's configuration overrides ([`endpoint_override`]) and how a
@@ -45,21 +53,20 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::sdk_config::SdkConfig;
 use aws_types::service_config::ServiceConfigKey;
+use keyring_api::Deadline;
 
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::error::{causes, sanitize, Error, TooLarge};
 
-/// The whole call, credentials included, must end within this.
-pub const DEADLINE: Duration = Duration::from_secs(20);
-/// Finding credentials (IMDS, STS, a credential process) must end within this.
-pub const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(10);
-/// Attempts of the API call (the first one included).
+/// What finding the credentials (or the default region) leaves for the API call, all its
+/// attempts: they may take the invocation's time but this ([`credentials_budget`]).
+pub const API_RESERVE: Duration = Duration::from_secs(10);
+/// Attempts of each AWS call (the first one included).
 pub const MAX_ATTEMPTS: u32 = keyring_net::Policy::DEFAULT.backoff.attempts;
-/// One API attempt, connect to last byte.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
-/// All API attempts with their backoff.
-pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+/// One attempt of an AWS call, connect to last byte: upstream's 30 s per HTTP request, cut
+/// to the time the call has left ([`loader`]).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// TCP + TLS connect.
 pub const CONNECT_TIMEOUT: Duration = keyring_net::Policy::DEFAULT.connect;
 /// IMDS connect and read timeouts; IMDS answers in milliseconds when it is there at all.
@@ -122,10 +129,11 @@ pub(crate) fn check_files() -> Result<(), Error> {
     Ok(())
 }
 
-/// The one HTTP client of a call: rustls with ring, proxy settings from the environment, the
-/// system's roots, or only the certificates of `AWS_CA_BUNDLE` when that is set (as the Go
-/// SDK does: the bundle replaces the system roots).
-pub(crate) fn http_client() -> Result<SharedHttpClient, Error> {
+/// The one HTTP client of a call: rustls with ring, proxy settings from the environment
+/// ([`proxy_config`]; `go_proxy_variables` as there), the system's roots, or only the
+/// certificates of `AWS_CA_BUNDLE` when that is set (as the Go SDK does: the bundle replaces
+/// the system roots).
+pub(crate) fn http_client(go_proxy_variables: bool) -> Result<SharedHttpClient, Error> {
     let mut context = tls::TlsContext::builder();
     if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) {
         let shown = Path::new(&path).display().to_string();
@@ -158,13 +166,53 @@ pub(crate) fn http_client() -> Result<SharedHttpClient, Error> {
             builder.set_connector_settings(settings.cloned());
             builder.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
             builder
-                .proxy_config(ProxyConfig::from_env())
+                .proxy_config(proxy_config(go_proxy_variables, &|k| std::env::var(k).ok()))
                 .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
                 .tls_context(context.clone())
                 .build()
         },
     );
     Ok(SharedHttpClient::new(Capped(client)))
+}
+
+/// The proxy settings from the environment (`env`): smithy's matcher, which reads
+/// `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (either case) as curl does; or,
+/// with `go_proxy_variables`, as Go's `net/http` does for upstream's plugin: `ALL_PROXY` is
+/// not a proxy there, and in a CGI environment (`REQUEST_METHOD` set) only `HTTP_PROXY` is
+/// dropped, where smithy's matcher drops every proxy. So with either set, only
+/// `HTTPS_PROXY` for `https://` and `HTTP_PROXY` for `http://` (and `NO_PROXY`), whichever
+/// apply. A value that is no proxy URL means no proxy, as in smithy's matcher.
+pub(crate) fn proxy_config(
+    go_proxy_variables: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> ProxyConfig {
+    let first = |names: [&str; 2]| {
+        names
+            .into_iter()
+            .find_map(|n| env(n).filter(|v| !v.is_empty()))
+    };
+    let cgi = env("REQUEST_METHOD").is_some_and(|v| !v.is_empty());
+    if !go_proxy_variables || (first(["ALL_PROXY", "all_proxy"]).is_none() && !cgi) {
+        return ProxyConfig::from_env();
+    }
+    // A proxy without a scheme is an http:// one, for Go and smithy alike.
+    let url = |v: String| match v.contains("://") {
+        true => v,
+        false => format!("http://{v}"),
+    };
+    let http = first(["HTTP_PROXY", "http_proxy"]).filter(|_| !cgi);
+    let config = match (http, first(["HTTPS_PROXY", "https_proxy"])) {
+        // Both set (so no CGI): the matcher never falls back to ALL_PROXY.
+        (Some(_), Some(_)) => return ProxyConfig::from_env(),
+        (Some(http), None) => ProxyConfig::http(url(http)),
+        (None, Some(https)) => ProxyConfig::https(url(https)),
+        (None, None) => return ProxyConfig::disabled(),
+    };
+    match (config, first(["NO_PROXY", "no_proxy"])) {
+        (Ok(c), Some(no)) => c.no_proxy(no),
+        (Ok(c), None) => c,
+        (Err(_), _) => ProxyConfig::disabled(),
+    }
 }
 
 /// The SDK's HTTP client with every response body read through a cap of [`MAX_BODY`]: past
@@ -228,9 +276,14 @@ impl HttpConnector for CappedConnector {
 }
 
 /// The SDK settings every client of a call shares: the HTTP client, the region, the
-/// bounded retries and the timeouts.
-pub(crate) fn loader(http: SharedHttpClient, region: Region) -> aws_config::ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest())
+/// bounded retries, and timeouts that end all attempts within `within` ([`ATTEMPT_TIMEOUT`]
+/// each, at most). The profile is [`profile_name`]'s.
+pub(crate) fn loader(
+    http: SharedHttpClient,
+    region: Region,
+    within: Duration,
+) -> aws_config::ConfigLoader {
+    let loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .region(region)
         .retry_config(
@@ -242,10 +295,32 @@ pub(crate) fn loader(http: SharedHttpClient, region: Region) -> aws_config::Conf
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT.min(within))
+                .operation_timeout(within)
                 .build(),
-        )
+        );
+    match profile_name() {
+        Some(name) => loader.profile_name(name),
+        None => loader,
+    }
+}
+
+/// The time for the credentials or the default region of a call that must end by
+/// `deadline`: what is left but [`API_RESERVE`], and at least half of what is left.
+pub(crate) fn credentials_budget(deadline: Deadline) -> Duration {
+    let left = deadline.remaining();
+    left.saturating_sub(API_RESERVE).max(left / 2)
+}
+
+/// The profile to read when the SDK would not find it by itself: `AWS_DEFAULT_PROFILE`,
+/// which the Go SDK reads after `AWS_PROFILE` and the Rust SDK does not read at all. `None`
+/// when `AWS_PROFILE` is set (the SDK reads it) or neither is.
+pub(crate) fn profile_name() -> Option<String> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match env("AWS_PROFILE") {
+        Some(_) => None,
+        None => env("AWS_DEFAULT_PROFILE"),
+    }
 }
 
 /// The instance metadata client of the credentials and region chains, with short bounds: a
@@ -261,27 +336,32 @@ pub(crate) fn imds_client(provider_config: &ProviderConfig) -> imds::Client {
 }
 
 /// The SDK's default region, for hosts that do not name one (`ecr.otherHosts:
-/// defaultRegion`): environment, profile, then the instance metadata service, with the same
-/// short IMDS bounds as the credentials chain. None of them is an error that says where a
-/// region can be set.
-pub(crate) async fn default_region(http: &SharedHttpClient) -> Result<String, Error> {
+/// defaultRegion`) and for STS when a pod's role is assumed for ECR Public: environment,
+/// profile, then the instance metadata service (a step upstream's Go SDK does not take, so
+/// that it fails where this finds one), with the same short IMDS bounds as the credentials
+/// chain, within `within`. None of them is an error that says where a region can be set.
+pub(crate) async fn default_region(
+    http: &SharedHttpClient,
+    within: Duration,
+) -> Result<String, Error> {
     let provider_config = ProviderConfig::default().with_http_client(http.clone());
     let imds = imds_client(&provider_config);
+    let mut profile =
+        aws_config::profile::ProfileFileRegionProvider::builder().configure(&provider_config);
+    if let Some(name) = profile_name() {
+        profile = profile.profile_name(name);
+    }
     // The default chain's parts, built here because its builder takes no IMDS client.
     let chain = aws_config::meta::region::RegionProviderChain::first_try(
         aws_config::environment::EnvironmentVariableRegionProvider::new(),
     )
-    .or_else(
-        aws_config::profile::ProfileFileRegionProvider::builder()
-            .configure(&provider_config)
-            .build(),
-    )
+    .or_else(profile.build())
     .or_else(
         aws_config::imds::region::ImdsRegionProvider::builder()
             .imds_client(imds)
             .build(),
     );
-    match tokio::time::timeout(CREDENTIALS_TIMEOUT, chain.region()).await {
+    match tokio::time::timeout(within, chain.region()).await {
         Ok(Some(region)) => Ok(region.to_string()),
         _ => Err(Error::NoRegion),
     }
@@ -321,6 +401,59 @@ pub(crate) fn shown_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn all_proxy_is_no_proxy_where_upstreams_go_client_reads_the_variables() {
+        // Without ALL_PROXY, or under the own name: smithy's matcher (curl's rules).
+        assert!(proxy_config(false, &env(&[("ALL_PROXY", "http://p:1")])).is_from_env());
+        assert!(proxy_config(true, &env(&[("HTTPS_PROXY", "http://p:1")])).is_from_env());
+        // Go's rules: ALL_PROXY alone is no proxy; beside one of the others, only that one.
+        assert!(proxy_config(true, &env(&[("ALL_PROXY", "http://p:1")])).is_disabled());
+        let only = |pairs| format!("{:?}", proxy_config(true, &env(pairs)));
+        let https = only(&[
+            ("all_proxy", "socks5://p:1"),
+            ("https_proxy", "p:3128"),
+            ("NO_PROXY", "internal.example"),
+        ]);
+        assert!(
+            https.contains("Https")
+                && https.contains("http://p:3128")
+                && https.contains("internal.example"),
+            "{https}"
+        );
+        let http = only(&[("ALL_PROXY", "http://p:1"), ("HTTP_PROXY", "http://p:2")]);
+        assert!(http.contains("Http {") && http.contains("p:2"), "{http}");
+        assert!(proxy_config(
+            true,
+            &env(&[
+                ("ALL_PROXY", "http://p:1"),
+                ("HTTP_PROXY", "http://p:2"),
+                ("HTTPS_PROXY", "http://p:3")
+            ])
+        )
+        .is_from_env());
+        assert!(proxy_config(
+            true,
+            &env(&[("ALL_PROXY", "http://p:1"), ("HTTPS_PROXY", "http://[bad")])
+        )
+        .is_disabled());
+        // CGI: Go still proxies https://, where smithy's matcher proxies nothing.
+        let cgi = only(&[
+            ("REQUEST_METHOD", "GET"),
+            ("HTTP_PROXY", "http://p:2"),
+            ("HTTPS_PROXY", "http://p:3"),
+        ]);
+        assert!(cgi.contains("Https") && cgi.contains("p:3"), "{cgi}");
+    }
 
     #[test]
     fn endpoint_urls_in_messages_lose_their_user_info() {

@@ -4,16 +4,20 @@
 //! so no other path pays for the SDK.
 //!
 //! * Runtime: a current-thread tokio runtime per call ([`keyring_net::Blocking`]), dropped
-//!   without waiting for its blocking pool (the thread of hyper's name lookups), under
-//!   [`DEADLINE`] cut to what is left of the invocation's budget, well under the kubelet's
-//!   60 s exec limit.
+//!   without waiting for its blocking pool (the thread of hyper's name lookups), within
+//!   what is left of the invocation's budget ([`keyring_api::Deadline`]), inside the
+//!   kubelet's 60 s exec limit; how that time is shared: [`crate::sdk`].
 //! * Order: the SDK's files are checked, the HTTP client built, the region found (the host's,
-//!   or the SDK's default one), the credentials resolved ([`crate::identity`]), then the call.
-//! * Endpoint: the SDK's, from the region, with FIPS / dual-stack when the host asked for
-//!   them; `AWS_ENDPOINT_URL_ECR`, `AWS_ENDPOINT_URL_ECR_PUBLIC`, `AWS_ENDPOINT_URL` (and the
-//!   profile's `endpoint_url`) override it, and then FIPS / dual-stack are not forced (the
-//!   SDK refuses FIPS with a custom endpoint; the endpoint given is the one meant). Messages
-//!   name the endpoint asked ([`endpoint`]).
+//!   or the SDK's default one), the credentials resolved ([`crate::identity`]; a pod's role
+//!   in the call's STS region, [`Call::sts_region`]), then the call.
+//! * Endpoint: the SDK's, from the region, with FIPS / dual-stack when the call asks for
+//!   them ([`Call`]: a mirror's entry, or the host's variant under
+//!   `ecr.endpointVariantsFromHost`) or the SDK's settings do (`AWS_USE_FIPS_ENDPOINT`, the
+//!   profile's `use_fips_endpoint`, ...); `AWS_ENDPOINT_URL_ECR`,
+//!   `AWS_ENDPOINT_URL_ECR_PUBLIC`, `AWS_ENDPOINT_URL` (and the profile's `endpoint_url`)
+//!   override it, and then the call's FIPS / dual-stack are not forced (the SDK refuses FIPS
+//!   with a custom endpoint; the endpoint given is the one meant). Messages name the
+//!   endpoint asked ([`endpoint`]).
 //! * The registry ID is not sent: `registryIds` is deprecated, and the token is good for
 //!   every registry the identity may read in the region.
 
@@ -24,7 +28,7 @@ use keyring_api::{Deadline, Secret};
 use crate::error::Error;
 use crate::host::{Api, Call};
 use crate::identity::{self, Identity};
-use crate::sdk::{self, DEADLINE, MAX_ATTEMPTS, OPERATION_TIMEOUT};
+use crate::sdk::{self, MAX_ATTEMPTS};
 
 /// What came back.
 #[derive(Debug)]
@@ -39,17 +43,31 @@ pub(crate) struct Token {
     pub endpoint: String,
 }
 
-/// Gets a token by `deadline` at the latest.
-pub(crate) fn fetch(call: &Call, identity: &Identity, deadline: Deadline) -> Result<Token, Error> {
-    keyring_api::quiet::run("keyring_ecr", || fetch_blocking(call, identity, deadline))
+/// Gets a token by `deadline` at the latest; `go_proxy_variables` as in
+/// [`sdk::proxy_config`].
+pub(crate) fn fetch(
+    call: &Call,
+    identity: &Identity,
+    deadline: Deadline,
+    go_proxy_variables: bool,
+) -> Result<Token, Error> {
+    keyring_api::quiet::run("keyring_ecr", || {
+        fetch_blocking(call, identity, deadline, go_proxy_variables)
+    })
 }
 
-fn fetch_blocking(call: &Call, identity: &Identity, deadline: Deadline) -> Result<Token, Error> {
+fn fetch_blocking(
+    call: &Call,
+    identity: &Identity,
+    deadline: Deadline,
+    go_proxy_variables: bool,
+) -> Result<Token, Error> {
     let runtime = keyring_net::Blocking::new().map_err(Error::Runtime)?;
-    // The backend's own bound, cut to what is left of the invocation's budget.
-    let limit = deadline.cap(DEADLINE);
+    // The invocation's budget is the call's: each step takes its share in fetch_async.
+    let limit = deadline.remaining();
     let result = runtime.block_on(async {
-        match tokio::time::timeout(limit, fetch_async(call, identity)).await {
+        let fetching = fetch_async(call, identity, deadline, go_proxy_variables);
+        match tokio::time::timeout(limit, fetching).await {
             Ok(result) => result,
             Err(_) => Err(Error::Deadline {
                 api: call.api.name(),
@@ -61,65 +79,95 @@ fn fetch_blocking(call: &Call, identity: &Identity, deadline: Deadline) -> Resul
     result
 }
 
-async fn fetch_async(call: &Call, identity: &Identity) -> Result<Token, Error> {
+async fn fetch_async(
+    call: &Call,
+    identity: &Identity,
+    deadline: Deadline,
+    go_proxy_variables: bool,
+) -> Result<Token, Error> {
     let started = std::time::Instant::now();
     sdk::check_files()?;
-    let http = sdk::http_client()?;
+    let http = sdk::http_client(go_proxy_variables)?;
+    let default_region = || sdk::default_region(&http, sdk::credentials_budget(deadline));
     let region_name = match &call.region {
         Some(r) => r.clone(),
-        None => sdk::default_region(&http).await?,
+        None => default_region().await?,
     };
-    let region = Region::new(region_name.clone());
-    let credentials = identity::credentials(identity, &http, &region).await?;
+    // A pod's role is assumed in the call's STS region; ECR Public's (and another host's,
+    // whose call is in the default region already) is the SDK's default region, as upstream,
+    // or the call's when none is set.
+    let identity_region = match (identity, &call.sts_region) {
+        (Identity::WebIdentity { .. }, Some(r)) => r.clone(),
+        (Identity::WebIdentity { .. }, None) if call.region.is_some() => {
+            default_region().await.unwrap_or_else(|_| {
+                tracing::debug!("no default region for STS; asking it in {region_name}");
+                region_name.clone()
+            })
+        }
+        _ => region_name.clone(),
+    };
+    let credentials = identity::credentials(
+        identity,
+        &http,
+        &Region::new(identity_region),
+        sdk::credentials_budget(deadline),
+    )
+    .await?;
     tracing::debug!(elapsed = ?started.elapsed(), "AWS credentials resolved");
 
-    let sdk = sdk::loader(http, region)
+    // The API call gets what is left.
+    let within = deadline.remaining();
+    let region = Region::new(region_name.clone());
+    let sdk = sdk::loader(http, region, within)
         .credentials_provider(credentials)
         .load()
         .await;
     let endpoint_override = sdk::endpoint_override(&sdk, call.api.service_id());
     let endpoint = endpoint(call, &sdk, &region_name, endpoint_override.as_deref()).await;
-    // FIPS / dual-stack from the host only without an explicit endpoint: the SDK refuses
-    // FIPS with a custom endpoint, and a given endpoint is the one meant.
+    // FIPS / dual-stack of the call only without an explicit endpoint: the SDK refuses FIPS
+    // with a custom endpoint, and a given endpoint is the one meant.
     let variants = endpoint_override.is_none();
 
-    let token =
-        match call.api {
-            Api::Private => {
-                let mut conf = aws_sdk_ecr::config::Builder::from(&sdk);
-                if variants && call.fips {
-                    conf = conf.use_fips(true);
-                }
-                if variants && call.dual_stack {
-                    conf = conf.use_dual_stack(true);
-                }
-                let client = aws_sdk_ecr::Client::from_conf(conf.build());
-                let out = client.get_authorization_token().send().await.map_err(|e| {
-                    Error::api(e, call.api, &endpoint, OPERATION_TIMEOUT, MAX_ATTEMPTS)
-                })?;
-                let data = out
-                    .authorization_data
-                    .unwrap_or_default()
-                    .into_iter()
-                    .next();
-                data.map(|mut d| (d.authorization_token.take(), d.expires_at))
+    let token = match call.api {
+        Api::Private => {
+            let mut conf = aws_sdk_ecr::config::Builder::from(&sdk);
+            if variants && call.fips {
+                conf = conf.use_fips(true);
             }
-            Api::Public => {
-                let mut conf = aws_sdk_ecrpublic::config::Builder::from(&sdk);
-                if variants && call.fips {
-                    conf = conf.use_fips(true);
-                }
-                if variants && call.dual_stack {
-                    conf = conf.use_dual_stack(true);
-                }
-                let client = aws_sdk_ecrpublic::Client::from_conf(conf.build());
-                let out = client.get_authorization_token().send().await.map_err(|e| {
-                    Error::api(e, call.api, &endpoint, OPERATION_TIMEOUT, MAX_ATTEMPTS)
-                })?;
-                out.authorization_data
-                    .map(|mut d| (d.authorization_token.take(), d.expires_at))
+            if variants && call.dual_stack {
+                conf = conf.use_dual_stack(true);
             }
-        };
+            let client = aws_sdk_ecr::Client::from_conf(conf.build());
+            let out = client
+                .get_authorization_token()
+                .send()
+                .await
+                .map_err(|e| Error::api(e, call.api, &endpoint, within, MAX_ATTEMPTS))?;
+            let data = out
+                .authorization_data
+                .unwrap_or_default()
+                .into_iter()
+                .next();
+            data.map(|mut d| (d.authorization_token.take(), d.expires_at))
+        }
+        Api::Public => {
+            let mut conf = aws_sdk_ecrpublic::config::Builder::from(&sdk);
+            if variants && call.fips {
+                conf = conf.use_fips(true);
+            }
+            if variants && call.dual_stack {
+                conf = conf.use_dual_stack(true);
+            }
+            let client = aws_sdk_ecrpublic::Client::from_conf(conf.build());
+            let out = client
+                .get_authorization_token()
+                .send()
+                .await
+                .map_err(|e| Error::api(e, call.api, &endpoint, within, MAX_ATTEMPTS))?;
+            out.authorization_data
+                .map(|mut d| (d.authorization_token.take(), d.expires_at))
+        }
+    };
     tracing::debug!(elapsed = ?started.elapsed(), "{} answered", call.api.name());
     let Some((Some(authorization), expires_at)) = token else {
         return Err(Error::NoToken {

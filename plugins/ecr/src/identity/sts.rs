@@ -1,7 +1,9 @@
-//! `sts:AssumeRoleWithWebIdentity` with a pod's service-account token, in the call's region
-//! (the endpoint the SDK gives, or `AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL`), through the
-//! call's HTTP client, retries and timeouts. The call is unsigned: the token is the proof.
+//! `sts:AssumeRoleWithWebIdentity` with a pod's service-account token, in the call's STS
+//! region (the endpoint the SDK gives, or `AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL`),
+//! through the call's HTTP client and retries, within the credentials' share of the budget. The call is unsigned: the token is the proof.
 //! The temporary credentials sign the one ECR call and are dropped with the runtime.
+
+use std::time::Duration;
 
 use aws_config::Region;
 use aws_credential_types::Credentials;
@@ -9,20 +11,21 @@ use aws_sdk_ecr::config::SharedHttpClient;
 use keyring_api::Secret;
 
 use crate::error::Error;
-use crate::sdk::{self, MAX_ATTEMPTS, OPERATION_TIMEOUT};
+use crate::sdk::{self, MAX_ATTEMPTS};
 
 /// The SDK service ID of STS, which also names its endpoint variable.
 const SERVICE_ID: &str = "STS";
 
-/// The role's temporary credentials for the token.
+/// The role's temporary credentials for the token, within `within` (all attempts).
 pub(super) async fn assume_role(
     http: &SharedHttpClient,
     region: &Region,
     role_arn: &str,
     session_name: &str,
     token: &Secret<String>,
+    within: Duration,
 ) -> Result<Credentials, Error> {
-    let sdk = sdk::loader(http.clone(), region.clone())
+    let sdk = sdk::loader(http.clone(), region.clone(), within)
         .no_credentials()
         .load()
         .await;
@@ -42,7 +45,7 @@ pub(super) async fn assume_role(
         .web_identity_token(token.expose().as_str())
         .send()
         .await
-        .map_err(|e| Error::assume_role(e, role_arn, &endpoint, OPERATION_TIMEOUT, MAX_ATTEMPTS))?;
+        .map_err(|e| Error::assume_role(e, role_arn, &endpoint, within, MAX_ATTEMPTS))?;
     let Some(c) = out.credentials else {
         return Err(Error::NoStsCredentials {
             role_arn: role_arn.to_string(),
