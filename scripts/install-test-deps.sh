@@ -9,6 +9,10 @@
 #   lintian, rpm: checking the packages scripts/package.sh builds (tests/packages.rs).
 #   prometheus-node-exporter, prometheus (Debian ships promtool in it): tests/metrics.rs scrapes
 #       the textfile collector and runs `promtool check metrics` / `check rules`.
+#   oidc-provider (npm, pinned, into /opt/kubelet-keyring-test/oidc-provider): a real OAuth 2.0
+#       authorization server for the identity backend's RFC 8693 test (tests/identity.rs,
+#       tests/data/oidc-provider/token-exchange.mjs); needs node >= 20 and npm (the image's
+#       nodejs; Debian's nodejs and npm packages otherwise).
 #   cargo-auditable, rust-audit-info, cargo-deb, cargo-generate-rpm, cargo-cyclonedx
 #       (crates.io, `cargo install --locked` at pinned versions): scripts/package.sh. Each is
 #       compiled once (under a minute each on 2 cores, opt-level 1 without LTO) and skipped when its binary is on PATH.
@@ -81,6 +85,24 @@ if ! command -v moto_server >/dev/null 2>&1; then
     fi
 fi
 
+# oidc-provider for tests/identity.rs, at a pinned version, reinstalled only when another is there.
+OIDC_PROVIDER_DIR=/opt/kubelet-keyring-test/oidc-provider
+OIDC_PROVIDER_VERSION=9.13.3
+oidc_provider_version() {
+    node -p "require('$OIDC_PROVIDER_DIR/node_modules/oidc-provider/package.json').version" 2>/dev/null
+}
+if [[ $(oidc_provider_version || true) != "$OIDC_PROVIDER_VERSION" ]]; then
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        log "installing nodejs and npm"
+        apt-get update -q </dev/null
+        apt_install nodejs npm
+    fi
+    log "installing oidc-provider@$OIDC_PROVIDER_VERSION from npm into $OIDC_PROVIDER_DIR"
+    mkdir -p "$OIDC_PROVIDER_DIR"
+    npm install --prefix "$OIDC_PROVIDER_DIR" --no-audit --no-fund --silent \
+        "oidc-provider@$OIDC_PROVIDER_VERSION" </dev/null
+fi
+
 # Cargo subcommands for scripts/package.sh, by binary name and crate@version.
 CARGO_TOOLS=(
     cargo-auditable=cargo-auditable@0.7.7
@@ -128,6 +150,7 @@ printf '%-28s %s\n' \
     docker-credential-ecr-login "$(docker-credential-ecr-login version)" \
     hyperfine "$(hyperfine --version | awk '{print $NF}')" \
     moto_server "moto $(moto_version)" \
+    oidc-provider "$(oidc_provider_version) (node $(node --version))" \
     lintian "$(lintian --version | awk '{print $NF}')" \
     rpm "$(rpm --version | awk '{print $NF}')" \
     prometheus-node-exporter "$(prometheus-node-exporter --version 2>&1 | awk 'NR == 1 {print $3}')" \

@@ -138,6 +138,7 @@ cloud_backends! {
     ecr: "ecr" => keyring_ecr::Ecr,
     gcp: "gcp" => keyring_gcp::Gcp,
     acr: "acr" => keyring_acr::Acr,
+    identity: "identity" => keyring_identity::Identity,
 }
 
 /// Whether this build includes the backend called `name`.

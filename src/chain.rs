@@ -58,6 +58,7 @@ impl Chain {
         let mut scope = keyring_api::CacheKeyType::Registry;
         for p in &self.backends {
             let _span = tracing::debug_span!("backend", name = p.name()).entered();
+            keyring_api::deadline::set_stage(format!("asking backend {}", p.name()));
             match p.provide(query)? {
                 Outcome::Answer(answer) => {
                     tracing::info!(

@@ -1,15 +1,20 @@
 //! Command line: flags (each also settable by environment, since the kubelet passes `env`
-//! from its `CredentialProviderConfig`) and subcommands.
+//! from its `CredentialProviderConfig`; declared once, in [`crate::args::FLAGS`]) and
+//! subcommands.
+//!
+//! A usage error is one line naming the flag or word and the fix ([`usage_error`]): the
+//! kubelet folds a plugin's stderr into one line of its own log, where clap's usage block
+//! would be unreadable. `--help` and `--version` print clap's own text.
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser, Subcommand};
+use keyring_kubelet_config::go_quote;
 
 pub use crate::args::GlobalArgs;
-use crate::args::{
-    DEFAULT_ROOT_DIR, ENV_CACHE_DIR, ENV_CONFIG, ENV_METRICS_DIR, ENV_NO_CACHE, ENV_ROOT_DIR,
-};
+use crate::args::{Kind, Value, FLAGS};
 use crate::exit::Failure;
 use crate::io::write_stdout;
 
@@ -114,13 +119,17 @@ pub fn parse() -> Result<Cli, Failure> {
         return Ok(cli);
     }
     let text: Option<Vec<String>> = argv.iter().map(|a| a.to_str().map(String::from)).collect();
-    if let Some((own, theirs)) = text.as_deref().and_then(crate::upstream::split) {
+    if let Some((own, theirs)) = text
+        .as_deref()
+        .and_then(|a| crate::upstream::split(a, crate::args::takes_value))
+    {
         let parsed = crate::upstream::parse_own_name(&theirs)
             .map_err(|e| Failure::BadInput(e.to_string()))?;
         let own: Vec<OsString> = own.into_iter().map(OsString::from).collect();
-        let mut cli = parse_kubelet_argv(&own, env).unwrap_or_else(|| {
-            Cli::parse_from(std::iter::once(OsString::from("kubelet-keyring")).chain(own))
-        });
+        let mut cli = match parse_kubelet_argv(&own, env) {
+            Some(cli) => cli,
+            None => parse_with_clap(own)?,
+        };
         cli.global.upstream = crate::upstream::Upstream {
             persona: None,
             parsed,
@@ -129,7 +138,155 @@ pub fn parse() -> Result<Cli, Failure> {
         raise_verbosity(&mut cli)?;
         return Ok(cli);
     }
-    Ok(Cli::parse())
+    parse_with_clap(argv)
+}
+
+/// clap's parse of `argv` (without the program name). `--help` and `--version` print and
+/// exit 0 here; any other error is one line ([`usage_error`]), exit 2.
+fn parse_with_clap(argv: Vec<OsString>) -> Result<Cli, Failure> {
+    let full = std::iter::once(OsString::from("kubelet-keyring")).chain(argv);
+    Cli::try_parse_from(full).map_err(|e| match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            // clap prints these on stdout; only a closed stdout makes this fail.
+            let code = if e.print().is_ok() { 0 } else { 1 };
+            std::process::exit(code)
+        }
+        _ => Failure::BadInput(format!("{}; see {} --help", usage_error(&e), usage_of(&e))),
+    })
+}
+
+/// The command a clap error is about (`kubelet-keyring explain`), from its usage line.
+fn usage_of(e: &clap::Error) -> String {
+    let usage = match e.get(ContextKind::Usage) {
+        Some(ContextValue::StyledStr(s)) => s.to_string(),
+        // Help shown for a missing subcommand carries its usage only in the text.
+        _ => e.render().to_string(),
+    };
+    let words: Vec<&str> = usage
+        .split_whitespace()
+        .skip_while(|w| *w != "Usage:")
+        .skip(1)
+        .take_while(|w| !w.starts_with(['-', '[', '<']))
+        .collect();
+    if words.is_empty() {
+        "kubelet-keyring".into()
+    } else {
+        words.join(" ")
+    }
+}
+
+/// What a clap error says is wrong, in a few words naming the flag or word (never a value
+/// that was given, which could be a secret pasted in the wrong place), with clap's
+/// suggestion if it has one. The caller adds the fix.
+pub fn usage_error(e: &clap::Error) -> String {
+    let text = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => v.first().cloned(),
+        _ => None,
+    };
+    let all = |kind| match e.get(kind) {
+        Some(ContextValue::Strings(v)) => v.join(", "),
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    // `--flag <VALUE>` or `--flag=...` as given: the flag's name alone.
+    let flag = || {
+        let arg = text(ContextKind::InvalidArg).unwrap_or_default();
+        let name = arg.split(['=', ' ']).next().unwrap_or_default().to_string();
+        let env = name
+            .strip_prefix("--")
+            .and_then(|n| FLAGS.iter().find(|f| f.long == n))
+            .and_then(|f| f.env)
+            .map(|v| format!(" (or {v})"))
+            .unwrap_or_default();
+        (name, env)
+    };
+    let hint = |kind| {
+        text(kind)
+            .map(|s| format!(" (did you mean {}?)", go_quote(&s)))
+            .unwrap_or_default()
+    };
+    let what = match e.kind() {
+        ErrorKind::InvalidSubcommand => format!(
+            "unknown subcommand {}{}",
+            go_quote(&text(ContextKind::InvalidSubcommand).unwrap_or_default()),
+            hint(ContextKind::SuggestedSubcommand)
+        ),
+        ErrorKind::UnknownArgument => {
+            let (name, _) = flag();
+            let what = if name.starts_with('-') {
+                "unknown flag"
+            } else {
+                "unexpected argument"
+            };
+            format!(
+                "{what} {}{}",
+                go_quote(&name),
+                hint(ContextKind::SuggestedArg)
+            )
+        }
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            let (name, env) = flag();
+            let valid = all(ContextKind::ValidValue);
+            if text(ContextKind::InvalidValue).is_some_and(|v| v.is_empty()) {
+                format!("{}{env} needs a value", go_quote(&name))
+            } else if valid.is_empty() {
+                format!("invalid value for {}{env}", go_quote(&name))
+            } else {
+                format!(
+                    "invalid value for {}{env} (one of: {valid})",
+                    go_quote(&name)
+                )
+            }
+        }
+        ErrorKind::ArgumentConflict => {
+            let (name, _) = flag();
+            match text(ContextKind::PriorArg) {
+                Some(prior) if prior.split(['=', ' ']).next() != Some(name.as_str()) => {
+                    format!(
+                        "{} cannot be used with {}",
+                        go_quote(&name),
+                        go_quote(&prior)
+                    )
+                }
+                _ => format!("{} is given more than once", go_quote(&name)),
+            }
+        }
+        ErrorKind::TooManyValues | ErrorKind::TooFewValues | ErrorKind::WrongNumberOfValues => {
+            let (name, env) = flag();
+            match e.kind() {
+                ErrorKind::TooManyValues => format!("{}{env} takes no value here", go_quote(&name)),
+                _ => format!("wrong number of values for {}{env}", go_quote(&name)),
+            }
+        }
+        ErrorKind::MissingRequiredArgument => {
+            format!("missing {}", all(ContextKind::InvalidArg).to_lowercase())
+        }
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let command = usage_of(e);
+            let name = command.rsplit(' ').next().unwrap_or_default();
+            // The subcommands, from the help text shown in place of the error.
+            let text = e.render().to_string();
+            let subs: Vec<&str> = text
+                .lines()
+                .skip_while(|l| !l.starts_with("Commands:"))
+                .skip(1)
+                .take_while(|l| l.starts_with(' '))
+                .filter_map(|l| l.split_whitespace().next())
+                .filter(|w| *w != "help")
+                .collect();
+            match subs.is_empty() {
+                true => format!("{} needs a subcommand", go_quote(name)),
+                false => format!(
+                    "{} needs a subcommand (one of: {})",
+                    go_quote(name),
+                    subs.join(", ")
+                ),
+            }
+        }
+        kind => kind.as_str().unwrap_or("invalid arguments").to_string(),
+    };
+    what
 }
 
 /// The whole command line as `plugin`'s; this program's own settings come from their
@@ -155,8 +312,10 @@ fn parse_as_upstream(
         std::process::exit(0);
     }
     let none: [OsString; 0] = [];
-    let mut cli = parse_kubelet_argv(&none, |name| std::env::var_os(name))
-        .unwrap_or_else(|| Cli::parse_from(["kubelet-keyring"]));
+    let mut cli = match parse_kubelet_argv(&none, |name| std::env::var_os(name)) {
+        Some(cli) => cli,
+        None => parse_with_clap(Vec::new())?,
+    };
     cli.command = Some(Command::GetCredentials);
     cli.global.upstream = crate::upstream::Upstream {
         persona: Some(plugin),
@@ -191,13 +350,15 @@ pub fn parse_kubelet_argv(
     argv: &[OsString],
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Option<Cli> {
-    let mut root_dir = None;
-    let mut config = None;
-    let mut cache_dir = None;
-    let mut metrics_dir = None;
-    let mut no_cache = None;
-    // `-v`s before and after `get-credentials`: clap counts each side on its own.
-    let mut verbose = [0usize; 2];
+    /// What the command line gave for one flag of [`FLAGS`].
+    #[derive(Default)]
+    struct Given {
+        value: Option<PathBuf>,
+        on: bool,
+        /// Counts before and after `get-credentials`: clap counts each side on its own.
+        counts: [usize; 2],
+    }
+    let mut given: Vec<Given> = FLAGS.iter().map(|_| Given::default()).collect();
     let mut command = None;
     let mut args = argv.iter();
     while let Some(arg) = args.next() {
@@ -206,86 +367,77 @@ pub fn parse_kubelet_argv(
             Some((n, v)) if n.starts_with("--") => (n, Some(OsStr::new(v))),
             _ => (arg, None),
         };
-        let slot = match name {
-            "get-credentials" if command.is_none() && inline.is_none() => {
-                command = Some(Command::GetCredentials);
-                continue;
+        if name == "get-credentials" && command.is_none() && inline.is_none() {
+            command = Some(Command::GetCredentials);
+            continue;
+        }
+        let side = usize::from(command.is_some());
+        // `-vvv`: one short counted flag, repeated.
+        if let Some(shorts) = arg.strip_prefix('-').filter(|s| !s.starts_with('-')) {
+            let first = shorts.chars().next()?;
+            let i = FLAGS
+                .iter()
+                .position(|f| f.kind == Kind::Count { short: first })?;
+            if !shorts.chars().all(|c| c == first) {
+                return None;
             }
-            "--root-dir" => &mut root_dir,
-            "--config" => &mut config,
-            "--cache-dir" => &mut cache_dir,
-            "--metrics-dir" => &mut metrics_dir,
-            "--no-cache" if no_cache.is_none() && inline.is_none() => {
-                no_cache = Some(true);
-                continue;
-            }
-            "--verbose" if inline.is_none() => {
-                verbose[usize::from(command.is_some())] += 1;
-                continue;
-            }
-            _ if arg.len() > 1 && arg.starts_with('-') && arg[1..].bytes().all(|b| b == b'v') => {
-                verbose[usize::from(command.is_some())] += arg.len() - 1;
-                continue;
+            given[i].counts[side] += shorts.len();
+            continue;
+        }
+        let long = name.strip_prefix("--")?;
+        let i = FLAGS.iter().position(|f| f.long == long)?;
+        let g = &mut given[i];
+        match FLAGS[i].kind {
+            Kind::Count { .. } if inline.is_none() => g.counts[side] += 1,
+            Kind::Switch if inline.is_none() && !g.on => g.on = true,
+            Kind::Path { .. } if g.value.is_none() => {
+                let value = match inline {
+                    Some(v) => v,
+                    None => args.next()?.as_os_str(),
+                };
+                if value.is_empty() || value.as_encoded_bytes().starts_with(b"-") {
+                    return None;
+                }
+                g.value = Some(PathBuf::from(value));
             }
             _ => return None,
-        };
-        if slot.is_some() {
-            return None;
         }
-        let value = match inline {
-            Some(v) => v,
-            None => args.next()?.as_os_str(),
-        };
-        if value.is_empty() || value.as_encoded_bytes().starts_with(b"-") {
-            return None;
-        }
-        *slot = Some(PathBuf::from(value));
     }
-    // Absent flags come from the environment, as with clap's `env`. clap reads (and
-    // checks) each variable again for the subcommand even when the flag was given, so an
-    // empty or non-boolean value is left to clap whatever the flags.
-    let from_env = |name: &str| -> Result<Option<PathBuf>, ()> {
-        match env(name) {
-            Some(v) if v.is_empty() => Err(()),
-            v => Ok(v.map(PathBuf::from)),
-        }
-    };
-    let env_root_dir = from_env(ENV_ROOT_DIR).ok()?;
-    let env_config = from_env(ENV_CONFIG).ok()?;
-    let env_cache_dir = from_env(ENV_CACHE_DIR).ok()?;
-    let env_metrics_dir = from_env(ENV_METRICS_DIR).ok()?;
-    let env_no_cache = match env(ENV_NO_CACHE) {
-        None => false,
-        // clap's BoolishValueParser, whose words these are; anything else is its error.
-        Some(v) => match v.to_str()?.to_ascii_lowercase().as_str() {
-            "y" | "yes" | "t" | "true" | "on" | "1" => true,
-            "n" | "no" | "f" | "false" | "off" | "0" => false,
-            _ => return None,
-        },
-    };
-    let root_dir = root_dir
-        .or(env_root_dir)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT_DIR));
-    let config = config.or(env_config);
-    let cache_dir = cache_dir.or(env_cache_dir);
-    let metrics_dir = metrics_dir.or(env_metrics_dir);
-    let no_cache = no_cache.unwrap_or(env_no_cache);
-    let verbose = match verbose {
-        [n, 0] | [0, n] => u8::try_from(n).ok()?,
-        _ => return None,
-    };
-    Some(Cli {
-        global: GlobalArgs {
-            root_dir,
-            config,
-            cache_dir,
-            no_cache,
-            metrics_dir,
-            verbose,
-            upstream: Default::default(),
-        },
-        command,
-    })
+    let mut global = GlobalArgs::default();
+    for (f, g) in FLAGS.iter().zip(given) {
+        // Absent flags come from the environment, as with clap's `env`. clap reads (and
+        // checks) each variable again for the subcommand even when the flag was given, so
+        // an empty or non-boolean value is left to clap whatever the flags.
+        let from_env = f.env.and_then(&env);
+        let value = match f.kind {
+            Kind::Path { default, .. } => {
+                if from_env.as_ref().is_some_and(|v| v.is_empty()) {
+                    return None;
+                }
+                let value = g.value.or(from_env.map(PathBuf::from));
+                Value::Path(value.or(default.map(PathBuf::from)))
+            }
+            Kind::Switch => {
+                let from_env = match from_env {
+                    None => false,
+                    // clap's BoolishValueParser, whose words these are; anything else is
+                    // its error.
+                    Some(v) => match v.to_str()?.to_ascii_lowercase().as_str() {
+                        "y" | "yes" | "t" | "true" | "on" | "1" => true,
+                        "n" | "no" | "f" | "false" | "off" | "0" => false,
+                        _ => return None,
+                    },
+                };
+                Value::Switch(g.on || from_env)
+            }
+            Kind::Count { .. } => match g.counts {
+                [n, 0] | [0, n] => Value::Count(u8::try_from(n).ok()?),
+                _ => return None,
+            },
+        };
+        f.set(&mut global, value);
+    }
+    Some(Cli { global, command })
 }
 
 /// Runs the chosen subcommand.
@@ -347,10 +499,7 @@ pub fn entry_check(
 /// What is wrong with `args` for this program, if anything. Parses them as `parse` does:
 /// upstream flags split off and read against the upstream tables, the rest with the real CLI.
 fn args_trap(args: &[String]) -> Option<String> {
-    use clap::error::{ContextKind, ContextValue, ErrorKind};
-    use clap::CommandFactory;
-    use keyring_kubelet_config::go_quote;
-    let own = match crate::upstream::split(args) {
+    let own = match crate::upstream::split(args, crate::args::takes_value) {
         Some((own, theirs)) => match crate::upstream::parse_own_name(&theirs) {
             Ok(_) => own,
             Err(e) => {
@@ -372,44 +521,25 @@ fn args_trap(args: &[String]) -> Option<String> {
                  request; {fix}"
             )),
         },
-        Err(e) => {
-            let text = |kind| match e.get(kind) {
-                Some(ContextValue::String(s)) => Some(s.clone()),
-                Some(ContextValue::Strings(v)) => v.first().cloned(),
-                _ => None,
-            };
-            Some(match e.kind() {
-                ErrorKind::InvalidSubcommand => {
-                    let sub = text(ContextKind::InvalidSubcommand).unwrap_or_default();
-                    let hint = text(ContextKind::SuggestedSubcommand)
-                        .map(|s| format!(" (did you mean {}?)", go_quote(&s)))
-                        .unwrap_or_default();
-                    format!(
-                        "args name an unknown subcommand {}{hint}: kubelet-keyring exits 2 on \
-                         every pull; {fix}",
-                        go_quote(&sub)
-                    )
-                }
-                ErrorKind::UnknownArgument => {
-                    // Only the flag's name: a value after '=' is never repeated.
-                    let arg = text(ContextKind::InvalidArg).unwrap_or_default();
-                    let name = arg.split('=').next().unwrap_or_default();
-                    format!(
-                        "args hold an unknown flag {}: kubelet-keyring exits 2 on every pull; {fix}",
-                        go_quote(name)
-                    )
-                }
-                ErrorKind::DisplayHelp
-                | ErrorKind::DisplayVersion
-                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => format!(
-                    "args make kubelet-keyring print help or its version instead of answering; {fix}"
-                ),
-                kind => format!(
-                    "kubelet-keyring refuses these args ({}): it exits 2 on every pull; {fix}",
-                    kind.as_str().unwrap_or("invalid arguments")
-                ),
-            })
-        }
+        Err(e) => Some(match e.kind() {
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => format!(
+                "args make kubelet-keyring print help or its version instead of answering; {fix}"
+            ),
+            ErrorKind::InvalidSubcommand => format!(
+                "args name an {}: kubelet-keyring exits 2 on every pull; {fix}",
+                usage_error(&e)
+            ),
+            ErrorKind::UnknownArgument => format!(
+                "args hold an {}: kubelet-keyring exits 2 on every pull; {fix}",
+                usage_error(&e)
+            ),
+            _ => format!(
+                "kubelet-keyring refuses these args ({}): it exits 2 on every pull; {fix}",
+                usage_error(&e)
+            ),
+        }),
     }
 }
 

@@ -18,7 +18,10 @@
 //!    answered from a stale entry whose credential still works.
 //!
 //! An answer whose password is the pod's service-account token is refused: it would hand
-//! the token to the container runtime.
+//! the token to the container runtime, and our cache would keep it. The one exception is an
+//! answer with a zero lifetime (a pass-through rule of the identity backend, whose registry
+//! takes the token itself): such an answer is cached by nobody, neither stored here nor by
+//! the kubelet (`cacheDuration: 0s`), so the token goes to the runtime for this pull only.
 
 use std::time::{Duration, SystemTime};
 
@@ -191,8 +194,10 @@ pub fn answer<C: CacheView>(
             };
         }
     };
-    let result = decide(query, version, resolved, now).map(|(answered, scope, entry)| {
-        cache.store(scope, &entry);
+    let result = decide(query, version, resolved, now).map(|(answered, stored)| {
+        if let Some((scope, entry)) = stored {
+            cache.store(scope, &entry);
+        }
         answered
     });
     let records = match &result {
@@ -236,22 +241,25 @@ fn cached<C: CacheView>(
     })
 }
 
-/// The response to a resolved request and the entry (with its scope) to cache, at `now`.
-/// Refuses an answer that would hand the pod's service-account token to the container
-/// runtime as a password.
+/// The response to a resolved request and the entry (with its scope) to cache, at `now`;
+/// no entry for an answer with a zero lifetime, which nobody caches. Refuses an answer that
+/// would hand the pod's service-account token to the container runtime as a password,
+/// unless nobody caches it (see the module docs).
 fn decide(
     query: &Query,
     version: ApiVersion,
     resolved: Resolved,
     now: SystemTime,
-) -> Result<(Answered, CacheKeyType, Entry), Failure> {
+) -> Result<(Answered, Option<(CacheKeyType, Entry)>), Failure> {
     let backend = resolved.backend.unwrap_or("none");
+    let uncached = resolved.answer.lifetime.is_zero();
     if let Some(token) = &query.service_account_token {
-        if resolved
-            .answer
-            .auth
-            .values()
-            .any(|a| a.password.expose() == token.expose())
+        if !uncached
+            && resolved
+                .answer
+                .auth
+                .values()
+                .any(|a| a.password.expose() == token.expose())
         {
             return Err(Failure::Internal(format!(
                 "refusing an answer from {backend} that would hand the pod's service-account token to the container runtime as a password"
@@ -263,6 +271,7 @@ fn decide(
     let (scope, key) = cache::store_key(&query.image, resolved.answer.cache_key_type);
     let entry = Entry::new(key.to_string(), backend, &resolved.answer, now);
     let cache_duration = match entry.freshness(now) {
+        _ if uncached => Duration::ZERO,
         cache::Freshness::Fresh(d) => d,
         _ => Duration::from_secs(resolved.answer.lifetime.as_secs().max(1)),
     };
@@ -279,7 +288,7 @@ fn decide(
         source: answer.source,
         expires_at: answer.expires_at,
     };
-    Ok((answered, scope, entry))
+    Ok((answered, (!uncached).then_some((scope, entry))))
 }
 
 #[cfg(test)]
@@ -443,5 +452,24 @@ mod tests {
         };
         assert!(!e.one_line().contains("sa-token"));
         assert!(map.entries.borrow().is_empty(), "and it was not cached");
+    }
+
+    #[test]
+    fn an_answer_with_a_zero_lifetime_is_cached_by_nobody_and_only_it_may_carry_the_token() {
+        let mut query = query_at(1_000_000);
+        query.service_account_token = Some(Secret::new("sa-token".into()));
+        let map = Map::default();
+        let turn = answer(&query, ApiVersion::V1, &map, |_| {
+            Ok(resolved("sa-token", Duration::ZERO))
+        });
+        let a = turn.result.unwrap();
+        assert_eq!(password(&a), "sa-token");
+        assert_eq!(a.response.cache_duration, Some(Duration::ZERO));
+        assert!(map.entries.borrow().is_empty(), "stored");
+        // The next turn asks the backend again.
+        let turn = answer(&query, ApiVersion::V1, &map, |_| {
+            Ok(resolved("sa-token", Duration::ZERO))
+        });
+        assert_eq!(turn.result.unwrap().served, Served::Fetched);
     }
 }

@@ -1,9 +1,15 @@
-//! Stdout and the process's surroundings, shared by the subcommands: the one writer of
-//! stdout, the docker-config search directories, and opening the credential cache. Kept out of
-//! `get` so that `explain` and `cli` need not import a sibling subcommand for them; it imports
-//! only leaves (`args`, `cache`, `config`, `exit`).
+//! Stdin, stdout and the process's surroundings, shared by the subcommands: the one reader
+//! of stdin and the one writer of stdout (both bounded by the invocation's deadline when one
+//! was started), the docker-config search directories, and opening the credential cache.
+//! Kept out of `get` so that `explain` and `cli` need not import a sibling subcommand for
+//! them; it imports only leaves (`args`, `cache`, `config`, `exit`).
 
 use std::io::Write;
+use std::os::fd::AsFd;
+
+use keyring_api::deadline::{self, Deadline};
+use keyring_api::process;
+use rustix::event::{PollFd, PollFlags};
 
 use keyring_docker_config::SearchPaths;
 
@@ -12,13 +18,88 @@ use crate::cache::{self, DiskCache};
 use crate::config::Config;
 use crate::exit::Failure;
 
-/// The one place that writes the protocol to stdout.
+/// Linux's `PIPE_BUF`: a write of at most this much into a pipe that `poll` says has room
+/// is taken whole at once.
+const PIPE_BUF: usize = 4096;
+
+/// The one place that writes the protocol to stdout. In an invocation with a deadline, a
+/// write that could block (a pipe nobody reads, a response above [`PIPE_BUF`]) arms the
+/// watchdog first ([`keyring_api::process`]), so it cannot outlast the exit limit; one
+/// that cannot (the kubelet's pipe, read as we write) costs a `poll`, not a thread.
 #[allow(clippy::print_stdout)]
 pub fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
+    let stdout = std::io::stdout();
+    if deadline::exit_at().is_some() {
+        deadline::set_stage("writing the response on stdout");
+        if bytes.len() > PIPE_BUF || !ready(stdout.as_fd(), PollFlags::OUT) {
+            process::arm_watchdog();
+        }
+    }
+    let mut out = stdout.lock();
     out.write_all(bytes)
         .and_then(|()| out.flush())
         .map_err(|e| Failure::Internal(format!("cannot write to stdout: {e}")))
+}
+
+/// Whether `fd` is ready for `events` right now.
+fn ready(fd: impl AsFd, events: PollFlags) -> bool {
+    let mut fds = [PollFd::new(&fd, events)];
+    let now = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    matches!(rustix::event::poll(&mut fds, Some(&now)), Ok(1))
+        && fds[0].revents().intersects(events)
+}
+
+/// Why stdin could not be read.
+#[derive(Debug)]
+pub enum StdinError {
+    /// The deadline passed before stdin was closed.
+    OutOfTime,
+    /// Reading failed.
+    Io(std::io::Error),
+}
+
+/// Reads stdin to its end, at most `limit` bytes (one more says it is longer), by
+/// `deadline` (`None`: no bound, for a person typing at a terminal). Waits with `poll` and
+/// reads the descriptor directly (no buffer of `std::io::stdin` between them), so no read
+/// ever blocks past the deadline.
+pub fn read_stdin(limit: usize, deadline: Option<Deadline>) -> Result<Vec<u8>, StdinError> {
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd();
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    loop {
+        let timeout = match deadline {
+            None => None,
+            Some(d) if d.passed() => return Err(StdinError::OutOfTime),
+            Some(d) => Some(timespec(d.remaining())),
+        };
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match rustix::event::poll(&mut fds, timeout.as_ref()) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(StdinError::Io(e.into())),
+        }
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity().min(limit + 1 - buf.len()).max(1));
+        }
+        match rustix::io::read(fd, rustix::buffer::spare_capacity(&mut buf)) {
+            Ok(0) => return Ok(buf),
+            Ok(_) if buf.len() > limit => return Ok(buf),
+            Ok(_) | Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(StdinError::Io(e.into())),
+        }
+    }
+}
+
+/// `d` as poll's timeout.
+fn timespec(d: std::time::Duration) -> rustix::event::Timespec {
+    let d = d.min(std::time::Duration::from_secs(3600));
+    rustix::event::Timespec {
+        tv_sec: d.as_secs().try_into().unwrap_or(3600),
+        tv_nsec: d.subsec_nanos().into(),
+    }
 }
 
 /// The config of this run: the plugin's file (or the defaults) with the upstream command

@@ -1,6 +1,10 @@
 //! The `kubelet-keyring` program as a library: the binary (`src/main.rs`) is a thin shell
 //! around [`cli::run`]. Exposed so integration tests, benchmarks and examples reach the same
 //! code the binary runs; it is not a stable API.
+//!
+//! Nothing here prints with `eprintln!` (denied below): a line on stderr goes through
+//! [`logging::line()`], which cannot fail the answer.
+#![deny(clippy::print_stderr)]
 
 pub mod args;
 pub mod backends;

@@ -1,12 +1,19 @@
 //! Logging: every line to stderr (the kubelet shows it only when the plugin fails), warnings
 //! and errors by default, more with each `-v`. Secrets are never logged.
 //!
+//! A line that cannot be written is dropped, never a failure: whatever reads stderr may have
+//! gone away (EPIPE), and the answer on stdout and the exit code must not depend on it. Every
+//! line of this program goes through [`line()`] or the formatter's [`Stderr`], which ignore
+//! write errors (`eprintln!` panics on them, and a panic while printing the panic aborted the
+//! process before it answered); SIGPIPE is ignored, as Rust's runtime sets it up.
+//!
 //! The formatter (tracing-subscriber's `fmt` on its span registry) is built at the first line
 //! that is actually written, not at start-up: a cache hit logs nothing at the default level,
 //! and building the registry (a 32 KiB shard table, its code pages) was a tenth of such a
 //! process's own time. [`Lazy`] answers the level questions itself and hands everything else
 //! to the formatter once it exists.
 
+use std::io::Write;
 use std::sync::OnceLock;
 
 use tracing::level_filters::LevelFilter;
@@ -30,8 +37,31 @@ pub fn init(verbose: u8) {
     // Only fails if a subscriber is already set, and then that one is kept.
     let _ = tracing::subscriber::set_global_default(Lazy::new(level(verbose), || {
         use std::io::IsTerminal;
-        formatter(std::io::stderr, std::io::stderr().is_terminal())
+        formatter(|| Stderr, std::io::stderr().is_terminal())
     }));
+}
+
+/// Writes `text` and a newline on stderr in one write, or drops them if stderr cannot take
+/// them.
+pub fn line(text: &str) {
+    let mut out = String::with_capacity(text.len() + 1);
+    out.push_str(text);
+    out.push('\n');
+    let _ = Stderr.write_all(out.as_bytes());
+}
+
+/// Stderr for log lines: every write succeeds, whatever became of the bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The line format: level, spans, message and fields; no time (the kubelet's own log line has
@@ -47,6 +77,8 @@ where
             .with_ansi(ansi)
             .with_target(false)
             .without_time()
+            // Its fallback for a failed write is `eprintln!`, which panics on the same error.
+            .log_internal_errors(false)
             .finish(),
     )
 }
@@ -143,7 +175,6 @@ impl<F: Fn() -> Dispatch + Send + Sync + 'static> Subscriber for Lazy<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
     use std::sync::{Arc, Mutex};
 
     /// Collects what the formatter writes.

@@ -4,11 +4,14 @@
 //! `CredentialProviderResponse` from stdout. Stdout carries that document and nothing else;
 //! logs and errors go to stderr. Exit codes: 0 answered (possibly with no credentials),
 //! 1 a backend or internal failure, 2 bad input or usage. A panic is a bug; its hook prints
-//! where it happened but never its message, which could hold a credential.
+//! where it happened but never its message, which could hold a credential. Every line on
+//! stderr goes through [`logging::line()`] or the log formatter: one that cannot be written
+//! (stderr closed early) is dropped, and the answer and the exit code stay what they are.
+#![deny(clippy::print_stderr)]
 
 use std::process::ExitCode;
 
-use kubelet_keyring::cli;
+use kubelet_keyring::{cli, logging};
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
@@ -16,20 +19,22 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("kubelet-keyring: internal error (a bug){at}; please report it");
+        logging::line(&format!(
+            "kubelet-keyring: internal error (a bug){at}; please report it"
+        ));
     }));
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(failure) => {
-            eprintln!("kubelet-keyring: {}", failure.one_line());
+            logging::line(&format!("kubelet-keyring: {}", failure.one_line()));
             return failure.exit_code();
         }
     };
-    kubelet_keyring::logging::init(cli.global.verbose);
+    logging::init(cli.global.verbose);
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("kubelet-keyring: {}", failure.one_line());
+            logging::line(&format!("kubelet-keyring: {}", failure.one_line()));
             failure.exit_code()
         }
     }

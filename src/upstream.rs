@@ -159,18 +159,21 @@ fn path_like(arg: &str) -> bool {
 /// Splits an own-name command line into this program's arguments and the upstream ones.
 /// `None` when there are no upstream ones: the command line is left entirely to the normal
 /// parser. Flags of this program keep their meaning: `-v` is its own verbosity, `--v=N`
-/// (or `-v=N`) klog's.
-pub fn split(argv: &[String]) -> Option<(Vec<String>, Vec<String>)> {
+/// (or `-v=N`) klog's. `takes_value` says which arguments are this program's flags whose
+/// value follows apart (the table of `args`, passed in because `args` imports this module).
+pub fn split(
+    argv: &[String],
+    takes_value: impl Fn(&str) -> bool,
+) -> Option<(Vec<String>, Vec<String>)> {
     let mut own = Vec::new();
     let mut theirs = Vec::new();
     let mut args = argv.iter();
     // The first bare word is this program's subcommand; only `get-credentials` (the default)
     // takes no file of its own, so only there is a path the ACR cloud config.
     let mut command: Option<&str> = None;
-    // The values of this program's own valued flags are not looked at.
-    const OWN_VALUED: &[&str] = &["--root-dir", "--config", "--cache-dir", "--metrics-dir"];
     while let Some(arg) = args.next() {
-        if OWN_VALUED.contains(&arg.as_str()) {
+        // The values of this program's own valued flags are not looked at.
+        if takes_value(arg) {
             own.push(arg.clone());
             own.extend(args.next().cloned());
             continue;
@@ -394,22 +397,29 @@ mod tests {
         a.iter().map(|x| x.to_string()).collect()
     }
 
+    fn split_own(argv: &[String]) -> Option<(Vec<String>, Vec<String>)> {
+        split(argv, crate::args::takes_value)
+    }
+
     #[test]
-    fn own_name_split() {
-        assert_eq!(split(&s(&["get-credentials", "-vv", "--no-cache"])), None);
-        assert_eq!(split(&s(&["--metrics-dir", "/m", "metrics"])), None);
+    fn under_its_own_name_upstream_flags_are_split_off_and_its_own_kept() {
         assert_eq!(
-            split(&s(&["--config", "/etc/k.yaml", "get-credentials"])),
+            split_own(&s(&["get-credentials", "-vv", "--no-cache"])),
             None
         );
-        let (own, theirs) = split(&s(&["get-credentials", "--v=3", "-v"])).unwrap();
+        assert_eq!(split_own(&s(&["--metrics-dir", "/m", "metrics"])), None);
+        assert_eq!(
+            split_own(&s(&["--config", "/etc/k.yaml", "get-credentials"])),
+            None
+        );
+        let (own, theirs) = split_own(&s(&["get-credentials", "--v=3", "-v"])).unwrap();
         assert_eq!(own, s(&["get-credentials", "-v"]));
         assert_eq!(theirs, s(&["--v=3"]));
         // Other subcommands take their own files.
-        assert_eq!(split(&s(&["validate-config", "/etc/k.yaml"])), None);
+        assert_eq!(split_own(&s(&["validate-config", "/etc/k.yaml"])), None);
         #[cfg(feature = "acr")]
         {
-            let (own, theirs) = split(&s(&[
+            let (own, theirs) = split_own(&s(&[
                 "/etc/kubernetes/azure.json",
                 "--config=/etc/k.yaml",
                 "--v",
@@ -423,7 +433,7 @@ mod tests {
         }
         #[cfg(feature = "gcp")]
         {
-            let (_, theirs) = split(&s(&["get-credentials", "--authFlow=gcr"])).unwrap();
+            let (_, theirs) = split_own(&s(&["get-credentials", "--authFlow=gcr"])).unwrap();
             assert_eq!(
                 parse_own_name(&theirs).unwrap().value("authFlow"),
                 Some("gcr")
@@ -432,7 +442,7 @@ mod tests {
     }
 
     #[test]
-    fn names() {
+    fn an_upstream_plugin_is_recognised_by_the_file_name_run() {
         use std::ffi::OsStr;
         #[cfg(feature = "ecr")]
         assert_eq!(

@@ -13,7 +13,7 @@
 //! allowed), 1 when it would refuse it, 2 for usage errors and unreadable paths. No `env`
 //! value is ever printed: those may hold secrets.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use keyring_kubelet_config::{directory_entry, DirectoryEntry};
@@ -170,20 +170,26 @@ fn config_files(dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>), Failure> {
     Ok((files, skipped))
 }
 
+/// The bytes of one config file: a regular file (a FIFO, device or directory in its place is
+/// exit 2 at once, never a hang), at most [`MAX_FILE_BYTES`], nested no deeper than the
+/// plugin's own config may be ([`crate::config::check_nesting`]: the YAML parser crawls on
+/// deep nesting).
 fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
-    let unreadable = |e: std::io::Error| {
-        Failure::BadInput(format!("unable to read file {}: {e}", path.display()))
-    };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(unreadable)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(Failure::BadInput(format!(
-            "{} is larger than {MAX_FILE_BYTES} bytes: not a credential provider config",
+    let bytes = keyring_api::file::read(path, MAX_FILE_BYTES).map_err(|e| {
+        Failure::BadInput(match e.kind() {
+            std::io::ErrorKind::FileTooLarge => format!(
+                "{} is larger than {MAX_FILE_BYTES} bytes: not a credential provider config",
+                path.display()
+            ),
+            _ => format!("unable to read file {}: {e}", path.display()),
+        })
+    })?;
+    crate::config::check_nesting(&bytes).map_err(|e| {
+        Failure::BadInput(format!(
+            "{}: {e}: not a credential provider config",
             path.display()
-        )));
-    }
+        ))
+    })?;
     Ok(bytes)
 }
 
@@ -264,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn directory_errors() {
+    fn a_directory_with_nothing_to_read_or_a_duplicate_name_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         // Nothing to read.
@@ -312,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_names_in_one_file_by_release() {
+    fn duplicate_names_in_one_file_are_reported_as_each_release_words_them() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.yaml");
         std::fs::write(
@@ -336,7 +342,7 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_paths_are_usage_errors() {
+    fn unreadable_paths_fifos_and_deep_nesting_are_usage_errors() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.yaml");
         let e = check(&missing, &newest(), &[], None, None).unwrap_err();
@@ -354,6 +360,21 @@ mod tests {
             check(&big, &newest(), &[], None, None),
             Err(Failure::BadInput(_))
         ));
+        let fifo = dir.path().join("fifo.yaml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.expect("mkfifo").success());
+        let e = check(&fifo, &newest(), &[], None, None).unwrap_err();
+        assert!(
+            e.to_string().ends_with("not a regular file (a FIFO)"),
+            "{e}"
+        );
+        let deep = dir.path().join("deep.json");
+        std::fs::write(&deep, format!("{}{}", "[".repeat(200), "]".repeat(200))).unwrap();
+        let e = check(&deep, &newest(), &[], None, None).unwrap_err();
+        assert!(
+            e.to_string().contains("nested deeper than 64 levels"),
+            "{e}"
+        );
     }
 
     #[test]

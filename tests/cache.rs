@@ -231,3 +231,67 @@ fn killed_writers_leave_a_readable_cache() {
         "the truncated entry was rewritten"
     );
 }
+
+/// Nothing else removes an entry: a fetch sweeps expired files (at most every ten minutes),
+/// the metrics run all of them, an hour after they stopped being of use; live entries and
+/// their locks stay.
+#[test]
+fn expired_entries_and_their_locks_are_swept_by_a_fetch_and_by_the_metrics_run() {
+    let s = Sandbox::new();
+    let registries = [
+        "a.example.com",
+        "b.example.com",
+        "c.example.com",
+        "d.example.com",
+    ];
+    let auths: Vec<String> = registries
+        .iter()
+        .map(|r| format!(r#""{r}":{{"username":"u","password":"cache-canary-secret"}}"#))
+        .collect();
+    s.docker_config(&format!(r#"{{"auths":{{{}}}}}"#, auths.join(",")));
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let at = |secs: u64, args: &[&str], stdin: &str| {
+        let mut c = s.command(args);
+        c.env("KUBELET_KEYRING_TEST_NOW", secs.to_string());
+        run_with(c, stdin.as_bytes())
+    };
+    let get = |secs: u64, registry: &str| {
+        let out = at(secs, &[], &request(VERSIONS[0], &format!("{registry}/app")));
+        assert_eq!(stdout_json(&out)["auth"][registry]["username"], "u");
+    };
+    // The entries, locks and temp files (not the fetches' sweep lock).
+    let files = || {
+        fs::read_dir(&s.cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != "kubelet-keyring-sweep.lock")
+            .collect::<Vec<_>>()
+    };
+    get(t0, registries[0]);
+    get(t0, registries[1]);
+    assert_eq!(files().len(), 4, "{:?}", files());
+    // Docker-config answers live five minutes; an hour after that they go, on a fetch.
+    get(t0 + 300 + 3500, registries[2]);
+    assert_eq!(files().len(), 6, "kept within the hour: {:?}", files());
+    // Ten minutes after the last fetch's sweep.
+    get(t0 + 300 + 3500 + 700, registries[3]);
+    let left = files();
+    assert_eq!(left.len(), 4, "{left:?}");
+    // The metrics run sweeps the rest once they are past their hour too.
+    let metrics = s.tmp.path().join("metrics");
+    let later = t0 + 8000;
+    let out = at(
+        later,
+        &["--metrics-dir", metrics.to_str().unwrap(), "metrics"],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(files().len(), 2, "{:?}", files());
+    let out = at(later, &["cache", "list", "--json"], "");
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
+    assert_eq!(rows[0]["key"], registries[3]);
+}

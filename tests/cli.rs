@@ -213,7 +213,7 @@ fn secrets_never_reach_stderr_at_any_verbosity() {
 }
 
 #[test]
-fn subcommand_alias_flags_and_version() {
+fn get_credentials_is_the_default_and_help_and_version_print_in_full() {
     let s = Sandbox::new();
     s.docker_config(&config_with_canary());
     let a = s.run(
@@ -225,6 +225,16 @@ fn subcommand_alias_flags_and_version() {
     let out = s.run(&["--bogus-flag"], "");
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
+    // A usage error is one line (tests/hostile/cli.rs); --help is still the whole help.
+    for help in [&["--help"][..], &["-h"], &["cache", "--help"]] {
+        let out = s.run(help, "");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{help:?}");
+        assert!(
+            text.contains("Usage: kubelet-keyring") && text.lines().count() > 10,
+            "{help:?}: {text}"
+        );
+    }
     let out = s.run(&["--version"], "");
     let v = String::from_utf8_lossy(&out.stdout);
     assert!(

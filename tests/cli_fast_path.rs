@@ -1,6 +1,8 @@
 //! `cli::parse_kubelet_argv` (the kubelet's command lines, parsed without clap) against clap
 //! itself: wherever the fast path answers, clap must accept the same command line and
 //! environment and produce the same `Cli`; and the kubelet's own forms must take the fast path.
+//! The flags and variables come from the one table both parsers are built from
+//! (`args::FLAGS`), so a new flag is tested here without a line more.
 //!
 //! One test in this binary, because clap reads the process environment, which it sets.
 
@@ -9,67 +11,70 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
 use clap::Parser;
+use kubelet_keyring::args::{Kind, FLAGS};
 use kubelet_keyring::cli::{parse_kubelet_argv, Cli};
 
-const VARS: [&str; 5] = [
-    "KUBELET_KEYRING_ROOT_DIR",
-    "KUBELET_KEYRING_CONFIG",
-    "KUBELET_KEYRING_CACHE_DIR",
-    "KUBELET_KEYRING_NO_CACHE",
-    "KUBELET_KEYRING_METRICS_DIR",
-];
+/// Every global flag's variable.
+fn vars() -> Vec<&'static str> {
+    FLAGS.iter().filter_map(|f| f.env).collect()
+}
 
-/// Words command lines are made of: the flags, values of every kind, and near misses.
+/// Words command lines are made of: every flag in every form (each twice, so repeats
+/// happen), values of every kind, and near misses.
 fn words() -> Vec<OsString> {
-    let mut w: Vec<OsString> = [
-        "get-credentials",
-        "get-credentials",
-        "--root-dir",
-        "--root-dir",
-        "--root-dir=/r",
-        "--root-dir=",
-        "--root-dir==x",
-        "--config",
-        "--config=/etc/k.yaml",
-        "--cache-dir",
-        "--cache-dir=/c",
-        "--metrics-dir",
-        "--metrics-dir=/m",
-        "--no-cache",
-        "--no-cache",
-        "--no-cache=true",
-        "-v",
-        "-vv",
-        "-vvv",
-        "--verbose",
-        "--verbose=2",
-        "/r",
-        "/r",
-        "relative/dir",
-        "a dir with spaces",
-        "=",
-        "",
-        "-",
-        "--",
-        "-x",
-        "-vx",
-        "-V",
-        "-h",
-        "--help",
-        "--version",
-        "--root",
-        "--no-cache-dir",
-        "get-credential",
-        "GET-CREDENTIALS",
-        "get-credentials=1",
-        "explain",
-        "cache",
-        "path",
-        "man",
-    ]
-    .into_iter()
-    .map(OsString::from)
-    .collect();
+    let mut flags: Vec<String> = Vec::new();
+    for f in &FLAGS {
+        let long = format!("--{}", f.long);
+        match f.kind {
+            Kind::Path { .. } => flags.extend([
+                long.clone(),
+                long.clone(),
+                format!("{long}=/x"),
+                format!("{long}="),
+                format!("{long}==x"),
+            ]),
+            Kind::Switch => flags.extend([long.clone(), long.clone(), format!("{long}=true")]),
+            Kind::Count { short } => flags.extend([
+                format!("-{short}"),
+                format!("-{short}{short}"),
+                format!("-{short}{short}{short}"),
+                long.clone(),
+                format!("{long}=2"),
+            ]),
+        }
+    }
+    let mut w: Vec<OsString> = flags.into_iter().map(OsString::from).collect();
+    w.extend(
+        [
+            "get-credentials",
+            "get-credentials",
+            "/r",
+            "/r",
+            "relative/dir",
+            "a dir with spaces",
+            "=",
+            "",
+            "-",
+            "--",
+            "-x",
+            "-vx",
+            "-V",
+            "-h",
+            "--help",
+            "--version",
+            "--root",
+            "--no-cache-dir",
+            "get-credential",
+            "GET-CREDENTIALS",
+            "get-credentials=1",
+            "explain",
+            "cache",
+            "path",
+            "man",
+        ]
+        .into_iter()
+        .map(OsString::from),
+    );
     w.push(OsString::from_vec(b"/not\xffutf8".to_vec()));
     w
 }
@@ -77,7 +82,10 @@ fn words() -> Vec<OsString> {
 /// Values an environment variable can have in a case (`None`: unset).
 fn env_values(var: &str) -> Vec<Option<OsString>> {
     let mut v: Vec<Option<&str>> = vec![None, None, None, Some("")];
-    if var == "KUBELET_KEYRING_NO_CACHE" {
+    let switch = FLAGS
+        .iter()
+        .any(|f| f.env == Some(var) && f.kind == Kind::Switch);
+    if switch {
         v.extend([
             Some("1"),
             Some("TRUE"),
@@ -106,7 +114,7 @@ impl Rng {
 
 /// Checks one case; returns whether the fast path answered.
 fn check(argv: &[OsString], env: &BTreeMap<&'static str, OsString>) -> bool {
-    for var in VARS {
+    for var in vars() {
         match env.get(var) {
             Some(v) => std::env::set_var(var, v),
             None => std::env::remove_var(var),
@@ -127,7 +135,7 @@ fn check(argv: &[OsString], env: &BTreeMap<&'static str, OsString>) -> bool {
 }
 
 #[test]
-fn fast_path_agrees_with_clap() {
+fn the_fast_path_agrees_with_clap_wherever_it_answers() {
     // The kubelet's own forms take the fast path.
     let kubelet_forms: [&[&str]; 7] = [
         &[],
@@ -170,7 +178,7 @@ fn fast_path_agrees_with_clap() {
             .map(|_| words[rng.below(words.len())].clone())
             .collect();
         let mut env = BTreeMap::new();
-        for var in VARS {
+        for var in vars() {
             let values = env_values(var);
             if let Some(v) = values[rng.below(values.len())].clone() {
                 env.insert(var, v);

@@ -14,6 +14,7 @@ mod docker_config;
 mod ecr;
 mod files;
 mod gcp;
+mod identity;
 mod logging;
 mod metrics;
 mod stdin;

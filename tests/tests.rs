@@ -20,6 +20,7 @@ mod examples;
 mod gcp;
 mod hang;
 mod hostile;
+mod identity;
 mod layout;
 mod metrics;
 mod packages;

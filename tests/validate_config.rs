@@ -178,7 +178,7 @@ fn warnings_alone_exit_0() {
 }
 
 #[test]
-fn json_report() {
+fn json_report_names_entry_field_and_message_of_each_finding() {
     let sb = Sandbox::new();
     let f = file(
         &sb,
@@ -262,7 +262,7 @@ fn usage_errors_and_unreadable_paths_exit_2() {
 }
 
 #[test]
-fn directory_mode() {
+fn a_directory_is_merged_in_name_order_and_its_errors_name_the_file() {
     let sb = Sandbox::new();
     let d = sb.tmp.path().join("conf.d");
     write(
@@ -427,7 +427,7 @@ fn release_and_feature_gates_pick_the_behaviour() {
 
 #[cfg(unix)]
 #[test]
-fn bin_dir_warnings() {
+fn a_provider_missing_from_the_bin_dir_is_a_warning_naming_its_path() {
     use std::os::unix::fs::PermissionsExt;
     let sb = Sandbox::new();
     let bin = sb.tmp.path().join("bin");

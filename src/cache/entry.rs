@@ -22,9 +22,9 @@ pub const STALE_SERVE_FOR: Duration = Duration::from_secs(60);
 /// The largest share of a token's cache lifetime taken off at random (see [`Entry::with_jitter`]).
 pub const MAX_JITTER: f64 = 0.1;
 
-/// A number in 0..1 that differs between processes and nodes; good enough to spread refreshes,
-/// not meant to be unpredictable.
-fn jitter_fraction() -> f64 {
+/// A number in 0..1 that differs between processes and nodes; good enough to spread refreshes
+/// (and where a fetch's sweep of the cache starts), not meant to be unpredictable.
+pub(crate) fn jitter_fraction() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
@@ -67,6 +67,36 @@ pub struct Entry {
     /// for node answers (and in entries written before token mode was cached).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<String>,
+}
+
+/// The fields every entry format has had, whatever its version: enough to tell that a file
+/// is an entry of ours (`cache clear` removes nothing else) and when it stops being of use
+/// (the sweep removes it some time after). Other fields are ignored.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Shape {
+    /// The entry's format version.
+    pub version: u32,
+    /// The scope key.
+    pub key: String,
+    /// Written at, ms since the epoch.
+    pub created_ms: u64,
+    /// Fresh until, ms since the epoch.
+    pub fresh_until_ms: u64,
+    /// The credential's own expiry, ms since the epoch, if known.
+    #[serde(default)]
+    pub credential_expires_ms: Option<u64>,
+}
+
+impl Shape {
+    /// After this time (ms since the epoch) the entry is never served, fresh or stale.
+    pub fn useless_after_ms(&self) -> u64 {
+        useless_after_ms(self.fresh_until_ms, self.credential_expires_ms)
+    }
+}
+
+/// Fresh until the one, served stale until (a minute before) the other: of no use after both.
+fn useless_after_ms(fresh_until_ms: u64, credential_expires_ms: Option<u64>) -> u64 {
+    fresh_until_ms.max(credential_expires_ms.unwrap_or(0))
 }
 
 /// What an entry is good for at a given time.
@@ -157,6 +187,11 @@ impl Entry {
             Some(usable) if usable >= MIN_DURATION => Freshness::Stale(usable.min(STALE_SERVE_FOR)),
             _ => Freshness::Dead,
         }
+    }
+
+    /// After this time (ms since the epoch) the entry is never served ([`Shape`]'s rule).
+    pub fn useless_after_ms(&self) -> u64 {
+        useless_after_ms(self.fresh_until_ms, self.credential_expires_ms)
     }
 
     /// The stored scope, or `None` for a value this version does not know.

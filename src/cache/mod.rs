@@ -4,8 +4,12 @@
 //!
 //! * One directory (`--cache-dir`, default `/var/lib/kubelet-keyring/cache` for root,
 //!   `$XDG_CACHE_HOME/kubelet-keyring` otherwise), mode 0700, owned by us. A directory that
-//!   is a symlink, owned by someone else or group/world writable is refused: we say so on
-//!   stderr and run uncached, because someone else could plant or read credentials there.
+//!   is a symlink (however spelled), owned by someone else or group/world writable is
+//!   refused ([`dir`], the check the metrics directory gets too): we say so on stderr and run
+//!   uncached, because someone else could plant or read credentials there. Its files are
+//!   opened with [`keyring_api::file::open_in_own_dir`]: a FIFO, device, symlink or hard link
+//!   where an entry or lock should be is a miss (or no lock), never a hang or a read
+//!   elsewhere.
 //! * One file per key, `<sha256 hex>.json`, mode 0600. The key hashes the scope (image or
 //!   registry) with everything that could change the answer (config, search dirs, cloud
 //!   environment), so a hand run with other settings never poisons the kubelet's entries.
@@ -23,6 +27,9 @@
 //!   Waiting is bounded by the invocation's deadline (`keyring_api::deadline`), which keeps
 //!   a share for this process's own backend call; after the bound it asks the backend itself.
 //! * A corrupt, truncated or foreign-version entry is a miss, never an error.
+//! * Growth: entries, locks and temp files no longer of use are swept away an hour later,
+//!   by the metrics fold and a little by every fetch, never by a hit ([`files`], which also
+//!   says what `cache clear` removes: only the cache's own files).
 //! * Stale-if-error: an entry past its refresh time whose credential still works is served
 //!   when the backend fails (see [`entry::Freshness`]).
 //!
@@ -32,66 +39,27 @@
 //! Time is always passed in (`now`), never read inside the freshness rules, so tests set it.
 
 pub mod cmd;
+pub mod dir;
 pub mod entry;
+pub mod files;
 pub mod memory;
 pub mod workload;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use keyring_api::{CacheKeyType, ImageName};
+use keyring_api::{file, CacheKeyType, ImageName};
 use sha2::{Digest, Sha256};
 
+pub use dir::DirError;
 pub use entry::{Entry, Freshness};
 pub use workload::{NoWorkload, Workload};
 
 /// Largest entry file read; a bigger one is corrupt by definition.
 const MAX_ENTRY_BYTES: u64 = 1 << 20;
-
-/// Why the cache directory was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum DirError {
-    /// It is a symlink.
-    #[error("cache directory {0} is a symlink; refusing to use it")]
-    Symlink(PathBuf),
-    /// Someone else owns it.
-    #[error(
-        "cache directory {path} is owned by uid {owner}, not by us (uid {me}); refusing to use it"
-    )]
-    Owner {
-        /// The directory.
-        path: PathBuf,
-        /// Its owner.
-        owner: u32,
-        /// Our effective uid.
-        me: u32,
-    },
-    /// Others may write in it.
-    #[error(
-        "cache directory {path} is group or world writable (mode {mode:o}); refusing to use it"
-    )]
-    Writable {
-        /// The directory.
-        path: PathBuf,
-        /// Its mode bits.
-        mode: u32,
-    },
-    /// It is not a directory.
-    #[error("cache path {0} is not a directory")]
-    NotDir(PathBuf),
-    /// It could not be created or inspected.
-    #[error("cache directory {path}: {source}")]
-    Io {
-        /// The directory.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-}
 
 /// The default directory for this user.
 pub fn default_dir() -> PathBuf {
@@ -108,48 +76,6 @@ pub fn default_dir() -> PathBuf {
         })
         .unwrap_or_else(std::env::temp_dir);
     base.join("kubelet-keyring")
-}
-
-/// Creates (0700) or checks the cache directory.
-pub fn prepare_dir(dir: &Path) -> Result<(), DirError> {
-    let io = |source| DirError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let meta = match fs::symlink_metadata(dir) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(io)?;
-            fs::symlink_metadata(dir).map_err(io)?
-        }
-        Err(e) => return Err(io(e)),
-    };
-    if meta.file_type().is_symlink() {
-        return Err(DirError::Symlink(dir.to_path_buf()));
-    }
-    if !meta.is_dir() {
-        return Err(DirError::NotDir(dir.to_path_buf()));
-    }
-    let me = rustix::process::geteuid().as_raw();
-    if meta.uid() != me {
-        return Err(DirError::Owner {
-            path: dir.to_path_buf(),
-            owner: meta.uid(),
-            me,
-        });
-    }
-    let mode = meta.mode() & 0o7777;
-    if mode & 0o022 != 0 {
-        return Err(DirError::Writable {
-            path: dir.to_path_buf(),
-            mode,
-        });
-    }
-    Ok(())
 }
 
 /// The on-disk cache.
@@ -178,9 +104,10 @@ pub fn store_key(image: &ImageName, t: CacheKeyType) -> (CacheKeyType, &str) {
 }
 
 impl DiskCache {
-    /// Opens the cache in `dir` (checked by [`prepare_dir`]) with the given context hash.
+    /// Opens the cache in `dir` (created or checked by [`dir::prepare`]) with the given
+    /// context hash.
     pub fn open(dir: PathBuf, context: [u8; 32]) -> Result<Self, DirError> {
-        prepare_dir(&dir)?;
+        let dir = dir::prepare(&dir, dir::Kind::Cache)?;
         Ok(DiskCache {
             dir,
             context,
@@ -223,10 +150,17 @@ impl DiskCache {
         let path = self
             .dir
             .join(format!("{}.json", self.file_stem(scope, key)));
-        // Entries are a few hundred bytes: one read(2) instead of std's growing probes.
-        let mut bytes = Vec::with_capacity(4096);
-        let file = File::open(&path).ok()?;
-        file.take(MAX_ENTRY_BYTES).read_to_end(&mut bytes).ok()?;
+        // Never a blocking open or an unbounded read, whatever was planted here: a FIFO, a
+        // device or a symlink is a miss (and the fetch's entry replaces it).
+        let bytes = match file::read_in_own_dir(&path, MAX_ENTRY_BYTES) {
+            Ok(b) => b,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::debug!("cache entry {}: {e}; a miss", path.display());
+                }
+                return None;
+            }
+        };
         match serde_json::from_slice::<Entry>(&bytes) {
             Ok(e) if e.key == key && e.workload == self.workload => Some(e),
             Ok(_) => None,
@@ -276,11 +210,10 @@ impl DiskCache {
             .dir
             .join(format!(".{stem}.{}.{}.tmp", std::process::id(), nanos()));
         let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
+            let mut f = file::open_in_own_dir(
+                &tmp,
+                OpenOptions::new().write(true).create_new(true).mode(0o600),
+            )?;
             f.write_all(&serde_json::to_vec(entry).map_err(std::io::Error::other)?)?;
             f.sync_all()?;
             fs::rename(&tmp, self.dir.join(format!("{stem}.json")))
@@ -293,25 +226,43 @@ impl DiskCache {
 
     /// Takes the exclusive lock for an image's registry, waiting at most `wait`. `None` when
     /// the wait ran out or locking is not possible (the caller then goes ahead unlocked).
+    ///
+    /// The sweep removes a lock file nobody holds ([`files`]); a process that opened it before
+    /// and takes it after would hold a lock nobody else can see, so a lock is only held when
+    /// its file is still the one at its name, else it is opened again.
     pub fn lock(&self, image: &ImageName, wait: Duration) -> Option<File> {
         let path = self.dir.join(format!(
             "{}.lock",
             self.file_stem(CacheKeyType::Registry, image.registry())
         ));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
+        let open = || {
+            file::open_in_own_dir(
+                &path,
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(0o600),
+            )
             .map_err(|e| tracing::warn!("cannot open cache lock {}: {e}", path.display()))
-            .ok()?;
+            .ok()
+        };
+        let identity = |m: &fs::Metadata| (m.dev(), m.ino());
+        let mut file = open()?;
         let start = Instant::now();
         let mut pause = Duration::from_millis(2);
         loop {
             match file.try_lock() {
-                Ok(()) => return Some(file),
+                Ok(()) => {
+                    let held = file.metadata().ok().map(|m| identity(&m));
+                    if held.is_some() && held == fs::metadata(&path).ok().map(|m| identity(&m)) {
+                        return Some(file);
+                    }
+                    // Swept away (or replaced) since we opened it.
+                    file = open()?;
+                    continue;
+                }
                 Err(fs::TryLockError::WouldBlock) => {}
                 Err(fs::TryLockError::Error(e)) => {
                     // NFS and friends: degrade to unlocked atomic writes.
@@ -330,42 +281,6 @@ impl DiskCache {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(50));
         }
-    }
-
-    /// All entries (for `cache list`), with their file names.
-    pub fn entries(&self) -> Vec<(PathBuf, Option<Entry>)> {
-        let mut out = Vec::new();
-        let Ok(dir) = fs::read_dir(&self.dir) else {
-            return out;
-        };
-        for item in dir.flatten() {
-            let path = item.path();
-            if path.extension().is_some_and(|e| e == "json")
-                && !item.file_name().to_string_lossy().starts_with('.')
-            {
-                let entry = File::open(&path).ok().and_then(|f| {
-                    let mut b = Vec::new();
-                    f.take(MAX_ENTRY_BYTES).read_to_end(&mut b).ok()?;
-                    serde_json::from_slice(&b).ok()
-                });
-                out.push((path, entry));
-            }
-        }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
-    }
-
-    /// Removes every entry, lock and leftover temp file. Returns how many files went.
-    pub fn clear(&self) -> std::io::Result<usize> {
-        let mut n = 0;
-        for item in fs::read_dir(&self.dir)?.flatten() {
-            let name = item.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".json") || name.ends_with(".lock") || name.ends_with(".tmp") {
-                fs::remove_file(item.path())?;
-                n += 1;
-            }
-        }
-        Ok(n)
     }
 }
 
@@ -418,10 +333,9 @@ pub fn context_hash(config_bytes: &[u8], search_dirs: &[Option<&Path>]) -> [u8; 
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
         .filter(|(k, _)| in_context(k, backends))
         .filter(|(k, _)| {
-            // Neither changes an answer: a hit must find the entries of runs without them.
-            k != "KUBELET_KEYRING_NO_CACHE"
-                && k != "KUBELET_KEYRING_METRICS_DIR"
-                && !k.starts_with("KUBELET_KEYRING_LOG")
+            // None of these changes an answer: a hit must find the entries of runs without
+            // them (the flags' table says which of this program's variables they are).
+            crate::args::in_cache_context(k) && !k.starts_with("KUBELET_KEYRING_LOG")
         })
         .collect();
     vars.sort();
@@ -464,20 +378,42 @@ mod tests {
     }
 
     #[test]
-    fn dir_is_created_private_and_unsafe_dirs_are_refused() {
+    fn the_directory_is_created_private_and_an_unsafe_one_is_refused() {
         let (tmp, c) = cache();
         let mode = fs::metadata(c.dir()).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o700);
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(c.dir(), &link).unwrap();
+        let e = DiskCache::open(link.join("."), [7; 32]).err().unwrap();
+        assert!(matches!(e, DirError::Symlink { .. }), "{e}");
         let open = tmp.path().join("open");
         fs::create_dir(&open).unwrap();
         fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(matches!(prepare_dir(&open), Err(DirError::Writable { .. })));
-        let link = tmp.path().join("link");
-        std::os::unix::fs::symlink(c.dir(), &link).unwrap();
-        assert!(matches!(prepare_dir(&link), Err(DirError::Symlink(_))));
-        let file = tmp.path().join("file");
-        fs::write(&file, "").unwrap();
-        assert!(matches!(prepare_dir(&file), Err(DirError::NotDir(_))));
+        let e = DiskCache::open(open, [7; 32]).err().unwrap();
+        assert!(matches!(e, DirError::Writable { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_fifo_a_symlink_or_a_hard_link_as_an_entry_is_a_miss_at_once() {
+        let (tmp, c) = cache();
+        let now = SystemTime::now();
+        let img = ImageName::parse("reg.io/app").unwrap();
+        store(&c, &img, "p", &answer(CacheKeyType::Registry, 300), now);
+        let (path, _) = c.entries().remove(0);
+        let elsewhere = tmp.path().join("elsewhere.json");
+        fs::rename(&path, &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        assert!(c.find(&img, now, false).is_none(), "a symlink");
+        fs::remove_file(&path).unwrap();
+        fs::hard_link(&elsewhere, &path).unwrap();
+        assert!(c.find(&img, now, false).is_none(), "a hard link");
+        fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        assert!(made.expect("mkfifo").success());
+        assert!(c.find(&img, now, false).is_none(), "a FIFO");
+        // The next answer's entry takes the FIFO's place.
+        store(&c, &img, "p", &answer(CacheKeyType::Registry, 300), now);
+        assert!(c.find(&img, now, false).is_some());
     }
 
     #[test]
@@ -536,7 +472,7 @@ mod tests {
     }
 
     #[test]
-    fn context_changes_the_file() {
+    fn another_context_has_other_entries() {
         let tmp = tempfile::tempdir().unwrap();
         let a = DiskCache::open(tmp.path().into(), context_hash(b"a", &[None])).unwrap();
         let b = DiskCache::open(tmp.path().into(), context_hash(b"b", &[None])).unwrap();

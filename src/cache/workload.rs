@@ -300,7 +300,7 @@ mod tests {
     }
 
     #[test]
-    fn labels_are_printable() {
+    fn control_characters_in_a_label_are_shown_as_question_marks() {
         let t = jwt(r#"{"sub":"system:serviceaccount:te\nam:p\u001bx"}"#, "s");
         assert_eq!(key(&t, &[]).label, "te?am/p?x");
     }

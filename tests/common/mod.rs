@@ -17,7 +17,10 @@
 
 pub mod azure;
 pub mod http;
+pub mod issuer;
+pub mod process;
 pub mod proxy;
+pub mod registry;
 pub mod tls;
 pub mod upstream;
 
@@ -384,4 +387,35 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port()
+}
+
+/// Runs `cmd` with `stdin`, killing it after `limit`: `None` when it had to be killed (it
+/// hung). For tests of what must never block (FIFOs, devices, huge files).
+pub fn run_within(mut cmd: Command, stdin: &[u8], limit: std::time::Duration) -> Option<Output> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let _ = child.stdin.take().expect("stdin").write_all(stdin);
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().expect("output"))
+}
+
+/// Makes a FIFO at `path` (coreutils' mkfifo).
+pub fn mkfifo(path: &Path) {
+    let made = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo (coreutils)");
+    assert!(made.success(), "mkfifo {}", path.display());
 }

@@ -1,1 +1,105 @@
-//! Hostile input: docker_config.
+//! Hostile input: docker credential helpers. A helper's stderr is its own business and may
+//! hold what it was told (a password in a "login failed" line): it is never quoted, at any
+//! verbosity. A helper that outlives the invocation's deadline is killed with its process
+//! group.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::process::wait_within;
+use crate::common::*;
+
+/// Installs `docker-credential-testhelper` with `body` in a bin directory of the sandbox and
+/// returns a command whose PATH starts there.
+fn with_helper(s: &Sandbox, body: &str, args: &[&str]) -> Command {
+    let bin = s.tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let path = bin.join("docker-credential-testhelper");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write helper");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    s.docker_config(r#"{"credHelpers":{"reg.example.com":"testhelper"}}"#);
+    let mut cmd = s.command(args);
+    let mut dirs = vec![bin];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    cmd.env("PATH", std::env::join_paths(dirs).expect("PATH"));
+    cmd
+}
+
+#[test]
+fn a_failing_helpers_stderr_is_withheld_at_every_verbosity() {
+    let s = Sandbox::new();
+    let body =
+        "cat >/dev/null; echo 'login failed for user u with password hunter2-canary' >&2; exit 1";
+    for v in [
+        &["--no-cache"][..],
+        &["--no-cache", "-v"],
+        &["--no-cache", "-vvv"],
+    ] {
+        let out = run_with(
+            with_helper(&s, body, v),
+            request(VERSIONS[0], "reg.example.com/app").as_bytes(),
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{v:?}: {err}");
+        assert!(
+            !err.contains("hunter2") && !err.contains("login failed"),
+            "{v:?}: the helper's stderr leaked: {err}"
+        );
+        let last = err.lines().last().unwrap_or_default();
+        assert!(last.contains("docker-credential-testhelper"), "{last}");
+        assert!(last.contains("exit status: 1"), "{last}");
+        assert!(last.contains("withheld"), "{last}");
+    }
+}
+
+fn gone(pid: &str) -> bool {
+    let stat = PathBuf::from(format!("/proc/{}/stat", pid.trim()));
+    // Gone, or a zombie waiting for a reaper that is not ours.
+    match std::fs::read_to_string(&stat) {
+        Err(_) => true,
+        Ok(s) => s
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z')),
+    }
+}
+
+fn wait_gone(pid_file: &Path) {
+    let pid = std::fs::read_to_string(pid_file).expect("pid file");
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while !gone(&pid) {
+        assert!(
+            std::time::Instant::now() < until,
+            "{} still running",
+            pid.trim()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_helper_running_past_the_invocations_deadline_is_killed_with_its_group() {
+    let s = Sandbox::new();
+    let pids = s.tmp.path().join("pids");
+    let body = format!("sleep 60 & echo $! > '{}'; wait", pids.display());
+    let mut cmd = with_helper(&s, &body, &["--no-cache"]);
+    // The helper's own limit (20 s) is longer than what is left of the invocation.
+    cmd.env("KUBELET_KEYRING_TEST_DEADLINE", "2s");
+    let mut child = cmd.spawn().expect("spawn");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(request(VERSIONS[0], "reg.example.com/app").as_bytes())
+        .expect("write");
+    let (out, took) = wait_within(child, Duration::from_secs(30)).expect("still running after 30s");
+    let line = assert_one_line_failure(&out, &[]);
+    assert!(line.contains("docker-credential-testhelper"), "{line}");
+    assert!(took < Duration::from_secs(6), "took {took:?}: {line}");
+    wait_gone(&pids);
+}

@@ -285,6 +285,28 @@ impl Client {
         })
     }
 
+    /// A [`Route::Proxied`] client that trusts only `roots` (a cluster's own CA, for its API
+    /// server) instead of the system's roots.
+    pub fn with_roots(
+        policy: Policy,
+        roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    ) -> Result<Client, TlsSetupError> {
+        let mut store = rustls::RootCertStore::empty();
+        let (added, _) = store.add_parsable_certificates(roots);
+        if added == 0 {
+            return Err(TlsSetupError::new("no usable CA certificate".into()));
+        }
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls::config_with_roots(store)?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(ProxyConnector::from_env(policy.connect));
+        Ok(Client {
+            inner: Inner::Tls(builder().build(https)),
+            policy,
+        })
+    }
+
     /// An `https://` client that dials `ip` whatever the URL's host (the TLS server name) and
     /// trusts only `roots`, never through a proxy: for an endpoint whose address and CA the
     /// caller knows (a cluster's API server), as the Go plugins do with a custom dialer.

@@ -1,6 +1,7 @@
 //! The plugin API of kubelet-keyring.
 //!
-//! Everything a backend needs to answer the kubelet, and no I/O beyond opening a file safely:
+//! Everything a backend needs to answer the kubelet, and no I/O beyond opening a file safely
+//! and running a child process under the deadline:
 //!
 //! * [`wire`]: the `CredentialProviderRequest` / `CredentialProviderResponse` types of
 //!   `credentialprovider.kubelet.k8s.io` `v1`, `v1beta1` and `v1alpha1`, decoded leniently
@@ -17,7 +18,10 @@
 //!   that decides exit code and stale serving, and
 //!   [`InvalidSetting`] for a local value that cannot be used.
 //! * [`clock`], [`deadline`], [`lifetime`]: the wall clock tests replace, the invocation's one
-//!   time budget under the kubelet's 60 s, and the one rule for how long an answer is reused.
+//!   deadline under the kubelet's 60 s, and the one rule for how long an answer is reused.
+//! * [`process`]: child processes (credential helpers, `credential_process`) run under that
+//!   deadline and killed with their process group, and the watchdog that ends the
+//!   invocation when its exit limit passes.
 //! * [`secret`]: [`Secret`], the wrapper that keeps credentials out of logs.
 //! * [`jwt`]: the one reader of a token's claims that does not verify it (an expiry, a
 //!   tenant, a service account), its dates through [`lifetime`].
@@ -37,6 +41,7 @@ pub mod image;
 pub mod jwt;
 pub mod lifetime;
 pub mod pattern;
+pub mod process;
 pub mod quiet;
 pub mod secret;
 pub mod upstream;

@@ -9,23 +9,23 @@
 //! stdout means "no credentials", not a failure. A `Username` of `<token>` means the `Secret`
 //! is an identity token (an OAuth refresh token), which the kubelet's `AuthConfig` cannot carry.
 //!
-//! Discipline: stdout and stderr are read concurrently by two threads while the caller waits
-//! for the exit, all within one deadline ([`DEFAULT_TIMEOUT`], well under the kubelet's
-//! 60 s). Stdout is bounded ([`MAX_OUTPUT_BYTES`]) and held as a [`Secret`]. The helper runs
-//! in its own process group, and on a timeout, an oversized reply or any other error the
-//! whole group is killed and the helper reaped, so a shell-script helper does not leave its
-//! children behind. Errors never quote stdout (it may hold the secret); a failure shows only
-//! the first line of stderr, truncated.
+//! Discipline: the helper runs through [`keyring_api::process::run`], in a process group of
+//! its own, its stdout and stderr read concurrently, within [`DEFAULT_TIMEOUT`] cut to what
+//! is left of the invocation's deadline; on a timeout, an oversized reply or any other error
+//! the whole group is killed and the helper reaped, so a shell-script helper does not leave
+//! its children behind. Stdout is bounded ([`MAX_OUTPUT_BYTES`]) and held as a [`Secret`].
+//! Errors never quote either output: stdout may hold the secret, and stderr may hold what
+//! the helper was told or read (a "login failed" line with the password in it). A failure
+//! says the helper, its exit status and how many bytes of stderr were withheld, at any `-v`.
 
 use std::ffi::OsStr;
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::io;
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
-use keyring_api::Secret;
+use keyring_api::process::{self, Limits};
+use keyring_api::{Deadline, Secret};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use crate::parse::key_is;
@@ -51,16 +51,6 @@ pub const NOT_FOUND_MESSAGE: &str = "credentials not found in native keychain";
 
 /// The `Username` that marks the `Secret` as an identity token.
 pub const TOKEN_USERNAME: &str = "<token>";
-
-/// How much of stderr is kept for the error message; the rest is read and dropped, so the
-/// helper never blocks on a full pipe.
-const MAX_STDERR_KEPT: usize = 64 << 10;
-
-/// How many characters of stderr's first line an error shows.
-const STDERR_SHOWN_CHARS: usize = 200;
-
-/// How often the exit status is polled while waiting.
-const POLL: Duration = Duration::from_millis(5);
 
 /// Why a helper name from the config file cannot be run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -143,8 +133,8 @@ pub enum Reply {
 #[error("{0}")]
 pub struct ReplyError(String);
 
-/// How a helper run failed. The texts are safe to show: they never contain stdout or a
-/// secret; [`HelperError::Failed`] carries only the first line of stderr, truncated.
+/// How a helper run failed. The texts are safe to show: they never contain anything the
+/// helper wrote, on stdout or stderr.
 #[derive(Debug, thiserror::Error)]
 pub enum HelperError {
     /// The program is not on `PATH`.
@@ -156,30 +146,48 @@ pub enum HelperError {
     /// Talking to it (pipes, waiting) failed.
     #[error("could not be run to the end: {0}")]
     Io(#[source] io::Error),
-    /// It did not finish within the timeout; it was killed.
+    /// It did not finish within its own timeout; it was killed with its group.
     #[error("did not answer within {}", keyring_api::duration::format(*.0))]
     Timeout(Duration),
+    /// It did not finish in what was left of the invocation's deadline (the `Duration`),
+    /// shorter than its own timeout; it was killed with its group.
+    #[error(
+        "did not answer in the {:.1}s left of this invocation's deadline",
+        .0.as_secs_f64()
+    )]
+    OutOfTime(Duration),
     /// It printed more than [`MAX_OUTPUT_BYTES`]; it was killed.
     #[error("printed more than {} bytes", MAX_OUTPUT_BYTES)]
     TooLarge,
     /// It exited non-zero (or died by a signal) without the "not found" answer.
-    #[error("failed ({status}){}", stderr_suffix(.stderr))]
+    #[error("failed ({status}){}", withheld(*.stderr_len))]
     Failed {
         /// How it ended.
         status: ExitStatus,
-        /// The first non-empty line of its stderr, truncated; empty if it printed nothing.
-        stderr: String,
+        /// How many bytes it wrote on stderr: never shown, as they may hold a secret.
+        stderr_len: u64,
     },
     /// It exited 0 but its stdout is not a credentials reply.
     #[error("printed a reply that is not docker credential helper JSON ({0})")]
     BadReply(#[source] ReplyError),
 }
 
-fn stderr_suffix(stderr: &str) -> String {
-    if stderr.is_empty() {
-        String::new()
-    } else {
-        format!(": {stderr}")
+fn withheld(stderr_len: u64) -> String {
+    match stderr_len {
+        0 => String::new(),
+        n => format!("; its stderr ({n} bytes) was withheld, as it may hold a secret"),
+    }
+}
+
+impl From<process::Error> for HelperError {
+    fn from(e: process::Error) -> Self {
+        match e {
+            process::Error::NotFound => HelperError::NotOnPath,
+            process::Error::Spawn(e) => HelperError::Spawn(e),
+            process::Error::Io(e) => HelperError::Io(e),
+            process::Error::TimedOut(given) => HelperError::OutOfTime(given),
+            process::Error::StdoutTooLarge(_) => HelperError::TooLarge,
+        }
     }
 }
 
@@ -190,9 +198,10 @@ impl HelperError {
         use keyring_api::ErrorKind;
         match self {
             HelperError::NotOnPath | HelperError::Spawn(_) => ErrorKind::Misconfigured,
-            HelperError::Io(_) | HelperError::Timeout(_) | HelperError::Failed { .. } => {
-                ErrorKind::Unavailable
-            }
+            HelperError::Io(_)
+            | HelperError::Timeout(_)
+            | HelperError::OutOfTime(_)
+            | HelperError::Failed { .. } => ErrorKind::Unavailable,
             HelperError::TooLarge | HelperError::BadReply(_) => ErrorKind::Protocol,
         }
     }
@@ -202,7 +211,7 @@ impl HelperError {
         match self {
             HelperError::NotOnPath => "install it in a directory on the PATH of the credential provider (the kubelet's CredentialProviderConfig env), or fix the helper name in the docker config",
             HelperError::Spawn(_) | HelperError::Io(_) => "check that it is an executable program for this machine",
-            HelperError::Timeout(_) => "check the helper's network access and its own configuration",
+            HelperError::Timeout(_) | HelperError::OutOfTime(_) => "check the helper's network access and its own configuration",
             HelperError::TooLarge | HelperError::BadReply(_) => "check that the helper named in the docker config is a docker credential helper",
             HelperError::Failed { .. } => "check the helper's own configuration and login for this registry",
         }
@@ -210,9 +219,28 @@ impl HelperError {
 }
 
 /// Runs `program get` with `server_url` on stdin and interprets its answer; see the module
-/// docs.
-pub fn get(program: &str, server_url: &str, timeout: Duration) -> Result<Reply, HelperError> {
-    let out = run(program, server_url.as_bytes(), timeout)?;
+/// docs. It gets `timeout`, cut to what is left of `invocation`.
+pub fn get(
+    program: &str,
+    server_url: &str,
+    timeout: Duration,
+    invocation: Deadline,
+) -> Result<Reply, HelperError> {
+    let own = Deadline::after(timeout);
+    let mut command = Command::new(program);
+    command.arg("get");
+    let limits = Limits {
+        stdout: MAX_OUTPUT_BYTES,
+        // Never shown, so never kept: only counted.
+        stderr_kept: 0,
+    };
+    let out =
+        process::run(command, server_url.as_bytes(), limits, own.min(invocation)).map_err(|e| {
+            match HelperError::from(e) {
+                HelperError::OutOfTime(_) if own <= invocation => HelperError::Timeout(timeout),
+                e => e,
+            }
+        })?;
     if out.status.success() {
         return parse_reply(out.stdout.expose()).map_err(HelperError::BadReply);
     }
@@ -222,28 +250,8 @@ pub fn get(program: &str, server_url: &str, timeout: Duration) -> Result<Reply, 
     }
     Err(HelperError::Failed {
         status: out.status,
-        stderr: first_line(&out.stderr),
+        stderr_len: out.stderr_len,
     })
-}
-
-/// The first non-empty line of `stderr`, trimmed, with control characters replaced, at most
-/// 200 characters (then `…`).
-pub fn first_line(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr);
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("");
-    let mut shown: String = line
-        .chars()
-        .take(STDERR_SHOWN_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if line.chars().nth(STDERR_SHOWN_CHARS).is_some() {
-        shown.push('…');
-    }
-    shown
 }
 
 /// Parses the stdout of a successful `get`: the first JSON value must be an object; its
@@ -322,144 +330,12 @@ impl<'de> Visitor<'de> for ReplySeed {
     }
 }
 
-/// What a finished helper left: its exit status and its two outputs.
-struct Finished {
-    status: ExitStatus,
-    stdout: Secret<Vec<u8>>,
-    stderr: Vec<u8>,
-}
-
-/// A message from a reader thread.
-enum Stream {
-    Stdout(Result<Secret<Vec<u8>>, HelperError>),
-    Stderr(io::Result<Vec<u8>>),
-}
-
-/// A spawned helper that is killed (its whole process group) and reaped on drop, unless it
-/// was seen to exit and nothing of its group holds our pipes any more.
-struct Running {
-    child: Child,
-    finished: bool,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        // The helper leads its own group (process_group(0)), so its pid is the group id.
-        // If it has exited but a child of it still holds our pipes, the group still exists
-        // and its id cannot have been reused.
-        let pid = rustix::process::Pid::from_child(&self.child);
-        if let Err(e) = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL) {
-            tracing::debug!("killing the helper's process group: {e}");
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Spawns `program get`, feeds `input`, collects both outputs, all within `timeout`.
-fn run(program: &str, input: &[u8], timeout: Duration) -> Result<Finished, HelperError> {
-    let deadline = Instant::now() + timeout;
-    let mut command = Command::new(program);
-    command
-        .arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let child = command.spawn().map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => HelperError::NotOnPath,
-        _ => HelperError::Spawn(e),
-    })?;
-    let mut running = Running {
-        child,
-        finished: false,
-    };
-
-    let (tx, rx) = mpsc::channel();
-    if let Some(out) = running.child.stdout.take() {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(Stream::Stdout(read_stdout(out)));
-        });
-    }
-    if let Some(err) = running.child.stderr.take() {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(Stream::Stderr(read_stderr(err)));
-        });
-    }
-    drop(tx);
-    if let Some(mut stdin) = running.child.stdin.take() {
-        // A helper may exit without reading its input; that is its answer to judge, not a
-        // failure to write. The input is a host name, far below a pipe's buffer, so this
-        // cannot block. Dropping stdin closes it.
-        match stdin.write_all(input) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-            Err(e) => return Err(HelperError::Io(e)),
-        }
-    }
-
-    let (mut status, mut stdout, mut stderr) = (None, None, None);
-    loop {
-        if status.is_none() {
-            status = running.child.try_wait().map_err(HelperError::Io)?;
-        }
-        if let (Some(status), Some(_), Some(_)) = (status, &stdout, &stderr) {
-            running.finished = true;
-            return Ok(Finished {
-                status,
-                stdout: stdout.unwrap_or_default(),
-                stderr: stderr.unwrap_or_default(),
-            });
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(HelperError::Timeout(timeout));
-        }
-        let wait = (deadline - now).min(POLL);
-        match rx.recv_timeout(wait) {
-            Ok(Stream::Stdout(r)) => stdout = Some(r?),
-            Ok(Stream::Stderr(r)) => stderr = Some(r.map_err(HelperError::Io)?),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            // Both readers are done: only the exit status is left to wait for.
-            Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
-        }
-    }
-}
-
-/// Reads stdout to its end, failing as soon as it passes [`MAX_OUTPUT_BYTES`].
-fn read_stdout(out: impl Read) -> Result<Secret<Vec<u8>>, HelperError> {
-    let mut buf = Vec::with_capacity(16 << 10);
-    let read = out.take(MAX_OUTPUT_BYTES as u64 + 1).read_to_end(&mut buf);
-    let buf = Secret::new(buf);
-    read.map_err(HelperError::Io)?;
-    if buf.expose().len() > MAX_OUTPUT_BYTES {
-        return Err(HelperError::TooLarge);
-    }
-    Ok(buf)
-}
-
-/// Reads stderr to its end, keeping the first [`MAX_STDERR_KEPT`] bytes.
-fn read_stderr(err: impl Read) -> io::Result<Vec<u8>> {
-    let mut kept = Vec::new();
-    let mut err = err;
-    (&mut err)
-        .take(MAX_STDERR_KEPT as u64)
-        .read_to_end(&mut kept)?;
-    io::copy(&mut err, &mut io::sink())?;
-    Ok(kept)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn names_are_validated() {
+    fn helper_names_that_are_empty_or_hold_a_slash_or_whitespace_are_refused() {
         for ok in [
             "ecr-login",
             "gcloud",
@@ -481,7 +357,7 @@ mod tests {
     }
 
     #[test]
-    fn timeout_env_only_shortens() {
+    fn the_timeout_variable_can_only_shorten_the_timeout() {
         assert_eq!(timeout_from_env(None), DEFAULT_TIMEOUT);
         assert_eq!(
             timeout_from_env(Some(OsStr::new("1500ms"))),
@@ -505,7 +381,7 @@ mod tests {
     }
 
     #[test]
-    fn replies_parse_like_go() {
+    fn replies_parse_as_go_decodes_them_and_errors_quote_no_value() {
         let ok: &[(&str, Reply)] = &[
             (
                 r#"{"ServerURL":"reg.io","Username":"AWS","Secret":"tok"}"#,
@@ -547,18 +423,17 @@ mod tests {
     }
 
     #[test]
-    fn stderr_is_shown_as_one_short_line() {
-        assert_eq!(first_line(b""), "");
+    fn a_failure_says_how_much_stderr_was_withheld_never_what() {
+        use std::os::unix::process::ExitStatusExt;
+        let failed = |stderr_len| HelperError::Failed {
+            status: ExitStatus::from_raw(1 << 8),
+            stderr_len,
+        };
+        assert_eq!(failed(0).to_string(), "failed (exit status: 1)");
         assert_eq!(
-            first_line(b"\n  \n  oops: no config\nmore\n"),
-            "oops: no config"
+            failed(57).to_string(),
+            "failed (exit status: 1); its stderr (57 bytes) was withheld, as it may hold a secret"
         );
-        assert_eq!(first_line(b"a\rb\x1b[31mc"), "a b [31mc");
-        assert_eq!(first_line("a\u{7}b".as_bytes()), "a b");
-        let long = "x".repeat(500);
-        let shown = first_line(long.as_bytes());
-        assert_eq!(shown.chars().count(), STDERR_SHOWN_CHARS + 1);
-        assert!(shown.ends_with('…'));
     }
 
     #[test]
@@ -567,6 +442,7 @@ mod tests {
             "docker-credential-surely-not-installed-7f3a",
             "reg.io",
             DEFAULT_TIMEOUT,
+            Deadline::invocation(),
         )
         .unwrap_err();
         assert!(matches!(err, HelperError::NotOnPath), "{err}");

@@ -404,7 +404,7 @@ impl DockerConfigBackend {
         }
         let program = helper::program(name);
         tracing::debug!("running {program} get for {server} ({setting} in {path})");
-        let reply = match helper::get(&program, server, self.helper_timeout) {
+        let reply = match helper::get(&program, server, self.helper_timeout, query.deadline) {
             Ok(reply) => reply,
             // A `credsStore` is a default for every registry, often left over from a desktop
             // (`desktop`, `osxkeychain`); the kubelet never ran it. Missing, it means "no

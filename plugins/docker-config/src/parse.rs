@@ -958,7 +958,7 @@ mod tests {
     }
 
     #[test]
-    fn warnings_are_capped() {
+    fn a_files_helper_warnings_are_capped_and_each_is_short() {
         let entries: Vec<String> = (0..50).map(|i| format!(r#""r{i}.io":{i}"#)).collect();
         let doc = format!(r#"{{"credHelpers":{{{}}}}}"#, entries.join(","));
         let w = helpers(&doc).2;

@@ -1,0 +1,222 @@
+//! The node's AWS identity as a signed STS `GetCallerIdentity` request: the proof Artifactory
+//! (`/access/api/v1/aws/token`) and Vault's `aws` method accept. The party that receives it
+//! replays it to STS, which answers with the caller's ARN; the request itself grants nothing
+//! else and expires with its signature (15 minutes).
+//!
+//! * Credentials: the environment's keys (`AWS_ACCESS_KEY_ID`, ...) first (no HTTP client is
+//!   built for them), else the SDK's default chain (profile, web identity, ECS/EKS, IMDSv2)
+//!   on a smithy client with rustls on ring and the environment's proxies, bounded by
+//!   [`CREDENTIALS_TIMEOUT`] and the invocation's deadline.
+//! * Signature: SigV4 by the SDK's signer crate `aws-sigv4` (no hand-written SigV4) over
+//!   `GET <sts>/?Action=GetCallerIdentity&Version=2011-06-15`, service `sts`, signed headers
+//!   `host` and `x-amz-date` (and `x-amz-security-token` with temporary credentials).
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::provider::ProvideCredentials as _;
+use aws_sigv4::http_request::{sign as sigv4, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use keyring_api::{Deadline, Secret};
+
+use crate::config::AwsSource;
+use crate::error::{Error, Stage};
+
+/// The global STS endpoint.
+pub const STS: &str = "https://sts.amazonaws.com";
+/// The region the global endpoint is signed for.
+pub const REGION: &str = "us-east-1";
+/// The most the credentials chain may take.
+pub const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A signed `GetCallerIdentity` request.
+pub struct Signed {
+    /// `GET`.
+    pub method: &'static str,
+    /// The STS URL with the action's query.
+    pub url: String,
+    /// The signature headers (`Authorization`, `X-Amz-Date`, `X-Amz-Security-Token`) and
+    /// `Host`. Secret: they are a credential for 15 minutes.
+    pub headers: Vec<(String, Secret<String>)>,
+    /// The access key ID's last four characters, for messages.
+    pub access_key_hint: String,
+    /// When the credentials (and so the proof) stop working, when known.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for Signed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signed")
+            .field("url", &self.url)
+            .field("access_key_hint", &self.access_key_hint)
+            .finish_non_exhaustive()
+    }
+}
+
+fn failure(problem: String) -> Error {
+    Error::Response {
+        stage: Stage::Aws,
+        url: "the AWS credentials chain".into(),
+        problem,
+    }
+}
+
+/// Signs the request with the node's credentials, at `now`.
+pub fn sign(source: &AwsSource, deadline: Deadline, now: SystemTime) -> Result<Signed, Error> {
+    let endpoint = source
+        .sts_endpoint
+        .as_deref()
+        .unwrap_or(STS)
+        .trim_end_matches('/');
+    let region = source.region.as_deref().unwrap_or(REGION);
+    let creds = credentials(deadline)?;
+    sign_with(&creds, endpoint, region, now)
+}
+
+/// Signs with given credentials (the unit tests' entry).
+pub fn sign_with(
+    creds: &aws_credential_types::Credentials,
+    endpoint: &str,
+    region: &str,
+    now: SystemTime,
+) -> Result<Signed, Error> {
+    let url = format!("{endpoint}/?Action=GetCallerIdentity&Version=2011-06-15");
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, h)| h)
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let identity = creds.clone().into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("sts")
+        .time(now)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| failure(format!("cannot sign: {e}")))?
+        .into();
+    let request = SignableRequest::new(
+        "GET",
+        url.as_str(),
+        std::iter::once(("host", host.as_str())),
+        SignableBody::Bytes(&[]),
+    )
+    .map_err(|e| failure(format!("cannot sign: {e}")))?;
+    let (instructions, _) = sigv4(request, &params)
+        .map_err(|e| failure(format!("cannot sign: {e}")))?
+        .into_parts();
+    let mut headers = vec![("Host".to_string(), Secret::new(host))];
+    headers.extend(
+        instructions
+            .headers()
+            .map(|(k, v)| (k.to_string(), Secret::new(v.to_string()))),
+    );
+    let key = creds.access_key_id();
+    Ok(Signed {
+        method: "GET",
+        url,
+        headers,
+        access_key_hint: format!("…{}", &key[key.len().saturating_sub(4)..]),
+        expires_at: creds.expiry(),
+    })
+}
+
+/// The node's credentials (see the module docs).
+fn credentials(deadline: Deadline) -> Result<aws_credential_types::Credentials, Error> {
+    let rt = keyring_net::Blocking::new()
+        .map_err(|e| Error::Setup(format!("cannot start the I/O runtime: {e}")))?;
+    let limit = deadline.cap(CREDENTIALS_TIMEOUT);
+    rt.block_on(async {
+        if let Ok(c) = aws_config::environment::EnvironmentVariableCredentialsProvider::new()
+            .provide_credentials()
+            .await
+        {
+            return Ok(c);
+        }
+        let provider_config = aws_config::provider_config::ProviderConfig::default().with_http_client(http_client());
+        let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+            .configure(provider_config)
+            .build()
+            .await;
+        match tokio::time::timeout(limit, chain.provide_credentials()).await {
+            Err(_) => Err(Error::Deadline {
+                stage: Stage::Aws,
+                url: "the AWS credentials chain".into(),
+                elapsed_ms: limit.as_millis(),
+                hint: "no AWS credentials in time: is IMDS reachable (hop limit 2 for pods), or are AWS_* variables set?".into(),
+            }),
+            Ok(Err(e)) => Err(failure(format!(
+                "no credentials ({}); set AWS_* variables, a profile or an instance role",
+                one_line(&e)
+            ))),
+            Ok(Ok(c)) => Ok(c),
+        }
+    })
+}
+
+/// The smithy HTTP client of the chain: rustls on ring, the environment's proxies.
+fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut builder = aws_smithy_http_client::Connector::builder();
+        builder.set_connector_settings(settings.cloned());
+        builder.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
+        builder
+            .proxy_config(aws_smithy_http_client::proxy::ProxyConfig::from_env())
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build()
+    })
+}
+
+/// An error chain in one line, without anything that looks like a credential.
+fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        parts.push(s.to_string());
+        cur = s.source();
+    }
+    parts
+        .join(": ")
+        .replace(['\n', '\r'], " ")
+        .chars()
+        .take(300)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_the_sdks_over_the_get_caller_identity_request() {
+        let creds = aws_credential_types::Credentials::new(
+            "AKIDEXAMPLE1234",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            Some("session-tok".into()),
+            None,
+            "test",
+        );
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let s = sign_with(&creds, STS, REGION, now).unwrap();
+        assert_eq!(
+            s.url,
+            "https://sts.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15"
+        );
+        let h = |name: &str| {
+            s.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.expose().clone())
+        };
+        assert_eq!(h("host").as_deref(), Some("sts.amazonaws.com"));
+        assert_eq!(h("x-amz-date").as_deref(), Some("20231114T221320Z"));
+        assert_eq!(h("x-amz-security-token").as_deref(), Some("session-tok"));
+        let auth = h("authorization").unwrap();
+        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE1234/20231114/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature="), "{auth}");
+        assert_eq!(s.access_key_hint, "…1234");
+        assert!(!format!("{s:?}").contains("session-tok"));
+    }
+}

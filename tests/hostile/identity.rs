@@ -1,0 +1,289 @@
+//! Hostile input: identity. What a forged token, a hostile or broken vendor endpoint, or a
+//! careless operator can put in front of the identity backend, and what must still hold: the
+//! token goes nowhere but the matched rule's endpoint and path, nothing secret reaches
+//! stderr (a body is never quoted, not even through a JSON error message), no hang, no panic.
+#![cfg(feature = "identity")]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::http::{json, Fake, Reply};
+use crate::common::issuer::{now, Issuer};
+use crate::common::*;
+use crate::identity::{api_server, config, fake, run, secret_rule, HOST, IMAGE, PLAIN_HTTP};
+
+fn exchange(s: &Sandbox, server: &Fake) -> String {
+    config(
+        s,
+        &format!(
+            "    - hosts: [{HOST}]\n      identity: pod\n      pod: {{audience: registry}}\n      method: {{tokenExchange: {{endpoint: \"{}\", username: u}}}}\n",
+            server.url("/token")
+        ),
+    )
+}
+
+#[test]
+fn a_forged_namespace_claim_cannot_steer_the_secret_read_to_another_path() {
+    let issuer = Arc::new(Issuer::new());
+    let server = api_server(issuer.clone(), json!({}));
+    let s = Sandbox::new();
+    let cfg = config(&s, &secret_rule(server.base(), HOST));
+    for ns in [
+        "../../../api/v1/namespaces/kube-system",
+        "team/secrets/other?x=",
+        "Team",
+        "",
+    ] {
+        let token = issuer.sign(&json!({
+            "aud": ["https://kubernetes.default.svc"], "exp": now() + 3600, "iss": "https://x",
+            "kubernetes.io": {"namespace": ns, "serviceaccount": {"name": "puller", "uid": "u"}},
+            "sub": format!("system:serviceaccount:{ns}:puller"),
+        }));
+        let out = run(
+            &s,
+            &cfg,
+            &sa_request(IMAGE, &token, &[]),
+            &[PLAIN_HTTP],
+            &[],
+        );
+        assert_one_line_exit(&out, 2, &[&token]);
+    }
+    assert!(
+        server.requests().is_empty(),
+        "{:?}",
+        server
+            .requests()
+            .iter()
+            .map(|r| &r.path)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn an_answer_of_the_wrong_shape_is_named_without_quoting_any_of_it() {
+    // serde's own message would quote the string ("invalid type: string \"...\"").
+    let server = fake(|r| match r.path.as_str() {
+        "/v1/auth/kubernetes/login" => json(200, r#"{"auth":"quoted-secret-2"}"#),
+        _ => json(404, "{}"),
+    });
+    let issuer = Issuer::new();
+    let s = Sandbox::new();
+    let cfg = config(
+        &s,
+        &format!(
+            "    - hosts: [{HOST}]\n      identity: pod\n      pod: {{audience: registry}}\n      method: {{vault: {{address: \"{}\", auth: kubernetes, role: r, path: p}}}}\n",
+            server.base()
+        ),
+    );
+    let token = issuer.sa_token("registry", "team", "puller", "uid-1", 1, 3600);
+    let out = run(
+        &s,
+        &cfg,
+        &sa_request(IMAGE, &token, &[]),
+        &[PLAIN_HTTP],
+        &[],
+    );
+    let line = assert_one_line_failure(&out, &["quoted-secret-2", &token]);
+    assert!(line.contains("not the documented JSON"), "{line}");
+    // And a numeric string, as some servers send it, is a lifetime, not an error.
+    let server = fake(|_| json(200, r#"{"access_token":"issued","expires_in":"3600"}"#));
+    let cfg = exchange(&s, &server);
+    let resp = stdout_json(&run(
+        &s,
+        &cfg,
+        &sa_request(IMAGE, &token, &[]),
+        &[PLAIN_HTTP],
+        &["--no-cache"],
+    ));
+    assert!(
+        go_secs(resp["cacheDuration"].as_str().unwrap_or_default()) > 3000,
+        "{resp}"
+    );
+}
+
+#[test]
+fn hostile_lifetimes_neither_panic_nor_outlive_the_ceiling() {
+    let issuer = Issuer::new();
+    let token = issuer.sa_token("registry", "team", "puller", "uid-1", 1, 3600);
+    for (expires_in, want) in [
+        ("1e308", Some(43200)),
+        ("18446744073709551616", Some(43200)),
+        ("-5", None),
+        ("0", None),
+    ] {
+        let server = fake(move |_| {
+            json(
+                200,
+                &format!(r#"{{"access_token":"issued","expires_in":{expires_in}}}"#),
+            )
+        });
+        let s = Sandbox::new();
+        let cfg = exchange(&s, &server);
+        let out = run(
+            &s,
+            &cfg,
+            &sa_request(IMAGE, &token, &[]),
+            &[PLAIN_HTTP],
+            &["--no-cache"],
+        );
+        assert_ne!(
+            out.status.code(),
+            Some(101),
+            "{expires_in}: {}",
+            stderr(&out)
+        );
+        if let Some(max) = want {
+            let resp = stdout_json(&out);
+            let secs = go_secs(resp["cacheDuration"].as_str().unwrap_or_default());
+            assert!(secs <= max && secs > 0, "{expires_in}: {secs}");
+        } else if out.status.success() {
+            // No usable expiry stated: the short lifetime of a token of unknown expiry.
+            let resp = stdout_json(&out);
+            assert!(
+                go_secs(resp["cacheDuration"].as_str().unwrap_or_default()) <= 60,
+                "{expires_in}: {resp}"
+            );
+        } else {
+            assert_one_line_failure(&out, &["issued"]);
+        }
+    }
+}
+
+#[test]
+fn an_error_body_that_echoes_the_token_never_reaches_stderr() {
+    let server = fake(|r| {
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        json(
+            400,
+            &json!({"error": "invalid_grant", "error_description": body}).to_string(),
+        )
+    });
+    let issuer = Issuer::new();
+    let s = Sandbox::new();
+    let cfg = exchange(&s, &server);
+    let token = issuer.sa_token("registry", "team", "puller", "uid-1", 1, 3600);
+    let out = run(
+        &s,
+        &cfg,
+        &sa_request(IMAGE, &token, &[]),
+        &[PLAIN_HTTP],
+        &[],
+    );
+    let line = assert_one_line_failure(&out, &[]);
+    assert!(line.contains("answered 400 (invalid_grant)"), "{line}");
+    assert_token_nowhere(&token, &[("stderr", &out.stderr)], Some(&s.cache));
+    let out = run(
+        &s,
+        &cfg,
+        &sa_request(IMAGE, &token, &[]),
+        &[PLAIN_HTTP],
+        &["-vvvvvvvvv"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_token_nowhere(&token, &[("stderr at -v 9", &out.stderr)], Some(&s.cache));
+}
+
+#[test]
+fn a_redirect_is_not_followed_so_the_token_stays_with_the_rules_endpoint() {
+    let elsewhere = fake(|_| json(200, r#"{"access_token":"stolen","expires_in":3600}"#));
+    let target = elsewhere.url("/steal");
+    let server = Fake::start("", move |_| {
+        Reply::WithHeaders(307, vec![("Location".into(), target.clone())], Vec::new())
+    });
+    let issuer = Issuer::new();
+    let s = Sandbox::new();
+    let cfg = exchange(&s, &server);
+    let token = issuer.sa_token("registry", "team", "puller", "uid-1", 1, 3600);
+    let out = run(
+        &s,
+        &cfg,
+        &sa_request(IMAGE, &token, &[]),
+        &[PLAIN_HTTP],
+        &[],
+    );
+    let line = assert_one_line_failure(&out, &[&token]);
+    assert!(line.contains("answered 307"), "{line}");
+    assert!(elsewhere.requests().is_empty());
+}
+
+#[test]
+fn an_expired_unsigned_or_opaque_pod_token_is_refused_before_it_is_sent() {
+    let server = fake(|_| json(200, r#"{"access_token":"x","expires_in":3600}"#));
+    let issuer = Issuer::new();
+    let s = Sandbox::new();
+    let cfg = exchange(&s, &server);
+    let expired = issuer.sa_token("registry", "team", "puller", "uid-1", 1, -60);
+    for token in [expired.as_str(), "opaque-token-value", "a.b.c", ""] {
+        let out = run(&s, &cfg, &sa_request(IMAGE, token, &[]), &[PLAIN_HTTP], &[]);
+        let code = out.status.code();
+        assert!(
+            code == Some(2) || code == Some(1),
+            "{token:?}: {}",
+            stderr(&out)
+        );
+        if !token.is_empty() {
+            assert!(!stderr(&out).contains(token), "{}", stderr(&out));
+        }
+    }
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn a_huge_answer_is_a_one_line_failure() {
+    let server = fake(|_| Reply::With(200, vec![b'x'; 2 << 20]));
+    let issuer = Issuer::new();
+    let s = Sandbox::new();
+    let cfg = exchange(&s, &server);
+    let token = issuer.sa_token("registry", "team", "puller", "uid-1", 1, 3600);
+    let line = assert_one_line_failure(
+        &run(
+            &s,
+            &cfg,
+            &sa_request(IMAGE, &token, &[]),
+            &[PLAIN_HTTP],
+            &[],
+        ),
+        &[&token],
+    );
+    assert!(line.contains("larger than"), "{line}");
+}
+
+#[test]
+fn a_token_or_secret_file_that_is_a_fifo_or_a_device_is_one_line_not_a_hang() {
+    let s = Sandbox::new();
+    let fifo = s.tmp.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let server = fake(|_| json(200, r#"{"access_token":"x","expires_in":3600}"#));
+    let issuer = Issuer::new();
+    let token = issuer.sa_token("registry", "team", "puller", "uid-1", 1, 3600);
+    for path in [fifo.display().to_string(), "/dev/zero".into()] {
+        let node = config(&s, &format!("    - hosts: [{HOST}]\n      identity: node\n      node: {{tokenFile: {path}}}\n      method: {{passThrough: {{}}}}\n"));
+        let secret = config(
+            &s,
+            &format!(
+                "    - hosts: [{HOST}]\n      identity: pod\n      pod: {{audience: registry}}\n      method: {{tokenExchange: {{endpoint: \"{}\", clientId: c, clientSecretFile: {path}, username: u}}}}\n",
+                server.url("/token")
+            ),
+        );
+        for cfg in [node, secret] {
+            let started = Instant::now();
+            let out = run(
+                &s,
+                &cfg,
+                &sa_request(IMAGE, &token, &[]),
+                &[PLAIN_HTTP],
+                &[],
+            );
+            assert!(started.elapsed() < Duration::from_secs(10));
+            let line = assert_one_line_exit(&out, 2, &[&token]);
+            assert!(line.contains("not a regular file"), "{line}");
+        }
+    }
+    assert!(server.requests().is_empty());
+}
