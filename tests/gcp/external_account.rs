@@ -449,29 +449,6 @@ fn external_account_failures_are_one_line_naming_the_file_and_step() {
         )),
         "{line}"
     );
-    // An executable source is refused even where Google's libraries would run it, and
-    // nothing runs.
-    let marker = s.tmp.path().join("ran");
-    let file = ea_file(
-        &s,
-        fields(
-            refusing.url(STS_PATH),
-            serde_json::json!({"executable": {"command": format!("/usr/bin/touch {}", marker.display()), "timeout_millis": 5000}}),
-        ),
-    );
-    let line = assert_misconfigured(
-        &run(
-            &s,
-            &file,
-            &[("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")],
-        ),
-        &[],
-    );
-    assert!(
-        line.contains("credential_source.executable is not supported"),
-        "{line}"
-    );
-    assert!(!marker.exists(), "the executable ran");
     // A token URL in clear to another host is refused before anything is sent.
     let file = ea_file(
         &s,
@@ -486,6 +463,127 @@ fn external_account_failures_are_one_line_naming_the_file_and_step() {
         "{line}"
     );
     assert_eq!(requests_to(&refusing, STS_PATH).len(), 1);
+}
+
+/// Writes an executable script `name` that records Google's variables (`<name>.env`) and
+/// that it ran (`<name>.ran`), then runs `body`; returns its path.
+fn script(s: &Sandbox, name: &str, body: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let p = s.tmp.path().join(name);
+    write(
+        &p,
+        &format!("#!/bin/sh\nenv | grep '^GOOGLE_EXTERNAL_ACCOUNT_' | sort > \"$0.env\"\ntouch \"$0.ran\"\n{body}\n"),
+    );
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    p.display().to_string()
+}
+
+/// Google's executable response for `token`, valid `secs` more (negative: expired).
+fn executable_response(token: &str, secs: i64) -> String {
+    format!(
+        r#"{{"version":1,"success":true,"token_type":"urn:ietf:params:oauth:token-type:jwt","id_token":"{token}","expiration_time":{}}}"#,
+        unix_now() as i64 + secs
+    )
+}
+
+#[test]
+fn an_executable_source_runs_only_when_allowed_with_googles_variables() {
+    let fake = fake();
+    let s = Sandbox::new();
+    let tool = script(
+        &s,
+        "token-tool",
+        &format!("printf '%s' '{}'", executable_response(SUBJECT, 3600)),
+    );
+    let cached = s.tmp.path().join("cached.json");
+    let fields = |output_file: bool| {
+        let mut exe =
+            serde_json::json!({"command": format!("{tool} --audience x"), "timeout_millis": 10000});
+        if output_file {
+            exe["output_file"] = cached.display().to_string().into();
+        }
+        serde_json::json!({
+            "audience": AUD,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": fake.url(STS_PATH),
+            "service_account_impersonation_url": fake.url(IAM_PATH),
+            "credential_source": {"executable": exe},
+        })
+    };
+    let ran = std::path::PathBuf::from(format!("{tool}.ran"));
+    // Not allowed: exit 2, nothing runs.
+    let file = ea_file(&s, fields(false));
+    let line = assert_misconfigured(&run(&s, &file, &[]), &[]);
+    assert!(
+        line.contains(&format!("credential_source.executable {tool}: not run: GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES is not 1")),
+        "{line}"
+    );
+    assert!(!ran.exists(), "the program ran");
+
+    // Allowed: its token goes to STS; it saw Google's variables.
+    let allow = [("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")];
+    let out = traced(&s, &file, &allow);
+    assert_eq!(
+        creds(&stdout_json(&out), "us-docker.pkg.dev").1,
+        "ya29.impersonated"
+    );
+    assert!(ran.exists());
+    assert_eq!(sts_form(&fake)[0]["subject_token"], SUBJECT);
+    let seen = std::fs::read_to_string(format!("{tool}.env")).expect("env");
+    assert_eq!(
+        seen,
+        format!("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1\nGOOGLE_EXTERNAL_ACCOUNT_AUDIENCE={AUD}\nGOOGLE_EXTERNAL_ACCOUNT_IMPERSONATED_EMAIL={SA}\nGOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE=0\nGOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE=urn:ietf:params:oauth:token-type:jwt\n")
+    );
+    crate::common::assert_token_nowhere(
+        SUBJECT,
+        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
+        Some(&s.cache),
+    );
+
+    // An unexpired response in the output file is used without running the program; an
+    // expired one is not.
+    let file = ea_file(&s, fields(true));
+    write(&cached, &executable_response("cached.subject.token", 600));
+    std::fs::remove_file(&ran).expect("rm");
+    let out = run(&s, &file, &allow);
+    assert_eq!(
+        creds(&stdout_json(&out), "us-docker.pkg.dev").1,
+        "ya29.impersonated"
+    );
+    assert!(!ran.exists(), "the program ran despite its output file");
+    assert_eq!(sts_form(&fake)[1]["subject_token"], "cached.subject.token");
+    write(&cached, &executable_response("expired.subject.token", -5));
+    let out = run(&s, &file, &allow);
+    assert_eq!(
+        creds(&stdout_json(&out), "us-docker.pkg.dev").1,
+        "ya29.impersonated"
+    );
+    assert!(ran.exists(), "an expired output file was used");
+    assert_eq!(sts_form(&fake)[2]["subject_token"], SUBJECT);
+    let seen = std::fs::read_to_string(format!("{tool}.env")).expect("env");
+    assert!(
+        seen.contains(&format!(
+            "GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE={}\n",
+            cached.display()
+        )),
+        "{seen}"
+    );
+
+    // A failing program: its exit status, never its output.
+    let failing = script(
+        &s,
+        "failing-tool",
+        "echo 'stderr-canary' >&2; echo 'stdout-canary'; exit 3",
+    );
+    let mut j = fields(false);
+    j["credential_source"]["executable"]["command"] = failing.clone().into();
+    let file = ea_file(&s, j);
+    let line =
+        assert_one_line_failure(&run(&s, &file, &allow), &["stderr-canary", "stdout-canary"]);
+    assert!(
+        line.contains(&format!("credential_source.executable {failing}: exited with status 3 (14 bytes of stderr withheld)")),
+        "{line}"
+    );
 }
 
 #[test]

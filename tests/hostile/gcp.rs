@@ -380,3 +380,84 @@ fn an_external_account_token_that_never_expires_is_capped_and_a_negative_one_ref
         }
     }
 }
+
+/// Writes an executable shell script and returns its path.
+fn script(s: &Sandbox, name: &str, body: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let p = s.tmp.path().join(name);
+    write(&p, &format!("#!/bin/sh\n{body}\n"));
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    p.display().to_string()
+}
+
+/// An external_account file whose executable source runs `command` for at most 5 s.
+fn executable_account(s: &Sandbox, sts: &str, command: &str) -> String {
+    external_account(
+        s,
+        sts,
+        serde_json::json!({"executable": {"command": command, "timeout_millis": 5000}}),
+    )
+}
+
+fn allowed(s: &Sandbox, file: &str) -> Output {
+    let mut cmd = s.command(&["--no-cache"]);
+    cmd.env("GOOGLE_APPLICATION_CREDENTIALS", file)
+        .env("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
+        .env("GCE_METADATA_HOST", "127.0.0.1:9");
+    run_with(cmd, request(V1, "gcr.io/p/i").as_bytes())
+}
+
+/// A credential program that hangs, with a child of its own, is killed with its whole process
+/// group at its `timeout_millis` (5 s): one line, and nothing of it left running. (Google's
+/// Rust library leaves it running.)
+#[test]
+fn an_external_account_executable_that_hangs_is_killed_with_its_group_at_its_timeout() {
+    let s = Sandbox::new();
+    let sts = fake_sts("3599", "unused");
+    let pid_file = s.tmp.path().join("sleeper.pid");
+    let tool = script(
+        &s,
+        "hanging-tool",
+        &format!("sleep 300 &\necho $! > {}\nwait", pid_file.display()),
+    );
+    let file = executable_account(&s, &sts.url(STS_PATH), &tool);
+    let started = std::time::Instant::now();
+    let out = allowed(&s, &file);
+    let took = started.elapsed();
+    assert_ne!(out.status.code(), Some(101), "panicked");
+    let line = assert_one_line_failure(&out, &[]);
+    assert!(line.contains("did not finish within"), "{line}");
+    assert!(
+        (std::time::Duration::from_secs(4)..std::time::Duration::from_secs(15)).contains(&took),
+        "{took:?}"
+    );
+    let pid = std::fs::read_to_string(&pid_file).expect("the script wrote its child's pid");
+    let alive = std::path::Path::new("/proc").join(pid.trim());
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        !alive.exists()
+            || std::fs::read_to_string(alive.join("stat")).is_ok_and(|st| st.contains(") Z "))
+    });
+    assert!(gone, "the program's child {pid} outlived it");
+    assert!(sts.requests().is_empty());
+}
+
+/// A credential program that prints without end is killed at 1 MiB, at once.
+#[test]
+fn an_external_account_executable_flooding_stdout_is_cut_at_one_mebibyte() {
+    let s = Sandbox::new();
+    let sts = fake_sts("3599", "unused");
+    let tool = script(&s, "flooding-tool", "exec yes flood-canary");
+    let file = executable_account(&s, &sts.url(STS_PATH), &tool);
+    let started = std::time::Instant::now();
+    let out = allowed(&s, &file);
+    assert_ne!(out.status.code(), Some(101), "panicked");
+    let line = assert_one_line_failure(&out, &["flood-canary"]);
+    assert!(line.contains("printed more than 1048576 bytes"), "{line}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(sts.requests().is_empty());
+}

@@ -20,11 +20,11 @@
 //! Credential sources ([`SubjectSource`]): `file` (text, or JSON with `format.type: json` and
 //! `format.subject_token_field_name`); `url` (the same formats, `headers` sent with the GET);
 //! `environment_id: aws1` with `regional_cred_verification_url` and, for the metadata
-//! server, `region_url`, `url` and `imdsv2_session_token_url`. `executable` is refused: a
-//! program run by the kubelet's plugin must have bounded output and be killed with its group
-//! at the deadline, which this build cannot promise yet (keyring-api has no process module);
-//! `GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES` does not change that. `certificate` (X.509
-//! federation over mutual TLS) is refused too.
+//! server, `region_url`, `url` and `imdsv2_session_token_url`; `executable` with `command`
+//! (an absolute path and its arguments, split at white space, no shell), `timeout_millis`
+//! (5000 to 120000, default 30000) and `output_file`, run only when
+//! `GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1` (Google's rule). `certificate` (X.509
+//! federation over mutual TLS) is refused.
 //!
 //! Where tokens may travel in clear: `token_url` and the impersonation URL receive tokens, so
 //! they are `https://`, or `http://` to a loopback address (tests, a local proxy), as
@@ -39,6 +39,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use keyring_api::Secret;
 use keyring_net::http::{HeaderName, HeaderValue, Uri};
@@ -95,6 +96,19 @@ pub(crate) enum SubjectSource {
     },
     /// A signed AWS `GetCallerIdentity` request.
     Aws(Aws),
+    /// A program's answer (Google's executable response).
+    Executable(Executable),
+}
+
+/// An `executable` credential source.
+#[derive(Debug)]
+pub(crate) struct Executable {
+    /// The program (an absolute path) and its arguments.
+    pub argv: Vec<String>,
+    /// `timeout_millis`.
+    pub timeout: Duration,
+    /// `output_file`: a response the program may have left from an earlier run.
+    pub output_file: Option<PathBuf>,
 }
 
 /// How the subject token is written in a file or a URL's answer.
@@ -147,8 +161,15 @@ struct RawSource {
     region_url: Option<String>,
     regional_cred_verification_url: Option<String>,
     imdsv2_session_token_url: Option<String>,
-    executable: Option<serde::de::IgnoredAny>,
+    executable: Option<RawExecutable>,
     certificate: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct RawExecutable {
+    command: Option<String>,
+    timeout_millis: Option<u64>,
+    output_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -281,12 +302,6 @@ pub(crate) fn parse(
             REMAKE,
         ));
     }
-    if src.executable.is_some() {
-        return Err(fail(
-            "credential_source.executable is not supported: a program run here must have bounded output and be killed with its process group at the deadline, which this build cannot promise yet (GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES does not change that)".into(),
-            "have the program write the token to a file (refreshed by a timer) and use a file credential source",
-        ));
-    }
     if src.certificate.is_some() {
         return Err(fail(
             "credential_source.certificate (X.509 federation over mutual TLS) is not supported"
@@ -316,7 +331,34 @@ pub(crate) fn parse(
             },
         }
     };
-    let source = if let Some(file) = src.file {
+    let source = if let Some(exe) = src.executable {
+        let argv: Vec<String> = exe
+            .command
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        if !argv.first().is_some_and(|p| p.starts_with('/')) {
+            return Err(fail(
+                "credential_source.executable.command must start with the program's absolute path"
+                    .into(),
+                REMAKE,
+            ));
+        }
+        let millis = exe.timeout_millis.unwrap_or(30_000);
+        if !(5_000..=120_000).contains(&millis) {
+            return Err(fail(
+                format!("credential_source.executable.timeout_millis {millis} is not between 5000 and 120000"),
+                REMAKE,
+            ));
+        }
+        SubjectSource::Executable(Executable {
+            argv,
+            timeout: Duration::from_millis(millis),
+            output_file: exe.output_file.filter(|f| !f.is_empty()).map(PathBuf::from),
+        })
+    } else if let Some(file) = src.file {
         if file.is_empty() {
             return Err(fail("credential_source.file is empty".into(), REMAKE));
         }
@@ -412,6 +454,10 @@ impl ExternalAccount {
             SubjectSource::File { path, .. } => format!("the subject token in {}", path.display()),
             SubjectSource::Url { url: u, .. } => format!("the subject token from {}", url(u)),
             SubjectSource::Aws(_) => "a signed AWS GetCallerIdentity request".to_string(),
+            SubjectSource::Executable(e) => format!(
+                "the subject token {} prints (if GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1)",
+                e.argv[0]
+            ),
         };
         let mut line = format!(
             "{source} exchanged at {} (audience {})",

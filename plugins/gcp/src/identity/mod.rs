@@ -35,6 +35,9 @@ pub struct Env {
     /// What an `external_account` file's `aws1` credential source reads, as Google's
     /// libraries do.
     pub aws: AwsEnv,
+    /// `GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1`: an `external_account` file's
+    /// `executable` source may run (Google's rule).
+    pub allow_executables: bool,
 }
 
 /// The AWS variables an `aws1` credential source reads (Google's libraries read these, not
@@ -69,6 +72,8 @@ impl Env {
                 secret_access_key: text("AWS_SECRET_ACCESS_KEY").map(Secret::new),
                 session_token: text("AWS_SESSION_TOKEN").map(Secret::new),
             },
+            allow_executables: text("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES").as_deref()
+                == Some("1"),
         }
     }
 }

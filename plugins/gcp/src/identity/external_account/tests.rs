@@ -127,8 +127,12 @@ fn unusable_files_are_refused_naming_the_field_never_a_secret() {
             "exactly one of",
         ),
         (
-            serde_json::json!({"audience": AUD, "subject_token_type": "t", "credential_source": {"executable": {"command": "/bin/SECRET"}}}),
-            "credential_source.executable is not supported",
+            serde_json::json!({"audience": AUD, "subject_token_type": "t", "credential_source": {"executable": {"command": "token-tool --print"}}}),
+            "command must start with the program's absolute path",
+        ),
+        (
+            serde_json::json!({"audience": AUD, "subject_token_type": "t", "credential_source": {"executable": {"command": "/bin/t", "timeout_millis": 4999}}}),
+            "timeout_millis 4999 is not between 5000 and 120000",
         ),
         (
             serde_json::json!({"audience": AUD, "subject_token_type": "t", "credential_source": {"certificate": {"use_default_certificate_config": true}}}),
@@ -192,6 +196,19 @@ fn unusable_files_are_refused_naming_the_field_never_a_secret() {
         assert!(e.contains(want), "{json}: {e}");
         assert!(!e.contains("SECRET"), "{json}: {e}");
     }
+}
+
+#[test]
+fn an_executable_source_is_an_argument_vector_with_google_s_timeout() {
+    let mut j = file_source();
+    j["credential_source"] = serde_json::json!({"executable": {"command": "/usr/bin/token-tool --audience  x", "output_file": "/run/token.json"}});
+    let ea = parsed(j).unwrap();
+    let SubjectSource::Executable(e) = &ea.source else {
+        panic!("{ea:?}")
+    };
+    assert_eq!(e.argv, ["/usr/bin/token-tool", "--audience", "x"]);
+    assert_eq!(e.timeout, Duration::from_secs(30));
+    assert_eq!(e.output_file.as_deref(), Some(Path::new("/run/token.json")));
 }
 
 #[test]

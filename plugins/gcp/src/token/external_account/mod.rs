@@ -2,8 +2,8 @@
 //! [`crate::identity::external_account`]) turned into an access token the way Google's auth
 //! libraries do it (AIP-4117):
 //!
-//! 1. the subject token from the file's credential source: a file or a URL ([`source`]), or a
-//!    signed AWS `GetCallerIdentity` request ([`aws`]);
+//! 1. the subject token from the file's credential source: a file, a URL or a program
+//!    ([`source`]), or a signed AWS `GetCallerIdentity` request ([`aws`]);
 //! 2. `POST token_url` (Google STS), form-encoded as those libraries send it: `grant_type`
 //!    token-exchange, `audience`, `scope` cloud-platform, `requested_token_type`
 //!    access_token, `subject_token`, `subject_token_type` as the file says; `client_id` and
@@ -32,7 +32,8 @@
 //!   answering 256 MiB is read whole (516 MiB resident) and sent on to STS (here: cut at
 //!   64 KiB, `tests/hostile/gcp.rs`). Its errors quote bodies (`body=<…>` of a source's JSON,
 //!   which may hold the token) and an executable's stderr; an executable that outlives its
-//!   timeout is left running (no kill, no process group) and its output is unbounded.
+//!   timeout is left running (no kill, no process group) and its output is unbounded (here:
+//!   [`keyring_api::process`]).
 //! * **Fit.** The public `AccessToken` carries no expiry (the `Instant` stays inside the
 //!   crate), and every answer's lifetime here comes from the token's expiry
 //!   ([`keyring_api::lifetime::for_expiry`]): it would be a guess. It builds a reqwest client
@@ -97,6 +98,9 @@ pub(crate) async fn fetch(
             headers,
             format,
         } => source::from_url(&client, url, headers, format, &file).await?,
+        SubjectSource::Executable(exe) => {
+            source::from_executable(exe, account, env, clock, deadline, &file)?
+        }
         SubjectSource::Aws(a) => {
             aws::subject_token(
                 &client,
