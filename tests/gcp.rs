@@ -11,6 +11,8 @@
 //! fail.
 #![cfg(feature = "gcp")]
 
+mod external_account;
+
 /// Local set-up that is wrong: exit 2, as every backend's config error.
 fn assert_misconfigured(out: &std::process::Output, secrets: &[&str]) -> String {
     crate::common::assert_one_line_exit(out, 2, secrets)

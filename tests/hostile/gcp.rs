@@ -262,3 +262,202 @@ fn an_impersonated_token_at_the_end_of_time_is_capped_and_one_from_year_one_is_e
         "{line}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// external_account files (workload identity federation for the node).
+
+const POOL: &str =
+    "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k";
+
+/// Writes an `external_account` file exchanging at `sts` with the credential `source`.
+fn external_account(s: &Sandbox, sts: &str, source: serde_json::Value) -> String {
+    let p = s.tmp.path().join("ea.json");
+    let file = serde_json::json!({
+        "type": "external_account",
+        "audience": POOL,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": sts,
+        "credential_source": source,
+    });
+    write(&p, &file.to_string());
+    p.display().to_string()
+}
+
+/// One run for gcr.io with GOOGLE_APPLICATION_CREDENTIALS `file`.
+fn with_credentials(s: &Sandbox, file: &str) -> Output {
+    let mut cmd = s.command(&["--no-cache"]);
+    cmd.env("GOOGLE_APPLICATION_CREDENTIALS", file)
+        .env("GCE_METADATA_HOST", "127.0.0.1:9");
+    run_with(cmd, request(V1, "gcr.io/p/i").as_bytes())
+}
+
+/// A server that answers every request with a 200 announcing 1 GiB and streams it (or until
+/// the client hangs up); returns its port and a count of the bytes it got out.
+fn gibibyte_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const GIB: u64 = 1 << 30;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let sent = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(4) {
+            let Ok(mut conn) = conn else { return };
+            let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {GIB}\r\n\r\n");
+            if conn.write_all(head.as_bytes()).is_err() {
+                continue;
+            }
+            let chunk = vec![b'a'; 64 << 10];
+            let mut written = 0;
+            while written < GIB && conn.write_all(&chunk).is_ok() {
+                written += chunk.len() as u64;
+                counter.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+            }
+        }
+    });
+    (port, sent)
+}
+
+/// A credential source URL is the node's to choose but may answer anything: 1 GiB is cut at
+/// the exchange client's 64 KiB cap, at once, and nothing reaches STS. (Google's Rust
+/// library, google-cloud-auth 1.19, reads it all into memory and sends it on.)
+#[test]
+fn an_external_account_url_source_answering_a_gibibyte_fails_at_the_cap_without_reading_it() {
+    let s = Sandbox::new();
+    let sts = fake_sts("3599", "unused");
+    let (port, sent) = gibibyte_server();
+    let file = external_account(
+        &s,
+        &sts.url(STS_PATH),
+        serde_json::json!({"url": format!("http://127.0.0.1:{port}/token")}),
+    );
+    let started = std::time::Instant::now();
+    let out = with_credentials(&s, &file);
+    assert_ne!(out.status.code(), Some(101), "panicked");
+    let line = assert_one_line_failure(&out, &["aaaaaaaa"]);
+    assert!(
+        line.contains("subject token at http://127.0.0.1:")
+            && line.contains("response body larger than 65536 bytes"),
+        "{line}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(sts.requests().is_empty(), "a subject token reached STS");
+    let sent = sent.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(sent < 256 << 20, "{sent} bytes were read");
+}
+
+/// STS's `expires_in` through an external_account file: 2^63 (and more) is capped at the
+/// longest lifetime, never a panic (google-cloud-auth 1.19 panics at 2^63, adding it to an
+/// `Instant`), and a negative one refused.
+#[test]
+fn an_external_account_token_that_never_expires_is_capped_and_a_negative_one_refused() {
+    let s = Sandbox::new();
+    let token = s.tmp.path().join("token");
+    write(&token, "eyJ.subject.token");
+    for expires_in in ["9223372036854775808"]
+        .into_iter()
+        .chain(HUGE)
+        .chain([NEGATIVE])
+    {
+        let fake = fake_sts(expires_in, "unused");
+        let file = external_account(&s, &fake.url(STS_PATH), serde_json::json!({"file": token}));
+        let out = with_credentials(&s, &file);
+        let what = format!("STS expires_in {expires_in}");
+        if expires_in == NEGATIVE {
+            assert_refused_expiry(&out, &what);
+        } else {
+            assert_capped_answer(&out, "gcr.io", "ya29.federated", &what);
+        }
+    }
+}
+
+/// Writes an executable shell script and returns its path.
+fn script(s: &Sandbox, name: &str, body: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let p = s.tmp.path().join(name);
+    write(&p, &format!("#!/bin/sh\n{body}\n"));
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    p.display().to_string()
+}
+
+/// An external_account file whose executable source runs `command` for at most 5 s.
+fn executable_account(s: &Sandbox, sts: &str, command: &str) -> String {
+    external_account(
+        s,
+        sts,
+        serde_json::json!({"executable": {"command": command, "timeout_millis": 5000}}),
+    )
+}
+
+fn allowed(s: &Sandbox, file: &str) -> Output {
+    let mut cmd = s.command(&["--no-cache"]);
+    cmd.env("GOOGLE_APPLICATION_CREDENTIALS", file)
+        .env("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
+        .env("GCE_METADATA_HOST", "127.0.0.1:9");
+    run_with(cmd, request(V1, "gcr.io/p/i").as_bytes())
+}
+
+/// A credential program that hangs, with a child of its own, is killed with its whole process
+/// group at its `timeout_millis` (5 s): one line, and nothing of it left running. (Google's
+/// Rust library leaves it running.)
+#[test]
+fn an_external_account_executable_that_hangs_is_killed_with_its_group_at_its_timeout() {
+    let s = Sandbox::new();
+    let sts = fake_sts("3599", "unused");
+    let pid_file = s.tmp.path().join("sleeper.pid");
+    let tool = script(
+        &s,
+        "hanging-tool",
+        &format!("sleep 300 &\necho $! > {}\nwait", pid_file.display()),
+    );
+    let file = executable_account(&s, &sts.url(STS_PATH), &tool);
+    let started = std::time::Instant::now();
+    let out = allowed(&s, &file);
+    let took = started.elapsed();
+    assert_ne!(out.status.code(), Some(101), "panicked");
+    let line = assert_one_line_failure(&out, &[]);
+    assert!(line.contains("did not finish within"), "{line}");
+    assert!(
+        (std::time::Duration::from_secs(4)..std::time::Duration::from_secs(15)).contains(&took),
+        "{took:?}"
+    );
+    let pid = std::fs::read_to_string(&pid_file).expect("the script wrote its child's pid");
+    let alive = std::path::Path::new("/proc").join(pid.trim());
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        !alive.exists()
+            || std::fs::read_to_string(alive.join("stat")).is_ok_and(|st| st.contains(") Z "))
+    });
+    assert!(gone, "the program's child {pid} outlived it");
+    assert!(sts.requests().is_empty());
+}
+
+/// A credential program that prints without end is killed at 1 MiB, at once.
+#[test]
+fn an_external_account_executable_flooding_stdout_is_cut_at_one_mebibyte() {
+    let s = Sandbox::new();
+    let sts = fake_sts("3599", "unused");
+    let tool = script(&s, "flooding-tool", "exec yes flood-canary");
+    let file = executable_account(&s, &sts.url(STS_PATH), &tool);
+    let started = std::time::Instant::now();
+    let out = allowed(&s, &file);
+    assert_ne!(out.status.code(), Some(101), "panicked");
+    let line = assert_one_line_failure(&out, &["flood-canary"]);
+    assert!(line.contains("printed more than 1048576 bytes"), "{line}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(sts.requests().is_empty());
+}

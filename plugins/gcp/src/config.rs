@@ -9,7 +9,8 @@
 //!   # google-dockercfg-url before minting access tokens (default false).
 //!   dockercfg: false
 //!   # The node's credentials files read before the metadata server, in this order:
-//!   # applicationCredentials (the key file GOOGLE_APPLICATION_CREDENTIALS names), gcloud
+//!   # applicationCredentials (the file GOOGLE_APPLICATION_CREDENTIALS names: a key or an
+//!   # external_account file), gcloud
 //!   # ($HOME/.config/gcloud/application_default_credentials.json). Default: both under the
 //!   # name kubelet-keyring; none under auth-provider-gcp's names (metadata only, as upstream).
 //!   credentialFiles: [applicationCredentials, gcloud]
@@ -99,7 +100,8 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum CredentialFile {
-    /// The service-account key file `GOOGLE_APPLICATION_CREDENTIALS` names.
+    /// The file `GOOGLE_APPLICATION_CREDENTIALS` names: a service-account key or an
+    /// `external_account` file.
     ApplicationCredentials,
     /// gcloud's application default credentials under `$HOME`.
     Gcloud,

@@ -90,6 +90,16 @@ pub(crate) enum Error {
         detail: String,
         hint: String,
     },
+    /// An `external_account` file's executable could not run, failed, or answered something
+    /// unusable. Never quotes what it printed.
+    #[error("{file}: credential_source.executable {program}: {detail}; {hint}")]
+    Executable {
+        kind: ErrorKind,
+        file: String,
+        program: String,
+        detail: String,
+        hint: &'static str,
+    },
     /// The async runtime could not be built.
     #[error("cannot start the I/O runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -119,7 +129,9 @@ impl Error {
             | Error::DockercfgUrl { .. }
             | Error::Deadline(_)
             | Error::Runtime(_) => ErrorKind::Unavailable,
-            Error::Federation { kind, .. } | Error::TokenExchange { kind, .. } => *kind,
+            Error::Federation { kind, .. }
+            | Error::TokenExchange { kind, .. }
+            | Error::Executable { kind, .. } => *kind,
         }
     }
 }

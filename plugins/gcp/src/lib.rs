@@ -11,8 +11,8 @@
 //! |---|---|
 //! | [`config`] | the `gcp:` section of the plugin config, checked while it is read; no I/O |
 //! | [`host`] | which images are this backend's: Google's registries, the configured mirrors, `otherHosts`; and how widely "not mine" holds; no I/O |
-//! | [`identity`] | whom we authenticate as: the pod's service account when it opted in ([`identity::pod`]), else the node's key file or gcloud credentials ([`identity::key_file`]) or the metadata server; reads files, no network |
-//! | [`token`] | the calls that turn that identity into an access token: OAuth token endpoints ([`token::oauth`]), the metadata server ([`token::metadata`]), Google STS and the IAM credentials API ([`token::federation`]); and the docker config metadata may deliver ([`token::dockercfg`]) |
+//! | [`identity`] | whom we authenticate as: the pod's service account when it opted in ([`identity::pod`]), else the node's key file, federation file ([`identity::external_account`]) or gcloud credentials ([`identity::key_file`]) or the metadata server; reads files, no network |
+//! | [`token`] | the calls that turn that identity into an access token: OAuth token endpoints ([`token::oauth`]), the metadata server ([`token::metadata`]), Google STS and the IAM credentials API ([`token::federation`]), an `external_account` file's subject token and exchange ([`token::external_account`]); and the docker config metadata may deliver ([`token::dockercfg`]) |
 //! | [`answer`] | the [`Answer`](keyring_api::Answer) in our shape or upstream's: `auth` keys, user name, lifetime (by [`keyring_api::lifetime`]), `cacheKeyType`, and upstream's `KUBE_SIDECAR_CACHE_*` on every answer |
 //! | [`error`] | what can fail, in one line with the likely fix, and its [`BackendError`] |
 //! | [`upstream`] | `auth-provider-gcp`'s command line and environment, and what they set here: under its names, its behaviour ([`Config::upstream`]) |
@@ -36,9 +36,12 @@
 //! [`answer`]. The cache, not this backend, takes refresh jitter off that lifetime, once.
 //!
 //! Where the token comes from is described in [`identity`] and [`token`] (key file,
-//! application default credentials, when `gcp.credentialFiles` lists them: by default under
-//! the own name, never under upstream's names unless the plugin config says so; else the
-//! metadata server, whose address `GCE_METADATA_HOST` can override).
+//! workload identity federation file, application default credentials, when
+//! `gcp.credentialFiles` lists them: by default under the own name, never under upstream's
+//! names unless the plugin config says so; else the metadata server, whose address
+//! `GCE_METADATA_HOST` can override). All of it is our own OAuth on [`keyring_net`]: Google's
+//! `google-cloud-auth` crate was measured and not taken ([`token::external_account`] has the
+//! figures and the reasons).
 //!
 //! # Failure
 //!
@@ -111,7 +114,18 @@ pub const NAME: &str = "gcp";
 /// the upstream plugin it answers for.
 pub static BACKEND: keyring_api::BackendInfo = keyring_api::BackendInfo {
     name: NAME,
-    cache_env: &["GOOGLE_*", "GCE_*", "CLOUDSDK_*", "KUBE_SIDECAR_*"],
+    cache_env: &[
+        "GOOGLE_*",
+        "GCE_*",
+        "CLOUDSDK_*",
+        "KUBE_SIDECAR_*",
+        // An external_account file's aws1 source (identity::AwsEnv).
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ],
     upstream: Some(&upstream::PLUGIN),
 };
 
@@ -176,6 +190,16 @@ impl GcpBackend {
             Ok(Source::AuthorizedUser { path, .. }) => {
                 format!("token: gcloud application default credentials {}", path.display())
             }
+            Ok(Source::ExternalAccount {
+                path,
+                origin,
+                account,
+            }) => format!(
+                "token: workload identity federation, {} {}: {}",
+                origin.describe(),
+                path.display(),
+                account.describe()
+            ),
             Ok(Source::Metadata { .. }) if files.is_empty() => format!(
                 "token: the metadata server at {} (gcp.credentialFiles is empty: GOOGLE_APPLICATION_CREDENTIALS and gcloud's ADC file are not read)",
                 metadata()
@@ -439,7 +463,7 @@ mod tests {
         let env = Env {
             metadata_host: Some("bad host!".into()),
             application_credentials: Some("/nonexistent/key.json".into()),
-            home: None,
+            ..Env::default()
         };
         let p = GcpBackend::with_env(Config::default(), env);
         for image in [

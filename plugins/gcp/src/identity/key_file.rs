@@ -4,17 +4,18 @@
 //! file or a root's `gcloud auth application-default login` must not change whom a drop-in
 //! pulls as):
 //!
-//! 1. `applicationCredentials`: `GOOGLE_APPLICATION_CREDENTIALS` names a file: it must be a
-//!    `service_account` key.
+//! 1. `applicationCredentials`: `GOOGLE_APPLICATION_CREDENTIALS` names a file: a
+//!    `service_account` key or an `external_account` file (workload identity federation,
+//!    [`super::external_account`]).
 //! 2. `gcloud`: `$HOME/.config/gcloud/application_default_credentials.json` exists (the
 //!    file `gcloud auth application-default login` writes): `authorized_user` (a refresh
-//!    token) or `service_account`.
+//!    token), `service_account` or `external_account`.
 //! 3. Otherwise the metadata server's default service account ([`Source::Metadata`]).
 //!
 //! A file that is named or present but unusable is an error, not a reason to fall through:
 //! the operator meant it, and a token for another identity would only fail later as a 403.
-//! Not supported (reported as such): `external_account` (workload identity federation) and
-//! `impersonated_service_account` files, and the `gcloud` CLI (a node has no logged-in
+//! Not supported (reported as such): `impersonated_service_account` and
+//! `external_account_authorized_user` files, and the `gcloud` CLI (a node has no logged-in
 //! gcloud, and spawning it is slow).
 //!
 //! Files are opened without blocking and read up to 1 MiB ([`keyring_api::file::open`]); an
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 use keyring_api::Secret;
 use serde::Deserialize;
 
+use super::external_account::{self, ExternalAccount};
 use super::Env;
 use crate::config::CredentialFile;
 use crate::error::Error;
@@ -66,6 +68,12 @@ pub(crate) enum Source {
     },
     /// gcloud's `authorized_user` application default credentials.
     AuthorizedUser { path: PathBuf, json: Secret<String> },
+    /// Workload identity federation: a subject token traded at Google STS.
+    ExternalAccount {
+        path: PathBuf,
+        origin: Origin,
+        account: Box<ExternalAccount>,
+    },
     /// The metadata server; `key_files`: whether key files would have been read had there
     /// been any (so that a failure's hint names them only where they would help).
     Metadata { key_files: bool },
@@ -205,11 +213,16 @@ fn classify(path: &Path, origin: Origin, json: Secret<String>) -> Result<Source,
             "authorized_user credentials are only read from ~/.config/gcloud/application_default_credentials.json".into(),
             "use a service-account key here, or unset the variable and run gcloud auth application-default login",
         )),
+        Some("external_account") => Ok(Source::ExternalAccount {
+            account: Box::new(external_account::parse(path, origin, &json)?),
+            path: path.to_path_buf(),
+            origin,
+        }),
         Some(other) => Err(file_error(
             origin,
             path,
             format!("credential type {other:?} is not supported"),
-            "use a service_account key file, or the node's metadata server",
+            "use a service_account key or an external_account file, or the node's metadata server",
         )),
         None => Err(file_error(
             origin,
@@ -229,7 +242,7 @@ mod tests {
         Env {
             application_credentials: creds.map(Path::to_path_buf),
             home: home.map(Path::to_path_buf),
-            metadata_host: None,
+            ..Env::default()
         }
     }
 
@@ -329,9 +342,14 @@ mod tests {
                 "no \"type\" field",
             ),
             (
+                "impersonated",
+                Some(r#"{"type":"impersonated_service_account","x":"SECRETKEY"}"#),
+                "\"impersonated_service_account\" is not supported",
+            ),
+            (
                 "external",
-                Some(r#"{"type":"external_account","x":"SECRETKEY"}"#),
-                "\"external_account\" is not supported",
+                Some(r#"{"type":"external_account","client_secret":"SECRETKEY"}"#),
+                "external_account: no audience",
             ),
             (
                 "user",

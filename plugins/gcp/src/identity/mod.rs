@@ -4,12 +4,14 @@
 //! * the pod's service account, when the request carries its token and the service account
 //!   opted in ([`pod`], KEP-4412): its token is to be exchanged at Google STS, then
 //!   optionally for a Google service account it names;
-//! * else the node: a service-account key or gcloud's application default credentials
-//!   ([`key_file`], when `gcp.credentialFiles` lists them), or the metadata server's default
-//!   service account.
+//! * else the node: a service-account key, gcloud's application default credentials or a
+//!   workload identity federation file ([`key_file`], when `gcp.credentialFiles` lists them;
+//!   [`external_account`] checks the last), or the metadata server's default service
+//!   account.
 //!
 //! The calls that turn either into an access token are the `token` module's.
 
+pub mod external_account;
 pub mod key_file;
 pub mod pod;
 
@@ -30,16 +32,48 @@ pub struct Env {
     pub home: Option<PathBuf>,
     /// `GCE_METADATA_HOST`, when set and not empty.
     pub metadata_host: Option<String>,
+    /// What an `external_account` file's `aws1` credential source reads, as Google's
+    /// libraries do.
+    pub aws: AwsEnv,
+    /// `GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1`: an `external_account` file's
+    /// `executable` source may run (Google's rule).
+    pub allow_executables: bool,
+}
+
+/// The AWS variables an `aws1` credential source reads (Google's libraries read these, not
+/// AWS's credential chain): each when set and not empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsEnv {
+    /// `AWS_REGION`.
+    pub region: Option<String>,
+    /// `AWS_DEFAULT_REGION`.
+    pub default_region: Option<String>,
+    /// `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: Option<String>,
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: Option<Secret<String>>,
+    /// `AWS_SESSION_TOKEN`.
+    pub session_token: Option<Secret<String>>,
 }
 
 impl Env {
     /// Reads the process environment.
     pub fn from_process() -> Self {
         let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+        let text = |name| var(name).map(|v| v.to_string_lossy().into_owned());
         Env {
             application_credentials: var("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from),
             home: std::env::home_dir().filter(|h| !h.as_os_str().is_empty()),
-            metadata_host: var("GCE_METADATA_HOST").map(|v| v.to_string_lossy().into_owned()),
+            metadata_host: text("GCE_METADATA_HOST"),
+            aws: AwsEnv {
+                region: text("AWS_REGION"),
+                default_region: text("AWS_DEFAULT_REGION"),
+                access_key_id: text("AWS_ACCESS_KEY_ID"),
+                secret_access_key: text("AWS_SECRET_ACCESS_KEY").map(Secret::new),
+                session_token: text("AWS_SESSION_TOKEN").map(Secret::new),
+            },
+            allow_executables: text("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES").as_deref()
+                == Some("1"),
         }
     }
 }

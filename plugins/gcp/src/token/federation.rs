@@ -24,11 +24,11 @@
 //! Google's error code (never its message or any body) and the likely fix. The pod's token
 //! goes into the STS request body and nowhere else.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use keyring_api::{lifetime, Clock, Deadline, ErrorKind, Secret};
-use keyring_net::http::{header, Method, Request, StatusCode, Uri};
+use keyring_net::http::{header, HeaderValue, Method, Request, StatusCode, Uri};
 use keyring_net::{Failed, FetchError, Fetched, Policy, Route};
 use serde::Deserialize;
 
@@ -77,34 +77,27 @@ pub(crate) async fn exchange(
             format!("identitynamespace:{project}.svc.id.goog:{identity_provider}")
         }
     };
-    let client = Client::new(deadline)?;
+    let client = Client::new(deadline, Endpoints::WorkloadIdentity)?;
     let started = clock.now();
-    let sts_url = wi.sts_endpoint.to_string();
     let body = serde_json::json!({
         "audience": audience,
-        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
-        "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "grant_type": GRANT_TYPE,
+        "requested_token_type": ACCESS_TOKEN_TYPE,
         "scope": SCOPE,
         "subject_token": token.expose(),
         "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
     });
     let body = Secret::new(serde_json::to_vec(&body).unwrap_or_default());
-    let stage = "STS token exchange".to_string();
-    let resp = client
-        .post(&wi.sts_endpoint, None, body.expose(), &stage)
-        .await?;
-    drop(body);
-    if resp.status != StatusCode::OK {
-        return Err(refused(stage, &sts_url, &resp, sts_hint));
-    }
-    let (federated, expires_at) =
-        parse_token_response(&resp.body, started).map_err(|reason| Error::Federation {
-            kind: ErrorKind::Protocol,
-            stage: stage.clone(),
-            url: sts_url.clone(),
-            detail: format!("the answer {reason}"),
-            hint: "check that stsEndpoint points at Google STS".into(),
-        })?;
+    let (federated, expires_at) = sts(
+        &client,
+        &wi.sts_endpoint,
+        Body::Json(body),
+        None,
+        started,
+        "STS token exchange".into(),
+        sts_hint,
+    )
+    .await?;
     let host = wi.sts_endpoint.authority().map_or("", |a| a.as_str());
     tracing::debug!(audience = %audience, "exchanged the service-account token at {host}");
     let Some(email) = impersonate else {
@@ -124,14 +117,104 @@ pub(crate) async fn exchange(
         annotation: GSA_ANNOTATION,
         value: email.to_string(),
     })?;
-    let stage = format!("impersonation of {email}");
-    let body = serde_json::to_vec(&serde_json::json!({ "scope": [SCOPE] })).unwrap_or_default();
-    let resp = client.post(&uri, Some(&federated), &body, &stage).await?;
-    drop(federated);
+    let (token, expires_at) = generate_access_token(
+        &client,
+        &uri,
+        federated,
+        None,
+        format!("impersonation of {email}"),
+        &|status| iam_hint(status, email),
+        clock,
+    )
+    .await?;
+    Ok(AccessToken {
+        token,
+        expires_at,
+        source: format!(
+            "service-account token federated at {host} (audience {audience}), impersonating {email}"
+        ),
+    })
+}
+
+/// OAuth 2.0 token exchange (RFC 8693).
+pub(crate) const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The token type asked of STS: an access token.
+pub(crate) const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// A request body, which may hold a token (wiped when dropped).
+pub(crate) enum Body {
+    /// `application/json`, as upstream's plugin sends STS.
+    Json(Secret<Vec<u8>>),
+    /// `application/x-www-form-urlencoded`, as Google's auth libraries send STS.
+    Form(Secret<String>),
+}
+
+impl Body {
+    fn content_type(&self) -> &'static str {
+        match self {
+            Body::Json(_) => "application/json",
+            Body::Form(_) => "application/x-www-form-urlencoded",
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Json(b) => b.expose(),
+            Body::Form(f) => f.expose().as_bytes(),
+        }
+    }
+}
+
+/// Google STS: posts `body` (with `authorization`, an HTTP Basic client authentication, if
+/// given) to `url` and reads the federated token and its expiry (dated from `started`).
+pub(crate) async fn sts(
+    client: &Client,
+    url: &Uri,
+    body: Body,
+    authorization: Option<&Secret<String>>,
+    started: SystemTime,
+    stage: String,
+    hint: fn(StatusCode, &str) -> String,
+) -> Result<(Secret<String>, SystemTime), Error> {
+    let resp = client.post(url, authorization, &body, &stage).await?;
+    drop(body);
+    let shown = keyring_net::shown_url(&url.to_string());
     if resp.status != StatusCode::OK {
-        return Err(refused(stage, &url, &resp, |status, _| {
-            iam_hint(status, email)
-        }));
+        return Err(refused(stage, &shown, &resp, hint));
+    }
+    parse_token_response(&resp.body, started).map_err(|reason| Error::Federation {
+        kind: ErrorKind::Protocol,
+        stage,
+        url: shown,
+        detail: format!("the answer {reason}"),
+        hint: "check that the endpoint is Google STS".into(),
+    })
+}
+
+/// The IAM credentials API's `generateAccessToken` at `uri`, with the federated token as
+/// bearer, for the cloud-platform scope and `lifetime_secs` (the API's default, one hour,
+/// when `None`): the token and its `expireTime`.
+pub(crate) async fn generate_access_token(
+    client: &Client,
+    uri: &Uri,
+    federated: Secret<String>,
+    lifetime_secs: Option<u64>,
+    stage: String,
+    hint: &dyn Fn(StatusCode) -> String,
+    clock: &Clock,
+) -> Result<(Secret<String>, SystemTime), Error> {
+    let url = keyring_net::shown_url(&uri.to_string());
+    let mut body = serde_json::json!({ "scope": [SCOPE] });
+    if let Some(secs) = lifetime_secs {
+        body["lifetime"] = format!("{secs}s").into();
+    }
+    let body = Body::Json(Secret::new(serde_json::to_vec(&body).unwrap_or_default()));
+    let bearer = Secret::new(format!("Bearer {}", federated.expose()));
+    drop(federated);
+    let resp = client.post(uri, Some(&bearer), &body, &stage).await?;
+    drop(bearer);
+    if resp.status != StatusCode::OK {
+        return Err(refused(stage, &url, &resp, |status, _| hint(status)));
     }
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -144,7 +227,7 @@ pub(crate) async fn exchange(
         stage: stage.clone(),
         url: url.clone(),
         detail: detail.into(),
-        hint: "check that iamCredentialsEndpoint points at the IAM credentials API".into(),
+        hint: "check that the endpoint is the IAM credentials API".into(),
     };
     let g: Generated = serde_json::from_slice(&resp.body)
         .map_err(|_| unusable("the answer is not JSON with accessToken and expireTime"))?;
@@ -154,24 +237,31 @@ pub(crate) async fn exchange(
     let expire_time = rfc3339_unix_seconds(&g.expire_time)
         .ok_or_else(|| unusable("the answer's expireTime is not an RFC 3339 time"))?;
     // A time already past is the answer's lifetime check's to refuse (naming the clock).
-    let expires_at = lifetime::expiry_at_unix(clock.now(), expire_time);
-    Ok(AccessToken {
-        token: g.access_token,
-        expires_at,
-        source: format!(
-            "service-account token federated at {host} (audience {audience}), impersonating {email}"
-        ),
-    })
+    Ok((
+        g.access_token,
+        lifetime::expiry_at_unix(clock.now(), expire_time),
+    ))
+}
+
+/// What a failure's hint tells the operator to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoints {
+    /// `gcp.workloadIdentity`'s.
+    WorkloadIdentity,
+    /// An `external_account` file's.
+    CredentialsFile,
 }
 
 /// The HTTPS (or loopback HTTP) client of one exchange.
-struct Client {
+pub(crate) struct Client {
     inner: keyring_net::Client,
     deadline: Deadline,
+    endpoints: Endpoints,
 }
 
 impl Client {
-    fn new(deadline: Deadline) -> Result<Self, Error> {
+    /// The client of one exchange, every request by `deadline`.
+    pub(crate) fn new(deadline: Deadline, endpoints: Endpoints) -> Result<Self, Error> {
         let inner =
             keyring_net::Client::new(Route::Proxied, POLICY).map_err(|e| Error::Federation {
                 kind: ErrorKind::Misconfigured,
@@ -180,44 +270,62 @@ impl Client {
                 detail: e.to_string(),
                 hint: "install the CA certificates (ca-certificates) or set SSL_CERT_FILE".into(),
             })?;
-        Ok(Client { inner, deadline })
+        Ok(Client {
+            inner,
+            deadline,
+            endpoints,
+        })
     }
 
-    /// POSTs JSON, with a bearer token if given; retries a refused connection and 429/5xx.
+    /// POSTs `body`, with an `Authorization` header if given; retries a refused connection
+    /// and 429/5xx.
     async fn post(
         &self,
         uri: &Uri,
-        bearer: Option<&Secret<String>>,
-        body: &[u8],
+        authorization: Option<&Secret<String>>,
+        body: &Body,
         stage: &str,
     ) -> Result<Fetched, Error> {
-        let make = || {
+        self.send(uri, stage, &|| {
             let mut req = Request::builder()
                 .method(Method::POST)
                 .uri(uri.clone())
-                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_TYPE, body.content_type())
                 .header(header::USER_AGENT, keyring_net::USER_AGENT);
-            if let Some(t) = bearer {
-                req = req.header(header::AUTHORIZATION, format!("Bearer {}", t.expose()));
+            if let Some(a) = authorization {
+                let mut value = HeaderValue::from_str(a.expose())
+                    .unwrap_or_else(|_| HeaderValue::from_static(""));
+                value.set_sensitive(true);
+                req = req.header(header::AUTHORIZATION, value);
             }
-            req.body(Bytes::copy_from_slice(body).into())
-        };
+            req.body(Bytes::copy_from_slice(body.bytes()).into())
+        })
+        .await
+    }
+
+    /// Sends what `make` builds (once per attempt); retries a refused connection and 429/5xx.
+    /// Errors name `uri` without its query.
+    pub(crate) async fn send(
+        &self,
+        uri: &Uri,
+        stage: &str,
+        make: &(dyn Fn() -> Result<keyring_net::Req, keyring_net::http::Error> + Sync),
+    ) -> Result<Fetched, Error> {
         self.inner
-            .send(
-                self.deadline,
-                &make,
-                &keyring_net::server_error_or_throttled,
-            )
+            .send(self.deadline, make, &keyring_net::server_error_or_throttled)
             .await
-            .map_err(|cause| unreachable(stage, uri, cause))
+            .map_err(|cause| unreachable(stage, uri, cause, self.endpoints))
     }
 }
 
-fn unreachable(stage: &str, uri: &Uri, failed: Failed) -> Error {
-    let hint = match failed.cause {
-        FetchError::Tls(_) => "the server's certificate is not trusted: install the CA certificates (ca-certificates), and for a TLS-inspecting proxy add its CA (or point SSL_CERT_FILE at a bundle with it)",
-        FetchError::Request(_) => "check the endpoint in gcp.workloadIdentity",
-        _ => "check that the node reaches Google APIs (firewall, Private Google Access) and the endpoints in gcp.workloadIdentity",
+fn unreachable(stage: &str, uri: &Uri, failed: Failed, endpoints: Endpoints) -> Error {
+    let hint = match (&failed.cause, endpoints) {
+        (FetchError::Tls(_), _) => "the server's certificate is not trusted: install the CA certificates (ca-certificates), and for a TLS-inspecting proxy add its CA (or point SSL_CERT_FILE at a bundle with it)",
+        (FetchError::TooLarge(_), _) => "the endpoint is not the one meant: check the URL",
+        (FetchError::Request(_), Endpoints::WorkloadIdentity) => "check the endpoint in gcp.workloadIdentity",
+        (FetchError::Request(_), Endpoints::CredentialsFile) => "check the URLs in the external_account file",
+        (_, Endpoints::WorkloadIdentity) => "check that the node reaches Google APIs (firewall, Private Google Access) and the endpoints in gcp.workloadIdentity",
+        (_, Endpoints::CredentialsFile) => "check that the node reaches the endpoint (firewall, Private Google Access, the proxy) and the URLs in the external_account file",
     };
     Error::Federation {
         kind: match failed.cause {
@@ -225,7 +333,7 @@ fn unreachable(stage: &str, uri: &Uri, failed: Failed) -> Error {
             _ => ErrorKind::Unavailable,
         },
         stage: stage.into(),
-        url: uri.to_string(),
+        url: keyring_net::shown_url(&uri.to_string()),
         detail: failed.to_string(),
         hint: hint.into(),
     }

@@ -4,7 +4,9 @@
 //! * the node's key file or gcloud credentials: an OAuth token endpoint ([`oauth`]);
 //! * the node without files: the metadata server's default service account ([`metadata`]);
 //! * the pod's service-account token: Google STS, then optionally the IAM credentials API
-//!   ([`federation`]).
+//!   ([`federation`]);
+//! * the node's `external_account` file: its subject token, then the same two calls
+//!   ([`external_account`]).
 //!
 //! The metadata server is also where `gcp.dockercfg` reads docker credentials ([`dockercfg`]).
 //! Every request goes through [`keyring_net`] and ends by the invocation's deadline; no
@@ -15,6 +17,7 @@
 //! the answer's lifetime check (which names the node's clock).
 
 pub mod dockercfg;
+pub mod external_account;
 pub mod federation;
 pub mod metadata;
 pub mod oauth;
@@ -66,6 +69,11 @@ pub(crate) async fn fetch(
         Identity::Node(Source::AuthorizedUser { path, json }) => {
             oauth::authorized_user(&path, &json, clock, deadline).await
         }
+        Identity::Node(Source::ExternalAccount {
+            path,
+            origin,
+            account,
+        }) => external_account::fetch(&path, origin, &account, env, clock, deadline).await,
         Identity::Pod {
             wi,
             token,
