@@ -1824,6 +1824,67 @@ fn upstream_a_credential_process_slower_than_ten_seconds_still_answers() {
     assert_no_secret(&out, &["process-secret-canary"]);
 }
 
+/// A profile assuming a role on top of a `credential_process` profile (`source_profile`), as
+/// the SDK's profile chain does it: the process's keys sign `sts:AssumeRole` (with the role's
+/// `external_id` and `role_session_name`), the role's sign the ECR call. The process is run
+/// by kubelet-keyring now, not by the SDK; the chain above it must not change.
+#[test]
+fn a_role_over_a_credential_process_profile_is_assumed_with_the_process_keys() {
+    let ecr = ecr_fake("role-password", Some(TEST_NOW + 12 * 3600));
+    let sts = aws_fake(|_| {
+        (
+            200,
+            "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult>\
+             <Credentials><AccessKeyId>AKIDASSUMED</AccessKeyId><SecretAccessKey>assumed-secret-canary</SecretAccessKey>\
+             <SessionToken>assumed-session-canary</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration></Credentials>\
+             <AssumedRoleUser><AssumedRoleId>AROAEXAMPLE:pulls</AssumedRoleId><Arn>arn:aws:sts::111111111111:assumed-role/pull/pulls</Arn></AssumedRoleUser>\
+             </AssumeRoleResult></AssumeRoleResponse>"
+                .into(),
+        )
+    });
+    let s = Sandbox::new();
+    let config = s.tmp.path().join("aws-config");
+    write(
+        &config,
+        "[default]\nrole_arn = arn:aws:iam::111111111111:role/pull\nsource_profile = keys\n\
+         external_id = ext-1\nrole_session_name = pulls\n\
+         [profile keys]\ncredential_process = printf '{\"Version\":1,\"AccessKeyId\":\"AKIDPROCESS\",\"SecretAccessKey\":\"process-secret-canary\",\"SessionToken\":\"process-session-canary\",\"Expiration\":\"2030-01-01T00:00:00Z\"}'\n",
+    );
+    let mut cmd = upstream_command(&s, false);
+    cmd.env("AWS_CONFIG_FILE", &config)
+        .env("AWS_ENDPOINT_URL_ECR", ecr.base())
+        .env("AWS_ENDPOINT_URL_STS", sts.base())
+        .env("KUBELET_KEYRING_NO_CACHE", "1");
+    let out = run_with(
+        cmd,
+        request(VERSIONS[0], &format!("{SA_HOST}/app")).as_bytes(),
+    );
+    assert_eq!(
+        creds(&stdout_json(&out), SA_HOST).1,
+        "role-password",
+        "{}",
+        stderr(&out)
+    );
+    let assumed = sts.requests();
+    assert_eq!(assumed.len(), 1, "{assumed:?}");
+    assert_eq!(signer(&assumed[0]), "AKIDPROCESS");
+    let form = form_pairs(&String::from_utf8_lossy(&assumed[0].body));
+    assert_eq!(form["Action"], "AssumeRole");
+    assert_eq!(form["RoleArn"], "arn:aws:iam::111111111111:role/pull");
+    assert_eq!(form["ExternalId"], "ext-1");
+    assert_eq!(form["RoleSessionName"], "pulls");
+    assert_eq!(signer(&ecr.requests()[0]), "AKIDASSUMED");
+    assert_no_secret(
+        &out,
+        &[
+            "process-secret-canary",
+            "process-session-canary",
+            "assumed-secret-canary",
+            "assumed-session-canary",
+        ],
+    );
+}
+
 /// Point 6. The Go SDK reads keys under two more names (`AWS_ACCESS_KEY`, `AWS_SECRET_KEY`)
 /// and the profile from `AWS_DEFAULT_PROFILE` when `AWS_PROFILE` is not set; the Rust SDK
 /// reads neither, so a node configured that way would change identity (or have none) after

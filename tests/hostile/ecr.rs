@@ -364,3 +364,114 @@ fn an_ecr_expiry_beyond_any_clock_is_clamped_and_one_before_the_epoch_is_expired
     let err = stderr(&out);
     assert!(err.contains("s ago by this node's clock"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------
+// #12: a credential_process that hangs is killed with its children when its time is up.
+
+/// The pids listed in `file` (one a line) that are still running: not gone and not a zombie
+/// waiting for a reaper that is not ours.
+fn alive(file: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                !s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Kills what is left of the pids in its file when dropped, so a failing run leaves no
+/// `sleep 1000` behind.
+struct Reap(std::path::PathBuf);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        for pid in alive(&self.0) {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid])
+                .status();
+        }
+    }
+}
+
+/// A `credential_process` that never answers and starts a child that never ends either:
+/// the invocation ends in one line within its (shortened) deadline, and neither the process
+/// nor its children outlive it. The old code (the SDK's provider, dropped at its timeout)
+/// left all three running, one more set per pull.
+#[test]
+fn a_hanging_credential_process_is_killed_with_its_children_when_its_time_is_up() {
+    let s = Sandbox::new();
+    let pids = s.tmp.path().join("pids");
+    let _reap = Reap(pids.clone());
+    let script = s.tmp.path().join("hang.sh");
+    let p = pids.display();
+    write(
+        &script,
+        &format!(
+            "#!/bin/sh\necho $$ >> '{p}'\nsleep 1000 &\necho $! >> '{p}'\nsleep 1000 &\necho $! >> '{p}'\nwait\n"
+        ),
+    );
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let config = s.tmp.path().join("aws-config");
+    write(
+        &config,
+        &format!("[default]\ncredential_process = {}\n", script.display()),
+    );
+    let ecr = closed_port_url();
+    let mut cmd = s.command(&["--no-cache"]);
+    cmd.env("AWS_CONFIG_FILE", &config)
+        .env("AWS_ENDPOINT_URL_ECR", &ecr)
+        .env("KUBELET_KEYRING_TEST_DEADLINE", "4s");
+    let mut child = cmd.spawn().expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(request(VERSIONS[0], &format!("{HOST}/app")).as_bytes())
+        .expect("write");
+    let (out, took) = crate::common::process::wait_within(child, Duration::from_secs(30))
+        .expect("still running after 30s");
+    let line = assert_one_line_exit(&out, 1, &[]);
+    assert!(line.contains("credential_process"), "{line}");
+    assert!(took < Duration::from_secs(5), "took {took:?}: {line}");
+    let started = std::fs::read_to_string(&pids).unwrap_or_default();
+    assert_eq!(started.lines().count(), 3, "{started:?}: {line}");
+    // SIGKILL lands at once; a moment for the kernel all the same.
+    let until = Instant::now() + Duration::from_secs(2);
+    while !alive(&pids).is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(alive(&pids), Vec::<String>::new(), "still running: {line}");
+}
+
+/// A `credential_process` that fails is one line saying how much it wrote on stderr, never
+/// what: its diagnostics may quote a secret. The old code (the SDK's provider) put its
+/// stderr in the line.
+#[test]
+fn a_failing_credential_processs_stderr_is_never_quoted() {
+    let s = Sandbox::new();
+    let config = s.tmp.path().join("aws-config");
+    write(
+        &config,
+        "[default]\ncredential_process = echo 'login refused: password hunter2-canary' >&2; exit 1\n",
+    );
+    let ecr = closed_port_url();
+    let env = [
+        ("AWS_CONFIG_FILE", config.to_str().expect("utf-8")),
+        ("AWS_ENDPOINT_URL_ECR", ecr.as_str()),
+    ];
+    let (out, _) = run(&s, &request(VERSIONS[0], &format!("{HOST}/app")), &env);
+    let line = assert_one_line_exit(&out, 1, &["hunter2-canary", "login refused"]);
+    assert!(
+        line.contains("external process exited with code exit status: 1")
+            && line.contains("Stderr: 39 bytes, not shown"),
+        "{line}"
+    );
+}

@@ -7,28 +7,38 @@
 //!   search, as upstream: the node's credentials, not the config's or [`ROLE_ENV`]'s role
 //!   (blank is taken as empty, where upstream would send it to STS and fail).
 //! * The node's credentials ([`credentials`] with [`Identity::Node`]): the SDK's default
-//!   chain (env, profile incl. `credential_process`, SSO and assume-role, web identity, ECS / EKS
-//!   Pod Identity, EC2 IMDSv2), resolved first and on their own so that a failure there is
-//!   reported as a credentials problem, within the time the call leaves them
+//!   chain (env, profile incl. SSO and assume-role, web identity, ECS / EKS Pod Identity,
+//!   EC2 IMDSv2), resolved first and on their own so that a failure there is reported as a
+//!   credentials problem, within the time the call leaves them
 //!   ([`crate::sdk::credentials_budget`]). Keys in the environment, the chain's first link,
 //!   are taken without building the rest of it; as in the Go SDK, `AWS_ACCESS_KEY` and
 //!   `AWS_SECRET_KEY` stand in for `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, and
-//!   `AWS_DEFAULT_PROFILE` for `AWS_PROFILE` ([`crate::sdk::profile_name`]).
+//!   `AWS_DEFAULT_PROFILE` for `AWS_PROFILE` ([`crate::sdk::profile_name`]). When the
+//!   environment has no keys and the profile's chain rests on a `credential_process`, the
+//!   profile link (the chain's next) is ours ([`credential_process`]): the process runs
+//!   bounded and is killed with its process group when the credentials' time passes, with
+//!   the SDK's semantics otherwise; every other profile stays the SDK's.
 //! * A pod's role ([`Identity::WebIdentity`]): `sts:AssumeRoleWithWebIdentity` with the
 //!   token ([`sts`]); the node's credentials are then not looked up at all.
 
+mod credential_process;
 mod sts;
 
-use std::time::Duration;
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime};
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::provider_config::ProviderConfig;
 use aws_config::Region;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
+use aws_runtime::env_config::file::EnvConfigFiles;
 use aws_sdk_ecr::config::SharedHttpClient;
+use aws_types::os_shim_internal::{Env, Fs};
+use aws_types::sdk_config::SdkConfig;
 use keyring_api::backend::Query;
-use keyring_api::Secret;
+use keyring_api::{Deadline, Secret};
 
 use crate::config::{self, Config};
 use crate::error::Error;
@@ -139,17 +149,22 @@ pub(crate) fn node_source() -> &'static str {
 }
 
 /// The credentials that sign the call, through `http`, in `region` (STS's, and the chain's
-/// for regional endpoints), within `within`.
+/// for regional endpoints), within `within`; `now` is the clock's.
 pub(crate) async fn credentials(
     identity: &Identity,
     http: &SharedHttpClient,
     region: &Region,
     within: Duration,
+    now: SystemTime,
 ) -> Result<Credentials, Error> {
     match identity {
         Identity::Node => match env_credentials().await {
-            Some(c) => Ok(c),
-            None => node_credentials(http, region, within).await,
+            Ok(c) => Ok(c),
+            Err(e) => {
+                // The chain goes past the environment only when it had nothing at all.
+                let past_env = matches!(e, CredentialsError::CredentialsNotLoaded(_));
+                node_credentials(http, region, within, now, past_env).await
+            }
         },
         Identity::WebIdentity {
             role_arn,
@@ -164,15 +179,15 @@ pub(crate) async fn credentials(
 /// whole chain costs more than anything else before the request (its web-identity link builds
 /// an STS client: endpoint rules, the partition table, a regex; 17% of a cold fetch's
 /// instructions, bench/ecr.sh PROFILE), and with keys in the environment the chain never asks
-/// any other link. No answer, or an error, goes to [`node_credentials`], whose chain starts
-/// with this same backend and so gives the same answer or error.
-async fn env_credentials() -> Option<Credentials> {
+/// any other link. No answer, or an error (the SDK's, returned), goes to [`node_credentials`],
+/// whose chain starts with this same backend and so gives the same answer or error.
+async fn env_credentials() -> Result<Credentials, CredentialsError> {
     match aws_config::environment::EnvironmentVariableCredentialsProvider::new()
         .provide_credentials()
         .await
     {
-        Ok(c) => Some(c),
-        Err(_) => go_alias_credentials(&|k| std::env::var(k).ok()),
+        Ok(c) => Ok(c),
+        Err(e) => go_alias_credentials(&|k| std::env::var(k).ok()).ok_or(e),
     }
 }
 
@@ -192,12 +207,21 @@ fn go_alias_credentials(env: &dyn Fn(&str) -> Option<String>) -> Option<Credenti
     Some(Credentials::new(id, secret, session, None, "Environment"))
 }
 
-/// The node's credentials from the SDK's default chain, within `within`.
+/// The node's credentials from the SDK's default chain, within `within`. With `past_env`
+/// (the environment had no keys) a profile resting on a `credential_process` is answered by
+/// [`profile_process`] instead, as the chain's profile link would answer it.
 async fn node_credentials(
     http: &SharedHttpClient,
     region: &Region,
     within: Duration,
+    now: SystemTime,
+    past_env: bool,
 ) -> Result<Credentials, Error> {
+    if past_env {
+        if let Some(chain) = process_profile().await {
+            return profile_process(&chain, http, region, within, now).await;
+        }
+    }
     let provider_config = ProviderConfig::default()
         .with_http_client(http.clone())
         .with_region(Some(region.clone()));
@@ -211,6 +235,48 @@ async fn node_credentials(
     }
     let chain = chain.build().await;
     match tokio::time::timeout(within, chain.provide_credentials()).await {
+        Err(_) => Err(Error::CredentialsTimeout { within }),
+        Ok(Err(e)) => Err(Error::credentials(&e, within)),
+        Ok(Ok(c)) => Ok(c),
+    }
+}
+
+/// The selected profile's chain, loaded as the SDK's profile link loads it (the same files,
+/// `AWS_PROFILE`, else [`sdk::profile_name`]), when its base is a `credential_process`. A
+/// profile that cannot be loaded is left to the SDK, which says why.
+async fn process_profile() -> Option<credential_process::ProcessChain> {
+    let set = aws_config::profile::load(
+        &Fs::real(),
+        &Env::real(),
+        &EnvConfigFiles::default(),
+        sdk::profile_name().map(Cow::Owned),
+    )
+    .await
+    .ok()?;
+    credential_process::find(&set)
+}
+
+/// The credentials of a profile chain resting on a `credential_process`, within `within`:
+/// the process is killed with its group when that time passes.
+async fn profile_process(
+    chain: &credential_process::ProcessChain,
+    http: &SharedHttpClient,
+    region: &Region,
+    within: Duration,
+    now: SystemTime,
+) -> Result<Credentials, Error> {
+    let deadline = Deadline::after(within);
+    // STS's settings, only when a role is assumed on top of the process.
+    let sdk = match chain.roles.is_empty() {
+        true => SdkConfig::builder().build(),
+        false => {
+            sdk::loader(http.clone(), region.clone(), within)
+                .no_credentials()
+                .load()
+                .await
+        }
+    };
+    match tokio::time::timeout(within, chain.credentials(&sdk, deadline, now)).await {
         Err(_) => Err(Error::CredentialsTimeout { within }),
         Ok(Err(e)) => Err(Error::credentials(&e, within)),
         Ok(Ok(c)) => Ok(c),

@@ -55,7 +55,7 @@
 //! | [`host`] | which images are mine ([`Route`]: mirror, Public, private host, other host) and which call gets their token; no I/O |
 //! | [`error`] | every failure and its one-line wording, into [`BackendError`] |
 //! | [`sdk`] | the AWS SDK's set-up for one call: the HTTP client from keyring-net's policy, bounds, the files it reads, endpoint overrides |
-//! | [`identity`] | whom we sign as: the node's credentials chain, or `identity::sts`, the pod's token exchanged for a role |
+//! | [`identity`] | whom we sign as: the node's credentials chain (a `credential_process` profile run by `identity::credential_process`), or `identity::sts`, the pod's token exchanged for a role |
 //! | [`token`] | the `GetAuthorizationToken` call (ECR, ECR Public), its runtime, budget and endpoint |
 //! | [`answer`] | the [`keyring_api::Answer`]: decoded user and password, lifetime, key |
 //! | [`upstream`] | `ecr-credential-provider`'s command line and environment, `configure` |
@@ -203,6 +203,7 @@ impl Backend for EcrBackend {
             &identity,
             query.deadline,
             self.config.go_proxy_variables,
+            query.clock.now(),
         )
         .map_err(failed)?;
         let mut answer =

@@ -21,6 +21,8 @@
 //! * The registry ID is not sent: `registryIds` is deprecated, and the token is good for
 //!   every registry the identity may read in the region.
 
+use std::time::SystemTime;
+
 use aws_config::Region;
 use aws_types::sdk_config::SdkConfig;
 use keyring_api::{Deadline, Secret};
@@ -44,15 +46,16 @@ pub(crate) struct Token {
 }
 
 /// Gets a token by `deadline` at the latest; `go_proxy_variables` as in
-/// [`sdk::proxy_config`].
+/// [`sdk::proxy_config`]; `now` is the query's clock's.
 pub(crate) fn fetch(
     call: &Call,
     identity: &Identity,
     deadline: Deadline,
     go_proxy_variables: bool,
+    now: SystemTime,
 ) -> Result<Token, Error> {
     keyring_api::quiet::run("keyring_ecr", || {
-        fetch_blocking(call, identity, deadline, go_proxy_variables)
+        fetch_blocking(call, identity, deadline, go_proxy_variables, now)
     })
 }
 
@@ -61,12 +64,13 @@ fn fetch_blocking(
     identity: &Identity,
     deadline: Deadline,
     go_proxy_variables: bool,
+    now: SystemTime,
 ) -> Result<Token, Error> {
     let runtime = keyring_net::Blocking::new().map_err(Error::Runtime)?;
     // The invocation's budget is the call's: each step takes its share in fetch_async.
     let limit = deadline.remaining();
     let result = runtime.block_on(async {
-        let fetching = fetch_async(call, identity, deadline, go_proxy_variables);
+        let fetching = fetch_async(call, identity, deadline, go_proxy_variables, now);
         match tokio::time::timeout(limit, fetching).await {
             Ok(result) => result,
             Err(_) => Err(Error::Deadline {
@@ -84,6 +88,7 @@ async fn fetch_async(
     identity: &Identity,
     deadline: Deadline,
     go_proxy_variables: bool,
+    now: SystemTime,
 ) -> Result<Token, Error> {
     let started = std::time::Instant::now();
     sdk::check_files()?;
@@ -111,6 +116,7 @@ async fn fetch_async(
         &http,
         &Region::new(identity_region),
         sdk::credentials_budget(deadline),
+        now,
     )
     .await?;
     tracing::debug!(elapsed = ?started.elapsed(), "AWS credentials resolved");
