@@ -8,25 +8,24 @@
 //! and no credentials must both be refused, which proves the registry really checks.
 //!
 //! The tools (`docker-registry`, `skopeo`, `htpasswd`, `openssl`) come from
-//! `scripts/install-test-deps.sh`. These are peer tests (`crate::common::peer`): they run with
-//! `KEYRING_PEER_TESTS=1`, and there a missing tool fails the test, it never skips. Every child runs with a cleared environment, a temp HOME, temp config files and a
+//! `scripts/install-test-deps.sh`. These are peer tests (`#[ignore = "needs ..."]`, see
+//! `crate::common`): a missing tool fails the test, it never skips. Every child runs with a
+//! cleared environment, a temp HOME, temp config files and a
 //! temp credential cache (`KUBELET_KEYRING_CACHE_DIR`), so the machine's own docker,
 //! containers and kubelet files and its cache play no part. Every wait is bounded, and the
 //! registry is killed by a drop guard, on success and on panic alike.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::common::peer;
+use crate::common::{free_port, go_secs, peer, run_within, sha256_hex, write};
 use base64::Engine as _;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
 /// The three request/response versions the kubelet speaks.
@@ -54,14 +53,14 @@ struct Tools {
 }
 
 impl Tools {
-    /// Every tool, when the peer tests are on (see `crate::common::peer`); `None` when they are off.
-    fn require() -> Option<Tools> {
-        Some(Tools {
-            registry: peer("docker-registry", "the Debian package docker-registry")?,
-            skopeo: peer("skopeo", "the Debian package skopeo")?,
-            htpasswd: peer("htpasswd", "the Debian package apache2-utils")?,
-            openssl: peer("openssl", "the Debian package openssl")?,
-        })
+    /// Every tool (see `crate::common::peer`).
+    fn require() -> Tools {
+        Tools {
+            registry: peer("docker-registry", "the Debian package docker-registry"),
+            skopeo: peer("skopeo", "the Debian package skopeo"),
+            htpasswd: peer("htpasswd", "the Debian package apache2-utils"),
+            openssl: peer("openssl", "the Debian package openssl"),
+        }
     }
 }
 
@@ -72,59 +71,21 @@ struct Output {
     stderr: String,
 }
 
-/// Runs `cmd` to completion within [`CHILD_TIMEOUT`], feeding it `stdin`, reading both pipes
-/// on their own threads so a chatty child cannot block. Kills it and panics on timeout.
-fn run(cmd: &mut Command, stdin: &[u8], what: &str) -> Output {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let mut pipe_in = child.stdin.take().expect("stdin is piped");
-    let input = stdin.to_vec();
-    let writer = thread::spawn(move || {
-        // A child that exits without reading gives EPIPE: its exit status tells the story.
-        let _ = pipe_in.write_all(&input);
-    });
-    let mut pipe_out = child.stdout.take().expect("stdout is piped");
-    let mut pipe_err = child.stderr.take().expect("stderr is piped");
-    let out = thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe_out.read_to_end(&mut buf);
-        buf
-    });
-    let err = thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe_err.read_to_end(&mut buf);
-        buf
-    });
-    let deadline = Instant::now() + CHILD_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{what} did not finish within {CHILD_TIMEOUT:?}; killed");
-            }
-            Err(e) => panic!("cannot wait for {what}: {e}"),
-        }
-    };
-    let _ = writer.join();
-    let stdout = out.join().expect("stdout reader");
-    let stderr = String::from_utf8_lossy(&err.join().expect("stderr reader")).into_owned();
+/// Runs `cmd` to completion within [`CHILD_TIMEOUT`], feeding it `stdin`
+/// ([`run_within`]). Kills it and panics on timeout.
+fn run(cmd: &mut Command, stdin: &str, what: &str) -> Output {
+    let out = run_within(cmd, stdin, CHILD_TIMEOUT)
+        .unwrap_or_else(|| panic!("{what} did not finish within {CHILD_TIMEOUT:?}; killed"));
     Output {
-        status,
-        stdout,
-        stderr,
+        status: out.status,
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
 /// Runs `cmd` and panics with its stderr unless it succeeds.
 fn run_ok(cmd: &mut Command, what: &str) -> Output {
-    let out = run(cmd, b"", what);
+    let out = run(cmd, "", what);
     assert!(
         out.status.success(),
         "{what} failed ({}): {}",
@@ -144,28 +105,9 @@ fn tool(program: &Path, home: &Path) -> Command {
     cmd
 }
 
-/// A port on 127.0.0.1 that was free a moment ago (the registry start retries on a clash).
-fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn mkdir(path: PathBuf) -> PathBuf {
     fs::create_dir_all(&path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
     path
-}
-
-fn write(path: &Path, bytes: impl AsRef<[u8]>) {
-    fs::write(path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
 /// The TLS files: `ca_dir` holds only `ca.crt` (skopeo reads every `*.crt`/`*.key` there).
@@ -280,7 +222,7 @@ fn start_registry(tools: &Tools, dir: &Path, tls: &Tls, htpasswd: &Path) -> Regi
         let port = free_port();
         write(
             &config,
-            format!(
+            &format!(
                 "version: 0.1\n\
                  log:\n  level: info\n  accesslog:\n    disabled: true\n\
                  storage:\n  filesystem:\n    rootdirectory: {storage}\n\
@@ -355,7 +297,7 @@ fn build_oci_layout(dir: &Path) -> String {
     let blobs = mkdir(dir.join("blobs/sha256"));
     let blob = |bytes: &[u8]| -> (String, usize) {
         let hex = sha256_hex(bytes);
-        write(&blobs.join(&hex), bytes);
+        fs::write(blobs.join(&hex), bytes).expect("write a blob");
         (format!("sha256:{hex}"), bytes.len())
     };
     let (layer_digest, layer_size) = blob(&tar_one_file("hello.txt", b"kubelet-keyring e2e\n"));
@@ -391,7 +333,7 @@ fn build_oci_layout(dir: &Path) -> String {
             "annotations": {"org.opencontainers.image.ref.name": TAG},
         }],
     });
-    write(&dir.join("index.json"), index.to_string());
+    write(&dir.join("index.json"), &index.to_string());
     write(&dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#);
     manifest_digest
 }
@@ -420,9 +362,8 @@ struct Fixture {
 }
 
 impl Fixture {
-    /// `None` when the peer tests are off.
-    fn start() -> Option<Fixture> {
-        let tools = Tools::require()?;
+    fn start() -> Fixture {
+        let tools = Tools::require();
         let dir = tempfile::Builder::new()
             .prefix("keyring-registry-e2e-")
             .tempdir()
@@ -442,7 +383,7 @@ impl Fixture {
             tool(&tools.htpasswd, base).args(["-Bbn", USER, &password]),
             "htpasswd -Bbn",
         );
-        write(&htpasswd, &entry.stdout);
+        fs::write(&htpasswd, &entry.stdout).expect("write htpasswd");
 
         let registry = start_registry(&tools, base, &tls, &htpasswd);
 
@@ -498,7 +439,7 @@ impl Fixture {
             "skopeo copy (push)",
         );
         fixture.write_docker_config();
-        Some(fixture)
+        fixture
     }
 
     /// `127.0.0.1:PORT`, the registry host as images name it.
@@ -529,7 +470,7 @@ impl Fixture {
         });
         let docker = mkdir(self.home.join(".docker"));
         let path = docker.join("config.json");
-        write(&path, config.to_string());
+        write(&path, &config.to_string());
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod 600");
     }
 
@@ -562,7 +503,7 @@ impl Fixture {
             cmd.arg("--creds").arg(creds);
         }
         cmd.arg(format!("docker://{}", self.reference()));
-        run(&mut cmd, b"", "skopeo inspect")
+        run(&mut cmd, "", "skopeo inspect")
     }
 
     /// Runs the binary on a request for `127.0.0.1:PORT/e2e/tiny` in `api_version`.
@@ -579,7 +520,7 @@ impl Fixture {
             .current_dir(&self.cwd)
             .arg("--root-dir")
             .arg(&self.root_dir);
-        run(&mut cmd, request.to_string().as_bytes(), "kubelet-keyring")
+        run(&mut cmd, &request.to_string(), "kubelet-keyring")
     }
 
     /// Checks a response in `api_version` and returns its one (username, password). A `fresh`
@@ -617,9 +558,8 @@ impl Fixture {
         if fresh {
             assert_eq!(duration, "5m0s");
         } else {
-            let secs = go_duration_secs(duration);
             assert!(
-                secs.is_some_and(|s| s > 0.0 && s <= 300.0),
+                (1..=300).contains(&go_secs(duration)),
                 "cacheDuration {duration:?} is not within (0, 5m0s]"
             );
         }
@@ -637,13 +577,6 @@ impl Fixture {
     }
 }
 
-/// Seconds in a Go duration of minutes and seconds (`5m0s`, `4m59s`, `59.5s`).
-fn go_duration_secs(text: &str) -> Option<f64> {
-    let rest = text.strip_suffix('s')?;
-    let (minutes, seconds) = rest.split_once('m').unwrap_or(("0", rest));
-    Some(minutes.parse::<u32>().ok().map(f64::from)? * 60.0 + seconds.parse::<f64>().ok()?)
-}
-
 /// A refusal must come from the registry's auth, not from TLS or a missing image.
 fn assert_refused(out: &Output, what: &str) {
     assert!(!out.status.success(), "skopeo inspect {what} succeeded");
@@ -656,10 +589,9 @@ fn assert_refused(out: &Output, what: &str) {
 }
 
 #[test]
+#[ignore = "needs docker-registry and skopeo"]
 fn docker_config_credentials_open_the_real_registry() {
-    let Some(fx) = Fixture::start() else {
-        return;
-    };
+    let fx = Fixture::start();
     let out = fx.ask(API_VERSIONS[0]);
     let (username, password) = fx.expect_answer(API_VERSIONS[0], &out, true);
     assert_eq!(username, USER);
@@ -686,10 +618,9 @@ fn docker_config_credentials_open_the_real_registry() {
 }
 
 #[test]
+#[ignore = "needs docker-registry and skopeo"]
 fn every_api_version_is_answered_in_kind_with_working_credentials() {
-    let Some(fx) = Fixture::start() else {
-        return;
-    };
+    let fx = Fixture::start();
     // The first answer is fresh; the others may come from the cache, which must still answer
     // in the version asked.
     for (i, api_version) in API_VERSIONS.into_iter().enumerate() {

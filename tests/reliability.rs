@@ -220,36 +220,6 @@ fn a_cache_dir_owned_by_someone_else_is_refused() {
     assert_eq!(fs::read_dir(&s.cache).unwrap().count(), 0);
 }
 
-/// Runs `cmd` with `stdin`, killing it after `limit`: `None` when it had to be killed.
-fn run_within(
-    mut cmd: Command,
-    stdin: &str,
-    limit: std::time::Duration,
-) -> Option<std::process::Output> {
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let _ = child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes());
-    let started = std::time::Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    Some(child.wait_with_output().expect("output"))
-}
-
 fn mkfifo(path: &std::path::Path) {
     let made = Command::new("mkfifo")
         .arg(path)
