@@ -256,7 +256,7 @@ fn the_deb_holds_the_files_and_metadata_and_no_maintainer_scripts() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     control.sort();
-    // cargo-deb writes no md5sums (lintian: info only); never a maintainer script.
+    // dpkg-deb writes no md5sums by itself (lintian: info only); never a maintainer script.
     assert!(control.contains(&"control".to_string()), "{control:?}");
     assert!(
         control.iter().all(|f| f == "control" || f == "md5sums"),
@@ -320,7 +320,7 @@ fn the_rpm_holds_the_same_files_with_the_same_bytes_as_the_deb() {
     assert_eq!(q("%{LICENSE}"), "Apache-2.0");
     assert_eq!(q("%{ARCH}"), std::env::consts::ARCH);
     // The only scriptlets: the upstream names' symlinks, made on install and removed on
-    // erase (cargo-generate-rpm cannot package a symlink).
+    // erase (scripts/package.sh).
     let scripts = stdout(run("rpm", &["-qp", "--scripts", p(&pk.rpm)]));
     // rpm prints `postinstall scriptlet:` or `... scriptlet (using /bin/sh):` by version.
     let sections: Vec<&str> = scripts
