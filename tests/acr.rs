@@ -18,6 +18,7 @@ use crate::common::azure::{
     aad_token, arc_key_file, claims, jwt, now_s, refresh_token, Fake, Script, Seen, CLIENT, LOGIN,
     TENANT, USERNAME,
 };
+use crate::common::tls::openssl;
 use crate::common::Sandbox;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -106,9 +107,7 @@ fn auth(out: &Output) -> BTreeMap<String, (String, String)> {
 /// `cacheDuration` in seconds.
 fn cache_seconds(out: &Output) -> u64 {
     let v = crate::common::stdout_json(out);
-    let d = v["cacheDuration"].as_str().expect("cacheDuration");
-    let ns = keyring_api::duration::parse(d).expect("a Go duration");
-    u64::try_from(ns).expect("non-negative") / 1_000_000_000
+    crate::common::go_secs(v["cacheDuration"].as_str().expect("cacheDuration"))
 }
 
 /// Exit 1, one line on stderr containing every `needles`, and none of `secrets`.
@@ -349,21 +348,6 @@ fn service_principal_secret_is_never_handed_out() {
     );
     assert_eq!(auth(&out)[LOGIN].1, refresh);
     assert_eq!(assert_aad(&fake).form["client_secret"], SECRET);
-}
-
-/// Runs the openssl CLI; fails loudly when it is missing.
-fn openssl(args: &[&str], dir: &Path) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl CLI is needed for the certificate tests (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 /// Checks the client assertion a certificate credential sent: header, claims, and the RS256

@@ -10,17 +10,15 @@
 //! certificate for `api.ecr.us-east-1.amazonaws.com` made here with `openssl`, and a CONNECT
 //! relay in this process (127.0.0.1 only) forwards the helper's tunnel to it: the helper
 //! verifies that certificate against the bundle and talks the real ECR API to moto. Those two
-//! are peer tests (`crate::common::peer`): they run with `KEYRING_PEER_TESTS=1`.
+//! are peer tests (`#[ignore = "needs ..."]`, see `crate::common`).
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use crate::common::moto::Moto;
+use crate::common::proxy;
 use crate::common::*;
 
 const CANARY: &str = "canary-Helper-S3cret-9c1d";
@@ -342,154 +340,12 @@ fn wrong_types_for_helper_settings_do_not_break_the_file() {
 const ECR_REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const ECR_API_HOST: &str = "api.ecr.us-east-1.amazonaws.com";
 
-/// The peers of the ECR helper tests: the Go helper and moto_server (see `crate::common::peer`);
-/// `None` when the peer tests are off.
-fn ecr_login_peers() -> Option<PathBuf> {
+/// The Go helper of the ECR helper tests (see `crate::common::peer`).
+fn ecr_login() -> PathBuf {
     peer(
         "docker-credential-ecr-login",
         "the Debian package amazon-ecr-credential-helper",
-    )?;
-    peer("moto_server", "moto[server] from PyPI")
-}
-
-/// moto_server serving TLS on 127.0.0.1, killed on drop.
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Moto {
-    fn start(exe: &Path, dir: &Path, cert: &Path, key: &Path) -> Moto {
-        let port = free_port();
-        let log = std::fs::File::create(dir.join("moto.log")).expect("moto log");
-        let child = Command::new(exe)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .arg("-c")
-            .arg(cert)
-            .arg("-k")
-            .arg(key)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn moto_server");
-        let mut moto = Moto { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!(
-                    "moto_server exited ({status}): {}",
-                    std::fs::read_to_string(dir.join("moto.log")).unwrap_or_default()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen in 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        moto
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// An HTTP CONNECT relay on 127.0.0.1 that tunnels `ECR_API_HOST:443` to a local port and
-/// refuses anything else; it records the CONNECT targets. Bounded: at most 32 connections,
-/// stopped on drop.
-struct Relay {
-    port: u16,
-    seen: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Relay {
-    fn start(upstream: u16) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
-        let port = listener.local_addr().expect("addr").port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (seen2, stop2) = (seen.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming().take(32) {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let seen = seen2.clone();
-                std::thread::spawn(move || tunnel(conn, upstream, &seen));
-            }
-        });
-        Relay { port, seen, stop }
-    }
-
-    fn targets(&self) -> Vec<String> {
-        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
-}
-
-fn tunnel(mut client: TcpStream, upstream: u16, seen: &Mutex<Vec<String>>) {
-    let _ = client.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
-        match client.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let line = String::from_utf8_lossy(&head)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let target = line
-        .strip_prefix("CONNECT ")
-        .and_then(|r| r.split(' ').next())
-        .unwrap_or_default()
-        .to_string();
-    if let Ok(mut s) = seen.lock() {
-        s.push(target.clone());
-    }
-    if target != format!("{ECR_API_HOST}:443") {
-        let _ = client.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
-        return;
-    }
-    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
-        return;
-    };
-    if client
-        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        .is_err()
-    {
-        return;
-    }
-    let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
-    let (Ok(mut c2), Ok(mut s2)) = (client.try_clone(), server.try_clone()) else {
-        return;
-    };
-    let up = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut c2, &mut s2);
-        let _ = s2.shutdown(Shutdown::Write);
-    });
-    let (mut server, mut client) = (server, client);
-    let _ = std::io::copy(&mut server, &mut client);
-    let _ = client.shutdown(Shutdown::Write);
-    let _ = up.join();
+    )
 }
 
 /// A self-signed certificate for the ECR API host, made with openssl.
@@ -549,20 +405,19 @@ fn ecr_command(s: &Sandbox, proxy_port: u16, cert: &Path) -> Command {
 }
 
 #[test]
+#[ignore = "needs docker-credential-ecr-login and moto_server"]
 fn debian_ecr_login_gets_a_token_from_moto() {
-    let Some(moto_exe) = ecr_login_peers() else {
-        return;
-    };
+    ecr_login();
     let s = Sandbox::new();
     let (cert, key) = ecr_api_cert(s.tmp.path());
-    let moto = Moto::start(&moto_exe, s.tmp.path(), &cert, &key);
-    let relay = Relay::start(moto.port);
+    let moto = Moto::start_tls(&cert, &key);
+    let (relay, heads) = proxy::tunnelling_only(&format!("{ECR_API_HOST}:443"), moto.port);
     s.docker_config(&format!(
         r#"{{"credHelpers":{{"{ECR_REGISTRY}":"ecr-login"}}}}"#
     ));
 
     let out = run_with(
-        ecr_command(&s, relay.port, &cert),
+        ecr_command(&s, relay, &cert),
         request(VERSIONS[0], &format!("{ECR_REGISTRY}/team/app:1")).as_bytes(),
     );
     let json = stdout_json(&out);
@@ -573,7 +428,10 @@ fn debian_ecr_login_gets_a_token_from_moto() {
     assert!(!password.is_empty());
     assert_eq!(json["cacheKeyType"], "Registry");
     // The token came from moto, through the tunnel, over TLS checked against our bundle.
-    assert_eq!(relay.targets(), [format!("{ECR_API_HOST}:443")]);
+    assert_eq!(
+        proxy::connect_targets(&heads),
+        [format!("{ECR_API_HOST}:443")]
+    );
     let err = stderr(&out);
     assert!(
         err.contains("credential helper docker-credential-ecr-login (from "),
@@ -583,32 +441,27 @@ fn debian_ecr_login_gets_a_token_from_moto() {
 }
 
 #[test]
+#[ignore = "needs docker-credential-ecr-login"]
 fn debian_ecr_login_reports_an_unreachable_ecr_as_no_credentials() {
     // ecr-login 0.6.0 turns every failure to get a token into the "credentials not found"
     // answer (the cause goes only to ~/.ecr/log), so an unreachable ECR is no credentials,
     // not an error, exactly as the docker CLI would see it.
-    let Some(_) = ecr_login_peers() else {
-        return;
-    };
+    ecr_login();
     let s = Sandbox::new();
     let (cert, _key) = ecr_api_cert(s.tmp.path());
-    let relay = Relay::start(free_port());
+    let (relay, heads) = proxy::tunnelling_only(&format!("{ECR_API_HOST}:443"), free_port());
     s.docker_config(&format!(
         r#"{{"credHelpers":{{"{ECR_REGISTRY}":"ecr-login"}}}}"#
     ));
     let out = run_with(
-        ecr_command(&s, relay.port, &cert),
+        ecr_command(&s, relay, &cert),
         request(VERSIONS[0], &format!("{ECR_REGISTRY}/app")).as_bytes(),
     );
     assert_eq!(auth_keys(&stdout_json(&out)), Vec::<String>::new());
+    let targets = proxy::connect_targets(&heads);
     assert!(
-        relay
-            .targets()
-            .iter()
-            .all(|t| t == &format!("{ECR_API_HOST}:443"))
-            && !relay.targets().is_empty(),
-        "the helper tried ECR through the relay: {:?}",
-        relay.targets()
+        targets.iter().all(|t| t == &format!("{ECR_API_HOST}:443")) && !targets.is_empty(),
+        "the helper tried ECR through the relay: {targets:?}"
     );
     let log = std::fs::read_dir(s.home.join(".ecr/log"))
         .expect("ecr-login log dir")

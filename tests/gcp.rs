@@ -13,18 +13,12 @@
 
 mod external_account;
 
-/// Local set-up that is wrong: exit 2, as every backend's config error.
-fn assert_misconfigured(out: &std::process::Output, secrets: &[&str]) -> String {
-    crate::common::assert_one_line_exit(out, 2, secrets)
-}
-
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::http::{json, Fake, Reply, Req};
 use crate::common::*;
@@ -76,13 +70,7 @@ fn closed_port() -> String {
 
 /// Runs the binary on `image` with the sandbox's environment plus `env`, without the cache.
 fn get(s: &Sandbox, image: &str, env: &[(&str, &str)], args: &[&str]) -> (Output, Duration) {
-    let mut cmd: Command = s.command(&[&["--no-cache"][..], args].concat());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let started = Instant::now();
-    let out = run_with(cmd, request(V1, image).as_bytes());
-    (out, started.elapsed())
+    s.get(image, env, &[&["--no-cache"][..], args].concat())
 }
 
 /// Writes a plugin config into the sandbox and returns its path.
@@ -341,33 +329,6 @@ fn key_json(pem: &str, token_uri: &str) -> String {
         "token_uri": token_uri,
     })
     .to_string()
-}
-
-/// `application/x-www-form-urlencoded` → pairs.
-fn form(body: &[u8]) -> BTreeMap<String, String> {
-    let text = String::from_utf8_lossy(body);
-    let unescape = |s: &str| {
-        let b = s.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < b.len() {
-            match b[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < b.len() => {
-                    let hex = std::str::from_utf8(&b[i + 1..i + 3]).expect("hex");
-                    out.push(u8::from_str_radix(hex, 16).expect("hex"));
-                    i += 2;
-                }
-                c => out.push(c),
-            }
-            i += 1;
-        }
-        String::from_utf8(out).expect("utf-8")
-    };
-    text.split('&')
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (unescape(k), unescape(v)))
-        .collect()
 }
 
 /// Checks the JWT bearer assertion: header, claims, and the RS256 signature (with openssl).
@@ -774,13 +735,6 @@ fn rfc3339(unix: u64) -> String {
         secs / 60 % 60,
         secs % 60
     )
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
 }
 
 /// A fake Google: STS hands out `fed-<namespace>/<name>` for a subject token (after

@@ -12,7 +12,7 @@
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::common::http::{Fake, Reply};
+use crate::common::http::{silent, Fake};
 use crate::common::*;
 
 /// What the kubelet leaves us, less the margin every invocation must keep.
@@ -36,10 +36,6 @@ impl Case {
         c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
-}
-
-fn silent() -> Fake {
-    Fake::start("", |_| Reply::Hang)
 }
 
 fn acr() -> Case {

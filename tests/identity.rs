@@ -77,7 +77,7 @@ fn basic(req: &Req) -> Option<(String, String)> {
 /// OAuth client credentials in HTTP Basic: each half form-urlencoded (RFC 6749 §2.3.1).
 fn client_basic(req: &Req) -> Option<(String, String)> {
     let (u, p) = basic(req)?;
-    let pairs = form_pairs(&format!("u={u}&p={p}"));
+    let pairs = form(format!("u={u}&p={p}"));
     Some((pairs.get("u")?.clone(), pairs.get("p")?.clone()))
 }
 
@@ -168,7 +168,7 @@ fn pass_through_of_a_node_token_file_answers_every_api_version_for_its_lifetime(
 /// audience (`expect_aud`); issues a registry token for the subject's `sub`.
 fn sts(issuer: Arc<Issuer>, expect_aud: &'static str, secret: &'static str) -> Fake {
     fake(move |r| {
-        let form = form_pairs(std::str::from_utf8(&r.body).unwrap_or_default());
+        let form = form(std::str::from_utf8(&r.body).unwrap_or_default());
         if (r.method.as_str(), r.path.as_str()) != ("POST", "/oauth2/token")
             || r.headers.get("content-type").map(String::as_str)
                 != Some("application/x-www-form-urlencoded")
@@ -758,7 +758,7 @@ fn pod_when_annotated_uses_the_pod_only_when_its_service_account_asks() {
     let i = issuer.clone();
     // Pass-through would hide which token went where: an exchange that echoes the subject.
     let server = fake(move |r| {
-        let form = form_pairs(std::str::from_utf8(&r.body).unwrap_or_default());
+        let form = form(std::str::from_utf8(&r.body).unwrap_or_default());
         let subject = form.get("subject_token").cloned().unwrap_or_default();
         let who = match i.verify(&subject) {
             Some(c) => c["sub"].as_str().unwrap_or_default().to_string(),
@@ -817,7 +817,7 @@ fn node_identity_tokens_come_from_gce_metadata_and_azure_imds_for_the_configured
     let i = issuer.clone();
     let metadata = fake(move |r| {
         let q: BTreeMap<String, String> =
-            form_pairs(r.path.split_once('?').map(|x| x.1).unwrap_or_default());
+            form(r.path.split_once('?').map(|x| x.1).unwrap_or_default());
         let path = r.path.split('?').next().unwrap_or_default();
         match (
             path,
@@ -847,7 +847,7 @@ fn node_identity_tokens_come_from_gce_metadata_and_azure_imds_for_the_configured
     });
     let i = issuer.clone();
     let server = fake(move |r| {
-        let form = form_pairs(std::str::from_utf8(&r.body).unwrap_or_default());
+        let form = form(std::str::from_utf8(&r.body).unwrap_or_default());
         let c = i
             .verify(
                 form.get("subject_token")
@@ -894,7 +894,7 @@ fn service_accounts_never_share_an_answer_and_concurrent_pods_of_one_make_one_ex
     let i = issuer.clone();
     let server = fake(move |r| {
         std::thread::sleep(Duration::from_millis(400));
-        let form = form_pairs(std::str::from_utf8(&r.body).unwrap_or_default());
+        let form = form(std::str::from_utf8(&r.body).unwrap_or_default());
         let c = i
             .verify(
                 form.get("subject_token")
@@ -1085,7 +1085,7 @@ impl Drop for RealServer {
 /// with client `registry-client` / `secret`; waits (bounded) until it listens.
 fn oidc_provider(issuer: &Issuer, secret: &str) -> RealServer {
     use std::io::BufRead as _;
-    let node = require("node", "the Debian package nodejs");
+    let node = peer("node", "the Debian package nodejs");
     assert!(
         std::path::Path::new(OIDC_PROVIDER_DIR)
             .join("node_modules/oidc-provider")

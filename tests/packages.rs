@@ -3,11 +3,11 @@
 //! files with the same bytes; the binary carries its dependency list (cargo auditable) and the
 //! CycloneDX SBOM names the same crates.
 //!
-//! Runs only with `KEYRING_PEER_TESTS=1` (scripts/test.sh sets it): it needs root, dpkg,
-//! lintian, rpm and rust-audit-info, and installs a package on this machine. It never builds
+//! Peer tests (`#[ignore = "needs ..."]`, see `crate::common`): they need root, dpkg,
+//! lintian, rpm and rust-audit-info, and install a package on this machine. They never build
 //! the packages (a fat-LTO release build takes minutes): scripts/test.sh runs
-//! scripts/package.sh once and exports `KEYRING_PACKAGE_DIR`. With the switch on, a missing
-//! directory, package or tool is a failure, never a skip.
+//! scripts/package.sh once and exports `KEYRING_PACKAGE_DIR`. A missing directory, package or
+//! tool is a failure, never a skip.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+
+use crate::common::sha256_hex;
 
 const NAME: &str = "kubelet-keyring";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -37,28 +38,20 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The package directory, or `None` (with a note) when the peer tests are off.
-fn packages() -> Option<Packages> {
-    if !crate::common::peers_on() {
-        eprintln!(
-            "needs the packages of scripts/package.sh: not run, {} is not 1 \
-             (bash scripts/test.sh sets it, after scripts/package.sh)",
-            crate::common::PEER_SWITCH
-        );
-        return None;
-    }
+/// The packages in `KEYRING_PACKAGE_DIR`; panics when it is not set or not a directory.
+fn packages() -> Packages {
     let dir = std::env::var_os("KEYRING_PACKAGE_DIR")
         .map(PathBuf::from)
         .expect(
-            "KEYRING_PEER_TESTS=1 needs KEYRING_PACKAGE_DIR, the output of scripts/package.sh \
-         (bash scripts/test.sh runs it and sets both)",
+            "the package tests need KEYRING_PACKAGE_DIR, the output of scripts/package.sh \
+             (bash scripts/test.sh runs it and sets it)",
         );
     assert!(
         dir.is_dir(),
         "KEYRING_PACKAGE_DIR={} is not a directory: run bash scripts/package.sh",
         dir.display()
     );
-    Some(Packages::find(&dir))
+    Packages::find(&dir)
 }
 
 /// The files scripts/package.sh wrote.
@@ -226,8 +219,9 @@ fn expected_files() -> BTreeSet<String> {
 }
 
 #[test]
+#[ignore = "needs dpkg-deb and the packages of scripts/package.sh"]
 fn the_deb_holds_the_files_and_metadata_and_no_maintainer_scripts() {
-    let Some(pk) = packages() else { return };
+    let pk = packages();
     let (files, links) = deb_entries(&pk.deb);
     let mut want = expected_files();
     want.extend(DEB_ONLY.map(str::to_string));
@@ -262,7 +256,7 @@ fn the_deb_holds_the_files_and_metadata_and_no_maintainer_scripts() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     control.sort();
-    // cargo-deb writes no md5sums (lintian: info only); never a maintainer script.
+    // dpkg-deb writes no md5sums by itself (lintian: info only); never a maintainer script.
     assert!(control.contains(&"control".to_string()), "{control:?}");
     assert!(
         control.iter().all(|f| f == "control" || f == "md5sums"),
@@ -281,8 +275,9 @@ fn the_deb_holds_the_files_and_metadata_and_no_maintainer_scripts() {
 }
 
 #[test]
+#[ignore = "needs lintian and the packages of scripts/package.sh"]
 fn lintian_finds_no_error_in_the_deb() {
-    let Some(pk) = packages() else { return };
+    let pk = packages();
     let version = stdout(run("lintian", &["--version"]));
     let out = run(
         "lintian",
@@ -296,8 +291,9 @@ fn lintian_finds_no_error_in_the_deb() {
 }
 
 #[test]
+#[ignore = "needs rpm and the packages of scripts/package.sh"]
 fn the_rpm_holds_the_same_files_with_the_same_bytes_as_the_deb() {
-    let Some(pk) = packages() else { return };
+    let pk = packages();
     let rpm = rpm_files(&pk.rpm);
     let deb: BTreeSet<String> = deb_files(&pk.deb)
         .into_keys()
@@ -313,7 +309,7 @@ fn the_rpm_holds_the_same_files_with_the_same_bytes_as_the_deb() {
     for (path, (digest, _)) in &rpm {
         let in_deb = if path == ZSH_RPM { ZSH_DEB } else { path };
         let bytes = fs::read(tmp.path().join(&in_deb[1..])).unwrap();
-        assert_eq!(&hex(&Sha256::digest(&bytes)), digest, "{path}");
+        assert_eq!(&sha256_hex(&bytes), digest, "{path}");
     }
 
     let q = |fmt: &str| stdout(run("rpm", &["-qp", "--qf", fmt, p(&pk.rpm)]));
@@ -324,7 +320,7 @@ fn the_rpm_holds_the_same_files_with_the_same_bytes_as_the_deb() {
     assert_eq!(q("%{LICENSE}"), "Apache-2.0");
     assert_eq!(q("%{ARCH}"), std::env::consts::ARCH);
     // The only scriptlets: the upstream names' symlinks, made on install and removed on
-    // erase (cargo-generate-rpm cannot package a symlink).
+    // erase (scripts/package.sh).
     let scripts = stdout(run("rpm", &["-qp", "--scripts", p(&pk.rpm)]));
     // rpm prints `postinstall scriptlet:` or `... scriptlet (using /bin/sh):` by version.
     let sections: Vec<&str> = scripts
@@ -344,8 +340,9 @@ fn the_rpm_holds_the_same_files_with_the_same_bytes_as_the_deb() {
 }
 
 #[test]
+#[ignore = "needs rust-audit-info and the packages of scripts/package.sh"]
 fn the_packaged_binary_lists_its_dependencies_and_the_sbom_names_them() {
-    let Some(pk) = packages() else { return };
+    let pk = packages();
     let tmp = tempfile::tempdir().unwrap();
     stdout(run("dpkg-deb", &["-x", p(&pk.deb), p(tmp.path())]));
     let bin = tmp.path().join(&BIN_PATH[1..]);
@@ -378,7 +375,7 @@ fn the_packaged_binary_lists_its_dependencies_and_the_sbom_names_them() {
     for line in sums.lines() {
         let (digest, name) = line.split_once("  ").unwrap();
         let bytes = fs::read(pk.sums.parent().unwrap().join(name)).unwrap();
-        assert_eq!(hex(&Sha256::digest(&bytes)), digest, "{name}");
+        assert_eq!(sha256_hex(&bytes), digest, "{name}");
         listed.insert(name.to_string());
     }
     let names: BTreeSet<String> = [&pk.deb, &pk.rpm, &pk.sbom]
@@ -397,11 +394,12 @@ impl Drop for Purge {
 }
 
 #[test]
+#[ignore = "needs root, dpkg and the packages of scripts/package.sh"]
 fn dpkg_installs_answers_the_demo_request_and_removes_every_file() {
-    let Some(pk) = packages() else { return };
+    let pk = packages();
     assert!(
         rustix::process::geteuid().is_root(),
-        "installing the .deb needs root (KEYRING_PEER_TESTS=1)"
+        "installing the .deb needs root"
     );
     let status = |name: &str| {
         let out = run("dpkg-query", &["-W", "-f=${db:Status-Abbrev}", name]);
@@ -513,8 +511,4 @@ fn dpkg_installs_answers_the_demo_request_and_removes_every_file() {
         left.is_empty() || left.starts_with("un") || left.starts_with("pn"),
         "dpkg still knows {NAME} after dpkg -r: {left:?}"
     );
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -220,36 +220,6 @@ fn a_cache_dir_owned_by_someone_else_is_refused() {
     assert_eq!(fs::read_dir(&s.cache).unwrap().count(), 0);
 }
 
-/// Runs `cmd` with `stdin`, killing it after `limit`: `None` when it had to be killed.
-fn run_within(
-    mut cmd: Command,
-    stdin: &str,
-    limit: std::time::Duration,
-) -> Option<std::process::Output> {
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let _ = child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes());
-    let started = std::time::Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    Some(child.wait_with_output().expect("output"))
-}
-
 fn mkfifo(path: &std::path::Path) {
     let made = Command::new("mkfifo")
         .arg(path)
@@ -270,7 +240,7 @@ fn a_fifo_where_a_file_is_expected_never_blocks() {
     let fifo = fifo.to_str().expect("utf-8");
     let limit = std::time::Duration::from_secs(15);
 
-    let out = run_within(s.command(&[]), &request(VERSIONS[0], "reg.io/app"), limit)
+    let out = run_within(s.command(&[]), request(VERSIONS[0], "reg.io/app"), limit)
         .expect("docker-config hung on a FIFO");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout_json(&out)["auth"], serde_json::json!({}));
@@ -298,7 +268,7 @@ fn a_fifo_where_a_file_is_expected_never_blocks() {
     for (image, env) in cases {
         let mut cmd = s.command(&["--no-cache"]);
         cmd.envs(env.iter().copied());
-        let out = run_within(cmd, &request(VERSIONS[0], image), limit)
+        let out = run_within(cmd, request(VERSIONS[0], image), limit)
             .unwrap_or_else(|| panic!("{image} hung on a FIFO"));
         let line = assert_one_line_exit(&out, 2, &[]);
         assert!(line.contains("not a regular file"), "{image}: {line}");

@@ -1,8 +1,8 @@
 //! The black-box tests of the binary, as one test crate (one link instead of one per file).
 //!
 //! Each module is one area; `common` holds every shared helper (the sandbox, the runner, the
-//! fake HTTP server, TLS, the CONNECT proxy, the upstream configs). Tests that need a real
-//! peer (moto, docker-registry, skopeo, the Go ECR helper, node_exporter, promtool, the
+//! fake HTTP server, moto, TLS, the CONNECT proxies, the upstream configs). Tests that need a
+//! real peer (moto, docker-registry, skopeo, the Go ECR helper, node_exporter, promtool, the
 //! package tools) are `#[ignore = "needs <peer>"]`: plain `cargo test` lists them as ignored,
 //! and `scripts/test.sh` runs them with `--include-ignored`, where a missing peer fails.
 //!

@@ -245,9 +245,9 @@ fn seen(req: &Req) -> Seen {
     Seen {
         method: req.method.clone(),
         path: path.to_string(),
-        query: super::form_pairs(query),
+        query: super::form(query),
         headers: req.headers.clone(),
-        form: super::form_pairs(&String::from_utf8_lossy(&req.body)),
+        form: super::form(&req.body),
     }
 }
 

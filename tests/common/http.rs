@@ -30,6 +30,46 @@ pub enum Reply {
     Hang,
 }
 
+/// A server that accepts connections and never answers, like an IMDS behind a hop limit
+/// that drops the reply; it stops with the test.
+pub fn silent() -> Fake {
+    Fake::start("", |_| Reply::Hang)
+}
+
+/// One HTTP/1.1 request to 127.0.0.1:`port` (a real peer, such as moto): its status and body.
+pub fn call(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status line"))?;
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
 /// A reply with `status` and the text `body`.
 pub fn json(status: u16, body: &str) -> Reply {
     Reply::With(status, body.as_bytes().to_vec())

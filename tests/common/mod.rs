@@ -1,23 +1,21 @@
 //! Shared helpers for the black-box tests: a sandbox of temp directories (HOME, the kubelet
 //! root dir, the working directory, the cache) so the machine's own files never play a part,
-//! a runner for the built binary, and the one switch for tests that need real peers.
+//! a runner for the built binary, and [`peer`] for tests that need real tools.
 //!
 //! # Peer tests
 //!
-//! Tests that drive a real tool (moto_server, docker-registry, skopeo, the Go ECR helper, the
-//! package tools) run only with [`PEER_SWITCH`]`=1`, which `scripts/test.sh` (and so CI)
-//! always sets. Each such test asks [`peer`] for every tool it needs before it does anything:
-//!
-//! * switch off: `None` and one line on stderr naming the switch; the test returns at once
-//!   (`let Some(x) = peer(..) else { return };`), so plain `cargo test --workspace` passes on
-//!   a machine with only the Rust toolchain;
-//! * switch on: the tool's path, or a panic naming the tool and its package. A missing peer
-//!   is a failure there, never a skip.
+//! A test that drives a real tool (moto_server, docker-registry, skopeo, the Go ECR helper,
+//! node_exporter, promtool, the package tools) is `#[ignore = "needs <tool>"]`, so plain
+//! `cargo test` lists it as ignored, with its reason, and never reports it as passed.
+//! `scripts/test.sh` (and so CI) runs them with `-- --include-ignored`. Such a test asks
+//! [`peer`] for each tool before it does anything: the tool's path, or a panic naming the
+//! tool and its package, so a missing peer is a failure, never a skip.
 #![allow(dead_code)]
 
 pub mod azure;
 pub mod http;
 pub mod issuer;
+pub mod moto;
 pub mod process;
 pub mod proxy;
 pub mod registry;
@@ -27,6 +25,7 @@ pub mod upstream;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_kubelet-keyring");
@@ -43,28 +42,12 @@ pub fn request(version: &str, image: &str) -> String {
     format!("{{\"kind\":\"CredentialProviderRequest\",\"apiVersion\":\"{version}\",\"image\":\"{image}\"}}\n")
 }
 
-/// The environment variable that turns the peer tests on (`1`).
-pub const PEER_SWITCH: &str = "KEYRING_PEER_TESTS";
-
-/// Whether the peer tests are on.
-pub fn peers_on() -> bool {
-    std::env::var(PEER_SWITCH).as_deref() == Ok("1")
-}
-
-/// `tool` on `PATH` (an executable file), for a test that needs it; `package` says where it
-/// comes from. See the module docs: `None` when the switch is off (after one line on
-/// stderr), a panic when it is on and the tool is missing.
-pub fn peer(tool: &str, package: &str) -> Option<PathBuf> {
-    if !peers_on() {
-        eprintln!("needs {tool}: not run, {PEER_SWITCH} is not 1 (bash scripts/test.sh sets it)");
-        return None;
-    }
-    Some(on_path(tool).unwrap_or_else(|| {
-        panic!(
-            "{PEER_SWITCH}=1 and {tool} is not on PATH: install {package} \
-             (bash scripts/install-test-deps.sh)"
-        )
-    }))
+/// `tool` on `PATH` (an executable file), for a peer test (see the module docs); panics
+/// naming `package`, where the tool comes from, when it is not installed.
+pub fn peer(tool: &str, package: &str) -> PathBuf {
+    on_path(tool).unwrap_or_else(|| {
+        panic!("{tool} is not on PATH: install {package} (bash scripts/install-test-deps.sh)")
+    })
 }
 
 /// The first executable file named `tool` in a `PATH` directory.
@@ -115,75 +98,118 @@ impl Sandbox {
     /// --cache-dir set, cloud environment cleared.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
+        self.isolate(&mut c)
+            .arg("--root-dir")
+            .arg(&self.root)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(args);
+        c
+    }
+
+    /// `c` in the sandbox: its cwd and HOME, an environment cleared but for `PATH`, IMDS
+    /// off, and every stream piped.
+    pub fn isolate<'c>(&self, c: &'c mut Command) -> &'c mut Command {
         c.current_dir(&self.cwd)
             .env_clear()
             .env("HOME", &self.home)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .arg("--root-dir")
-            .arg(&self.root)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c
+            .stderr(Stdio::piped())
     }
 
     /// Runs the binary with `stdin` and returns its output.
     pub fn run(&self, args: &[&str], stdin: &str) -> Output {
         run_with(self.command(args), stdin.as_bytes())
     }
+
+    /// Runs the binary with `args` and the environment `env` on a v1 request for `image`, as
+    /// the kubelet would: its output and how long it took.
+    pub fn get(&self, image: &str, env: &[(&str, &str)], args: &[&str]) -> (Output, Duration) {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied());
+        let started = std::time::Instant::now();
+        let out = run_with(cmd, request(VERSIONS[0], image).as_bytes());
+        (out, started.elapsed())
+    }
 }
 
-/// Spawns `cmd`, writes `stdin`, waits.
-pub fn run_with(mut cmd: Command, stdin: &[u8]) -> Output {
-    let mut child = cmd.spawn().expect("spawn kubelet-keyring");
-    {
-        let mut sin = child.stdin.take().expect("stdin");
-        // The binary may exit before reading everything (oversized input): ignore EPIPE.
-        let _ = sin.write_all(stdin);
+/// How long [`run_with`] lets a child run: well past the 55 s every invocation must end in.
+pub const CHILD_LIMIT: Duration = Duration::from_secs(90);
+
+/// Spawns `cmd`, writes `stdin`, waits; panics when it runs past [`CHILD_LIMIT`] (and kills
+/// it), so a hang is a failure, never a stuck test run.
+pub fn run_with(cmd: Command, stdin: &[u8]) -> Output {
+    let what = format!("{:?}", cmd.get_program());
+    run_bounded(cmd, stdin, CHILD_LIMIT)
+        .unwrap_or_else(|| panic!("{what} ran past {CHILD_LIMIT:?} and was killed"))
+}
+
+/// Spawns `cmd` with piped stdin, stdout and stderr, writes `stdin` and reads both outputs
+/// on their own threads (a chatty child never blocks), and waits at most `limit`: `None`
+/// when it had to be killed then.
+pub fn run_within(
+    cmd: impl std::borrow::BorrowMut<Command>,
+    stdin: impl AsRef<[u8]>,
+    limit: Duration,
+) -> Option<Output> {
+    run_bounded(cmd, stdin.as_ref(), limit)
+}
+
+fn run_bounded(
+    mut cmd: impl std::borrow::BorrowMut<Command>,
+    stdin: &[u8],
+    limit: Duration,
+) -> Option<Output> {
+    let cmd = cmd.borrow_mut();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
+    let mut sin = child.stdin.take().expect("stdin");
+    let input = stdin.to_vec();
+    // The child may exit before reading everything (oversized input): ignore EPIPE.
+    std::thread::spawn(move || sin.write_all(&input));
+    let pid = rustix::process::Pid::from_child(&child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(limit) {
+        Ok(out) => Some(out.expect("wait")),
+        Err(_) => {
+            // Not reaped yet (the waiting thread holds it), so the pid is still the child's.
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            None
+        }
     }
-    child.wait_with_output().expect("wait")
 }
 
 /// An RSA key (PKCS#8 PEM) and its public half, made with the openssl CLI.
 pub fn rsa_key(dir: &Path) -> (String, PathBuf) {
-    let key = dir.join("key.pem");
-    let public = dir.join("pub.pem");
-    let ok = Command::new("openssl")
-        .args([
+    tls::openssl(
+        &[
             "genpkey",
             "-algorithm",
             "RSA",
             "-pkeyopt",
             "rsa_keygen_bits:2048",
             "-out",
-        ])
-        .arg(&key)
-        .output()
-        .expect("the openssl CLI is required (scripts/install-test-deps.sh installs it)");
-    assert!(
-        ok.status.success(),
-        "openssl genpkey: {}",
-        String::from_utf8_lossy(&ok.stderr)
+            "key.pem",
+        ],
+        dir,
     );
-    let ok = Command::new("openssl")
-        .args(["pkey", "-pubout", "-in"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&public)
-        .output()
-        .expect("openssl pkey");
-    assert!(
-        ok.status.success(),
-        "openssl pkey: {}",
-        String::from_utf8_lossy(&ok.stderr)
+    tls::openssl(
+        &["pkey", "-pubout", "-in", "key.pem", "-out", "pub.pem"],
+        dir,
     );
-    (std::fs::read_to_string(&key).expect("key"), public)
+    let key = std::fs::read_to_string(dir.join("key.pem")).expect("key");
+    (key, dir.join("pub.pem"))
 }
 
+/// Writes `body` to `path`, making its directory first.
 pub fn write(path: &Path, body: &str) {
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(path, body).expect("write");
@@ -215,6 +241,12 @@ pub fn assert_one_line_failure(out: &Output, secrets: &[&str]) -> String {
     assert_one_line_exit(out, 1, secrets)
 }
 
+/// Local set-up that is wrong (config, files, credentials): exit 2 with one line, as every
+/// backend's config error, and none of `secrets` in it. Returns that line.
+pub fn assert_misconfigured(out: &Output, secrets: &[&str]) -> String {
+    assert_one_line_exit(out, 2, secrets)
+}
+
 /// [`assert_one_line_failure`] with exit `code` (2 for bad input or config).
 pub fn assert_one_line_exit(out: &Output, code: i32, secrets: &[&str]) -> String {
     let err = stderr(out);
@@ -241,49 +273,37 @@ pub fn creds(resp: &serde_json::Value, key: &str) -> (String, String) {
     )
 }
 
-/// `application/x-www-form-urlencoded` pairs (a query or a form body); panics on a bad
-/// escape or non-UTF-8, which would be a bug of the client that sent it.
-pub fn form_pairs(s: &str) -> std::collections::BTreeMap<String, String> {
-    fn decode(s: &str) -> String {
-        let b = s.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < b.len() {
-            match b[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < b.len() => {
-                    let hex = std::str::from_utf8(&b[i + 1..i + 3]).expect("hex");
-                    out.push(u8::from_str_radix(hex, 16).expect("hex"));
-                    i += 2;
-                }
-                c => out.push(c),
-            }
-            i += 1;
-        }
-        String::from_utf8(out).expect("utf-8")
-    }
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
+/// The `application/x-www-form-urlencoded` pairs of a query or a form body (a repeated key
+/// keeps its last value).
+pub fn form(text: impl AsRef<[u8]>) -> std::collections::BTreeMap<String, String> {
+    form_urlencoded::parse(text.as_ref())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
-/// A Go duration like `54m13s` or `1h2m3s`, in seconds.
+/// A Go duration like `54m13s`, `1h2m3s` or `4m59.5s` (a `cacheDuration`), in whole seconds;
+/// panics on anything else, or a negative one.
 pub fn go_secs(d: &str) -> u64 {
-    let (mut total, mut n) = (0, 0);
-    for c in d.chars() {
-        match c {
-            '0'..='9' => n = n * 10 + u64::from(c.to_digit(10).unwrap_or(0)),
-            'h' => (total, n) = (total + n * 3600, 0),
-            'm' => (total, n) = (total + n * 60, 0),
-            's' => (total, n) = (total + n, 0),
-            _ => panic!("not a Go duration: {d:?}"),
-        }
-    }
-    total
+    let nanos =
+        keyring_api::duration::parse(d).unwrap_or_else(|e| panic!("not a Go duration: {d:?}: {e}"));
+    u64::try_from(nanos).unwrap_or_else(|_| panic!("a negative duration: {d:?}")) / 1_000_000_000
+}
+
+/// Seconds since the Unix epoch, now (the tests' clock for fake expiries).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// The lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes.as_ref())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A service-account token shaped as the kubelet's TokenRequest returns it (unsigned: the
@@ -370,45 +390,12 @@ pub fn assert_token_nowhere(token: &str, texts: &[(&str, &[u8])], dir: Option<&P
     }
 }
 
-/// A tool the test needs, from PATH; fails loudly when it is not installed.
-pub fn require(tool: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("{tool} is not on PATH: install {package} (scripts/install-test-deps.sh)")
-        })
-}
-
 /// A port on 127.0.0.1 that was free a moment ago, for a peer to listen on.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port()
-}
-
-/// Runs `cmd` with `stdin`, killing it after `limit`: `None` when it had to be killed (it
-/// hung). For tests of what must never block (FIFOs, devices, huge files).
-pub fn run_within(mut cmd: Command, stdin: &[u8], limit: std::time::Duration) -> Option<Output> {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let _ = child.stdin.take().expect("stdin").write_all(stdin);
-    let started = std::time::Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    Some(child.wait_with_output().expect("output"))
 }
 
 /// Makes a FIFO at `path` (coreutils' mkfifo).

@@ -42,13 +42,15 @@ pub struct Tools {
 
 impl Tools {
     /// Every tool, when the peer tests are on (see `crate::common::peer`); `None` when they are off.
-    pub fn require() -> Option<Tools> {
-        Some(Tools {
-            registry: peer("docker-registry", "the Debian package docker-registry")?,
-            skopeo: peer("skopeo", "the Debian package skopeo")?,
-            htpasswd: peer("htpasswd", "the Debian package apache2-utils")?,
-            openssl: peer("openssl", "the Debian package openssl")?,
-        })
+    /// Every tool, failing when one is missing: for tests marked `#[ignore = "needs ..."]`,
+    /// which run only when asked for.
+    pub fn required() -> Tools {
+        Tools {
+            registry: peer("docker-registry", "the Debian package docker-registry"),
+            skopeo: peer("skopeo", "the Debian package skopeo"),
+            htpasswd: peer("htpasswd", "the Debian package apache2-utils"),
+            openssl: peer("openssl", "the Debian package openssl"),
+        }
     }
 }
 
@@ -551,17 +553,4 @@ pub fn assert_refused(out: &Output, what: &str) {
         "skopeo inspect {what} failed for another reason than auth: {}",
         out.stderr.trim()
     );
-}
-
-impl Tools {
-    /// Every tool, failing when one is missing: for tests marked `#[ignore = "needs ..."]`,
-    /// which run only when asked for.
-    pub fn required() -> Tools {
-        Tools {
-            registry: super::require("docker-registry", "the Debian package docker-registry"),
-            skopeo: super::require("skopeo", "the Debian package skopeo"),
-            htpasswd: super::require("htpasswd", "the Debian package apache2-utils"),
-            openssl: super::require("openssl", "the Debian package openssl"),
-        }
-    }
 }

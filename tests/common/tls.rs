@@ -9,15 +9,20 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Runs the openssl CLI in `dir`; fails loudly when it is missing or fails.
-pub fn openssl(dir: &Path, args: &[&str]) {
-    let st = Command::new("openssl")
+/// Runs the openssl CLI in `dir` and returns its stdout; fails loudly (with its stderr) when
+/// it is missing or fails.
+pub fn openssl(args: &[&str], dir: &Path) -> Vec<u8> {
+    let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)
-        .stderr(std::process::Stdio::null())
-        .status()
+        .output()
         .expect("the openssl CLI is needed (apt-get install openssl)");
-    assert!(st.success(), "openssl {args:?}");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 /// A CA of its own in `dir`: `<name>.pem`, `<name>.key`.
@@ -28,7 +33,6 @@ pub fn ca(dir: &Path, name: &str) {
         format!("{name}.pem"),
     );
     openssl(
-        dir,
         &[
             "req",
             "-x509",
@@ -48,6 +52,7 @@ pub fn ca(dir: &Path, name: &str) {
             "-out",
             &pem,
         ],
+        dir,
     );
 }
 
@@ -55,7 +60,6 @@ pub fn ca(dir: &Path, name: &str) {
 /// of [`ca`]: `srv.pem`, `srv.key` in `dir`.
 pub fn server_cert(dir: &Path, ca_name: &str, san: &str) {
     openssl(
-        dir,
         &[
             "req",
             "-newkey",
@@ -68,6 +72,7 @@ pub fn server_cert(dir: &Path, ca_name: &str, san: &str) {
             "-out",
             "srv.csr",
         ],
+        dir,
     );
     std::fs::write(
         dir.join("ext"),
@@ -76,7 +81,6 @@ pub fn server_cert(dir: &Path, ca_name: &str, san: &str) {
     .expect("write ext");
     let (ca_pem, ca_key) = (format!("{ca_name}.pem"), format!("{ca_name}.key"));
     openssl(
-        dir,
         &[
             "x509",
             "-req",
@@ -94,6 +98,7 @@ pub fn server_cert(dir: &Path, ca_name: &str, san: &str) {
             "-extfile",
             "ext",
         ],
+        dir,
     );
 }
 

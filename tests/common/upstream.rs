@@ -17,7 +17,7 @@ use keyring_kubelet_config::Kubelet;
 use kubelet::{Answer, ProviderConfig};
 pub use kubelet::{AuthConfig, Response};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// The directory of the shipped configs.
 pub fn configs_dir() -> PathBuf {
@@ -125,16 +125,9 @@ impl Sandbox {
     pub fn upstream_command(&self, entry: &Entry, node_env: &[(&str, &str)]) -> Command {
         let bin = self.bin_dir_with(&entry.provider.name);
         let mut c = kubelet::command(&entry.provider, &bin);
-        c.current_dir(&self.cwd)
-            .env_clear()
-            .env("HOME", &self.home)
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+        self.isolate(&mut c)
             .env("KUBELET_KEYRING_ROOT_DIR", &self.root)
-            .env("KUBELET_KEYRING_CACHE_DIR", &self.cache)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env("KUBELET_KEYRING_CACHE_DIR", &self.cache);
         for (k, v) in node_env {
             c.env(k, v);
         }

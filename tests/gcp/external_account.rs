@@ -4,6 +4,7 @@
 //! AWS"; the STS `token` and IAM `generateAccessToken` references), field by field.
 
 use super::*;
+use std::collections::BTreeMap;
 
 const AUD: &str =
     "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/prov";
@@ -329,10 +330,9 @@ fn an_aws_source_signs_get_caller_identity_with_the_instance_profile() {
     );
     let sts = sts_form(&fake);
     assert_eq!(sts[0]["subject_token_type"], AWS_TYPE);
-    let signed: serde_json::Value = serde_json::from_str(
-        &crate::common::form_pairs(&format!("t={}", sts[0]["subject_token"]))["t"],
-    )
-    .expect("the subject token is a form-encoded JSON request");
+    let signed: serde_json::Value =
+        serde_json::from_str(&crate::common::form(format!("t={}", sts[0]["subject_token"]))["t"])
+            .expect("the subject token is a form-encoded JSON request");
     assert_eq!(
         signed["url"],
         "https://sts.us-east-2.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"
@@ -390,7 +390,7 @@ fn an_aws_source_signs_get_caller_identity_with_the_instance_profile() {
     assert_eq!(reqs.len(), before + 1, "{reqs:?}");
     let sts = sts_form(&fake);
     let token = &sts[1]["subject_token"];
-    let signed = crate::common::form_pairs(&format!("t={token}"))["t"].clone();
+    let signed = crate::common::form(format!("t={token}"))["t"].clone();
     assert!(
         signed.contains("https://sts.eu-west-3.amazonaws.com?Action=GetCallerIdentity"),
         "{signed}"
@@ -676,9 +676,7 @@ sys.exit(0 if a.signature(a.string_to_sign(r, a.canonical_request(r)), r) == aut
 #[test]
 #[ignore = "needs moto_server (its botocore)"]
 fn an_aws_subject_token_carries_a_signature_botocore_accepts() {
-    let Some(moto) = crate::common::peer("moto_server", "moto[server] from PyPI") else {
-        return;
-    };
+    let moto = crate::common::peer("moto_server", "moto[server] from PyPI");
     let shebang = std::fs::read_to_string(&moto).unwrap_or_default();
     let python = shebang
         .lines()
@@ -716,7 +714,7 @@ fn an_aws_subject_token_carries_a_signature_botocore_accepts() {
         "ya29.federated"
     );
     let token = sts_form(&fake)[0]["subject_token"].clone();
-    let signed = crate::common::form_pairs(&format!("t={token}"))["t"].clone();
+    let signed = crate::common::form(format!("t={token}"))["t"].clone();
     let verify = |request: &str| {
         let mut child = Command::new(python.split_whitespace().next().unwrap_or("python3"))
             .args(python.split_whitespace().skip(1))

@@ -996,7 +996,7 @@ mod tests {
     }
 
     #[test]
-    fn yaml_details() {
+    fn only_the_first_yaml_document_counts_aliases_resolve_and_yaml_1_1_words_warn() {
         // Only the first document counts.
         let d = dec(&format!("{V1ALPHA1}{PROVIDER}---\nkind: Other\n---\n"));
         assert!(d.errors.is_empty());

@@ -325,7 +325,7 @@ mod tests {
     }
 
     #[test]
-    fn gate_warnings() {
+    fn kubelet_versions_and_feature_gates_that_ignore_the_config_are_warned_about() {
         assert!(kubelet(35, "").1.is_empty());
         assert!(kubelet(22, "").1[0].contains("ignores this config"));
         assert!(kubelet(26, "KubeletCredentialProviders=false").1[0].contains("locked"));

@@ -766,7 +766,7 @@ mod tests {
     }
 
     #[test]
-    fn qualified_names() {
+    fn qualified_names_get_the_kubelets_own_error_messages() {
         let long_name = "a".repeat(63);
         let long_prefix = format!("{}.com", "a".repeat(249));
         for ok in [

@@ -474,7 +474,7 @@ mod tests {
     }
 
     #[test]
-    fn port_traps() {
+    fn an_entry_without_a_port_or_a_dot_gets_the_port_and_docker_hub_warnings() {
         for (entry, add) in [
             ("localhost", "localhost:5000"),
             ("10.0.0.1", "10.0.0.1:5000"),
@@ -528,7 +528,7 @@ mod tests {
     }
 
     #[test]
-    fn wildcard_coverage() {
+    fn wildcard_entries_that_skip_a_label_count_are_warned_about() {
         let p = provider("x", &["*"]);
         let w = warnings(&p, None);
         assert_eq!(w.len(), 1);

@@ -297,7 +297,7 @@ fn the_connect_request_names_the_host_and_carries_the_proxy_credentials() {
 }
 
 #[test]
-fn form_encoding() {
+fn form_bodies_are_percent_encoded_with_plus_for_spaces() {
     assert_eq!(
         form(&[
             ("grant_type", "client_credentials"),

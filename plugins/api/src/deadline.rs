@@ -16,7 +16,7 @@
 //!   be served); ECR takes what is left whole (upstream allows 30 s per request), shared
 //!   between its credentials and its API call;
 //! * the process exits by [`EXIT_LIMIT`] whatever blocks: the watchdog of
-//!   [`process`](crate::process) (armed off the cache-hit path, see there) kills the process
+//!   `process` module (armed off the cache-hit path, see there) kills the process
 //!   groups of the children still running, writes one line naming the [`stage`] the
 //!   invocation was in, and exits 1. The [`GRACE`] between the two is what lets the budget's
 //!   own errors, which say more, win when the code keeps to it.

@@ -278,7 +278,7 @@ mod tests {
     }
 
     #[test]
-    fn round_trips() {
+    fn every_formatted_duration_parses_back_to_the_same_nanoseconds() {
         for n in [
             1,
             999,

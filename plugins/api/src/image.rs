@@ -389,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn parts() {
+    fn an_image_name_splits_into_registry_host_and_path_with_ports_and_ipv6() {
         let i = ImageName::parse("localhost:5000/team/app:1").unwrap();
         assert_eq!(
             (i.registry(), i.host(), i.path()),

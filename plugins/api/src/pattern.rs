@@ -467,7 +467,7 @@ mod tests {
     }
 
     #[test]
-    fn keyring_keys() {
+    fn keyring_keys_lose_the_http_scheme_credentials_query_and_api_version() {
         let cases: &[(&str, &str)] = &[
             ("reg.io", "reg.io"),
             ("https://reg.io", "reg.io"),

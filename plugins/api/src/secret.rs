@@ -80,7 +80,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn debug_redacts() {
+    fn a_secrets_debug_output_never_shows_its_value() {
         let s = Secret::new("hunter2".to_string());
         assert_eq!(format!("{s:?}"), "Secret(..)");
         assert_eq!(format!("{:?}", Some(&s)), "Some(Secret(..))");

@@ -541,7 +541,7 @@ mod tests {
     }
 
     #[test]
-    fn positionals() {
+    fn positional_arguments_are_one_file_or_ignored_as_the_plugin_declares() {
         let one = Plugin {
             positionals: Positionals::OneFile,
             ..PLUGIN

@@ -85,7 +85,7 @@ pub struct Config {
     pub endpoint_variants_from_host: Option<bool>,
     /// The proxy variables as upstream's Go HTTP client reads them: `ALL_PROXY` ignored. Not
     /// a setting of the file: set when answering as `ecr-credential-provider`
-    /// ([`crate::upstream::configure`]).
+    /// (`upstream::configure`).
     pub go_proxy_variables: bool,
 }
 

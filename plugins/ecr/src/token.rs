@@ -39,7 +39,7 @@ pub(crate) struct Token {
     pub authorization: Secret<String>,
     /// When the token stops working, as the API states it: seconds after the Unix epoch
     /// (whole seconds: a fraction is dropped, which only ends the token's use earlier).
-    /// [`crate::answer`] makes it a time, through `keyring_api::lifetime`.
+    /// The `answer` module makes it a time, through `keyring_api::lifetime`.
     pub expires: Option<i64>,
     /// The endpoint asked, for logs and messages.
     pub endpoint: String,
