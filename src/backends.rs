@@ -47,6 +47,8 @@ macro_rules! cloud_backends {
             /// Backend names in chain order. `providers`, its name before 0.2, is read too.
             #[serde(alias = "providers")]
             pub backends: Option<Vec<String>>,
+            /// Credentials that follow mirrors, for every backend ([`crate::mirrors`]).
+            pub mirrors: Option<crate::mirrors::MirrorsConfig>,
             $(
                 #[doc = concat!("The `", stringify!($name), ":` section.")]
                 #[cfg(feature = $feature)]

@@ -2,14 +2,17 @@
 //!
 //! Parsed in two layers: [`RawConfig`] mirrors the file (serde, unknown fields refused, errors
 //! carry line and column); [`Config`] is the validated form the rest of the program uses.
-//! Every backend owns its section (`ecr:`, `gcp:`, `acr:`) and validates it when it builds its
-//! backend. No file means defaults: every compiled-in backend, in the order
-//! ecr, gcp, acr, docker-config.
+//! Every backend owns its section (`ecr:`, `gcp:`, `acr:`, `identity:`) and validates it when
+//! it builds its backend; `mirrors:` ([`crate::mirrors`]) is every backend's. No file means
+//! defaults: every compiled-in backend, in the order ecr, gcp, acr, identity, docker-config,
+//! and no mirrors.
 //!
 //! ```yaml
 //! apiVersion: kubelet-keyring/v1alpha1
 //! kind: KeyringConfig
-//! backends: [ecr, gcp, acr, docker-config]   # order of the chain; omit one to disable it
+//! backends: [ecr, gcp, acr, identity, docker-config]   # the chain's order; omit one to disable it
+//! mirrors:                                   # credentials that follow mirrors
+//!   registries: [{source: docker.io, mirrors: [harbor.example.com/dockerhub]}]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -17,6 +20,7 @@ use std::path::{Path, PathBuf};
 use keyring_api::BackendError;
 
 use crate::backends::{compiled_in, NAMES};
+use crate::mirrors::Mirrors;
 use crate::upstream::Upstream;
 
 /// The `apiVersion` of the plugin config.
@@ -54,6 +58,9 @@ pub struct Config {
     pub upstream_context: Vec<u8>,
     /// The backends' sections.
     pub sections: Sections,
+    /// The `mirrors:` section, with the runtime files it names once [`Config::load`] read
+    /// them.
+    pub mirrors: Mirrors,
 }
 
 /// Why the config was refused. The text names the file and the line or field.
@@ -93,6 +100,7 @@ impl Config {
         let raw = Config::parse(&text).map_err(|e| err(e.to_string()))?;
         let mut config = Config::validate(raw, Some(path))?;
         config.text = text;
+        config.mirrors.read_files();
         Ok(config)
     }
 
@@ -149,6 +157,8 @@ impl Config {
         // Sections that need more than their serde shape are checked here, so a bad one is a
         // config error (exit 2) before any request, not a failure of every pull.
         let sections = raw.sections().map_err(|e| err(e.to_string()))?;
+        let mirrors =
+            Mirrors::new(raw.mirrors.unwrap_or_default()).map_err(|e| err(e.to_string()))?;
         Ok(Config {
             path: path.map(Path::to_path_buf),
             text: String::new(),
@@ -156,6 +166,7 @@ impl Config {
             order_given,
             upstream_context: Vec::new(),
             sections,
+            mirrors,
         })
     }
 }
@@ -190,10 +201,12 @@ impl Config {
         Ok(())
     }
 
-    /// Everything of the config that shapes answers, for the cache context.
+    /// Everything of the config that shapes answers, for the cache context: the file's
+    /// text, the upstream command line, and the runtimes' mirror files it had read.
     pub fn context_bytes(&self) -> Vec<u8> {
         let mut out = self.text.as_bytes().to_vec();
         out.extend_from_slice(&self.upstream_context);
+        out.extend_from_slice(&self.mirrors.context_bytes());
         out
     }
 }

@@ -299,7 +299,11 @@ fn a_cold_exchange_is_one_https_round_trip_and_the_warm_one_none() {
         line.contains("certificate") || line.contains("UnknownIssuer"),
         "{line}"
     );
-    assert_eq!(line.matches("invalid peer certificate").count(), 1, "said twice: {line}");
+    assert_eq!(
+        line.matches("invalid peer certificate").count(),
+        1,
+        "said twice: {line}"
+    );
     assert_eq!(server.requests().len(), 1);
 }
 
