@@ -282,6 +282,11 @@ impl Mirrors {
         );
     }
 
+    /// The sources of the `registries` list, in order.
+    pub fn sources(&self) -> impl Iterator<Item = &str> {
+        self.config.registries.iter().map(|r| r.source.as_str())
+    }
+
     /// Whether nothing is mirrored.
     pub fn is_empty(&self) -> bool {
         self.config.registries.is_empty()
