@@ -109,7 +109,8 @@ impl Chain {
                         p
                     }
                 };
-                let (backend, answer) = merge::merge(&query.image, parts)?;
+                let (backend, answer) =
+                    merge::merge(&query.image, parts, query.service_account_token.as_ref())?;
                 tracing::info!(
                     backend = backend.unwrap_or("none"),
                     keys = answer.auth.len(),

@@ -364,3 +364,106 @@ fn the_sources_first_credential_opens_the_real_mirror_as_containerd_hands_it_ove
         through.stderr.trim()
     );
 }
+
+/// A node token and a mirror answered by an RFC 8693 exchange at `endpoint` with it.
+#[cfg(feature = "identity")]
+fn exchanged_mirror_config(s: &Sandbox, endpoint: &str) -> String {
+    let issuer = crate::common::issuer::Issuer::new();
+    let token_file = s.tmp.path().join("node-token");
+    write(
+        &token_file,
+        &issuer.sign_as(
+            "JWT",
+            &serde_json::json!({"iss": "https://node.example.com", "sub": "node", "aud": "sts", "exp": crate::common::issuer::now() + 3600}),
+        ),
+    );
+    plugin_config(
+        s,
+        &format!(
+            "mirrors:
+  registries: [{{source: source.example.com, mirrors: [mirror.example.com]}}]
+identity:
+  rules:
+    - hosts: [mirror.example.com]
+      identity: node
+      node: {{tokenFile: {}}}
+      method: {{tokenExchange: {{endpoint: \"{endpoint}\", username: u}}}}
+",
+            token_file.display()
+        ),
+    )
+}
+
+/// A mirror whose exchange endpoint never answers: the invocation still answers with the
+/// source's own credential, inside the deadline.
+#[test]
+#[cfg(feature = "identity")]
+fn a_silent_mirror_endpoint_leaves_the_sources_credential_answered_in_time() {
+    use crate::common::http::Reply;
+    use crate::identity::{fake, PLAIN_HTTP};
+    let server = fake(|_| Reply::Hang);
+    let s = Sandbox::new();
+    docker_config(&s, "other.example.com");
+    let cfg = exchanged_mirror_config(&s, &server.url("/token"));
+    let mut cmd = s.command(&["--config", &cfg, "--no-cache"]);
+    cmd.env(PLAIN_HTTP.0, PLAIN_HTTP.1)
+        .env("KUBELET_KEYRING_TEST_DEADLINE", "4s");
+    let started = std::time::Instant::now();
+    let out = run_within(
+        cmd,
+        request(VERSIONS[0], SOURCE_IMAGE).as_bytes(),
+        std::time::Duration::from_secs(30),
+    )
+    .expect("the invocation hung");
+    let took = started.elapsed();
+    let resp = stdout_json(&out);
+    assert_eq!(tried(&resp, SOURCE_IMAGE), ["source-user"], "{resp}");
+    assert!(cache_secs(&resp) <= 60, "{resp}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+}
+
+/// Many pulls of a mirrored image at once, cold: one exchange for the mirror, whatever the
+/// number of processes (they share the source registry's single flight).
+#[test]
+#[cfg(feature = "identity")]
+fn parallel_pulls_of_a_mirrored_image_make_one_exchange() {
+    use crate::common::http::json;
+    use crate::identity::{fake, PLAIN_HTTP};
+    use std::io::Write as _;
+    let issuer = crate::common::issuer::Issuer::new();
+    let server = fake(move |_| {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let t = issuer.sign_as(
+            "at+jwt",
+            &serde_json::json!({"sub": "n", "exp": crate::common::issuer::now() + 3600}),
+        );
+        json(
+            200,
+            &format!(
+                r#"{{"access_token":"{t}","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3600}}"#
+            ),
+        )
+    });
+    let s = Sandbox::new();
+    docker_config(&s, "other.example.com");
+    let cfg = exchanged_mirror_config(&s, &server.url("/token"));
+    let children: Vec<_> = (0..12)
+        .map(|_| {
+            let mut cmd = s.command(&["--config", &cfg]);
+            cmd.env(PLAIN_HTTP.0, PLAIN_HTTP.1);
+            let mut child = cmd.spawn().expect("spawn");
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(request(VERSIONS[0], SOURCE_IMAGE).as_bytes())
+                .unwrap();
+            child
+        })
+        .collect();
+    for c in children {
+        let resp = stdout_json(&c.wait_with_output().unwrap());
+        assert_eq!(tried(&resp, SOURCE_IMAGE), ["u", "source-user"], "{resp}");
+    }
+    assert_eq!(server.requests().len(), 1, "one exchange for every pull");
+}

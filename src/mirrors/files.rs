@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use keyring_api::ImageName;
 use serde::Deserialize;
 
-use super::{mirror_image, Mirror, Route, Strategy, MAX_MIRRORS};
+use super::{mirror_image, shown, Mirror, Route, Strategy, MAX_MIRRORS};
 
 /// containerd's usual `config_path`.
 pub const CONTAINERD_HOSTS_DIR: &str = "/etc/containerd/certs.d";
@@ -110,8 +110,9 @@ impl Read {
             match host_location(url, host.override_path) {
                 Some(l) => locations.push(l),
                 None => tracing::warn!(
-                    "{}: host {url:?} is not an http(s) URL; skipped",
-                    path.display()
+                    "{}: host {:?} is not an http(s) URL without user-info; skipped",
+                    path.display(),
+                    shown(url)
                 ),
             }
         }
@@ -119,8 +120,9 @@ impl Read {
             match host_location(server, hosts.override_path) {
                 Some(l) => locations.push(l),
                 None => tracing::warn!(
-                    "{}: server {server:?} is not an http(s) URL; skipped",
-                    path.display()
+                    "{}: server {:?} is not an http(s) URL without user-info; skipped",
+                    path.display(),
+                    shown(server)
                 ),
             }
         }
@@ -283,7 +285,8 @@ fn mirrors_at(image: &ImageName, locations: &[String], rest: &str, origin: &str)
     for location in locations {
         let Some(m) = mirror_image(location, rest) else {
             tracing::warn!(
-                "{origin}: mirror {location:?} does not make an image name of {image}; skipped"
+                "{origin}: mirror {:?} does not make an image name of {image}; skipped",
+                shown(location)
             );
             continue;
         };
@@ -418,7 +421,8 @@ fn read_hosts_dir(dir: &Path) -> Vec<(String, Option<Vec<u8>>)> {
         }
     };
     let mut out = Vec::new();
-    for entry in entries.flatten() {
+    // Bounded twice: what is listed (a hit pays for this walk) and what is kept.
+    for entry in entries.flatten().take(8 * MAX_NAMESPACES) {
         let path = entry.path();
         // A symlinked namespace is followed, as containerd follows it.
         if !path.is_dir() {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use keyring_api::pattern::{Keyring, Target};
 use keyring_api::wire::AuthConfig;
-use keyring_api::{lifetime, Answer, BackendError, CacheKeyType, ImageName};
+use keyring_api::{lifetime, Answer, BackendError, CacheKeyType, ImageName, Secret};
 
 /// One part of a mirrored answer.
 #[derive(Debug)]
@@ -37,9 +37,14 @@ impl Part {
 
 /// The answer for `source` from `parts`, given in the order their credentials are to be
 /// tried (see the module docs), with its backend: the one whose credential comes first.
+///
+/// A part that answers with the pod's service-account `token` (a pass-through rule) is a
+/// failure of that part: under the source's key the runtime would hand the token to every
+/// host it tries, mirrors and source alike, not only to its rule's registry.
 pub fn merge(
     source: &ImageName,
     parts: Vec<Part>,
+    token: Option<&Secret<String>>,
 ) -> Result<(Option<&'static str>, Answer), BackendError> {
     let mut creds: Vec<AuthConfig> = Vec::new();
     let mut backend = None;
@@ -51,6 +56,18 @@ pub fn merge(
     for part in parts {
         let name = part.name();
         let (who, answer) = match part.result {
+            Ok((who, answer)) if token.is_some_and(|t| carries(&answer, t)) => {
+                let e = BackendError::misconfigured(
+                    who.unwrap_or("none"),
+                    "answers with the pod's service-account token, which the runtime would \
+                     also send to the other hosts of a mirrored image",
+                )
+                .with_hint(
+                    "a pass-through rule cannot serve a registry with mirrors, nor a mirror",
+                );
+                failed.push((name, e));
+                continue;
+            }
             Ok(ok) => ok,
             Err(e) => {
                 failed.push((name, e));
@@ -119,6 +136,14 @@ pub fn merge(
     ))
 }
 
+/// Whether `answer` has `token` as a password.
+fn carries(answer: &Answer, token: &Secret<String>) -> bool {
+    answer
+        .auth
+        .values()
+        .any(|a| a.password.expose() == token.expose())
+}
+
 fn same(a: &AuthConfig, b: &AuthConfig) -> bool {
     a.username == b.username && a.password.expose() == b.password.expose()
 }
@@ -173,7 +198,6 @@ pub fn ordered_keys(image: &ImageName, n: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keyring_api::Secret;
     use std::time::Duration;
 
     fn cred(u: &str, p: &str) -> AuthConfig {
@@ -269,7 +293,7 @@ mod tests {
                 vec![s, m]
             }
         };
-        let (who, a) = merge(&src, parts(true)).unwrap();
+        let (who, a) = merge(&src, parts(true), None).unwrap();
         assert_eq!(who, Some("identity"));
         assert_eq!(tried(&a, &src), ["robot", "hub"]);
         assert_eq!(
@@ -278,7 +302,7 @@ mod tests {
             "the narrowest lifetime"
         );
         assert_eq!(a.cache_key_type, CacheKeyType::Registry);
-        let (who, a) = merge(&src, parts(false)).unwrap();
+        let (who, a) = merge(&src, parts(false), None).unwrap();
         assert_eq!(who, Some("docker-config"));
         assert_eq!(tried(&a, &src), ["hub", "robot"]);
         // Another image of the registry gets the same order (the answer is registry-wide).
@@ -301,10 +325,10 @@ mod tests {
                 answer(keys, 300, CacheKeyType::Registry),
             )),
         };
-        let (_, a) = merge(&src, vec![failing(), source(&[("docker.io", "hub")])]).unwrap();
+        let (_, a) = merge(&src, vec![failing(), source(&[("docker.io", "hub")])], None).unwrap();
         assert_eq!(tried(&a, &src), ["hub"]);
         assert_eq!(a.lifetime, lifetime::MIN);
-        let e = merge(&src, vec![failing(), source(&[])]).unwrap_err();
+        let e = merge(&src, vec![failing(), source(&[])], None).unwrap_err();
         assert!(
             e.message
                 .starts_with("mirror harbor.example.com (harbor.example.com/library/nginx): down"),
@@ -337,7 +361,7 @@ mod tests {
                 )),
             },
         ];
-        let (_, a) = merge(&src, parts).unwrap();
+        let (_, a) = merge(&src, parts, None).unwrap();
         assert_eq!(a.auth.len(), 1);
         assert_eq!(a.cache_key_type, CacheKeyType::Image);
     }

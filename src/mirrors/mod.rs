@@ -174,11 +174,23 @@ impl MirrorsConfig {
                 let bad = |p: String| InvalidSetting::new(format!("{at}.mirrors[{j}]"), p);
                 check_location(m).map_err(bad)?;
                 if m.trim_end_matches('/') == r.source {
-                    return Err(bad(format!("{m:?} is the source itself")));
+                    return Err(bad(format!("{:?} is the source itself", shown(m))));
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// A location as it may be shown: one holding user-info (`user:password@host`, which no
+/// runtime reads as a credential, but an operator may paste) is shown without it.
+pub fn shown(location: &str) -> String {
+    match location.rsplit_once('@') {
+        None => location.to_string(),
+        Some((before, after)) => {
+            let scheme = before.find("://").map_or("", |i| &before[..i + 3]);
+            format!("{scheme}[user-info removed]@{after}")
+        }
     }
 }
 
@@ -187,7 +199,8 @@ fn check_source(s: &str) -> Result<(), String> {
     if let Some(domain) = s.strip_prefix("*.") {
         if domain.is_empty() || domain.contains(['/', ':', '@', '*']) {
             return Err(format!(
-                "{s:?}: a wildcard source is *.domain, without port or path"
+                "{:?}: a wildcard source is *.domain, without port or path",
+                shown(s)
             ));
         }
         return check_location(domain);
@@ -199,13 +212,17 @@ fn check_source(s: &str) -> Result<(), String> {
 /// grammar takes for a registry (with a `.` or `:`, or `localhost`).
 fn check_location(s: &str) -> Result<(), String> {
     if s.contains("://") {
-        return Err(format!("{s:?}: write host[:port][/path], without a scheme"));
+        return Err(format!(
+            "{:?}: write host[:port][/path], without a scheme",
+            shown(s)
+        ));
     }
     match mirror_image(s, "/x/y") {
         Some(_) => Ok(()),
         None => Err(format!(
-            "{s:?} is not a registry location: host[:port][/path], where the host has a dot or \
-             a port or is localhost, and the path is lower-case repository components"
+            "{:?} is not a registry location: host[:port][/path], where the host has a dot or \
+             a port or is localhost, and the path is lower-case repository components",
+            shown(s)
         )),
     }
 }
