@@ -1491,3 +1491,39 @@ fn metrics_label_an_identity_answer_like_any_other_backend() {
     }
     assert_token_nowhere(&token, &[("textfile", text.as_bytes())], Some(&metrics));
 }
+
+/// README's "Any registry" block is a plugin config that loads, and its rules answer their
+/// hosts.
+#[test]
+fn the_readmes_any_registry_config_loads() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme.find("## Any registry").expect("the section")..];
+    let start = section.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let s = Sandbox::new();
+    let path = s.tmp.path().join("readme.yaml");
+    write(&path, block);
+    let cfg = path.to_str().unwrap();
+    let images = [
+        "harbor.example.com/a/b",
+        "quay.example.com/a/b",
+        "example.jfrog.io/a/b",
+        "example-aws.jfrog.io/a/b",
+        "docker.cloudsmith.io/a/b",
+        "registry.example.com/a/b",
+        "private.example.com/a/b",
+        "zot.example.com/a/b",
+    ];
+    let mut args = vec!["--config", cfg, "explain"];
+    args.extend(images);
+    let out = s.run(&args, "");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    for (i, image) in images.iter().enumerate() {
+        assert!(
+            text.contains(&format!("{image} is served by identity.rules[{i}]")),
+            "{image}:\n{text}"
+        );
+    }
+}
