@@ -75,7 +75,9 @@ impl Config {
     /// Loads and validates the file at `path`, or the defaults when `path` is `None`. The
     /// file must be a regular file (a FIFO, device or directory is refused before anything
     /// is read or warned about), of at most 1 MiB, UTF-8, nested at most
-    /// [`MAX_FLOW_DEPTH`] deep ([`check_nesting`]).
+    /// [`MAX_FLOW_DEPTH`] deep ([`check_nesting`]). The runtime files its `mirrors:` section
+    /// names (containerd's `hosts.toml` tree, `registries.conf`) are read here too, bounded,
+    /// for the cache context ([`Mirrors::read_files`]).
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let Some(path) = path else {
             return Config::validate(RawConfig::default(), None);
