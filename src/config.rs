@@ -247,12 +247,20 @@ pub struct Read {
 impl Read {
     /// The cache context bytes of a run with this file and `upstream_context` (the upstream
     /// command line's, as [`Config::apply_upstream`] records it), when they need no parsing:
-    /// the same bytes [`Config::context_bytes`] gives once parsed. `None` when the text may
-    /// have a `mirrors:` section, whose runtime files are part of the context. So a cache hit
-    /// parses nothing: a realistic identity config (5 KB of YAML) cost a hit 1.5 M
-    /// instructions, nearly three times the hit itself.
+    /// the same bytes [`Config::context_bytes`] gives once parsed. `None` when a line (its
+    /// comment aside) names `containerd` or `registriesConf`: the runtime files those name
+    /// are part of the context. So a cache hit parses nothing: a realistic identity config
+    /// (5 KB of YAML) cost a hit 1.5 M instructions, nearly twice the hit itself.
+    ///
+    /// A config that reads runtime files always has a context these bytes never equal
+    /// ([`Mirrors::context_bytes`] marks it), so a text that names them in some other way
+    /// (an escaped key) costs its hits a parse, never a wrong answer.
     pub fn context_bytes(&self, upstream_context: &[u8]) -> Option<Vec<u8>> {
-        (!self.text.contains("mirrors")).then(|| context_of(&self.text, upstream_context, &[]))
+        let names_files = self.text.lines().any(|l| {
+            let l = l.split('#').next().unwrap_or(l);
+            l.contains("containerd") || l.contains("registriesConf")
+        });
+        (!names_files).then(|| context_of(&self.text, upstream_context, &[]))
     }
 }
 
@@ -417,10 +425,15 @@ mod tests {
             ("", true),
             (
                 "mirrors: {registries: [{source: a.example.com, mirrors: [b.example.com]}]}\n",
-                false,
+                true,
             ),
-            // Another section's mirrors field: parsed too (the check is on the text).
-            ("ecr: {mirrors: []}\n", false),
+            ("ecr: {mirrors: []}\n", true),
+            (
+                "# containerd's hosts.toml is not read\nbackends: [docker-config]\n",
+                true,
+            ),
+            ("mirrors:\n  containerd: {hostsDir: /nonexistent}\n", false),
+            ("mirrors: {registriesConf: {path: /nonexistent}}\n", false),
         ] {
             std::fs::write(&path, text).unwrap();
             let read = Config::read(Some(&path)).unwrap();
@@ -428,8 +441,14 @@ mod tests {
             assert_eq!(early.is_some(), unparsed, "{text:?}");
             let mut config = Config::from_read(read).unwrap();
             config.upstream_context = b"upstream".to_vec();
-            if let Some(early) = early {
-                assert_eq!(early, config.context_bytes(), "{text:?}");
+            match early {
+                Some(early) => assert_eq!(early, config.context_bytes(), "{text:?}"),
+                // Files named, even none found: a context no unparsed text has.
+                None => assert_ne!(
+                    context_of(&config.text, b"upstream", &[]),
+                    config.context_bytes(),
+                    "{text:?}"
+                ),
             }
         }
         let none = Config::read(None).unwrap();

@@ -6,7 +6,8 @@
 //!
 //! A cache hit parses no plugin config: the cache context is the config's bytes
 //! ([`crate::config::Read::context_bytes`]), and the file is parsed only on a miss (or when
-//! its `mirrors:` section names runtime files, whose bytes are part of the context).
+//! its `mirrors:` section reads runtime files, whose bytes are part of the context, or under
+//! an upstream plugin's command line).
 //!
 //! Token mode (KEP-4412, a v1 request with `serviceAccountToken`): the answer belongs to the
 //! pod's service account, so the cache (entries and the single-flight lock) is keyed by it as

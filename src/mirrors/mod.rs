@@ -312,9 +312,15 @@ impl Mirrors {
     }
 
     /// The files' names and bytes, for the cache context (the section itself is in the
-    /// config text).
+    /// config text); when the section reads files, marked so even with none found: such a
+    /// context never equals one made from the config's text alone.
     pub fn context_bytes(&self) -> Vec<u8> {
-        self.files.context_bytes()
+        if self.config.containerd.is_none() && self.config.registries_conf.is_none() {
+            return Vec::new();
+        }
+        let mut out = b"\0runtime mirror files\0".to_vec();
+        out.extend_from_slice(&self.files.context_bytes());
+        out
     }
 
     /// The mirrors of `image` (see the module docs for which source wins) and the widest
