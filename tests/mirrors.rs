@@ -294,7 +294,7 @@ fn explain_names_the_mirrors_the_strategy_and_who_answers_each() {
 ///   view: on CRI-O a mirror's credential must come from an auth file (README, "Any
 ///   registry").
 #[test]
-#[ignore = "needs docker-registry, skopeo"]
+#[ignore = "needs docker-registry, skopeo, htpasswd"]
 fn the_sources_first_credential_opens_the_real_mirror_as_containerd_hands_it_over() {
     use crate::common::registry::{assert_refused, run, Served, Tools, REPO, TAG, USER};
     let served = Served::start(Tools::required());
