@@ -3,8 +3,11 @@
 # in the same run (the floor of an exec that prints bytes):
 #   1. cache hit;
 #   2. cache hit with --metrics-dir (one journal record appended per hit);
-#   3. docker-config lookup (no cache) with N registries in config.json.
-# and the ratio of (2) to (1): metrics may not slow a hit by more than 5%.
+#   3. docker-config lookup (no cache) with N registries in config.json;
+#   4. cache hit of the identity backend (a plugin config with a node-token pass-through rule:
+#      the config is read and parsed on every hit).
+# and the ratios of (2) and (4) to (1): metrics, and the identity backend's plugin config,
+# may not slow a hit by more than 5%.
 # Prints medians, the ratio to cat, and peak RSS. Needs hyperfine (Debian package).
 #
 #   bash bench/hot-path.sh [path/to/kubelet-keyring]     (default: a release build)
@@ -31,10 +34,27 @@ json.dump({"auths": auths}, open(path, "w"))
 PY
 req='{"kind":"CredentialProviderRequest","apiVersion":"credentialprovider.kubelet.k8s.io/v1","image":"registry-'$((N / 2))'.example.com/team/app"}'
 printf '%s\n' "$req" > "$work/request.json"
+# The identity backend: a node token (an unsigned JWT valid for a day: the node's token is not
+# verified here, its registry does that) passed through for registry.identity.example.
+python3 - "$work/node-token" <<'PY'
+import base64, json, sys, time
+b64 = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+open(sys.argv[1], "w").write(b64({"alg": "RS256", "typ": "JWT"}) + "." + b64({"sub": "node", "exp": int(time.time()) + 86400}) + ".c2ln")
+PY
+cat > "$work/identity.yaml" <<YAML
+identity:
+  rules:
+    - hosts: [registry.identity.example]
+      identity: node
+      node: {tokenFile: $work/node-token}
+      method: {passThrough: {username: node}}
+YAML
+printf '%s\n' '{"kind":"CredentialProviderRequest","apiVersion":"credentialprovider.kubelet.k8s.io/v1","image":"registry.identity.example/team/app"}' > "$work/identity-request.json"
 run() { (cd "$work/cwd" && HOME="$work/home" "$BIN" --root-dir "$work/root" --cache-dir "$work/cache" "$@" < "$work/request.json"); }
 run > "$work/response.json"            # warms the cache
 run --no-cache > /dev/null
 run --metrics-dir "$work/metrics" > /dev/null
+(cd "$work/cwd" && HOME="$work/home" "$BIN" --root-dir "$work/root" --cache-dir "$work/cache" --config "$work/identity.yaml" < "$work/identity-request.json" > /dev/null)
 
 export BIN work
 # hyperfine cannot feed stdin (1.15) and subtracts its own shell's start-up time, which makes
@@ -45,6 +65,7 @@ hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$work/hit.json" \
   -n cache-hit "sh -c 'HOME=$work/home $BIN --root-dir $work/root --cache-dir $work/cache < $work/request.json'" \
   -n cache-hit-metrics "sh -c 'HOME=$work/home $BIN --root-dir $work/root --cache-dir $work/cache --metrics-dir $work/metrics < $work/request.json'" \
   -n "docker-config-$N" "sh -c 'HOME=$work/home $BIN --root-dir $work/root --no-cache < $work/request.json'" \
+  -n identity-hit "sh -c 'HOME=$work/home $BIN --root-dir $work/root --cache-dir $work/cache --config $work/identity.yaml < $work/identity-request.json'" \
   > "$work/hyperfine.txt" 2>&1
 
 rss() { /usr/bin/time -f %M bash -c "HOME=$work/home $BIN --root-dir $work/root $* < $work/request.json >/dev/null" 2>&1 | tail -1; }
@@ -59,6 +80,8 @@ for name, r in res.items():
 hit = statistics.median(res["cache-hit"]["times"])
 with_metrics = statistics.median(res["cache-hit-metrics"]["times"])
 print(f"cache hit with metrics / without: {with_metrics/hit:.3f}x")
+identity = statistics.median(res["identity-hit"]["times"])
+print(f"identity cache hit / docker-config cache hit: {identity/hit:.3f}x")
 print(f"peak RSS: cache hit {sys.argv[2]} KiB, docker-config {sys.argv[3]} KiB, cat {sys.argv[4]} KiB")
 PY
 
@@ -70,7 +93,10 @@ rustc -O --edition 2021 -o "$work/exec_bench" examples/exec_bench.rs
   cat "$work/request.json" cat "$work/response.json" -- \
   cache-hit "$work/request.json" "$BIN" --root-dir "$work/root" --cache-dir "$work/cache" -- \
   cache-hit-metrics "$work/request.json" "$BIN" --root-dir "$work/root" --cache-dir "$work/cache" \
-    --metrics-dir "$work/metrics") | tee "$work/exec.txt"
-awk '$1 == "cache-hit" {h = $2 + 0} $1 == "cache-hit-metrics" {m = $2 + 0}
-     END {printf "cache hit with metrics / without (no shell): %.3fx\n", m / h}' "$work/exec.txt"
+    --metrics-dir "$work/metrics" -- \
+  identity-hit "$work/identity-request.json" "$BIN" --root-dir "$work/root" --cache-dir "$work/cache" \
+    --config "$work/identity.yaml") | tee "$work/exec.txt"
+awk '$1 == "cache-hit" {h = $2 + 0} $1 == "cache-hit-metrics" {m = $2 + 0} $1 == "identity-hit" {i = $2 + 0}
+     END {printf "cache hit with metrics / without (no shell): %.3fx\n", m / h;
+          printf "identity cache hit / docker-config cache hit (no shell): %.3fx\n", i / h}' "$work/exec.txt"
 echo "journal: $(stat -c %s "$work/metrics/kubelet-keyring.journal") bytes after the runs"

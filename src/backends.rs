@@ -47,6 +47,8 @@ macro_rules! cloud_backends {
             /// Backend names in chain order. `providers`, its name before 0.2, is read too.
             #[serde(alias = "providers")]
             pub backends: Option<Vec<String>>,
+            /// Credentials that follow mirrors, for every backend ([`crate::mirrors`]).
+            pub mirrors: Option<crate::mirrors::MirrorsConfig>,
             $(
                 #[doc = concat!("The `", stringify!($name), ":` section.")]
                 #[cfg(feature = $feature)]
@@ -109,6 +111,38 @@ macro_rules! cloud_backends {
                 )*
                 let _ = name;
                 None
+            }
+
+            /// What each backend of `order` finds wrong with the kubelet entry `entry` for
+            /// its section (`validate-config`; no I/O).
+            pub fn kubelet_findings(
+                &self,
+                order: &[&str],
+                entry: &keyring_api::backend::KubeletEntry<'_>,
+            ) -> Vec<keyring_api::backend::Finding> {
+                let mut out = Vec::new();
+                $(
+                    #[cfg(feature = $feature)]
+                    if order.contains(&stringify!($name)) {
+                        out.extend(<$kit as keyring_api::Configurable>::kubelet_findings(&self.$name, entry));
+                    }
+                )*
+                let _ = (order, entry);
+                out
+            }
+
+            /// The host patterns each backend of `order` needs some kubelet entry to admit,
+            /// with the setting naming each (`validate-config`).
+            pub fn kubelet_hosts(&self, order: &[&str]) -> Vec<(String, String)> {
+                let mut out = Vec::new();
+                $(
+                    #[cfg(feature = $feature)]
+                    if order.contains(&stringify!($name)) {
+                        out.extend(<$kit as keyring_api::Configurable>::kubelet_hosts(&self.$name));
+                    }
+                )*
+                let _ = order;
+                out
             }
 
             /// Applies an upstream command line to backend `name`'s section (nothing for a

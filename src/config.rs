@@ -2,14 +2,17 @@
 //!
 //! Parsed in two layers: [`RawConfig`] mirrors the file (serde, unknown fields refused, errors
 //! carry line and column); [`Config`] is the validated form the rest of the program uses.
-//! Every backend owns its section (`ecr:`, `gcp:`, `acr:`) and validates it when it builds its
-//! backend. No file means defaults: every compiled-in backend, in the order
-//! ecr, gcp, acr, docker-config.
+//! Every backend owns its section (`ecr:`, `gcp:`, `acr:`, `identity:`) and validates it when
+//! it builds its backend; `mirrors:` ([`crate::mirrors`]) is every backend's. No file means
+//! defaults: every compiled-in backend, in the order ecr, gcp, acr, identity, docker-config,
+//! and no mirrors.
 //!
 //! ```yaml
 //! apiVersion: kubelet-keyring/v1alpha1
 //! kind: KeyringConfig
-//! backends: [ecr, gcp, acr, docker-config]   # order of the chain; omit one to disable it
+//! backends: [ecr, gcp, acr, identity, docker-config]   # the chain's order; omit one to disable it
+//! mirrors:                                   # credentials that follow mirrors
+//!   registries: [{source: docker.io, mirrors: [harbor.example.com/dockerhub]}]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -17,6 +20,7 @@ use std::path::{Path, PathBuf};
 use keyring_api::BackendError;
 
 use crate::backends::{compiled_in, NAMES};
+use crate::mirrors::Mirrors;
 use crate::upstream::Upstream;
 
 /// The `apiVersion` of the plugin config.
@@ -54,6 +58,9 @@ pub struct Config {
     pub upstream_context: Vec<u8>,
     /// The backends' sections.
     pub sections: Sections,
+    /// The `mirrors:` section, with the runtime files it names once [`Config::load`] read
+    /// them.
+    pub mirrors: Mirrors,
 }
 
 /// Why the config was refused. The text names the file and the line or field.
@@ -65,13 +72,21 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// Loads and validates the file at `path`, or the defaults when `path` is `None`. The
-    /// file must be a regular file (a FIFO, device or directory is refused before anything
-    /// is read or warned about), of at most 1 MiB, UTF-8, nested at most
-    /// [`MAX_FLOW_DEPTH`] deep ([`check_nesting`]).
+    /// Loads and validates the file at `path`, or the defaults when `path` is `None`
+    /// ([`Config::read`], then [`Config::from_read`]).
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Config::from_read(Config::read(path)?)
+    }
+
+    /// Reads the file at `path` without parsing it: it must be a regular file (a FIFO,
+    /// device or directory is refused before anything is read or warned about), of at most
+    /// 1 MiB, UTF-8, nested at most [`MAX_FLOW_DEPTH`] deep ([`check_nesting`]).
+    pub fn read(path: Option<&Path>) -> Result<Read, ConfigError> {
         let Some(path) = path else {
-            return Config::validate(RawConfig::default(), None);
+            return Ok(Read {
+                path: None,
+                text: String::new(),
+            });
         };
         let err = |message: String| ConfigError {
             path: path.display().to_string(),
@@ -90,9 +105,27 @@ impl Config {
         let bytes = keyring_api::file::read_at_most(file, MAX_CONFIG_BYTES).map_err(refused)?;
         let text = String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))?;
         check_nesting(text.as_bytes()).map_err(|e| err(e.to_string()))?;
-        let raw = Config::parse(&text).map_err(|e| err(e.to_string()))?;
-        let mut config = Config::validate(raw, Some(path))?;
-        config.text = text;
+        Ok(Read {
+            path: Some(path.to_path_buf()),
+            text,
+        })
+    }
+
+    /// Parses and validates what [`Config::read`] read (no file: the defaults). The runtime
+    /// files its `mirrors:` section names (containerd's `hosts.toml` tree,
+    /// `registries.conf`) are read here, bounded, for the cache context
+    /// ([`Mirrors::read_files`]).
+    pub fn from_read(read: Read) -> Result<Self, ConfigError> {
+        let Some(path) = read.path else {
+            return Config::validate(RawConfig::default(), None);
+        };
+        let raw = Config::parse(&read.text).map_err(|e| ConfigError {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut config = Config::validate(raw, Some(&path))?;
+        config.text = read.text;
+        config.mirrors.read_files();
         Ok(config)
     }
 
@@ -149,6 +182,8 @@ impl Config {
         // Sections that need more than their serde shape are checked here, so a bad one is a
         // config error (exit 2) before any request, not a failure of every pull.
         let sections = raw.sections().map_err(|e| err(e.to_string()))?;
+        let mirrors =
+            Mirrors::new(raw.mirrors.unwrap_or_default()).map_err(|e| err(e.to_string()))?;
         Ok(Config {
             path: path.map(Path::to_path_buf),
             text: String::new(),
@@ -156,6 +191,7 @@ impl Config {
             order_given,
             upstream_context: Vec::new(),
             sections,
+            mirrors,
         })
     }
 }
@@ -190,12 +226,50 @@ impl Config {
         Ok(())
     }
 
-    /// Everything of the config that shapes answers, for the cache context.
+    /// Everything of the config that shapes answers, for the cache context: the file's
+    /// text, the upstream command line, and the runtimes' mirror files it had read.
     pub fn context_bytes(&self) -> Vec<u8> {
-        let mut out = self.text.as_bytes().to_vec();
-        out.extend_from_slice(&self.upstream_context);
-        out
+        context_of(
+            &self.text,
+            &self.upstream_context,
+            &self.mirrors.context_bytes(),
+        )
     }
+}
+
+/// The plugin config file as read, not parsed yet ([`Config::read`]).
+#[derive(Debug)]
+pub struct Read {
+    path: Option<PathBuf>,
+    text: String,
+}
+
+impl Read {
+    /// The cache context bytes of a run with this file and `upstream_context` (the upstream
+    /// command line's, as [`Config::apply_upstream`] records it), when they need no parsing:
+    /// the same bytes [`Config::context_bytes`] gives once parsed. `None` when a line (its
+    /// comment aside) names `containerd` or `registriesConf`: the runtime files those name
+    /// are part of the context. So a cache hit parses nothing: a realistic identity config
+    /// (5 KB of YAML) cost a hit 1.5 M instructions, nearly twice the hit itself.
+    ///
+    /// A config that reads runtime files always has a context these bytes never equal
+    /// ([`Mirrors::context_bytes`] marks it), so a text that names them in some other way
+    /// (an escaped key) costs its hits a parse, never a wrong answer.
+    pub fn context_bytes(&self, upstream_context: &[u8]) -> Option<Vec<u8>> {
+        let names_files = self.text.lines().any(|l| {
+            let l = l.split('#').next().unwrap_or(l);
+            l.contains("containerd") || l.contains("registriesConf")
+        });
+        (!names_files).then(|| context_of(&self.text, upstream_context, &[]))
+    }
+}
+
+/// The one layout of the cache context's config bytes.
+fn context_of(text: &str, upstream_context: &[u8], mirror_files: &[u8]) -> Vec<u8> {
+    let mut out = text.as_bytes().to_vec();
+    out.extend_from_slice(upstream_context);
+    out.extend_from_slice(mirror_files);
+    out
 }
 
 /// Why a YAML or JSON text is refused before it is parsed ([`check_nesting`]).
@@ -339,6 +413,49 @@ mod tests {
         let big = format!("{lists}{}", "# padding\n".repeat(100_000));
         assert!(check_nesting(big.as_bytes()).is_err());
         assert_eq!(json_depth(br#"{"a": "]]}", "b": [[{"c": "\\\"["}]]}"#), 4);
+    }
+
+    #[test]
+    fn the_unparsed_context_is_the_parsed_one_or_none_when_mirrors_may_add_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.yaml");
+        for (text, unparsed) in [
+            ("backends: [docker-config]\n", true),
+            ("identity:\n  rules: []\n", true),
+            ("", true),
+            (
+                "mirrors: {registries: [{source: a.example.com, mirrors: [b.example.com]}]}\n",
+                true,
+            ),
+            ("ecr: {mirrors: []}\n", true),
+            (
+                "# containerd's hosts.toml is not read\nbackends: [docker-config]\n",
+                true,
+            ),
+            ("mirrors:\n  containerd: {hostsDir: /nonexistent}\n", false),
+            ("mirrors: {registriesConf: {path: /nonexistent}}\n", false),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let read = Config::read(Some(&path)).unwrap();
+            let early = read.context_bytes(b"upstream");
+            assert_eq!(early.is_some(), unparsed, "{text:?}");
+            let mut config = Config::from_read(read).unwrap();
+            config.upstream_context = b"upstream".to_vec();
+            match early {
+                Some(early) => assert_eq!(early, config.context_bytes(), "{text:?}"),
+                // Files named, even none found: a context no unparsed text has.
+                None => assert_ne!(
+                    context_of(&config.text, b"upstream", &[]),
+                    config.context_bytes(),
+                    "{text:?}"
+                ),
+            }
+        }
+        let none = Config::read(None).unwrap();
+        assert_eq!(
+            none.context_bytes(&[]),
+            Some(Config::load(None).unwrap().context_bytes())
+        );
     }
 
     #[test]

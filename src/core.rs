@@ -143,16 +143,10 @@ pub fn answer<C: CacheView>(
     cache: &C,
     resolve: impl FnOnce(&Query) -> Result<Resolved, BackendError>,
 ) -> Turn<C::Lock> {
-    let image = &query.image;
-    let now = query.clock.now();
-    if let Some(a) = cached(cache, image, now, version, Served::Hit) {
-        tracing::debug!("cache hit for {image}");
-        return Turn {
-            records: vec![Record::new(now, Event::Hit, &a.backend, image)],
-            result: Ok(a),
-            lock: None,
-        };
+    if let Some(turn) = hit(query, version, cache) {
+        return turn;
     }
+    let image = &query.image;
     // Miss: one process per registry asks the backend; the others wait and read its answer.
     // The wait draws on the invocation's one budget and leaves this process's backend call
     // its share, so waiting and asking together stay inside the kubelet's 60 s.
@@ -216,6 +210,20 @@ pub fn answer<C: CacheView>(
         records,
         lock,
     }
+}
+
+/// The turn of a fresh cache entry, if `cache` has one for `query`: the first step of
+/// [`answer`], which needs no backend (nor a parsed plugin config).
+pub fn hit<C: CacheView>(query: &Query, version: ApiVersion, cache: &C) -> Option<Turn<C::Lock>> {
+    let image = &query.image;
+    let now = query.clock.now();
+    let a = cached(cache, image, now, version, Served::Hit)?;
+    tracing::debug!("cache hit for {image}");
+    Some(Turn {
+        records: vec![Record::new(now, Event::Hit, &a.backend, image)],
+        result: Ok(a),
+        lock: None,
+    })
 }
 
 /// A response from the cache, for an entry [`CacheView::find`] accepts.

@@ -1,5 +1,7 @@
 //! `kubelet-keyring explain IMAGE...`: for each image, which backend would answer and why
 //! (and why the others would not), where the credential would come from, and the cache state.
+//! For an image with mirrors ([`crate::mirrors`]): where they are configured, the strategy,
+//! and for each mirror's image which backend would answer it.
 //! Read-only: nothing is fetched unless `--fetch` is given, nothing is written to the cache,
 //! and no secret is ever printed (passwords and tokens are reported as redacted).
 
@@ -31,6 +33,8 @@ pub struct Report {
     pub backends: Vec<BackendReport>,
     /// The backend that would answer, if any.
     pub answered_by: Option<String>,
+    /// The image's mirrors, when it has some.
+    pub mirrors: Option<MirrorsReport>,
     /// With `--fetch`: what the real exchange returned (no secrets).
     pub fetch: Option<FetchReport>,
 }
@@ -43,6 +47,34 @@ pub struct BackendReport {
     #[serde(flatten)]
     /// What it says.
     pub explanation: keyring_api::backend::Explanation,
+}
+
+/// An image's mirrors, as `get-credentials` would ask them.
+#[derive(Debug, Serialize)]
+pub struct MirrorsReport {
+    /// Where they are configured (`mirrors.registries[0]`, a `hosts.toml`, `registries.conf`).
+    pub origin: String,
+    /// `mirrorOnly`, `mirrorFirst` or `mirrorLast`.
+    pub strategy: String,
+    /// The strategy in words.
+    pub order: String,
+    /// Each mirror, in the order the runtime tries them.
+    pub mirrors: Vec<MirrorReport>,
+    /// Whether the source image is asked too (every strategy but `mirrorOnly`).
+    pub source_asked: bool,
+}
+
+/// One mirror of an image.
+#[derive(Debug, Serialize)]
+pub struct MirrorReport {
+    /// As configured.
+    pub location: String,
+    /// The mirror's image, asked of the chain.
+    pub image: String,
+    /// The backend that would answer it, if any.
+    pub answered_by: Option<String>,
+    /// Each backend's part for the mirror's image.
+    pub backends: Vec<BackendReport>,
 }
 
 /// The result of `--fetch`.
@@ -93,6 +125,7 @@ pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Res
             cache: String::new(),
             backends: Vec::new(),
             answered_by: None,
+            mirrors: None,
             fetch: None,
         };
         let image = match ImageName::parse(input) {
@@ -125,15 +158,30 @@ pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Res
             },
         };
         let query = Query::new(image);
-        for (name, explanation) in chain.explain(&query) {
-            if report.answered_by.is_none() && explanation.applies == Some(true) {
-                report.answered_by = Some(name.to_string());
+        (report.answered_by, report.backends) = explain_chain(&chain, &query);
+        report.mirrors = chain.mirrors(&query.image).route.map(|route| {
+            let mirrors = route
+                .mirrors
+                .iter()
+                .map(|m| {
+                    let (answered_by, backends) =
+                        explain_chain(&chain, &Query::new(m.image.clone()));
+                    MirrorReport {
+                        location: m.location.clone(),
+                        image: m.image.to_string(),
+                        answered_by,
+                        backends,
+                    }
+                })
+                .collect();
+            MirrorsReport {
+                origin: route.origin,
+                strategy: route.strategy.as_str().into(),
+                order: route.strategy.says().into(),
+                mirrors,
+                source_asked: route.strategy != crate::mirrors::Strategy::MirrorOnly,
             }
-            report.backends.push(BackendReport {
-                name: name.to_string(),
-                explanation,
-            });
-        }
+        });
         if fetch {
             let turn = crate::core::answer(&query, ApiVersion::V1, &NoCache, |q| chain.resolve(q));
             report.fetch = Some(fetch_report(turn.result, now));
@@ -161,6 +209,22 @@ pub fn run(args: &GlobalArgs, images: &[String], json: bool, fetch: bool) -> Res
         return Err(Failure::Internal("a fetch failed".into()));
     }
     Ok(())
+}
+
+/// Each backend's explanation for `query`, and the first that would answer.
+fn explain_chain(chain: &Chain, query: &Query) -> (Option<String>, Vec<BackendReport>) {
+    let mut answered_by = None;
+    let mut reports = Vec::new();
+    for (name, explanation) in chain.explain(query) {
+        if answered_by.is_none() && explanation.applies == Some(true) {
+            answered_by = Some(name.to_string());
+        }
+        reports.push(BackendReport {
+            name: name.to_string(),
+            explanation,
+        });
+    }
+    (answered_by, reports)
 }
 
 /// What `--fetch` reports: the response `get-credentials` would write without a cache (the
@@ -228,26 +292,49 @@ fn render(reports: &[Report]) -> String {
             (None, None) => {}
         }
         out.push_str(&format!("  cache: {}\n", r.cache));
-        for p in &r.backends {
-            let mark = match p.explanation.applies {
-                Some(true) => "answers",
-                Some(false) => "passes",
-                None => "unknown",
-            };
-            out.push_str(&format!(
-                "  {} [{mark}]: {}\n",
-                p.name, p.explanation.summary
-            ));
-            for d in &p.explanation.details {
-                out.push_str(&format!("      {d}\n"));
+        render_backends(&mut out, &r.backends, "  ");
+        let nobody = "nobody (the answer is \"no credentials\")";
+        match &r.mirrors {
+            None => out.push_str(&format!(
+                "  answered by: {}\n",
+                r.answered_by.as_deref().unwrap_or(nobody)
+            )),
+            Some(m) => {
+                out.push_str(&format!(
+                    "  mirrors ({}): {}; credentials {}: {}\n",
+                    m.origin,
+                    m.mirrors
+                        .iter()
+                        .map(|x| x.image.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    m.strategy,
+                    m.order
+                ));
+                for x in &m.mirrors {
+                    out.push_str(&format!(
+                        "  mirror {} ({}): answered by {}\n",
+                        x.location,
+                        x.image,
+                        x.answered_by.as_deref().unwrap_or("nobody")
+                    ));
+                    render_backends(&mut out, &x.backends, "    ");
+                }
+                out.push_str(&format!(
+                    "  source {}: {}\n",
+                    r.image.as_deref().unwrap_or_default(),
+                    match (m.source_asked, &r.answered_by) {
+                        (false, _) => "not asked (mirrorOnly)".to_string(),
+                        (true, who) =>
+                            format!("answered by {}", who.as_deref().unwrap_or("nobody")),
+                    }
+                ));
+                out.push_str(
+                    "  answered by: the credentials found above, under the source's registry, \
+                     in the strategy's order\n",
+                );
             }
         }
-        out.push_str(&format!(
-            "  answered by: {}\n",
-            r.answered_by
-                .as_deref()
-                .unwrap_or("nobody (the answer is \"no credentials\")")
-        ));
         if let Some(f) = &r.fetch {
             if f.ok {
                 out.push_str(&format!(
@@ -276,4 +363,22 @@ fn render(reports: &[Report]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The lines of each backend's part, indented by `indent`.
+fn render_backends(out: &mut String, backends: &[BackendReport], indent: &str) {
+    for p in backends {
+        let mark = match p.explanation.applies {
+            Some(true) => "answers",
+            Some(false) => "passes",
+            None => "unknown",
+        };
+        out.push_str(&format!(
+            "{indent}{} [{mark}]: {}\n",
+            p.name, p.explanation.summary
+        ));
+        for d in &p.explanation.details {
+            out.push_str(&format!("{indent}    {d}\n"));
+        }
+    }
 }

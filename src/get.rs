@@ -4,6 +4,11 @@
 //! open the cache this request may use, then write the core's response and its metrics
 //! records. What is served and when (hit, lock, fetch, stale) is the core's.
 //!
+//! A cache hit parses no plugin config: the cache context is the config's bytes
+//! ([`crate::config::Read::context_bytes`]), and the file is parsed only on a miss (or when
+//! its `mirrors:` section reads runtime files, whose bytes are part of the context, or under
+//! an upstream plugin's command line).
+//!
 //! Token mode (KEP-4412, a v1 request with `serviceAccountToken`): the answer belongs to the
 //! pod's service account, so the cache (entries and the single-flight lock) is keyed by it as
 //! well ([`crate::cache::workload`]); a token whose service account cannot be read from it bypasses
@@ -33,7 +38,7 @@ use crate::cache::{DiskCache, Entry, Workload};
 use crate::chain::Chain;
 use crate::core::{self, CacheView, NoCache, Served, Turn};
 use crate::exit::Failure;
-use crate::io::{open_cache, read_stdin, search_paths, write_stdout, StdinError};
+use crate::io::{open_cache_for, read_stdin, search_paths, write_stdout, StdinError};
 use crate::metrics;
 
 /// Whether the response is out: past that, running out of time is no failure.
@@ -80,7 +85,7 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
     query.service_account_annotations = request.service_account_annotations.clone();
 
     set_stage("loading the plugin config");
-    let config = crate::io::load_config(args)?;
+    let read = crate::io::read_config(args)?;
     let paths = search_paths(args);
     set_stage("opening the cache");
     // Token mode answers belong to one service account: its key goes into every entry and
@@ -89,17 +94,37 @@ pub fn run(args: &GlobalArgs) -> Result<(), Failure> {
         None => Ok(None),
         Some(token) => Workload::from_token(token, &query.service_account_annotations).map(Some),
     };
-    let cache = match &workload {
+    let open = |config_bytes: &[u8]| match &workload {
         _ if args.no_cache => None,
-        Err(why) => {
-            tracing::info!("not using the cache for this request: {why}");
-            None
+        Err(_) => None,
+        Ok(None) => open_cache_for(args, config_bytes, &paths),
+        Ok(Some(w)) => open_cache_for(args, config_bytes, &paths).map(|c| c.for_workload(w)),
+    };
+    // A hit needs only the config's bytes: parsing it (YAML, every backend's section) waits
+    // for a miss, unless those bytes alone do not make the cache context (mirrors).
+    let unparsed = crate::io::unparsed_context(args, &read);
+    let early = unparsed.as_deref().map(open);
+    if let Some(Some(disk)) = &early {
+        set_stage("reading the cache");
+        if let Some(turn) = core::hit(&query, version, &Watched(disk)) {
+            return respond(args, Some(disk), turn);
         }
-        Ok(None) => open_cache(args, &config, &paths),
-        Ok(Some(w)) => {
-            tracing::debug!("token mode: cache entries of service account {}", w.label);
-            open_cache(args, &config, &paths).map(|c| c.for_workload(w))
+    }
+    set_stage("loading the plugin config");
+    let config = crate::io::parse_config(args, read)?;
+    set_stage("opening the cache");
+    match &workload {
+        Err(why) if !args.no_cache => {
+            tracing::info!("not using the cache for this request: {why}")
         }
+        Ok(Some(w)) => tracing::debug!("token mode: cache entries of service account {}", w.label),
+        _ => {}
+    }
+    let context = config.context_bytes();
+    let cache = match early {
+        // The same context: the cache opened (or refused) for the hit serves the miss too.
+        Some(opened) if unparsed.as_deref() == Some(context.as_slice()) => opened,
+        _ => open(&context),
     };
     // The chain is built only on a miss: a hit constructs no backend.
     let resolve = |q: &Query| {

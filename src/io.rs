@@ -15,7 +15,7 @@ use keyring_docker_config::SearchPaths;
 
 use crate::args::GlobalArgs;
 use crate::cache::{self, DiskCache};
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::exit::Failure;
 
 /// Linux's `PIPE_BUF`: a write of at most this much into a pipe that `poll` says has room
@@ -105,12 +105,32 @@ fn timespec(d: std::time::Duration) -> rustix::event::Timespec {
 /// The config of this run: the plugin's file (or the defaults) with the upstream command
 /// line applied. A bad file or upstream argument is bad input (exit 2).
 pub fn load_config(args: &GlobalArgs) -> Result<Config, Failure> {
-    let mut config =
-        Config::load(args.config.as_deref()).map_err(|e| Failure::BadInput(e.to_string()))?;
+    parse_config(args, read_config(args)?)
+}
+
+/// The plugin's file as read, not parsed ([`Config::read`]); one it cannot be is bad input.
+pub fn read_config(args: &GlobalArgs) -> Result<config::Read, Failure> {
+    Config::read(args.config.as_deref()).map_err(|e| Failure::BadInput(e.to_string()))
+}
+
+/// [`load_config`] of what [`read_config`] read.
+pub fn parse_config(args: &GlobalArgs, read: config::Read) -> Result<Config, Failure> {
+    let mut config = Config::from_read(read).map_err(|e| Failure::BadInput(e.to_string()))?;
     config
         .apply_upstream(&args.upstream, &|k| std::env::var(k).ok())
         .map_err(|e| Failure::BadInput(e.to_string()))?;
     Ok(config)
+}
+
+/// The cache context bytes of this run from its unparsed config, when they need no parsing
+/// ([`config::Read::context_bytes`]): what [`Config::context_bytes`] gives once parsed.
+/// `None` under an upstream plugin's command line, whose flags and variables are checked
+/// (and refused, exit 2) on every run when they are applied to the parsed config.
+pub fn unparsed_context(args: &GlobalArgs, read: &config::Read) -> Option<Vec<u8>> {
+    match args.upstream.is_empty() {
+        true => read.context_bytes(&[]),
+        false => None,
+    }
 }
 
 /// The docker-config search directories of this process: `--root-dir`, the working
@@ -127,9 +147,18 @@ pub fn search_paths(args: &GlobalArgs) -> SearchPaths {
 
 /// Opens the cache, or says why not and carries on without it.
 pub fn open_cache(args: &GlobalArgs, config: &Config, paths: &SearchPaths) -> Option<DiskCache> {
+    open_cache_for(args, &config.context_bytes(), paths)
+}
+
+/// [`open_cache`] for the config's context bytes `config_bytes`.
+pub fn open_cache_for(
+    args: &GlobalArgs,
+    config_bytes: &[u8],
+    paths: &SearchPaths,
+) -> Option<DiskCache> {
     let dir = args.cache_dir.clone().unwrap_or_else(cache::default_dir);
     let context = cache::context_hash(
-        &config.context_bytes(),
+        config_bytes,
         &[
             Some(paths.root_dir.as_path()),
             paths.cwd.as_deref(),

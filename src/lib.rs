@@ -19,5 +19,6 @@ pub mod get;
 pub mod io;
 pub mod logging;
 pub mod metrics;
+pub mod mirrors;
 pub mod upstream;
 pub mod validate;

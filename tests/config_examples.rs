@@ -63,6 +63,8 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ("credential-provider-ecr-sa-token.yaml", &["1.34", "1.35"]),
     ("credential-provider-gcp-sa-token.yaml", &["1.34", "1.35"]),
     ("credential-provider-acr-sa-token.yaml", &["1.34", "1.35"]),
+    // Any registry: one entry per token audience, each a symlink named kubelet-keyring-*.
+    ("credential-provider-identity.yaml", &["1.34", "1.35"]),
 ];
 
 #[test]
@@ -112,7 +114,14 @@ fn examples_with_the_binary_in_the_bin_dir() {
     let sb = Sandbox::new();
     let bin = sb.tmp.path().join("bin");
     std::fs::create_dir_all(&bin).expect("mkdir");
-    std::os::unix::fs::symlink(crate::common::BIN, bin.join("kubelet-keyring")).expect("symlink");
+    for name in [
+        "kubelet-keyring",
+        "kubelet-keyring-harbor",
+        "kubelet-keyring-registries",
+        "kubelet-keyring-secrets",
+    ] {
+        std::os::unix::fs::symlink(crate::common::BIN, bin.join(name)).expect("symlink");
+    }
     for (name, _) in EXAMPLES {
         let p = example(name);
         let out = validate(

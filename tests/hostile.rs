@@ -17,4 +17,5 @@ mod gcp;
 mod identity;
 mod logging;
 mod metrics;
+mod mirrors;
 mod stdin;

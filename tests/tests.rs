@@ -23,6 +23,7 @@ mod hostile;
 mod identity;
 mod layout;
 mod metrics;
+mod mirrors;
 mod packages;
 mod registry_e2e;
 mod reliability;

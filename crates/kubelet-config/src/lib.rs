@@ -330,6 +330,12 @@ impl Report {
         });
     }
 
+    /// A warning or note about the config as a whole from a check outside this crate (the
+    /// plugin config that entries running kubelet-keyring name).
+    pub fn push_general(&mut self, severity: Severity, message: String) {
+        self.push(severity, None, None, None, message);
+    }
+
     /// A finding about merged provider `k`.
     fn push_for(&mut self, k: usize, severity: Severity, field: Option<String>, message: String) {
         let (file, provider, name) = match self.providers.get(k) {

@@ -43,6 +43,13 @@ pub struct Entry<'a> {
     pub args: &'a [String],
     /// The names of `env` (values may be secrets and are not handed out).
     pub env: Vec<&'a str>,
+    /// `env` with its values, each a [`Secret`](keyring_api::Secret): a check that reads one
+    /// (a config file's path) says so by exposing it.
+    pub env_values: &'a [crate::decode::EnvVar],
+    /// `matchImages` (empty when it did not decode).
+    pub match_images: &'a [String],
+    /// `tokenAttributes`, when present and decoded.
+    pub token_attributes: Option<&'a crate::decode::TokenAttributes>,
 }
 
 /// What kubelet-keyring would do with an entry that runs it, under its own name or under the
@@ -51,7 +58,7 @@ pub struct Entry<'a> {
 /// `provider` left `None`: [`check`] fills it in); nothing for an entry it has no part in. The program's CLI and the upstream plugins' tables live in
 /// the binary and the backends, which this crate must not depend on, so the caller supplies
 /// the check.
-pub type EntryCheck = dyn Fn(&Entry<'_>) -> Vec<Warning>;
+pub type EntryCheck<'a> = dyn Fn(&Entry<'_>) -> Vec<Warning> + 'a;
 
 /// What the trap checks need from outside the config.
 #[derive(Clone, Copy, Default)]
@@ -60,7 +67,7 @@ pub struct Options<'a> {
     /// looked up there (the one filesystem access of this crate, and only when given).
     pub bin_dir: Option<&'a Path>,
     /// Checks the `args` and `env` of entries that run kubelet-keyring; `None` skips it.
-    pub entry_check: Option<&'a EntryCheck>,
+    pub entry_check: Option<&'a EntryCheck<'a>>,
 }
 
 impl std::fmt::Debug for Options<'_> {
@@ -128,6 +135,16 @@ pub fn check(providers: &[&Provider], options: &Options<'_>) -> Vec<Warning> {
                     runs_self: is_self(p, bin_dir),
                     args: &p.args,
                     env: p.env.iter().map(|e| e.name.as_str()).collect(),
+                    env_values: &p.env,
+                    match_images: if p.decoded("matchImages") {
+                        &p.match_images
+                    } else {
+                        &[]
+                    },
+                    token_attributes: p
+                        .token_attributes
+                        .as_ref()
+                        .filter(|_| p.decoded("tokenAttributes")),
                 };
                 for w in entry_check(&entry) {
                     out.push(Warning {

@@ -77,6 +77,79 @@ pub trait Configurable {
 
     /// Builds the backend. Cheap: no I/O, no client (those come in `provide`).
     fn build(config: &Self::Config) -> Result<Box<dyn Backend>, BackendError>;
+
+    /// What is wrong with the kubelet's entry for this section (for `validate-config`): a
+    /// rule the entry's `matchImages` never lets the kubelet ask for, a service-account
+    /// token the entry's `tokenAttributes` never sends or sends for another audience. No I/O;
+    /// nothing by default.
+    fn kubelet_findings(config: &Self::Config, entry: &KubeletEntry<'_>) -> Vec<Finding> {
+        let _ = (config, entry);
+        Vec::new()
+    }
+
+    /// The host patterns of this section the kubelet must send requests for (some entry's
+    /// `matchImages` must admit each), with the setting that names each
+    /// (`identity.rules[0].hosts[1]`), for `validate-config`. None by default.
+    fn kubelet_hosts(config: &Self::Config) -> Vec<(String, String)> {
+        let _ = config;
+        Vec::new()
+    }
+}
+
+/// A kubelet `CredentialProviderConfig` entry that runs this program, as
+/// [`Configurable::kubelet_findings`] sees it. Several entries may share one plugin config
+/// (one per service-account token audience): a section checks against an entry only what the
+/// entry's `matchImages` sends it.
+#[derive(Debug, Clone, Copy)]
+pub struct KubeletEntry<'a> {
+    /// `matchImages`: the images the kubelet runs the plugin for.
+    pub match_images: &'a [String],
+    /// `tokenAttributes`, when the entry has them.
+    pub token_attributes: Option<KubeletTokenAttributes<'a>>,
+}
+
+/// An entry's `tokenAttributes` (KEP-4412).
+#[derive(Debug, Clone, Copy)]
+pub struct KubeletTokenAttributes<'a> {
+    /// `serviceAccountTokenAudience`: the `aud` of every token the kubelet sends.
+    pub audience: &'a str,
+    /// `cacheType`: `Token` or `ServiceAccount` (empty before kubelet 1.34).
+    pub cache_type: &'a str,
+    /// `requireServiceAccount`.
+    pub require_service_account: Option<bool>,
+    /// `requiredServiceAccountAnnotationKeys`.
+    pub required_annotations: &'a [String],
+    /// `optionalServiceAccountAnnotationKeys`.
+    pub optional_annotations: &'a [String],
+}
+
+impl KubeletTokenAttributes<'_> {
+    /// Whether the kubelet passes the service-account annotation `key`.
+    pub fn passes_annotation(&self, key: &str) -> bool {
+        self.required_annotations
+            .iter()
+            .chain(self.optional_annotations)
+            .any(|k| k == key)
+    }
+}
+
+impl KubeletEntry<'_> {
+    /// Whether some `matchImages` entry admits images of `host` (a rule's host pattern,
+    /// itself possibly a glob: a `*` label of the pattern is admitted by a `*` label).
+    pub fn admits(&self, host: &str) -> bool {
+        self.match_images
+            .iter()
+            .any(|m| crate::pattern::urls_match(m, host))
+    }
+}
+
+/// One thing `validate-config` reports about a backend's section against a kubelet entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// A warning (pulls fail or do not do what the config says), or a note.
+    pub warning: bool,
+    /// What, naming the config field (`identity.rules[0]`) and the kubelet field.
+    pub message: String,
 }
 
 /// A backend's static description.

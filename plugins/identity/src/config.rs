@@ -374,6 +374,7 @@ impl NodeSource {
 }
 
 mod check;
+mod kubelet;
 
 pub use check::check_url;
 

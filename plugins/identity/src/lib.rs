@@ -28,7 +28,7 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`config`] | the `identity:` section and its checks |
+//! | [`config`] | the `identity:` section and its checks (also against the kubelet's entry, for `validate-config`) |
 //! | [`host`] | which rule serves an image |
 //! | [`identity`] | whom we authenticate as: [`identity::jwt`], [`identity::node`], [`identity::aws`] |
 //! | [`token`] | the exchange: [`token::oauth`], [`token::vendors`], [`token::vault`], [`token::kube`] |
@@ -79,6 +79,17 @@ impl keyring_api::Configurable for Identity {
 
     fn build(config: &Config) -> Result<Box<dyn Backend>, BackendError> {
         Ok(Box::new(IdentityBackend::new(config)?))
+    }
+
+    fn kubelet_findings(
+        config: &Config,
+        entry: &keyring_api::backend::KubeletEntry<'_>,
+    ) -> Vec<keyring_api::backend::Finding> {
+        config.kubelet_findings(entry)
+    }
+
+    fn kubelet_hosts(config: &Config) -> Vec<(String, String)> {
+        config.kubelet_hosts()
     }
 }
 

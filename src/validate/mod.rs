@@ -12,14 +12,33 @@
 //! document with `--json`). Exit 0 when the kubelet would accept the config (warnings
 //! allowed), 1 when it would refuse it, 2 for usage errors and unreadable paths. No `env`
 //! value is ever printed: those may hold secrets.
+//!
+//! For an entry that runs this program, the plugin config it names (`--config` in its
+//! `args`, or `KUBELET_KEYRING_CONFIG` in its `env`; `--plugin-config` instead) is loaded when
+//! it exists here, and each backend checks its section against the entry
+//! ([`keyring_api::Configurable::kubelet_findings`]: the identity rules' hosts, audiences,
+//! annotations and `cacheType`), as are the `mirrors:` sources against `matchImages`. A plugin
+//! config that does not load is a warning: every pull would exit 2.
+//!
+//! `--rbac` prints, instead of the report of a valid config, the RBAC that a cluster with
+//! `ServiceAccountNodeAudienceRestriction` needs for the kubelet to request the entries'
+//! service-account token audiences ([`rbac_yaml`]).
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use keyring_kubelet_config::{directory_entry, DirectoryEntry};
 pub use keyring_kubelet_config::{traps, FeatureGates, Kubelet, KubeletVersion, Report, Source};
 
 use crate::exit::Failure;
+
+mod plugin_config;
+
+use plugin_config::{entry_findings, plugin_config_for, Used};
+pub use plugin_config::{rbac_yaml, RBAC_NAME};
 
 /// Largest config file read; the kubelet's are a few kilobytes.
 const MAX_FILE_BYTES: u64 = 4 << 20;
@@ -52,28 +71,84 @@ pub struct ValidateArgs {
     /// Print one JSON report instead of text lines.
     #[arg(long)]
     pub json: bool,
+
+    /// The plugin config (kubelet-keyring's own --config) to check the entries that run
+    /// kubelet-keyring against, instead of the file their args or env name (which is checked
+    /// when it exists here).
+    #[arg(long, value_name = "FILE")]
+    pub plugin_config: Option<PathBuf>,
+
+    /// Print, for a valid config, the RBAC (ClusterRole and ClusterRoleBinding, YAML for
+    /// kubectl apply) that lets the kubelet request the entries' service-account token
+    /// audiences under ServiceAccountNodeAudienceRestriction, instead of the report.
+    #[arg(long)]
+    pub rbac: bool,
 }
 
 /// Runs the subcommand: prints the report, fails (exit 1) when the config is invalid.
 /// `entry_check` says what this program does with an entry that runs it (the CLI is the
 /// caller's: `cli` passes its own, so this module need not import it).
-pub fn run(args: &ValidateArgs, entry_check: &traps::EntryCheck) -> Result<(), Failure> {
+pub fn run(args: &ValidateArgs, entry_check: &traps::EntryCheck<'_>) -> Result<(), Failure> {
     let mut gates = FeatureGates::default();
     for g in &args.feature_gates {
         gates.extend(g);
     }
     let (kubelet, gate_warnings) = Kubelet::new(args.kubelet_version, &gates);
-    let report = check(
+    let given = match &args.plugin_config {
+        None => None,
+        Some(p) => Some(Rc::new(
+            crate::config::Config::load(Some(p))
+                .map_err(|e| Failure::BadInput(format!("--plugin-config: {e}")))?,
+        )),
+    };
+    let audiences = RefCell::new(BTreeSet::new());
+    let used = RefCell::new(Vec::<Used>::new());
+    let with_plugin_config = |entry: &traps::Entry<'_>| {
+        if let Some(t) = entry.token_attributes {
+            if !t.service_account_token_audience.is_empty() {
+                audiences
+                    .borrow_mut()
+                    .insert(t.service_account_token_audience.clone());
+            }
+        }
+        let mut out = entry_check(entry);
+        if entry.runs_self {
+            let found = plugin_config_for(entry, given.as_ref(), &used.borrow());
+            match found {
+                Ok(None) => {}
+                Err(w) => out.push(w),
+                Ok(Some((label, config))) => {
+                    out.extend(entry_findings(&label, &config, entry));
+                    let mut used = used.borrow_mut();
+                    match used.iter_mut().find(|u| u.label == label) {
+                        Some(u) => u.match_images.extend_from_slice(entry.match_images),
+                        None => used.push(Used {
+                            label,
+                            config,
+                            match_images: entry.match_images.to_vec(),
+                        }),
+                    }
+                }
+            }
+        }
+        out
+    };
+    let mut report = check(
         &args.path,
         &kubelet,
         &gate_warnings,
         args.bin_dir.as_deref(),
-        Some(entry_check),
+        Some(&with_plugin_config),
     )?;
-    let text = if args.json {
-        report.to_json()
-    } else {
-        report.to_text()
+    for u in used.into_inner() {
+        for message in u.unadmitted() {
+            report.push_general(keyring_kubelet_config::Severity::Warning, message);
+        }
+    }
+    let text = match (args.rbac && report.errors() == 0, args.json) {
+        (true, _) => rbac_yaml(&audiences.borrow()),
+        (false, true) => report.to_json(),
+        (false, false) => report.to_text(),
     };
     write_report(&text)?;
     match report.errors() {
@@ -108,7 +183,7 @@ pub fn check(
     kubelet: &Kubelet,
     kubelet_warnings: &[String],
     bin_dir: Option<&Path>,
-    entry_check: Option<&traps::EntryCheck>,
+    entry_check: Option<&traps::EntryCheck<'_>>,
 ) -> Result<Report, Failure> {
     if path.as_os_str().is_empty() {
         return Err(Failure::BadInput(
