@@ -98,16 +98,13 @@ pub fn check(
         findings: Vec::new(),
     };
     for w in kubelet_warnings {
-        report.push(Severity::Warning, None, None, None, w.clone());
+        report.push_general(Severity::Warning, w.clone());
     }
     let contents: Vec<Vec<u8>> = match source {
         Source::Directory { files, skipped } => {
             if !kubelet.reads_directories() {
-                report.push(
+                report.push_general(
                     Severity::Error,
-                    None,
-                    None,
-                    None,
                     format!(
                         "{} is a directory: kubelet {} reads a single file (directories need \
                      kubelet 1.34+)",
@@ -118,11 +115,8 @@ pub fn check(
                 return report;
             }
             for name in skipped {
-                report.push(
+                report.push_general(
                     Severity::Warning,
-                    None,
-                    None,
-                    None,
                     format!(
                         "{} is not read: only direct *.json, *.yaml and *.yml files are \
                      (the extension is case-sensitive)",
@@ -131,11 +125,8 @@ pub fn check(
                 );
             }
             if files.is_empty() {
-                report.push(
+                report.push_general(
                     Severity::Error,
-                    None,
-                    None,
-                    None,
                     format!(
                         "no configuration files found in directory {}",
                         go_quote(&path.display().to_string())

@@ -88,6 +88,11 @@ impl Report {
         });
     }
 
+    /// A finding about the whole config (no file, entry or field).
+    pub(crate) fn push_general(&mut self, severity: Severity, message: String) {
+        self.push(severity, None, None, None, message);
+    }
+
     /// A finding about merged provider `k`.
     pub(crate) fn push_for(
         &mut self,
