@@ -88,8 +88,9 @@ impl Report {
         });
     }
 
-    /// A finding about the whole config (no file, entry or field).
-    pub(crate) fn push_general(&mut self, severity: Severity, message: String) {
+    /// A finding about the config as a whole (no file, entry or field): one of [`crate::check`]
+    /// or of a check outside this crate.
+    pub fn push_general(&mut self, severity: Severity, message: String) {
         self.push(severity, None, None, None, message);
     }
 
