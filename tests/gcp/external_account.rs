@@ -21,7 +21,7 @@ const AWS_SESSION: &str = "aws-session-canary";
 /// bearer `ya29.federated`), a subject token URL (`/subject`, needing `Metadata: True`), and
 /// AWS's metadata server under `/latest` (an IMDSv2 session required).
 fn fake() -> Fake {
-    google_fake(|r| match (r.method.as_str(), r.path.as_str()) {
+    google::fake(|r| match (r.method.as_str(), r.path.as_str()) {
         ("POST", STS_PATH) => json(
             200,
             r#"{"access_token":"ya29.federated","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3599}"#,
@@ -405,7 +405,7 @@ fn an_aws_source_signs_get_caller_identity_with_the_instance_profile() {
 #[test]
 fn external_account_failures_are_one_line_naming_the_file_and_step() {
     let s = Sandbox::new();
-    let refusing = google_fake(|r| match r.path.as_str() {
+    let refusing = google::fake(|r| match r.path.as_str() {
         STS_PATH => json(
             400,
             r#"{"error":"invalid_grant","error_description":"description-canary: the subject"}"#,
@@ -607,13 +607,7 @@ fn external_account_calls_go_through_https_proxy() {
         line.contains("STS token exchange at https://sts.example.invalid/v1/token"),
         "{line}"
     );
-    let head = seen
-        .recv_timeout(Duration::from_secs(10))
-        .expect("no CONNECT reached the proxy");
-    assert!(
-        head.starts_with("CONNECT sts.example.invalid:443 HTTP/1.1\r\n"),
-        "{head}"
-    );
+    let head = crate::common::proxy::first_connect(&seen, "sts.example.invalid:443");
     assert!(!head.contains(SUBJECT));
 }
 
