@@ -90,6 +90,22 @@ fn ea_file(s: &Sandbox, fields: serde_json::Value) -> String {
     p.display().to_string()
 }
 
+/// An external account file whose subject token ([`SUBJECT`], a JWT) is a file in the
+/// sandbox, exchanged at `token_url`.
+fn file_sourced(s: &Sandbox, token_url: &str) -> String {
+    let token_file = s.tmp.path().join("token");
+    write(&token_file, SUBJECT);
+    ea_file(
+        s,
+        serde_json::json!({
+            "audience": AUD,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": token_url,
+            "credential_source": {"file": token_file},
+        }),
+    )
+}
+
 /// One run for a Google image with GOOGLE_APPLICATION_CREDENTIALS `file` and `env`, without
 /// cache, with debug output (which must not show a secret either).
 fn run(s: &Sandbox, file: &str, env: &[(&str, &str)]) -> Output {
@@ -590,17 +606,7 @@ fn an_executable_source_runs_only_when_allowed_with_googles_variables() {
 fn external_account_calls_go_through_https_proxy() {
     let (port, seen) = crate::common::proxy::refusing();
     let s = Sandbox::new();
-    let token_file = s.tmp.path().join("token");
-    write(&token_file, SUBJECT);
-    let file = ea_file(
-        &s,
-        serde_json::json!({
-            "audience": AUD,
-            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-            "token_url": "https://sts.example.invalid/v1/token",
-            "credential_source": {"file": token_file},
-        }),
-    );
+    let file = file_sourced(&s, "https://sts.example.invalid/v1/token");
     let proxy = format!("http://127.0.0.1:{port}");
     let line = assert_one_line_failure(&run(&s, &file, &[("HTTPS_PROXY", &proxy)]), &[SUBJECT]);
     assert!(
@@ -616,17 +622,7 @@ fn upstream_reads_an_external_account_file_only_when_the_config_lists_it() {
     let s = Sandbox::new();
     let md = metadata_server("ya29.metadata-only", 3599);
     let fake = fake();
-    let token_file = s.tmp.path().join("token");
-    write(&token_file, SUBJECT);
-    let file = ea_file(
-        &s,
-        serde_json::json!({
-            "audience": AUD,
-            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-            "token_url": fake.url(STS_PATH),
-            "credential_source": {"file": token_file},
-        }),
-    );
+    let file = file_sourced(&s, &fake.url(STS_PATH));
     let host = md.host();
     let env = [
         ("GCE_METADATA_HOST", host.as_str()),
