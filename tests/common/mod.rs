@@ -344,6 +344,15 @@ pub fn sa_request(image: &str, token: &str, annotations: &[(&str, &str)]) -> Str
     format!("{req}\n")
 }
 
+/// [`assert_token_nowhere`] in a run's stdout and stderr (and the files under `dir`).
+pub fn assert_token_not_shown(token: &str, out: &Output, dir: Option<&Path>) {
+    assert_token_nowhere(
+        token,
+        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
+        dir,
+    );
+}
+
 /// The token and its parts long enough to identify it (payload, signature) appear in none of
 /// `texts` (stderr, stdout, each file under `dir`), and no `password` of the response (if
 /// `stdout` is one) equals it.
