@@ -53,15 +53,8 @@ impl Client {
     /// A [`Route::Proxied`] client with the given proxy rules (tests, or a caller that read
     /// them itself).
     pub fn with_proxies(policy: Policy, tcp: ProxyConnector) -> Result<Client, TlsSetupError> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls::client_config()?).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
-        Ok(Client {
-            inner: Inner::Tls(builder().build(https)),
-            policy,
-        })
+        let config = (*tls::client_config()?).clone();
+        Ok(Self::proxied(policy, config, tcp))
     }
 
     /// A [`Route::Proxied`] client that trusts only `roots` (a cluster's own CA, for its API
@@ -70,15 +63,25 @@ impl Client {
         policy: Policy,
         roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     ) -> Result<Client, TlsSetupError> {
+        let config = tls::config_trusting_only(roots)?;
+        Ok(Self::proxied(
+            policy,
+            config,
+            ProxyConnector::from_env(policy.connect),
+        ))
+    }
+
+    /// A [`Route::Proxied`] client on `tcp` speaking TLS with `config`.
+    fn proxied(policy: Policy, config: rustls::ClientConfig, tcp: ProxyConnector) -> Client {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls::config_trusting_only(roots)?)
+            .with_tls_config(config)
             .https_or_http()
             .enable_http1()
-            .wrap_connector(ProxyConnector::from_env(policy.connect));
-        Ok(Client {
+            .wrap_connector(tcp);
+        Client {
             inner: Inner::Tls(builder().build(https)),
             policy,
-        })
+        }
     }
 
     /// An `https://` client that dials `ip` whatever the URL's host (the TLS server name) and
