@@ -31,7 +31,7 @@ use keyring_api::backend::Query;
 use keyring_api::wire::{ApiVersion, Response};
 use keyring_api::{BackendError, CacheKeyType, ImageName};
 
-use crate::cache::{self, DiskCache, Entry};
+use crate::cache::{self, DiskCache, Entry, Usable};
 use crate::chain::Resolved;
 use crate::exit::Failure;
 use crate::metrics::{Event, Record};
@@ -42,12 +42,7 @@ pub trait CacheView {
     type Lock;
     /// The first usable entry for `image` in the kubelet's lookup order, with the
     /// `cacheDuration` it may be served for: fresh ones only, or stale-but-valid ones too.
-    fn find(
-        &self,
-        image: &ImageName,
-        now: SystemTime,
-        fresh_only: bool,
-    ) -> Option<(Entry, Duration)>;
+    fn find(&self, image: &ImageName, now: SystemTime, fresh_only: bool) -> Option<Usable>;
     /// The registry's single-flight lock, waiting at most `wait`; `None` to go ahead unlocked.
     fn lock(&self, image: &ImageName, wait: Duration) -> Option<Self::Lock>;
     /// Stores an entry; a failure is the view's to report (an answer is still an answer).
@@ -57,12 +52,7 @@ pub trait CacheView {
 impl CacheView for DiskCache {
     type Lock = std::fs::File;
 
-    fn find(
-        &self,
-        image: &ImageName,
-        now: SystemTime,
-        fresh_only: bool,
-    ) -> Option<(Entry, Duration)> {
+    fn find(&self, image: &ImageName, now: SystemTime, fresh_only: bool) -> Option<Usable> {
         DiskCache::find(self, image, now, fresh_only)
     }
 
@@ -84,7 +74,7 @@ pub struct NoCache;
 impl CacheView for NoCache {
     type Lock = ();
 
-    fn find(&self, _: &ImageName, _: SystemTime, _: bool) -> Option<(Entry, Duration)> {
+    fn find(&self, _: &ImageName, _: SystemTime, _: bool) -> Option<Usable> {
         None
     }
 
@@ -347,22 +337,13 @@ mod tests {
 
     impl CacheView for Map {
         type Lock = ();
-        fn find(
-            &self,
-            image: &ImageName,
-            now: SystemTime,
-            fresh_only: bool,
-        ) -> Option<(Entry, Duration)> {
-            for (scope, key) in cache::lookup_keys(image) {
-                if let Some(e) = self.entries.borrow().get(&(scope, key.to_string())) {
-                    match e.freshness(now) {
-                        cache::Freshness::Fresh(d) => return Some((e.clone(), d)),
-                        cache::Freshness::Stale(d) if !fresh_only => return Some((e.clone(), d)),
-                        _ => {}
-                    }
-                }
-            }
-            None
+        fn find(&self, image: &ImageName, now: SystemTime, fresh_only: bool) -> Option<Usable> {
+            cache::first_usable(image, now, fresh_only, |scope, key| {
+                self.entries
+                    .borrow()
+                    .get(&(scope, key.to_string()))
+                    .cloned()
+            })
         }
         fn lock(&self, _: &ImageName, _: Duration) -> Option<()> {
             self.locks.set(self.locks.get() + 1);

@@ -34,7 +34,7 @@ use keyring_api::wire::{decode_request, MAX_REQUEST_BYTES};
 use keyring_api::{process, CacheKeyType, ImageName};
 
 use crate::args::GlobalArgs;
-use crate::cache::{DiskCache, Entry, Workload};
+use crate::cache::{DiskCache, Entry, Usable, Workload};
 use crate::chain::Chain;
 use crate::core::{self, CacheView, NoCache, Served, Turn};
 use crate::exit::Failure;
@@ -153,12 +153,7 @@ struct Watched<'a, C>(&'a C);
 impl<C: CacheView> CacheView for Watched<'_, C> {
     type Lock = C::Lock;
 
-    fn find(
-        &self,
-        image: &ImageName,
-        now: SystemTime,
-        fresh_only: bool,
-    ) -> Option<(Entry, Duration)> {
+    fn find(&self, image: &ImageName, now: SystemTime, fresh_only: bool) -> Option<Usable> {
         self.0.find(image, now, fresh_only)
     }
 

@@ -38,11 +38,26 @@ impl Run {
     fn new(config_yaml: &str) -> Run {
         let sb = Sandbox::new();
         let config = sb.tmp.path().join("keyring.yaml");
+        let run = Run { sb, config };
+        run.configure(config_yaml);
+        run
+    }
+
+    /// Writes the plugin config: the acr and docker-config backends, then `config_yaml`.
+    fn configure(&self, config_yaml: &str) {
         crate::common::write(
-            &config,
+            &self.config,
             &format!("apiVersion: kubelet-keyring/v1alpha1\nkind: KeyringConfig\nbackends: [acr, docker-config]\n{config_yaml}"),
         );
-        Run { sb, config }
+    }
+
+    /// A run whose `acr:` section (for `fake`) reads `azure_json` as its cloud config.
+    fn with_azure_json(fake: &Fake, azure_json: &str) -> Run {
+        let run = Run::new("");
+        let azure = run.path("azure.json");
+        crate::common::write(&azure, azure_json);
+        run.configure(&fake.acr_section(&format!("  cloudConfig: {}\n", azure.display())));
+        run
     }
 
     fn command(&self, env: &[(&str, &str)]) -> Command {
@@ -276,15 +291,12 @@ fn managed_identity_user_assigned_from_azure_json_and_env() {
 
     // azure.json as AKS writes it: client ID of the kubelet identity.
     let fake = Fake::start(Script::ok(&refresh));
-    let run = Run::new("");
-    let azure = run.path("azure.json");
-    crate::common::write(
-        &azure,
+    let run = Run::with_azure_json(
+        &fake,
         &format!(
             r#"{{"cloud":"AzurePublicCloud","tenantId":"{TENANT}","aadClientId":"msi","aadClientSecret":"msi","useManagedIdentityExtension":true,"userAssignedIdentityID":"{CLIENT}","subscriptionId":"s","location":"eastus"}}"#
         ),
     );
-    let run = Run::new(&fake.acr_section(&format!("  cloudConfig: {}\n", azure.display())));
     let out = run.image("myacr.azurecr.io/app", &[]);
     assert_eq!(auth(&out)[LOGIN].1, refresh);
     assert_imds(&fake, Some(("client_id", CLIENT)));
@@ -293,13 +305,12 @@ fn managed_identity_user_assigned_from_azure_json_and_env() {
     // An ARM resource ID instead.
     let fake = Fake::start(Script::ok(&refresh));
     let rid = "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/kubelet";
-    crate::common::write(
-        &azure,
+    let run = Run::with_azure_json(
+        &fake,
         &format!(
             r#"{{"tenantId":"{TENANT}","useManagedIdentityExtension":true,"userAssignedIdentityID":"{rid}"}}"#
         ),
     );
-    let run = Run::new(&fake.acr_section(&format!("  cloudConfig: {}\n", azure.display())));
     auth(&run.image("myacr.azurecr.io/app", &[]));
     assert_imds(&fake, Some(("msi_res_id", rid)));
 
@@ -314,15 +325,12 @@ fn managed_identity_user_assigned_from_azure_json_and_env() {
 fn service_principal_secret_is_never_handed_out() {
     let refresh = refresh_token(3 * 3600);
     let fake = Fake::start(Script::ok(&refresh));
-    let run = Run::new("");
-    let azure = run.path("azure.json");
-    crate::common::write(
-        &azure,
+    let run = Run::with_azure_json(
+        &fake,
         &format!(
             r#"{{"cloud":"AzurePublicCloud","tenantId":"{TENANT}","aadClientId":"{CLIENT}","aadClientSecret":"{SECRET}","useManagedIdentityExtension":false}}"#
         ),
     );
-    let run = Run::new(&fake.acr_section(&format!("  cloudConfig: {}\n", azure.display())));
     let out = run.image("myacr.azurecr.io/app", &[]);
     let a = auth(&out);
     assert_eq!(a[LOGIN], (USERNAME.to_string(), refresh.clone()));
@@ -442,42 +450,8 @@ fn a_service_principal_certificate_signs_an_rs256_assertion_for_the_token_url() 
     let dir = sb.tmp.path();
     // A PKCS#8 key with its self-signed certificate, and an unrelated CA certificate first
     // in the file: the thumbprint must be the one of the certificate matching the key.
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "sp.key",
-            "-out",
-            "sp.crt",
-            "-subj",
-            "/CN=kubelet-keyring-test",
-            "-days",
-            "2",
-        ],
-        dir,
-    );
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "other.key",
-            "-out",
-            "other.crt",
-            "-subj",
-            "/CN=other",
-            "-days",
-            "2",
-        ],
-        dir,
-    );
+    crate::common::tls::self_signed(dir, "sp", "kubelet-keyring-test");
+    crate::common::tls::self_signed(dir, "other", "other");
     let read = |n: &str| std::fs::read_to_string(dir.join(n)).expect("read");
     let bundle = dir.join("sp.pem");
     std::fs::write(
@@ -1022,11 +996,7 @@ fn a_token_without_the_client_id_annotation_uses_the_node_identity() {
         .iter()
         .all(|s| !s.path.ends_with("/oauth2/v2.0/token")));
     assert_exchange(&fake, LOGIN, "imds");
-    crate::common::assert_token_nowhere(
-        &token,
-        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
-        Some(&run.sb.cache),
-    );
+    crate::common::assert_token_not_shown(&token, &out, Some(&run.sb.cache));
 }
 
 #[test]
@@ -1048,11 +1018,7 @@ fn the_token_is_the_assertion_and_goes_nowhere_else() {
         aad.form["client_assertion_type"],
         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
     );
-    crate::common::assert_token_nowhere(
-        &token,
-        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
-        Some(&run.sb.cache),
-    );
+    crate::common::assert_token_not_shown(&token, &out, Some(&run.sb.cache));
 }
 
 #[test]
@@ -1129,13 +1095,7 @@ fn the_registry_is_reached_through_https_proxy_and_imds_directly() {
         &["/v2/ challenge", "https://myacr.azurecr.io/v2/"],
         &[&aad_token("imds")],
     );
-    let head = seen
-        .recv_timeout(Duration::from_secs(10))
-        .expect("no CONNECT reached the proxy");
-    assert!(
-        head.starts_with("CONNECT myacr.azurecr.io:443 HTTP/1.1\r\n"),
-        "{head}"
-    );
+    let head = crate::common::proxy::first_connect(&seen, "myacr.azurecr.io:443");
     assert!(!head.contains("/metadata"), "{head}");
     assert_imds(&fake, None);
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::http::{silent, Fake, Reply, Req};
 use crate::common::moto::Moto;
+use crate::common::proxy;
 use crate::common::*;
 use base64::Engine as _;
 use keyring_api::clock::TEST_NOW_ENV;
@@ -893,11 +894,7 @@ fn the_annotated_role_is_assumed_with_the_service_account_token() {
     assert!(ecr[0].contains("/us-east-1/ecr/aws4_request"), "{}", ecr[0]);
     // The token reaches moto and nothing else: not stderr (at trace level), not the
     // response, not the cache.
-    crate::common::assert_token_nowhere(
-        &token,
-        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
-        Some(&s.cache),
-    );
+    crate::common::assert_token_not_shown(&token, &out, Some(&s.cache));
     assert_no_secret(&out, &[]);
 }
 
@@ -1051,11 +1048,7 @@ fn an_assume_role_failure_is_one_line_without_the_token() {
     );
     assert_eq!(sts.requests().len(), 1, "not retried");
     assert!(moto.token_calls().is_empty(), "no fallback to the node");
-    crate::common::assert_token_nowhere(
-        &token,
-        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
-        Some(&s.cache),
-    );
+    crate::common::assert_token_not_shown(&token, &out, Some(&s.cache));
 }
 
 #[test]
@@ -1444,15 +1437,6 @@ fn signer(r: &Req) -> String {
     signing_key(r.headers.get("authorization").map_or("", String::as_str))
 }
 
-/// What a recording proxy received until it has been quiet for half a second.
-fn heads(rx: &std::sync::mpsc::Receiver<String>) -> Vec<String> {
-    let mut out = Vec::new();
-    while let Ok(h) = rx.recv_timeout(Duration::from_millis(500)) {
-        out.push(h);
-    }
-    out
-}
-
 /// Point 1. Upstream asks the region's standard ECR API endpoint whatever the registry host
 /// (its host regex captures `-fips` and drops it); a FIPS or dual-stack host must not lead
 /// elsewhere, or a VPC endpoint with private DNS for the standard name only is left. Under
@@ -1527,14 +1511,8 @@ fn upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint() {
             let who = format!("{host} {extra:?} as upstream: {as_upstream}");
             let line = assert_one_line_failure(&out, &[]);
             assert!(line.contains(&format!("https://{want} (")), "{who}: {line}");
-            let seen = heads(&rx);
-            assert!(!seen.is_empty(), "{who}: the proxy was not asked: {line}");
-            for head in seen {
-                assert!(
-                    head.starts_with(&format!("CONNECT {want}:443 ")),
-                    "{who}: {head}"
-                );
-            }
+            let who = format!("{who}: {line}");
+            proxy::assert_connects_only_to(&rx, &format!("{want}:443"), &who);
         }
     }
 }
@@ -1614,14 +1592,11 @@ fn upstream_a_pods_role_for_ecr_public_is_assumed_in_the_default_region() {
             line.contains(&format!("cannot assume role {role} at STS in {want}")),
             "{image} {region:?}: {line}"
         );
-        let seen = heads(&rx);
-        assert!(!seen.is_empty(), "{image}: {line}");
-        for head in seen {
-            assert!(
-                head.starts_with(&format!("CONNECT sts.{want}.amazonaws.com:443 ")),
-                "{image} {region:?}: {head}"
-            );
-        }
+        let (sts, who) = (
+            format!("sts.{want}.amazonaws.com:443"),
+            format!("{image} {region:?}"),
+        );
+        proxy::assert_connects_only_to(&rx, &sts, &format!("{who}: {line}"));
     }
 }
 
@@ -1853,7 +1828,7 @@ fn upstream_all_proxy_is_no_proxy_as_for_upstreams_go_client() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("ALL_PROXY is set and ignored"), "{err}");
-    assert!(heads(&rx).is_empty());
+    assert!(proxy::heads_until_quiet(&rx).is_empty());
     assert_eq!(ecr.requests().len(), 1);
 
     let (out, _) = get(
@@ -1863,7 +1838,7 @@ fn upstream_all_proxy_is_no_proxy_as_for_upstreams_go_client() {
         &["--no-cache"],
     );
     assert_one_line_failure(&out, &[]);
-    let seen = heads(&rx);
+    let seen = proxy::heads_until_quiet(&rx);
     assert!(
         seen.first()
             .is_some_and(|h| h.starts_with(&format!("POST {}/ ", ecr.base()))),

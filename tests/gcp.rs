@@ -20,27 +20,18 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::google::{self, DOCKERCFG_PATH, TOKEN_PATH};
 use crate::common::http::{json, Fake, Reply, Req};
 use crate::common::*;
 use base64::Engine as _;
 
-const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
-const DOCKERCFG_PATH: &str = "/computeMetadata/v1/instance/attributes/google-dockercfg";
 const DOCKERCFG_URL_PATH: &str = "/computeMetadata/v1/instance/attributes/google-dockercfg-url";
 const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
-
-/// Headers of every fake reply: JSON, and the flavor the metadata server always sends.
-const GOOGLE: &str = "Content-Type: application/json\r\nMetadata-Flavor: Google\r\n";
-
-/// A fake Google endpoint answering with `handler`.
-fn google_fake(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Fake {
-    Fake::start(GOOGLE, handler)
-}
 
 /// A metadata server that hands out `token` to requests with the metadata header, and
 /// answers `attrs` (path → reply) for the rest; 404 for anything else.
 fn metadata_server(token: &'static str, expires_in: u64) -> Fake {
-    google_fake(move |r| {
+    google::fake(move |r| {
         if r.headers.get("metadata-flavor").map(String::as_str) != Some("Google") {
             return json(403, "missing Metadata-Flavor header");
         }
@@ -220,7 +211,7 @@ fn bad_mirror_is_a_config_error_naming_the_entry() {
 #[test]
 fn metadata_500_fails_in_one_line_without_the_body() {
     let s = Sandbox::new();
-    let md = google_fake(|_| json(500, r#"{"access_token":"ya29.LEAKED","error":"boom"}"#));
+    let md = google::fake(|_| json(500, r#"{"access_token":"ya29.LEAKED","error":"boom"}"#));
     let (out, took) = get(&s, "gcr.io/p/i", &[("GCE_METADATA_HOST", &md.host())], &[]);
     let err = assert_one_line_failure(&out, &["ya29", "LEAKED", "boom"]);
     assert!(
@@ -262,7 +253,7 @@ fn metadata_down_fails_fast() {
 #[test]
 fn metadata_that_never_answers_hits_the_request_timeout() {
     let s = Sandbox::new();
-    let md = google_fake(|_| Reply::Hang);
+    let md = google::fake(|_| Reply::Hang);
     let (out, took) = get(&s, "gcr.io/p/i", &[("GCE_METADATA_HOST", &md.host())], &[]);
     let err = assert_one_line_failure(&out, &[]);
     assert!(
@@ -280,7 +271,7 @@ fn metadata_that_never_answers_hits_the_request_timeout() {
 #[test]
 fn a_metadata_server_without_a_service_account_answers_404_and_the_fix_is_named() {
     let s = Sandbox::new();
-    let md = google_fake(|_| json(404, "not found"));
+    let md = google::fake(|_| json(404, "not found"));
     let (out, _) = get(&s, "gcr.io/p/i", &[("GCE_METADATA_HOST", &md.host())], &[]);
     let err = assert_one_line_failure(&out, &[]);
     assert!(
@@ -295,7 +286,7 @@ fn a_metadata_server_without_a_service_account_answers_404_and_the_fix_is_named(
 #[test]
 fn a_bad_token_answer_and_a_bad_metadata_host_are_one_line_errors() {
     let s = Sandbox::new();
-    let md = google_fake(|_| json(200, r#"{"access_token":"ya29.SECRET","expires_in":"soon"}"#));
+    let md = google::fake(|_| json(200, r#"{"access_token":"ya29.SECRET","expires_in":"soon"}"#));
     let (out, _) = get(&s, "gcr.io/p/i", &[("GCE_METADATA_HOST", &md.host())], &[]);
     let err = assert_one_line_failure(&out, &["SECRET", "soon"]);
     assert!(err.contains("sent an access token that is not JSON with a string access_token and a numeric expires_in"), "{err}");
@@ -371,7 +362,7 @@ fn verify_assertion(jwt: &str, public: &Path, token_uri: &str, dir: &Path) {
 
 /// A token endpoint answering `reply` to POST /token.
 fn token_endpoint(status: u16, reply: &'static str) -> Fake {
-    google_fake(move |r| {
+    google::fake(move |r| {
         if r.method == "POST" && r.path == "/token" {
             json(status, reply)
         } else {
@@ -543,7 +534,7 @@ fn dockercfg_attribute() {
         "gcr.io": {"username": "_json_key", "password": "json-key-password"},
     })
     .to_string();
-    let md = google_fake(move |r| {
+    let md = google::fake(move |r| {
         if r.headers.get("metadata-flavor").map(String::as_str) != Some("Google") {
             return json(403, "");
         }
@@ -602,7 +593,7 @@ fn dockercfg_attribute() {
 #[test]
 fn dockercfg_url_is_fetched_without_the_metadata_header() {
     let s = Sandbox::new();
-    let store = google_fake(|r| {
+    let store = google::fake(|r| {
         if r.path.starts_with("/cfg.json") {
             json(
                 200,
@@ -620,7 +611,7 @@ fn dockercfg_url_is_fetched_without_the_metadata_header() {
     let value = Arc::new(Mutex::new(good));
     let md = {
         let value = value.clone();
-        google_fake(move |r| match r.path.as_str() {
+        google::fake(move |r| match r.path.as_str() {
             DOCKERCFG_URL_PATH => json(200, &format!("{}\n", value.lock().expect("lock"))),
             _ => json(404, ""),
         })
@@ -741,7 +732,7 @@ fn rfc3339(unix: u64) -> String {
 /// `delay`), IAM credentials `gsa-<email>` to a bearer `fed-...` token, the metadata server
 /// its project ID and a node token `ya29.node`.
 fn fake_google(delay: Duration) -> Fake {
-    google_fake(move |r| {
+    google::fake(move |r| {
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
         match (r.method.as_str(), r.path.as_str()) {
             ("POST", STS_PATH) => {
@@ -863,11 +854,7 @@ fn an_opted_in_token_is_exchanged_at_sts_with_the_right_audience() {
     // Neither the node's token nor impersonation.
     assert!(requests_to(&fake, TOKEN_PATH).is_empty());
     assert!(requests_to(&fake, ":generateAccessToken").is_empty());
-    crate::common::assert_token_nowhere(
-        &token,
-        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
-        Some(&s.cache),
-    );
+    crate::common::assert_token_not_shown(&token, &out, Some(&s.cache));
 }
 
 #[test]
@@ -902,11 +889,7 @@ fn a_google_service_account_is_impersonated_when_annotated() {
         body["scope"][0],
         "https://www.googleapis.com/auth/cloud-platform"
     );
-    crate::common::assert_token_nowhere(
-        &token,
-        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
-        Some(&s.cache),
-    );
+    crate::common::assert_token_not_shown(&token, &out, Some(&s.cache));
     // The federated token is an intermediate: not in the answer, the logs or the cache.
     crate::common::assert_token_nowhere(
         "fed-team/puller",
@@ -921,7 +904,7 @@ fn an_opted_in_failure_exits_1_without_the_token_or_a_fallback() {
     let token = sa_token(AUDIENCE, "team", "puller", "uid-1", 1);
     let req = sa_request("us-docker.pkg.dev/p/r/i", &token, &[(OPT_IN, "true")]);
     // STS refuses, with a description that must not be quoted.
-    let refusing = google_fake(|r| match r.path.as_str() {
+    let refusing = google::fake(|r| match r.path.as_str() {
         STS_PATH => json(
             400,
             r#"{"error":"invalid_grant","error_description":"description-canary: claim aud"}"#,
@@ -988,7 +971,7 @@ fn an_opted_in_failure_exits_1_without_the_token_or_a_fallback() {
     );
     assert!(fake.requests().is_empty());
     // Impersonation refused: named, no fallback to the federated token.
-    let denying = google_fake(|r| match r.path.as_str() {
+    let denying = google::fake(|r| match r.path.as_str() {
         STS_PATH => json(200, r#"{"access_token":"fed-x","expires_in":3599}"#),
         _ => json(
             403,
@@ -1176,13 +1159,7 @@ fn google_apis_are_reached_through_https_proxy_and_the_metadata_server_directly(
         line.contains("STS token exchange at https://sts.example.invalid/v1/token"),
         "{line}"
     );
-    let head = seen
-        .recv_timeout(Duration::from_secs(10))
-        .expect("no CONNECT reached the proxy");
-    assert!(
-        head.starts_with("CONNECT sts.example.invalid:443 HTTP/1.1\r\n"),
-        "{head}"
-    );
+    let head = crate::common::proxy::first_connect(&seen, "sts.example.invalid:443");
     // base64("user:pa ss")
     assert!(
         head.to_ascii_lowercase()
@@ -1401,13 +1378,7 @@ fn key_file_token_through_an_https_proxy() {
         "{}",
         stderr(&out)
     );
-    let head = seen
-        .recv_timeout(Duration::from_secs(5))
-        .expect("no CONNECT");
-    assert!(
-        head.starts_with(&format!("CONNECT {HOST}:443 HTTP/1.1\r\n")),
-        "{head}"
-    );
+    crate::common::proxy::first_connect(&seen, &format!("{HOST}:443"));
     let reqs = oauth.requests();
     assert_eq!(reqs.len(), 1);
     let f = form(&reqs[0].body);
@@ -1444,18 +1415,7 @@ fn key_file_token_through_an_https_proxy() {
 fn gcloud_user_credentials_are_redeemed() {
     let s = Sandbox::new();
     let oauth = token_endpoint(200, r#"{"access_token":"ya29.user","expires_in":3599}"#);
-    write(
-        &s.home
-            .join(".config/gcloud/application_default_credentials.json"),
-        &serde_json::json!({
-            "type": "authorized_user",
-            "client_id": "cid.apps.googleusercontent.com",
-            "client_secret": "csecret",
-            "refresh_token": "1//refresh-SECRET",
-            "token_uri": oauth.url("/token"),
-        })
-        .to_string(),
-    );
+    google::write_gcloud_user(&s.home, &oauth.url("/token"), "1//refresh-SECRET");
     let (out, _) = get(
         &s,
         "gcr.io/proj/img",
@@ -1602,7 +1562,7 @@ fn upstream_the_token_is_keyed_for_every_google_registry_as_user_token() {
 /// A metadata server with the `google-dockercfg` attribute, the `google-dockercfg-url`
 /// attribute (pointing at `url`, when given) and a token, each only as `serve` lists them.
 fn dockercfg_metadata(attribute: Option<String>, url: Option<String>) -> Fake {
-    google_fake(move |r| {
+    google::fake(move |r| {
         if r.headers.get("metadata-flavor").map(String::as_str) != Some("Google") {
             return json(403, "");
         }
@@ -1629,7 +1589,7 @@ fn upstream_dockercfg_flows_read_one_attribute_and_answer_the_whole_document_nev
     .to_string();
     let store = {
         let doc = doc.clone();
-        google_fake(move |r| match r.path.as_str() {
+        google::fake(move |r| match r.path.as_str() {
             "/cfg.json" => json(200, &doc),
             _ => json(404, ""),
         })
@@ -1784,11 +1744,7 @@ fn upstream_an_opted_in_service_account_without_identity_provider_pulls_as_the_n
     let resp = stdout_json(&out);
     assert_eq!(creds(&resp, "us-docker.pkg.dev").1, "ya29.node");
     assert!(requests_to(&fake, STS_PATH).is_empty());
-    crate::common::assert_token_nowhere(
-        &token,
-        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
-        None,
-    );
+    crate::common::assert_token_not_shown(&token, &out, None);
     // Our own name, no settings: exit 2, naming them.
     let out = sa_run(
         &s,
@@ -1875,18 +1831,7 @@ fn upstream_the_node_token_comes_from_the_metadata_server_unless_the_config_list
         200,
         r#"{"access_token":"ya29.gcloud-user","expires_in":3599}"#,
     );
-    write(
-        &s.home
-            .join(".config/gcloud/application_default_credentials.json"),
-        &serde_json::json!({
-            "type": "authorized_user",
-            "client_id": "cid.apps.googleusercontent.com",
-            "client_secret": "csecret",
-            "refresh_token": "1//refresh-SECRET",
-            "token_uri": oauth.url("/token"),
-        })
-        .to_string(),
-    );
+    google::write_gcloud_user(&s.home, &oauth.url("/token"), "1//refresh-SECRET");
     let host = md.host();
     let missing = s.tmp.path().join("no-such-key.json");
     let missing = missing.to_str().expect("utf-8");
@@ -1927,7 +1872,7 @@ fn upstream_the_node_token_comes_from_the_metadata_server_unless_the_config_list
 #[test]
 fn upstream_a_failure_exits_1_with_one_line_where_upstream_answers_empty_auth() {
     let s = Sandbox::new();
-    let md = google_fake(|_| json(500, r#"{"detail":"SECRET-BODY"}"#));
+    let md = google::fake(|_| json(500, r#"{"detail":"SECRET-BODY"}"#));
     let host = md.host();
     let out = as_upstream(
         &s,

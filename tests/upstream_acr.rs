@@ -337,11 +337,7 @@ fn identity_binding_entries_exchange_the_pods_token() {
                 "{label}: no node identity"
             );
             assert_exchanged(&node.fake, "myacr.azurecr.io", "ib", &label);
-            crate::common::assert_token_nowhere(
-                &token,
-                &[("stderr", &out.stderr), ("stdout", &out.stdout)],
-                None,
-            );
+            crate::common::assert_token_not_shown(&token, &out, None);
         }
         // A mirrored image (network-isolated): the node's identity, even with a token.
         if let Some((source, acr)) = mirrors(&entry).into_iter().next() {
@@ -716,11 +712,7 @@ fn azure_arc_managed_identity_answers_through_the_agents_key_file_challenge() {
     assert_eq!(calls[1].headers["authorization"], format!("Basic {key}"));
     assert!(imds_calls(&node.fake).is_empty(), "no IMDS on Arc");
     assert_exchanged(&node.fake, "myacr.azurecr.io", "arc", "arc");
-    crate::common::assert_token_nowhere(
-        key,
-        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
-        None,
-    );
+    crate::common::assert_token_not_shown(key, &out, None);
 
     // The agent's binary marks Arc too, without IMDS_ENDPOINT; a system-assigned identity.
     let root = tempfile::tempdir().expect("tempdir");
@@ -777,13 +769,7 @@ fn azure_arc_without_the_identity_echo_and_app_service_are_refused() {
     app_service.push(("IDENTITY_HEADER", "header-secret"));
     let before = node.fake.seen().len();
     let out = node.run(&entry, &req, &app_service);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        crate::common::stderr(&out)
-    );
-    let err = crate::common::stderr(&out);
+    let err = exit_2_stderr(&out);
     let last = err.lines().last().unwrap_or_default();
     assert!(
         last.contains("IDENTITY_ENDPOINT and IDENTITY_HEADER")
@@ -1036,13 +1022,7 @@ fn azure_variables_do_not_change_the_identity_under_the_upstream_name() {
     ] {
         crate::common::write(&node.cloud_config, &azure_json);
         let out = node.run(&entry, &req, &vars);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{}",
-            crate::common::stderr(&out)
-        );
-        let err = crate::common::stderr(&out);
+        let err = exit_2_stderr(&out);
         assert!(
             err.lines().last().unwrap_or_default().contains(needle),
             "{err}"
@@ -1071,13 +1051,7 @@ fn azure_variables_do_not_change_the_identity_under_the_upstream_name() {
     env.push(("KUBELET_KEYRING_NO_CACHE", "1"));
     let before = node.fake.seen().len();
     let out = run_with(node.sb.upstream_command(&bare, &env), req.as_bytes());
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        crate::common::stderr(&out)
-    );
-    let err = crate::common::stderr(&out);
+    let err = exit_2_stderr(&out);
     assert!(
         err.lines()
             .last()
@@ -1086,4 +1060,11 @@ fn azure_variables_do_not_change_the_identity_under_the_upstream_name() {
         "{err}"
     );
     assert_eq!(node.fake.seen().len(), before, "nothing asked");
+}
+
+/// The stderr of a run that must have exited 2 (a refused setting; warnings may come first).
+fn exit_2_stderr(out: &Output) -> String {
+    let err = crate::common::stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    err
 }

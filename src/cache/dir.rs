@@ -14,9 +14,11 @@
 //! reached through the directory before it, which is not checked. The files inside are
 //! opened with [`keyring_api::file::open_in_own_dir`].
 
-use std::fs;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
+
+use keyring_api::file;
 
 /// Which directory, for its messages and the mode it is created with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +176,21 @@ pub fn prepare(dir: &Path, kind: Kind) -> Result<PathBuf, DirError> {
         });
     }
     Ok(path)
+}
+
+/// Opens the lock file `path` of a directory of ours (a registry's single-flight lock, the
+/// metrics fold's, the sweep's marker): read and write, created 0600, never truncated, through
+/// [`file::open_in_own_dir`] (so a FIFO or a link planted in its place is refused).
+pub fn open_lock(path: &Path) -> std::io::Result<File> {
+    file::open_in_own_dir(
+        path,
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600),
+    )
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -187,10 +187,7 @@ impl DiskCache {
         if last.is_ok_and(|t| t + SWEEP_EVERY > now) {
             return Swept::default();
         }
-        let lock = file::open_in_own_dir(
-            &marker,
-            OpenOptions::new().write(true).create(true).mode(0o600),
-        );
+        let lock = super::dir::open_lock(&marker);
         let _held = match lock.and_then(|f| f.try_lock().map_err(Into::into).map(|()| f)) {
             Ok(f) => {
                 let _ = f.set_modified(now);

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use keyring_api::{CacheKeyType, ImageName};
 
-use super::{lookup_keys, DiskCache, Entry, Freshness};
+use super::{lookup_keys, DiskCache, Entry, Freshness, Usable};
 
 /// Entries kept in memory at most.
 const CAPACITY: u64 = 4096;
@@ -36,7 +36,7 @@ impl MemoryCache {
         disk: Option<&DiskCache>,
         image: &ImageName,
         now: SystemTime,
-    ) -> Option<(Entry, Duration)> {
+    ) -> Option<Usable> {
         for (scope, key) in lookup_keys(image) {
             let cached = self.entries.get(&(scope, key.to_string()));
             let entry = match cached {

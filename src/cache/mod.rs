@@ -95,6 +95,30 @@ pub fn lookup_keys(image: &ImageName) -> [(CacheKeyType, &str); 2] {
     ]
 }
 
+/// A usable entry, with the `cacheDuration` it may be served for.
+pub type Usable = (Entry, Duration);
+
+/// The first usable entry for `image` in the kubelet's lookup order ([`lookup_keys`]), each
+/// key's entry read by `read`: a fresh one, or, unless `fresh_only`, a stale one whose
+/// credential still works.
+pub fn first_usable(
+    image: &ImageName,
+    now: SystemTime,
+    fresh_only: bool,
+    mut read: impl FnMut(CacheKeyType, &str) -> Option<Entry>,
+) -> Option<Usable> {
+    for (scope, key) in lookup_keys(image) {
+        if let Some(e) = read(scope, key) {
+            match e.freshness(now) {
+                Freshness::Fresh(d) => return Some((e, d)),
+                Freshness::Stale(d) if !fresh_only => return Some((e, d)),
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
 /// The scope key under which an answer of this type is stored.
 pub fn store_key(image: &ImageName, t: CacheKeyType) -> (CacheKeyType, &str) {
     match t {
@@ -175,22 +199,8 @@ impl DiskCache {
     }
 
     /// The first entry, in kubelet lookup order, for which `pick` says yes.
-    pub fn find(
-        &self,
-        image: &ImageName,
-        now: SystemTime,
-        fresh_only: bool,
-    ) -> Option<(Entry, Duration)> {
-        for (scope, key) in lookup_keys(image) {
-            if let Some(e) = self.read(scope, key) {
-                match e.freshness(now) {
-                    Freshness::Fresh(d) => return Some((e, d)),
-                    Freshness::Stale(d) if !fresh_only => return Some((e, d)),
-                    _ => {}
-                }
-            }
-        }
-        None
+    pub fn find(&self, image: &ImageName, now: SystemTime, fresh_only: bool) -> Option<Usable> {
+        first_usable(image, now, fresh_only, |scope, key| self.read(scope, key))
     }
 
     /// Writes an entry atomically: a 0600 temp file in the same directory, fsync, rename.
@@ -236,17 +246,9 @@ impl DiskCache {
             self.file_stem(CacheKeyType::Registry, image.registry())
         ));
         let open = || {
-            file::open_in_own_dir(
-                &path,
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .mode(0o600),
-            )
-            .map_err(|e| tracing::warn!("cannot open cache lock {}: {e}", path.display()))
-            .ok()
+            dir::open_lock(&path)
+                .map_err(|e| tracing::warn!("cannot open cache lock {}: {e}", path.display()))
+                .ok()
         };
         let identity = |m: &fs::Metadata| (m.dev(), m.ino());
         let mut file = open()?;

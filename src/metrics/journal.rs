@@ -230,16 +230,8 @@ pub fn append(dir: &Path, records: &[Record]) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::record as rec;
     use super::*;
-
-    fn rec(at_ms: u64, event: Event, backend: &str, registry: &str) -> Record {
-        Record {
-            at_ms,
-            event,
-            backend: backend.into(),
-            registry: registry.into(),
-        }
-    }
 
     fn all() -> Vec<Record> {
         vec![

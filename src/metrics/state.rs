@@ -263,17 +263,7 @@ fn is_journal(name: &str) -> bool {
 
 /// The directory's lock file; one planted in its place (a FIFO, a symlink) is removed first.
 fn open_lock(path: &Path) -> std::io::Result<File> {
-    let open = || {
-        file::open_in_own_dir(
-            path,
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600),
-        )
-    };
+    let open = || dir::open_lock(path);
     match open() {
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
             tracing::warn!("metrics: {}: {e}; removed", path.display());

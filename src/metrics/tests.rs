@@ -110,6 +110,16 @@ fn folds_survive_restarts_count_each_record_once_and_hold_no_secret() {
     }
 }
 
+/// A record as written, field by field (the journal's and the textfile's tests).
+pub(super) fn record(at_ms: u64, event: Event, backend: &str, registry: &str) -> Record {
+    Record {
+        at_ms,
+        event,
+        backend: backend.into(),
+        registry: registry.into(),
+    }
+}
+
 fn rec(at: SystemTime, event: Event, registry: &str) -> Record {
     Record::new(
         at,

@@ -153,17 +153,9 @@ pub fn render(state: &State, left: &SecondsLeft) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::journal::{Event, Record};
+    use super::super::journal::Event;
+    use super::super::tests::record as rec;
     use super::*;
-
-    fn rec(at_ms: u64, event: Event, backend: &str, registry: &str) -> Record {
-        Record {
-            at_ms,
-            event,
-            backend: backend.into(),
-            registry: registry.into(),
-        }
-    }
 
     fn sample() -> (State, SecondsLeft) {
         let ecr = "1.dkr.ecr.us-east-1.amazonaws.com";

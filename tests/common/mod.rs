@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod azure;
+pub mod google;
 pub mod http;
 pub mod issuer;
 pub mod moto;
@@ -341,6 +342,15 @@ pub fn sa_request(image: &str, token: &str, annotations: &[(&str, &str)]) -> Str
         req["serviceAccountAnnotations"] = serde_json::Value::Object(map);
     }
     format!("{req}\n")
+}
+
+/// [`assert_token_nowhere`] in a run's stdout and stderr (and the files under `dir`).
+pub fn assert_token_not_shown(token: &str, out: &Output, dir: Option<&Path>) {
+    assert_token_nowhere(
+        token,
+        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
+        dir,
+    );
 }
 
 /// The token and its parts long enough to identify it (payload, signature) appear in none of

@@ -64,6 +64,41 @@ pub fn connect_targets(heads: &Receiver<String>) -> Vec<String> {
         .collect()
 }
 
+/// Every request head received until the proxy has been quiet for half a second.
+pub fn heads_until_quiet(heads: &Receiver<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Ok(h) = heads.recv_timeout(Duration::from_millis(500)) {
+        out.push(h);
+    }
+    out
+}
+
+/// The first request head within 10 s, which must be a CONNECT to `target` (`host:port`):
+/// the client went through the proxy, to that endpoint.
+pub fn first_connect(heads: &Receiver<String>, target: &str) -> String {
+    let head = heads
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no CONNECT reached the proxy");
+    assert!(
+        head.starts_with(&format!("CONNECT {target} HTTP/1.1\r\n")),
+        "{head}"
+    );
+    head
+}
+
+/// Every head until the proxy is quiet ([`heads_until_quiet`]): at least one, and each a
+/// CONNECT to `target` (`host:port`). `who` names the case in a failure.
+pub fn assert_connects_only_to(heads: &Receiver<String>, target: &str, who: &str) {
+    let seen = heads_until_quiet(heads);
+    assert!(!seen.is_empty(), "{who}: the proxy was not asked");
+    for head in seen {
+        assert!(
+            head.starts_with(&format!("CONNECT {target} ")),
+            "{who}: {head}"
+        );
+    }
+}
+
 /// Bounded: 32 connections, each on its own thread; a client that sends no head within
 /// 10 s is dropped. The threads end with the test process.
 fn proxy(only: Option<String>, upstream: u16) -> (u16, Receiver<String>) {

@@ -25,6 +25,23 @@ pub fn openssl(args: &[&str], dir: &Path) -> Vec<u8> {
     out.stdout
 }
 
+/// A self-signed certificate for `/CN=<cn>` with a new RSA key in `dir`: `<name>.key`
+/// (PKCS#8, unencrypted) and `<name>.crt`.
+pub fn self_signed(dir: &Path, name: &str, cn: &str) {
+    let (key, crt, subj) = (
+        format!("{name}.key"),
+        format!("{name}.crt"),
+        format!("/CN={cn}"),
+    );
+    openssl(
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &crt,
+            "-subj", &subj, "-days", "2",
+        ],
+        dir,
+    );
+}
+
 /// A CA of its own in `dir`: `<name>.pem`, `<name>.key`.
 pub fn ca(dir: &Path, name: &str) {
     let (subj, key, pem) = (

@@ -21,7 +21,7 @@ const AWS_SESSION: &str = "aws-session-canary";
 /// bearer `ya29.federated`), a subject token URL (`/subject`, needing `Metadata: True`), and
 /// AWS's metadata server under `/latest` (an IMDSv2 session required).
 fn fake() -> Fake {
-    google_fake(|r| match (r.method.as_str(), r.path.as_str()) {
+    google::fake(|r| match (r.method.as_str(), r.path.as_str()) {
         ("POST", STS_PATH) => json(
             200,
             r#"{"access_token":"ya29.federated","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3599}"#,
@@ -88,6 +88,22 @@ fn ea_file(s: &Sandbox, fields: serde_json::Value) -> String {
     let p = s.tmp.path().join("ea.json");
     write(&p, &j.to_string());
     p.display().to_string()
+}
+
+/// An external account file whose subject token ([`SUBJECT`], a JWT) is a file in the
+/// sandbox, exchanged at `token_url`.
+fn file_sourced(s: &Sandbox, token_url: &str) -> String {
+    let token_file = s.tmp.path().join("token");
+    write(&token_file, SUBJECT);
+    ea_file(
+        s,
+        serde_json::json!({
+            "audience": AUD,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": token_url,
+            "credential_source": {"file": token_file},
+        }),
+    )
 }
 
 /// One run for a Google image with GOOGLE_APPLICATION_CREDENTIALS `file` and `env`, without
@@ -184,11 +200,7 @@ fn an_external_account_file_source_is_exchanged_at_sts_then_impersonated() {
     );
     // Neither the subject token nor the federated one goes anywhere else.
     for secret in [SUBJECT, "ya29.federated"] {
-        crate::common::assert_token_nowhere(
-            secret,
-            &[("stderr", &out.stderr), ("stdout", &out.stdout)],
-            Some(&s.cache),
-        );
+        crate::common::assert_token_not_shown(secret, &out, Some(&s.cache));
     }
     // explain names the file, the source and the service account.
     let mut cmd = s.command(&["explain", "us-docker.pkg.dev/p/r/i"]);
@@ -405,7 +417,7 @@ fn an_aws_source_signs_get_caller_identity_with_the_instance_profile() {
 #[test]
 fn external_account_failures_are_one_line_naming_the_file_and_step() {
     let s = Sandbox::new();
-    let refusing = google_fake(|r| match r.path.as_str() {
+    let refusing = google::fake(|r| match r.path.as_str() {
         STS_PATH => json(
             400,
             r#"{"error":"invalid_grant","error_description":"description-canary: the subject"}"#,
@@ -534,11 +546,7 @@ fn an_executable_source_runs_only_when_allowed_with_googles_variables() {
         seen,
         format!("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1\nGOOGLE_EXTERNAL_ACCOUNT_AUDIENCE={AUD}\nGOOGLE_EXTERNAL_ACCOUNT_IMPERSONATED_EMAIL={SA}\nGOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE=0\nGOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE=urn:ietf:params:oauth:token-type:jwt\n")
     );
-    crate::common::assert_token_nowhere(
-        SUBJECT,
-        &[("stderr", &out.stderr), ("stdout", &out.stdout)],
-        Some(&s.cache),
-    );
+    crate::common::assert_token_not_shown(SUBJECT, &out, Some(&s.cache));
 
     // An unexpired response in the output file is used without running the program; an
     // expired one is not.
@@ -590,30 +598,14 @@ fn an_executable_source_runs_only_when_allowed_with_googles_variables() {
 fn external_account_calls_go_through_https_proxy() {
     let (port, seen) = crate::common::proxy::refusing();
     let s = Sandbox::new();
-    let token_file = s.tmp.path().join("token");
-    write(&token_file, SUBJECT);
-    let file = ea_file(
-        &s,
-        serde_json::json!({
-            "audience": AUD,
-            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-            "token_url": "https://sts.example.invalid/v1/token",
-            "credential_source": {"file": token_file},
-        }),
-    );
+    let file = file_sourced(&s, "https://sts.example.invalid/v1/token");
     let proxy = format!("http://127.0.0.1:{port}");
     let line = assert_one_line_failure(&run(&s, &file, &[("HTTPS_PROXY", &proxy)]), &[SUBJECT]);
     assert!(
         line.contains("STS token exchange at https://sts.example.invalid/v1/token"),
         "{line}"
     );
-    let head = seen
-        .recv_timeout(Duration::from_secs(10))
-        .expect("no CONNECT reached the proxy");
-    assert!(
-        head.starts_with("CONNECT sts.example.invalid:443 HTTP/1.1\r\n"),
-        "{head}"
-    );
+    let head = crate::common::proxy::first_connect(&seen, "sts.example.invalid:443");
     assert!(!head.contains(SUBJECT));
 }
 
@@ -622,17 +614,7 @@ fn upstream_reads_an_external_account_file_only_when_the_config_lists_it() {
     let s = Sandbox::new();
     let md = metadata_server("ya29.metadata-only", 3599);
     let fake = fake();
-    let token_file = s.tmp.path().join("token");
-    write(&token_file, SUBJECT);
-    let file = ea_file(
-        &s,
-        serde_json::json!({
-            "audience": AUD,
-            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-            "token_url": fake.url(STS_PATH),
-            "credential_source": {"file": token_file},
-        }),
-    );
+    let file = file_sourced(&s, &fake.url(STS_PATH));
     let host = md.host();
     let env = [
         ("GCE_METADATA_HOST", host.as_str()),

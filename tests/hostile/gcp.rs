@@ -5,12 +5,11 @@
 
 use std::process::Output;
 
-use crate::common::http::{json, Fake, Reply, Req};
+use crate::common::google::{self, DOCKERCFG_PATH, TOKEN_PATH};
+use crate::common::http::{json, Fake, Reply};
 use crate::common::*;
 
 const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
-const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
-const DOCKERCFG_PATH: &str = "/computeMetadata/v1/instance/attributes/google-dockercfg";
 const STS_PATH: &str = "/v1/token";
 const OPT_IN: &str = "iam.gke.io/enable-wi-image-pull";
 const GSA: &str = "iam.gke.io/gcp-service-account";
@@ -19,14 +18,6 @@ const GSA: &str = "iam.gke.io/gcp-service-account";
 /// `SystemTime + Duration`), a float far past any horizon, and a negative number.
 const HUGE: [&str; 3] = ["18446744073709551615", "9223372036854775807", "1e300"];
 const NEGATIVE: &str = "-1";
-
-/// A fake Google endpoint (JSON, `Metadata-Flavor: Google` on every reply).
-fn google(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Fake {
-    Fake::start(
-        "Content-Type: application/json\r\nMetadata-Flavor: Google\r\n",
-        handler,
-    )
-}
 
 /// A token endpoint answer with `expires_in` written as given.
 fn token_reply(token: &str, expires_in: &str) -> Reply {
@@ -71,7 +62,7 @@ fn assert_refused_expiry(out: &Output, what: &str) {
 /// pull through `/gcr` for five minutes instead of the token.
 #[test]
 fn another_path_of_a_mirror_host_is_refused_for_that_image_only() {
-    let md = google(|r| match r.path.as_str() {
+    let md = google::fake(|r| match r.path.as_str() {
         TOKEN_PATH => token_reply("ya29.mirror-token", "3599"),
         _ => json(404, "{}"),
     });
@@ -110,7 +101,7 @@ fn another_path_of_a_metadata_dockercfg_entry_is_refused_for_that_image_only() {
         "registry.example.com/team": {"username": "robot", "password": "team-secret"},
     })
     .to_string();
-    let md = google(move |r| match r.path.as_str() {
+    let md = google::fake(move |r| match r.path.as_str() {
         DOCKERCFG_PATH => json(200, &cfg_body),
         _ => json(404, "{}"),
     });
@@ -141,7 +132,7 @@ fn another_path_of_a_metadata_dockercfg_entry_is_refused_for_that_image_only() {
 fn a_metadata_token_that_never_expires_is_capped_and_a_negative_one_refused() {
     let s = Sandbox::new();
     for expires_in in HUGE.into_iter().chain([NEGATIVE]) {
-        let md = google(move |r| match r.path.as_str() {
+        let md = google::fake(move |r| match r.path.as_str() {
             TOKEN_PATH => token_reply("ya29.forever", expires_in),
             _ => json(404, "{}"),
         });
@@ -161,23 +152,12 @@ fn a_metadata_token_that_never_expires_is_capped_and_a_negative_one_refused() {
 fn an_oauth_token_that_never_expires_is_capped_and_a_negative_one_refused() {
     let s = Sandbox::new();
     for expires_in in HUGE.into_iter().chain([NEGATIVE]) {
-        let oauth = google(move |r| match r.path.as_str() {
+        let oauth = google::fake(move |r| match r.path.as_str() {
             "/token" => token_reply("ya29.forever-user", expires_in),
             _ => json(404, "{}"),
         });
         // gcloud's application default credentials: a refresh token redeemed at token_uri.
-        write(
-            &s.home
-                .join(".config/gcloud/application_default_credentials.json"),
-            &serde_json::json!({
-                "type": "authorized_user",
-                "client_id": "cid.apps.googleusercontent.com",
-                "client_secret": "csecret",
-                "refresh_token": "1//refresh",
-                "token_uri": oauth.url("/token"),
-            })
-            .to_string(),
-        );
+        google::write_gcloud_user(&s.home, &oauth.url("/token"), "1//refresh");
         let mut cmd = s.command(&["--no-cache"]);
         cmd.env("GCE_METADATA_HOST", "127.0.0.1:9");
         let out = run_with(cmd, request(V1, "us-docker.pkg.dev/p/r/i").as_bytes());
@@ -194,7 +174,7 @@ fn an_oauth_token_that_never_expires_is_capped_and_a_negative_one_refused() {
 /// A fake Google STS answering `expires_in`, and an IAM credentials API answering
 /// `expire_time`, on one server.
 fn fake_sts(expires_in: &'static str, expire_time: &'static str) -> Fake {
-    google(move |r| match r.path.as_str() {
+    google::fake(move |r| match r.path.as_str() {
         STS_PATH => token_reply("ya29.federated", expires_in),
         p if p.ends_with(":generateAccessToken") => json(
             200,

@@ -31,6 +31,18 @@ fn get(s: &Sandbox, metrics: &Path) -> std::process::Output {
         .expect("the invocation hung")
 }
 
+/// [`fold_in_a_gigabyte`], which must succeed.
+fn folded_in_a_gigabyte(s: &Sandbox, metrics: &Path) -> std::process::Output {
+    let out = fold_in_a_gigabyte(s, metrics);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    out
+}
+
 /// `kubelet-keyring metrics` with at most 1 GiB of address space, as a watchdog of
 /// unbounded reads (which then fail at once instead of eating the machine's memory).
 fn fold_in_a_gigabyte(s: &Sandbox, metrics: &Path) -> std::process::Output {
@@ -74,7 +86,7 @@ fn a_fifo_as_the_journal_does_not_hold_a_cache_hit_past_its_answer() {
         stderr(&out)
     );
     // The timer's fold puts a journal back.
-    assert!(fold_in_a_gigabyte(&s, &m).status.success());
+    folded_in_a_gigabyte(&s, &m);
     assert!(fs::symlink_metadata(m.join(JOURNAL)).map_or(true, |m| m.is_file()));
     stdout_json(&get(&s, &m));
     assert!(fs::metadata(m.join(JOURNAL)).unwrap().is_file());
@@ -114,13 +126,7 @@ fn state_and_journal_symlinked_to_dev_zero_are_not_read() {
         fs::remove_file(m.join(name)).unwrap();
         std::os::unix::fs::symlink("/dev/zero", m.join(name)).unwrap();
     }
-    let out = fold_in_a_gigabyte(&s, &m);
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status,
-        stderr(&out)
-    );
+    let out = folded_in_a_gigabyte(&s, &m);
     let err = stderr(&out);
     assert!(err.contains("a symlink, not followed"), "{err}");
     // Both are regular files of ours again, and the next fetch is counted.
@@ -129,7 +135,7 @@ fn state_and_journal_symlinked_to_dev_zero_are_not_read() {
         assert!(meta.map_or(true, |m| m.is_file()), "{name}");
     }
     stdout_json(&get(&s, &m));
-    assert!(fold_in_a_gigabyte(&s, &m).status.success());
+    folded_in_a_gigabyte(&s, &m);
     assert_eq!(sample(&m, "kubelet_keyring_cache_hits_total"), Some(1.0));
 }
 
@@ -144,13 +150,7 @@ fn a_twenty_gigabyte_sparse_journal_is_folded_in_bounded_memory_and_time() {
     journal.set_len(20 << 30).unwrap();
     drop(journal);
     let started = Instant::now();
-    let out = fold_in_a_gigabyte(&s, &m);
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status,
-        stderr(&out)
-    );
+    let out = folded_in_a_gigabyte(&s, &m);
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",

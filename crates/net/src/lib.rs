@@ -9,8 +9,8 @@
 //!   proxy, as every cloud SDK does.
 //! * **Trust.** One policy: rustls on ring with the system's roots ([`tls`]).
 //! * **Time.** A connect timeout and a per-attempt timeout ([`Policy`]), every attempt cut
-//!   to what is left of the invocation's [`Deadline`]; retries with backoff and jitter for
-//!   transient failures, only while they fit before it ([`retry`]).
+//!   to what is left of the invocation's [`Deadline`](keyring_api::Deadline); retries with
+//!   backoff and jitter for transient failures, only while they fit before it ([`retry`]).
 //! * **Size.** Every body is read through a cap ([`Policy::max_body`]).
 //! * **Secrets.** Bodies are handed to the caller and never logged, quoted in errors or shown
 //!   by `Debug`; error texts carry the innermost cause (`Connection refused`), never a body.
@@ -36,13 +36,22 @@
 //!
 //! [`jwt`] signs the RS256 client assertions those token endpoints take.
 //!
+//! [`session`] holds what a synchronous backend's call needs around a [`Client`]: the
+//! runtime ([`Blocking`]), a client per route built on first use, one deadline, requests as
+//! data.
+//!
 //! Users: `keyring-gcp` (metadata server, OAuth token endpoints for key files and gcloud
-//! credentials, STS and IAM credentials, `google-dockercfg-url`) and `keyring-acr` (IMDS,
-//! Entra ID, the registry's challenge and token exchange, through [`Blocking`]).
+//! credentials, STS and IAM credentials, `google-dockercfg-url`, through [`Blocking`]),
+//! `keyring-acr` (IMDS, Entra ID, the registry's challenge and token exchange, through a
+//! [`session::Session`]) and `keyring-identity` (metadata endpoints, token exchanges).
 
+mod blocking;
+mod client;
+mod error;
 pub mod jwt;
 pub mod proxy;
 pub mod retry;
+pub mod session;
 pub mod tls;
 
 use std::fmt;
@@ -50,12 +59,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::rt::TokioExecutor;
-use keyring_api::Deadline;
+use http_body_util::Full;
 
+pub use blocking::Blocking;
+pub use client::Client;
+pub use error::{root_cause, Failed, FetchError};
 pub use http;
 pub use proxy::ProxyConnector;
 pub use retry::Backoff;
@@ -167,66 +175,6 @@ impl fmt::Debug for Fetched {
     }
 }
 
-/// Why a request produced no response.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum FetchError {
-    /// The attempt took longer than allowed.
-    #[error("no answer within {}", secs(.0))]
-    Timeout(Duration),
-    /// The TCP connection (to the endpoint or the proxy) was not established in time.
-    #[error("connect timed out")]
-    ConnectTimeout,
-    /// The connection failed or broke; the text is the innermost cause.
-    #[error("{0}")]
-    Transport(String),
-    /// The body was larger than the cap.
-    #[error("response body larger than {0} bytes")]
-    TooLarge(usize),
-    /// TLS refused the server (its certificate, most often): trying again changes nothing.
-    #[error("{0}")]
-    Tls(String),
-    /// TLS could not be set up on this node.
-    #[error(transparent)]
-    TlsSetup(#[from] TlsSetupError),
-    /// The request could not be built (a bad URL or header), or the route cannot carry it.
-    #[error("bad request: {0}")]
-    Request(String),
-    /// The invocation's deadline left no time for an attempt.
-    #[error("out of time before the request could be sent")]
-    OutOfTime,
-}
-
-impl FetchError {
-    /// Worth another attempt under `policy`: a refused or broken connection, and timeouts
-    /// when the policy says so; never TLS, size or request errors (which would only repeat).
-    pub fn is_transient(&self, policy: &Policy) -> bool {
-        match self {
-            FetchError::Transport(_) => true,
-            FetchError::Timeout(_) | FetchError::ConnectTimeout => policy.retry_timeouts,
-            _ => false,
-        }
-    }
-
-    /// Whether it is a timeout of some kind (for hints).
-    pub fn is_timeout(&self) -> bool {
-        matches!(
-            self,
-            FetchError::Timeout(_) | FetchError::ConnectTimeout | FetchError::OutOfTime
-        )
-    }
-}
-
-/// A request that failed, and how many attempts were made.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{cause}")]
-pub struct Failed {
-    /// The last attempt's error.
-    #[source]
-    pub cause: FetchError,
-    /// Attempts made (0 when the deadline left no time for one).
-    pub attempts: u32,
-}
-
 /// The usual transient statuses: 408, 429 and 5xx except 501/505.
 pub fn transient(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
@@ -240,278 +188,6 @@ pub fn never(_: StatusCode) -> bool {
 /// 5xx and 429: the metadata servers' and Google APIs' "try again".
 pub fn server_error_or_throttled(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
-}
-
-enum Inner {
-    Plain(HyperClient<HttpConnector, Full<Bytes>>),
-    Tls(HyperClient<hyper_rustls::HttpsConnector<ProxyConnector>, Full<Bytes>>),
-    Pinned(HyperClient<hyper_rustls::HttpsConnector<proxy::PinnedConnector>, Full<Bytes>>),
-}
-
-/// An HTTP client with a [`Policy`] and a [`Route`]. Cheap to build for plain HTTP; the
-/// first [`Route::Proxied`] client of a process loads the system's roots. Must be used
-/// inside a tokio runtime (with I/O and time enabled).
-pub struct Client {
-    inner: Inner,
-    policy: Policy,
-}
-
-impl Client {
-    /// A client for `route`; proxy settings are read from the environment now.
-    pub fn new(route: Route, policy: Policy) -> Result<Client, TlsSetupError> {
-        Ok(match route {
-            Route::Direct => Self::direct(policy),
-            Route::Proxied => Self::with_proxies(policy, ProxyConnector::from_env(policy.connect))?,
-        })
-    }
-
-    /// A plain-HTTP client without proxy ([`Route::Direct`]).
-    pub fn direct(policy: Policy) -> Client {
-        Client {
-            inner: Inner::Plain(builder().build(proxy::tcp(policy.connect, true))),
-            policy,
-        }
-    }
-
-    /// A [`Route::Proxied`] client with the given proxy rules (tests, or a caller that read
-    /// them itself).
-    pub fn with_proxies(policy: Policy, tcp: ProxyConnector) -> Result<Client, TlsSetupError> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls::client_config()?).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
-        Ok(Client {
-            inner: Inner::Tls(builder().build(https)),
-            policy,
-        })
-    }
-
-    /// A [`Route::Proxied`] client that trusts only `roots` (a cluster's own CA, for its API
-    /// server) instead of the system's roots.
-    pub fn with_roots(
-        policy: Policy,
-        roots: Vec<rustls::pki_types::CertificateDer<'static>>,
-    ) -> Result<Client, TlsSetupError> {
-        let mut store = rustls::RootCertStore::empty();
-        let (added, _) = store.add_parsable_certificates(roots);
-        if added == 0 {
-            return Err(TlsSetupError::new("no usable CA certificate".into()));
-        }
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls::config_with_roots(store)?)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(ProxyConnector::from_env(policy.connect));
-        Ok(Client {
-            inner: Inner::Tls(builder().build(https)),
-            policy,
-        })
-    }
-
-    /// An `https://` client that dials `ip` whatever the URL's host (the TLS server name) and
-    /// trusts only `roots`, never through a proxy: for an endpoint whose address and CA the
-    /// caller knows (a cluster's API server), as the Go plugins do with a custom dialer.
-    pub fn pinned(
-        policy: Policy,
-        ip: std::net::IpAddr,
-        roots: Vec<rustls::pki_types::CertificateDer<'static>>,
-    ) -> Result<Client, TlsSetupError> {
-        let mut store = rustls::RootCertStore::empty();
-        let (added, _) = store.add_parsable_certificates(roots);
-        if added == 0 {
-            return Err(TlsSetupError::new("no usable CA certificate".into()));
-        }
-        let config = tls::config_with_roots(store)?;
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_only()
-            .enable_http1()
-            .wrap_connector(proxy::PinnedConnector::new(ip, policy.connect));
-        Ok(Client {
-            inner: Inner::Pinned(builder().build(https)),
-            policy,
-        })
-    }
-
-    /// The policy.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
-    /// One attempt: sends `req` and reads at most `limit` body bytes, all within `timeout`.
-    pub async fn send_once(
-        &self,
-        req: Req,
-        timeout: Duration,
-        limit: usize,
-    ) -> Result<Fetched, FetchError> {
-        let exchange = async {
-            let resp = match &self.inner {
-                Inner::Plain(c) => c.request(req).await,
-                Inner::Tls(c) => c.request(req).await,
-                Inner::Pinned(c) => c.request(req).await,
-            }
-            .map_err(|e| classify(&e))?;
-            let (parts, body) = resp.into_parts();
-            let body = Limited::new(body, limit)
-                .collect()
-                .await
-                .map_err(|e| {
-                    if e.is::<http_body_util::LengthLimitError>() {
-                        FetchError::TooLarge(limit)
-                    } else {
-                        FetchError::Transport(root_cause(&*e))
-                    }
-                })?
-                .to_bytes();
-            Ok(Fetched {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-                attempts: 1,
-            })
-        };
-        tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| FetchError::Timeout(timeout))?
-    }
-
-    /// Sends the request `make` builds (once per attempt), retrying transient failures and
-    /// the statuses `retry_status` names while the policy and `deadline` allow. The final
-    /// response is returned whatever its status.
-    pub async fn send(
-        &self,
-        deadline: Deadline,
-        make: &(dyn Fn() -> Result<Req, http::Error> + Sync),
-        retry_status: &(dyn Fn(StatusCode) -> bool + Sync),
-    ) -> Result<Fetched, Failed> {
-        self.send_capped(deadline, make, retry_status, self.policy.max_body)
-            .await
-    }
-
-    /// [`Client::send`] with a body cap of its own for this request.
-    pub async fn send_capped(
-        &self,
-        deadline: Deadline,
-        make: &(dyn Fn() -> Result<Req, http::Error> + Sync),
-        retry_status: &(dyn Fn(StatusCode) -> bool + Sync),
-        limit: usize,
-    ) -> Result<Fetched, Failed> {
-        let backoff = self.policy.backoff;
-        let mut attempt = 0;
-        loop {
-            let remaining = deadline.remaining();
-            if attempt == 0 && remaining < backoff.min_attempt {
-                return Err(Failed {
-                    cause: FetchError::OutOfTime,
-                    attempts: 0,
-                });
-            }
-            attempt += 1;
-            let req = make().map_err(|e| Failed {
-                cause: FetchError::Request(e.to_string()),
-                attempts: attempt - 1,
-            })?;
-            if matches!(self.inner, Inner::Plain(_)) && req.uri().scheme_str() != Some("http") {
-                return Err(Failed {
-                    cause: FetchError::Request(
-                        "this endpoint is reached directly and must be http://".into(),
-                    ),
-                    attempts: attempt - 1,
-                });
-            }
-            let result = self
-                .send_once(req, self.policy.attempt.min(remaining), limit)
-                .await;
-            let (retry, retry_after) = match &result {
-                Ok(f) => (retry_status(f.status), f.retry_after()),
-                Err(e) => (e.is_transient(&self.policy), None),
-            };
-            let wait = if retry {
-                backoff.wait(attempt, deadline.remaining(), retry_after, retry::jitter())
-            } else {
-                None
-            };
-            let Some(wait) = wait else {
-                return match result {
-                    Ok(mut f) => {
-                        f.attempts = attempt;
-                        Ok(f)
-                    }
-                    Err(cause) => Err(Failed {
-                        cause,
-                        attempts: attempt,
-                    }),
-                };
-            };
-            match &result {
-                Ok(f) => {
-                    tracing::debug!(status = %f.status, attempt, ?wait, "transient status; retrying")
-                }
-                Err(e) => tracing::debug!(attempt, ?wait, "{e}; retrying"),
-            }
-            tokio::time::sleep(wait).await;
-        }
-    }
-}
-
-fn builder() -> hyper_util::client::legacy::Builder {
-    let mut b = HyperClient::builder(TokioExecutor::new());
-    // One process, a handful of sequential requests: no idle connections kept around.
-    b.pool_max_idle_per_host(0);
-    b
-}
-
-/// A current-thread tokio runtime for a synchronous caller (`Backend::provide` is
-/// synchronous). Built per call that goes to the network, never on a cache hit.
-///
-/// Dropped without waiting for its blocking pool, whose only work is hyper's name lookups
-/// (getaddrinfo): after an answer, the idle resolver thread need not be woken and joined
-/// first (0.3-0.5 ms of a cold ECR fetch, `bench/ecr.sh`), and after a timeout a lookup that
-/// still hangs must not hold the invocation past its deadline (a plain runtime drop waits for
-/// it without bound).
-pub struct Blocking {
-    /// Always `Some` until dropped.
-    rt: Option<tokio::runtime::Runtime>,
-}
-
-impl Blocking {
-    /// A runtime with I/O and time.
-    pub fn new() -> std::io::Result<Blocking> {
-        Ok(Blocking {
-            rt: Some(
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_io()
-                    .enable_time()
-                    .build()?,
-            ),
-        })
-    }
-
-    fn rt(&self) -> &tokio::runtime::Runtime {
-        self.rt
-            .as_ref()
-            .expect("the runtime is taken only when dropped")
-    }
-
-    /// Runs `f` to completion.
-    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.rt().block_on(f)
-    }
-
-    /// Enters the runtime's context (hyper clients need it to be built and dropped).
-    pub fn enter(&self) -> tokio::runtime::EnterGuard<'_> {
-        self.rt().enter()
-    }
-}
-
-impl Drop for Blocking {
-    fn drop(&mut self) {
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
-    }
 }
 
 /// `application/x-www-form-urlencoded` of `pairs` (also a URL query).
@@ -549,75 +225,6 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
-}
-
-fn classify(e: &hyper_util::client::legacy::Error) -> FetchError {
-    if timed_out(e) {
-        FetchError::ConnectTimeout
-    } else if tls_refused(e) {
-        FetchError::Tls(root_cause(e))
-    } else {
-        FetchError::Transport(root_cause(e))
-    }
-}
-
-/// Whether rustls refused the connection somewhere in the chain. It arrives wrapped in I/O
-/// errors (by the TLS stream, again by the connector), whose `source()` skips their content,
-/// so each is unwrapped by hand.
-fn tls_refused(e: &(dyn std::error::Error + 'static)) -> bool {
-    fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
-        if e.is::<rustls::Error>() {
-            return true;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return io.get_ref().is_some_and(|inner| is_tls(inner));
-        }
-        false
-    }
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        if is_tls(err) {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
-}
-
-/// Whether an I/O timeout is somewhere in the chain (hyper's connect timeout).
-fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        if err
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
-}
-
-/// The innermost error's text: `Connection refused (os error 111)` rather than hyper's
-/// `client error (Connect)`.
-pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
-}
-
-/// A timeout for a message: whole seconds as `10s`, else to the millisecond (`4.472s`), never
-/// the nanoseconds a budget's remainder has.
-fn secs(d: &Duration) -> String {
-    let ms = d.as_millis();
-    if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{}.{:03}s", ms / 1000, ms % 1000)
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use keyring_api::Deadline;
+
 /// A port on 127.0.0.1 with nothing listening.
 fn closed_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

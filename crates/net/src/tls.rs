@@ -46,6 +46,19 @@ pub(crate) fn config_with_roots(
     .with_no_client_auth())
 }
 
+/// A client configuration on ring trusting only `roots` (a cluster's own CA), not the
+/// system's: an error when none of them is a usable certificate.
+pub(crate) fn config_trusting_only(
+    roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> Result<rustls::ClientConfig, TlsSetupError> {
+    let mut store = rustls::RootCertStore::empty();
+    let (added, _) = store.add_parsable_certificates(roots);
+    if added == 0 {
+        return Err(TlsSetupError::new("no usable CA certificate".into()));
+    }
+    config_with_roots(store)
+}
+
 /// The bundle files Go's `crypto/x509` looks for on Linux, in its order.
 const BUNDLES: [&str; 6] = [
     "/etc/ssl/certs/ca-certificates.crt",

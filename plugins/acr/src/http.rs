@@ -2,9 +2,9 @@
 //! like every backend's own calls.
 //!
 //! [`Backend::provide`](keyring_api::Backend::provide) is synchronous and makes at most
-//! three or four sequential requests; they run on one current-thread runtime
-//! ([`keyring_net::Blocking`]) that [`Http::new`] builds only when an ACR image misses the
-//! cache. ureq was used before; moving to keyring-net leaves one HTTP stack in the binary
+//! three or four sequential requests; they run in one [`keyring_net::session::Session`]
+//! (a current-thread runtime, a client per route, one deadline) that [`Http::new`] builds
+//! only when an ACR image misses the cache. ureq was used before; moving to keyring-net leaves one HTTP stack in the binary
 //! (hyper, which the AWS SDK brings anyway), one proxy matcher and one trust-store policy.
 //!
 //! Rules here, for every request:
@@ -18,12 +18,12 @@
 //! * IMDS is reached without proxy (it is link-local, plain HTTP); other endpoints honour
 //!   `HTTPS_PROXY`/`NO_PROXY` as the Go plugin does.
 
-use std::cell::OnceCell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use keyring_api::Deadline;
-use keyring_net::http::{header, Method, Request};
-use keyring_net::{Blocking, Client, Failed, FetchError, Policy, TlsSetupError};
+use keyring_net::http::header;
+use keyring_net::session::{self, Session};
+use keyring_net::{Client, Failed, FetchError, Policy};
 
 use crate::error::{Error, Stage};
 
@@ -55,28 +55,17 @@ const POLICY_IMDS: Policy = Policy {
     ..POLICY
 };
 
-/// The runtime, the clients and the deadline of one `provide`.
+/// The runtime, the clients and the deadline of one `provide` ([`Session`]).
 pub struct Http {
-    rt: Blocking,
-    direct: Client,
-    /// Set for [`Http::pinned`]: every request goes through it.
-    pinned: Option<Client>,
-    proxied: OnceCell<Result<Client, TlsSetupError>>,
-    start: Instant,
+    session: Session,
     budget: Duration,
-    deadline: Deadline,
 }
 
 /// Which client a request uses: [`Route::Direct`] for IMDS, [`Route::Proxied`] for the rest.
 pub use keyring_net::Route;
 
-/// A request body.
-pub enum Body<'a> {
-    /// GET, no body.
-    Get,
-    /// POST `application/x-www-form-urlencoded`.
-    Form(&'a [(&'a str, &'a str)]),
-}
+/// A request body: GET, or a POST of a form (the only kinds this backend sends).
+pub use keyring_net::session::Body;
 
 /// One request, possibly retried.
 pub struct Call<'a> {
@@ -119,17 +108,9 @@ impl Http {
 
     /// The same with another total budget (tests).
     pub fn with_budget(budget: Duration) -> Result<Self, Error> {
-        let rt = Blocking::new()
+        let session = Session::new(budget, POLICY_IMDS, POLICY, USER_AGENT)
             .map_err(|e| Error::Setup(format!("cannot start the I/O runtime: {e}")))?;
-        Ok(Http {
-            rt,
-            direct: Client::direct(POLICY_IMDS),
-            pinned: None,
-            proxied: OnceCell::new(),
-            start: Instant::now(),
-            budget,
-            deadline: Deadline::after(budget),
-        })
+        Ok(Http { session, budget })
     }
 
     /// A client whose every request dials `ip` (the URL's host stays the TLS server name)
@@ -143,69 +124,33 @@ impl Http {
         let mut http = Self::new(deadline)?;
         let client = Client::pinned(POLICY, ip, roots)
             .map_err(|e| Error::Setup(format!("identity binding: {e}")))?;
-        http.pinned = Some(client);
+        http.session.set_client(Route::Direct, client.clone());
+        http.session.set_client(Route::Proxied, client);
         Ok(http)
     }
 
     /// What is left of this `provide`'s budget, for a further set of clients.
     pub fn deadline(&self) -> Deadline {
-        self.deadline
+        self.session.deadline()
     }
 
     /// Sends the call, retrying transient failures within the deadline.
     pub fn send(&self, call: &Call<'_>) -> Result<Reply, Error> {
-        let client = match (&self.pinned, call.route) {
-            (Some(pinned), _) => pinned,
-            (None, Route::Direct) => &self.direct,
-            (None, Route::Proxied) => self
-                .proxied
-                .get_or_init(|| Client::new(Route::Proxied, POLICY))
-                .as_ref()
-                .map_err(|e| {
-                    self.transport_error(
-                        call,
-                        Failed {
-                            cause: FetchError::TlsSetup(e.clone()),
-                            attempts: 0,
-                        },
-                    )
-                })?,
-        };
         let url = if call.query.is_empty() {
             call.url.to_string()
         } else {
             format!("{}?{}", call.url, keyring_net::form(call.query))
         };
-        let (method, body, form) = match call.body {
-            Body::Get => (Method::GET, None, false),
-            Body::Form(fields) => (
-                Method::POST,
-                Some(keyring_api::Secret::new(keyring_net::form(fields))),
-                true,
-            ),
-        };
-        let make = || {
-            let mut req = Request::builder()
-                .method(method.clone())
-                .uri(url.as_str())
-                .header(header::USER_AGENT, USER_AGENT);
-            if form {
-                req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-            }
-            for (k, v) in call.headers {
-                req = req.header(*k, *v);
-            }
-            req.body(
-                body.as_ref()
-                    .map(|b| b.expose().clone())
-                    .unwrap_or_default()
-                    .into(),
-            )
-        };
         let retry = call.retry_status;
         let fetched = self
-            .rt
-            .block_on(client.send(self.deadline, &make, &|s| retry(s.as_u16())))
+            .session
+            .send(&session::Request {
+                url: &url,
+                headers: call.headers,
+                body: call.body,
+                route: call.route,
+                retry_status: &|s| retry(s.as_u16()),
+            })
             .map_err(|failed| match failed.cause {
                 FetchError::OutOfTime => self.deadline_error(call),
                 _ => self.transport_error(call, failed),
@@ -239,7 +184,7 @@ impl Http {
         Error::Deadline {
             stage: call.stage,
             url: call.url.to_string(),
-            elapsed_s: self.start.elapsed().as_secs(),
+            elapsed_s: self.session.elapsed().as_secs(),
             budget_s: self.budget.as_secs(),
             hint: call.hint.to_string(),
         }
@@ -248,6 +193,8 @@ impl Http {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
     use crate::error::transient;
 

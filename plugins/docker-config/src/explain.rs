@@ -5,7 +5,9 @@
 use keyring_api::backend::{Explanation, Query};
 use keyring_api::pattern::{explain_match, is_default_registry_match, keyring_key, MatchKind};
 
-use crate::{helper, helper_server, plan, search, Plan, SearchPaths, Visit};
+use crate::helper;
+use crate::host::{helper_server, plan, Plan};
+use crate::search::{search, SearchPaths, Visit};
 
 /// Keys that do not match are listed up to this many; a config can hold thousands.
 const MAX_MISSES_SHOWN: usize = 20;

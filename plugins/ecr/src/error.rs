@@ -259,33 +259,36 @@ impl Error {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let (role_arn, endpoint) = (role_arn.to_string(), endpoint.to_string());
-        match &err {
-            SdkError::TimeoutError(_) => Error::AssumeRoleTimeout {
+        match SdkFailure::of(&err) {
+            SdkFailure::Timeout => Error::AssumeRoleTimeout {
                 role_arn,
                 endpoint,
                 within,
                 attempts,
             },
-            _ if unreadable(&err) => Error::AssumeRoleUnreadable {
+            SdkFailure::Unreadable(cause) => Error::AssumeRoleUnreadable {
                 role_arn,
                 endpoint,
-                cause: causes(&err),
+                cause,
             },
-            SdkError::ServiceError(ctx) => Error::AssumeRoleRefused {
+            SdkFailure::Refused { status, code } => Error::AssumeRoleRefused {
                 role_arn,
                 endpoint,
-                status: ctx.raw().status().as_u16(),
-                code: safe_code(err.code()).to_string(),
+                status,
+                code,
                 attempts,
             },
-            _ => Error::AssumeRole {
-                kind: match &err {
-                    SdkError::ConstructionFailure(_) => ErrorKind::Misconfigured,
-                    _ => ErrorKind::Unavailable,
-                },
+            SdkFailure::Construction(cause) => Error::AssumeRole {
+                kind: ErrorKind::Misconfigured,
                 role_arn,
                 endpoint,
-                cause: causes(&err),
+                cause,
+            },
+            SdkFailure::Dispatch(cause) | SdkFailure::Other(cause) => Error::AssumeRole {
+                kind: ErrorKind::Unavailable,
+                role_arn,
+                endpoint,
+                cause,
             },
         }
     }
@@ -302,40 +305,77 @@ impl Error {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let endpoint = endpoint.to_string();
-        match &err {
-            SdkError::ConstructionFailure(_) => Error::ApiRequest {
+        match SdkFailure::of(&err) {
+            SdkFailure::Construction(cause) => Error::ApiRequest {
                 api,
                 endpoint,
-                cause: causes(&err),
+                cause,
             },
-            SdkError::TimeoutError(_) => Error::ApiTimeout {
+            SdkFailure::Timeout => Error::ApiTimeout {
                 api,
                 endpoint,
                 within,
                 attempts,
             },
-            SdkError::DispatchFailure(_) => Error::ApiUnreachable {
+            SdkFailure::Dispatch(cause) => Error::ApiUnreachable {
                 what: "cannot reach",
                 endpoint,
-                cause: causes(&err),
+                cause,
             },
-            _ if unreadable(&err) => Error::ApiUnreadable {
+            SdkFailure::Unreadable(cause) => Error::ApiUnreadable {
                 api,
                 endpoint,
-                cause: causes(&err),
+                cause,
             },
-            SdkError::ServiceError(ctx) => Error::ApiRefused {
+            SdkFailure::Refused { status, code } => Error::ApiRefused {
                 api,
                 endpoint,
-                status: ctx.raw().status().as_u16(),
-                code: safe_code(err.code()).to_string(),
+                status,
+                code,
                 attempts,
             },
-            _ => Error::ApiUnreachable {
+            SdkFailure::Other(cause) => Error::ApiUnreachable {
                 what: "failed calling",
                 endpoint,
-                cause: causes(&err),
+                cause,
             },
+        }
+    }
+}
+
+/// How an SDK call failed, as both calls' errors ([`Error::assume_role`], [`Error::api`])
+/// tell it: the one reading of an `SdkError`, each cause already made safe ([`causes`],
+/// [`safe_code`]).
+enum SdkFailure {
+    /// The request could not be built.
+    Construction(String),
+    /// No answer within the SDK's timeouts.
+    Timeout,
+    /// The service could not be reached.
+    Dispatch(String),
+    /// An answer not in the API's terms ([`unreadable`]).
+    Unreadable(String),
+    /// The service refused: its HTTP status and error code (`""` when it sent none).
+    Refused { status: u16, code: String },
+    /// Any other failure.
+    Other(String),
+}
+
+impl SdkFailure {
+    fn of<E>(err: &SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match err {
+            SdkError::ConstructionFailure(_) => SdkFailure::Construction(causes(err)),
+            SdkError::TimeoutError(_) => SdkFailure::Timeout,
+            SdkError::DispatchFailure(_) => SdkFailure::Dispatch(causes(err)),
+            _ if unreadable(err) => SdkFailure::Unreadable(causes(err)),
+            SdkError::ServiceError(ctx) => SdkFailure::Refused {
+                status: ctx.raw().status().as_u16(),
+                code: safe_code(err.code()).to_string(),
+            },
+            _ => SdkFailure::Other(causes(err)),
         }
     }
 }

@@ -32,6 +32,46 @@ use crate::host::{Api, Call};
 use crate::identity::{self, Identity};
 use crate::sdk::{self, MAX_ATTEMPTS};
 
+/// `GetAuthorizationToken` through the SDK crate `$sdk_crate` (`aws_sdk_ecr` or
+/// `aws_sdk_ecrpublic`, whose generated types are alike but distinct, so the call is written
+/// once here for both): the client from the shared config, with the call's FIPS / dual-stack
+/// when `$variants`; its output, or the [`Error::api`] of its failure.
+macro_rules! get_authorization_token {
+    ($sdk_crate:ident, $sdk:expr, $call:expr, $variants:expr, $endpoint:expr, $within:expr) => {{
+        let mut conf = $sdk_crate::config::Builder::from($sdk);
+        if $variants && $call.fips {
+            conf = conf.use_fips(true);
+        }
+        if $variants && $call.dual_stack {
+            conf = conf.use_dual_stack(true);
+        }
+        $sdk_crate::Client::from_conf(conf.build())
+            .get_authorization_token()
+            .send()
+            .await
+            .map_err(|e| Error::api(e, $call.api, $endpoint, $within, MAX_ATTEMPTS))?
+    }};
+}
+
+/// The URL `$sdk_crate`'s own endpoint rules give for a region, FIPS and dual-stack (written
+/// once for both SDK crates, as [`get_authorization_token`]); `None` when they give none.
+macro_rules! resolve_endpoint {
+    ($sdk_crate:ident, $region:expr, $fips:expr, $dual_stack:expr) => {{
+        use $sdk_crate::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+        let params = Params::builder()
+            .region($region)
+            .use_fips($fips)
+            .use_dual_stack($dual_stack)
+            .build()
+            .ok()?;
+        let endpoint = DefaultResolver::new()
+            .resolve_endpoint(&params)
+            .await
+            .ok()?;
+        Some(endpoint.url().to_string())
+    }};
+}
+
 /// What came back.
 #[derive(Debug)]
 pub(crate) struct Token {
@@ -55,32 +95,23 @@ pub(crate) fn fetch(
     now: SystemTime,
 ) -> Result<Token, Error> {
     keyring_api::quiet::run("keyring_ecr", || {
-        fetch_blocking(call, identity, deadline, go_proxy_variables, now)
+        let runtime = keyring_net::Blocking::new().map_err(Error::Runtime)?;
+        // The invocation's budget is the call's: each step takes its share in fetch_async.
+        let limit = deadline.remaining();
+        let result = runtime.block_on(async {
+            let fetching = fetch_async(call, identity, deadline, go_proxy_variables, now);
+            match tokio::time::timeout(limit, fetching).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::Deadline {
+                    api: call.api.name(),
+                    within: limit,
+                }),
+            }
+        });
+        // The runtime is dropped here without joining the resolver thread
+        // (keyring_net::Blocking).
+        result
     })
-}
-
-fn fetch_blocking(
-    call: &Call,
-    identity: &Identity,
-    deadline: Deadline,
-    go_proxy_variables: bool,
-    now: SystemTime,
-) -> Result<Token, Error> {
-    let runtime = keyring_net::Blocking::new().map_err(Error::Runtime)?;
-    // The invocation's budget is the call's: each step takes its share in fetch_async.
-    let limit = deadline.remaining();
-    let result = runtime.block_on(async {
-        let fetching = fetch_async(call, identity, deadline, go_proxy_variables, now);
-        match tokio::time::timeout(limit, fetching).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::Deadline {
-                api: call.api.name(),
-                within: limit,
-            }),
-        }
-    });
-    // The runtime is dropped here without joining the resolver thread (keyring_net::Blocking).
-    result
 }
 
 async fn fetch_async(
@@ -136,19 +167,8 @@ async fn fetch_async(
 
     let token = match call.api {
         Api::Private => {
-            let mut conf = aws_sdk_ecr::config::Builder::from(&sdk);
-            if variants && call.fips {
-                conf = conf.use_fips(true);
-            }
-            if variants && call.dual_stack {
-                conf = conf.use_dual_stack(true);
-            }
-            let client = aws_sdk_ecr::Client::from_conf(conf.build());
-            let out = client
-                .get_authorization_token()
-                .send()
-                .await
-                .map_err(|e| Error::api(e, call.api, &endpoint, within, MAX_ATTEMPTS))?;
+            let out =
+                get_authorization_token!(aws_sdk_ecr, &sdk, call, variants, &endpoint, within);
             let data = out
                 .authorization_data
                 .unwrap_or_default()
@@ -157,19 +177,14 @@ async fn fetch_async(
             data.map(|mut d| (d.authorization_token.take(), d.expires_at))
         }
         Api::Public => {
-            let mut conf = aws_sdk_ecrpublic::config::Builder::from(&sdk);
-            if variants && call.fips {
-                conf = conf.use_fips(true);
-            }
-            if variants && call.dual_stack {
-                conf = conf.use_dual_stack(true);
-            }
-            let client = aws_sdk_ecrpublic::Client::from_conf(conf.build());
-            let out = client
-                .get_authorization_token()
-                .send()
-                .await
-                .map_err(|e| Error::api(e, call.api, &endpoint, within, MAX_ATTEMPTS))?;
+            let out = get_authorization_token!(
+                aws_sdk_ecrpublic,
+                &sdk,
+                call,
+                variants,
+                &endpoint,
+                within
+            );
             out.authorization_data
                 .map(|mut d| (d.authorization_token.take(), d.expires_at))
         }
@@ -217,30 +232,8 @@ async fn endpoint(call: &Call, sdk: &SdkConfig, region: &str, over: Option<&str>
 /// The URL the SDK's endpoint rules give for these settings, for messages.
 async fn default_endpoint(api: Api, region: &str, fips: bool, dual_stack: bool) -> Option<String> {
     match api {
-        Api::Private => {
-            use aws_sdk_ecr::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
-            let params = Params::builder()
-                .region(region)
-                .use_fips(fips)
-                .use_dual_stack(dual_stack)
-                .build()
-                .ok()?;
-            let resolver = DefaultResolver::new();
-            let endpoint = resolver.resolve_endpoint(&params).await.ok()?;
-            Some(endpoint.url().to_string())
-        }
-        Api::Public => {
-            use aws_sdk_ecrpublic::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
-            let params = Params::builder()
-                .region(region)
-                .use_fips(fips)
-                .use_dual_stack(dual_stack)
-                .build()
-                .ok()?;
-            let resolver = DefaultResolver::new();
-            let endpoint = resolver.resolve_endpoint(&params).await.ok()?;
-            Some(endpoint.url().to_string())
-        }
+        Api::Private => resolve_endpoint!(aws_sdk_ecr, region, fips, dual_stack),
+        Api::Public => resolve_endpoint!(aws_sdk_ecrpublic, region, fips, dual_stack),
     }
 }
 

@@ -16,7 +16,7 @@
 //!
 //! A plugin config file (`KUBELET_KEYRING_CONFIG`) that sets those fields wins.
 
-use keyring_api::upstream::{EnvVar, Fate, Flag, Parsed, Plugin, Positionals, Takes};
+use keyring_api::upstream::{self, EnvVar, Fate, Flag, Parsed, Plugin, Positionals, Takes};
 use keyring_api::BackendError;
 
 use crate::config::{Config, OtherHosts};
@@ -25,14 +25,7 @@ use crate::config::{Config, OtherHosts};
 pub const UPSTREAM_SESSION_NAME: &str = "ecr-credential-provider";
 
 const FLAGS: &[Flag] = &[
-    Flag {
-        long: "help",
-        short: Some('h'),
-        takes: Takes::Bool,
-        fate: Fate::Honoured,
-        note: "prints the usage and exits",
-        source: "cmd/ecr-credential-provider/main.go",
-    },
+    upstream::help("cmd/ecr-credential-provider/main.go"),
     Flag {
         long: "version",
         short: Some('v'),

@@ -45,7 +45,7 @@
 //! error (it would do nothing), and `KUBE_SIDECAR_CACHE_TYPE` may narrow an answer's
 //! `cacheKeyType`, never widen it past the one host the answer is keyed for.
 
-use keyring_api::upstream::{EnvVar, Fate, Flag, Klog, Parsed, Plugin, Positionals, Takes};
+use keyring_api::upstream::{self, EnvVar, Fate, Flag, Klog, Parsed, Plugin, Positionals, Takes};
 use keyring_api::{BackendError, CacheKeyType};
 
 use crate::config::{AuthFlow, Config, WorkloadIdentity};
@@ -79,14 +79,7 @@ const FLAGS: &[Flag] = &[
         note: "the project of the workload identity pool (gcp.workloadIdentity.projectId); without --identity-provider accepted and without effect, as upstream",
         source: GET_CREDENTIALS,
     },
-    Flag {
-        long: "help",
-        short: Some('h'),
-        takes: Takes::Bool,
-        fate: Fate::Honoured,
-        note: "prints the usage and exits",
-        source: "cmd/auth-provider-gcp/main.go",
-    },
+    upstream::help("cmd/auth-provider-gcp/main.go"),
 ];
 
 const ENV: &[EnvVar] = &[
