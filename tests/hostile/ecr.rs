@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::common::http::{Fake, Reply};
+use crate::common::tls::{assert_ca_refused, hostile_ca_settings};
 use crate::common::*;
 
 const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -474,4 +475,66 @@ fn a_failing_credential_processs_stderr_is_never_quoted() {
             && line.contains("Stderr: 39 bytes, not shown"),
         "{line}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The CA certificates of SSL_CERT_FILE / SSL_CERT_DIR are files named by others.
+
+#[test]
+fn ca_certificates_that_block_never_end_or_hold_none_are_one_line_at_once() {
+    let s = Sandbox::new();
+    for (var, value) in hostile_ca_settings(s.tmp.path()) {
+        let env = [
+            KEYS[0],
+            KEYS[1],
+            (
+                "AWS_ENDPOINT_URL_ECR",
+                &closed_port_url().replace("http:", "https:"),
+            ),
+            (var, &value),
+            // Old code: bounded by the watchdog, not by the test.
+            ("KUBELET_KEYRING_TEST_DEADLINE", "4s"),
+        ];
+        let (out, took) = run(&s, &request(VERSIONS[0], &format!("{HOST}/app")), &env);
+        assert_ca_refused(&out, took, var, &value);
+    }
+}
+
+#[test]
+fn ca_certificates_from_ssl_cert_file_or_dir_are_trusted_as_before() {
+    let s = Sandbox::new();
+    let certs = s.tmp.path().join("certs");
+    std::fs::create_dir(&certs).expect("mkdir");
+    crate::common::tls::ca(&certs, "ca");
+    crate::common::tls::server_cert(&certs, "ca", "IP:127.0.0.1");
+    let ecr = fake(
+        200,
+        r#"{"authorizationData":[{"authorizationToken":"QVdTOnB3","expiresAt":4102444800}]}"#,
+    );
+    let port =
+        crate::common::tls::tls_front(&certs.join("srv.pem"), &certs.join("srv.key"), ecr.host());
+    let endpoint = format!("https://127.0.0.1:{port}");
+    // The directory also holds what is no certificate: a FIFO, the CA's key, a subdirectory.
+    let dir = s.tmp.path().join("ssl-certs");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::copy(certs.join("ca.pem"), dir.join("ca.pem")).expect("copy");
+    std::fs::copy(certs.join("ca.key"), dir.join("ca.key")).expect("copy");
+    mkfifo(&dir.join("fifo.pem"));
+    std::fs::create_dir(dir.join("java")).expect("mkdir");
+    let file = certs.join("ca.pem");
+    for (var, value) in [("SSL_CERT_FILE", &file), ("SSL_CERT_DIR", &dir)] {
+        let value = value.display().to_string();
+        let env = [
+            KEYS[0],
+            KEYS[1],
+            ("AWS_ENDPOINT_URL_ECR", &endpoint),
+            (var, &value),
+        ];
+        let (out, _) = run(&s, &request(VERSIONS[0], &format!("{HOST}/app")), &env);
+        assert_eq!(
+            creds(&stdout_json(&out), HOST),
+            ("AWS".into(), "pw".into()),
+            "{var}"
+        );
+    }
 }
