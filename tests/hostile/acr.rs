@@ -397,3 +397,30 @@ fn ca_certificates_that_block_never_end_or_hold_none_are_one_line_at_once() {
         crate::common::tls::assert_ca_refused(&out, started.elapsed(), var, &value);
     }
 }
+
+/// A CA setting that holds no certificate is the node's configuration, said so with exit 2,
+/// not an Entra ID authority that could not be reached (the old line: "failed after 0
+/// attempt(s) (can the node reach the Entra ID authority host ...?)", exit 1).
+#[test]
+fn a_ca_setting_without_a_certificate_is_a_configuration_error_naming_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = dir.path().join("ca.pem");
+    std::fs::write(&text, "not a certificate\n").expect("write");
+    let authority = format!("https://127.0.0.1:{}/", free_port());
+    let mut env = service_principal();
+    env.extend([
+        ("AZURE_AUTHORITY_HOST", authority.as_str()),
+        ("SSL_CERT_FILE", text.to_str().expect("utf-8")),
+    ]);
+    let out = run(
+        "",
+        &crate::common::request(V1, "myacr.azurecr.io/app"),
+        &env,
+    );
+    let line = assert_one_line_exit(&out, 2, &[SECRET]);
+    assert!(
+        line.contains("cannot set up TLS") && line.contains("CA certificate"),
+        "{line}"
+    );
+    assert!(!line.contains("can the node reach"), "{line}");
+}

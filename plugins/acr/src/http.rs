@@ -161,15 +161,9 @@ impl Http {
                 .proxied
                 .get_or_init(|| Client::new(Route::Proxied, POLICY))
                 .as_ref()
-                .map_err(|e| {
-                    self.transport_error(
-                        call,
-                        Failed {
-                            cause: FetchError::TlsSetup(e.clone()),
-                            attempts: 0,
-                        },
-                    )
-                })?,
+                // No trust store is the node's configuration (no CA certificates, or
+                // SSL_CERT_FILE naming none), not an authority that could not be reached.
+                .map_err(|e| Error::Setup(format!("{} {}: {e}", call.stage, call.url)))?,
         };
         let url = if call.query.is_empty() {
             call.url.to_string()
