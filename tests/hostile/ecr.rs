@@ -538,3 +538,67 @@ fn ca_certificates_from_ssl_cert_file_or_dir_are_trusted_as_before() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The SSO token cache is a file the SDK reads whole, like the profile files.
+
+/// The lower-case hex SHA-1 of `s`, as the SDK names an SSO token cache file.
+fn sha1_hex(s: &str) -> String {
+    let out = std::process::Command::new("sha1sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().expect("stdin").write_all(s.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("sha1sum (coreutils)");
+    String::from_utf8_lossy(&out.stdout)[..40].to_string()
+}
+
+/// An SSO profile (`sso_session`, and the legacy `sso_start_url` form) whose token cache file
+/// in `~/.aws/sso/cache` is a FIFO or a link to `/dev/zero`: one line naming the file, exit
+/// 2, at once. The SDK reads that file whole: the old code hung on the FIFO until the
+/// watchdog and read /dev/zero until memory ran out (6.8 GB in 5 s in a debug build; here
+/// bounded to 1 GiB of address space, where it aborted).
+#[test]
+fn an_sso_token_cache_file_that_blocks_or_never_ends_is_one_line_at_once() {
+    let s = Sandbox::new();
+    let cache = s.home.join(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).expect("mkdir");
+    let session = "[default]\nsso_session = team\nsso_account_id = 123456789012\nsso_role_name = r\nregion = us-east-1\n[sso-session team]\nsso_start_url = https://team.awsapps.com/start\nsso_region = us-east-1\n";
+    let legacy = "[default]\nsso_start_url = https://legacy.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 123456789012\nsso_role_name = r\nregion = us-east-1\n";
+    for (config, id) in [
+        (session, "team"),
+        (legacy, "https://legacy.awsapps.com/start"),
+    ] {
+        write(&s.home.join(".aws/config"), config);
+        let file = cache.join(format!("{}.json", sha1_hex(id)));
+        for planted in ["fifo", "/dev/zero"] {
+            let _ = std::fs::remove_file(&file);
+            match planted {
+                "fifo" => mkfifo(&file),
+                target => std::os::unix::fs::symlink(target, &file).expect("symlink"),
+            }
+            let mut cmd = std::process::Command::new("sh");
+            cmd.arg("-c")
+                .arg("ulimit -v 1048576; exec \"$0\" \"$@\"")
+                .arg(BIN)
+                .args(["--no-cache", "--root-dir"])
+                .arg(&s.root);
+            s.isolate(&mut cmd)
+                .env("AWS_ENDPOINT_URL_ECR", closed_port_url())
+                .env("KUBELET_KEYRING_TEST_DEADLINE", "4s");
+            let started = Instant::now();
+            let out = run_with(cmd, request(VERSIONS[0], &format!("{HOST}/app")).as_bytes());
+            let what = format!("{id} / {planted}");
+            assert_ne!(out.status.code(), Some(101), "{what}: panicked");
+            let line = assert_misconfigured(&out, &[]);
+            assert!(
+                line.contains(&file.display().to_string()) && line.contains("not a regular file"),
+                "{what}: {line}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(3), "{what}: {line}");
+        }
+    }
+}

@@ -25,8 +25,9 @@
 //!   metadata client ([`imds_client`]) gets short timeouts and two attempts, since a node
 //!   without IMDS (or a pod behind a hop limit of 1) must fail in seconds, not the SDK
 //!   default of half a minute.
-//! * Files ([`check_files`]): the profile, credentials, web identity token and CA bundle
-//!   files the SDK reads whole must be regular files of at most 4 MiB. The certificates of
+//! * Files ([`check_files`], [`check_sso_cache`]): the profile, credentials, web identity
+//!   token, CA bundle and SSO token cache files the SDK reads whole must be regular files of
+//!   at most 4 MiB. The certificates of
 //!   `SSL_CERT_FILE` / `SSL_CERT_DIR`, which the SDK's loader (`rustls-native-certs`) would
 //!   read whole and blocking, are read bounded here and handed over ([`env_roots`]).
 //! * Endpoints: what the SDK's configuration overrides ([`endpoint_override`]) and how a
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_config::imds;
+use aws_config::profile::ProfileSet;
 use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -113,21 +115,55 @@ pub(crate) fn check_files() -> Result<(), Error> {
                 _ => continue,
             },
         };
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        let problem = if !meta.is_file() {
-            "is not a regular file"
-        } else if meta.len() > MAX_FILE_BYTES {
-            "is larger than 4 MiB"
-        } else {
-            continue;
-        };
-        return Err(Error::SdkFile {
-            path: path.display().to_string(),
-            from: std::env::var_os(var).is_some().then_some(var),
-            problem,
+        check_file(&path, std::env::var_os(var).is_some().then_some(var))?;
+    }
+    Ok(())
+}
+
+/// [`check_files`]' check of one file the SDK would read whole: `from`, the variable that
+/// named it, if one did. A file that does not exist passes.
+fn check_file(path: &Path, from: Option<&'static str>) -> Result<(), Error> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let problem = if !meta.is_file() {
+        "is not a regular file"
+    } else if meta.len() > MAX_FILE_BYTES {
+        "is larger than 4 MiB"
+    } else {
+        return Ok(());
+    };
+    Err(Error::SdkFile {
+        path: path.display().to_string(),
+        from,
+        problem,
+    })
+}
+
+/// The SSO token cache files the SDK's SSO links would read whole for the profiles of `set`
+/// (`~/.aws/sso/cache/<SHA-1 of an sso_session's name, or of a legacy sso_start_url>.json`),
+/// checked as [`check_files`] checks the profile files: a FIFO there hung the call until
+/// the watchdog, a link to `/dev/zero` took all memory.
+pub(crate) fn check_sso_cache(set: &ProfileSet) -> Result<(), Error> {
+    use sha1::{Digest, Sha1};
+    let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else {
+        return Ok(());
+    };
+    let cache = Path::new(&home).join(".aws/sso/cache");
+    let from_profiles = set
+        .profiles()
+        .filter_map(|name| set.get_profile(name))
+        .flat_map(|p| {
+            [p.get("sso_session"), p.get("sso_start_url")]
+                .into_iter()
+                .flatten()
         });
+    for id in from_profiles.chain(set.sso_sessions()) {
+        let hex: String = Sha1::digest(id.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        check_file(&cache.join(format!("{hex}.json")), None)?;
     }
     Ok(())
 }
