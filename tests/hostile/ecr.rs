@@ -540,7 +540,8 @@ fn ca_certificates_from_ssl_cert_file_or_dir_are_trusted_as_before() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The SSO token cache is a file the SDK reads whole, like the profile files.
+// Files a profile names (its web identity token, its SSO token cache) are read whole by the
+// SDK, like the profile files themselves.
 
 /// The lower-case hex SHA-1 of `s`, as the SDK names an SSO token cache file.
 fn sha1_hex(s: &str) -> String {
@@ -556,24 +557,37 @@ fn sha1_hex(s: &str) -> String {
     String::from_utf8_lossy(&out.stdout)[..40].to_string()
 }
 
-/// An SSO profile (`sso_session`, and the legacy `sso_start_url` form) whose token cache file
-/// in `~/.aws/sso/cache` is a FIFO or a link to `/dev/zero`: one line naming the file, exit
-/// 2, at once. The SDK reads that file whole: the old code hung on the FIFO until the
-/// watchdog and read /dev/zero until memory ran out (6.8 GB in 5 s in a debug build; here
-/// bounded to 1 GiB of address space, where it aborted).
+/// Profiles naming files the SDK reads whole: an SSO profile (`sso_session`, and the legacy
+/// `sso_start_url` form) whose token cache file in `~/.aws/sso/cache` is planted, and a role
+/// profile's `web_identity_token_file`. A FIFO or a link to `/dev/zero` there is one line
+/// naming the file, exit 2, at once. The old code hung on the FIFO until the watchdog and
+/// read /dev/zero until memory ran out (6.8 GB in 5 s in a debug build; here bounded to 1 GiB
+/// of address space: "out of memory").
 #[test]
-fn an_sso_token_cache_file_that_blocks_or_never_ends_is_one_line_at_once() {
+fn files_a_profile_names_that_block_or_never_end_are_one_line_at_once() {
     let s = Sandbox::new();
     let cache = s.home.join(".aws/sso/cache");
     std::fs::create_dir_all(&cache).expect("mkdir");
-    let session = "[default]\nsso_session = team\nsso_account_id = 123456789012\nsso_role_name = r\nregion = us-east-1\n[sso-session team]\nsso_start_url = https://team.awsapps.com/start\nsso_region = us-east-1\n";
-    let legacy = "[default]\nsso_start_url = https://legacy.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 123456789012\nsso_role_name = r\nregion = us-east-1\n";
-    for (config, id) in [
-        (session, "team"),
-        (legacy, "https://legacy.awsapps.com/start"),
-    ] {
-        write(&s.home.join(".aws/config"), config);
-        let file = cache.join(format!("{}.json", sha1_hex(id)));
+    let session = "[default]\nsso_session = team\nsso_account_id = 123456789012\nsso_role_name = r\nregion = us-east-1\n[sso-session team]\nsso_start_url = https://team.awsapps.com/start\nsso_region = us-east-1\n".to_string();
+    let legacy = "[default]\nsso_start_url = https://legacy.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 123456789012\nsso_role_name = r\nregion = us-east-1\n".to_string();
+    let token = s.tmp.path().join("token");
+    let web_identity = format!(
+        "[default]\nrole_arn = arn:aws:iam::123456789012:role/r\nweb_identity_token_file = {}\nregion = us-east-1\n",
+        token.display()
+    );
+    let cases = [
+        (session, cache.join(format!("{}.json", sha1_hex("team")))),
+        (
+            legacy,
+            cache.join(format!(
+                "{}.json",
+                sha1_hex("https://legacy.awsapps.com/start")
+            )),
+        ),
+        (web_identity, token.clone()),
+    ];
+    for (config, file) in cases {
+        write(&s.home.join(".aws/config"), &config);
         for planted in ["fifo", "/dev/zero"] {
             let _ = std::fs::remove_file(&file);
             match planted {
@@ -591,7 +605,7 @@ fn an_sso_token_cache_file_that_blocks_or_never_ends_is_one_line_at_once() {
                 .env("KUBELET_KEYRING_TEST_DEADLINE", "4s");
             let started = Instant::now();
             let out = run_with(cmd, request(VERSIONS[0], &format!("{HOST}/app")).as_bytes());
-            let what = format!("{id} / {planted}");
+            let what = format!("{} / {planted}", file.display());
             assert_ne!(out.status.code(), Some(101), "{what}: panicked");
             let line = assert_misconfigured(&out, &[]);
             assert!(

@@ -220,7 +220,7 @@ async fn node_credentials(
 ) -> Result<Credentials, Error> {
     if past_env {
         if let Some(set) = profile_set().await {
-            sdk::check_sso_cache(&set)?;
+            sdk::check_profile_files(&set)?;
             if let Some(chain) = credential_process::find(&set) {
                 return profile_process(&chain, http, region, within, now).await;
             }
@@ -247,8 +247,8 @@ async fn node_credentials(
 
 /// The profiles, loaded as the SDK's profile link loads them (the same files, `AWS_PROFILE`,
 /// else [`sdk::profile_name`]): for a selected profile whose chain rests on a
-/// `credential_process` ([`credential_process::find`]) and the SSO token cache files the
-/// SDK would read ([`sdk::check_sso_cache`]). Profiles that cannot be loaded are left to the
+/// `credential_process` ([`credential_process::find`]) and the files they name that the SDK
+/// would read ([`sdk::check_profile_files`]). Profiles that cannot be loaded are left to the
 /// SDK, which says why.
 async fn profile_set() -> Option<ProfileSet> {
     aws_config::profile::load(

@@ -25,9 +25,9 @@
 //!   metadata client ([`imds_client`]) gets short timeouts and two attempts, since a node
 //!   without IMDS (or a pod behind a hop limit of 1) must fail in seconds, not the SDK
 //!   default of half a minute.
-//! * Files ([`check_files`], [`check_sso_cache`]): the profile, credentials, web identity
-//!   token, CA bundle and SSO token cache files the SDK reads whole must be regular files of
-//!   at most 4 MiB. The certificates of
+//! * Files ([`check_files`], [`check_profile_files`]): the profile, credentials, web
+//!   identity token (named by the environment or a profile), CA bundle and SSO token cache
+//!   files the SDK reads whole must be regular files of at most 4 MiB. The certificates of
 //!   `SSL_CERT_FILE` / `SSL_CERT_DIR`, which the SDK's loader (`rustls-native-certs`) would
 //!   read whole and blocking, are read bounded here and handed over ([`env_roots`]).
 //! * Endpoints: what the SDK's configuration overrides ([`endpoint_override`]) and how a
@@ -140,25 +140,27 @@ fn check_file(path: &Path, from: Option<&'static str>) -> Result<(), Error> {
     })
 }
 
-/// The SSO token cache files the SDK's SSO links would read whole for the profiles of `set`
-/// (`~/.aws/sso/cache/<SHA-1 of an sso_session's name, or of a legacy sso_start_url>.json`),
-/// checked as [`check_files`] checks the profile files: a FIFO there hung the call until
-/// the watchdog, a link to `/dev/zero` took all memory.
-pub(crate) fn check_sso_cache(set: &ProfileSet) -> Result<(), Error> {
+/// The files the profiles of `set` name, which the SDK reads whole, checked as
+/// [`check_files`] checks the profile files: a profile's `web_identity_token_file`, and the
+/// SSO token cache files (`~/.aws/sso/cache/<SHA-1 of an sso_session's name, or of a legacy
+/// sso_start_url>.json`). A FIFO there hung the call until the watchdog, a link to
+/// `/dev/zero` took all memory.
+pub(crate) fn check_profile_files(set: &ProfileSet) -> Result<(), Error> {
     use sha1::{Digest, Sha1};
+    let profiles = || set.profiles().filter_map(|name| set.get_profile(name));
+    for token in profiles().filter_map(|p| p.get("web_identity_token_file")) {
+        check_file(Path::new(token), None)?;
+    }
     let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else {
         return Ok(());
     };
     let cache = Path::new(&home).join(".aws/sso/cache");
-    let from_profiles = set
-        .profiles()
-        .filter_map(|name| set.get_profile(name))
-        .flat_map(|p| {
-            [p.get("sso_session"), p.get("sso_start_url")]
-                .into_iter()
-                .flatten()
-        });
-    for id in from_profiles.chain(set.sso_sessions()) {
+    let sso = profiles().flat_map(|p| {
+        [p.get("sso_session"), p.get("sso_start_url")]
+            .into_iter()
+            .flatten()
+    });
+    for id in sso.chain(set.sso_sessions()) {
         let hex: String = Sha1::digest(id.as_bytes())
             .iter()
             .map(|b| format!("{b:02x}"))
