@@ -2,10 +2,15 @@
 //! and errors by default, more with each `-v`. Secrets are never logged.
 //!
 //! A line that cannot be written is dropped, never a failure: whatever reads stderr may have
-//! gone away (EPIPE), and the answer on stdout and the exit code must not depend on it. Every
-//! line of this program goes through [`line()`] or the formatter's [`Stderr`], which ignore
-//! write errors (`eprintln!` panics on them, and a panic while printing the panic aborted the
-//! process before it answered); SIGPIPE is ignored, as Rust's runtime sets it up.
+//! gone away (EPIPE) or stopped reading (a full pipe, where a plain `write` blocks for ever
+//! and no deadline reaches it), and the answer on stdout and the exit code must not depend on
+//! it. Every line of this program goes through [`line()`] or the formatter's [`Stderr`],
+//! which write through [`keyring_api::process::write_stderr`]: a line waits at most
+//! [`PATIENCE`] for stderr to take it, and once one had to be dropped so, later lines are
+//! written only if stderr takes them at once (a stalled reader costs an invocation 2 s, not 2 s
+//! a line). Write errors are ignored (`eprintln!` panics on them, and a panic while printing
+//! the panic aborted the process before it answered); SIGPIPE is ignored, as Rust's runtime
+//! sets it up.
 //!
 //! The formatter (tracing-subscriber's `fmt` on its span registry) is built at the first line
 //! that is actually written, not at start-up: a cache hit logs nothing at the default level,
@@ -14,7 +19,9 @@
 //! to the formatter once it exists.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
@@ -50,13 +57,29 @@ pub fn line(text: &str) {
     let _ = Stderr.write_all(out.as_bytes());
 }
 
-/// Stderr for log lines: every write succeeds, whatever became of the bytes.
+/// How long a line waits for stderr to take it: the kubelet drains its pipe as we write, so
+/// a pipe still full after this has a reader that stopped reading.
+pub const PATIENCE: Duration = Duration::from_secs(2);
+
+/// Set once a line was dropped because stderr did not take it within [`PATIENCE`].
+static STALLED: AtomicBool = AtomicBool::new(false);
+
+/// Stderr for log lines: every write succeeds, whatever became of the bytes (see the module
+/// docs for how long it waits).
 #[derive(Debug, Clone, Copy)]
 pub struct Stderr;
 
 impl Write for Stderr {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let _ = std::io::stderr().write_all(bytes);
+        // Held so that lines of other threads never interleave with this one's pieces.
+        let _whole = std::io::stderr().lock();
+        let wait = match STALLED.load(Ordering::Relaxed) {
+            true => Duration::ZERO,
+            false => PATIENCE,
+        };
+        if !keyring_api::process::write_stderr(bytes, wait) {
+            STALLED.store(true, Ordering::Relaxed);
+        }
         Ok(bytes.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {

@@ -1,5 +1,6 @@
 //! Real TLS in front of the plain-HTTP fakes: a CA and a server certificate made with the
-//! openssl CLI, and a rustls front on 127.0.0.1 (ring, as in the binary).
+//! openssl CLI, and a rustls front on 127.0.0.1 (ring, as in the binary); and the hostile
+//! `SSL_CERT_FILE` / `SSL_CERT_DIR` settings every backend's TLS must refuse at once.
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -187,4 +188,46 @@ pub fn tls_front(cert: &Path, key: &Path, backend: String) -> u16 {
         }
     });
     port
+}
+
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR` values that hold no usable certificate, made in `dir`:
+/// a FIFO (`rustls-native-certs`, which read them for keyring-net and the AWS SDK, blocked on
+/// it until the watchdog), `/dev/zero` (read whole: 24 GB and the OOM killer in a release
+/// build), a file of text, and a directory of a FIFO, a 64 MiB sparse file and a link to
+/// `/dev/zero` (every regular file read whole; the AWS SDK of a debug build then panicked,
+/// exit 101, on finding no certificate).
+pub fn hostile_ca_settings(dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    let fifo = dir.join("ca-fifo.pem");
+    super::mkfifo(&fifo);
+    let text = dir.join("ca-text.pem");
+    std::fs::write(&text, "not a certificate\n").expect("write");
+    let certs = dir.join("ca-dir");
+    std::fs::create_dir(&certs).expect("mkdir");
+    super::mkfifo(&certs.join("fifo.pem"));
+    std::fs::File::create(certs.join("sparse.pem"))
+        .and_then(|f| f.set_len(64 << 20))
+        .expect("sparse file");
+    std::os::unix::fs::symlink("/dev/zero", certs.join("zero.pem")).expect("symlink");
+    let shown = |p: &std::path::Path| p.display().to_string();
+    vec![
+        ("SSL_CERT_FILE", shown(&fifo)),
+        ("SSL_CERT_FILE", "/dev/zero".into()),
+        ("SSL_CERT_FILE", shown(&text)),
+        ("SSL_CERT_DIR", shown(&certs)),
+    ]
+}
+
+/// The run given [`hostile_ca_settings`]' `var`=`value` (taking `took`): one line, exit 2,
+/// at once, naming the variable.
+pub fn assert_ca_refused(out: &std::process::Output, took: Duration, var: &str, value: &str) {
+    assert_ne!(out.status.code(), Some(101), "{var}={value}: panicked");
+    let line = super::assert_misconfigured(out, &[]);
+    assert!(
+        line.contains(var) && line.contains("CA certificate"),
+        "{var}={value}: {line}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "{var}={value}: took {took:?}: {line}"
+    );
 }

@@ -441,3 +441,36 @@ fn an_external_account_executable_flooding_stdout_is_cut_at_one_mebibyte() {
     );
     assert!(sts.requests().is_empty());
 }
+
+/// The CA certificates of `SSL_CERT_FILE` / `SSL_CERT_DIR` are files named by others: a
+/// FIFO, `/dev/zero` or files holding no certificate are one line at once, for a key file's
+/// token endpoint as for every HTTPS call (keyring-net's client).
+#[test]
+#[ignore = "known: keyring-net's tls::system_roots reads SSL_CERT_FILE / SSL_CERT_DIR with \
+            rustls-native-certs (blocking on a FIFO, /dev/zero read until memory runs out); \
+            fix: read them with keyring_api::file::ca_files_from_env, as ECR now does"]
+fn ca_certificates_that_block_never_end_or_hold_none_are_one_line_at_once() {
+    let s = Sandbox::new();
+    let (key, _) = rsa_key(s.tmp.path());
+    let key_file = s.tmp.path().join("key.json");
+    let token_uri = format!("https://127.0.0.1:{}/token", free_port());
+    write(
+        &key_file,
+        &serde_json::json!({
+            "type": "service_account",
+            "private_key": key,
+            "client_email": "puller@proj.iam.gserviceaccount.com",
+            "token_uri": token_uri,
+        })
+        .to_string(),
+    );
+    for (var, value) in crate::common::tls::hostile_ca_settings(s.tmp.path()) {
+        let mut cmd = s.command(&["--no-cache"]);
+        cmd.env("GOOGLE_APPLICATION_CREDENTIALS", &key_file)
+            .env(var, &value)
+            .env("KUBELET_KEYRING_TEST_DEADLINE", "4s");
+        let started = std::time::Instant::now();
+        let out = run_with(cmd, request(V1, "gcr.io/p/app").as_bytes());
+        crate::common::tls::assert_ca_refused(&out, started.elapsed(), var, &value);
+    }
+}

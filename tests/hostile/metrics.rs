@@ -190,3 +190,38 @@ fn a_metrics_directory_others_can_write_or_a_symlink_is_refused_like_the_cache_d
     assert!(line.contains("is a symlink"), "{line}");
     assert!(fs::read_dir(&real).unwrap().next().is_none());
 }
+
+/// A fold lock held for ever (a `kubelet-keyring metrics` stopped with Ctrl-Z, a process that
+/// planted and locked the file): the timer's `metrics` gives up within its deadline with one
+/// line naming the lock, instead of waiting for ever (the old code did: the timer's service
+/// never ended, so the textfile was never written again). A fetch's fold never waits.
+#[test]
+#[ignore = "known: src/metrics/state.rs::fold_rotating_at takes the fold lock with File::lock (no \
+            bound) when wait is set; fix: start the invocation's deadline in metrics::command \
+            and wait by try_lock polling until Deadline::invocation(), as DiskCache::lock \
+            does, then fail with one line naming the lock (exit 1)"]
+fn a_fold_lock_held_for_ever_ends_the_metrics_command_in_time_with_one_line() {
+    let (s, m) = world();
+    // A fetch makes the directory and the lock file.
+    assert!(get(&s, &m).status.success());
+    let lock = m.join("kubelet-keyring.lock");
+    assert!(lock.is_file());
+    // Held by this test process (another open file description than the binary's).
+    let holder = fs::File::open(&lock).expect("open the lock");
+    holder.lock().expect("lock");
+    let mut cmd = s.command(&["--metrics-dir"]);
+    cmd.arg(&m)
+        .arg("metrics")
+        .env("KUBELET_KEYRING_TEST_DEADLINE", "3s");
+    let started = Instant::now();
+    let out = run_within(cmd, b"", Duration::from_secs(20))
+        .expect("metrics waited for the lock past 20 s");
+    let line = assert_one_line_exit(&out, 1, &[]);
+    assert!(line.contains("kubelet-keyring.lock"), "{line}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{line}");
+    // A fetch's fold does not wait for it: the answer comes at once.
+    let started = Instant::now();
+    assert!(get(&s, &m).status.success());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(holder);
+}

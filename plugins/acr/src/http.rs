@@ -153,6 +153,11 @@ impl Http {
             })
             .map_err(|failed| match failed.cause {
                 FetchError::OutOfTime => self.deadline_error(call),
+                // No trust store is the node's configuration (no CA certificates, or
+                // SSL_CERT_FILE naming none), not an authority that could not be reached.
+                FetchError::TlsSetup(e) => {
+                    Error::Setup(format!("{} {}: {e}", call.stage, call.url))
+                }
                 _ => self.transport_error(call, failed),
             })?;
         let www_authenticate = fetched

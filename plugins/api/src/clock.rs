@@ -48,10 +48,14 @@ impl Clock {
         let Some(v) = v else {
             return Clock::system();
         };
-        match v.to_str().and_then(|s| s.trim().parse::<u64>().ok()) {
-            Some(secs) => Clock::manual(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)),
+        let at = v
+            .to_str()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .and_then(|secs| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs)));
+        match at {
+            Some(at) => Clock::manual(at),
             None => {
-                tracing::warn!("{TEST_NOW_ENV} is not Unix seconds; ignored");
+                tracing::warn!("{TEST_NOW_ENV} is not Unix seconds this system can hold; ignored");
                 Clock::system()
             }
         }
@@ -76,7 +80,8 @@ impl Clock {
     pub fn advance(&self, by: Duration) {
         if let Some(t) = &self.manual {
             let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
-            *t += by;
+            // At the end of time it stays there (a test's clock, never a panic).
+            *t = t.checked_add(by).unwrap_or(*t);
         }
     }
 }
@@ -101,6 +106,8 @@ mod tests {
         assert_eq!(at("1000").now(), UNIX_EPOCH + Duration::from_secs(1_000));
         assert!(at("1000").manual.is_some());
         assert!(at("soon").manual.is_none());
+        // Past what a SystemTime holds: ignored, not a panic.
+        assert!(at("18446744073709551615").manual.is_none());
         assert!(Clock::test_now(None).manual.is_none());
     }
 }

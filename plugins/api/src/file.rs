@@ -20,15 +20,20 @@
 //!   planted there could be one, and a hard link would have us read or append to a file
 //!   elsewhere.
 //!
+//! The CA certificates that replace the system's ([`SSL_CERT_FILE`], [`SSL_CERT_DIR`]) are
+//! files named by others too, read by [`ca_files`] under the same rules: every TLS client of
+//! this program takes its roots from there, never from a library that opens them itself.
+//!
 //! What is refused is an [`io::Error`] of kind [`io::ErrorKind::InvalidInput`] (or
 //! [`io::ErrorKind::FileTooLarge`]) whose text is one short phrase for the caller to put
 //! after the file's name: `not a regular file (a FIFO)`, `a symlink, not followed`,
 //! `larger than 1048576 bytes`.
 
+use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::path::Path;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 /// Opens `path` for reading without blocking; a FIFO, socket or device is an
 /// [`io::ErrorKind::InvalidInput`] error ("not a regular file (a FIFO)"). Directories open.
@@ -60,7 +65,6 @@ pub fn read(path: &Path, max: u64) -> io::Result<Vec<u8>> {
 /// neither blocks the open nor a write, and after the open (one `fstat`) what is not a regular
 /// file of our effective uid with one link is refused. A file created here passes.
 pub fn open_in_own_dir(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
-    use std::os::unix::fs::MetadataExt;
     let file = options
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
@@ -117,6 +121,126 @@ pub fn too_large(max: u64) -> io::Error {
     io::Error::new(
         io::ErrorKind::FileTooLarge,
         format!("larger than {max} bytes"),
+    )
+}
+
+/// The variable naming one PEM file of CA certificates to trust instead of the system's
+/// (OpenSSL's, Go's `crypto/x509` and `rustls-native-certs` read it alike).
+pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+/// The variable naming directories (`:`-separated) of PEM files of CA certificates to trust
+/// instead of the system's.
+pub const SSL_CERT_DIR: &str = "SSL_CERT_DIR";
+/// The most bytes read from one CA certificate file: a whole distribution bundle is about
+/// 220 KB.
+pub const MAX_CA_FILE_BYTES: u64 = 4 << 20;
+/// The most bytes read from all of them together.
+pub const MAX_CA_BYTES: u64 = 16 << 20;
+/// The most files read from the directories (`/etc/ssl/certs` holds a few hundred, most of
+/// them links to the same files).
+pub const MAX_CA_FILES: usize = 4096;
+
+/// What [`ca_files`] read: the PEM text of every file, and what could not be read.
+#[derive(Debug, Default)]
+pub struct CaFiles {
+    /// The files' contents, one after another (a newline between two), unparsed.
+    pub pem: Vec<u8>,
+    /// How many files were read.
+    pub files: usize,
+    /// The files and directories that could not be read, with why, in the order met.
+    pub problems: Vec<(PathBuf, io::Error)>,
+}
+
+impl CaFiles {
+    /// Reads the file at `path` (see [`ca_files`]) and appends it, or notes why not; `false`
+    /// once [`MAX_CA_BYTES`] are read and nothing more may be.
+    fn add(&mut self, path: &Path) -> bool {
+        let left = MAX_CA_BYTES.saturating_sub(self.pem.len() as u64);
+        match read(path, MAX_CA_FILE_BYTES.min(left)) {
+            Ok(pem) => {
+                if !self.pem.is_empty() {
+                    self.pem.push(b'\n');
+                }
+                self.pem.extend_from_slice(&pem);
+                self.files += 1;
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::FileTooLarge && left < MAX_CA_FILE_BYTES => {
+                let all = too_large(MAX_CA_BYTES).to_string();
+                self.problems
+                    .push((path.to_path_buf(), refused(&format!("{all} in all"))));
+                false
+            }
+            Err(e) => {
+                self.problems.push((path.to_path_buf(), e));
+                true
+            }
+        }
+    }
+}
+
+/// The CA certificates named by `file` ([`SSL_CERT_FILE`]'s value) and `dirs`
+/// ([`SSL_CERT_DIR`]'s), as `rustls-native-certs` finds them (the file; every regular file
+/// in each directory, symlinks followed, each file once) but read as files named by others:
+/// without blocking, a FIFO, device or directory in a file's place refused, each file at most
+/// [`MAX_CA_FILE_BYTES`], at most [`MAX_CA_FILES`] files and [`MAX_CA_BYTES`] in all.
+/// `None` when neither is set (empty counts as unset, as in Go): then the system's own
+/// bundle applies. A file that cannot be read is a problem, not an error: what the others
+/// hold still counts, and the caller says what it found.
+pub fn ca_files(file: Option<&OsStr>, dirs: Option<&OsStr>) -> Option<CaFiles> {
+    let file = file.filter(|f| !f.is_empty());
+    let dirs = dirs.filter(|d| !d.is_empty());
+    if file.is_none() && dirs.is_none() {
+        return None;
+    }
+    let mut found = CaFiles::default();
+    if let Some(f) = file {
+        found.add(Path::new(f));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for dir in std::env::split_paths(dirs.unwrap_or_default()) {
+        if dir.as_os_str().is_empty() {
+            continue;
+        }
+        let mut entries: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(d) => d.flatten().map(|e| e.path()).collect(),
+            Err(e) => {
+                found.problems.push((dir, e));
+                continue;
+            }
+        };
+        entries.sort();
+        for path in entries {
+            // A stat does not block on a FIFO; what is not a regular file is skipped
+            // silently, as `openssl rehash` directories hold other things too.
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() && seen.insert((m.dev(), m.ino())) => {}
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    found.problems.push((path, e));
+                    continue;
+                }
+            }
+            if found.files >= MAX_CA_FILES {
+                found.problems.push((
+                    dir.clone(),
+                    refused(&format!("more than {MAX_CA_FILES} certificate files")),
+                ));
+                return Some(found);
+            }
+            if !found.add(&path) {
+                return Some(found);
+            }
+        }
+    }
+    Some(found)
+}
+
+/// [`ca_files`] of this process's [`SSL_CERT_FILE`] and [`SSL_CERT_DIR`].
+pub fn ca_files_from_env() -> Option<CaFiles> {
+    ca_files(
+        std::env::var_os(SSL_CERT_FILE).as_deref(),
+        std::env::var_os(SSL_CERT_DIR).as_deref(),
     )
 }
 
@@ -280,6 +404,68 @@ mod tests {
         );
         // Named by others, it is read: ownership is the operator's business there.
         assert_eq!(read(&f, 1).unwrap(), b"x");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ca_files_are_read_as_files_named_by_others() {
+        let os = |s: &str| Some(OsStr::new(s).to_owned());
+        assert!(ca_files(None, None).is_none());
+        assert!(ca_files(os("").as_deref(), os("").as_deref()).is_none());
+        let dir = tempfile_dir("ca");
+        let certs = dir.join("certs");
+        std::fs::create_dir(&certs).unwrap();
+        std::fs::write(certs.join("a.pem"), "A").unwrap();
+        std::fs::write(certs.join("b.pem"), "B").unwrap();
+        // The links `openssl rehash` makes: each file is read once.
+        std::os::unix::fs::symlink(certs.join("a.pem"), certs.join("0a1b2c3d.0")).unwrap();
+        mkfifo(&certs.join("fifo.pem"));
+        std::os::unix::fs::symlink("/dev/zero", certs.join("zero.pem")).unwrap();
+        std::os::unix::fs::symlink("missing", certs.join("dangling.pem")).unwrap();
+        std::fs::create_dir(certs.join("java")).unwrap();
+        let bundle = dir.join("bundle.pem");
+        std::fs::write(&bundle, "F").unwrap();
+        let found = ca_files(
+            Some(bundle.as_os_str()),
+            Some(
+                std::env::join_paths([&certs, &dir.join("none")])
+                    .unwrap()
+                    .as_os_str(),
+            ),
+        )
+        .unwrap();
+        // The file first, then each directory's regular files by name (the link sorts first).
+        assert_eq!((found.pem.as_slice(), found.files), (&b"F\nA\nB"[..], 3));
+        let problems: Vec<String> = found
+            .problems
+            .iter()
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        assert_eq!(problems, [dir.join("none").display().to_string()]);
+        // A FIFO, a device or a directory as the file: refused at once, named.
+        for (file, why) in [
+            (certs.join("fifo.pem"), "not a regular file (a FIFO)"),
+            (
+                PathBuf::from("/dev/zero"),
+                "not a regular file (a character device)",
+            ),
+            (certs.clone(), "not a regular file (a directory)"),
+        ] {
+            let found = ca_files(Some(file.as_os_str()), None).unwrap();
+            assert_eq!((found.files, found.pem.len()), (0, 0), "{}", file.display());
+            assert_eq!(found.problems[0].1.to_string(), why);
+        }
+        // Bounded, per file.
+        let big = dir.join("big.pem");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_CA_FILE_BYTES + 1)
+            .unwrap();
+        let found = ca_files(Some(big.as_os_str()), None).unwrap();
+        assert_eq!(
+            found.problems[0].1.to_string(),
+            format!("larger than {MAX_CA_FILE_BYTES} bytes")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

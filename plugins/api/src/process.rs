@@ -461,24 +461,46 @@ pub fn arm_watchdog() {
 fn fire(report: Report) -> ! {
     let killed = kill_groups(true);
     let (line, code) = report(&deadline::stage(), killed);
-    write_if_ready(line.as_bytes());
+    // Without waiting, and without the lock of `std::io::stderr` (the thread interrupted may
+    // hold it).
+    write_stderr(line.as_bytes(), Duration::ZERO);
     std::process::exit(code)
 }
 
-/// Writes `bytes` (one short line) on stderr if that cannot block, without the lock of
-/// `std::io::stderr`; drops them otherwise or on any error.
-fn write_if_ready(bytes: &[u8]) {
+/// Linux's `PIPE_BUF`: at most this much is written into a pipe that `poll` says has room,
+/// so that the write cannot block.
+const PIPE_BUF: usize = 4096;
+
+/// Writes `bytes` on stderr, waiting at most `wait` in all for it to take them, and says
+/// whether all were written. What it could not take by then is dropped, as on any error
+/// (`EPIPE`: the reader went away).
+///
+/// For every line this program writes on stderr (the logger, the watchdog): a stderr whose
+/// reader stopped reading (a full pipe) would otherwise block a plain `write` for ever,
+/// where no deadline reaches it. Each write follows a `poll` that said stderr can take bytes
+/// and is at most [`PIPE_BUF`] long, which a pipe with room takes whole at once; a terminal
+/// or a file is always ready. Takes no lock: a caller that must keep its lines whole against
+/// other threads holds `std::io::stderr().lock()` around the call.
+pub fn write_stderr(mut bytes: &[u8], wait: Duration) -> bool {
     let stderr = io::stderr();
     let fd = stderr.as_fd();
-    let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
-    if matches!(
-        rustix::event::poll(&mut fds, Some(&timespec(Duration::ZERO))),
-        Ok(1)
-    ) && fds[0].revents().contains(PollFlags::OUT)
-    {
-        // A line under PIPE_BUF into a pipe with room is written whole without blocking.
-        let _ = rustix::io::write(fd, bytes);
+    let until = Instant::now().checked_add(wait);
+    while !bytes.is_empty() {
+        let left = until.map_or(wait, |u| u.saturating_duration_since(Instant::now()));
+        let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+        match rustix::event::poll(&mut fds, Some(&timespec(left))) {
+            Ok(1) if fds[0].revents().contains(PollFlags::OUT) => {}
+            Err(rustix::io::Errno::INTR) if !left.is_zero() => continue,
+            // Not ready in time, closed (POLLERR, POLLNVAL), or poll failed.
+            _ => return false,
+        }
+        match rustix::io::write(fd, &bytes[..bytes.len().min(PIPE_BUF)]) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
+            Err(_) => return false,
+        }
     }
+    true
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
+use aws_config::profile::ProfileSet;
 use aws_config::provider_config::ProviderConfig;
 use aws_config::Region;
 use aws_credential_types::provider::error::CredentialsError;
@@ -218,8 +219,11 @@ async fn node_credentials(
     past_env: bool,
 ) -> Result<Credentials, Error> {
     if past_env {
-        if let Some(chain) = process_profile().await {
-            return profile_process(&chain, http, region, within, now).await;
+        if let Some(set) = profile_set().await {
+            sdk::check_profile_files(&set)?;
+            if let Some(chain) = credential_process::find(&set) {
+                return profile_process(&chain, http, region, within, now).await;
+            }
         }
     }
     let provider_config = ProviderConfig::default()
@@ -241,19 +245,20 @@ async fn node_credentials(
     }
 }
 
-/// The selected profile's chain, loaded as the SDK's profile link loads it (the same files,
-/// `AWS_PROFILE`, else [`sdk::profile_name`]), when its base is a `credential_process`. A
-/// profile that cannot be loaded is left to the SDK, which says why.
-async fn process_profile() -> Option<credential_process::ProcessChain> {
-    let set = aws_config::profile::load(
+/// The profiles, loaded as the SDK's profile link loads them (the same files, `AWS_PROFILE`,
+/// else [`sdk::profile_name`]): for a selected profile whose chain rests on a
+/// `credential_process` ([`credential_process::find`]) and the files they name that the SDK
+/// would read ([`sdk::check_profile_files`]). Profiles that cannot be loaded are left to the
+/// SDK, which says why.
+async fn profile_set() -> Option<ProfileSet> {
+    aws_config::profile::load(
         &Fs::real(),
         &Env::real(),
         &EnvConfigFiles::default(),
         sdk::profile_name().map(Cow::Owned),
     )
     .await
-    .ok()?;
-    credential_process::find(&set)
+    .ok()
 }
 
 /// The credentials of a profile chain resting on a `credential_process`, within `within`:

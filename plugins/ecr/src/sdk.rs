@@ -3,8 +3,9 @@
 //!
 //! * HTTP: the SDK's own smithy client (hyper, the stack [`keyring_net`] also runs on)
 //!   configured from keyring-net's policy ([`http_client`]): rustls on the ring provider; the
-//!   system's root certificates (which honour `SSL_CERT_FILE`) or, as in the Go SDK, only
-//!   those of `AWS_CA_BUNDLE`; `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from
+//!   system's root certificates, those of `SSL_CERT_FILE` / `SSL_CERT_DIR` when set (read
+//!   by [`keyring_api::file::ca_files`], not by the SDK) or, as in the Go SDK, only those of
+//!   `AWS_CA_BUNDLE`; `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from
 //!   the environment (smithy's matcher, the same variables and rules), without `ALL_PROXY`
 //!   as upstream's Go client reads them when answering as `ecr-credential-provider`
 //!   ([`proxy_config`]); [`CONNECT_TIMEOUT`] and [`MAX_ATTEMPTS`] from
@@ -24,8 +25,11 @@
 //!   metadata client ([`imds_client`]) gets short timeouts and two attempts, since a node
 //!   without IMDS (or a pod behind a hop limit of 1) must fail in seconds, not the SDK
 //!   default of half a minute.
-//! * Files ([`check_files`]): the profile, credentials, web identity token and CA bundle
-//!   files the SDK reads whole must be regular files of at most 4 MiB.
+//! * Files ([`check_files`], [`check_profile_files`]): the profile, credentials, web
+//!   identity token (named by the environment or a profile), CA bundle and SSO token cache
+//!   files the SDK reads whole must be regular files of at most 4 MiB. The certificates of
+//!   `SSL_CERT_FILE` / `SSL_CERT_DIR`, which the SDK's loader (`rustls-native-certs`) would
+//!   read whole and blocking, are read bounded here and handed over ([`env_roots`]).
 //! * Endpoints: what the SDK's configuration overrides ([`endpoint_override`]) and how a
 //!   message names it ([`describe_override`], [`shown_url`]).
 
@@ -33,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_config::imds;
+use aws_config::profile::ProfileSet;
 use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -110,31 +115,79 @@ pub(crate) fn check_files() -> Result<(), Error> {
                 _ => continue,
             },
         };
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        let problem = if !meta.is_file() {
-            "is not a regular file"
-        } else if meta.len() > MAX_FILE_BYTES {
-            "is larger than 4 MiB"
-        } else {
-            continue;
-        };
-        return Err(Error::SdkFile {
-            path: path.display().to_string(),
-            from: std::env::var_os(var).is_some().then_some(var),
-            problem,
-        });
+        check_file(&path, std::env::var_os(var).is_some().then_some(var))?;
+    }
+    Ok(())
+}
+
+/// [`check_files`]' check of one file the SDK would read whole: `from`, the variable that
+/// named it, if one did. A file that does not exist passes.
+fn check_file(path: &Path, from: Option<&'static str>) -> Result<(), Error> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let problem = if !meta.is_file() {
+        "is not a regular file"
+    } else if meta.len() > MAX_FILE_BYTES {
+        "is larger than 4 MiB"
+    } else {
+        return Ok(());
+    };
+    Err(Error::SdkFile {
+        path: path.display().to_string(),
+        from,
+        problem,
+    })
+}
+
+/// The files the profiles of `set` name, which the SDK reads whole, checked as
+/// [`check_files`] checks the profile files: a profile's `web_identity_token_file`, and the
+/// SSO token cache files (`~/.aws/sso/cache/<SHA-1 of an sso_session's name, or of a legacy
+/// sso_start_url>.json`). A FIFO there hung the call until the watchdog, a link to
+/// `/dev/zero` took all memory.
+pub(crate) fn check_profile_files(set: &ProfileSet) -> Result<(), Error> {
+    use sha1::{Digest, Sha1};
+    let profiles = || set.profiles().filter_map(|name| set.get_profile(name));
+    for token in profiles().filter_map(|p| p.get("web_identity_token_file")) {
+        check_file(Path::new(token), None)?;
+    }
+    let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else {
+        return Ok(());
+    };
+    let cache = Path::new(&home).join(".aws/sso/cache");
+    let sso = profiles().flat_map(|p| {
+        [p.get("sso_session"), p.get("sso_start_url")]
+            .into_iter()
+            .flatten()
+    });
+    for id in sso.chain(set.sso_sessions()) {
+        let hex: String = Sha1::digest(id.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        check_file(&cache.join(format!("{hex}.json")), None)?;
     }
     Ok(())
 }
 
 /// The one HTTP client of a call: rustls with ring, proxy settings from the environment
-/// ([`proxy_config`]; `go_proxy_variables` as there), the system's roots, or only the
-/// certificates of `AWS_CA_BUNDLE` when that is set (as the Go SDK does: the bundle replaces
-/// the system roots).
+/// ([`proxy_config`]; `go_proxy_variables` as there), the system's roots (those of
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR` when set, [`env_roots`]), or only the certificates of
+/// `AWS_CA_BUNDLE` when that is set (as the Go SDK does: the bundle replaces the system
+/// roots).
 pub(crate) fn http_client(go_proxy_variables: bool) -> Result<SharedHttpClient, Error> {
     let mut context = tls::TlsContext::builder();
+    if let Some(ca) = keyring_api::file::ca_files_from_env()
+        .filter(|_| std::env::var_os("AWS_CA_BUNDLE").is_none_or(|p| p.is_empty()))
+    {
+        // The SDK would read these itself (rustls-native-certs), whole and blocking: a FIFO
+        // hung the call, /dev/zero took all memory.
+        context = context.with_trust_store(
+            tls::TrustStore::empty()
+                .with_native_roots(false)
+                .with_pem_certificate(env_roots(ca)?),
+        );
+    }
     if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) {
         let shown = Path::new(&path).display().to_string();
         let mut pem = Vec::new();
@@ -173,6 +226,53 @@ pub(crate) fn http_client(go_proxy_variables: bool) -> Result<SharedHttpClient, 
         },
     );
     Ok(SharedHttpClient::new(Capped(client)))
+}
+
+/// The certificates of `SSL_CERT_FILE` / `SSL_CERT_DIR` ([`keyring_api::file::ca_files`])
+/// the SDK's trust store can take, as PEM: those that parse as trust anchors, each once, as
+/// the system's roots are taken (the SDK's own check of a PEM it is given panics on one that
+/// does not). None is a configuration error naming the variables and the first file that
+/// could not be read.
+fn env_roots(ca: keyring_api::file::CaFiles) -> Result<Vec<u8>, Error> {
+    use base64::Engine as _;
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut store = rustls::RootCertStore::empty();
+    let mut pem = Vec::new();
+    for der in CertificateDer::pem_slice_iter(&ca.pem).filter_map(Result::ok) {
+        if store.add(der.clone()).is_err() {
+            continue;
+        }
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.extend_from_slice(line);
+            pem.push(b'\n');
+        }
+        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
+    }
+    if store.is_empty() {
+        let shown = |var: &str| {
+            std::env::var_os(var)
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{var}={}", Path::new(&v).display()))
+        };
+        return Err(Error::EnvCa {
+            set: [
+                keyring_api::file::SSL_CERT_FILE,
+                keyring_api::file::SSL_CERT_DIR,
+            ]
+            .into_iter()
+            .filter_map(shown)
+            .collect::<Vec<_>>()
+            .join(", "),
+            files: ca.files,
+            problem: ca
+                .problems
+                .first()
+                .map(|(path, e)| format!("{}: {e}", path.display())),
+        });
+    }
+    Ok(pem)
 }
 
 /// The proxy settings from the environment (`env`): smithy's matcher, which reads
