@@ -175,7 +175,8 @@ impl fmt::Debug for Fetched {
     }
 }
 
-/// The usual transient statuses: 408, 429 and 5xx except 501/505.
+/// The usual transient statuses: 408, 429, 500, 502, 503 and 504 (not 501 or 505, which
+/// another attempt cannot change, nor the rarer 506-511).
 pub fn transient(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
 }

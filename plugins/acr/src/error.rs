@@ -163,7 +163,8 @@ impl Error {
 }
 
 /// The statuses worth another attempt, and that make a failure [`ErrorKind::Unavailable`]
-/// when the last attempt still gets one: 408, 429 and 5xx except 501/505.
+/// when the last attempt still gets one: [`keyring_net::transient`]'s 408, 429, 500, 502, 503
+/// and 504.
 pub fn transient(status: u16) -> bool {
     keyring_net::http::StatusCode::from_u16(status).is_ok_and(keyring_net::transient)
 }
