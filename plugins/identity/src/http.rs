@@ -13,14 +13,15 @@
 //!   plain HTTP on the direct route, as every cloud SDK reaches them; they receive no token.
 //! * No redirects; bodies capped and never logged; a body is never quoted in an error.
 
-use std::cell::OnceCell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use keyring_api::{Deadline, InvalidSetting, Secret};
-use keyring_net::http::{header, Method, Request, StatusCode};
-use keyring_net::{Blocking, Client, Failed, FetchError, Policy, Route, TlsSetupError};
+use keyring_net::session::{self, Session};
+use keyring_net::{Client, Failed, FetchError, Policy, Route};
 
 use crate::error::{Error, Stage};
+
+pub use keyring_net::session::Body;
 
 /// The whole exchange of one `provide`, every request and retry.
 pub const TOTAL_BUDGET: Duration = Duration::from_secs(30);
@@ -32,16 +33,6 @@ pub const PLAIN_HTTP_ENV: &str = "KUBELET_KEYRING_TEST_PLAIN_HTTP";
 const POLICY: Policy = Policy::DEFAULT.with_max_body(256 << 10);
 /// Link-local metadata endpoints.
 const POLICY_METADATA: Policy = Policy::LINK_LOCAL.with_max_body(64 << 10);
-
-/// A request body.
-pub enum Body<'a> {
-    /// GET.
-    Get,
-    /// POST `application/x-www-form-urlencoded`.
-    Form(&'a [(&'a str, &'a str)]),
-    /// POST `application/json`, serialized by the caller (it may hold a token).
-    Json(&'a str),
-}
 
 /// One request.
 pub struct Call<'a> {
@@ -67,29 +58,22 @@ pub struct Reply {
     pub body: Secret<Vec<u8>>,
 }
 
-/// The runtime, clients and deadline of one `provide`.
+/// The [`keyring_net::session::Session`] of one `provide`.
 pub struct Http {
-    rt: Blocking,
-    direct: OnceCell<Client>,
-    proxied: OnceCell<Result<Client, TlsSetupError>>,
-    /// A client trusting a cluster CA instead of the system's roots (the API server).
-    custom: Option<Client>,
-    start: Instant,
-    deadline: Deadline,
+    session: Session,
 }
 
 impl Http {
     /// The runtime for one `provide`: [`TOTAL_BUDGET`], cut to the invocation's `deadline`.
     pub fn new(deadline: Deadline) -> Result<Http, Error> {
-        Ok(Http {
-            rt: Blocking::new()
-                .map_err(|e| Error::Setup(format!("cannot start the I/O runtime: {e}")))?,
-            direct: OnceCell::new(),
-            proxied: OnceCell::new(),
-            custom: None,
-            start: Instant::now(),
-            deadline: Deadline::after(deadline.cap(TOTAL_BUDGET)),
-        })
+        let session = Session::new(
+            deadline.cap(TOTAL_BUDGET),
+            POLICY_METADATA,
+            POLICY,
+            crate::USER_AGENT,
+        )
+        .map_err(|e| Error::Setup(format!("cannot start the I/O runtime: {e}")))?;
+        Ok(Http { session })
     }
 
     /// Every proxied request of this `provide` trusts only `roots` (PEM certificates).
@@ -97,9 +81,11 @@ impl Http {
         &mut self,
         roots: Vec<rustls_pki_types::CertificateDer<'static>>,
     ) -> Result<(), Error> {
-        let _rt = self.rt.enter();
-        self.custom =
-            Some(Client::with_roots(POLICY, roots).map_err(|e| Error::Setup(e.to_string()))?);
+        let client = {
+            let _rt = self.session.enter();
+            Client::with_roots(POLICY, roots).map_err(|e| Error::Setup(e.to_string()))?
+        };
+        self.session.set_client(Route::Proxied, client);
         Ok(())
     }
 
@@ -107,52 +93,18 @@ impl Http {
     /// returned whatever its status.
     pub fn send(&self, call: &Call<'_>) -> Result<Reply, Error> {
         allowed(call.url, call.route)?;
-        let _rt = self.rt.enter();
-        let client = match (call.route, &self.custom) {
-            (Route::Direct, _) => self.direct.get_or_init(|| Client::direct(POLICY_METADATA)),
-            (Route::Proxied, Some(custom)) => custom,
-            (Route::Proxied, None) => self
-                .proxied
-                .get_or_init(|| Client::new(Route::Proxied, POLICY))
-                .as_ref()
-                .map_err(|e| Error::Setup(e.to_string()))?,
-        };
-        let (method, body, content_type) = match call.body {
-            Body::Get => (Method::GET, None, None),
-            Body::Form(pairs) => (
-                Method::POST,
-                Some(Secret::new(keyring_net::form(pairs))),
-                Some("application/x-www-form-urlencoded"),
-            ),
-            Body::Json(v) => (
-                Method::POST,
-                Some(Secret::new(v.to_string())),
-                Some("application/json"),
-            ),
-        };
-        let make = || {
-            let mut req = Request::builder()
-                .method(method.clone())
-                .uri(call.url)
-                .header(header::USER_AGENT, crate::USER_AGENT)
-                .header(header::ACCEPT, "application/json");
-            if let Some(ct) = content_type {
-                req = req.header(header::CONTENT_TYPE, ct);
-            }
-            for (k, v) in call.headers {
-                req = req.header(*k, *v);
-            }
-            req.body(
-                body.as_ref()
-                    .map(|b| b.expose().clone())
-                    .unwrap_or_default()
-                    .into(),
-            )
-        };
-        let retry = |s: StatusCode| keyring_net::transient(s);
+        let mut headers = Vec::with_capacity(call.headers.len() + 1);
+        headers.push(("accept", "application/json"));
+        headers.extend_from_slice(call.headers);
         let fetched = self
-            .rt
-            .block_on(client.send(self.deadline, &make, &retry))
+            .session
+            .send(&session::Request {
+                url: call.url,
+                headers: &headers,
+                body: call.body,
+                route: call.route,
+                retry_status: &keyring_net::transient,
+            })
             .map_err(|failed| self.failed(call, failed))?;
         Ok(Reply {
             status: fetched.status.as_u16(),
@@ -166,9 +118,10 @@ impl Http {
             FetchError::OutOfTime => Error::Deadline {
                 stage: call.stage,
                 url,
-                elapsed_ms: self.start.elapsed().as_millis(),
+                elapsed_ms: self.session.elapsed().as_millis(),
                 hint: call.hint.to_string(),
             },
+            FetchError::TlsSetup(e) => Error::Setup(e.to_string()),
             _ => Error::Transport {
                 stage: call.stage,
                 url,
