@@ -98,8 +98,7 @@ impl Http {
         roots: Vec<rustls_pki_types::CertificateDer<'static>>,
     ) -> Result<(), Error> {
         let _rt = self.rt.enter();
-        self.custom =
-            Some(Client::with_roots(POLICY, roots).map_err(|e| Error::Setup(e.to_string()))?);
+        self.custom = Some(Client::with_roots(POLICY, roots)?);
         Ok(())
     }
 
@@ -115,7 +114,7 @@ impl Http {
                 .proxied
                 .get_or_init(|| Client::new(Route::Proxied, POLICY))
                 .as_ref()
-                .map_err(|e| Error::Setup(e.to_string()))?,
+                .map_err(|e| Error::Tls(e.clone()))?,
         };
         let (method, body, content_type) = match call.body {
             Body::Get => (Method::GET, None, None),
@@ -163,6 +162,7 @@ impl Http {
     fn failed(&self, call: &Call<'_>, failed: Failed) -> Error {
         let url = keyring_net::shown_url(call.url);
         match failed.cause {
+            FetchError::TlsSetup(e) => Error::Tls(e),
             FetchError::OutOfTime => Error::Deadline {
                 stage: call.stage,
                 url,
