@@ -17,6 +17,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use keyring_api::file;
 
@@ -191,6 +192,29 @@ pub fn open_lock(path: &Path) -> std::io::Result<File> {
             .truncate(false)
             .mode(0o600),
     )
+}
+
+/// Takes `file`'s exclusive lock, polling [`File::try_lock`] (2 ms apart, doubling to 50 ms)
+/// until `until`: `Ok(true)` once held, `Ok(false)` when `until` passed first, and the
+/// error of a file system that cannot lock. Never [`File::lock`], which waits without
+/// bound: a lock held for ever (a process stopped with Ctrl-Z, a file planted and locked)
+/// must not hold the invocation past its deadline. Every wait for a lock of ours is this
+/// one (the cache's per-registry lock, the metrics fold's).
+pub fn lock_until(file: &File, until: Instant) -> std::io::Result<bool> {
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
 }
 
 #[cfg(test)]

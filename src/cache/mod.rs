@@ -251,37 +251,34 @@ impl DiskCache {
                 .ok()
         };
         let identity = |m: &fs::Metadata| (m.dev(), m.ino());
+        let until = Instant::now()
+            .checked_add(wait)
+            .unwrap_or_else(Instant::now);
         let mut file = open()?;
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(2);
         loop {
-            match file.try_lock() {
-                Ok(()) => {
+            match dir::lock_until(&file, until) {
+                Ok(true) => {
                     let held = file.metadata().ok().map(|m| identity(&m));
                     if held.is_some() && held == fs::metadata(&path).ok().map(|m| identity(&m)) {
                         return Some(file);
                     }
                     // Swept away (or replaced) since we opened it.
                     file = open()?;
-                    continue;
                 }
-                Err(fs::TryLockError::WouldBlock) => {}
-                Err(fs::TryLockError::Error(e)) => {
+                Ok(false) => {
+                    // Not a warning: when the backend then fails too, its error must stay the
+                    // invocation's one line on stderr.
+                    tracing::info!(
+                        "waited {wait:?} for another kubelet-keyring; asking the backend directly"
+                    );
+                    return None;
+                }
+                Err(e) => {
                     // NFS and friends: degrade to unlocked atomic writes.
                     tracing::debug!("cache lock unsupported here ({e}); going ahead unlocked");
                     return None;
                 }
             }
-            if start.elapsed() >= wait {
-                // Not a warning: when the backend then fails too, its error must stay the
-                // invocation's one line on stderr.
-                tracing::info!(
-                    "waited {wait:?} for another kubelet-keyring; asking the backend directly"
-                );
-                return None;
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
 }

@@ -56,8 +56,9 @@ pub fn after_fetch(args: &GlobalArgs, cache: Option<&Path>, records: &[Record]) 
     }
 }
 
-/// `kubelet-keyring metrics`: one fold, waiting for any other. A refused directory is bad
-/// input (exit 2), as a refused cache directory is for `cache list|clear`.
+/// `kubelet-keyring metrics`: one fold, waiting for any other until the invocation's
+/// deadline, then one line naming the lock file (exit 1). A refused directory is bad input
+/// (exit 2), as a refused cache directory is for `cache list|clear`.
 pub fn command(args: &GlobalArgs) -> Result<(), Failure> {
     let dir = args.metrics_dir.as_ref().ok_or_else(|| {
         Failure::BadInput(
@@ -66,6 +67,9 @@ pub fn command(args: &GlobalArgs) -> Result<(), Failure> {
         )
     })?;
     let cache_dir = args.cache_dir.clone().unwrap_or_else(cache::default_dir);
+    // The invocation's deadline bounds the wait for another fold's lock: a timer's run that
+    // waited for ever would never write the textfile again.
+    keyring_api::deadline::start();
     let now = keyring_api::Clock::invocation().now();
     match fold(dir, Some(&cache_dir), now, true) {
         Ok(written) => {
@@ -75,6 +79,7 @@ pub fn command(args: &GlobalArgs) -> Result<(), Failure> {
             Ok(())
         }
         Err(FoldError::Dir(e)) => Err(Failure::BadInput(e.to_string())),
+        Err(e @ FoldError::Locked { .. }) => Err(Failure::Internal(e.to_string())),
         Err(FoldError::Io(e)) => Err(Failure::Internal(format!(
             "cannot write metrics in {}: {e}",
             dir.display()

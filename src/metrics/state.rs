@@ -27,7 +27,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use keyring_api::file;
+use keyring_api::{file, Deadline};
 use serde::{Deserialize, Serialize};
 
 use super::journal::{Decoder, Event, Record, JOURNAL, RECORD_LEN};
@@ -156,12 +156,23 @@ pub enum FoldError {
     /// Reading or writing in it failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// Another fold held the directory's lock (`path`) until the invocation's deadline.
+    #[error("another process held the metrics lock {} for {}s, until the invocation's deadline; \
+             is a kubelet-keyring metrics stopped (Ctrl-Z) or hung?", .path.display(), .waited.as_secs())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// How long this fold waited.
+        waited: Duration,
+    },
 }
 
 /// Folds the journals in `dir` into its state and writes the `.prom` file, reading seconds
 /// left from (and sweeping) the cache in `cache_dir`. With `wait` false, returns `Ok(None)`
-/// at once when another fold holds the lock (a fetch does not wait for the timer's fold).
-/// Returns the file written.
+/// at once when another fold holds the lock (a fetch does not wait for the timer's fold);
+/// with `wait`, waits for it until the invocation's deadline ([`Deadline::invocation`],
+/// polling: [`dir::lock_until`]), then fails with [`FoldError::Locked`]. Returns the file
+/// written.
 pub fn fold(
     dir: &Path,
     cache_dir: Option<&Path>,
@@ -180,9 +191,16 @@ pub(super) fn fold_rotating_at(
     rotate_at: u64,
 ) -> Result<Option<PathBuf>, FoldError> {
     let dir = dir::prepare(dir, Kind::Metrics)?;
-    let lock = open_lock(&dir.join(LOCK))?;
+    let lock_path = dir.join(LOCK);
+    let lock = open_lock(&lock_path)?;
     if wait {
-        lock.lock()?;
+        let started = std::time::Instant::now();
+        if !dir::lock_until(&lock, Deadline::invocation().instant())? {
+            return Err(FoldError::Locked {
+                path: lock_path,
+                waited: started.elapsed(),
+            });
+        }
     } else {
         match lock.try_lock() {
             Ok(()) => {}

@@ -375,9 +375,6 @@ fn a_remote_plain_http_arc_endpoint_is_refused_before_the_key_is_read() {
 /// FIFO, `/dev/zero` or files holding no certificate are one line at once, before a client
 /// secret goes anywhere (keyring-net's client).
 #[test]
-#[ignore = "known: keyring-net's tls::system_roots reads SSL_CERT_FILE / SSL_CERT_DIR with \
-            rustls-native-certs (blocking on a FIFO, /dev/zero read until memory runs out); \
-            fix: read them with keyring_api::file::ca_files_from_env, as ECR now does"]
 fn ca_certificates_that_block_never_end_or_hold_none_are_one_line_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let authority = format!("https://127.0.0.1:{}/", free_port());

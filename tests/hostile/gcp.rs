@@ -446,9 +446,6 @@ fn an_external_account_executable_flooding_stdout_is_cut_at_one_mebibyte() {
 /// FIFO, `/dev/zero` or files holding no certificate are one line at once, for a key file's
 /// token endpoint as for every HTTPS call (keyring-net's client).
 #[test]
-#[ignore = "known: keyring-net's tls::system_roots reads SSL_CERT_FILE / SSL_CERT_DIR with \
-            rustls-native-certs (blocking on a FIFO, /dev/zero read until memory runs out); \
-            fix: read them with keyring_api::file::ca_files_from_env, as ECR now does"]
 fn ca_certificates_that_block_never_end_or_hold_none_are_one_line_at_once() {
     let s = Sandbox::new();
     let (key, _) = rsa_key(s.tmp.path());
@@ -471,6 +468,34 @@ fn ca_certificates_that_block_never_end_or_hold_none_are_one_line_at_once() {
             .env("KUBELET_KEYRING_TEST_DEADLINE", "4s");
         let started = std::time::Instant::now();
         let out = run_with(cmd, request(V1, "gcr.io/p/app").as_bytes());
+        crate::common::tls::assert_ca_refused(&out, started.elapsed(), var, &value);
+    }
+}
+
+/// The same for the document `google-dockercfg-url` names: CA settings that block, never end
+/// or hold no certificate are the node's configuration (exit 2, naming the setting), not a
+/// URL that could not be fetched (the old code: exit 1, "google-dockercfg-url ...: cannot
+/// set up TLS ...").
+#[test]
+fn ca_certificates_that_hold_none_for_a_dockercfg_url_are_a_configuration_error_at_once() {
+    let s = Sandbox::new();
+    let url = format!("https://127.0.0.1:{}/cfg.json", free_port());
+    let md = google::fake(move |r| match r.path.as_str() {
+        "/computeMetadata/v1/instance/attributes/google-dockercfg-url" => json(200, &url),
+        _ => json(404, ""),
+    });
+    let cfg = config(&s, "gcp:\n  dockercfg: true\n");
+    for (var, value) in crate::common::tls::hostile_ca_settings(s.tmp.path()) {
+        let started = std::time::Instant::now();
+        let (out, _) = s.get(
+            "reg.example.com:5000/app",
+            &[
+                ("GCE_METADATA_HOST", md.host().as_str()),
+                (var, value.as_str()),
+                ("KUBELET_KEYRING_TEST_DEADLINE", "4s"),
+            ],
+            &["--config", &cfg, "--no-cache"],
+        );
         crate::common::tls::assert_ca_refused(&out, started.elapsed(), var, &value);
     }
 }

@@ -288,3 +288,37 @@ fn a_token_or_secret_file_that_is_a_fifo_or_a_device_is_one_line_not_a_hang() {
     }
     assert!(server.requests().is_empty());
 }
+
+/// The CA certificates of `SSL_CERT_FILE` / `SSL_CERT_DIR` are files named by others: a
+/// FIFO, `/dev/zero` or files holding no certificate are one line at once, exit 2 (the
+/// node's configuration, not an endpoint that could not be reached), before the pod's token
+/// goes anywhere (keyring-net's client). The old code hung on the FIFO until the deadline,
+/// then answered exit 1.
+#[test]
+fn ca_certificates_that_block_never_end_or_hold_none_are_a_configuration_error_at_once() {
+    let s = Sandbox::new();
+    let issuer = Issuer::new();
+    let token = issuer.sa_token("registry", "team", "puller", "uid-1", 1, 3600);
+    let endpoint = format!("https://127.0.0.1:{}/token", free_port());
+    let cfg = config(
+        &s,
+        &format!(
+            "    - hosts: [{HOST}]\n      identity: pod\n      pod: {{audience: registry}}\n      method: {{tokenExchange: {{endpoint: \"{endpoint}\", username: u}}}}\n"
+        ),
+    );
+    for (var, value) in crate::common::tls::hostile_ca_settings(s.tmp.path()) {
+        let started = Instant::now();
+        let out = run(
+            &s,
+            &cfg,
+            &sa_request(IMAGE, &token, &[]),
+            &[
+                (var, value.as_str()),
+                ("KUBELET_KEYRING_TEST_DEADLINE", "4s"),
+            ],
+            &[],
+        );
+        assert!(!stderr(&out).contains(&token), "{var}={value}");
+        crate::common::tls::assert_ca_refused(&out, started.elapsed(), var, &value);
+    }
+}

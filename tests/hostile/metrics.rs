@@ -196,10 +196,6 @@ fn a_metrics_directory_others_can_write_or_a_symlink_is_refused_like_the_cache_d
 /// line naming the lock, instead of waiting for ever (the old code did: the timer's service
 /// never ended, so the textfile was never written again). A fetch's fold never waits.
 #[test]
-#[ignore = "known: src/metrics/state.rs::fold_rotating_at takes the fold lock with File::lock (no \
-            bound) when wait is set; fix: start the invocation's deadline in metrics::command \
-            and wait by try_lock polling until Deadline::invocation(), as DiskCache::lock \
-            does, then fail with one line naming the lock (exit 1)"]
 fn a_fold_lock_held_for_ever_ends_the_metrics_command_in_time_with_one_line() {
     let (s, m) = world();
     // A fetch makes the directory and the lock file.

@@ -48,14 +48,10 @@ pub(crate) enum Error {
         path: String,
         cause: keyring_net::TlsSetupError,
     },
-    /// `SSL_CERT_FILE` / `SSL_CERT_DIR` (`set`, as `VAR=value`) hold no usable certificate:
-    /// `files` files were read, and `problem` is the first that could not be.
-    #[error("cannot set up TLS: no usable CA certificate in {set} ({}{}); fix the setting in the credential provider's env, or remove it to trust the system's certificates", match files { 1 => "1 file read".to_string(), n => format!("{n} files read") }, problem.as_ref().map(|p| format!("; {p}")).unwrap_or_default())]
-    EnvCa {
-        set: String,
-        files: usize,
-        problem: Option<String>,
-    },
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR` hold no usable certificate (the error names them, the
+    /// files read and the first that could not be).
+    #[error(transparent)]
+    EnvCa(keyring_net::TlsSetupError),
     /// The TLS set-up of the SDK's client failed.
     #[error("cannot set up TLS: {0}")]
     Tls(String),
@@ -203,7 +199,7 @@ impl Error {
             SdkFile { .. }
             | CaBundleRead { .. }
             | CaBundle { .. }
-            | EnvCa { .. }
+            | EnvCa(_)
             | Tls(_)
             | NoRegion
             | NoCredentials

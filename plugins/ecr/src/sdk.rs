@@ -29,7 +29,8 @@
 //!   identity token (named by the environment or a profile), CA bundle and SSO token cache
 //!   files the SDK reads whole must be regular files of at most 4 MiB. The certificates of
 //!   `SSL_CERT_FILE` / `SSL_CERT_DIR`, which the SDK's loader (`rustls-native-certs`) would
-//!   read whole and blocking, are read bounded here and handed over ([`env_roots`]).
+//!   read whole and blocking, are read bounded by keyring-net and handed over
+//!   ([`keyring_net::tls::env_roots_pem`]).
 //! * Endpoints: what the SDK's configuration overrides ([`endpoint_override`]) and how a
 //!   message names it ([`describe_override`], [`shown_url`]).
 
@@ -172,23 +173,24 @@ pub(crate) fn check_profile_files(set: &ProfileSet) -> Result<(), Error> {
 
 /// The one HTTP client of a call: rustls with ring, proxy settings from the environment
 /// ([`proxy_config`]; `go_proxy_variables` as there), the system's roots (those of
-/// `SSL_CERT_FILE` / `SSL_CERT_DIR` when set, [`env_roots`]), or only the certificates of
-/// `AWS_CA_BUNDLE` when that is set (as the Go SDK does: the bundle replaces the system
-/// roots).
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR` when set, [`keyring_net::tls::env_roots`]), or only the
+/// certificates of `AWS_CA_BUNDLE` when that is set (as the Go SDK does: the bundle
+/// replaces the system roots).
 pub(crate) fn http_client(go_proxy_variables: bool) -> Result<SharedHttpClient, Error> {
     let mut context = tls::TlsContext::builder();
-    if let Some(ca) = keyring_api::file::ca_files_from_env()
-        .filter(|_| std::env::var_os("AWS_CA_BUNDLE").is_none_or(|p| p.is_empty()))
-    {
+    let ca_bundle = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty());
+    if ca_bundle.is_none() {
         // The SDK would read these itself (rustls-native-certs), whole and blocking: a FIFO
         // hung the call, /dev/zero took all memory.
-        context = context.with_trust_store(
-            tls::TrustStore::empty()
-                .with_native_roots(false)
-                .with_pem_certificate(env_roots(ca)?),
-        );
+        if let Some(pem) = keyring_net::tls::env_roots_pem().map_err(Error::EnvCa)? {
+            context = context.with_trust_store(
+                tls::TrustStore::empty()
+                    .with_native_roots(false)
+                    .with_pem_certificate(pem),
+            );
+        }
     }
-    if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) {
+    if let Some(path) = ca_bundle {
         let shown = Path::new(&path).display().to_string();
         let mut pem = Vec::new();
         keyring_api::file::open(Path::new(&path))
@@ -226,53 +228,6 @@ pub(crate) fn http_client(go_proxy_variables: bool) -> Result<SharedHttpClient, 
         },
     );
     Ok(SharedHttpClient::new(Capped(client)))
-}
-
-/// The certificates of `SSL_CERT_FILE` / `SSL_CERT_DIR` ([`keyring_api::file::ca_files`])
-/// the SDK's trust store can take, as PEM: those that parse as trust anchors, each once, as
-/// the system's roots are taken (the SDK's own check of a PEM it is given panics on one that
-/// does not). None is a configuration error naming the variables and the first file that
-/// could not be read.
-fn env_roots(ca: keyring_api::file::CaFiles) -> Result<Vec<u8>, Error> {
-    use base64::Engine as _;
-    use rustls::pki_types::{pem::PemObject, CertificateDer};
-    let mut store = rustls::RootCertStore::empty();
-    let mut pem = Vec::new();
-    for der in CertificateDer::pem_slice_iter(&ca.pem).filter_map(Result::ok) {
-        if store.add(der.clone()).is_err() {
-            continue;
-        }
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
-        for line in b64.as_bytes().chunks(64) {
-            pem.extend_from_slice(line);
-            pem.push(b'\n');
-        }
-        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
-    }
-    if store.is_empty() {
-        let shown = |var: &str| {
-            std::env::var_os(var)
-                .filter(|v| !v.is_empty())
-                .map(|v| format!("{var}={}", Path::new(&v).display()))
-        };
-        return Err(Error::EnvCa {
-            set: [
-                keyring_api::file::SSL_CERT_FILE,
-                keyring_api::file::SSL_CERT_DIR,
-            ]
-            .into_iter()
-            .filter_map(shown)
-            .collect::<Vec<_>>()
-            .join(", "),
-            files: ca.files,
-            problem: ca
-                .problems
-                .first()
-                .map(|(path, e)| format!("{}: {e}", path.display())),
-        });
-    }
-    Ok(pem)
 }
 
 /// The proxy settings from the environment (`env`): smithy's matcher, which reads

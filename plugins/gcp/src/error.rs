@@ -61,6 +61,13 @@ pub(crate) enum Error {
     /// The `google-dockercfg-url` attribute or what it points to is unusable.
     #[error("google-dockercfg-url {url}: {reason}")]
     DockercfgUrl { url: String, reason: String },
+    /// TLS could not be set up to fetch the `google-dockercfg-url` document: the node's
+    /// configuration (no usable CA certificate), not a URL that could not be fetched.
+    #[error("google-dockercfg-url {url}: {cause}")]
+    DockercfgTls {
+        url: String,
+        cause: keyring_net::TlsSetupError,
+    },
     /// A docker config delivered by metadata does not parse.
     #[error("{origin} is not a .dockercfg document ({reason}); fix the instance attribute")]
     DockercfgParse { origin: String, reason: String },
@@ -122,7 +129,8 @@ impl Error {
             | Error::CredentialsFile { .. }
             | Error::WorkloadIdentityNotConfigured { .. }
             | Error::NotOptedIn { .. }
-            | Error::ServiceAccountEmail { .. } => ErrorKind::Misconfigured,
+            | Error::ServiceAccountEmail { .. }
+            | Error::DockercfgTls { .. } => ErrorKind::Misconfigured,
             Error::MetadataStatus { status, .. } => status_kind(*status),
             Error::MetadataBody { .. } | Error::DockercfgParse { .. } => ErrorKind::Protocol,
             Error::MetadataFetch { .. }

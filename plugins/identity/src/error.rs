@@ -8,7 +8,8 @@
 //! | `Transport`    | `Unavailable`                          |
 //! | `Deadline`     | `Unavailable`                          |
 //! | `Response`     | `Protocol`                             |
-//! | `Setup`        | `Unavailable` (no runtime, no TLS roots) |
+//! | `Tls`          | `Misconfigured` (no usable CA certificate: the node's or `SSL_CERT_FILE` / `SSL_CERT_DIR`'s) |
+//! | `Setup`        | `Unavailable` (no I/O runtime) |
 
 use keyring_api::{BackendError, ErrorKind, InvalidSetting};
 
@@ -115,7 +116,11 @@ pub enum Error {
         /// What is wrong with it (never its content).
         problem: String,
     },
-    /// The HTTP runtime or TLS could not be set up.
+    /// TLS could not be set up: no usable CA certificate (the node's configuration, not an
+    /// endpoint that could not be reached).
+    #[error("{0}")]
+    Tls(#[from] keyring_net::TlsSetupError),
+    /// The HTTP runtime could not be set up.
     #[error("{0}")]
     Setup(String),
 }
@@ -143,7 +148,7 @@ impl Error {
     /// The kind that decides exit code and stale serving.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Setting(_) => ErrorKind::Misconfigured,
+            Error::Setting(_) | Error::Tls(_) => ErrorKind::Misconfigured,
             Error::Refused { status, code, .. } => match (*status, code.as_deref()) {
                 (401 | 403, _) => ErrorKind::Denied,
                 (

@@ -83,7 +83,7 @@ impl Http {
     ) -> Result<(), Error> {
         let client = {
             let _rt = self.session.enter();
-            Client::with_roots(POLICY, roots).map_err(|e| Error::Setup(e.to_string()))?
+            Client::with_roots(POLICY, roots)?
         };
         self.session.set_client(Route::Proxied, client);
         Ok(())
@@ -121,7 +121,7 @@ impl Http {
                 elapsed_ms: self.session.elapsed().as_millis(),
                 hint: call.hint.to_string(),
             },
-            FetchError::TlsSetup(e) => Error::Setup(e.to_string()),
+            FetchError::TlsSetup(e) => Error::Tls(e),
             _ => Error::Transport {
                 stage: call.stage,
                 url,

@@ -110,7 +110,10 @@ async fn fetch(uri: Uri, shown: &str, deadline: Deadline) -> Result<Bytes, Error
         url: shown.to_string(),
         reason,
     };
-    let client = Client::new(Route::Proxied, URL_POLICY).map_err(|e| fail(e.to_string()))?;
+    let client = Client::new(Route::Proxied, URL_POLICY).map_err(|cause| Error::DockercfgTls {
+        url: shown.to_string(),
+        cause,
+    })?;
     let resp = client
         .send(
             deadline,

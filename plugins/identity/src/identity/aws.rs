@@ -135,7 +135,7 @@ fn credentials(deadline: Deadline) -> Result<aws_credential_types::Credentials, 
         {
             return Ok(c);
         }
-        let provider_config = aws_config::provider_config::ProviderConfig::default().with_http_client(http_client());
+        let provider_config = aws_config::provider_config::ProviderConfig::default().with_http_client(http_client()?);
         let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
             .configure(provider_config)
             .build()
@@ -156,18 +156,36 @@ fn credentials(deadline: Deadline) -> Result<aws_credential_types::Credentials, 
     })
 }
 
-/// The smithy HTTP client of the chain: rustls on ring, the environment's proxies.
-fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+/// The smithy HTTP client of the chain: rustls on ring, the environment's proxies, the
+/// system's roots or those of `SSL_CERT_FILE` / `SSL_CERT_DIR` read by keyring-net
+/// ([`keyring_net::tls::env_roots_pem`]; the SDK's own loader reads them whole and blocking).
+fn http_client() -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient, Error> {
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
-        let mut builder = aws_smithy_http_client::Connector::builder();
-        builder.set_connector_settings(settings.cloned());
-        builder.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
-        builder
-            .proxy_config(aws_smithy_http_client::proxy::ProxyConfig::from_env())
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build()
-    })
+    let mut context = tls::TlsContext::builder();
+    if let Some(pem) = keyring_net::tls::env_roots_pem()? {
+        context = context.with_trust_store(
+            tls::TrustStore::empty()
+                .with_native_roots(false)
+                .with_pem_certificate(pem),
+        );
+    }
+    let context = context
+        .build()
+        .map_err(|e| Error::Setup(format!("cannot set up TLS: {}", one_line(&e))))?;
+    Ok(
+        aws_smithy_http_client::Builder::new().build_with_connector_fn(
+            move |settings, components| {
+                let mut builder = aws_smithy_http_client::Connector::builder();
+                builder.set_connector_settings(settings.cloned());
+                builder.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
+                builder
+                    .proxy_config(aws_smithy_http_client::proxy::ProxyConfig::from_env())
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                    .tls_context(context.clone())
+                    .build()
+            },
+        ),
+    )
 }
 
 /// An error chain in one line, without anything that looks like a credential.
