@@ -30,16 +30,8 @@ pub const KIND: &str = "KeyringConfig";
 /// Largest config file read.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
-/// Deepest nesting of `[...]` / `{...}` accepted (and, for YAML, the most of them whatever
-/// their size): a config nests a few levels, and the YAML scanner's work grows with the
-/// square of the depth (200 KB nested 100,000 deep took over 30 s).
-pub const MAX_FLOW_DEPTH: usize = 64;
-
-/// For YAML with more than [`MAX_FLOW_DEPTH`] brackets: the most (bytes × brackets) parsed,
-/// a bound on the scanner's work.
-const MAX_YAML_WORK: u64 = 1 << 25;
-
 pub use crate::backends::{RawConfig, Sections};
+pub use keyring_api::nesting::{check_nesting, TooNested, MAX_BLOCK_DEPTH, MAX_FLOW_DEPTH};
 
 /// The validated config.
 #[derive(Debug, Default)]
@@ -80,7 +72,8 @@ impl Config {
 
     /// Reads the file at `path` without parsing it: it must be a regular file (a FIFO,
     /// device or directory is refused before anything is read or warned about), of at most
-    /// 1 MiB, UTF-8, nested at most [`MAX_FLOW_DEPTH`] deep ([`check_nesting`]).
+    /// 1 MiB, UTF-8, nested at most [`MAX_FLOW_DEPTH`] brackets and [`MAX_BLOCK_DEPTH`] levels of
+    /// indentation deep ([`check_nesting`]).
     pub fn read(path: Option<&Path>) -> Result<Read, ConfigError> {
         let Some(path) = path else {
             return Ok(Read {
@@ -272,92 +265,6 @@ fn context_of(text: &str, upstream_context: &[u8], mirror_files: &[u8]) -> Vec<u
     out
 }
 
-/// Why a YAML or JSON text is refused before it is parsed ([`check_nesting`]).
-#[derive(Debug, thiserror::Error)]
-pub enum TooNested {
-    /// JSON nested deeper than [`MAX_FLOW_DEPTH`].
-    #[error("nested deeper than {MAX_FLOW_DEPTH} levels")]
-    Json,
-    /// YAML with too many brackets for its size.
-    #[error(
-        "{brackets} flow collections ([...], {{...}}) in {bytes} bytes, which may be nested that \
-         deep: more than is parsed safely; write lists and maps in block style, or the file as JSON"
-    )]
-    Yaml {
-        /// `[` and `{` in the text.
-        brackets: u64,
-        /// Its size.
-        bytes: u64,
-    },
-}
-
-/// Refuses a text whose `[...]` / `{...}` nesting could make the YAML parser crawl: libyaml's
-/// scanner does work proportional to the flow depth for every token, so a 200 KB file
-/// nested 100,000 deep takes minutes. Checked without parsing, in one pass:
-///
-/// * at most [`MAX_FLOW_DEPTH`] brackets in all: the depth cannot be more;
-/// * JSON (which `serde_json`, depth-limited itself, accepts): its exact depth, at most
-///   [`MAX_FLOW_DEPTH`];
-/// * other YAML: bytes × brackets at most [`MAX_YAML_WORK`], a bound on the scanner's
-///   work whatever the quoting (telling a YAML bracket from one inside a scalar takes the
-///   scanner itself): a few KB of YAML may hold hundreds of brackets, a large file few.
-pub fn check_nesting(text: &[u8]) -> Result<(), TooNested> {
-    let brackets = text.iter().filter(|&&b| b == b'[' || b == b'{').count() as u64;
-    if brackets <= MAX_FLOW_DEPTH as u64 {
-        return Ok(());
-    }
-    if serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok() {
-        return match json_depth(text) <= MAX_FLOW_DEPTH {
-            true => Ok(()),
-            false => Err(TooNested::Json),
-        };
-    }
-    if looks_like_json(text) && is_too_deep_for_serde_json(text) {
-        return Err(TooNested::Json);
-    }
-    let bytes = text.len() as u64;
-    match bytes.saturating_mul(brackets) <= MAX_YAML_WORK {
-        true => Ok(()),
-        false => Err(TooNested::Yaml { brackets, bytes }),
-    }
-}
-
-/// The nesting depth of valid JSON text.
-fn json_depth(text: &[u8]) -> usize {
-    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0, false, false);
-    for &b in text {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    max
-}
-
-fn looks_like_json(text: &[u8]) -> bool {
-    matches!(text.trim_ascii_start().first(), Some(b'{' | b'['))
-}
-
-/// Whether `serde_json` refused the text for its own depth limit (128).
-fn is_too_deep_for_serde_json(text: &[u8]) -> bool {
-    serde_json::from_slice::<serde::de::IgnoredAny>(text)
-        .is_err_and(|e| e.to_string().starts_with("recursion limit exceeded"))
-}
-
 /// Whoever can write the config decides which credentials go to which registry: say so when
 /// that is someone besides us and root.
 pub fn warn_if_others_can_write(path: &Path, meta: &std::fs::Metadata) {
@@ -381,39 +288,6 @@ pub fn warn_if_others_can_write(path: &Path, meta: &std::fs::Metadata) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nesting_is_bounded_before_parsing_whatever_the_syntax() {
-        let nested = |depth: usize| format!("a: {}{}", "[".repeat(depth), "]".repeat(depth));
-        assert!(check_nesting(nested(MAX_FLOW_DEPTH).as_bytes()).is_ok());
-        let deep = nested(100_000);
-        let e = check_nesting(deep.as_bytes()).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                TooNested::Yaml {
-                    brackets: 100_000,
-                    ..
-                }
-            ),
-            "{e}"
-        );
-        // JSON: the exact depth counts, not how many collections there are.
-        let json = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
-        let wide = format!("[{}]", vec![r#"{"a": ["[", "{"]}"#; 10_000].join(","));
-        assert!(check_nesting(wide.as_bytes()).is_ok());
-        assert!(check_nesting(json(MAX_FLOW_DEPTH).as_bytes()).is_ok());
-        for depth in [MAX_FLOW_DEPTH + 1, 100, 100_000] {
-            let e = check_nesting(json(depth).as_bytes()).unwrap_err();
-            assert!(matches!(e, TooNested::Json), "{depth}: {e}");
-        }
-        // YAML: a few KB may hold hundreds of brackets, a large file few.
-        let lists = "- [a, b]\n".repeat(300);
-        assert!(check_nesting(lists.as_bytes()).is_ok());
-        let big = format!("{lists}{}", "# padding\n".repeat(100_000));
-        assert!(check_nesting(big.as_bytes()).is_err());
-        assert_eq!(json_depth(br#"{"a": "]]}", "b": [[{"c": "\\\"["}]]}"#), 4);
-    }
 
     #[test]
     fn the_unparsed_context_is_the_parsed_one_or_none_when_mirrors_may_add_files() {

@@ -247,7 +247,7 @@ fn config_files(dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>), Failure> {
 
 /// The bytes of one config file: a regular file (a FIFO, device or directory in its place is
 /// exit 2 at once, never a hang), at most [`MAX_FILE_BYTES`], nested no deeper than the
-/// plugin's own config may be ([`crate::config::check_nesting`]: the YAML parser crawls on
+/// plugin's own config may be ([`keyring_api::nesting::check_nesting`]: the YAML parser crawls on
 /// deep nesting).
 fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
     let bytes = keyring_api::file::read(path, MAX_FILE_BYTES).map_err(|e| {
@@ -259,7 +259,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
             _ => format!("unable to read file {}: {e}", path.display()),
         })
     })?;
-    crate::config::check_nesting(&bytes).map_err(|e| {
+    keyring_api::nesting::check_nesting(&bytes).map_err(|e| {
         Failure::BadInput(format!(
             "{}: {e}: not a credential provider config",
             path.display()

@@ -110,11 +110,6 @@ fn a_helper_running_past_the_invocations_deadline_is_killed_with_its_group() {
 /// again for the cache scope: 463 MB and 2.8 s in a release build (19.8 s in a debug build),
 /// per invocation, for a registry none of them names.
 #[test]
-#[ignore = "known: keyring-docker-config keeps every entry (parse_config_json's Vec of 1.5 M, \
-            the 192 MiB allocation that fails here), then match_entries builds a Keyring of \
-            them all and parses every key again for the scope; fix: keep, while parsing, only \
-            entries whose key's host could match the image (or refuse a file of more than, \
-            say, 100,000 entries), so that memory and time follow the matching keys"]
 fn a_config_of_a_million_tiny_entries_is_answered_in_bounded_memory_and_time() {
     let s = Sandbox::new();
     let mut text = String::from(r#"{"auths":{"reg.example.com":{"username":"u","password":"p"}"#);

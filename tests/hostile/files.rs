@@ -152,10 +152,6 @@ fn a_config_nested_a_few_levels_deep_in_flow_style_still_loads() {
 /// first, 203 MB of memory per invocation in a release build (0.6 s), and in 256 MiB of
 /// address space aborted (exit 134, allocating 192 MiB).
 #[test]
-#[ignore = "known: src/config.rs's check_nesting bounds only flow brackets ([...], {...}); \
-            fix: bound block nesting the same way before parsing (the run of `- `, `? ` \
-            and `key: ` openers on one line, and the indentation depth), for --config and \
-            validate-config alike"]
 fn a_config_nested_in_block_style_is_refused_at_once_in_bounded_memory() {
     let s = Sandbox::new();
     let cases = [

@@ -26,6 +26,8 @@
 //! * [`jwt`]: the one reader of a token's claims that does not verify it (an expiry, a
 //!   tenant, a service account), its dates through [`lifetime`].
 //! * [`file`](mod@file): opening files named by others without blocking on a FIFO or reading a device.
+//! * [`nesting`]: YAML and JSON named by others refused when nested too deep to parse safely,
+//!   before they are parsed.
 //! * [`duration`]: Go `time.Duration` text (`5m0s`), both ways.
 //! * [`quiet`]: keeps third-party log lines, which can carry secrets, off stderr.
 //! * [`upstream`]: the command lines of the upstream Go plugins, flag by flag, so this binary
@@ -40,6 +42,7 @@ pub mod file;
 pub mod image;
 pub mod jwt;
 pub mod lifetime;
+pub mod nesting;
 pub mod pattern;
 pub mod process;
 pub mod quiet;

@@ -1,12 +1,14 @@
 //! `explain` for the docker-config backend: the files searched and what happened to each, the
-//! keys that match the image (most specific first) and, for the others, why not. Local file
-//! reads only; no credential is ever shown.
+//! keys that match the image (most specific first) and, for the others, why not (the first
+//! [`MAX_MISSES_SHOWN`]; the search keeps only a few keys of other registries, and counts the
+//! rest). Local file reads only; no credential is ever shown.
 
 use keyring_api::backend::{Explanation, Query};
 use keyring_api::pattern::{explain_match, is_default_registry_match, keyring_key, MatchKind};
 
 use crate::helper;
 use crate::host::{helper_server, plan, Plan};
+use crate::parse::Keep;
 use crate::search::{search, SearchPaths, Visit};
 
 /// Keys that do not match are listed up to this many; a config can hold thousands.
@@ -14,7 +16,7 @@ const MAX_MISSES_SHOWN: usize = 20;
 
 /// Explains what the docker-config backend would answer for `query`.
 pub fn explain(paths: &SearchPaths, query: &Query) -> Explanation {
-    let (loaded, visits) = search(paths);
+    let (loaded, visits) = search(paths, Keep::Image(&query.target));
     let mut details: Vec<String> = visits
         .iter()
         .map(|v| match v {
@@ -77,11 +79,10 @@ pub fn explain(paths: &SearchPaths, query: &Query) -> Explanation {
         };
         details.push(format!("key {raw:?} does not match: {reason}"));
     }
-    if misses > MAX_MISSES_SHOWN {
-        details.push(format!(
-            "... and {} more keys that do not match",
-            misses - MAX_MISSES_SHOWN
-        ));
+    // The entries the search did not keep are for other registries: they do not match.
+    let more = misses.saturating_sub(MAX_MISSES_SHOWN) + loaded.dropped;
+    if more > 0 {
+        details.push(format!("... and {more} more keys that do not match"));
     }
     if matched.keys.is_empty() && is_default_registry_match(target) {
         details.push("no index.docker.io key for the Docker Hub fallback".into());

@@ -14,7 +14,9 @@
 //! old `CachingDockerConfigBackend`. Its `cacheKeyType` is `Registry` only when every image
 //! of the registry would get the same answer; when any key for this registry is scoped to a
 //! path it is `Image`, so the kubelet cannot reuse path-scoped credentials (or their absence)
-//! for another repository.
+//! for another repository. The file is read for the one image: only the entries whose keys
+//! could match it are kept ([`parse::keep`]), so memory and time follow those keys, not the
+//! size of the file (every entry is still checked).
 //!
 //! # Credential helpers (beyond the kubelet)
 //!
@@ -57,7 +59,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`search`](mod@search) | the candidate files in the kubelet's order, read bounded; the first that parses wins |
-//! | [`parse`] | `config.json` and `.dockercfg` decoded as the kubelet's Go code does |
+//! | [`parse`] | `config.json` and `.dockercfg` decoded as the kubelet's Go code does, keeping the entries that could serve the image |
 //! | [`host`] | which entries serve an image: `auths` under the kubelet's rules, `credHelpers`, `credsStore` |
 //! | [`helper`] | running a `docker-credential-<name>` helper, bounded and killed with its group |
 //! | [`answer`] | the `Answer` from the matched entries or the helper's reply; its errors |
@@ -77,7 +79,10 @@ use keyring_api::{Backend, BackendError, CacheKeyType, Outcome};
 
 pub use answer::LIFETIME;
 pub use host::{helper_server, match_entries, plan, Matched, Plan, DOCKER_HUB_SERVER};
-pub use parse::{decode_auth, parse_config_json, parse_dockercfg, ConfigJson, Entries, Entry};
+pub use parse::{
+    decode_auth, parse_config_json, parse_dockercfg, parse_dockercfg_for, ConfigJson, Entries,
+    Entry, Keep,
+};
 pub use search::{search, Format, Loaded, SearchPaths, Visit, MAX_FILE_BYTES};
 
 /// The docker-config backend.
@@ -138,7 +143,7 @@ impl Backend for DockerConfigBackend {
     }
 
     fn provide(&self, query: &Query) -> Result<Outcome, BackendError> {
-        let (loaded, _) = search(&self.paths);
+        let (loaded, _) = search(&self.paths, Keep::Image(&query.target));
         let Some(loaded) = loaded else {
             tracing::debug!("no docker config file found");
             return Ok(Outcome::NOT_MINE);

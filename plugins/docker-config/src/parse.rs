@@ -12,6 +12,10 @@
 //! * An entry reads `username`, `password`, `email` (strings or null) and `auth`; a non-empty
 //!   `auth` is base64 `user:pass` and overrides the other two. Any bad entry fails the file.
 //!
+//! * A parse for one image ([`ConfigJson::parse_for`], [`parse_dockercfg_for`]) keeps only the
+//!   credential entries that could serve it, decided while the map is read ([`keep`]); every
+//!   entry is still checked.
+//!
 //! Invalid UTF-8 inside strings is replaced by U+FFFD, as Go does. Error texts never contain
 //! field values: every type error is phrased by us, not by serde (whose messages quote the
 //! offending value, which may be a password).
@@ -28,9 +32,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 mod gojson;
+pub mod keep;
 
 use gojson::go_json_text;
 pub(crate) use gojson::key_is;
+use keep::Sieve;
+pub use keep::{Keep, MAX_OTHERS_KEPT};
 
 /// One credential entry of a docker config.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,6 +73,9 @@ pub struct ConfigJson {
     /// What was ignored and why, for the caller to log. Names keys and JSON types, never
     /// values; at most [`MAX_WARNINGS`] lines plus one summary.
     pub warnings: Vec<String>,
+    /// `auths` entries a parse for one image did not keep ([`ConfigJson::parse_for`]),
+    /// duplicates counted each time; 0 when every entry is kept.
+    pub dropped: usize,
 }
 
 /// The most warnings [`ConfigJson::parse`] keeps (a summary line counts the rest).
@@ -74,7 +84,13 @@ pub const MAX_WARNINGS: usize = 8;
 impl ConfigJson {
     /// Parses a `config.json` document; fails exactly when [`parse_config_json`] fails.
     pub fn parse(bytes: &[u8]) -> Result<Self, ParseError> {
-        parse_with(bytes, ConfigJsonSeed)
+        Self::parse_for(bytes, Keep::All)
+    }
+
+    /// [`ConfigJson::parse`], keeping only the `auths` entries `keep` says ([`keep`]): it
+    /// fails exactly when that fails, and matching an image gives the same answer.
+    pub fn parse_for(bytes: &[u8], keep: Keep<'_>) -> Result<Self, ParseError> {
+        parse_with(bytes, ConfigJsonSeed(keep))
     }
 }
 
@@ -85,7 +101,13 @@ pub fn parse_config_json(bytes: &[u8]) -> Result<Entries, ParseError> {
 
 /// Parses a legacy `.dockercfg` document.
 pub fn parse_dockercfg(bytes: &[u8]) -> Result<Entries, ParseError> {
-    parse_with(bytes, NullableMapSeed)
+    parse_dockercfg_for(bytes, Keep::All).map(|(entries, _)| entries)
+}
+
+/// [`parse_dockercfg`], keeping only the entries `keep` says; also returns how many it did
+/// not keep (as [`ConfigJson::dropped`]).
+pub fn parse_dockercfg_for(bytes: &[u8], keep: Keep<'_>) -> Result<(Entries, usize), ParseError> {
+    parse_with(bytes, NullableMapSeed(keep))
 }
 
 fn parse_with<S, T: Default>(bytes: &[u8], seed: S) -> Result<T, ParseError>
@@ -115,16 +137,16 @@ macro_rules! reject_others {
 }
 
 /// `config.json`: object or null.
-struct ConfigJsonSeed;
+struct ConfigJsonSeed<'a>(Keep<'a>);
 
-impl<'de> DeserializeSeed<'de> for ConfigJsonSeed {
+impl<'de> DeserializeSeed<'de> for ConfigJsonSeed<'_> {
     type Value = Option<ConfigJson>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for ConfigJsonSeed {
+impl<'de> Visitor<'de> for ConfigJsonSeed<'_> {
     type Value = Option<ConfigJson>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a docker config.json object")
@@ -133,19 +155,20 @@ impl<'de> Visitor<'de> for ConfigJsonSeed {
         Ok(None)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut auths: Option<Entries> = None;
+        let mut auths: Option<(Entries, usize)> = None;
         let mut cred_helpers: BTreeMap<String, String> = BTreeMap::new();
         let mut creds_store = String::new();
         let mut warnings = Warnings::default();
         while let Some(key) = map.next_key::<String>()? {
             if key_is(&key, "auths") {
                 // A repeated `auths` merges into the map decoded so far; null clears it.
-                match map.next_value_seed(NullableMapSeed)? {
+                match map.next_value_seed(NullableMapSeed(self.0))? {
                     None => auths = None,
-                    Some(more) => {
-                        let acc = auths.get_or_insert_with(Vec::new);
+                    Some((more, dropped)) => {
+                        let (acc, acc_dropped) = auths.get_or_insert_with(Default::default);
                         acc.extend(more);
                         *acc = dedup_last(std::mem::take(acc));
+                        *acc_dropped += dropped;
                     }
                 }
             } else if key_is(&key, "HttpHeaders") {
@@ -187,8 +210,10 @@ impl<'de> Visitor<'de> for ConfigJsonSeed {
                 map.next_value::<IgnoredAny>()?;
             }
         }
+        let (entries, dropped) = auths.unwrap_or_default();
         Ok(Some(ConfigJson {
-            entries: auths.unwrap_or_default(),
+            entries,
+            dropped,
             cred_helpers,
             creds_store: Some(creds_store).filter(|s| !s.is_empty()),
             warnings: warnings.finish(),
@@ -363,18 +388,18 @@ impl<'de> Visitor<'de> for HeadersSeed {
     reject_others!("HttpHeaders to be an object of strings"; visit_str(&str), visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64));
 }
 
-/// A credential map (registry → entry), or null.
-struct NullableMapSeed;
+/// A credential map (registry → entry), or null: the entries kept, and how many were not.
+struct NullableMapSeed<'a>(Keep<'a>);
 
-impl<'de> DeserializeSeed<'de> for NullableMapSeed {
-    type Value = Option<Entries>;
+impl<'de> DeserializeSeed<'de> for NullableMapSeed<'_> {
+    type Value = Option<(Entries, usize)>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for NullableMapSeed {
-    type Value = Option<Entries>;
+impl<'de> Visitor<'de> for NullableMapSeed<'_> {
+    type Value = Option<(Entries, usize)>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object of registry entries")
     }
@@ -383,11 +408,15 @@ impl<'de> Visitor<'de> for NullableMapSeed {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut entries = Vec::new();
+        let mut sieve = Sieve::new(self.0);
         while let Some(key) = map.next_key::<String>()? {
+            // Decoded whether kept or not: a bad entry anywhere fails the file.
             let entry = map.next_value_seed(EntrySeed)?;
-            entries.push((key, entry));
+            if sieve.keeps(&key) {
+                entries.push((key, entry));
+            }
         }
-        Ok(Some(dedup_last(entries)))
+        Ok(Some((dedup_last(entries), sieve.dropped)))
     }
     reject_others!("an object of registry entries"; visit_str(&str), visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64));
 }

@@ -1,12 +1,13 @@
 //! Where the kubelet looks for a docker config, and which file wins: the candidates in the
 //! kubelet's order ([`SearchPaths::candidates`]), each read safely and bounded; the first that
-//! parses ends the search. Local file reads only; nothing here matches images.
+//! parses ends the search. Local file reads only; nothing here matches images, but the parse
+//! keeps only the entries that could serve the image asked about ([`Keep`]).
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::parse::{parse_dockercfg, ConfigJson, Entries};
+use crate::parse::{parse_dockercfg_for, ConfigJson, Entries, Keep};
 
 /// Files larger than this are skipped with a warning rather than read into memory. A config
 /// with a thousand registries is about 100 KiB.
@@ -70,8 +71,10 @@ pub struct Loaded {
     pub path: PathBuf,
     /// Its format.
     pub format: Format,
-    /// Its entries.
+    /// Its entries: those the search's [`Keep`] kept.
     pub entries: Entries,
+    /// How many entries the search's [`Keep`] did not keep (duplicates counted each time).
+    pub dropped: usize,
     /// Its `credHelpers` (registry key → helper suffix); empty for `.dockercfg`.
     pub cred_helpers: BTreeMap<String, String>,
     /// Its `credsStore`; `None` for `.dockercfg`.
@@ -89,9 +92,10 @@ pub enum Visit {
     Used(PathBuf),
 }
 
-/// Runs the search; returns the winning file, if any, and what happened to each candidate
-/// visited. Problems with a file are logged as warnings and skipped, never fatal.
-pub fn search(paths: &SearchPaths) -> (Option<Loaded>, Vec<Visit>) {
+/// Runs the search; returns the winning file, if any, with the entries `keep` keeps, and what
+/// happened to each candidate visited. Which file wins does not depend on `keep`. Problems
+/// with a file are logged as warnings and skipped, never fatal.
+pub fn search(paths: &SearchPaths, keep: Keep<'_>) -> (Option<Loaded>, Vec<Visit>) {
     let mut visits = Vec::new();
     for (path, format) in paths.candidates() {
         match read_bounded(&path) {
@@ -105,15 +109,18 @@ pub fn search(paths: &SearchPaths) -> (Option<Loaded>, Vec<Visit>) {
             }
             Ok(Some(bytes)) => {
                 let parsed = match format {
-                    Format::ConfigJson => ConfigJson::parse(&bytes),
-                    Format::Dockercfg => parse_dockercfg(&bytes).map(|entries| ConfigJson {
-                        entries,
-                        ..ConfigJson::default()
-                    }),
+                    Format::ConfigJson => ConfigJson::parse_for(&bytes, keep),
+                    Format::Dockercfg => {
+                        parse_dockercfg_for(&bytes, keep).map(|(entries, dropped)| ConfigJson {
+                            entries,
+                            dropped,
+                            ..ConfigJson::default()
+                        })
+                    }
                 };
                 match parsed {
                     Ok(config) => {
-                        tracing::debug!(path = %path.display(), entries = config.entries.len(), "using docker config");
+                        tracing::debug!(path = %path.display(), entries = config.entries.len(), dropped = config.dropped, "using docker config");
                         for warning in &config.warnings {
                             tracing::warn!("{}: {warning}", path.display());
                         }
@@ -123,6 +130,7 @@ pub fn search(paths: &SearchPaths) -> (Option<Loaded>, Vec<Visit>) {
                                 path,
                                 format,
                                 entries: config.entries,
+                                dropped: config.dropped,
                                 cred_helpers: config.cred_helpers,
                                 creds_store: config.creds_store,
                             }),

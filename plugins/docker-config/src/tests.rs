@@ -48,7 +48,7 @@ fn tree() -> Tree {
 }
 
 fn used(t: &Tree) -> Option<PathBuf> {
-    search(&t.paths).0.map(|l| l.path)
+    search(&t.paths, Keep::All).0.map(|l| l.path)
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn first_parsable_file_wins_and_broken_files_are_skipped() {
     assert_eq!(used(&t), Some(t.cwd.join("config.json")));
     write(&t.root, "config.json", "{ broken");
     assert_eq!(used(&t), Some(t.cwd.join("config.json")));
-    let (_, visits) = search(&t.paths);
+    let (_, visits) = search(&t.paths, Keep::All);
     assert!(matches!(&visits[0], Visit::Skipped(p, _) if *p == t.root.join("config.json")));
     write(&t.root, "config.json", good);
     assert_eq!(used(&t), Some(t.root.join("config.json")));
@@ -221,6 +221,7 @@ fn loaded(json: &str) -> Loaded {
         path: "/x/config.json".into(),
         format: Format::ConfigJson,
         entries: c.entries,
+        dropped: c.dropped,
         cred_helpers: c.cred_helpers,
         creds_store: c.creds_store,
     }
@@ -379,4 +380,87 @@ fn a_missing_cred_helper_is_an_error_but_a_missing_creds_store_is_not() {
         panic!("expected an answer");
     };
     assert_eq!(a.auth["other.io"].username, "u");
+}
+
+/// A parse for one image keeps what can serve it and answers exactly as a full parse does:
+/// same keys in the same order, same credentials, same Docker Hub fallback, same scope.
+#[test]
+fn a_parse_for_one_image_answers_as_the_full_parse_does() {
+    let configs = [
+        r#"{"auths":{"reg.io/team":{"auth":"dTpw"},"reg.io":{"username":"a"},"other.io":{"auth":"dTpw"},
+            "*.reg.io":{"username":"glob"},"reg.io:5000":{"username":"port"},"https://reg.io/v2/":{"username":"v2"},
+            "https://index.docker.io/v1/":{"username":"hub"},"index.docker.io/library":{"username":"lib"},
+            "docker.io":{"username":"dio"},"reg.io:bad":{},"http://[::1":{},"reg.io":{"username":"b"}}}"#,
+        r#"{"auths":{"reg.io":{"username":"first"}},"auths":{"reg.io":{"username":"second"},"sub.reg.io":{}}}"#,
+        r#"{"auths":{"reg.io":{"username":"gone"}},"auths":null,"auths":{"x.reg.io":{}}}"#,
+        // The Docker Hub fallback: nothing matches docker.io directly.
+        r#"{"auths":{"https://index.docker.io/v1/":{"username":"hub"},"index.docker.io/x":{}}}"#,
+    ];
+    let images = [
+        "reg.io/team/app",
+        "reg.io/other",
+        "reg.io:5000/a",
+        "sub.reg.io/a",
+        "x.reg.io/a",
+        "nginx",
+        "docker.io/library/busybox",
+        "index.docker.io/user/app",
+        "other.io/x",
+        "quay.io/x",
+    ];
+    let shown = |m: &Matched| {
+        let users: Vec<_> = m.keys.iter().map(|k| m.auth[k].username.clone()).collect();
+        // Not `invalid`: only the first few invalid keys are kept, for the warnings.
+        format!(
+            "{:?} {users:?} {:?} {}",
+            m.keys,
+            m.kind,
+            m.cache_key_type.as_str()
+        )
+    };
+    // Entries for other registries first, valid and not, so that those the parse keeps for
+    // `explain` are used up before the keys under test.
+    let padding: String = (0..40)
+        .map(|i| format!(r#""pad{i}.example":{{}},"pad{i}:port":{{}},"#))
+        .collect();
+    for cfg in configs {
+        let cfg = cfg.replacen(r#"{"auths":{"#, &format!(r#"{{"auths":{{{padding}"#), 1);
+        let all = ConfigJson::parse(cfg.as_bytes()).unwrap();
+        assert_eq!(all.dropped, 0);
+        for image in images {
+            let q = query(image);
+            let kept = ConfigJson::parse_for(cfg.as_bytes(), Keep::Image(&q.target)).unwrap();
+            assert_eq!(
+                shown(&match_entries(&kept.entries, &q)),
+                shown(&match_entries(&all.entries, &q)),
+                "{image} in {cfg}"
+            );
+        }
+    }
+}
+
+/// Of the entries for other registries, a parse for one image keeps the first
+/// [`parse::MAX_OTHERS_KEPT`] valid and invalid keys (for `explain` and the warnings), and
+/// counts the rest; a bad entry among them still fails the file.
+#[test]
+fn a_parse_for_one_image_keeps_few_entries_of_other_registries() {
+    let mut cfg = String::from(r#"{"auths":{"reg.io":{"username":"u"}"#);
+    for i in 0..1000 {
+        cfg.push_str(&format!(r#","r{i}.example":{{}},"bad{i}:port":{{}}"#));
+    }
+    let q = query("reg.io/app");
+    let dockercfg = format!("{}}}", &cfg[r#"{"auths":"#.len()..]);
+    cfg.push_str("}}");
+    let kept = ConfigJson::parse_for(cfg.as_bytes(), Keep::Image(&q.target)).unwrap();
+    let (entries, dropped) =
+        parse_dockercfg_for(dockercfg.as_bytes(), Keep::Image(&q.target)).unwrap();
+    for (entries, dropped) in [(&kept.entries, kept.dropped), (&entries, dropped)] {
+        assert_eq!(entries.len(), 1 + 2 * parse::MAX_OTHERS_KEPT);
+        assert_eq!(dropped, 2000 - 2 * parse::MAX_OTHERS_KEPT);
+        assert_eq!(entries[0].0, "reg.io");
+        assert_eq!(entries[1].0, "r0.example");
+        assert_eq!(entries[2].0, "bad0:port");
+    }
+    let bad = cfg.replace(r#""r999.example":{}"#, r#""r999.example":{"auth":"!"}"#);
+    assert!(ConfigJson::parse_for(bad.as_bytes(), Keep::Image(&q.target)).is_err());
 }

@@ -126,6 +126,9 @@ impl AzureJson {
             .find(|b| !b.is_ascii_whitespace())
             .is_none_or(|b| *b == b'{');
         if !json {
+            // libyaml crawls on deep nesting before serde sees anything: bounded first, as
+            // every YAML file named by others is.
+            keyring_api::nesting::check_nesting(bytes).map_err(|e| fail(e.to_string()))?;
             return serde_norway::from_slice(bytes).map_err(|e| {
                 fail(match e.location() {
                     Some(l) => format!(
@@ -283,5 +286,9 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(e.contains("YAML") && !e.contains("hunter"), "{e}");
+        // Nesting is bounded before libyaml scans it (1 MB of `- ` took 160 MB to refuse).
+        let deep = format!("{}x\n", "- ".repeat(500_000));
+        let e = AzureJson::parse(deep.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("nested deeper than 64"), "{e}");
     }
 }
