@@ -247,6 +247,43 @@ fn registries_conf_mirrors_are_followed() {
     assert_eq!(tried(&resp, SOURCE_IMAGE), ["source-user", "mirror-user"]);
 }
 
+/// CRI-O's drop-ins (`containers-registries.conf.d(5)`): a `*.conf` file there replaces
+/// the table of the same prefix in `registries.conf`, and an edit is a new cache context.
+#[test]
+fn registries_conf_drop_ins_replace_the_files_table_and_an_edit_is_a_new_cache_context() {
+    let s = Sandbox::new();
+    docker_config(&s, "mirror.example.com");
+    let conf = s.tmp.path().join("registries.conf");
+    write(
+        &conf,
+        "[[registry]]\nprefix = \"source.example.com\"\nlocation = \"source.example.com\"\n\
+         [[registry.mirror]]\nlocation = \"elsewhere.example.com\"\n",
+    );
+    let drop_ins = s.tmp.path().join("registries.conf.d");
+    let drop_in = drop_ins.join("50-mirror.conf");
+    write(
+        &drop_in,
+        "[[registry]]\nprefix = \"source.example.com\"\nlocation = \"source.example.com\"\n\
+         [[registry.mirror]]\nlocation = \"mirror.example.com/cache\"\n",
+    );
+    let cfg = plugin_config(
+        &s,
+        &format!(
+            "mirrors:\n  registriesConf: {{path: {}, dropInDir: {}, credentials: mirrorLast}}\n",
+            conf.display(),
+            drop_ins.display()
+        ),
+    );
+    let resp = stdout_json(&get(&s, &cfg, SOURCE_IMAGE, &[]));
+    assert_eq!(tried(&resp, SOURCE_IMAGE), ["source-user", "mirror-user"]);
+    let again = get(&s, &cfg, SOURCE_IMAGE, &["-vv"]);
+    assert!(stderr(&again).contains("cache hit"), "{}", stderr(&again));
+    // The drop-in removed: the file's own table (a mirror without credentials) is back.
+    std::fs::remove_file(&drop_in).expect("remove");
+    let resp = stdout_json(&get(&s, &cfg, SOURCE_IMAGE, &[]));
+    assert_eq!(tried(&resp, SOURCE_IMAGE), ["source-user"]);
+}
+
 #[test]
 fn explain_names_the_mirrors_the_strategy_and_who_answers_each() {
     let s = Sandbox::new();

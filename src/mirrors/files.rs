@@ -17,8 +17,14 @@
 //!   own `location` when that rewrites the prefix. A mirror's image is its location followed by
 //!   what follows the prefix in the image name, as containers/image rewrites references.
 //!   `pull-from-mirror` and `mirror-by-digest-only` are not applied (the kubelet does not say
-//!   whether the pull is by digest: any mirror may be tried); drop-in files
-//!   (`registries.conf.d`) are not read.
+//!   whether the pull is by digest: any mirror may be tried). The drop-in directory
+//!   (`containers-registries.conf.d(5)`, `/etc/containers/registries.conf.d` unless the
+//!   config names another) is read after the file as containers/image reads it: its `*.conf`
+//!   files (not its subdirectories) in the order of their names, each `[[registry]]` replacing
+//!   one of the same prefix (`location` when it has none) read before it. A drop-in that
+//!   cannot be parsed is warned about and left out (containers/image refuses the whole
+//!   configuration; a pull must not fail for it here); the per-user directory under `$HOME`
+//!   is not read (CRI-O runs as root, and the kubelet's `HOME` is not the runtime's).
 //!
 //! A file that cannot be read (missing is not a problem: the node may run the other runtime)
 //! or parsed is named in a warning and left out; it never fails a pull.
@@ -34,6 +40,8 @@ use super::{mirror_image, shown, Mirror, Route, Strategy, MAX_MIRRORS};
 pub const CONTAINERD_HOSTS_DIR: &str = "/etc/containerd/certs.d";
 /// The system-wide `containers-registries.conf`.
 pub const REGISTRIES_CONF: &str = "/etc/containers/registries.conf";
+/// Its drop-in directory.
+pub const REGISTRIES_CONF_D: &str = "/etc/containers/registries.conf.d";
 /// containerd's fallback namespace.
 pub const DEFAULT_NAMESPACE: &str = "_default";
 
@@ -41,8 +49,10 @@ pub const DEFAULT_NAMESPACE: &str = "_default";
 const MAX_NAMESPACES: usize = 512;
 /// The largest `hosts.toml` read.
 const MAX_HOSTS_TOML: u64 = 64 << 10;
-/// The largest `registries.conf` read.
+/// The largest `registries.conf` (or drop-in) read.
 const MAX_REGISTRIES_CONF: u64 = 1 << 20;
+/// The most drop-in files read from `registries.conf.d`.
+const MAX_DROP_INS: usize = 64;
 
 /// The files as read when the config loaded.
 #[derive(Debug, Default, Clone)]
@@ -53,11 +63,18 @@ pub struct Read {
     namespaces: Vec<(String, Option<Vec<u8>>)>,
     /// `registries.conf`'s path and bytes.
     registries_conf: Option<(PathBuf, Vec<u8>)>,
+    /// The drop-ins of `registries.conf.d`, path and bytes, in the order they apply.
+    drop_ins: Vec<(PathBuf, Vec<u8>)>,
 }
 
 impl Read {
-    /// Reads the hosts tree under `hosts_dir` and the `registries_conf` file, each when given.
-    pub fn load(hosts_dir: Option<&Path>, registries_conf: Option<&Path>) -> Read {
+    /// Reads the hosts tree under `hosts_dir`, the `registries_conf` file and the drop-ins
+    /// of `drop_in_dir`, each when given.
+    pub fn load(
+        hosts_dir: Option<&Path>,
+        registries_conf: Option<&Path>,
+        drop_in_dir: Option<&Path>,
+    ) -> Read {
         let mut read = Read::default();
         if let Some(dir) = hosts_dir {
             read.namespaces = read_hosts_dir(dir);
@@ -65,6 +82,9 @@ impl Read {
         }
         if let Some(path) = registries_conf {
             read.registries_conf = read_file(path, MAX_REGISTRIES_CONF).map(|b| (path.into(), b));
+        }
+        if let Some(dir) = drop_in_dir {
+            read.drop_ins = read_drop_ins(dir);
         }
         read
     }
@@ -83,7 +103,7 @@ impl Read {
                 None => put(b"\xff(no hosts.toml)"),
             }
         }
-        if let Some((path, bytes)) = &self.registries_conf {
+        for (path, bytes) in self.registries_conf.iter().chain(&self.drop_ins) {
             put(path.as_os_str().as_encoded_bytes());
             put(bytes);
         }
@@ -134,54 +154,68 @@ impl Read {
         })
     }
 
-    /// The `[[registry]]` tables of `registries.conf` as prefix rules, with `strategy`.
+    /// The `[[registry]]` tables of `registries.conf` and its drop-ins as prefix rules,
+    /// with `strategy`: a drop-in's table replaces one of the same prefix read before it.
     pub fn registries_conf_rules(&self, strategy: Option<Strategy>) -> Vec<PrefixRule> {
-        let Some((path, bytes)) = &self.registries_conf else {
-            return Vec::new();
+        let mut rules = match &self.registries_conf {
+            Some((path, bytes)) => registry_tables(path, bytes, strategy),
+            None => Vec::new(),
         };
-        let conf = match parse::<RegistriesConf>(bytes) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("{}: not used: {e}", path.display());
-                return Vec::new();
+        for (path, bytes) in &self.drop_ins {
+            for rule in registry_tables(path, bytes, strategy) {
+                rules.retain(|r| r.prefix != rule.prefix);
+                rules.push(rule);
             }
-        };
-        conf.registry
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                let location = r.location.unwrap_or_default();
-                let location = location.trim_end_matches('/');
-                let prefix = match r.prefix.as_deref().map(|p| p.trim_end_matches('/')) {
-                    Some(p) if !p.is_empty() => p.to_string(),
-                    _ if !location.is_empty() => location.to_string(),
-                    _ => return None,
-                };
-                let mut locations: Vec<String> = r
-                    .mirror
-                    .into_iter()
-                    .filter_map(|m| m.location)
-                    .map(|l| l.trim_end_matches('/').to_string())
-                    .filter(|l| !l.is_empty())
-                    .collect();
-                // A location that rewrites the prefix is where the source's images really are.
-                if !location.is_empty() && location != prefix {
-                    locations.push(location.to_string());
-                }
-                Some(PrefixRule {
-                    origin: format!(
-                        "{} [[registry]] {} (prefix {prefix:?})",
-                        path.display(),
-                        i + 1
-                    ),
-                    prefix,
-                    locations,
-                    colon_separates: true,
-                    strategy,
-                })
-            })
-            .collect()
+        }
+        rules
     }
+}
+
+/// The `[[registry]]` tables of one `registries.conf` file as prefix rules; none, with a
+/// warning, when it does not parse.
+fn registry_tables(path: &Path, bytes: &[u8], strategy: Option<Strategy>) -> Vec<PrefixRule> {
+    let conf = match parse::<RegistriesConf>(bytes) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("{}: not used: {e}", path.display());
+            return Vec::new();
+        }
+    };
+    conf.registry
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let location = r.location.unwrap_or_default();
+            let location = location.trim_end_matches('/');
+            let prefix = match r.prefix.as_deref().map(|p| p.trim_end_matches('/')) {
+                Some(p) if !p.is_empty() => p.to_string(),
+                _ if !location.is_empty() => location.to_string(),
+                _ => return None,
+            };
+            let mut locations: Vec<String> = r
+                .mirror
+                .into_iter()
+                .filter_map(|m| m.location)
+                .map(|l| l.trim_end_matches('/').to_string())
+                .filter(|l| !l.is_empty())
+                .collect();
+            // A location that rewrites the prefix is where the source's images really are.
+            if !location.is_empty() && location != prefix {
+                locations.push(location.to_string());
+            }
+            Some(PrefixRule {
+                origin: format!(
+                    "{} [[registry]] {} (prefix {prefix:?})",
+                    path.display(),
+                    i + 1
+                ),
+                prefix,
+                locations,
+                colon_separates: true,
+                strategy,
+            })
+        })
+        .collect()
 }
 
 /// A source prefix and its mirror locations, from the config or `registries.conf`.
@@ -408,6 +442,41 @@ fn read_file(path: &Path, max: u64) -> Option<Vec<u8>> {
             None
         }
     }
+}
+
+/// The `*.conf` files of a `registries.conf.d` directory, sorted by name, as containers/image
+/// walks it (no subdirectory; a missing directory is no drop-in).
+fn read_drop_ins(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            tracing::warn!("{}: not read: {e}", dir.display());
+            return Vec::new();
+        }
+    };
+    let mut names: Vec<std::ffi::OsString> = entries
+        .flatten()
+        .take(8 * MAX_DROP_INS)
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
+        .map(|e| e.file_name())
+        .filter(|n| n.as_encoded_bytes().ends_with(b".conf"))
+        .collect();
+    names.sort();
+    if names.len() > MAX_DROP_INS {
+        tracing::warn!(
+            "{}: more than {MAX_DROP_INS} drop-ins; the rest are not read",
+            dir.display()
+        );
+        names.truncate(MAX_DROP_INS);
+    }
+    names
+        .into_iter()
+        .filter_map(|n| {
+            let path = dir.join(n);
+            read_file(&path, MAX_REGISTRIES_CONF).map(|b| (path, b))
+        })
+        .collect()
 }
 
 /// The namespace directories of the hosts tree and their `hosts.toml`, sorted by name.

@@ -32,12 +32,13 @@
 //!       mirrors: [harbor.example.com/dockerhub]
 //!       credentials: mirrorOnly              # this source only
 //!   containerd: {hostsDir: /etc/containerd/certs.d}          # read <host>/hosts.toml
-//!   registriesConf: {path: /etc/containers/registries.conf}  # [[registry.mirror]]
+//!   registriesConf: {path: /etc/containers/registries.conf}  # [[registry.mirror]], and
+//!                                 # dropInDir (default /etc/containers/registries.conf.d)
 //! ```
 //!
 //! Where the mirrors of an image come from, first found wins: the `registries` list, then
 //! containerd's `hosts.toml` of the image's registry (or `_default`), then `registries.conf`
-//! ([`files`]). The files are read (bounded, [`keyring_api::file`]) when the config is
+//! with its drop-ins ([`files`]). The files are read (bounded, [`keyring_api::file`]) when the config is
 //! loaded, and their bytes are part of the cache context, so an edited `hosts.toml` never
 //! serves answers made under the old one; they are parsed only on a miss.
 //!
@@ -144,6 +145,10 @@ pub struct RegistriesConfSource {
     /// The file; default `/etc/containers/registries.conf`.
     #[serde(default = "default_registries_conf")]
     pub path: PathBuf,
+    /// Its drop-in directory (`containers-registries.conf.d(5)`); default
+    /// `/etc/containers/registries.conf.d`, as CRI-O's, whatever `path` is; `null` for none.
+    #[serde(default = "default_drop_in_dir")]
+    pub drop_in_dir: Option<PathBuf>,
     /// The strategy for the mirrors found there.
     #[serde(default)]
     pub credentials: Option<Strategy>,
@@ -155,6 +160,10 @@ fn default_hosts_dir() -> PathBuf {
 
 fn default_registries_conf() -> PathBuf {
     PathBuf::from(files::REGISTRIES_CONF)
+}
+
+fn default_drop_in_dir() -> Option<PathBuf> {
+    Some(PathBuf::from(files::REGISTRIES_CONF_D))
 }
 
 impl MirrorsConfig {
@@ -296,6 +305,10 @@ impl Mirrors {
                 .registries_conf
                 .as_ref()
                 .map(|r| r.path.as_path()),
+            self.config
+                .registries_conf
+                .as_ref()
+                .and_then(|r| r.drop_in_dir.as_deref()),
         );
     }
 

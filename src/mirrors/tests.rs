@@ -244,6 +244,96 @@ location = "apps-cache.example.com/apps"
 }
 
 #[test]
+fn registries_conf_drop_ins_apply_in_name_order_each_table_replacing_its_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registries.conf");
+    let d = dir.path().join("registries.conf.d");
+    write(
+        &path,
+        r#"[[registry]]
+prefix = "docker.io"
+location = "docker.io"
+[[registry.mirror]]
+location = "old-mirror.example.com"
+
+[[registry]]
+location = "quay.io"
+[[registry.mirror]]
+location = "quay-cache.example.com"
+"#,
+    );
+    // 20 replaces docker.io's table (its mirrors are not added to the old ones), then 30
+    // replaces it again; a prefix-less table's prefix is its location, so quay.io's is
+    // replaced by 10 too.
+    write(
+        &d.join("20-hub.conf"),
+        "[[registry]]\nprefix = \"docker.io\"\nlocation = \"docker.io\"\n[[registry.mirror]]\nlocation = \"first.example.com\"\n",
+    );
+    write(
+        &d.join("30-hub.conf"),
+        "[[registry]]\nprefix = \"docker.io\"\nlocation = \"docker.io\"\n[[registry.mirror]]\nlocation = \"harbor.example.com/hub\"\n",
+    );
+    write(
+        &d.join("10-quay.conf"),
+        "[[registry]]\nprefix = \"quay.io\"\nlocation = \"quay.io\"\n[[registry.mirror]]\nlocation = \"quay-2.example.com\"\n",
+    );
+    write(
+        &d.join("40-gcr.conf"),
+        "[[registry]]\nprefix = \"gcr.io\"\nlocation = \"gcr.io\"\n[[registry.mirror]]\nlocation = \"gcr-cache.example.com\"\n",
+    );
+    // Not drop-ins: another suffix, a subdirectory; one that does not parse is left out.
+    write(
+        &d.join("50-hub.conf.bak"),
+        "[[registry]]\nprefix = \"docker.io\"\n[[registry.mirror]]\nlocation = \"bak.example.com\"\n",
+    );
+    write(
+        &d.join("sub.conf/60.conf"),
+        "[[registry]]\nprefix = \"docker.io\"\n[[registry.mirror]]\nlocation = \"sub.example.com\"\n",
+    );
+    write(&d.join("70-broken.conf"), "[[registry]\n");
+    let yaml = format!(
+        "registriesConf: {{path: {}, dropInDir: {}, credentials: mirrorOnly}}",
+        path.display(),
+        d.display()
+    );
+    let m = loaded(&yaml);
+    assert_eq!(
+        route(&m, "docker.io/library/nginx"),
+        "harbor.example.com/hub/library/nginx mirrorOnly"
+    );
+    assert_eq!(
+        route(&m, "quay.io/org/app"),
+        "quay-2.example.com/org/app mirrorOnly"
+    );
+    assert_eq!(
+        route(&m, "gcr.io/p/app"),
+        "gcr-cache.example.com/p/app mirrorOnly"
+    );
+    // The drop-ins are part of the cache context: an edit is a new context.
+    let before = m.files.context_bytes();
+    write(
+        &d.join("40-gcr.conf"),
+        "[[registry]]\nprefix = \"gcr.io\"\nlocation = \"gcr.io\"\n[[registry.mirror]]\nlocation = \"gcr-2.example.com\"\n",
+    );
+    assert_ne!(loaded(&yaml).files.context_bytes(), before);
+    // `dropInDir: null` reads none; a missing directory is no drop-in and no error.
+    let none = loaded(&format!(
+        "registriesConf: {{path: {}, dropInDir: null}}",
+        path.display()
+    ));
+    assert_eq!(
+        route(&none, "docker.io/library/nginx"),
+        "old-mirror.example.com/library/nginx mirrorFirst"
+    );
+    let missing = loaded(&format!(
+        "registriesConf: {{path: {}, dropInDir: {}}}",
+        path.display(),
+        dir.path().join("nonexistent.d").display()
+    ));
+    assert_eq!(route(&missing, "gcr.io/p/app"), "none");
+}
+
+#[test]
 fn the_written_list_wins_over_containerd_and_containerd_over_registries_conf() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
