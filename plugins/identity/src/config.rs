@@ -265,11 +265,16 @@ pub struct Vault {
     /// `X-Vault-Namespace`, for Vault Enterprise namespaces.
     #[serde(default)]
     pub namespace: Option<String>,
-    /// The auth method: `jwt` or `kubernetes`.
+    /// The auth method: `jwt`, `kubernetes` (a token), or `aws` (the node's signed AWS
+    /// request: identity node with `node.aws`).
     pub auth: VaultAuth,
-    /// The auth method's mount path; default `jwt` or `kubernetes`.
+    /// The auth method's mount path; default `jwt`, `kubernetes` or `aws`.
     #[serde(default)]
     pub auth_mount: Option<String>,
+    /// `aws` only: the `X-Vault-AWS-IAM-Server-ID` header signed into the request, when the
+    /// Vault role's `iam_server_id_header_value` requires one.
+    #[serde(default)]
+    pub iam_server_id: Option<String>,
     /// The role to log in as.
     pub role: String,
     /// The KV v2 engine's mount path; default `secret`.
@@ -293,6 +298,8 @@ pub enum VaultAuth {
     Jwt,
     /// `auth/<mount>/login` of the Kubernetes method.
     Kubernetes,
+    /// `auth/<mount>/login` of the AWS method, IAM type (a signed `GetCallerIdentity`).
+    Aws,
 }
 
 impl VaultAuth {
@@ -301,6 +308,7 @@ impl VaultAuth {
         match self {
             VaultAuth::Jwt => "jwt",
             VaultAuth::Kubernetes => "kubernetes",
+            VaultAuth::Aws => "aws",
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use keyring_api::InvalidSetting;
 
-use super::{Config, IdentityChoice, Method, NodeSource, Rule};
+use super::{Config, IdentityChoice, Method, NodeSource, Rule, VaultAuth};
 
 impl Config {
     /// Checks every rule (see the module docs). No I/O.
@@ -93,6 +93,22 @@ impl Rule {
                 ))
             }
             Method::ArtifactoryAws(_) => {}
+            Method::Vault(v)
+                if v.auth == VaultAuth::Aws
+                    && (self.identity != IdentityChoice::Node || !aws_node) =>
+            {
+                return Err(bad(
+                    "method.vault.auth",
+                    "aws needs identity node with node.aws (it sends a signed AWS request, not a token)".into(),
+                ))
+            }
+            Method::Vault(v) if v.auth == VaultAuth::Aws => {}
+            Method::Vault(v) if v.iam_server_id.is_some() => {
+                return Err(bad(
+                    "method.vault.iamServerId",
+                    "only the aws auth method signs a server ID".into(),
+                ))
+            }
             Method::KubernetesSecret(_) if self.identity != IdentityChoice::Pod => {
                 return Err(bad(
                     "method.kubernetesSecret",
@@ -102,7 +118,7 @@ impl Rule {
             _ if aws_node => {
                 return Err(bad(
                     "node.aws",
-                    format!("an AWS identity is a signed request, not a token: method {} cannot use it (artifactoryAws can)", self.method.name()),
+                    format!("an AWS identity is a signed request, not a token: method {} cannot use it (artifactoryAws and vault with auth aws can)", self.method.name()),
                 ))
             }
             _ => {}

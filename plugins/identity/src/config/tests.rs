@@ -65,3 +65,23 @@ fn methods_only_take_identities_they_can_use() {
         .starts_with("identity.rules[0].method.kubernetesSecret:"));
     assert!(parse(r#"{"rules":[{"hosts":["h.example.com"],"identity":"node","node":{"aws":{}},"method":{"artifactoryAws":{"url":"https://a.example.com"}}}]}"#).validate().is_ok());
 }
+
+#[test]
+fn vaults_aws_method_takes_the_nodes_aws_identity_and_only_it_signs_a_server_id() {
+    let rule = |identity: &str, auth: &str, extra: &str| {
+        format!(
+            r#"{{"rules":[{{"hosts":["h.example.com"],{identity},"method":{{"vault":{{"address":"https://v.example.com","auth":"{auth}","role":"r","path":"p"{extra}}}}}}}]}}"#
+        )
+    };
+    let aws = r#""identity":"node","node":{"aws":{}}"#;
+    assert!(
+        parse(&rule(aws, "aws", r#","iamServerId":"vault.example.com""#))
+            .validate()
+            .is_ok()
+    );
+    assert!(err(&rule(NODE_FILE, "aws", ""))
+        .starts_with("identity.rules[0].method.vault.auth: aws needs identity node with node.aws"));
+    assert!(err(&rule(aws, "jwt", "")).starts_with("identity.rules[0].node.aws:"));
+    assert!(err(&rule(NODE_FILE, "jwt", r#","iamServerId":"x""#))
+        .starts_with("identity.rules[0].method.vault.iamServerId:"));
+}

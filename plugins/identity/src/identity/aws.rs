@@ -7,9 +7,13 @@
 //!   built for them), else the SDK's default chain (profile, web identity, ECS/EKS, IMDSv2)
 //!   on a smithy client with rustls on ring and the environment's proxies, bounded by
 //!   [`CREDENTIALS_TIMEOUT`] and the invocation's deadline.
-//! * Signature: SigV4 by the SDK's signer crate `aws-sigv4` (no hand-written SigV4) over
-//!   `GET <sts>/?Action=GetCallerIdentity&Version=2011-06-15`, service `sts`, signed headers
-//!   `host` and `x-amz-date` (and `x-amz-security-token` with temporary credentials).
+//! * Signature: SigV4 by the SDK's signer crate `aws-sigv4` (no hand-written SigV4), service
+//!   `sts`, in the form its receiver replays ([`Form`]): Artifactory's, `GET
+//!   <sts>/?Action=GetCallerIdentity&Version=2011-06-15` signing `host` and `x-amz-date`;
+//!   Vault's (its `aws` method, IAM type, accepts only POST), `POST <sts>/` with the form body
+//!   `Action=GetCallerIdentity&Version=2011-06-15`, signing `content-type` and, when the role
+//!   asks for one, `x-vault-aws-iam-server-id` too. Temporary credentials add
+//!   `x-amz-security-token`.
 
 use std::time::{Duration, SystemTime};
 
@@ -28,14 +32,35 @@ pub const REGION: &str = "us-east-1";
 /// The most the credentials chain may take.
 pub const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The action, as a query or a form body.
+pub const ACTION: &str = "Action=GetCallerIdentity&Version=2011-06-15";
+/// The content type of the POST form.
+pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
+
+/// Which request is signed: the one its receiver replays to STS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form<'a> {
+    /// `GET` with the action in the query (Artifactory).
+    Get,
+    /// `POST` with the action as a form body (Vault), with the server ID header signed in
+    /// when given.
+    Post {
+        /// `X-Vault-AWS-IAM-Server-ID`.
+        server_id: Option<&'a str>,
+    },
+}
+
 /// A signed `GetCallerIdentity` request.
 pub struct Signed {
-    /// `GET`.
+    /// `GET` or `POST`.
     pub method: &'static str,
-    /// The STS URL with the action's query.
+    /// The STS URL (with the action's query for `GET`).
     pub url: String,
-    /// The signature headers (`Authorization`, `X-Amz-Date`, `X-Amz-Security-Token`) and
-    /// `Host`. Secret: they are a credential for 15 minutes.
+    /// The body (the action's form for `POST`; empty for `GET`).
+    pub body: String,
+    /// The signature headers (`Authorization`, `X-Amz-Date`, `X-Amz-Security-Token`),
+    /// `Host`, and for `POST` `Content-Type` (and the server ID). Secret: they are a
+    /// credential for 15 minutes.
     pub headers: Vec<(String, Secret<String>)>,
     /// The access key ID's last four characters, for messages.
     pub access_key_hint: String,
@@ -60,8 +85,13 @@ fn failure(problem: String) -> Error {
     }
 }
 
-/// Signs the request with the node's credentials, at `now`.
-pub fn sign(source: &AwsSource, deadline: Deadline, now: SystemTime) -> Result<Signed, Error> {
+/// Signs the request in `form` with the node's credentials, at `now`.
+pub fn sign(
+    source: &AwsSource,
+    form: Form<'_>,
+    deadline: Deadline,
+    now: SystemTime,
+) -> Result<Signed, Error> {
     let endpoint = source
         .sts_endpoint
         .as_deref()
@@ -69,7 +99,7 @@ pub fn sign(source: &AwsSource, deadline: Deadline, now: SystemTime) -> Result<S
         .trim_end_matches('/');
     let region = source.region.as_deref().unwrap_or(REGION);
     let creds = credentials(deadline)?;
-    sign_with(&creds, endpoint, region, now)
+    sign_with(&creds, endpoint, region, form, now)
 }
 
 /// Signs with given credentials (the unit tests' entry).
@@ -77,9 +107,9 @@ pub fn sign_with(
     creds: &aws_credential_types::Credentials,
     endpoint: &str,
     region: &str,
+    form: Form<'_>,
     now: SystemTime,
 ) -> Result<Signed, Error> {
-    let url = format!("{endpoint}/?Action=GetCallerIdentity&Version=2011-06-15");
     let host = endpoint
         .split_once("://")
         .map_or(endpoint, |(_, h)| h)
@@ -87,6 +117,18 @@ pub fn sign_with(
         .next()
         .unwrap_or_default()
         .to_string();
+    let (method, url, body) = match form {
+        Form::Get => ("GET", format!("{endpoint}/?{ACTION}"), String::new()),
+        Form::Post { .. } => ("POST", format!("{endpoint}/"), ACTION.to_string()),
+    };
+    // Lower case: the names SigV4 signs; the receiver replays them as given.
+    let mut signed_headers = vec![("host".to_string(), host)];
+    if let Form::Post { server_id } = form {
+        signed_headers.push(("content-type".into(), FORM_CONTENT_TYPE.into()));
+        if let Some(id) = server_id {
+            signed_headers.push(("x-vault-aws-iam-server-id".into(), id.to_string()));
+        }
+    }
     let identity = creds.clone().into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
@@ -98,16 +140,19 @@ pub fn sign_with(
         .map_err(|e| failure(format!("cannot sign: {e}")))?
         .into();
     let request = SignableRequest::new(
-        "GET",
+        method,
         url.as_str(),
-        std::iter::once(("host", host.as_str())),
-        SignableBody::Bytes(&[]),
+        signed_headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body.as_bytes()),
     )
     .map_err(|e| failure(format!("cannot sign: {e}")))?;
     let (instructions, _) = sigv4(request, &params)
         .map_err(|e| failure(format!("cannot sign: {e}")))?
         .into_parts();
-    let mut headers = vec![("Host".to_string(), Secret::new(host))];
+    let mut headers: Vec<(String, Secret<String>)> = signed_headers
+        .into_iter()
+        .map(|(k, v)| (k, Secret::new(v)))
+        .collect();
     headers.extend(
         instructions
             .headers()
@@ -115,8 +160,9 @@ pub fn sign_with(
     );
     let key = creds.access_key_id();
     Ok(Signed {
-        method: "GET",
+        method,
         url,
+        body,
         headers,
         access_key_hint: format!("…{}", &key[key.len().saturating_sub(4)..]),
         expires_at: creds.expiry(),
@@ -218,7 +264,7 @@ mod tests {
             "test",
         );
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let s = sign_with(&creds, STS, REGION, now).unwrap();
+        let s = sign_with(&creds, STS, REGION, Form::Get, now).unwrap();
         assert_eq!(
             s.url,
             "https://sts.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15"
@@ -236,5 +282,45 @@ mod tests {
         assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE1234/20231114/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature="), "{auth}");
         assert_eq!(s.access_key_hint, "…1234");
         assert!(!format!("{s:?}").contains("session-tok"));
+    }
+
+    #[test]
+    fn vaults_form_is_a_post_of_the_action_signing_its_content_type_and_server_id() {
+        let creds = aws_credential_types::Credentials::new(
+            "AKIDEXAMPLE1234",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            None,
+            None,
+            "test",
+        );
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let form = Form::Post {
+            server_id: Some("vault.example.com"),
+        };
+        let s = sign_with(&creds, STS, REGION, form, now).unwrap();
+        assert_eq!(
+            (s.method, s.url.as_str()),
+            ("POST", "https://sts.amazonaws.com/")
+        );
+        assert_eq!(s.body, "Action=GetCallerIdentity&Version=2011-06-15");
+        let names: Vec<&str> = s.headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "host",
+                "content-type",
+                "x-vault-aws-iam-server-id",
+                "x-amz-date",
+                "authorization"
+            ]
+        );
+        let auth = s.headers[4].1.expose();
+        assert!(auth.contains("/us-east-1/sts/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-vault-aws-iam-server-id, Signature="), "{auth}");
+        // Without a server ID only the content type is added.
+        let s = sign_with(&creds, STS, REGION, Form::Post { server_id: None }, now).unwrap();
+        assert!(!s
+            .headers
+            .iter()
+            .any(|(k, _)| k == "x-vault-aws-iam-server-id"));
     }
 }

@@ -22,7 +22,7 @@ use std::time::SystemTime;
 use keyring_api::backend::Query;
 use keyring_api::{lifetime, InvalidSetting, Secret};
 
-use crate::config::{IdentityChoice, NodeSource, Rule};
+use crate::config::{IdentityChoice, Method, NodeSource, Rule};
 use crate::error::Error;
 use crate::http::Http;
 
@@ -125,7 +125,16 @@ pub fn obtain(
             Some(NodeSource::TokenFile(path)) => node::token_file(path, now),
             Some(NodeSource::Gcp(g)) => node::gcp(g, http, now),
             Some(NodeSource::Azure(a)) => node::azure(a, http, now),
-            Some(NodeSource::Aws(a)) => aws::sign(a, query.deadline, now).map(Proof::Aws),
+            Some(NodeSource::Aws(a)) => {
+                // The form the receiver replays: Vault's aws method takes only POST.
+                let form = match &rule.method {
+                    Method::Vault(v) => aws::Form::Post {
+                        server_id: v.iam_server_id.as_deref(),
+                    },
+                    _ => aws::Form::Get,
+                };
+                aws::sign(a, form, query.deadline, now).map(Proof::Aws)
+            }
             None => Err(InvalidSetting::new(format!("{at}.node"), "no node source").into()),
         },
     }

@@ -9,7 +9,7 @@
 //! | `artifactoryOidc` | [`vendors`] | `POST /access/api/v1/oidc/token` (JSON) | `access_token`, user `username` |
 //! | `artifactoryAws` | [`vendors`] | `POST /access/api/v1/aws/token` with the signed STS headers | `access_token`, user `username` |
 //! | `cloudsmith` | [`vendors`] | `POST /openid/<org>/` `{oidc_token, service_slug}` | `token` |
-//! | `vault` | [`vault`] | `POST /v1/auth/<mount>/login`, then `GET /v1/<kv>/data/<path>` | the secret's two fields |
+//! | `vault` | [`vault`] | `POST /v1/auth/<mount>/login` (a token, or for `aws` the signed STS request), then `GET /v1/<kv>/data/<path>` | the secret's two fields |
 //! | `kubernetesSecret` | [`kube`] | `GET /api/v1/namespaces/<ns>/secrets/<name>` with the pod's token | the matching `auths` entry |
 //!
 //! The identity's token goes only to the matched rule's endpoint (and nowhere for
@@ -103,7 +103,7 @@ pub fn exchange(
             Proof::Token { .. } => Err(wrong_proof("artifactoryAws")),
         },
         Method::Cloudsmith(c) => vendors::cloudsmith(c, token_of(proof, "cloudsmith")?, http, now),
-        Method::Vault(v) => vault::read(v, token_of(proof, "vault")?, http),
+        Method::Vault(v) => vault::read(v, proof, http),
         Method::KubernetesSecret(k) => match proof {
             Proof::Token {
                 token,
