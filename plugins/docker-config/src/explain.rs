@@ -16,7 +16,7 @@ const MAX_MISSES_SHOWN: usize = 20;
 
 /// Explains what the docker-config backend would answer for `query`.
 pub fn explain(paths: &SearchPaths, query: &Query) -> Explanation {
-    let (loaded, visits) = search(paths, Keep::Image(&query.target));
+    let (loaded, visits) = search(paths, Keep::Image(query));
     let mut details: Vec<String> = visits
         .iter()
         .map(|v| match v {

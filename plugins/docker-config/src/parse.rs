@@ -13,8 +13,8 @@
 //!   `auth` is base64 `user:pass` and overrides the other two. Any bad entry fails the file.
 //!
 //! * A parse for one image ([`ConfigJson::parse_for`], [`parse_dockercfg_for`]) keeps only the
-//!   credential entries that could serve it, decided while the map is read ([`keep`]); every
-//!   entry is still checked.
+//!   credential and `credHelpers` entries that could serve it, decided while each map is read
+//!   ([`keep`]); every entry is still checked.
 //!
 //! Invalid UTF-8 inside strings is replaced by U+FFFD, as Go does. Error texts never contain
 //! field values: every type error is phrased by us, not by serde (whose messages quote the
@@ -36,8 +36,8 @@ pub mod keep;
 
 use gojson::go_json_text;
 pub(crate) use gojson::key_is;
-use keep::Sieve;
 pub use keep::{Keep, MAX_OTHERS_KEPT};
+use keep::{Sieve, Sifted};
 
 /// One credential entry of a docker config.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,7 +66,8 @@ pub struct ConfigJson {
     /// `auths`, exactly as [`parse_config_json`] returns it.
     pub entries: Entries,
     /// `credHelpers`: registry key (exactly as written) → helper suffix. An empty suffix (or
-    /// `null`) is kept: it means "no helper for this registry", as in the docker CLI.
+    /// `null`) is kept: it means "no helper for this registry", as in the docker CLI. A parse
+    /// for one image keeps only the keys that select a helper for it.
     pub cred_helpers: BTreeMap<String, String>,
     /// `credsStore`, when set to a non-empty string.
     pub creds_store: Option<String>,
@@ -87,8 +88,9 @@ impl ConfigJson {
         Self::parse_for(bytes, Keep::All)
     }
 
-    /// [`ConfigJson::parse`], keeping only the `auths` entries `keep` says ([`keep`]): it
-    /// fails exactly when that fails, and matching an image gives the same answer.
+    /// [`ConfigJson::parse`], keeping only the `auths` and `credHelpers` entries `keep` says
+    /// ([`keep`]): it fails exactly when that fails, warns as it does, and planning the
+    /// answer for the image gives the same answer.
     pub fn parse_for(bytes: &[u8], keep: Keep<'_>) -> Result<Self, ParseError> {
         parse_with(bytes, ConfigJsonSeed(keep))
     }
@@ -175,28 +177,11 @@ impl<'de> Visitor<'de> for ConfigJsonSeed<'_> {
                 map.next_value_seed(HeadersSeed)?;
             } else if key_is(&key, "credHelpers") {
                 // Go decodes a repeated object into the same map; null makes it nil.
-                match map.next_value_seed(LenientHelpers)? {
-                    Lenient::Value(pairs) => {
-                        for (registry, helper) in pairs {
-                            match helper {
-                                Lenient::Value(name) => {
-                                    cred_helpers.insert(registry, name);
-                                }
-                                Lenient::Null => {
-                                    cred_helpers.insert(registry, String::new());
-                                }
-                                Lenient::Wrong(what) => warnings.push(format!(
-                                    "credHelpers entry {} is {what}, not a string; ignored",
-                                    shown_key(&registry)
-                                )),
-                            }
-                        }
-                    }
-                    Lenient::Null => cred_helpers.clear(),
-                    Lenient::Wrong(what) => warnings.push(format!(
-                        "credHelpers is {what}, not an object of strings; ignored"
-                    )),
-                }
+                map.next_value_seed(LenientHelpers {
+                    sieve: Sieve::new(self.0, Sifted::CredHelpers),
+                    helpers: &mut cred_helpers,
+                    warnings: &mut warnings,
+                })?;
             } else if key_is(&key, "credsStore") {
                 // Go leaves a string unchanged on null.
                 match map.next_value_seed(LenientString)? {
@@ -310,54 +295,62 @@ fn classify(raw: &RawValue) -> Lenient<String> {
     }
 }
 
-/// `credHelpers`, leniently: an object whose values are read with [`LenientString`].
-struct LenientHelpers;
+/// `credHelpers`, leniently, merged into `helpers`: an object whose values are read as
+/// [`LenientString`] does, one at a time, keeping only those `sieve` keeps. Whatever is of
+/// the wrong type, kept or not, is a warning.
+struct LenientHelpers<'s, 'k> {
+    sieve: Sieve<'k>,
+    helpers: &'s mut BTreeMap<String, String>,
+    warnings: &'s mut Warnings,
+}
 
-/// The entries of one `credHelpers` object, in document order.
-type HelperPairs = Vec<(String, Lenient<String>)>;
-
-impl<'de> DeserializeSeed<'de> for LenientHelpers {
-    type Value = Lenient<HelperPairs>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        let raw = Box::<RawValue>::deserialize(d)?;
+impl<'de> DeserializeSeed<'de> for LenientHelpers<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        // Borrowed from the document, not copied: the value is first taken as raw text so
+        // that anything but an object is classified, not refused (see `LenientString`).
+        let raw = <&'de RawValue>::deserialize(d)?;
         if raw.get().starts_with('{') {
-            let pairs: RawPairs = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
-            return Ok(Lenient::Value(
-                pairs
-                    .0
-                    .into_iter()
-                    .map(|(k, v)| (k, classify(&v)))
-                    .collect(),
-            ));
+            let mut de = serde_json::Deserializer::from_str(raw.get());
+            return de.deserialize_map(self).map_err(de::Error::custom);
         }
-        Ok(match classify(&raw) {
-            Lenient::Value(_) => Lenient::Wrong("a string"),
-            Lenient::Null => Lenient::Null,
-            Lenient::Wrong(what) => Lenient::Wrong(what),
-        })
+        match classify(raw) {
+            Lenient::Null => self.helpers.clear(),
+            Lenient::Value(_) => self
+                .warnings
+                .push("credHelpers is a string, not an object of strings; ignored".into()),
+            Lenient::Wrong(what) => self.warnings.push(format!(
+                "credHelpers is {what}, not an object of strings; ignored"
+            )),
+        }
+        Ok(())
     }
 }
 
-/// An object's members as raw values, in document order.
-struct RawPairs(Vec<(String, Box<RawValue>)>);
-
-impl<'de> Deserialize<'de> for RawPairs {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawPairs;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawPairs, A::Error> {
-                let mut pairs = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    pairs.push((key, map.next_value::<Box<RawValue>>()?));
+impl<'de> Visitor<'de> for LenientHelpers<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        while let Some(registry) = map.next_key::<String>()? {
+            let helper = classify(map.next_value::<&'de RawValue>()?);
+            let name = match helper {
+                Lenient::Value(name) => name,
+                Lenient::Null => String::new(),
+                Lenient::Wrong(what) => {
+                    self.warnings.push(format!(
+                        "credHelpers entry {} is {what}, not a string; ignored",
+                        shown_key(&registry)
+                    ));
+                    continue;
                 }
-                Ok(RawPairs(pairs))
+            };
+            if self.sieve.keeps(&registry) {
+                self.helpers.insert(registry, name);
             }
         }
-        d.deserialize_map(V)
+        Ok(())
     }
 }
 
@@ -408,7 +401,7 @@ impl<'de> Visitor<'de> for NullableMapSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut entries = Vec::new();
-        let mut sieve = Sieve::new(self.0);
+        let mut sieve = Sieve::new(self.0, Sifted::Auths);
         while let Some(key) = map.next_key::<String>()? {
             // Decoded whether kept or not: a bad entry anywhere fails the file.
             let entry = map.next_value_seed(EntrySeed)?;

@@ -75,7 +75,8 @@ pub struct Loaded {
     pub entries: Entries,
     /// How many entries the search's [`Keep`] did not keep (duplicates counted each time).
     pub dropped: usize,
-    /// Its `credHelpers` (registry key → helper suffix); empty for `.dockercfg`.
+    /// Its `credHelpers` (registry key → helper suffix) that the search's [`Keep`] kept;
+    /// empty for `.dockercfg`.
     pub cred_helpers: BTreeMap<String, String>,
     /// Its `credsStore`; `None` for `.dockercfg`.
     pub creds_store: Option<String>,

@@ -429,7 +429,7 @@ fn a_parse_for_one_image_answers_as_the_full_parse_does() {
         assert_eq!(all.dropped, 0);
         for image in images {
             let q = query(image);
-            let kept = ConfigJson::parse_for(cfg.as_bytes(), Keep::Image(&q.target)).unwrap();
+            let kept = ConfigJson::parse_for(cfg.as_bytes(), Keep::Image(&q)).unwrap();
             assert_eq!(
                 shown(&match_entries(&kept.entries, &q)),
                 shown(&match_entries(&all.entries, &q)),
@@ -451,9 +451,8 @@ fn a_parse_for_one_image_keeps_few_entries_of_other_registries() {
     let q = query("reg.io/app");
     let dockercfg = format!("{}}}", &cfg[r#"{"auths":"#.len()..]);
     cfg.push_str("}}");
-    let kept = ConfigJson::parse_for(cfg.as_bytes(), Keep::Image(&q.target)).unwrap();
-    let (entries, dropped) =
-        parse_dockercfg_for(dockercfg.as_bytes(), Keep::Image(&q.target)).unwrap();
+    let kept = ConfigJson::parse_for(cfg.as_bytes(), Keep::Image(&q)).unwrap();
+    let (entries, dropped) = parse_dockercfg_for(dockercfg.as_bytes(), Keep::Image(&q)).unwrap();
     for (entries, dropped) in [(&kept.entries, kept.dropped), (&entries, dropped)] {
         assert_eq!(entries.len(), 1 + 2 * parse::MAX_OTHERS_KEPT);
         assert_eq!(dropped, 2000 - 2 * parse::MAX_OTHERS_KEPT);
@@ -462,5 +461,5 @@ fn a_parse_for_one_image_keeps_few_entries_of_other_registries() {
         assert_eq!(entries[2].0, "bad0:port");
     }
     let bad = cfg.replace(r#""r999.example":{}"#, r#""r999.example":{"auth":"!"}"#);
-    assert!(ConfigJson::parse_for(bad.as_bytes(), Keep::Image(&q.target)).is_err());
+    assert!(ConfigJson::parse_for(bad.as_bytes(), Keep::Image(&q)).is_err());
 }
