@@ -74,8 +74,11 @@ pub struct ConfigJson {
     /// What was ignored and why, for the caller to log. Names keys and JSON types, never
     /// values; at most [`MAX_WARNINGS`] lines plus one summary.
     pub warnings: Vec<String>,
-    /// `auths` entries a parse for one image did not keep ([`ConfigJson::parse_for`]),
-    /// duplicates counted each time; 0 when every entry is kept.
+    /// `auths` entries not in `entries`: not kept by a parse for one image
+    /// ([`ConfigJson::parse_for`]), or replaced by a later entry of the same key; every
+    /// occurrence counted. The same whatever was kept: `entries.len() + dropped` is the number
+    /// of entries the `auths` that count hold, so `explain` counts what it does not list
+    /// exactly as a parse of everything would.
     pub dropped: usize,
 }
 
@@ -106,8 +109,8 @@ pub fn parse_dockercfg(bytes: &[u8]) -> Result<Entries, ParseError> {
     parse_dockercfg_for(bytes, Keep::All).map(|(entries, _)| entries)
 }
 
-/// [`parse_dockercfg`], keeping only the entries `keep` says; also returns how many it did
-/// not keep (as [`ConfigJson::dropped`]).
+/// [`parse_dockercfg`], keeping only the entries `keep` says; also returns how many entries
+/// are not in the result (not kept or replaced, as [`ConfigJson::dropped`]).
 pub fn parse_dockercfg_for(bytes: &[u8], keep: Keep<'_>) -> Result<(Entries, usize), ParseError> {
     parse_with(bytes, NullableMapSeed(keep))
 }
@@ -169,8 +172,9 @@ impl<'de> Visitor<'de> for ConfigJsonSeed<'_> {
                     Some((more, dropped)) => {
                         let (acc, acc_dropped) = auths.get_or_insert_with(Default::default);
                         acc.extend(more);
-                        *acc = dedup_last(std::mem::take(acc));
-                        *acc_dropped += dropped;
+                        let replaced;
+                        (*acc, replaced) = dedup_last(std::mem::take(acc));
+                        *acc_dropped += dropped + replaced;
                     }
                 }
             } else if key_is(&key, "HttpHeaders") {
@@ -209,21 +213,26 @@ impl<'de> Visitor<'de> for ConfigJsonSeed<'_> {
 
 /// Keeps the last value of each key, at the position of its first occurrence, as Go's map
 /// assignment does (its iteration order is unspecified; ours is document order). Linear: a
-/// config with thousands of registries must not cost a quadratic scan.
-fn dedup_last(entries: Entries) -> Entries {
+/// config with thousands of registries must not cost a quadratic scan. Also returns how many
+/// entries were replaced.
+fn dedup_last(entries: Entries) -> (Entries, usize) {
     let mut position: std::collections::HashMap<String, usize> =
         std::collections::HashMap::with_capacity(entries.len());
     let mut out: Entries = Vec::with_capacity(entries.len());
+    let mut replaced = 0;
     for (key, entry) in entries {
         match position.get(&key) {
-            Some(&i) => out[i].1 = entry,
+            Some(&i) => {
+                out[i].1 = entry;
+                replaced += 1;
+            }
             None => {
                 position.insert(key.clone(), out.len());
                 out.push((key, entry));
             }
         }
     }
-    out
+    (out, replaced)
 }
 
 /// Warnings about ignored settings, capped so that a hostile file cannot flood the log.
@@ -409,7 +418,8 @@ impl<'de> Visitor<'de> for NullableMapSeed<'_> {
                 entries.push((key, entry));
             }
         }
-        Ok(Some((dedup_last(entries), sieve.dropped)))
+        let (entries, replaced) = dedup_last(entries);
+        Ok(Some((entries, sieve.dropped + replaced)))
     }
     reject_others!("an object of registry entries"; visit_str(&str), visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64));
 }
