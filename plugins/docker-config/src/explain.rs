@@ -16,7 +16,13 @@ const MAX_MISSES_SHOWN: usize = 20;
 
 /// Explains what the docker-config backend would answer for `query`.
 pub fn explain(paths: &SearchPaths, query: &Query) -> Explanation {
-    let (loaded, visits) = search(paths, Keep::Image(&query.target));
+    explain_with(paths, query, Keep::Image(query))
+}
+
+/// [`explain`], the file read keeping what `keep` says: the same explanation whatever
+/// `keep` is (tests compare [`Keep::All`]'s with the backend's).
+pub(crate) fn explain_with(paths: &SearchPaths, query: &Query, keep: Keep<'_>) -> Explanation {
+    let (loaded, visits) = search(paths, keep);
     let mut details: Vec<String> = visits
         .iter()
         .map(|v| match v {
@@ -79,10 +85,15 @@ pub fn explain(paths: &SearchPaths, query: &Query) -> Explanation {
         };
         details.push(format!("key {raw:?} does not match: {reason}"));
     }
-    // The entries the search did not keep are for other registries: they do not match.
+    // The entries the search did not keep are for other registries: they do not match. The
+    // others not in `entries` were replaced by a later entry of their key. Counting entries,
+    // not distinct keys, gives the same number whatever the search kept (telling distinct
+    // keys apart among those not kept would take the memory not keeping them saves).
     let more = misses.saturating_sub(MAX_MISSES_SHOWN) + loaded.dropped;
     if more > 0 {
-        details.push(format!("... and {more} more keys that do not match"));
+        details.push(format!(
+            "... and {more} more entries that do not match or that a later entry of their key replaced"
+        ));
     }
     if matched.keys.is_empty() && is_default_registry_match(target) {
         details.push("no index.docker.io key for the Docker Hub fallback".into());

@@ -84,8 +84,10 @@ pub fn helper_server(image: &ImageName) -> &str {
     }
 }
 
-/// The `credHelpers` keys that select a helper for `image`, most preferred first.
-fn helper_keys(image: &ImageName) -> Vec<&str> {
+/// The `credHelpers` keys that select a helper for `image`, most preferred first: the only
+/// ones [`plan`] looks up, and so the only ones a parse for one image keeps
+/// ([`crate::parse::keep`]).
+pub(crate) fn helper_keys(image: &ImageName) -> Vec<&str> {
     if image.registry() == keyring_api::image::DEFAULT_DOMAIN {
         vec![DOCKER_HUB_SERVER, "index.docker.io", "docker.io"]
     } else {

@@ -15,8 +15,8 @@
 //! of the registry would get the same answer; when any key for this registry is scoped to a
 //! path it is `Image`, so the kubelet cannot reuse path-scoped credentials (or their absence)
 //! for another repository. The file is read for the one image: only the entries whose keys
-//! could match it are kept ([`parse::keep`]), so memory and time follow those keys, not the
-//! size of the file (every entry is still checked).
+//! could match it are kept ([`parse::keep`]), in `auths` and `credHelpers` alike, so memory
+//! and time follow those keys, not the size of the file (every entry is still checked).
 //!
 //! # Credential helpers (beyond the kubelet)
 //!
@@ -143,7 +143,7 @@ impl Backend for DockerConfigBackend {
     }
 
     fn provide(&self, query: &Query) -> Result<Outcome, BackendError> {
-        let (loaded, _) = search(&self.paths, Keep::Image(&query.target));
+        let (loaded, _) = search(&self.paths, Keep::Image(query));
         let Some(loaded) = loaded else {
             tracing::debug!("no docker config file found");
             return Ok(Outcome::NOT_MINE);

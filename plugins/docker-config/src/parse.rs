@@ -13,8 +13,8 @@
 //!   `auth` is base64 `user:pass` and overrides the other two. Any bad entry fails the file.
 //!
 //! * A parse for one image ([`ConfigJson::parse_for`], [`parse_dockercfg_for`]) keeps only the
-//!   credential entries that could serve it, decided while the map is read ([`keep`]); every
-//!   entry is still checked.
+//!   credential and `credHelpers` entries that could serve it, decided while each map is read
+//!   ([`keep`]); every entry is still checked.
 //!
 //! Invalid UTF-8 inside strings is replaced by U+FFFD, as Go does. Error texts never contain
 //! field values: every type error is phrased by us, not by serde (whose messages quote the
@@ -36,8 +36,8 @@ pub mod keep;
 
 use gojson::go_json_text;
 pub(crate) use gojson::key_is;
-use keep::Sieve;
 pub use keep::{Keep, MAX_OTHERS_KEPT};
+use keep::{Sieve, Sifted};
 
 /// One credential entry of a docker config.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,15 +66,19 @@ pub struct ConfigJson {
     /// `auths`, exactly as [`parse_config_json`] returns it.
     pub entries: Entries,
     /// `credHelpers`: registry key (exactly as written) → helper suffix. An empty suffix (or
-    /// `null`) is kept: it means "no helper for this registry", as in the docker CLI.
+    /// `null`) is kept: it means "no helper for this registry", as in the docker CLI. A parse
+    /// for one image keeps only the keys that select a helper for it.
     pub cred_helpers: BTreeMap<String, String>,
     /// `credsStore`, when set to a non-empty string.
     pub creds_store: Option<String>,
     /// What was ignored and why, for the caller to log. Names keys and JSON types, never
     /// values; at most [`MAX_WARNINGS`] lines plus one summary.
     pub warnings: Vec<String>,
-    /// `auths` entries a parse for one image did not keep ([`ConfigJson::parse_for`]),
-    /// duplicates counted each time; 0 when every entry is kept.
+    /// `auths` entries not in `entries`: not kept by a parse for one image
+    /// ([`ConfigJson::parse_for`]), or replaced by a later entry of the same key; every
+    /// occurrence counted. The same whatever was kept: `entries.len() + dropped` is the number
+    /// of entries the `auths` that count hold, so `explain` counts what it does not list
+    /// exactly as a parse of everything would.
     pub dropped: usize,
 }
 
@@ -87,8 +91,9 @@ impl ConfigJson {
         Self::parse_for(bytes, Keep::All)
     }
 
-    /// [`ConfigJson::parse`], keeping only the `auths` entries `keep` says ([`keep`]): it
-    /// fails exactly when that fails, and matching an image gives the same answer.
+    /// [`ConfigJson::parse`], keeping only the `auths` and `credHelpers` entries `keep` says
+    /// ([`keep`]): it fails exactly when that fails, warns as it does, and planning the
+    /// answer for the image gives the same answer.
     pub fn parse_for(bytes: &[u8], keep: Keep<'_>) -> Result<Self, ParseError> {
         parse_with(bytes, ConfigJsonSeed(keep))
     }
@@ -104,8 +109,8 @@ pub fn parse_dockercfg(bytes: &[u8]) -> Result<Entries, ParseError> {
     parse_dockercfg_for(bytes, Keep::All).map(|(entries, _)| entries)
 }
 
-/// [`parse_dockercfg`], keeping only the entries `keep` says; also returns how many it did
-/// not keep (as [`ConfigJson::dropped`]).
+/// [`parse_dockercfg`], keeping only the entries `keep` says; also returns how many entries
+/// are not in the result (not kept or replaced, as [`ConfigJson::dropped`]).
 pub fn parse_dockercfg_for(bytes: &[u8], keep: Keep<'_>) -> Result<(Entries, usize), ParseError> {
     parse_with(bytes, NullableMapSeed(keep))
 }
@@ -167,36 +172,20 @@ impl<'de> Visitor<'de> for ConfigJsonSeed<'_> {
                     Some((more, dropped)) => {
                         let (acc, acc_dropped) = auths.get_or_insert_with(Default::default);
                         acc.extend(more);
-                        *acc = dedup_last(std::mem::take(acc));
-                        *acc_dropped += dropped;
+                        let replaced;
+                        (*acc, replaced) = dedup_last(std::mem::take(acc));
+                        *acc_dropped += dropped + replaced;
                     }
                 }
             } else if key_is(&key, "HttpHeaders") {
                 map.next_value_seed(HeadersSeed)?;
             } else if key_is(&key, "credHelpers") {
                 // Go decodes a repeated object into the same map; null makes it nil.
-                match map.next_value_seed(LenientHelpers)? {
-                    Lenient::Value(pairs) => {
-                        for (registry, helper) in pairs {
-                            match helper {
-                                Lenient::Value(name) => {
-                                    cred_helpers.insert(registry, name);
-                                }
-                                Lenient::Null => {
-                                    cred_helpers.insert(registry, String::new());
-                                }
-                                Lenient::Wrong(what) => warnings.push(format!(
-                                    "credHelpers entry {} is {what}, not a string; ignored",
-                                    shown_key(&registry)
-                                )),
-                            }
-                        }
-                    }
-                    Lenient::Null => cred_helpers.clear(),
-                    Lenient::Wrong(what) => warnings.push(format!(
-                        "credHelpers is {what}, not an object of strings; ignored"
-                    )),
-                }
+                map.next_value_seed(LenientHelpers {
+                    sieve: Sieve::new(self.0, Sifted::CredHelpers),
+                    helpers: &mut cred_helpers,
+                    warnings: &mut warnings,
+                })?;
             } else if key_is(&key, "credsStore") {
                 // Go leaves a string unchanged on null.
                 match map.next_value_seed(LenientString)? {
@@ -224,21 +213,26 @@ impl<'de> Visitor<'de> for ConfigJsonSeed<'_> {
 
 /// Keeps the last value of each key, at the position of its first occurrence, as Go's map
 /// assignment does (its iteration order is unspecified; ours is document order). Linear: a
-/// config with thousands of registries must not cost a quadratic scan.
-fn dedup_last(entries: Entries) -> Entries {
+/// config with thousands of registries must not cost a quadratic scan. Also returns how many
+/// entries were replaced.
+fn dedup_last(entries: Entries) -> (Entries, usize) {
     let mut position: std::collections::HashMap<String, usize> =
         std::collections::HashMap::with_capacity(entries.len());
     let mut out: Entries = Vec::with_capacity(entries.len());
+    let mut replaced = 0;
     for (key, entry) in entries {
         match position.get(&key) {
-            Some(&i) => out[i].1 = entry,
+            Some(&i) => {
+                out[i].1 = entry;
+                replaced += 1;
+            }
             None => {
                 position.insert(key.clone(), out.len());
                 out.push((key, entry));
             }
         }
     }
-    out
+    (out, replaced)
 }
 
 /// Warnings about ignored settings, capped so that a hostile file cannot flood the log.
@@ -310,54 +304,62 @@ fn classify(raw: &RawValue) -> Lenient<String> {
     }
 }
 
-/// `credHelpers`, leniently: an object whose values are read with [`LenientString`].
-struct LenientHelpers;
+/// `credHelpers`, leniently, merged into `helpers`: an object whose values are read as
+/// [`LenientString`] does, one at a time, keeping only those `sieve` keeps. Whatever is of
+/// the wrong type, kept or not, is a warning.
+struct LenientHelpers<'s, 'k> {
+    sieve: Sieve<'k>,
+    helpers: &'s mut BTreeMap<String, String>,
+    warnings: &'s mut Warnings,
+}
 
-/// The entries of one `credHelpers` object, in document order.
-type HelperPairs = Vec<(String, Lenient<String>)>;
-
-impl<'de> DeserializeSeed<'de> for LenientHelpers {
-    type Value = Lenient<HelperPairs>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        let raw = Box::<RawValue>::deserialize(d)?;
+impl<'de> DeserializeSeed<'de> for LenientHelpers<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        // Borrowed from the document, not copied: the value is first taken as raw text so
+        // that anything but an object is classified, not refused (see `LenientString`).
+        let raw = <&'de RawValue>::deserialize(d)?;
         if raw.get().starts_with('{') {
-            let pairs: RawPairs = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
-            return Ok(Lenient::Value(
-                pairs
-                    .0
-                    .into_iter()
-                    .map(|(k, v)| (k, classify(&v)))
-                    .collect(),
-            ));
+            let mut de = serde_json::Deserializer::from_str(raw.get());
+            return de.deserialize_map(self).map_err(de::Error::custom);
         }
-        Ok(match classify(&raw) {
-            Lenient::Value(_) => Lenient::Wrong("a string"),
-            Lenient::Null => Lenient::Null,
-            Lenient::Wrong(what) => Lenient::Wrong(what),
-        })
+        match classify(raw) {
+            Lenient::Null => self.helpers.clear(),
+            Lenient::Value(_) => self
+                .warnings
+                .push("credHelpers is a string, not an object of strings; ignored".into()),
+            Lenient::Wrong(what) => self.warnings.push(format!(
+                "credHelpers is {what}, not an object of strings; ignored"
+            )),
+        }
+        Ok(())
     }
 }
 
-/// An object's members as raw values, in document order.
-struct RawPairs(Vec<(String, Box<RawValue>)>);
-
-impl<'de> Deserialize<'de> for RawPairs {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawPairs;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawPairs, A::Error> {
-                let mut pairs = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    pairs.push((key, map.next_value::<Box<RawValue>>()?));
+impl<'de> Visitor<'de> for LenientHelpers<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        while let Some(registry) = map.next_key::<String>()? {
+            let helper = classify(map.next_value::<&'de RawValue>()?);
+            let name = match helper {
+                Lenient::Value(name) => name,
+                Lenient::Null => String::new(),
+                Lenient::Wrong(what) => {
+                    self.warnings.push(format!(
+                        "credHelpers entry {} is {what}, not a string; ignored",
+                        shown_key(&registry)
+                    ));
+                    continue;
                 }
-                Ok(RawPairs(pairs))
+            };
+            if self.sieve.keeps(&registry) {
+                self.helpers.insert(registry, name);
             }
         }
-        d.deserialize_map(V)
+        Ok(())
     }
 }
 
@@ -408,7 +410,7 @@ impl<'de> Visitor<'de> for NullableMapSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut entries = Vec::new();
-        let mut sieve = Sieve::new(self.0);
+        let mut sieve = Sieve::new(self.0, Sifted::Auths);
         while let Some(key) = map.next_key::<String>()? {
             // Decoded whether kept or not: a bad entry anywhere fails the file.
             let entry = map.next_value_seed(EntrySeed)?;
@@ -416,7 +418,8 @@ impl<'de> Visitor<'de> for NullableMapSeed<'_> {
                 entries.push((key, entry));
             }
         }
-        Ok(Some((dedup_last(entries), sieve.dropped)))
+        let (entries, replaced) = dedup_last(entries);
+        Ok(Some((entries, sieve.dropped + replaced)))
     }
     reject_others!("an object of registry entries"; visit_str(&str), visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64));
 }

@@ -73,9 +73,11 @@ pub struct Loaded {
     pub format: Format,
     /// Its entries: those the search's [`Keep`] kept.
     pub entries: Entries,
-    /// How many entries the search's [`Keep`] did not keep (duplicates counted each time).
+    /// How many entries are not in `entries`: not kept by the search's [`Keep`], or replaced
+    /// by a later entry of the same key ([`ConfigJson::dropped`]).
     pub dropped: usize,
-    /// Its `credHelpers` (registry key → helper suffix); empty for `.dockercfg`.
+    /// Its `credHelpers` (registry key → helper suffix) that the search's [`Keep`] kept;
+    /// empty for `.dockercfg`.
     pub cred_helpers: BTreeMap<String, String>,
     /// Its `credsStore`; `None` for `.dockercfg`.
     pub creds_store: Option<String>,

@@ -1,9 +1,14 @@
-//! Which entries of a credential map a parse keeps ([`Keep`]), decided key by key while the
-//! map is deserialized, so that memory and time follow the keys that can serve the image, not
-//! the size of the file (16 MiB of `{"auths":{"0":{},"1":{},...}}` is 1.5 million entries).
+//! Which entries of a credential map or of `credHelpers` a parse keeps ([`Keep`]), decided
+//! key by key while the map is deserialized ([`Sieve`]), so that memory and time follow the
+//! keys that can serve the image, not the size of the file (16 MiB of
+//! `{"auths":{"0":{},"1":{},...}}` is 1.5 million entries, and so is
+//! `{"credHelpers":{"0":"",...}}`).
 //!
-//! Every entry is still decoded and checked (one bad entry fails the file, as in the kubelet);
-//! only what is kept differs. An entry is kept when its key could match the image under the
+//! Every entry is still decoded and checked (one bad `auths` entry fails the file, as in the
+//! kubelet; a `credHelpers` entry of the wrong type is still warned about); only what is kept
+//! differs.
+//!
+//! **`auths`** ([`Sifted::Auths`]). An entry is kept when its key could match the image under the
 //! kubelet's rules: its keyring key's host and port match the image's whatever the path
 //! ([`Target::host_matched_by`]: the keys a lookup can return, and the path-scoped keys that
 //! narrow the cache scope), or it is the `index.docker.io` key and the image is on Docker Hub
@@ -11,17 +16,35 @@
 //! scope that matching all of them gives. A few others are kept too, for `explain` and the
 //! warnings about keys the kubelet skips: the first [`MAX_OTHERS_KEPT`] with a valid key and
 //! the first [`MAX_OTHERS_KEPT`] with an invalid one; the rest are only counted.
+//!
+//! **`credHelpers`** ([`Sifted::CredHelpers`]). An entry is kept exactly when its key is one
+//! of those [`crate::host::plan`] looks up for the image (the docker CLI's exact lookup;
+//! [`crate::host::helper_keys`]): nothing else of `credHelpers` is ever used, so choosing
+//! a helper from the kept entries gives exactly the choice all of them give. The others are
+//! only counted.
 
+use keyring_api::backend::Query;
 use keyring_api::pattern::{is_default_registry_match, keyring_key, Target, DEFAULT_REGISTRY_KEY};
+
+use crate::host::helper_keys;
 
 /// Which entries of a credential map to keep.
 #[derive(Debug, Clone, Copy)]
 pub enum Keep<'a> {
     /// Every entry: the file as the kubelet reads it.
     All,
-    /// The entries that could serve this image (its normalized name as a match target), and
-    /// a few others (see the module docs).
-    Image(&'a Target),
+    /// The entries that could serve this query's image, and a few others of `auths` (see the
+    /// module docs).
+    Image(&'a Query),
+}
+
+/// Which map a [`Sieve`] sifts: the rule differs (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sifted {
+    /// `auths`, or a `.dockercfg`: the keys the kubelet's rules could match.
+    Auths,
+    /// `credHelpers`: the keys docker looks up for the image's registry.
+    CredHelpers,
 }
 
 /// Entries of other registries kept by [`Keep::Image`], of each kind (valid key, invalid
@@ -32,6 +55,8 @@ pub const MAX_OTHERS_KEPT: usize = 32;
 pub(super) struct Sieve<'a> {
     target: Option<&'a Target>,
     docker_hub: bool,
+    /// For [`Sifted::CredHelpers`]: the only keys kept.
+    helper_keys: Option<Vec<&'a str>>,
     /// Raw keys of the other entries kept so far: a repeated one stays kept, so that its
     /// last value replaces the first as it would unfiltered.
     others: Vec<String>,
@@ -42,14 +67,18 @@ pub(super) struct Sieve<'a> {
 }
 
 impl<'a> Sieve<'a> {
-    pub(super) fn new(keep: Keep<'a>) -> Self {
-        let target = match keep {
+    pub(super) fn new(keep: Keep<'a>, sifted: Sifted) -> Self {
+        let query = match keep {
             Keep::All => None,
-            Keep::Image(t) => Some(t),
+            Keep::Image(q) => Some(q),
         };
+        let target = query.map(|q| &q.target);
         Sieve {
             target,
             docker_hub: target.is_some_and(|t| is_default_registry_match(t.as_str())),
+            helper_keys: query
+                .filter(|_| sifted == Sifted::CredHelpers)
+                .map(|q| helper_keys(&q.image)),
             others: Vec::new(),
             valid_others: 0,
             invalid_others: 0,
@@ -62,6 +91,11 @@ impl<'a> Sieve<'a> {
         let Some(target) = self.target else {
             return true;
         };
+        if let Some(keys) = &self.helper_keys {
+            let kept = keys.contains(&raw);
+            self.dropped += usize::from(!kept);
+            return kept;
+        }
         let valid = match keyring_key(raw) {
             Ok(key) if target.host_matched_by(&key) => return true,
             Ok(key) if self.docker_hub && key == DEFAULT_REGISTRY_KEY => return true,
