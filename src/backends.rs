@@ -120,6 +120,8 @@ macro_rules! cloud_backends {
                 order: &[&str],
                 entry: &keyring_api::backend::KubeletEntry<'_>,
             ) -> Vec<keyring_api::backend::Finding> {
+                // `mut` is unused in a build without cloud backends.
+                #[allow(unused_mut)]
                 let mut out = Vec::new();
                 $(
                     #[cfg(feature = $feature)]
@@ -134,6 +136,7 @@ macro_rules! cloud_backends {
             /// The host patterns each backend of `order` needs some kubelet entry to admit,
             /// with the setting naming each (`validate-config`).
             pub fn kubelet_hosts(&self, order: &[&str]) -> Vec<(String, String)> {
+                #[allow(unused_mut)]
                 let mut out = Vec::new();
                 $(
                     #[cfg(feature = $feature)]
