@@ -4,7 +4,7 @@
 //! is the tables' own rendering, with each row's upstream source (or "extra" where the Go
 //! program has no such flag or variable).
 //!
-//! The shipped configs' entries run end to end in tests/ecr.rs (moto), tests/gcp.rs (fake
+//! The shipped configs' entries run end to end in tests/ecr.rs (moto), tests/gcp/drop_in.rs (fake
 //! metadata) and tests/upstream_acr.rs (fake Azure), by the kubelet's rules.
 
 use crate::common::upstream::entries;
@@ -289,37 +289,37 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
         "gcp",
         "KUBE_SIDECAR_CACHE_TYPE",
-        "tests/gcp.rs upstream_the_answer_is_cached_per_image_unless_kube_sidecar_cache_type_says_otherwise",
+        "tests/gcp/drop_in.rs upstream_the_answer_is_cached_per_image_unless_kube_sidecar_cache_type_says_otherwise",
     ),
     (
         "gcp",
         "KUBE_SIDECAR_CACHE_DURATION",
-        "tests/gcp.rs upstream_the_sidecar_variables_apply_to_the_docker_config_flows_too",
+        "tests/gcp/drop_in.rs upstream_the_sidecar_variables_apply_to_the_docker_config_flows_too",
     ),
     (
         "gcp",
         "--project-id",
-        "tests/gcp.rs upstream_project_id_alone_is_accepted_and_changes_nothing",
+        "tests/gcp/drop_in.rs upstream_project_id_alone_is_accepted_and_changes_nothing",
     ),
     (
         "gcp",
         "--identity-provider",
-        "tests/gcp.rs upstream_an_opted_in_service_account_without_identity_provider_pulls_as_the_node",
+        "tests/gcp/drop_in.rs upstream_an_opted_in_service_account_without_identity_provider_pulls_as_the_node",
     ),
     (
         "gcp",
         "--identity-provider",
-        "tests/gcp.rs upstream_never_impersonates_unless_the_plugin_config_says_impersonate",
+        "tests/gcp/drop_in.rs upstream_never_impersonates_unless_the_plugin_config_says_impersonate",
     ),
     (
         "gcp",
         "--authFlow",
-        "tests/gcp.rs upstream_dockercfg_flows_read_one_attribute_and_answer_the_whole_document_never_a_token",
+        "tests/gcp/drop_in.rs upstream_dockercfg_flows_read_one_attribute_and_answer_the_whole_document_never_a_token",
     ),
     (
         "gcp",
         "--log_dir",
-        "tests/gcp.rs upstream_klog_flags_are_klogs_own_and_the_others_are_accepted_as_extras",
+        "tests/gcp/drop_in.rs upstream_klog_flags_are_klogs_own_and_the_others_are_accepted_as_extras",
     ),
     (
         "ecr",
@@ -354,23 +354,23 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
         "gcp",
         "--v",
-        "tests/gcp.rs upstream_every_shipped_gcp_entry_gets_the_metadata_token",
+        "tests/gcp/drop_in.rs upstream_every_shipped_gcp_entry_gets_the_metadata_token",
     ),
-    ("gcp", "--authFlow", "tests/gcp.rs dockercfg_attribute"),
+    ("gcp", "--authFlow", "tests/gcp/dockercfg.rs dockercfg_attribute"),
     (
         "gcp",
         "GCE_METADATA_HOST",
-        "tests/gcp.rs metadata_token_for_artifact_registry",
+        "tests/gcp/metadata.rs metadata_token_for_artifact_registry",
     ),
     (
         "gcp",
         "GOOGLE_APPLICATION_CREDENTIALS",
-        "tests/gcp.rs upstream_the_node_token_comes_from_the_metadata_server_unless_the_config_lists_credential_files",
+        "tests/gcp/drop_in.rs upstream_the_node_token_comes_from_the_metadata_server_unless_the_config_lists_credential_files",
     ),
     (
         "gcp",
         "HTTPS_PROXY",
-        "tests/gcp.rs google_apis_are_reached_through_https_proxy_and_the_metadata_server_directly",
+        "tests/gcp/workload_identity.rs google_apis_are_reached_through_https_proxy_and_the_metadata_server_directly",
     ),
 ];
 
