@@ -1,7 +1,7 @@
 //! Token mode (KEP-4412) in the binary itself, whatever the backend: the per-service-account
 //! cache and the rule that an answer never hands the pod's token back as a password (the
 //! newest kubelets discard such an answer unless `cacheType` is `Token`). The per-cloud
-//! flows are in tests/ecr.rs, tests/gcp.rs and tests/acr.rs.
+//! flows are in tests/ecr/, tests/gcp/ and tests/acr.rs.
 
 use crate::common::*;
 

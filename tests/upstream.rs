@@ -4,8 +4,9 @@
 //! is the tables' own rendering, with each row's upstream source (or "extra" where the Go
 //! program has no such flag or variable).
 //!
-//! The shipped configs' entries run end to end in tests/ecr.rs (moto), tests/gcp/drop_in.rs (fake
-//! metadata) and tests/upstream_acr.rs (fake Azure), by the kubelet's rules.
+//! The shipped configs' entries run end to end in tests/ecr/shipped_configs.rs (moto),
+//! tests/gcp/drop_in.rs (fake metadata) and tests/upstream_acr.rs (fake Azure), by the
+//! kubelet's rules.
 
 use crate::common::upstream::entries;
 use crate::common::{request, run_with, Sandbox, VERSIONS};
@@ -179,57 +180,57 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
         "ecr",
         "AWS_USE_FIPS_ENDPOINT",
-        "tests/ecr.rs upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint",
+        "tests/ecr/drop_in.rs upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint",
     ),
     (
         "ecr",
         "AWS_USE_DUALSTACK_ENDPOINT",
-        "tests/ecr.rs upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint",
+        "tests/ecr/drop_in.rs upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint",
     ),
     (
         "ecr",
         "HTTPS_PROXY",
-        "tests/ecr.rs upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint",
+        "tests/ecr/drop_in.rs upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint",
     ),
     (
         "ecr",
         "AWS_ECR_ROLE_ARN",
-        "tests/ecr.rs upstream_an_empty_role_annotation_means_the_nodes_credentials",
+        "tests/ecr/drop_in.rs upstream_an_empty_role_annotation_means_the_nodes_credentials",
     ),
     (
         "ecr",
         "AWS_REGION",
-        "tests/ecr.rs upstream_a_pods_role_for_ecr_public_is_assumed_in_the_default_region",
+        "tests/ecr/drop_in.rs upstream_a_pods_role_for_ecr_public_is_assumed_in_the_default_region",
     ),
     (
         "ecr",
         "AWS_CONFIG_FILE",
-        "tests/ecr.rs upstream_a_credential_process_slower_than_ten_seconds_still_answers",
+        "tests/ecr/credentials.rs upstream_a_credential_process_slower_than_ten_seconds_still_answers",
     ),
     (
         "ecr",
         "AWS_CONFIG_FILE",
-        "tests/ecr.rs upstream_an_sso_profile_gives_the_credentials",
+        "tests/ecr/credentials.rs upstream_an_sso_profile_gives_the_credentials",
     ),
     (
         "ecr",
         "AWS_DEFAULT_PROFILE",
-        "tests/ecr.rs upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read",
+        "tests/ecr/credentials.rs upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read",
     ),
     (
         "ecr",
         "AWS_ACCESS_KEY",
-        "tests/ecr.rs upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read",
+        "tests/ecr/credentials.rs upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read",
     ),
     (
         "ecr",
         "AWS_SECRET_KEY",
-        "tests/ecr.rs upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read",
+        "tests/ecr/credentials.rs upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read",
     ),
     (
         "ecr",
         "ALL_PROXY",
-        "tests/ecr.rs upstream_all_proxy_is_no_proxy_as_for_upstreams_go_client",
+        "tests/ecr/drop_in.rs upstream_all_proxy_is_no_proxy_as_for_upstreams_go_client",
     ),
     (
         "acr",
@@ -324,27 +325,27 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
         "ecr",
         "AWS_ECR_ROLE_ARN",
-        "tests/ecr.rs the_configured_default_role_and_aws_ecr_role_arn",
+        "tests/ecr/service_accounts.rs the_configured_default_role_and_aws_ecr_role_arn",
     ),
     (
         "ecr",
         "AWS_REGION",
-        "tests/ecr.rs upstream_every_shipped_ecr_entry_gets_a_token",
+        "tests/ecr/shipped_configs.rs upstream_every_shipped_ecr_entry_gets_a_token",
     ),
     (
         "ecr",
         "AWS_PROFILE",
-        "tests/ecr.rs upstream_every_shipped_ecr_entry_gets_a_token",
+        "tests/ecr/shipped_configs.rs upstream_every_shipped_ecr_entry_gets_a_token",
     ),
     (
         "ecr",
         "AWS_ENDPOINT_URL",
-        "tests/ecr.rs every_partition_fips_and_dual_stack_host_reaches_the_configured_endpoint",
+        "tests/ecr/registries.rs every_partition_fips_and_dual_stack_host_reaches_the_configured_endpoint",
     ),
     (
         "ecr",
         "AWS_CA_BUNDLE",
-        "tests/ecr.rs an_unusable_ca_bundle_is_named",
+        "tests/ecr/failures.rs an_unusable_ca_bundle_is_named",
     ),
     ("ecr", "--help", "tests/cli.rs upstream_help_and_version"),
     ("ecr", "--version", "tests/cli.rs upstream_help_and_version"),
