@@ -5,8 +5,8 @@
 //! program has no such flag or variable).
 //!
 //! The shipped configs' entries run end to end in tests/ecr/shipped_configs.rs (moto),
-//! tests/gcp/drop_in.rs (fake metadata) and tests/upstream_acr.rs (fake Azure), by the
-//! kubelet's rules.
+//! tests/gcp/drop_in.rs (fake metadata) and tests/upstream_acr/shipped_entries.rs (fake
+//! Azure), by the kubelet's rules.
 
 use crate::common::upstream::entries;
 use crate::common::{request, run_with, Sandbox, VERSIONS};
@@ -235,57 +235,57 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
         "acr",
         "IDENTITY_ENDPOINT",
-        "tests/upstream_acr.rs azure_arc_managed_identity_answers_through_the_agents_key_file_challenge",
+        "tests/upstream_acr/azure_arc.rs azure_arc_managed_identity_answers_through_the_agents_key_file_challenge",
     ),
     (
         "acr",
         "IDENTITY_HEADER",
-        "tests/upstream_acr.rs azure_arc_without_the_identity_echo_and_app_service_are_refused",
+        "tests/upstream_acr/azure_arc.rs azure_arc_without_the_identity_echo_and_app_service_are_refused",
     ),
     (
         "acr",
         "--ib-default-tenant-id",
-        "tests/upstream_acr.rs the_identity_binding_tenant_is_sent_nowhere_as_upstream",
+        "tests/upstream_acr/identity_binding.rs the_identity_binding_tenant_is_sent_nowhere_as_upstream",
     ),
     (
         "acr",
         "azure.json resourceManagerEndpoint",
-        "tests/upstream_acr.rs resource_manager_endpoint_and_cloud_config_type",
+        "tests/upstream_acr/cloud_config.rs resource_manager_endpoint_and_cloud_config_type",
     ),
     (
         "acr",
         "azure.json cloudConfigType",
-        "tests/upstream_acr.rs resource_manager_endpoint_and_cloud_config_type",
+        "tests/upstream_acr/cloud_config.rs resource_manager_endpoint_and_cloud_config_type",
     ),
     (
         "acr",
         "AZURE_CLIENT_ID",
-        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+        "tests/upstream_acr/fates.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
     ),
     (
         "acr",
         "AZURE_TENANT_ID",
-        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+        "tests/upstream_acr/fates.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
     ),
     (
         "acr",
         "AZURE_CLIENT_SECRET",
-        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+        "tests/upstream_acr/fates.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
     ),
     (
         "acr",
         "AZURE_CLIENT_CERTIFICATE_PATH",
-        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+        "tests/upstream_acr/fates.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
     ),
     (
         "acr",
         "AZURE_FEDERATED_TOKEN_FILE",
-        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+        "tests/upstream_acr/fates.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
     ),
     (
         "acr",
         "AZURE_AUTHORITY_HOST",
-        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+        "tests/upstream_acr/fates.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
     ),
     (
         "gcp",
