@@ -1,7 +1,8 @@
 //! Token mode (KEP-4412) in the binary itself, whatever the backend: the per-service-account
 //! cache and the rule that an answer never hands the pod's token back as a password (the
 //! newest kubelets discard such an answer unless `cacheType` is `Token`). The per-cloud
-//! flows are in tests/ecr.rs, tests/gcp.rs and tests/acr.rs.
+//! flows are in tests/ecr/service_accounts.rs, tests/gcp/workload_identity.rs and
+//! tests/acr/service_accounts.rs.
 
 use crate::common::*;
 

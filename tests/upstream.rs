@@ -4,8 +4,9 @@
 //! is the tables' own rendering, with each row's upstream source (or "extra" where the Go
 //! program has no such flag or variable).
 //!
-//! The shipped configs' entries run end to end in tests/ecr.rs (moto), tests/gcp.rs (fake
-//! metadata) and tests/upstream_acr.rs (fake Azure), by the kubelet's rules.
+//! The shipped configs' entries run end to end in tests/ecr/shipped_configs.rs (moto),
+//! tests/gcp/drop_in.rs (fake metadata) and tests/upstream_acr/shipped_entries.rs (fake
+//! Azure), by the kubelet's rules.
 
 use crate::common::upstream::entries;
 use crate::common::{request, run_with, Sandbox, VERSIONS};
@@ -179,172 +180,172 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
         "ecr",
         "AWS_USE_FIPS_ENDPOINT",
-        "tests/ecr.rs upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint",
+        "tests/ecr/drop_in.rs upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint",
     ),
     (
         "ecr",
         "AWS_USE_DUALSTACK_ENDPOINT",
-        "tests/ecr.rs upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint",
+        "tests/ecr/drop_in.rs upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint",
     ),
     (
         "ecr",
         "HTTPS_PROXY",
-        "tests/ecr.rs upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint",
+        "tests/ecr/drop_in.rs upstream_a_fips_or_dual_stack_host_asks_the_regions_standard_api_endpoint",
     ),
     (
         "ecr",
         "AWS_ECR_ROLE_ARN",
-        "tests/ecr.rs upstream_an_empty_role_annotation_means_the_nodes_credentials",
+        "tests/ecr/drop_in.rs upstream_an_empty_role_annotation_means_the_nodes_credentials",
     ),
     (
         "ecr",
         "AWS_REGION",
-        "tests/ecr.rs upstream_a_pods_role_for_ecr_public_is_assumed_in_the_default_region",
+        "tests/ecr/drop_in.rs upstream_a_pods_role_for_ecr_public_is_assumed_in_the_default_region",
     ),
     (
         "ecr",
         "AWS_CONFIG_FILE",
-        "tests/ecr.rs upstream_a_credential_process_slower_than_ten_seconds_still_answers",
+        "tests/ecr/credentials.rs upstream_a_credential_process_slower_than_ten_seconds_still_answers",
     ),
     (
         "ecr",
         "AWS_CONFIG_FILE",
-        "tests/ecr.rs upstream_an_sso_profile_gives_the_credentials",
+        "tests/ecr/credentials.rs upstream_an_sso_profile_gives_the_credentials",
     ),
     (
         "ecr",
         "AWS_DEFAULT_PROFILE",
-        "tests/ecr.rs upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read",
+        "tests/ecr/credentials.rs upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read",
     ),
     (
         "ecr",
         "AWS_ACCESS_KEY",
-        "tests/ecr.rs upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read",
+        "tests/ecr/credentials.rs upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read",
     ),
     (
         "ecr",
         "AWS_SECRET_KEY",
-        "tests/ecr.rs upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read",
+        "tests/ecr/credentials.rs upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read",
     ),
     (
         "ecr",
         "ALL_PROXY",
-        "tests/ecr.rs upstream_all_proxy_is_no_proxy_as_for_upstreams_go_client",
+        "tests/ecr/drop_in.rs upstream_all_proxy_is_no_proxy_as_for_upstreams_go_client",
     ),
     (
         "acr",
         "IDENTITY_ENDPOINT",
-        "tests/upstream_acr.rs azure_arc_managed_identity_answers_through_the_agents_key_file_challenge",
+        "tests/upstream_acr/azure_arc.rs azure_arc_managed_identity_answers_through_the_agents_key_file_challenge",
     ),
     (
         "acr",
         "IDENTITY_HEADER",
-        "tests/upstream_acr.rs azure_arc_without_the_identity_echo_and_app_service_are_refused",
+        "tests/upstream_acr/azure_arc.rs azure_arc_without_the_identity_echo_and_app_service_are_refused",
     ),
     (
         "acr",
         "--ib-default-tenant-id",
-        "tests/upstream_acr.rs the_identity_binding_tenant_is_sent_nowhere_as_upstream",
+        "tests/upstream_acr/identity_binding.rs the_identity_binding_tenant_is_sent_nowhere_as_upstream",
     ),
     (
         "acr",
         "azure.json resourceManagerEndpoint",
-        "tests/upstream_acr.rs resource_manager_endpoint_and_cloud_config_type",
+        "tests/upstream_acr/cloud_config.rs resource_manager_endpoint_and_cloud_config_type",
     ),
     (
         "acr",
         "azure.json cloudConfigType",
-        "tests/upstream_acr.rs resource_manager_endpoint_and_cloud_config_type",
+        "tests/upstream_acr/cloud_config.rs resource_manager_endpoint_and_cloud_config_type",
     ),
     (
         "acr",
         "AZURE_CLIENT_ID",
-        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+        "tests/upstream_acr/fates.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
     ),
     (
         "acr",
         "AZURE_TENANT_ID",
-        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+        "tests/upstream_acr/fates.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
     ),
     (
         "acr",
         "AZURE_CLIENT_SECRET",
-        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+        "tests/upstream_acr/fates.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
     ),
     (
         "acr",
         "AZURE_CLIENT_CERTIFICATE_PATH",
-        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+        "tests/upstream_acr/fates.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
     ),
     (
         "acr",
         "AZURE_FEDERATED_TOKEN_FILE",
-        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+        "tests/upstream_acr/fates.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
     ),
     (
         "acr",
         "AZURE_AUTHORITY_HOST",
-        "tests/upstream_acr.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
+        "tests/upstream_acr/fates.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
     ),
     (
         "gcp",
         "KUBE_SIDECAR_CACHE_TYPE",
-        "tests/gcp.rs upstream_the_answer_is_cached_per_image_unless_kube_sidecar_cache_type_says_otherwise",
+        "tests/gcp/drop_in.rs upstream_the_answer_is_cached_per_image_unless_kube_sidecar_cache_type_says_otherwise",
     ),
     (
         "gcp",
         "KUBE_SIDECAR_CACHE_DURATION",
-        "tests/gcp.rs upstream_the_sidecar_variables_apply_to_the_docker_config_flows_too",
+        "tests/gcp/drop_in.rs upstream_the_sidecar_variables_apply_to_the_docker_config_flows_too",
     ),
     (
         "gcp",
         "--project-id",
-        "tests/gcp.rs upstream_project_id_alone_is_accepted_and_changes_nothing",
+        "tests/gcp/drop_in.rs upstream_project_id_alone_is_accepted_and_changes_nothing",
     ),
     (
         "gcp",
         "--identity-provider",
-        "tests/gcp.rs upstream_an_opted_in_service_account_without_identity_provider_pulls_as_the_node",
+        "tests/gcp/drop_in.rs upstream_an_opted_in_service_account_without_identity_provider_pulls_as_the_node",
     ),
     (
         "gcp",
         "--identity-provider",
-        "tests/gcp.rs upstream_never_impersonates_unless_the_plugin_config_says_impersonate",
+        "tests/gcp/drop_in.rs upstream_never_impersonates_unless_the_plugin_config_says_impersonate",
     ),
     (
         "gcp",
         "--authFlow",
-        "tests/gcp.rs upstream_dockercfg_flows_read_one_attribute_and_answer_the_whole_document_never_a_token",
+        "tests/gcp/drop_in.rs upstream_dockercfg_flows_read_one_attribute_and_answer_the_whole_document_never_a_token",
     ),
     (
         "gcp",
         "--log_dir",
-        "tests/gcp.rs upstream_klog_flags_are_klogs_own_and_the_others_are_accepted_as_extras",
+        "tests/gcp/drop_in.rs upstream_klog_flags_are_klogs_own_and_the_others_are_accepted_as_extras",
     ),
     (
         "ecr",
         "AWS_ECR_ROLE_ARN",
-        "tests/ecr.rs the_configured_default_role_and_aws_ecr_role_arn",
+        "tests/ecr/service_accounts.rs the_configured_default_role_and_aws_ecr_role_arn",
     ),
     (
         "ecr",
         "AWS_REGION",
-        "tests/ecr.rs upstream_every_shipped_ecr_entry_gets_a_token",
+        "tests/ecr/shipped_configs.rs upstream_every_shipped_ecr_entry_gets_a_token",
     ),
     (
         "ecr",
         "AWS_PROFILE",
-        "tests/ecr.rs upstream_every_shipped_ecr_entry_gets_a_token",
+        "tests/ecr/shipped_configs.rs upstream_every_shipped_ecr_entry_gets_a_token",
     ),
     (
         "ecr",
         "AWS_ENDPOINT_URL",
-        "tests/ecr.rs every_partition_fips_and_dual_stack_host_reaches_the_configured_endpoint",
+        "tests/ecr/registries.rs every_partition_fips_and_dual_stack_host_reaches_the_configured_endpoint",
     ),
     (
         "ecr",
         "AWS_CA_BUNDLE",
-        "tests/ecr.rs an_unusable_ca_bundle_is_named",
+        "tests/ecr/failures.rs an_unusable_ca_bundle_is_named",
     ),
     ("ecr", "--help", "tests/cli.rs upstream_help_and_version"),
     ("ecr", "--version", "tests/cli.rs upstream_help_and_version"),
@@ -354,23 +355,23 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
         "gcp",
         "--v",
-        "tests/gcp.rs upstream_every_shipped_gcp_entry_gets_the_metadata_token",
+        "tests/gcp/drop_in.rs upstream_every_shipped_gcp_entry_gets_the_metadata_token",
     ),
-    ("gcp", "--authFlow", "tests/gcp.rs dockercfg_attribute"),
+    ("gcp", "--authFlow", "tests/gcp/dockercfg.rs dockercfg_attribute"),
     (
         "gcp",
         "GCE_METADATA_HOST",
-        "tests/gcp.rs metadata_token_for_artifact_registry",
+        "tests/gcp/metadata.rs metadata_token_for_artifact_registry",
     ),
     (
         "gcp",
         "GOOGLE_APPLICATION_CREDENTIALS",
-        "tests/gcp.rs upstream_the_node_token_comes_from_the_metadata_server_unless_the_config_lists_credential_files",
+        "tests/gcp/drop_in.rs upstream_the_node_token_comes_from_the_metadata_server_unless_the_config_lists_credential_files",
     ),
     (
         "gcp",
         "HTTPS_PROXY",
-        "tests/gcp.rs google_apis_are_reached_through_https_proxy_and_the_metadata_server_directly",
+        "tests/gcp/workload_identity.rs google_apis_are_reached_through_https_proxy_and_the_metadata_server_directly",
     ),
 ];
 

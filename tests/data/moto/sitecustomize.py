@@ -2,7 +2,7 @@
 # moto's ECR tokens an expiry 12 h from now instead of its fixed 2015-01-01 (moto 5.2 builds it
 # with `datetime(2015, 1, 1, ...)` in `moto.ecr.responses`). Without it no cache would ever
 # serve a moto token. Used by bench/ecr.sh (a release build, which has no test clock;
-# tests/ecr.rs sets the binary's clock instead).
+# tests/ecr/ sets the binary's clock instead).
 #
 # It also turns Nagle's algorithm off on moto's connections, as a real HTTPS front end does:
 # werkzeug writes a response's headers and body in two sends, and with Nagle on the body waits
