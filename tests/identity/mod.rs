@@ -39,9 +39,11 @@
 //! | [`vault_secret`] | Vault KV, a namespace Secret, each against a real registry too |
 //! | [`node`] | `podWhenAnnotated`, GCE metadata, Azure IMDS |
 //! | [`operators`] | `explain`, `validate-config`, examples, metrics, README |
+//! | [`matrix`] | every method with every identity source, end to end, or refused |
 #![cfg(feature = "identity")]
 
 mod exchange;
+mod matrix;
 mod node;
 mod operators;
 mod pass_through;
@@ -52,7 +54,7 @@ pub use vault_secret::{api_server, secret_rule};
 
 use std::collections::BTreeMap;
 use std::process::Output;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -123,6 +125,76 @@ fn lifetime_ok(secs: u64, ttl: u64) {
         secs <= max && secs >= max * 9 / 10 - 2,
         "{secs} for a {ttl} s token"
     );
+}
+
+/// A fake of both node metadata servers on one port: GCE metadata (at `GCE_METADATA_HOST`)
+/// answers `instance/service-accounts/default/identity?audience=<aud>&format=full` with
+/// `Metadata-Flavor: Google`, Azure IMDS (at [`Metadata::imds`]) answers
+/// `metadata/identity/oauth2/token?api-version=2018-02-01&resource=<r>` with `Metadata: true`;
+/// each with the issuer's JWT for that audience (subject `gce-sa`, `azure-mi`), valid for an
+/// hour (IMDS: `expires_in` "3599"). [`Metadata::issued`] lists the tokens it gave.
+pub struct Metadata {
+    fake: Fake,
+    issued: Arc<Mutex<Vec<String>>>,
+}
+
+impl Metadata {
+    pub fn start(issuer: Arc<Issuer>) -> Metadata {
+        let issued = Arc::new(Mutex::new(Vec::new()));
+        let given = issued.clone();
+        let fake = fake(move |r| {
+            let q: BTreeMap<String, String> =
+                form(r.path.split_once('?').map(|x| x.1).unwrap_or_default());
+            let path = r.path.split('?').next().unwrap_or_default();
+            let give = |aud: &str, sub: &str| {
+                let token = issuer.sign(&json!({"aud": aud, "sub": sub, "exp": now() + 3600}));
+                given.lock().expect("lock").push(token.clone());
+                token
+            };
+            match (
+                path,
+                r.headers.get("metadata-flavor").map(String::as_str),
+                r.headers.get("metadata").map(String::as_str),
+            ) {
+                (
+                    "/computeMetadata/v1/instance/service-accounts/default/identity",
+                    Some("Google"),
+                    _,
+                ) if q.get("format").map(String::as_str) == Some("full") => {
+                    let aud = q.get("audience").cloned().unwrap_or_default();
+                    Reply::With(200, give(&aud, "gce-sa").into_bytes())
+                }
+                ("/metadata/identity/oauth2/token", _, Some("true"))
+                    if q.get("api-version").map(String::as_str) == Some("2018-02-01") =>
+                {
+                    let res = q.get("resource").cloned().unwrap_or_default();
+                    json(200, &json!({"access_token": give(&res, "azure-mi"), "expires_in": "3599", "resource": res, "token_type": "Bearer"}).to_string())
+                }
+                _ => json(404, "{}"),
+            }
+        });
+        Metadata { fake, issued }
+    }
+
+    /// `127.0.0.1:PORT`, for `GCE_METADATA_HOST`.
+    pub fn host(&self) -> String {
+        self.fake.host()
+    }
+
+    /// The IMDS token URL, for `node.azure.imds`.
+    pub fn imds(&self) -> String {
+        self.fake.url("/metadata/identity/oauth2/token")
+    }
+
+    /// Every token given so far, in order.
+    pub fn issued(&self) -> Vec<String> {
+        self.issued.lock().expect("lock").clone()
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Req> {
+        self.fake.requests()
+    }
 }
 
 fn pod_rule(audience: &str, method: &str) -> String {

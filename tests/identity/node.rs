@@ -64,37 +64,7 @@ fn pod_when_annotated_uses_the_pod_only_when_its_service_account_asks() {
 #[test]
 fn node_identity_tokens_come_from_gce_metadata_and_azure_imds_for_the_configured_audience() {
     let issuer = Arc::new(Issuer::new());
-    let i = issuer.clone();
-    let metadata = fake(move |r| {
-        let q: BTreeMap<String, String> =
-            form(r.path.split_once('?').map(|x| x.1).unwrap_or_default());
-        let path = r.path.split('?').next().unwrap_or_default();
-        match (
-            path,
-            r.headers.get("metadata-flavor").map(String::as_str),
-            r.headers.get("metadata").map(String::as_str),
-        ) {
-            (
-                "/computeMetadata/v1/instance/service-accounts/default/identity",
-                Some("Google"),
-                _,
-            ) if q.get("format").map(String::as_str) == Some("full") => {
-                let aud = q.get("audience").cloned().unwrap_or_default();
-                Reply::With(
-                    200,
-                    i.sign(&json!({"aud": aud, "sub": "gce-sa", "exp": now() + 3600}))
-                        .into_bytes(),
-                )
-            }
-            ("/metadata/identity/oauth2/token", _, Some("true"))
-                if q.get("api-version").map(String::as_str) == Some("2018-02-01") =>
-            {
-                let res = q.get("resource").cloned().unwrap_or_default();
-                json(200, &json!({"access_token": i.sign(&json!({"aud": res, "sub": "azure-mi", "exp": now() + 3600})), "expires_in": "3599", "resource": res, "token_type": "Bearer"}).to_string())
-            }
-            _ => json(404, "{}"),
-        }
-    });
+    let metadata = Metadata::start(issuer.clone());
     let i = issuer.clone();
     let server = fake(move |r| {
         let form = form(std::str::from_utf8(&r.body).unwrap_or_default());
@@ -126,7 +96,7 @@ fn node_identity_tokens_come_from_gce_metadata_and_azure_imds_for_the_configured
     );
     let azure = rule(&format!(
         "{{azure: {{resource: \"api://registry\", imds: \"{}\"}}}}",
-        metadata.url("/metadata/identity/oauth2/token")
+        metadata.imds()
     ));
     let resp = stdout_json(&run(
         &s,
