@@ -11,7 +11,7 @@
 #   prometheus-node-exporter, prometheus (Debian ships promtool in it): tests/metrics.rs scrapes
 #       the textfile collector and runs `promtool check metrics` / `check rules`.
 #   oidc-provider (npm, pinned, into /opt/kubelet-keyring-test/oidc-provider): a real OAuth 2.0
-#       authorization server for the identity backend's RFC 8693 test (tests/identity.rs,
+#       authorization server for the identity backend's RFC 8693 test (tests/identity/exchange.rs,
 #       tests/data/oidc-provider/token-exchange.mjs); needs node >= 20 and npm (the image's
 #       nodejs; Debian's nodejs and npm packages otherwise).
 #   cargo-auditable, rust-audit-info, cargo-cyclonedx (crates.io, `cargo install --locked` at
@@ -90,7 +90,7 @@ if ! command -v moto_server >/dev/null 2>&1; then
     fi
 fi
 
-# oidc-provider for tests/identity.rs, at a pinned version, reinstalled only when another is there.
+# oidc-provider for tests/identity/exchange.rs, at a pinned version, reinstalled only when another is there.
 OIDC_PROVIDER_DIR=/opt/kubelet-keyring-test/oidc-provider
 OIDC_PROVIDER_VERSION=9.13.3
 oidc_provider_version() {

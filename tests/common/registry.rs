@@ -2,7 +2,7 @@
 //! 127.0.0.1 with TLS from a throwaway CA and htpasswd (bcrypt) auth, holding a tiny OCI image
 //! pushed with `skopeo copy`, and `skopeo inspect` to check that a user and password really
 //! open it ([`Served`]). Used by tests/registry_e2e.rs (docker config files) and
-//! tests/identity.rs (Vault, a namespace Secret).
+//! tests/identity/vault_secret.rs (Vault, a namespace Secret).
 //!
 //! The tools come from `scripts/install-test-deps.sh`. Every child runs with a cleared
 //! environment, a temp HOME and temp config files, so the machine's own docker, containers

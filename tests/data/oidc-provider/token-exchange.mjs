@@ -1,4 +1,4 @@
-// A real OAuth 2.0 authorization server for tests/identity.rs: panva's oidc-provider (npm,
+// A real OAuth 2.0 authorization server for tests/identity/exchange.rs: panva's oidc-provider (npm,
 // a certified OpenID Provider) with the RFC 8693 token-exchange grant registered through its
 // documented `registerGrantType` hook. oidc-provider does the protocol: client
 // authentication (client_secret_basic with RFC 6749 §2.3.1's form-urlencoding), parameter

@@ -1,5 +1,6 @@
 //! The node's AWS identity as a signed STS `GetCallerIdentity` request: the proof Artifactory
-//! (`/access/api/v1/aws/token`) and Vault's `aws` method accept. The party that receives it
+//! (`/access/api/v1/aws/token`) and Vault's `aws` auth method (`vault` with `auth: aws`)
+//! accept; the config refuses `node.aws` for every other method. The party that receives it
 //! replays it to STS, which answers with the caller's ARN; the request itself grants nothing
 //! else and expires with its signature (15 minutes).
 //!
