@@ -382,7 +382,4 @@ fn a_missing_cred_helper_is_an_error_but_a_missing_creds_store_is_not() {
     assert_eq!(a.auth["other.io"].username, "u");
 }
 
-/// A parse for one image keeps what can serve it and answers exactly as a full parse does:
-/// same keys in the same order, same credentials, same Docker Hub fallback, same scope.
-
 mod one_image;

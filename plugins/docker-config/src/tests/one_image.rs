@@ -3,6 +3,8 @@
 
 use super::*;
 
+/// A parse for one image keeps what can serve it and answers exactly as a full parse does:
+/// same keys in the same order, same credentials, same Docker Hub fallback, same scope.
 #[test]
 fn a_parse_for_one_image_answers_as_the_full_parse_does() {
     let configs = [
