@@ -15,7 +15,8 @@
 //! effect, as upstream (without a Kubernetes client the file is all there is), but must be a
 //! string. A `resourceManagerEndpoint` naming a cloud other than a built-in one is refused
 //! unless the authority is given otherwise ([`check_resource_manager`]): upstream discovers
-//! that cloud's endpoints from ARM metadata, which this build does not fetch.
+//! that cloud's endpoints from ARM metadata, which this build does not fetch, because that
+//! unauthenticated document would choose where the service principal's secret goes next.
 
 use std::path::Path;
 
