@@ -10,6 +10,8 @@
 //!
 //! * The state is read only if it is a regular file of ours of at most [`MAX_STATE_BYTES`];
 //!   otherwise counters start again (with a warning), and the new state replaces the file.
+//!   Renamed journals a lost state named are adopted by the next `metrics` fold
+//!   ([`adopt_orphans`]), so they are deleted as the others are.
 //! * A journal that is not a regular file of ours (a FIFO, a symlink, a hard link) is removed
 //!   with a warning, so invocations start a new one.
 //! * A journal is read in chunks of [`CHUNK`], at most [`FOLD_STEP`] per fold: a backlog is
@@ -212,6 +214,9 @@ pub(super) fn fold_rotating_at(
     // Only names this fold gives journals are read (and deleted): nothing else in the
     // directory, whatever the state says.
     state.journals.retain(|name, _| is_journal(name));
+    if wait {
+        adopt_orphans(&dir, &mut state)?;
+    }
     // A journal that grew large is renamed, so writers start a new one; it is read on by
     // its new name, which is never reused (names grow). Renaming at every fold would leave
     // a file per fold for the grace period.
@@ -268,6 +273,31 @@ pub(super) fn fold_rotating_at(
     let prom = dir.join(PROM);
     write_atomic(&prom, render(&state, &left).as_bytes(), 0o644, false)?;
     Ok(Some(prom))
+}
+
+/// The most directory entries the timer's fold looks at for renamed journals the state does
+/// not name (the directory holds a handful of files of ours).
+const MAX_LISTED: usize = 256;
+
+/// Renamed journals the state does not name, adopted at their end. They are left by a state
+/// file that was lost, or refused and started again: no fold would read or delete them, one
+/// file of up to [`ROTATE_BYTES`] (or a skipped giant) for good per loss. Their records
+/// belong to the counters that were lost, so none is counted; a record a late writer appends
+/// is, and once quiet the file goes as any renamed journal does. Only the timer's fold (the
+/// `metrics` command) lists the directory.
+fn adopt_orphans(dir: &Path, state: &mut State) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)?.take(MAX_LISTED) {
+        let Ok(name) = entry?.file_name().into_string() else {
+            continue;
+        };
+        if name == JOURNAL || !is_journal(&name) || state.journals.contains_key(&name) {
+            continue;
+        }
+        if let Ok(meta) = fs::symlink_metadata(dir.join(&name)) {
+            state.journals.insert(name, meta.len());
+        }
+    }
+    Ok(())
 }
 
 /// The live journal's name, or a renamed one's (`kubelet-keyring.journal.<ms>`).

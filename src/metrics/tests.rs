@@ -265,3 +265,41 @@ fn the_fold_sweeps_expired_cache_entries_and_their_locks_and_keeps_the_live_ones
         assert_eq!(f.unwrap().metadata().unwrap().mode() & 0o777, 0o600);
     }
 }
+
+/// A renamed journal outlives a lost state file: the timer's fold adopts it at its end (its
+/// records went with the lost counters) and deletes it once quiet, as it does the others.
+#[test]
+fn a_renamed_journal_left_by_a_lost_state_is_adopted_and_deleted_once_quiet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("metrics");
+    let now = SystemTime::now();
+    let img = ImageName::parse("reg.example.com/app").unwrap();
+    append(&dir, &[Record::new(now, Event::Hit, "docker-config", &img)]);
+    let fold = |at, wait| fold_rotating_at(&dir, None, at, wait, RECORD_LEN as u64).unwrap();
+    fold(now, true);
+    let journals = || -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with(&format!("{JOURNAL}.")))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(journals().len(), 1);
+    fs::remove_file(dir.join(STATE)).unwrap();
+    let later = now + WRITER_GRACE + Duration::from_secs(5);
+    // A fetch's fold does not list the directory; the timer's does.
+    fold(later, false);
+    assert_eq!(journals().len(), 1);
+    fold(later, true);
+    fold(later, true);
+    assert!(journals().is_empty(), "{:?}", journals());
+    // Adopted at its end: the lost record is not counted again.
+    let state = read_state(&dir.join(STATE));
+    assert!(
+        state.series.iter().all(|s| s.cache_hits == 0),
+        "{:?}",
+        state.series
+    );
+}
