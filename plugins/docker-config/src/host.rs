@@ -9,6 +9,8 @@ use keyring_api::pattern::{parse_schemeless, Keyring, MatchKind};
 use keyring_api::wire::AuthConfig;
 use keyring_api::{CacheKeyType, ImageName};
 
+use crate::parse::keep::helper_keys;
+pub use crate::parse::keep::DOCKER_HUB_SERVER;
 use crate::parse::Entries;
 use crate::search::Loaded;
 
@@ -70,10 +72,6 @@ pub fn match_entries(entries: &Entries, query: &Query) -> Matched {
     }
 }
 
-/// The server address the docker CLI uses for Docker Hub (`registry.IndexServer`): its
-/// `credHelpers` key, and what its helpers are given on stdin.
-pub const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
-
 /// The server address a credential helper is given for `image`: [`DOCKER_HUB_SERVER`] for
 /// Docker Hub, the registry (`host[:port]`) otherwise.
 pub fn helper_server(image: &ImageName) -> &str {
@@ -81,17 +79,6 @@ pub fn helper_server(image: &ImageName) -> &str {
         DOCKER_HUB_SERVER
     } else {
         image.registry()
-    }
-}
-
-/// The `credHelpers` keys that select a helper for `image`, most preferred first: the only
-/// ones [`plan`] looks up, and so the only ones a parse for one image keeps
-/// ([`crate::parse::keep`]).
-pub(crate) fn helper_keys(image: &ImageName) -> Vec<&str> {
-    if image.registry() == keyring_api::image::DEFAULT_DOMAIN {
-        vec![DOCKER_HUB_SERVER, "index.docker.io", "docker.io"]
-    } else {
-        vec![image.registry()]
     }
 }
 

@@ -18,15 +18,14 @@
 //! the first [`MAX_OTHERS_KEPT`] with an invalid one; the rest are only counted.
 //!
 //! **`credHelpers`** ([`Sifted::CredHelpers`]). An entry is kept exactly when its key is one
-//! of those [`crate::host::plan`] looks up for the image (the docker CLI's exact lookup;
-//! [`crate::host::helper_keys`]): nothing else of `credHelpers` is ever used, so choosing
+//! of those `host::plan` looks up for the image (the docker CLI's exact lookup;
+//! [`helper_keys`]): nothing else of `credHelpers` is ever used, so choosing
 //! a helper from the kept entries gives exactly the choice all of them give. The others are
 //! only counted.
 
 use keyring_api::backend::Query;
 use keyring_api::pattern::{is_default_registry_match, keyring_key, Target, DEFAULT_REGISTRY_KEY};
-
-use crate::host::helper_keys;
+use keyring_api::ImageName;
 
 /// Which entries of a credential map to keep.
 #[derive(Debug, Clone, Copy)]
@@ -117,5 +116,20 @@ impl<'a> Sieve<'a> {
         }
         self.dropped += 1;
         false
+    }
+}
+
+/// The server address the docker CLI uses for Docker Hub (`registry.IndexServer`): its
+/// `credHelpers` key, and what its helpers are given on stdin.
+pub const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
+
+/// The `credHelpers` keys that select a helper for `image`, most preferred first: the only
+/// ones `host::plan` looks up, and so the only ones a parse for one image keeps
+/// (here).
+pub(crate) fn helper_keys(image: &ImageName) -> Vec<&str> {
+    if image.registry() == keyring_api::image::DEFAULT_DOMAIN {
+        vec![DOCKER_HUB_SERVER, "index.docker.io", "docker.io"]
+    } else {
+        vec![image.registry()]
     }
 }
