@@ -389,3 +389,43 @@ fn ca_certificates_that_block_never_end_or_hold_none_are_a_configuration_error_a
         crate::common::tls::assert_ca_refused(&out, started.elapsed(), var, &value);
     }
 }
+
+/// `AWS_CA_BUNDLE`, as for ECR's calls: a FIFO, a device or a file holding no certificate is
+/// one line naming it at once, exit 2, before the credentials chain asks anyone. The old code
+/// ignored the variable (its own client): exit 1, "no credentials".
+#[test]
+fn an_aws_ca_bundle_that_blocks_or_holds_no_certificate_is_a_configuration_error_at_once() {
+    let s = Sandbox::new();
+    let fifo = s.tmp.path().join("bundle-fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let empty = s.tmp.path().join("bundle.pem");
+    write(&empty, "no certificate here\n");
+    let cfg = config(
+        &s,
+        &format!("    - hosts: [{HOST}]\n      identity: node\n      node: {{aws: {{}}}}\n      method: {{artifactoryAws: {{url: \"http://127.0.0.1:{}\", expiresIn: 900}}}}\n", free_port()),
+    );
+    for bundle in [
+        fifo.display().to_string(),
+        "/dev/zero".into(),
+        empty.display().to_string(),
+    ] {
+        let started = Instant::now();
+        let out = run(
+            &s,
+            &cfg,
+            &request(VERSIONS[0], IMAGE),
+            &[PLAIN_HTTP, ("AWS_CA_BUNDLE", bundle.as_str())],
+            &[],
+        );
+        let line = assert_one_line_exit(&out, 2, &[]);
+        assert!(
+            line.contains("AWS_CA_BUNDLE") && line.contains(&bundle),
+            "{bundle}: {line}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{bundle}");
+    }
+}
