@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod azure;
+pub mod flood;
 pub mod google;
 pub mod http;
 pub mod issuer;

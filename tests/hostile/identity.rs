@@ -9,10 +9,77 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::common::flood::{Flood, FLOOD, MOST_TAKEN};
 use crate::common::http::{json, Fake, Reply};
 use crate::common::issuer::{now, Issuer};
 use crate::common::*;
 use crate::identity::{api_server, config, fake, run, secret_rule, HOST, IMAGE, PLAIN_HTTP};
+
+/// The node's AWS identity, from the SDK's default credentials chain (no AWS_* keys in the
+/// environment), with a flooding container credentials endpoint or instance metadata
+/// service: one line, within the chain's bound, under `ulimit -v` 1 GiB, and no connection
+/// took more than the cap and the socket buffers of the 64 MiB offered. The old code built
+/// its own smithy client for the chain without the cap every other AWS call has, and read
+/// the whole flood (a longer one: gigabytes).
+#[test]
+fn every_answer_the_node_aws_identitys_credentials_chain_reads_stops_at_the_cap() {
+    let artifactory = fake(|_| json(200, r#"{"access_token":"x","expires_in":900}"#));
+    let cases = [
+        (
+            "container credentials",
+            "application/json",
+            r#"{"AccessKeyId":""#,
+        ),
+        ("IMDS", "text/plain", ""),
+    ];
+    for (peer, content_type, prefix) in cases {
+        let flood = Flood::start(content_type, prefix);
+        let s = Sandbox::new();
+        let cfg = config(
+            &s,
+            &format!(
+                "    - hosts: [{HOST}]\n      identity: node\n      node: {{aws: {{}}}}\n      method: {{artifactoryAws: {{url: \"{}\", expiresIn: 900}}}}\n",
+                artifactory.base()
+            ),
+        );
+        let creds = format!("{}/creds", flood.base);
+        let env: Vec<(&str, &str)> = match peer {
+            "IMDS" => vec![
+                ("AWS_EC2_METADATA_DISABLED", "false"),
+                ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &flood.base),
+            ],
+            _ => vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", &creds)],
+        };
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg("ulimit -v 1048576; exec \"$0\" \"$@\"")
+            .arg(crate::common::BIN)
+            .args(["--no-cache", "--root-dir"])
+            .arg(&s.root)
+            .args(["--config", &cfg]);
+        s.isolate(&mut cmd)
+            .env(PLAIN_HTTP.0, PLAIN_HTTP.1)
+            .envs(env);
+        let started = Instant::now();
+        let out = run_with(cmd, request(VERSIONS[0], IMAGE).as_bytes());
+        let took = started.elapsed();
+        let taken = flood.taken();
+        let line = assert_one_line_failure(&out, &[]);
+        assert!(took < Duration::from_secs(20), "{peer}: {took:?}: {line}");
+        assert!(
+            !taken.is_empty(),
+            "{peer}: the peer was never asked: {line}"
+        );
+        assert!(
+            taken.iter().all(|&n| n < MOST_TAKEN),
+            "{peer}: a connection took {taken:?} bytes of {FLOOD}: {line}"
+        );
+        if peer != "IMDS" {
+            assert!(line.contains("larger than 1 MiB"), "{peer}: {line}");
+        }
+    }
+    assert!(artifactory.requests().is_empty());
+}
 
 fn exchange(s: &Sandbox, server: &Fake) -> String {
     config(
@@ -320,5 +387,45 @@ fn ca_certificates_that_block_never_end_or_hold_none_are_a_configuration_error_a
         );
         assert!(!stderr(&out).contains(&token), "{var}={value}");
         crate::common::tls::assert_ca_refused(&out, started.elapsed(), var, &value);
+    }
+}
+
+/// `AWS_CA_BUNDLE`, as for ECR's calls: a FIFO, a device or a file holding no certificate is
+/// one line naming it at once, exit 2, before the credentials chain asks anyone. The old code
+/// ignored the variable (its own client): exit 1, "no credentials".
+#[test]
+fn an_aws_ca_bundle_that_blocks_or_holds_no_certificate_is_a_configuration_error_at_once() {
+    let s = Sandbox::new();
+    let fifo = s.tmp.path().join("bundle-fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let empty = s.tmp.path().join("bundle.pem");
+    write(&empty, "no certificate here\n");
+    let cfg = config(
+        &s,
+        &format!("    - hosts: [{HOST}]\n      identity: node\n      node: {{aws: {{}}}}\n      method: {{artifactoryAws: {{url: \"http://127.0.0.1:{}\", expiresIn: 900}}}}\n", free_port()),
+    );
+    for bundle in [
+        fifo.display().to_string(),
+        "/dev/zero".into(),
+        empty.display().to_string(),
+    ] {
+        let started = Instant::now();
+        let out = run(
+            &s,
+            &cfg,
+            &request(VERSIONS[0], IMAGE),
+            &[PLAIN_HTTP, ("AWS_CA_BUNDLE", bundle.as_str())],
+            &[],
+        );
+        let line = assert_one_line_exit(&out, 2, &[]);
+        assert!(
+            line.contains("AWS_CA_BUNDLE") && line.contains(&bundle),
+            "{bundle}: {line}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{bundle}");
     }
 }

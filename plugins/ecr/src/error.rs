@@ -174,22 +174,21 @@ pub enum TokenError {
     Shape,
 }
 
-/// Why an AWS answer was not read: its body passed the cap of every AWS answer.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the answer is larger than {}, the cap on every AWS answer", size(*.0))]
-pub(crate) struct TooLarge(pub usize);
-
-/// `1 MiB`, `64 KiB` or `100 bytes`.
-fn size(bytes: usize) -> String {
-    match bytes {
-        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
-        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
-        b => format!("{b} bytes"),
-    }
-}
-
 const STS_REACH: &str = "check network access to STS (HTTPS_PROXY / NO_PROXY, VPC endpoints) and any AWS_ENDPOINT_URL_STS setting";
 const API_REACH: &str = "check the region, network access to AWS (HTTPS_PROXY / NO_PROXY, VPC endpoints) and any AWS_ENDPOINT_URL* setting";
+
+/// The shared AWS client's set-up failures ([`keyring_aws::http_client`]), each as the
+/// variant that names it here.
+impl From<keyring_aws::Error> for Error {
+    fn from(e: keyring_aws::Error) -> Self {
+        match e {
+            keyring_aws::Error::CaBundleRead { path, cause } => Error::CaBundleRead { path, cause },
+            keyring_aws::Error::CaBundle { path, cause } => Error::CaBundle { path, cause },
+            keyring_aws::Error::EnvCa(e) => Error::EnvCa(e),
+            keyring_aws::Error::Tls(e) => Error::Tls(causes(&e)),
+        }
+    }
+}
 
 impl Error {
     /// Decides exit code and stale serving.

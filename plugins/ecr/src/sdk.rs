@@ -1,19 +1,19 @@
 //! The AWS SDK as every call of this backend sets it up: built on the spot, thrown away with
 //! the call's runtime, and only once the image is known to be ECR's.
 //!
-//! * HTTP: the SDK's own smithy client (hyper, the stack [`keyring_net`] also runs on)
-//!   configured from keyring-net's policy ([`http_client`]): rustls on the ring provider; the
-//!   system's root certificates, those of `SSL_CERT_FILE` / `SSL_CERT_DIR` when set (read
-//!   by [`keyring_api::file::ca_files`], not by the SDK) or, as in the Go SDK, only those of
-//!   `AWS_CA_BUNDLE`; `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from
-//!   the environment (smithy's matcher, the same variables and rules), without `ALL_PROXY`
-//!   as upstream's Go client reads them when answering as `ecr-credential-provider`
-//!   ([`proxy_config`]); [`CONNECT_TIMEOUT`] and [`MAX_ATTEMPTS`] from
-//!   [`keyring_net::Policy::DEFAULT`]. What differs is said in keyring-net's crate docs: the
-//!   SDK's own retry strategy, upstream's attempt timeout ([`ATTEMPT_TIMEOUT`]) and
-//!   `AWS_CA_BUNDLE`. Every SDK client of a
-//!   call (ECR, ECR Public, STS, the credentials chain's IMDS and container endpoints) uses
-//!   this one client, and every body it reads stops at keyring-net's cap ([`MAX_BODY`]).
+//! * HTTP: the one AWS SDK client of kubelet-keyring, [`keyring_aws::http_client`], built
+//!   from keyring-net's policy: rustls on the ring provider; the system's root certificates,
+//!   those of `SSL_CERT_FILE` / `SSL_CERT_DIR` when set (read bounded by keyring-net, not by
+//!   the SDK) or, as in the Go SDK, only those of `AWS_CA_BUNDLE`; `HTTPS_PROXY` /
+//!   `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` from the environment (smithy's matcher, the same
+//!   variables and rules), without `ALL_PROXY` as upstream's Go client reads them when
+//!   answering as `ecr-credential-provider` ([`keyring_aws::proxy_config`]);
+//!   [`CONNECT_TIMEOUT`] and [`MAX_ATTEMPTS`] from [`keyring_net::Policy::DEFAULT`]. What
+//!   differs is said in keyring-net's crate docs: the SDK's own retry strategy, upstream's
+//!   attempt timeout ([`ATTEMPT_TIMEOUT`]) and `AWS_CA_BUNDLE`. Every SDK client of a call
+//!   (ECR, ECR Public, STS, the credentials chain's IMDS and container endpoints) uses this
+//!   one client, and every body it reads stops at keyring-net's cap
+//!   ([`keyring_aws::MAX_BODY`]).
 //! * Bounds: one budget, the invocation's ([`keyring_api::Deadline`], 50 s less any wait
 //!   for the cache lock), for the whole call. Finding the credentials (a `credential_process`,
 //!   SSO, STS, the container endpoint) and the default region may take all of it but
@@ -43,27 +43,12 @@ use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_ecr::config::{
-    HttpClient, RuntimeComponents, RuntimeComponentsBuilder, SharedHttpClient,
-};
-use aws_smithy_http_client::proxy::ProxyConfig;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use aws_smithy_http_client::Connector;
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
-use aws_smithy_runtime_api::client::http::{
-    HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_sdk_ecr::config::SharedHttpClient;
 use aws_types::sdk_config::SdkConfig;
 use aws_types::service_config::ServiceConfigKey;
 use keyring_api::Deadline;
 
-use http_body_util::{BodyExt, LengthLimitError, Limited};
-
-use crate::error::{causes, sanitize, Error, TooLarge};
+use crate::error::{sanitize, Error};
 
 /// What finding the credentials (or the default region) leaves for the API call, all its
 /// attempts: they may take the invocation's time but this ([`credentials_budget`]).
@@ -79,10 +64,6 @@ pub const CONNECT_TIMEOUT: Duration = keyring_net::Policy::DEFAULT.connect;
 pub const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
 /// IMDS attempts.
 pub const IMDS_ATTEMPTS: u32 = 2;
-
-/// Largest body of any AWS answer: keyring-net's cap, the one every backend's HTTP reads
-/// through.
-pub const MAX_BODY: usize = keyring_net::Policy::DEFAULT.max_body;
 
 /// Largest AWS profile, web identity token or CA bundle file the SDK is let read.
 const MAX_FILE_BYTES: u64 = 4 << 20;
@@ -169,165 +150,6 @@ pub(crate) fn check_profile_files(set: &ProfileSet) -> Result<(), Error> {
         check_file(&cache.join(format!("{hex}.json")), None)?;
     }
     Ok(())
-}
-
-/// The one HTTP client of a call: rustls with ring, proxy settings from the environment
-/// ([`proxy_config`]; `go_proxy_variables` as there), the system's roots (those of
-/// `SSL_CERT_FILE` / `SSL_CERT_DIR` when set, [`keyring_net::tls::env_roots`]), or only the
-/// certificates of `AWS_CA_BUNDLE` when that is set (as the Go SDK does: the bundle
-/// replaces the system roots).
-pub(crate) fn http_client(go_proxy_variables: bool) -> Result<SharedHttpClient, Error> {
-    let mut context = tls::TlsContext::builder();
-    let ca_bundle = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty());
-    if ca_bundle.is_none() {
-        // The SDK would read these itself (rustls-native-certs), whole and blocking: a FIFO
-        // hung the call, /dev/zero took all memory.
-        if let Some(pem) = keyring_net::tls::env_roots_pem().map_err(Error::EnvCa)? {
-            context = context.with_trust_store(
-                tls::TrustStore::empty()
-                    .with_native_roots(false)
-                    .with_pem_certificate(pem),
-            );
-        }
-    }
-    if let Some(path) = ca_bundle {
-        let shown = Path::new(&path).display().to_string();
-        let mut pem = Vec::new();
-        keyring_api::file::open(Path::new(&path))
-            .and_then(|f| {
-                use std::io::Read;
-                f.take(MAX_FILE_BYTES).read_to_end(&mut pem)
-            })
-            .map_err(|cause| Error::CaBundleRead {
-                path: shown.clone(),
-                cause,
-            })?;
-        // Checked here because the SDK's TLS set-up panics on a bundle it cannot parse.
-        keyring_net::tls::check_pem_roots(&pem)
-            .map_err(|cause| Error::CaBundle { path: shown, cause })?;
-        context = context.with_trust_store(
-            tls::TrustStore::empty()
-                .with_native_roots(false)
-                .with_pem_certificate(pem),
-        );
-    }
-    let context = context.build().map_err(|e| Error::Tls(causes(&e)))?;
-    // `build_with_connector_fn` is the smithy client builder's hook for a custom connector;
-    // it is the only way to combine the ring provider with environment proxy settings (the
-    // plain `build_https` never proxies).
-    let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(
-        move |settings, components| {
-            let mut builder = Connector::builder();
-            builder.set_connector_settings(settings.cloned());
-            builder.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
-            builder
-                .proxy_config(proxy_config(go_proxy_variables, &|k| std::env::var(k).ok()))
-                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                .tls_context(context.clone())
-                .build()
-        },
-    );
-    Ok(SharedHttpClient::new(Capped(client)))
-}
-
-/// The proxy settings from the environment (`env`): smithy's matcher, which reads
-/// `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (either case) as curl does; or,
-/// with `go_proxy_variables`, as Go's `net/http` does for upstream's plugin: `ALL_PROXY` is
-/// not a proxy there, and in a CGI environment (`REQUEST_METHOD` set) only `HTTP_PROXY` is
-/// dropped, where smithy's matcher drops every proxy. So with either set, only
-/// `HTTPS_PROXY` for `https://` and `HTTP_PROXY` for `http://` (and `NO_PROXY`), whichever
-/// apply. A value that is no proxy URL means no proxy, as in smithy's matcher.
-pub(crate) fn proxy_config(
-    go_proxy_variables: bool,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> ProxyConfig {
-    let first = |names: [&str; 2]| {
-        names
-            .into_iter()
-            .find_map(|n| env(n).filter(|v| !v.is_empty()))
-    };
-    let cgi = env("REQUEST_METHOD").is_some_and(|v| !v.is_empty());
-    if !go_proxy_variables || (first(["ALL_PROXY", "all_proxy"]).is_none() && !cgi) {
-        return ProxyConfig::from_env();
-    }
-    // A proxy without a scheme is an http:// one, for Go and smithy alike.
-    let url = |v: String| match v.contains("://") {
-        true => v,
-        false => format!("http://{v}"),
-    };
-    let http = first(["HTTP_PROXY", "http_proxy"]).filter(|_| !cgi);
-    let config = match (http, first(["HTTPS_PROXY", "https_proxy"])) {
-        // Both set (so no CGI): the matcher never falls back to ALL_PROXY.
-        (Some(_), Some(_)) => return ProxyConfig::from_env(),
-        (Some(http), None) => ProxyConfig::http(url(http)),
-        (None, Some(https)) => ProxyConfig::https(url(https)),
-        (None, None) => return ProxyConfig::disabled(),
-    };
-    match (config, first(["NO_PROXY", "no_proxy"])) {
-        (Ok(c), Some(no)) => c.no_proxy(no),
-        (Ok(c), None) => c,
-        (Err(_), _) => ProxyConfig::disabled(),
-    }
-}
-
-/// The SDK's HTTP client with every response body read through a cap of [`MAX_BODY`]: past
-/// it, reading the body fails with [`TooLarge`], which the SDK reports as an unreadable
-/// answer (or, in the credentials chain, a failed link). The SDK reads every answer whole
-/// into memory, and a hostile ECR, STS, container credentials or instance metadata endpoint
-/// once drove one invocation to 2.3 GB; wrapping the client covers every client of the
-/// call, the ones the SDK builds by itself (IMDS, the container endpoint) too.
-#[derive(Debug)]
-struct Capped(SharedHttpClient);
-
-impl HttpClient for Capped {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(CappedConnector(self.0.http_connector(settings, components)))
-    }
-
-    fn validate_base_client_config(
-        &self,
-        components: &RuntimeComponentsBuilder,
-        cfg: &ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.validate_base_client_config(components, cfg)
-    }
-
-    fn validate_final_config(
-        &self,
-        components: &RuntimeComponents,
-        cfg: &ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.validate_final_config(components, cfg)
-    }
-
-    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
-        self.0.connector_metadata()
-    }
-}
-
-/// A connector of [`Capped`].
-#[derive(Debug)]
-struct CappedConnector(SharedHttpConnector);
-
-impl HttpConnector for CappedConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let response = self.0.call(request);
-        HttpConnectorFuture::new(async move {
-            Ok(response.await?.map(|body| {
-                SdkBody::from_body_1_x(Limited::new(body, MAX_BODY).map_err(|e| {
-                    if e.is::<LengthLimitError>() {
-                        Box::new(TooLarge(MAX_BODY)) as BoxError
-                    } else {
-                        e
-                    }
-                }))
-            }))
-        })
-    }
 }
 
 /// The SDK settings every client of a call shares: the HTTP client, the region, the
@@ -456,59 +278,6 @@ pub(crate) fn shown_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
-    #[test]
-    fn all_proxy_is_no_proxy_where_upstreams_go_client_reads_the_variables() {
-        // Without ALL_PROXY, or under the own name: smithy's matcher (curl's rules).
-        assert!(proxy_config(false, &env(&[("ALL_PROXY", "http://p:1")])).is_from_env());
-        assert!(proxy_config(true, &env(&[("HTTPS_PROXY", "http://p:1")])).is_from_env());
-        // Go's rules: ALL_PROXY alone is no proxy; beside one of the others, only that one.
-        assert!(proxy_config(true, &env(&[("ALL_PROXY", "http://p:1")])).is_disabled());
-        let only = |pairs| format!("{:?}", proxy_config(true, &env(pairs)));
-        let https = only(&[
-            ("all_proxy", "socks5://p:1"),
-            ("https_proxy", "p:3128"),
-            ("NO_PROXY", "internal.example"),
-        ]);
-        assert!(
-            https.contains("Https")
-                && https.contains("http://p:3128")
-                && https.contains("internal.example"),
-            "{https}"
-        );
-        let http = only(&[("ALL_PROXY", "http://p:1"), ("HTTP_PROXY", "http://p:2")]);
-        assert!(http.contains("Http {") && http.contains("p:2"), "{http}");
-        assert!(proxy_config(
-            true,
-            &env(&[
-                ("ALL_PROXY", "http://p:1"),
-                ("HTTP_PROXY", "http://p:2"),
-                ("HTTPS_PROXY", "http://p:3")
-            ])
-        )
-        .is_from_env());
-        assert!(proxy_config(
-            true,
-            &env(&[("ALL_PROXY", "http://p:1"), ("HTTPS_PROXY", "http://[bad")])
-        )
-        .is_disabled());
-        // CGI: Go still proxies https://, where smithy's matcher proxies nothing.
-        let cgi = only(&[
-            ("REQUEST_METHOD", "GET"),
-            ("HTTP_PROXY", "http://p:2"),
-            ("HTTPS_PROXY", "http://p:3"),
-        ]);
-        assert!(cgi.contains("Https") && cgi.contains("p:3"), "{cgi}");
-    }
 
     /// keyring-net's shown_url (tested there), made one line.
     #[test]

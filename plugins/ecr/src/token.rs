@@ -86,7 +86,7 @@ pub(crate) struct Token {
 }
 
 /// Gets a token by `deadline` at the latest; `go_proxy_variables` as in
-/// [`sdk::proxy_config`]; `now` is the query's clock's.
+/// [`keyring_aws::proxy_config`]; `now` is the query's clock's.
 pub(crate) fn fetch(
     call: &Call,
     identity: &Identity,
@@ -123,7 +123,7 @@ async fn fetch_async(
 ) -> Result<Token, Error> {
     let started = std::time::Instant::now();
     sdk::check_files()?;
-    let http = sdk::http_client(go_proxy_variables)?;
+    let http = keyring_aws::http_client(go_proxy_variables)?;
     let default_region = || sdk::default_region(&http, sdk::credentials_budget(deadline));
     let region_name = match &call.region {
         Some(r) => r.clone(),

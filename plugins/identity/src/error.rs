@@ -9,6 +9,7 @@
 //! | `Deadline`     | `Unavailable`                          |
 //! | `Response`     | `Protocol`                             |
 //! | `Tls`          | `Misconfigured` (no usable CA certificate: the node's or `SSL_CERT_FILE` / `SSL_CERT_DIR`'s) |
+//! | `AwsClient`    | `Misconfigured` (the AWS SDK's HTTP client: `AWS_CA_BUNDLE`, the TLS set-up) |
 //! | `Setup`        | `Unavailable` (no I/O runtime) |
 
 use keyring_api::{BackendError, ErrorKind, InvalidSetting};
@@ -120,9 +121,23 @@ pub enum Error {
     /// endpoint that could not be reached).
     #[error("{0}")]
     Tls(#[from] keyring_net::TlsSetupError),
+    /// The AWS SDK's HTTP client ([`keyring_aws::http_client`]) could not be built:
+    /// `AWS_CA_BUNDLE` or the TLS set-up (the node's configuration). `SSL_CERT_FILE` /
+    /// `SSL_CERT_DIR` are [`Error::Tls`], as for every other request.
+    #[error("{}: {}", Stage::Aws, .0)]
+    AwsClient(keyring_aws::Error),
     /// The HTTP runtime could not be set up.
     #[error("{0}")]
     Setup(String),
+}
+
+impl From<keyring_aws::Error> for Error {
+    fn from(e: keyring_aws::Error) -> Self {
+        match e {
+            keyring_aws::Error::EnvCa(e) => Error::Tls(e),
+            e => Error::AwsClient(e),
+        }
+    }
 }
 
 /// OAuth 2.0 / Vault error codes that are shown (fixed ASCII words, never free text).
@@ -148,7 +163,7 @@ impl Error {
     /// The kind that decides exit code and stale serving.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Setting(_) | Error::Tls(_) => ErrorKind::Misconfigured,
+            Error::Setting(_) | Error::Tls(_) | Error::AwsClient(_) => ErrorKind::Misconfigured,
             Error::Refused { status, code, .. } => match (*status, code.as_deref()) {
                 (401 | 403, _) => ErrorKind::Denied,
                 (

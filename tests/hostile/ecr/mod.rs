@@ -8,14 +8,11 @@
 mod peers;
 mod processes_and_files;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::process::Output;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::common::flood::{Flood, FLOOD, MOST_TAKEN};
 use crate::common::http::{Fake, Reply};
 use crate::common::tls::{assert_ca_refused, hostile_ca_settings};
 use crate::common::*;
@@ -25,12 +22,6 @@ const ROLE_ANNOTATION: &str = "eks.amazonaws.com/ecr-role-arn";
 const ROLE: &str = "arn:aws:iam::111111111111:role/team-pull";
 /// The invocation's budget, which one ECR call may take whole.
 const DEADLINE: Duration = Duration::from_secs(50);
-
-/// What a flooding peer offers in one answer: far past any cap.
-const FLOOD: usize = 64 << 20;
-/// The most one connection may have taken of it: the 1 MiB cap plus what the kernel's socket
-/// buffers accept before the reader hangs up.
-const MOST_TAKEN: u64 = 16 << 20;
 
 // ---------------------------------------------------------------------------------------
 // Running the binary.

@@ -6,8 +6,11 @@
 //!
 //! * Credentials: the environment's keys (`AWS_ACCESS_KEY_ID`, ...) first (no HTTP client is
 //!   built for them), else the SDK's default chain (profile, web identity, ECS/EKS, IMDSv2)
-//!   on a smithy client with rustls on ring and the environment's proxies, bounded by
-//!   [`CREDENTIALS_TIMEOUT`] and the invocation's deadline.
+//!   on the one AWS SDK client ([`keyring_aws::http_client`]: every answer capped at
+//!   keyring-net's body cap, rustls on ring, the environment's proxies, the system's roots,
+//!   those of `SSL_CERT_FILE` / `SSL_CERT_DIR` or of `AWS_CA_BUNDLE`), bounded by
+//!   [`CREDENTIALS_TIMEOUT`] and the invocation's deadline; its log lines are kept in their
+//!   place as ECR's are ([`keyring_api::quiet`]).
 //! * Signature: SigV4 by the SDK's signer crate `aws-sigv4` (no hand-written SigV4), service
 //!   `sts`, in the form its receiver replays ([`Form`]): Artifactory's, `GET
 //!   <sts>/?Action=GetCallerIdentity&Version=2011-06-15` signing `host` and `x-amz-date`;
@@ -170,8 +173,13 @@ pub fn sign_with(
     })
 }
 
-/// The node's credentials (see the module docs).
+/// The node's credentials (see the module docs), with the SDK's own log lines kept in
+/// their place ([`keyring_api::quiet`]: its chain warns of every failed link on stderr).
 fn credentials(deadline: Deadline) -> Result<aws_credential_types::Credentials, Error> {
+    keyring_api::quiet::run("keyring_identity", || chain_credentials(deadline))
+}
+
+fn chain_credentials(deadline: Deadline) -> Result<aws_credential_types::Credentials, Error> {
     let rt = keyring_net::Blocking::new()
         .map_err(|e| Error::Setup(format!("cannot start the I/O runtime: {e}")))?;
     let limit = deadline.cap(CREDENTIALS_TIMEOUT);
@@ -182,7 +190,11 @@ fn credentials(deadline: Deadline) -> Result<aws_credential_types::Credentials, 
         {
             return Ok(c);
         }
-        let provider_config = aws_config::provider_config::ProviderConfig::default().with_http_client(http_client()?);
+        // The one AWS SDK client (keyring-aws): every answer of the chain (IMDS, the
+        // container endpoint, STS for web identity) stops at the body cap.
+        let http = keyring_aws::http_client(false)?;
+        let provider_config =
+            aws_config::provider_config::ProviderConfig::default().with_http_client(http);
         let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
             .configure(provider_config)
             .build()
@@ -201,38 +213,6 @@ fn credentials(deadline: Deadline) -> Result<aws_credential_types::Credentials, 
             Ok(Ok(c)) => Ok(c),
         }
     })
-}
-
-/// The smithy HTTP client of the chain: rustls on ring, the environment's proxies, the
-/// system's roots or those of `SSL_CERT_FILE` / `SSL_CERT_DIR` read by keyring-net
-/// ([`keyring_net::tls::env_roots_pem`]; the SDK's own loader reads them whole and blocking).
-fn http_client() -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient, Error> {
-    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-    let mut context = tls::TlsContext::builder();
-    if let Some(pem) = keyring_net::tls::env_roots_pem()? {
-        context = context.with_trust_store(
-            tls::TrustStore::empty()
-                .with_native_roots(false)
-                .with_pem_certificate(pem),
-        );
-    }
-    let context = context
-        .build()
-        .map_err(|e| Error::Setup(format!("cannot set up TLS: {}", one_line(&e))))?;
-    Ok(
-        aws_smithy_http_client::Builder::new().build_with_connector_fn(
-            move |settings, components| {
-                let mut builder = aws_smithy_http_client::Connector::builder();
-                builder.set_connector_settings(settings.cloned());
-                builder.set_sleep_impl(components.and_then(|c| c.sleep_impl()));
-                builder
-                    .proxy_config(aws_smithy_http_client::proxy::ProxyConfig::from_env())
-                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                    .tls_context(context.clone())
-                    .build()
-            },
-        ),
-    )
 }
 
 /// An error chain in one line, without anything that looks like a credential.
