@@ -294,8 +294,23 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     ),
     (
         "gcp",
+        "KUBE_SIDECAR_CACHE_TYPE",
+        "tests/gcp/drop_in_dockercfg.rs upstream_an_unset_dockercfg_attribute_answers_empty_as_upstream_with_the_sidecar_variables",
+    ),
+    (
+        "gcp",
         "KUBE_SIDECAR_CACHE_DURATION",
-        "tests/gcp/drop_in.rs upstream_the_sidecar_variables_apply_to_the_docker_config_flows_too",
+        "tests/gcp/drop_in_dockercfg.rs upstream_the_sidecar_variables_apply_to_the_docker_config_flows_too",
+    ),
+    (
+        "gcp",
+        "KUBE_SIDECAR_CACHE_DURATION",
+        "tests/gcp/drop_in_dockercfg.rs upstream_an_unset_dockercfg_attribute_answers_empty_as_upstream_with_the_sidecar_variables",
+    ),
+    (
+        "gcp",
+        "KUBE_SIDECAR_CACHE_DURATION",
+        "tests/gcp/drop_in_dockercfg.rs upstream_a_dockercfg_document_lives_five_minutes_where_upstream_sends_0s_unless_told_0s",
     ),
     (
         "gcp",
@@ -315,7 +330,7 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
         "gcp",
         "--authFlow",
-        "tests/gcp/drop_in.rs upstream_dockercfg_flows_read_one_attribute_and_answer_the_whole_document_never_a_token",
+        "tests/gcp/drop_in_dockercfg.rs upstream_dockercfg_flows_read_one_attribute_and_answer_the_whole_document_never_a_token",
     ),
     (
         "gcp",
