@@ -334,6 +334,11 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     ),
     (
         "gcp",
+        "--authFlow",
+        "tests/gcp/drop_in_dockercfg.rs upstream_a_google_dockercfg_url_redirect_is_not_followed",
+    ),
+    (
+        "gcp",
         "--log_dir",
         "tests/gcp/drop_in.rs upstream_klog_flags_are_klogs_own_and_the_others_are_accepted_as_extras",
     ),

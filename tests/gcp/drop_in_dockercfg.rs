@@ -276,3 +276,41 @@ fn upstream_a_dockercfg_document_lives_five_minutes_where_upstream_sends_0s_unle
         }
     }
 }
+
+/// Gap G3, a kept difference: upstream's Go client follows up to 10 redirects of the URL
+/// `google-dockercfg-url` names; here none is, since the body is a set of credentials and a
+/// redirect would let another server choose them. Exit 1 with one line that says so, and
+/// the redirect's target is never asked.
+#[test]
+fn upstream_a_google_dockercfg_url_redirect_is_not_followed() {
+    let target = google::fake(|_| json(200, r#"{"registry.example.com":{"auth":"dTpw"}}"#));
+    let location = target.url("/cfg.json");
+    // `/moved/<status>` answers that redirect status to the target.
+    let store = google::fake(move |r| {
+        let status = r.path.trim_start_matches("/moved/").parse().unwrap_or(404);
+        Reply::WithHeaders(
+            status,
+            vec![("Location".into(), location.clone())],
+            Vec::new(),
+        )
+    });
+    let s = Sandbox::new();
+    for status in [301, 302, 307, 308] {
+        let md = dockercfg_metadata(None, Some(store.url(&format!("/moved/{status}"))));
+        let host = md.host();
+        let out = as_upstream(
+            &s,
+            &["get-credentials", "--authFlow=dockercfg-url"],
+            &[("GCE_METADATA_HOST", host.as_str())],
+            &request(V1, "registry.example.com/app"),
+        );
+        let line = assert_one_line_failure(&out, &[]);
+        assert!(
+            line.contains(&format!("answered {status}"))
+                && line.contains("redirects are not followed"),
+            "{line}"
+        );
+    }
+    assert_eq!(store.requests().len(), 4);
+    assert!(target.requests().is_empty(), "{:?}", target.requests());
+}
