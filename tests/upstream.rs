@@ -288,6 +288,21 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
         "tests/upstream_acr/fates.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
     ),
     (
+        "acr",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "tests/upstream_acr/fates.rs an_azure_json_federated_token_file_authenticates_aad_client_id_under_the_upstream_name",
+    ),
+    (
+        "acr",
+        "azure.json aadClientCertPath",
+        "tests/upstream_acr/fates.rs an_azure_json_aad_client_cert_path_authenticates_aad_client_id_under_the_upstream_name",
+    ),
+    (
+        "acr",
+        "azure.json useFederatedWorkloadIdentityExtension",
+        "tests/upstream_acr/fates.rs an_azure_json_federated_token_file_authenticates_aad_client_id_under_the_upstream_name",
+    ),
+    (
         "gcp",
         "KUBE_SIDECAR_CACHE_TYPE",
         "tests/gcp/drop_in.rs upstream_the_answer_is_cached_per_image_unless_kube_sidecar_cache_type_says_otherwise",
