@@ -288,14 +288,44 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
         "tests/upstream_acr/fates.rs azure_variables_do_not_change_the_identity_under_the_upstream_name",
     ),
     (
+        "acr",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "tests/upstream_acr/fates.rs an_azure_json_federated_token_file_authenticates_aad_client_id_under_the_upstream_name",
+    ),
+    (
+        "acr",
+        "azure.json aadClientCertPath",
+        "tests/upstream_acr/fates.rs an_azure_json_aad_client_cert_path_authenticates_aad_client_id_under_the_upstream_name",
+    ),
+    (
+        "acr",
+        "azure.json useFederatedWorkloadIdentityExtension",
+        "tests/upstream_acr/fates.rs an_azure_json_federated_token_file_authenticates_aad_client_id_under_the_upstream_name",
+    ),
+    (
         "gcp",
         "KUBE_SIDECAR_CACHE_TYPE",
         "tests/gcp/drop_in.rs upstream_the_answer_is_cached_per_image_unless_kube_sidecar_cache_type_says_otherwise",
     ),
     (
         "gcp",
+        "KUBE_SIDECAR_CACHE_TYPE",
+        "tests/gcp/drop_in_dockercfg.rs upstream_an_unset_dockercfg_attribute_answers_empty_as_upstream_with_the_sidecar_variables",
+    ),
+    (
+        "gcp",
         "KUBE_SIDECAR_CACHE_DURATION",
-        "tests/gcp/drop_in.rs upstream_the_sidecar_variables_apply_to_the_docker_config_flows_too",
+        "tests/gcp/drop_in_dockercfg.rs upstream_the_sidecar_variables_apply_to_the_docker_config_flows_too",
+    ),
+    (
+        "gcp",
+        "KUBE_SIDECAR_CACHE_DURATION",
+        "tests/gcp/drop_in_dockercfg.rs upstream_an_unset_dockercfg_attribute_answers_empty_as_upstream_with_the_sidecar_variables",
+    ),
+    (
+        "gcp",
+        "KUBE_SIDECAR_CACHE_DURATION",
+        "tests/gcp/drop_in_dockercfg.rs upstream_a_dockercfg_document_lives_five_minutes_where_upstream_sends_0s_unless_told_0s",
     ),
     (
         "gcp",
@@ -315,7 +345,12 @@ const SHOWN_BY: &[(&str, &str, &str)] = &[
     (
         "gcp",
         "--authFlow",
-        "tests/gcp/drop_in.rs upstream_dockercfg_flows_read_one_attribute_and_answer_the_whole_document_never_a_token",
+        "tests/gcp/drop_in_dockercfg.rs upstream_dockercfg_flows_read_one_attribute_and_answer_the_whole_document_never_a_token",
+    ),
+    (
+        "gcp",
+        "--authFlow",
+        "tests/gcp/drop_in_dockercfg.rs upstream_a_google_dockercfg_url_redirect_is_not_followed",
     ),
     (
         "gcp",

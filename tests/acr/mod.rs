@@ -25,13 +25,11 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::common::azure::{
-    aad_token, arc_key_file, claims, jwt, now_s, refresh_token, Fake, Script, Seen, CLIENT, LOGIN,
-    TENANT, USERNAME,
+    aad_token, arc_key_file, assert_assertion, claims, jwt, refresh_token, Fake, Script, Seen,
+    CLIENT, LOGIN, TENANT, USERNAME,
 };
 use crate::common::tls::openssl;
 use crate::common::Sandbox;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 
 const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 const SECRET: &str = "sp-secret-Zq9~do-not-leak";

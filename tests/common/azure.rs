@@ -365,3 +365,93 @@ impl Fake {
             .collect()
     }
 }
+
+/// Checks the client assertion a certificate credential sent: header, claims, and the RS256
+/// signature against the certificate's public key (with openssl).
+pub fn assert_assertion(
+    aad: &Seen,
+    dir: &std::path::Path,
+    cert_pem: &std::path::Path,
+    token_url: &str,
+) {
+    assert_eq!(
+        aad.form["client_assertion_type"],
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    );
+    assert!(!aad.form.contains_key("client_secret"));
+    let assertion = &aad.form["client_assertion"];
+    let parts: Vec<&str> = assertion.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).expect("b64")).expect("json");
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["typ"], "JWT");
+    // x5t: base64url SHA-1 of the certificate's DER.
+    let fp = String::from_utf8(super::tls::openssl(
+        &[
+            "x509",
+            "-in",
+            cert_pem.to_str().expect("utf-8"),
+            "-noout",
+            "-fingerprint",
+            "-sha1",
+        ],
+        dir,
+    ))
+    .expect("utf-8");
+    let hex: String = fp
+        .trim()
+        .rsplit('=')
+        .next()
+        .expect("fingerprint")
+        .replace(':', "");
+    let sha1: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect();
+    assert_eq!(header["x5t"], URL_SAFE_NO_PAD.encode(&sha1));
+
+    let c = claims(assertion);
+    assert_eq!(c["aud"], token_url);
+    assert_eq!(c["iss"], CLIENT);
+    assert_eq!(c["sub"], CLIENT);
+    assert!(c["jti"].as_str().is_some_and(|j| j.len() == 36));
+    let (iat, exp) = (
+        c["iat"].as_u64().expect("iat"),
+        c["exp"].as_u64().expect("exp"),
+    );
+    assert!(iat.abs_diff(now_s()) < 120 && exp > iat && exp - iat <= 3600);
+    assert_eq!(c["nbf"], c["iat"]);
+
+    // The signature verifies with the certificate's public key.
+    std::fs::write(dir.join("input"), format!("{}.{}", parts[0], parts[1])).expect("write");
+    std::fs::write(
+        dir.join("sig"),
+        URL_SAFE_NO_PAD.decode(parts[2]).expect("b64"),
+    )
+    .expect("write");
+    let pubkey = super::tls::openssl(
+        &[
+            "x509",
+            "-in",
+            cert_pem.to_str().expect("utf-8"),
+            "-noout",
+            "-pubkey",
+        ],
+        dir,
+    );
+    std::fs::write(dir.join("pub.pem"), pubkey).expect("write");
+    let verified = super::tls::openssl(
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            "pub.pem",
+            "-signature",
+            "sig",
+            "input",
+        ],
+        dir,
+    );
+    assert!(String::from_utf8_lossy(&verified).contains("Verified OK"));
+}

@@ -1,6 +1,7 @@
 //! Drop-in: the binary under auth-provider-gcp's names, with every shipped GCP config; and
 //! drop-in fidelity (issue 22): under those names it answers as upstream does
 //! (cmd/auth-provider-gcp, pkg/gcpcredential), or keeps a documented difference, pinned here.
+//! The docker config flows (`--authFlow=dockercfg|dockercfg-url`) are in `drop_in_dockercfg`.
 
 use super::*;
 
@@ -62,16 +63,6 @@ fn upstream_other_hosts_get_the_token_only_under_the_upstream_name() {
     let out = run_with(cmd, request(V1, "mirror.example.com/app").as_bytes());
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!text.contains("ya29.other-host"), "{text}");
-}
-
-/// The `auth` keys of a response, sorted.
-fn auth_keys(resp: &serde_json::Value) -> Vec<String> {
-    let mut keys: Vec<String> = resp["auth"]
-        .as_object()
-        .map(|a| a.keys().cloned().collect())
-        .unwrap_or_default();
-    keys.sort();
-    keys
 }
 
 /// Point 7: upstream's `getCacheKeyType` answers `Image` when `KUBE_SIDECAR_CACHE_TYPE` is
@@ -155,143 +146,6 @@ fn upstream_the_token_is_keyed_for_every_google_registry_as_user_token() {
     let resp = stdout_json(&out);
     assert_eq!(auth_keys(&resp), ["europe-docker.pkg.dev"]);
     assert_eq!(creds(&resp, "europe-docker.pkg.dev").0, "oauth2accesstoken");
-}
-
-/// A metadata server with the `google-dockercfg` attribute, the `google-dockercfg-url`
-/// attribute (pointing at `url`, when given) and a token, each only as `serve` lists them.
-fn dockercfg_metadata(attribute: Option<String>, url: Option<String>) -> Fake {
-    google::fake(move |r| {
-        if r.headers.get("metadata-flavor").map(String::as_str) != Some("Google") {
-            return json(403, "");
-        }
-        match (r.path.as_str(), &attribute, &url) {
-            (DOCKERCFG_PATH, Some(body), _) => json(200, body),
-            (DOCKERCFG_URL_PATH, _, Some(u)) => json(200, u),
-            (TOKEN_PATH, _, _) => json(200, r#"{"access_token":"ya29.t","expires_in":3599}"#),
-            _ => json(404, ""),
-        }
-    })
-}
-
-/// Point 9: `--authFlow=dockercfg` reads the `google-dockercfg` attribute and nothing else,
-/// `dockercfg-url` the document `google-dockercfg-url` names and nothing else; either
-/// answers every entry of it for any image (the kubelet matches), never a token, even for a
-/// Google registry no entry names; an attribute that is not set is an empty answer.
-#[test]
-fn upstream_dockercfg_flows_read_one_attribute_and_answer_the_whole_document_never_a_token() {
-    let s = Sandbox::new();
-    let doc = serde_json::json!({
-        "registry.example.com": {"auth": b64("robot:s3cret-robot")},
-        "gcr.io/team": {"username": "_json_key", "password": "json-key-password"},
-    })
-    .to_string();
-    let store = {
-        let doc = doc.clone();
-        google::fake(move |r| match r.path.as_str() {
-            "/cfg.json" => json(200, &doc),
-            _ => json(404, ""),
-        })
-    };
-    let both = dockercfg_metadata(Some(doc.clone()), Some(store.url("/cfg.json")));
-    let host = both.host();
-    let env = [("GCE_METADATA_HOST", host.as_str())];
-    for (flow, asked) in [
-        ("dockercfg", DOCKERCFG_PATH),
-        ("dockercfg-url", DOCKERCFG_URL_PATH),
-    ] {
-        for image in ["quay.io/org/img", "us-docker.pkg.dev/p/r/i"] {
-            let before = both.requests().len();
-            let out = as_upstream(
-                &s,
-                &["get-credentials", "--authFlow", flow],
-                &env,
-                &request(V1, image),
-            );
-            let resp = stdout_json(&out);
-            assert_eq!(
-                auth_keys(&resp),
-                ["gcr.io/team", "registry.example.com"],
-                "{flow} {image}: {resp}"
-            );
-            assert_eq!(
-                creds(&resp, "registry.example.com"),
-                ("robot".into(), "s3cret-robot".into())
-            );
-            assert_eq!(resp["cacheKeyType"], "Image", "{flow}");
-            let paths: Vec<String> = both.requests()[before..]
-                .iter()
-                .map(|r| r.path.clone())
-                .collect();
-            assert_eq!(paths, [asked], "{flow} {image}");
-        }
-    }
-    // Not set: an empty answer (exit 0), and still no token for a Google registry.
-    let bare = dockercfg_metadata(None, None);
-    let bare_host = bare.host();
-    for flow in ["dockercfg", "dockercfg-url"] {
-        let out = as_upstream(
-            &s,
-            &["get-credentials", "-a", flow],
-            &[("GCE_METADATA_HOST", bare_host.as_str())],
-            &request(V1, "gcr.io/p/i"),
-        );
-        assert_eq!(stdout_json(&out)["auth"], serde_json::json!({}), "{flow}");
-    }
-    assert!(
-        bare.requests().iter().all(|r| r.path != TOKEN_PATH),
-        "{:?}",
-        bare.requests()
-    );
-    // Our own name, same flag: the matching entry only, and the token where none matches.
-    let (out, _) = get(
-        &s,
-        "us-docker.pkg.dev/p/r/i",
-        &env,
-        &["get-credentials", "--authFlow=dockercfg"],
-    );
-    assert_eq!(auth_keys(&stdout_json(&out)), ["us-docker.pkg.dev"]);
-}
-
-/// Point 8, the other flows: `KUBE_SIDECAR_CACHE_DURATION` and `KUBE_SIDECAR_CACHE_TYPE`
-/// apply to the docker config answers as to the token (upstream's `GetResponse` applies both
-/// to every flow).
-#[test]
-fn upstream_the_sidecar_variables_apply_to_the_docker_config_flows_too() {
-    let s = Sandbox::new();
-    let doc = serde_json::json!({"registry.example.com": {"auth": b64("u:p")}}).to_string();
-    let md = dockercfg_metadata(Some(doc), None);
-    let host = md.host();
-    let out = as_upstream(
-        &s,
-        &["get-credentials", "--authFlow=dockercfg"],
-        &[
-            ("GCE_METADATA_HOST", host.as_str()),
-            ("KUBE_SIDECAR_CACHE_DURATION", "1m"),
-            ("KUBE_SIDECAR_CACHE_TYPE", "global"),
-        ],
-        &request(V1, "registry.example.com/app"),
-    );
-    let resp = stdout_json(&out);
-    assert_eq!(resp["cacheKeyType"], "Global");
-    // One minute, less at most 10% of the cache's refresh jitter.
-    let secs = go_secs(resp["cacheDuration"].as_str().unwrap_or_default());
-    assert!((54..=60).contains(&secs), "{resp}");
-    // The token flow: capped the same way.
-    let out = as_upstream(
-        &s,
-        &["get-credentials"],
-        &[
-            ("GCE_METADATA_HOST", host.as_str()),
-            ("KUBE_SIDECAR_CACHE_DURATION", "1m"),
-        ],
-        &request(V1, "gcr.io/p/i"),
-    );
-    let secs = go_secs(
-        stdout_json(&out)["cacheDuration"]
-            .as_str()
-            .unwrap_or_default(),
-    );
-    assert!((54..=60).contains(&secs), "{secs}");
 }
 
 /// Point 10: upstream's `validateFlags` only refuses `--identity-provider` without

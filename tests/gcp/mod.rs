@@ -11,12 +11,13 @@
 //! fail.
 //!
 //! One file per topic: `metadata`, `key_files`, `dockercfg`, `workload_identity` (KEP-4412),
-//! `external_account`, `drop_in` (under auth-provider-gcp's names); this one holds their
-//! shared helpers.
+//! `external_account`, `drop_in` and `drop_in_dockercfg` (under auth-provider-gcp's names);
+//! this one holds their shared helpers.
 #![cfg(feature = "gcp")]
 
 mod dockercfg;
 mod drop_in;
+mod drop_in_dockercfg;
 mod external_account;
 mod key_files;
 mod metadata;
@@ -256,4 +257,14 @@ fn as_upstream(s: &Sandbox, args: &[&str], env: &[(&str, &str)], req: &str) -> O
         cmd.env(k, v);
     }
     run_with(cmd, req.as_bytes())
+}
+
+/// The `auth` keys of a response, sorted.
+fn auth_keys(resp: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<String> = resp["auth"]
+        .as_object()
+        .map(|a| a.keys().cloned().collect())
+        .unwrap_or_default();
+    keys.sort();
+    keys
 }

@@ -1,5 +1,7 @@
-//! The fates of the variables and flags no shipped config passes, and the `AZURE_*` identity
-//! variables, which do not change the identity under the upstream name.
+//! The fates of the variables and flags no shipped config passes; the `AZURE_*` identity
+//! variables, which do not change the identity under the upstream name; and the cloud
+//! config's `aadClientCertPath` and workload identity fields, which upstream ignores and
+//! which authenticate `aadClientId` here (a kept difference).
 
 use super::*;
 
@@ -163,4 +165,140 @@ fn azure_variables_do_not_change_the_identity_under_the_upstream_name() {
         "{err}"
     );
     assert_eq!(node.fake.seen().len(), before, "nothing asked");
+}
+
+/// Issue 22 point 20, a kept difference: an azure.json `aadClientCertPath`, which upstream
+/// ignores (handing the runtime `aadClientId` with an empty secret), authenticates that same
+/// application here: the certificate signs an RS256 client assertion of `aadClientId` for
+/// the cloud config's tenant, the Entra token is exchanged at ACR in that tenant, and
+/// neither IMDS nor a secret takes part.
+#[test]
+fn an_azure_json_aad_client_cert_path_authenticates_aad_client_id_under_the_upstream_name() {
+    let entry = entry("aks-agentbaker.yaml");
+    let refresh = refresh_token(3 * 3600);
+    let certs = tempfile::tempdir().expect("tempdir");
+    let dir = certs.path();
+    crate::common::tls::self_signed(dir, "sp", "kubelet-keyring-upstream-test");
+    let read = |n: &str| std::fs::read_to_string(dir.join(n)).expect("read");
+    let bundle = dir.join("sp.pem");
+    std::fs::write(&bundle, format!("{}{}", read("sp.key"), read("sp.crt"))).expect("write");
+    let azure_json = format!(
+        r#"{{"cloud":"AzurePublicCloud","tenantId":"{TENANT}","aadClientId":"{CLIENT}","aadClientCertPath":"{}","useManagedIdentityExtension":false}}"#,
+        bundle.display()
+    );
+    let node = Node::new(
+        &entry,
+        Script::ok_for("myacr.azurecr.io", &refresh),
+        &azure_json,
+        "",
+        true,
+    );
+    let out = node.run(&entry, &entry.request("myacr.azurecr.io/app"), &[]);
+    assert_eq!(
+        auth(&entry, &out),
+        acr_answer([("myacr.azurecr.io".into(), creds(&refresh))])
+    );
+    let aad = node
+        .fake
+        .one("POST", &format!("/{TENANT}/oauth2/v2.0/token"));
+    assert_eq!(aad.form["grant_type"], "client_credentials");
+    assert_eq!(aad.form["client_id"], CLIENT);
+    crate::common::azure::assert_assertion(
+        &aad,
+        dir,
+        &dir.join("sp.crt"),
+        &node.fake.url(&format!("/{TENANT}/oauth2/v2.0/token")),
+    );
+    assert!(imds_calls(&node.fake).is_empty());
+    assert_exchanged(
+        &node.fake,
+        "myacr.azurecr.io",
+        "aad",
+        entry.label().as_str(),
+    );
+    assert_eq!(
+        node.fake.one("POST", "/oauth2/exchange").form["tenant"],
+        TENANT
+    );
+    let err = crate::common::stderr(&out);
+    assert!(
+        !err.contains(&aad.form["client_assertion"]) && !err.contains(&refresh),
+        "{err}"
+    );
+}
+
+/// Issue 22 point 20, a kept difference: an azure.json with
+/// `useFederatedWorkloadIdentityExtension` and `aadFederatedTokenFile`, which upstream
+/// ignores (handing the runtime `aadClientId` with the secret), authenticates that same
+/// application here: the file's token (trimmed) is the client assertion of `aadClientId` in
+/// the cloud config's tenant. `AZURE_FEDERATED_TOKEN_FILE`, naming another token, is not
+/// read (one warning line).
+#[test]
+fn an_azure_json_federated_token_file_authenticates_aad_client_id_under_the_upstream_name() {
+    let entry = entry("aks-agentbaker.yaml");
+    let refresh = refresh_token(3 * 3600);
+    let files = tempfile::tempdir().expect("tempdir");
+    let token = sa_token(
+        "api://AzureADTokenExchange",
+        "kube-system",
+        "node",
+        "uid-1",
+        1,
+    );
+    let file = files.path().join("azure-identity-token");
+    std::fs::write(&file, format!("{token}\n")).expect("write");
+    let other = files.path().join("other-token");
+    std::fs::write(&other, "other.federated.token").expect("write");
+    let azure_json = format!(
+        r#"{{"cloud":"AzurePublicCloud","tenantId":"{TENANT}","aadClientId":"{CLIENT}","aadClientSecret":"{SECRET}","useFederatedWorkloadIdentityExtension":true,"aadFederatedTokenFile":"{}"}}"#,
+        file.display()
+    );
+    let node = Node::new(
+        &entry,
+        Script::ok_for("myacr.azurecr.io", &refresh),
+        &azure_json,
+        "",
+        true,
+    );
+    let out = node.run(
+        &entry,
+        &entry.request("myacr.azurecr.io/app"),
+        &[("AZURE_FEDERATED_TOKEN_FILE", other.to_str().expect("utf-8"))],
+    );
+    assert_eq!(
+        auth(&entry, &out),
+        acr_answer([("myacr.azurecr.io".into(), creds(&refresh))])
+    );
+    let aad = node
+        .fake
+        .one("POST", &format!("/{TENANT}/oauth2/v2.0/token"));
+    assert_eq!(aad.form["grant_type"], "client_credentials");
+    assert_eq!(aad.form["client_id"], CLIENT);
+    assert_eq!(
+        aad.form["client_assertion_type"],
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    );
+    assert_eq!(aad.form["client_assertion"], token, "the file, trimmed");
+    assert!(!aad.form.contains_key("client_secret"));
+    assert!(imds_calls(&node.fake).is_empty());
+    assert_exchanged(
+        &node.fake,
+        "myacr.azurecr.io",
+        "aad",
+        entry.label().as_str(),
+    );
+    assert_eq!(
+        node.fake.one("POST", "/oauth2/exchange").form["tenant"],
+        TENANT
+    );
+    let err = crate::common::stderr(&out);
+    let warned: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("AZURE_FEDERATED_TOKEN_FILE"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{err}");
+    assert!(warned[0].contains("ignored"), "{err}");
+    for secret in [token.as_str(), SECRET, &refresh] {
+        assert!(!err.contains(secret), "{err}");
+    }
 }

@@ -16,7 +16,13 @@
 //!   disk, scoped per image when an entry for the registry has a path; when none matches,
 //!   that scope is the refusal's. Under upstream's `--authFlow=dockercfg` /
 //!   `dockercfg-url`, every entry of the document, as upstream answers it (the kubelet then
-//!   matches), for five minutes, `cacheKeyType` `Image`.
+//!   matches), `cacheKeyType` `Image`, for five minutes where upstream sends `0s`: the
+//!   document is a set of static credentials, re-read as often as a docker config file on
+//!   disk, and the disk cache spares each pull a metadata round trip (and, for
+//!   `dockercfg-url`, a fetch from the URL); `KUBE_SIDECAR_CACHE_DURATION=0s` gives
+//!   upstream's per-pull reading back. An attribute that is not set is upstream's empty
+//!   answer ([`upstream_not_set`]): `cacheKeyType` `Image`, `0s`, not cached, so an
+//!   attribute set later answers at once.
 //!
 //! A token's `lifetime` is its remaining life by the one rule, [`lifetime::for_expiry`]
 //! (five minutes before the expiry, at least a minute but never past it; the cache, not this
@@ -24,7 +30,8 @@
 //!
 //! Upstream's `KUBE_SIDECAR_CACHE_DURATION` and `KUBE_SIDECAR_CACHE_TYPE`
 //! ([`AnswerOverride`]) apply to every answer, token or docker config, under every name
-//! ([`overridden`]): the duration caps the lifetime (never past the credential's own life).
+//! ([`overridden`]): the duration caps the lifetime (never past the credential's own life);
+//! it is also the lifetime of upstream's empty answer, which holds no credential to outlive.
 //! The key type replaces the answer's under upstream's names, whose keys cover every Google
 //! registry; under the own name it may only narrow it (`image`), since a one-host answer
 //! cached `Global` would leave every other registry without credentials until it expired.
@@ -141,6 +148,21 @@ pub(crate) fn whole_dockercfg(entries: &Entries, origin: &str) -> Answer {
         lifetime: keyring_docker_config::LIFETIME,
         expires_at: None,
         source: origin.to_string(),
+    }
+}
+
+/// Upstream's answer under `--authFlow=dockercfg` / `dockercfg-url` when the attribute
+/// (`attribute`) is not set: no `auth`, `cacheKeyType` `Image`, and for `cacheDuration`
+/// `KUBE_SIDECAR_CACHE_DURATION` if set, else zero, this pull only, as upstream's
+/// `GetResponse` sends it (the key type's override is [`overridden`]'s, as for every
+/// answer). Not cached by default, so an attribute set later answers at the next pull.
+pub(crate) fn upstream_not_set(attribute: &str, over: AnswerOverride) -> Answer {
+    Answer {
+        auth: BTreeMap::new(),
+        cache_key_type: CacheKeyType::Image,
+        lifetime: over.max_lifetime.unwrap_or(lifetime::UNCACHED),
+        expires_at: None,
+        source: format!("metadata attribute {attribute} (not set)"),
     }
 }
 

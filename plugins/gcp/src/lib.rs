@@ -69,9 +69,12 @@
 //!
 //! Under auth-provider-gcp's names, `--authFlow=dockercfg` reads only `google-dockercfg` and
 //! `dockercfg-url` only `google-dockercfg-url`, and the whole document answers, for every
-//! image, as upstream; an attribute that is not set is "not mine" (an empty answer); a
-//! metadata server that cannot be read is an error, as above. Neither flow ever answers
-//! with a token.
+//! image, as upstream; an attribute that is not set is upstream's empty answer
+//! (`cacheKeyType` `Image`, `cacheDuration` `0s`, both subject to `KUBE_SIDECAR_CACHE_*`
+//! like every answer), so under these flows this backend answers every image and backends
+//! after it are not asked; a metadata server that cannot be read is an error, as above.
+//! Neither flow ever answers with a token. A document's answer lives five minutes, like a
+//! file on disk, where upstream sends `0s` (see [`answer`]).
 //!
 //! # Service-account tokens (KEP-4412)
 //!
@@ -299,17 +302,23 @@ impl GcpBackend {
         if let Some(flow @ (AuthFlow::Dockercfg | AuthFlow::DockercfgUrl)) = self.config.upstream {
             // Upstream's flows: one attribute each, the whole document, never a token.
             let md = metadata()?;
-            let loaded = match flow {
-                AuthFlow::Dockercfg => token::dockercfg::load_attribute(&md).await,
-                _ => token::dockercfg::load_url(&md).await,
-            }
-            .map_err(|e| error::no_dockercfg(registry, e))?;
-            return Ok(match loaded {
-                Some((entries, origin)) => {
-                    Outcome::Answer(answer::whole_dockercfg(&entries, &origin))
-                }
-                None => Outcome::NotApplicable { scope: refusal },
-            });
+            let (attribute, loaded) = match flow {
+                AuthFlow::Dockercfg => (
+                    token::dockercfg::ATTRIBUTE,
+                    token::dockercfg::load_attribute(&md).await,
+                ),
+                _ => (
+                    token::dockercfg::URL_ATTRIBUTE,
+                    token::dockercfg::load_url(&md).await,
+                ),
+            };
+            let loaded = loaded.map_err(|e| error::no_dockercfg(registry, e))?;
+            // Not set: upstream's empty answer (not "not mine", whose empty answer the
+            // binary would cache five minutes per registry); the overrides apply in `run`.
+            return Ok(Outcome::Answer(match loaded {
+                Some((entries, origin)) => answer::whole_dockercfg(&entries, &origin),
+                None => answer::upstream_not_set(attribute, self.config.answer_override),
+            }));
         }
         if self.config.dockercfg {
             let md = metadata()?;

@@ -29,8 +29,10 @@
 //!   too-wide pattern would hand the node's Google token to a registry nobody meant;
 //! * `KUBE_SIDECAR_CACHE_DURATION` caps every answer's `cacheDuration` (never past the
 //!   token's own life, which upstream can exceed) and `KUBE_SIDECAR_CACHE_TYPE` sets its
-//!   `cacheKeyType`. Unset, the answer lives as long as the token (upstream's unset default
-//!   is `0s`, which makes the kubelet exec the plugin for every pull).
+//!   `cacheKeyType`, the empty answer of a docker config flow included. Unset, a token
+//!   answer lives as long as the token and a docker config document five minutes, like a
+//!   file on disk (upstream's unset default is `0s`, which makes the kubelet exec the plugin
+//!   for every pull); the empty answer (the flow's attribute not set) is `0s`, as upstream.
 //!
 //! Kept different on purpose, under every name, each in [`PLUGIN`]'s `differences`: a
 //! failure exits 1 (2 for local misconfiguration) with one line the kubelet logs, where
@@ -86,13 +88,13 @@ const ENV: &[EnvVar] = &[
     EnvVar {
         name: "KUBE_SIDECAR_CACHE_DURATION",
         fate: Fate::Honoured,
-        note: "a Go duration that caps every answer's cacheDuration (never past the token's life; a negative one exits 2); unset, the token's life where upstream sends 0s",
+        note: "a Go duration that caps every answer's cacheDuration (never past the token's life; a negative one exits 2) and is the empty answer's; unset, the token's life, 5m for a --authFlow=dockercfg|dockercfg-url document, where upstream sends 0s; 0s for the empty answer, as upstream",
         source: PROVIDER,
     },
     EnvVar {
         name: "KUBE_SIDECAR_CACHE_TYPE",
         fate: Fate::Honoured,
-        note: "every answer's cacheKeyType: image (the default, as upstream), registry or global; another value exits 2 (upstream: 1)",
+        note: "every answer's cacheKeyType, the empty one included: image (the default, as upstream), registry or global; another value exits 2 (upstream: 1)",
         source: PROVIDER,
     },
     EnvVar {
@@ -128,7 +130,7 @@ pub static PLUGIN: Plugin = Plugin {
     env: ENV,
     positionals: Positionals::Subcommand("get-credentials"),
     differences: &[
-        "tokens are cached on disk and shared by every invocation on the node; cacheDuration is the token's life less 5 minutes unless KUBE_SIDECAR_CACHE_DURATION caps it (upstream: 0s)",
+        "tokens are cached on disk and shared by every invocation on the node; cacheDuration is the token's life less 5 minutes, and 5 minutes for a --authFlow=dockercfg|dockercfg-url document (static credentials, re-read as often as a docker config file), unless KUBE_SIDECAR_CACHE_DURATION caps it (upstream: 0s for both; KUBE_SIDECAR_CACHE_DURATION=0s gives that); an empty answer is 0s, as upstream",
         "a failure exits 1 (2 for local misconfiguration) with one line on stderr, which the kubelet logs; upstream answers empty auth with exit 0, which hides the cause (the pull runs anonymously either way)",
         "google-dockercfg-url: the URL must be http(s) (any case, trimmed) without user-info, and redirects are not followed, since the body is a set of credentials (upstream follows up to 10)",
         "the metadata server is reached directly at 169.254.169.254 (or GCE_METADATA_HOST), never through HTTP_PROXY",
