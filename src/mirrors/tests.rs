@@ -243,6 +243,13 @@ location = "apps-cache.example.com/apps"
     assert_eq!(route(&m, "gcr.io/x"), "none");
 }
 
+/// One `[[registry]]` of `registries.conf` for `prefix` (its own location) with one mirror.
+fn table(prefix: &str, mirror: &str) -> String {
+    format!(
+        "[[registry]]\nprefix = \"{prefix}\"\nlocation = \"{prefix}\"\n[[registry.mirror]]\nlocation = \"{mirror}\"\n"
+    )
+}
+
 #[test]
 fn registries_conf_drop_ins_apply_in_name_order_each_table_replacing_its_prefix() {
     let dir = tempfile::tempdir().unwrap();
@@ -267,28 +274,28 @@ location = "quay-cache.example.com"
     // replaced by 10 too.
     write(
         &d.join("20-hub.conf"),
-        "[[registry]]\nprefix = \"docker.io\"\nlocation = \"docker.io\"\n[[registry.mirror]]\nlocation = \"first.example.com\"\n",
+        &table("docker.io", "first.example.com"),
     );
     write(
         &d.join("30-hub.conf"),
-        "[[registry]]\nprefix = \"docker.io\"\nlocation = \"docker.io\"\n[[registry.mirror]]\nlocation = \"harbor.example.com/hub\"\n",
+        &table("docker.io", "harbor.example.com/hub"),
     );
     write(
         &d.join("10-quay.conf"),
-        "[[registry]]\nprefix = \"quay.io\"\nlocation = \"quay.io\"\n[[registry.mirror]]\nlocation = \"quay-2.example.com\"\n",
+        &table("quay.io", "quay-2.example.com"),
     );
     write(
         &d.join("40-gcr.conf"),
-        "[[registry]]\nprefix = \"gcr.io\"\nlocation = \"gcr.io\"\n[[registry.mirror]]\nlocation = \"gcr-cache.example.com\"\n",
+        &table("gcr.io", "gcr-cache.example.com"),
     );
     // Not drop-ins: another suffix, a subdirectory; one that does not parse is left out.
     write(
         &d.join("50-hub.conf.bak"),
-        "[[registry]]\nprefix = \"docker.io\"\n[[registry.mirror]]\nlocation = \"bak.example.com\"\n",
+        &table("docker.io", "bak.example.com"),
     );
     write(
         &d.join("sub.conf/60.conf"),
-        "[[registry]]\nprefix = \"docker.io\"\n[[registry.mirror]]\nlocation = \"sub.example.com\"\n",
+        &table("docker.io", "sub.example.com"),
     );
     write(&d.join("70-broken.conf"), "[[registry]\n");
     let yaml = format!(
@@ -313,7 +320,7 @@ location = "quay-cache.example.com"
     let before = m.files.context_bytes();
     write(
         &d.join("40-gcr.conf"),
-        "[[registry]]\nprefix = \"gcr.io\"\nlocation = \"gcr.io\"\n[[registry.mirror]]\nlocation = \"gcr-2.example.com\"\n",
+        &table("gcr.io", "gcr-2.example.com"),
     );
     assert_ne!(loaded(&yaml).files.context_bytes(), before);
     // `dropInDir: null` reads none; a missing directory is no drop-in and no error.
