@@ -4,6 +4,8 @@
 //! stderr (a body is never quoted, not even through a JSON error message), no hang, no panic.
 #![cfg(feature = "identity")]
 
+use std::path::Path;
+use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -428,4 +430,113 @@ fn an_aws_ca_bundle_that_blocks_or_holds_no_certificate_is_a_configuration_error
         );
         assert!(started.elapsed() < Duration::from_secs(5), "{bundle}");
     }
+}
+
+/// One run of a node AWS identity rule (`artifactoryAws` at `artifactory`) with no AWS keys
+/// in the environment but `env`, under `ulimit -v` 1 GiB (a file read without end fails
+/// there, not on the machine) and a 4 s deadline (a blocked read ends at the watchdog, not
+/// the test's limit): its output and how long it took.
+fn node_aws_run(s: &Sandbox, artifactory: &Fake, env: &[(&str, &str)]) -> (Output, Duration) {
+    let cfg = config(
+        s,
+        &format!(
+            "    - hosts: [{HOST}]\n      identity: node\n      node: {{aws: {{}}}}\n      method: {{artifactoryAws: {{url: \"{}\", expiresIn: 900}}}}\n",
+            artifactory.base()
+        ),
+    );
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -v 1048576; exec \"$0\" \"$@\"")
+        .arg(crate::common::BIN)
+        .args(["--no-cache", "--root-dir"])
+        .arg(&s.root)
+        .args(["--config", &cfg]);
+    s.isolate(&mut cmd)
+        .env(PLAIN_HTTP.0, PLAIN_HTTP.1)
+        .env("KUBELET_KEYRING_TEST_DEADLINE", "4s")
+        .envs(env.iter().copied());
+    let started = Instant::now();
+    let out = run_with(cmd, request(VERSIONS[0], IMAGE).as_bytes());
+    (out, started.elapsed())
+}
+
+/// The files the AWS SDK reads whole for the node's AWS identity, named by the environment:
+/// the profile files and the web identity token. A FIFO, `/dev/zero` or a directory there is
+/// one line naming the file and its variable, exit 2, at once, and nothing is sent, as for
+/// ECR's calls. The old code let the SDK read them on the runtime's one thread: the FIFO
+/// blocked until the watchdog (exit 1 at the 4 s test deadline), /dev/zero ran out of memory,
+/// a directory was "no credentials" (exit 1).
+#[test]
+fn aws_files_named_by_the_environment_that_block_or_never_end_are_one_line_at_once() {
+    let artifactory = fake(|_| json(200, r#"{"access_token":"x","expires_in":900}"#));
+    let s = Sandbox::new();
+    let fifo = s.tmp.path().join("aws-fifo");
+    mkfifo(&fifo);
+    let dir = s.tmp.path().join("aws-dir");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let role = ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r");
+    for var in [
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ] {
+        for file in [&fifo, Path::new("/dev/zero"), &dir] {
+            let shown = file.display().to_string();
+            let mut env = vec![(var, shown.as_str())];
+            if var == "AWS_WEB_IDENTITY_TOKEN_FILE" {
+                env.push(role);
+            }
+            let (out, took) = node_aws_run(&s, &artifactory, &env);
+            let what = format!("{var}={shown}");
+            assert_ne!(out.status.code(), Some(101), "{what}: panicked");
+            let line = assert_one_line_exit(&out, 2, &[]);
+            assert!(
+                line.contains(var) && line.contains(&shown) && line.contains("not a regular file"),
+                "{what}: {line}"
+            );
+            assert!(
+                took < Duration::from_secs(2),
+                "{what}: took {took:?}: {line}"
+            );
+        }
+    }
+    assert!(artifactory.requests().is_empty());
+}
+
+/// A profile's `web_identity_token_file` is read whole by the SDK too: a FIFO or a link to
+/// `/dev/zero` there is one line naming it, exit 2, at once, nothing sent. The old code
+/// blocked on the FIFO until the watchdog (exit 1) and read /dev/zero until memory ran out.
+#[test]
+fn a_web_identity_token_file_a_profile_names_that_blocks_or_never_ends_is_one_line_at_once() {
+    let artifactory = fake(|_| json(200, r#"{"access_token":"x","expires_in":900}"#));
+    let s = Sandbox::new();
+    let token = s.tmp.path().join("token");
+    std::fs::create_dir_all(s.home.join(".aws")).expect("mkdir");
+    write(
+        &s.home.join(".aws/config"),
+        &format!(
+            "[default]\nrole_arn = arn:aws:iam::123456789012:role/r\nweb_identity_token_file = {}\nregion = us-east-1\n",
+            token.display()
+        ),
+    );
+    let shown = token.display().to_string();
+    for planted in ["fifo", "/dev/zero"] {
+        let _ = std::fs::remove_file(&token);
+        match planted {
+            "fifo" => mkfifo(&token),
+            target => std::os::unix::fs::symlink(target, &token).expect("symlink"),
+        }
+        let (out, took) = node_aws_run(&s, &artifactory, &[]);
+        assert_ne!(out.status.code(), Some(101), "{planted}: panicked");
+        let line = assert_one_line_exit(&out, 2, &[]);
+        assert!(
+            line.contains(&shown) && line.contains("not a regular file"),
+            "{planted}: {line}"
+        );
+        assert!(
+            took < Duration::from_secs(2),
+            "{planted}: took {took:?}: {line}"
+        );
+    }
+    assert!(artifactory.requests().is_empty());
 }

@@ -15,12 +15,17 @@
 //!   ([`cap`]), the clients the SDK builds by itself (IMDS, the container credentials
 //!   endpoint) included.
 //!
+//! And the files the SDK reads by itself (the profiles, the web identity token, the SSO
+//! token cache, ...), checked before any SDK chain reads them ([`files`], [`check_files`]):
+//! a FIFO, a device, a directory or more than 4 MiB is a [`FileError`] naming the file.
+//!
 //! Built on a cache miss only, by the backend's call, and thrown away with the call's
 //! runtime: the hot path (a cache hit, docker-config) never links a TLS config or a client
 //! from here. Timeouts, retries and the credentials chain stay each backend's.
 
 pub mod cap;
 pub mod error;
+pub mod files;
 pub mod proxy;
 
 use std::path::Path;
@@ -31,6 +36,7 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 pub use cap::{TooLarge, MAX_BODY};
 pub use error::Error;
+pub use files::{check_files, FileError};
 pub use proxy::proxy_config;
 
 /// Largest `AWS_CA_BUNDLE` read.

@@ -31,14 +31,10 @@ pub(crate) enum Error {
     /// The whole call, credentials included, ran past its bound.
     #[error("no {api} token within {}s; check network access to AWS (proxy, VPC endpoints), the region and the endpoint settings", within.as_secs())]
     Deadline { api: &'static str, within: Duration },
-    /// A file the SDK would read whole is a device, a FIFO, a directory or too large.
-    #[error("{path}{} {problem}; the AWS SDK would read it whole", from.map(|v| format!(" ({v})")).unwrap_or_default())]
-    SdkFile {
-        path: String,
-        /// The variable that named it, when one did.
-        from: Option<&'static str>,
-        problem: &'static str,
-    },
+    /// A file the SDK would read whole is a device, a FIFO, a directory or too large
+    /// ([`keyring_aws::files`]).
+    #[error(transparent)]
+    SdkFile(#[from] keyring_aws::FileError),
     /// `AWS_CA_BUNDLE` cannot be read.
     #[error("cannot read AWS_CA_BUNDLE {path}: {cause}")]
     CaBundleRead { path: String, cause: std::io::Error },
@@ -195,7 +191,7 @@ impl Error {
     pub(crate) fn kind(&self) -> ErrorKind {
         use Error::*;
         match self {
-            SdkFile { .. }
+            SdkFile(_)
             | CaBundleRead { .. }
             | CaBundle { .. }
             | EnvCa(_)

@@ -24,7 +24,6 @@
 mod credential_process;
 mod sts;
 
-use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
@@ -34,9 +33,7 @@ use aws_config::Region;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
-use aws_runtime::env_config::file::EnvConfigFiles;
 use aws_sdk_ecr::config::SharedHttpClient;
-use aws_types::os_shim_internal::{Env, Fs};
 use aws_types::sdk_config::SdkConfig;
 use keyring_api::backend::Query;
 use keyring_api::{Deadline, Secret};
@@ -220,7 +217,7 @@ async fn node_credentials(
 ) -> Result<Credentials, Error> {
     if past_env {
         if let Some(set) = profile_set().await {
-            sdk::check_profile_files(&set)?;
+            keyring_aws::files::check_profile_files(&set)?;
             if let Some(chain) = credential_process::find(&set) {
                 return profile_process(&chain, http, region, within, now).await;
             }
@@ -248,17 +245,10 @@ async fn node_credentials(
 /// The profiles, loaded as the SDK's profile link loads them (the same files, `AWS_PROFILE`,
 /// else [`sdk::profile_name`]): for a selected profile whose chain rests on a
 /// `credential_process` ([`credential_process::find`]) and the files they name that the SDK
-/// would read ([`sdk::check_profile_files`]). Profiles that cannot be loaded are left to the
-/// SDK, which says why.
+/// would read ([`keyring_aws::files::check_profile_files`]). Profiles that cannot be loaded
+/// are left to the SDK, which says why.
 async fn profile_set() -> Option<ProfileSet> {
-    aws_config::profile::load(
-        &Fs::real(),
-        &Env::real(),
-        &EnvConfigFiles::default(),
-        sdk::profile_name().map(Cow::Owned),
-    )
-    .await
-    .ok()
+    keyring_aws::files::load_profiles(sdk::profile_name().as_deref()).await
 }
 
 /// The credentials of a profile chain resting on a `credential_process`, within `within`:

@@ -25,20 +25,20 @@
 //!   metadata client ([`imds_client`]) gets short timeouts and two attempts, since a node
 //!   without IMDS (or a pod behind a hop limit of 1) must fail in seconds, not the SDK
 //!   default of half a minute.
-//! * Files ([`check_files`], [`check_profile_files`]): the profile, credentials, web
-//!   identity token (named by the environment or a profile), CA bundle and SSO token cache
-//!   files the SDK reads whole must be regular files of at most 4 MiB. The certificates of
+//! * Files ([`keyring_aws::files`], shared with the identity backend): the profile,
+//!   credentials, web identity token (named by the environment or a profile), CA bundle and
+//!   SSO token cache files the SDK reads whole must be regular files of at most 4 MiB; the
+//!   call checks those the environment names first, the node's credentials those its
+//!   profiles name. The certificates of
 //!   `SSL_CERT_FILE` / `SSL_CERT_DIR`, which the SDK's loader (`rustls-native-certs`) would
 //!   read whole and blocking, are read bounded by keyring-net and handed over
 //!   ([`keyring_net::tls::env_roots_pem`]).
 //! * Endpoints: what the SDK's configuration overrides ([`endpoint_override`]) and how a
 //!   message names it ([`describe_override`], [`shown_url`]).
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_config::imds;
-use aws_config::profile::ProfileSet;
 use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -64,93 +64,6 @@ pub const CONNECT_TIMEOUT: Duration = keyring_net::Policy::DEFAULT.connect;
 pub const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
 /// IMDS attempts.
 pub const IMDS_ATTEMPTS: u32 = 2;
-
-/// Largest AWS profile, web identity token or CA bundle file the SDK is let read.
-const MAX_FILE_BYTES: u64 = 4 << 20;
-
-/// The files the SDK reads by itself, each `(variable, default under $HOME)`.
-const FILES: [(&str, Option<&str>); 5] = [
-    ("AWS_CONFIG_FILE", Some(".aws/config")),
-    ("AWS_SHARED_CREDENTIALS_FILE", Some(".aws/credentials")),
-    ("AWS_WEB_IDENTITY_TOKEN_FILE", None),
-    // EKS Pod Identity's token, read by the container credentials provider.
-    ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", None),
-    ("AWS_CA_BUNDLE", None),
-];
-
-/// Refuses, before the SDK opens them, files it would read without bound or block on: a
-/// device (`/dev/zero`), a FIFO, a directory, or more than 4 MiB. The SDK reads them whole,
-/// on the runtime's only thread, where the invocation's deadline cannot interrupt it: such a
-/// file would hang the call past the kubelet's limit or exhaust memory. A file that does not
-/// exist is left to the SDK (a profile is optional).
-pub(crate) fn check_files() -> Result<(), Error> {
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
-    for (var, default) in FILES {
-        let path = match std::env::var_os(var).filter(|p| !p.is_empty()) {
-            // The SDK expands a leading `~` as the shell would.
-            Some(p) => match (p.to_str().and_then(|s| s.strip_prefix("~/")), &home) {
-                (Some(rest), Some(h)) => Path::new(h).join(rest),
-                _ => PathBuf::from(p),
-            },
-            None => match (default, &home) {
-                (Some(d), Some(h)) => Path::new(h).join(d),
-                _ => continue,
-            },
-        };
-        check_file(&path, std::env::var_os(var).is_some().then_some(var))?;
-    }
-    Ok(())
-}
-
-/// [`check_files`]' check of one file the SDK would read whole: `from`, the variable that
-/// named it, if one did. A file that does not exist passes.
-fn check_file(path: &Path, from: Option<&'static str>) -> Result<(), Error> {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return Ok(());
-    };
-    let problem = if !meta.is_file() {
-        "is not a regular file"
-    } else if meta.len() > MAX_FILE_BYTES {
-        "is larger than 4 MiB"
-    } else {
-        return Ok(());
-    };
-    Err(Error::SdkFile {
-        path: path.display().to_string(),
-        from,
-        problem,
-    })
-}
-
-/// The files the profiles of `set` name, which the SDK reads whole, checked as
-/// [`check_files`] checks the profile files: a profile's `web_identity_token_file`, and the
-/// SSO token cache files (`~/.aws/sso/cache/<SHA-1 of an sso_session's name, or of a legacy
-/// sso_start_url>.json`). A FIFO there hung the call until the watchdog, a link to
-/// `/dev/zero` took all memory.
-pub(crate) fn check_profile_files(set: &ProfileSet) -> Result<(), Error> {
-    use sha1::{Digest, Sha1};
-    let profiles = || set.profiles().filter_map(|name| set.get_profile(name));
-    for token in profiles().filter_map(|p| p.get("web_identity_token_file")) {
-        check_file(Path::new(token), None)?;
-    }
-    let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else {
-        return Ok(());
-    };
-    let cache = Path::new(&home).join(".aws/sso/cache");
-    let sso = profiles().flat_map(|p| {
-        [p.get("sso_session"), p.get("sso_start_url")]
-            .into_iter()
-            .flatten()
-    });
-    for id in sso.chain(set.sso_sessions()) {
-        let hex: String = Sha1::digest(id.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        check_file(&cache.join(format!("{hex}.json")), None)?;
-    }
-    Ok(())
-}
 
 /// The SDK settings every client of a call shares: the HTTP client, the region, the
 /// bounded retries, and timeouts that end all attempts within `within` ([`ATTEMPT_TIMEOUT`]

@@ -122,7 +122,7 @@ async fn fetch_async(
     now: SystemTime,
 ) -> Result<Token, Error> {
     let started = std::time::Instant::now();
-    sdk::check_files()?;
+    keyring_aws::files::check_environment_files()?;
     let http = keyring_aws::http_client(go_proxy_variables)?;
     let default_region = || sdk::default_region(&http, sdk::credentials_budget(deadline));
     let region_name = match &call.region {

@@ -10,6 +10,7 @@
 //! | `Response`     | `Protocol`                             |
 //! | `Tls`          | `Misconfigured` (no usable CA certificate: the node's or `SSL_CERT_FILE` / `SSL_CERT_DIR`'s) |
 //! | `AwsClient`    | `Misconfigured` (the AWS SDK's HTTP client: `AWS_CA_BUNDLE`, the TLS set-up) |
+//! | `AwsFile`      | `Misconfigured` (a file the AWS SDK would read whole is no regular file, or too large) |
 //! | `Setup`        | `Unavailable` (no I/O runtime) |
 
 use keyring_api::{BackendError, ErrorKind, InvalidSetting};
@@ -126,6 +127,11 @@ pub enum Error {
     /// `SSL_CERT_DIR` are [`Error::Tls`], as for every other request.
     #[error("{}: {}", Stage::Aws, .0)]
     AwsClient(keyring_aws::Error),
+    /// A file the AWS SDK's credentials chain would read whole (a profile file, a web
+    /// identity token, ...) is a FIFO, a device, a directory or too large
+    /// ([`keyring_aws::check_files`]): the node's configuration.
+    #[error("{}: {}", Stage::Aws, .0)]
+    AwsFile(#[from] keyring_aws::FileError),
     /// The HTTP runtime could not be set up.
     #[error("{0}")]
     Setup(String),
@@ -163,7 +169,9 @@ impl Error {
     /// The kind that decides exit code and stale serving.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Setting(_) | Error::Tls(_) | Error::AwsClient(_) => ErrorKind::Misconfigured,
+            Error::Setting(_) | Error::Tls(_) | Error::AwsClient(_) | Error::AwsFile(_) => {
+                ErrorKind::Misconfigured
+            }
             Error::Refused { status, code, .. } => match (*status, code.as_deref()) {
                 (401 | 403, _) => ErrorKind::Denied,
                 (

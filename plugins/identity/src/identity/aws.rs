@@ -10,7 +10,10 @@
 //!   keyring-net's body cap, rustls on ring, the environment's proxies, the system's roots,
 //!   those of `SSL_CERT_FILE` / `SSL_CERT_DIR` or of `AWS_CA_BUNDLE`), bounded by
 //!   [`CREDENTIALS_TIMEOUT`] and the invocation's deadline; its log lines are kept in their
-//!   place as ECR's are ([`keyring_api::quiet`]).
+//!   place as ECR's are ([`keyring_api::quiet`]). Before the chain, the files it would read
+//!   whole (the profile files, the web identity token, the SSO token cache, ...) are
+//!   checked as for ECR's calls ([`keyring_aws::check_files`]): a FIFO, a device, a
+//!   directory or more than 4 MiB there is a misconfiguration naming the file.
 //! * Signature: SigV4 by the SDK's signer crate `aws-sigv4` (no hand-written SigV4), service
 //!   `sts`, in the form its receiver replays ([`Form`]): Artifactory's, `GET
 //!   <sts>/?Action=GetCallerIdentity&Version=2011-06-15` signing `host` and `x-amz-date`;
@@ -190,6 +193,10 @@ fn chain_credentials(deadline: Deadline) -> Result<aws_credential_types::Credent
         {
             return Ok(c);
         }
+        // The files the chain would read whole on this, the runtime's only thread, where
+        // `limit` cannot interrupt it (a FIFO blocked until the watchdog, /dev/zero took all
+        // memory): checked first, as for ECR's calls. The profile is the SDK's choice.
+        keyring_aws::check_files(None).await?;
         // The one AWS SDK client (keyring-aws): every answer of the chain (IMDS, the
         // container endpoint, STS for web identity) stops at the body cap.
         let http = keyring_aws::http_client(false)?;
