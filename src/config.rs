@@ -17,6 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
+use keyring_api::nesting::check_nesting;
 use keyring_api::BackendError;
 
 use crate::backends::{compiled_in, NAMES};
@@ -31,7 +32,6 @@ pub const KIND: &str = "KeyringConfig";
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 pub use crate::backends::{RawConfig, Sections};
-pub use keyring_api::nesting::{check_nesting, TooNested, MAX_BLOCK_DEPTH, MAX_FLOW_DEPTH};
 
 /// The validated config.
 #[derive(Debug, Default)]
@@ -72,7 +72,8 @@ impl Config {
 
     /// Reads the file at `path` without parsing it: it must be a regular file (a FIFO,
     /// device or directory is refused before anything is read or warned about), of at most
-    /// 1 MiB, UTF-8, nested at most [`MAX_FLOW_DEPTH`] brackets and [`MAX_BLOCK_DEPTH`] levels of
+    /// 1 MiB, UTF-8, nested at most [`MAX_FLOW_DEPTH`](keyring_api::nesting::MAX_FLOW_DEPTH)
+    /// brackets and [`MAX_BLOCK_DEPTH`](keyring_api::nesting::MAX_BLOCK_DEPTH) levels of
     /// indentation deep ([`check_nesting`]).
     pub fn read(path: Option<&Path>) -> Result<Read, ConfigError> {
         let Some(path) = path else {

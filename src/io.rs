@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::fd::AsFd;
 
 use keyring_api::deadline::{self, Deadline};
-use keyring_api::process;
+use keyring_api::process::{self, timespec, PIPE_BUF};
 use rustix::event::{PollFd, PollFlags};
 
 use keyring_docker_config::SearchPaths;
@@ -17,10 +17,6 @@ use crate::args::GlobalArgs;
 use crate::cache::{self, DiskCache};
 use crate::config::{self, Config};
 use crate::exit::Failure;
-
-/// Linux's `PIPE_BUF`: a write of at most this much into a pipe that `poll` says has room
-/// is taken whole at once.
-const PIPE_BUF: usize = 4096;
 
 /// The one place that writes the protocol to stdout. In an invocation with a deadline, a
 /// write that could block (a pipe nobody reads, a response above [`PIPE_BUF`]) arms the
@@ -44,10 +40,7 @@ pub fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
 /// Whether `fd` is ready for `events` right now.
 fn ready(fd: impl AsFd, events: PollFlags) -> bool {
     let mut fds = [PollFd::new(&fd, events)];
-    let now = rustix::event::Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let now = timespec(std::time::Duration::ZERO);
     matches!(rustix::event::poll(&mut fds, Some(&now)), Ok(1))
         && fds[0].revents().intersects(events)
 }
@@ -90,15 +83,6 @@ pub fn read_stdin(limit: usize, deadline: Option<Deadline>) -> Result<Vec<u8>, S
             Ok(_) | Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
             Err(e) => return Err(StdinError::Io(e.into())),
         }
-    }
-}
-
-/// `d` as poll's timeout.
-fn timespec(d: std::time::Duration) -> rustix::event::Timespec {
-    let d = d.min(std::time::Duration::from_secs(3600));
-    rustix::event::Timespec {
-        tv_sec: d.as_secs().try_into().unwrap_or(3600),
-        tv_nsec: d.subsec_nanos().into(),
     }
 }
 

@@ -272,31 +272,18 @@ location = "quay-cache.example.com"
     // 20 replaces docker.io's table (its mirrors are not added to the old ones), then 30
     // replaces it again; a prefix-less table's prefix is its location, so quay.io's is
     // replaced by 10 too.
-    write(
-        &d.join("20-hub.conf"),
-        &table("docker.io", "first.example.com"),
-    );
-    write(
-        &d.join("30-hub.conf"),
-        &table("docker.io", "harbor.example.com/hub"),
-    );
-    write(
-        &d.join("10-quay.conf"),
-        &table("quay.io", "quay-2.example.com"),
-    );
-    write(
-        &d.join("40-gcr.conf"),
-        &table("gcr.io", "gcr-cache.example.com"),
-    );
-    // Not drop-ins: another suffix, a subdirectory; one that does not parse is left out.
-    write(
-        &d.join("50-hub.conf.bak"),
-        &table("docker.io", "bak.example.com"),
-    );
-    write(
-        &d.join("sub.conf/60.conf"),
-        &table("docker.io", "sub.example.com"),
-    );
+    for (name, prefix, mirror) in [
+        ("20-hub.conf", "docker.io", "first.example.com"),
+        ("30-hub.conf", "docker.io", "harbor.example.com/hub"),
+        ("10-quay.conf", "quay.io", "quay-2.example.com"),
+        ("40-gcr.conf", "gcr.io", "gcr-cache.example.com"),
+        // Not drop-ins: another suffix, a subdirectory.
+        ("50-hub.conf.bak", "docker.io", "bak.example.com"),
+        ("sub.conf/60.conf", "docker.io", "sub.example.com"),
+    ] {
+        write(&d.join(name), &table(prefix, mirror));
+    }
+    // One that does not parse is left out.
     write(&d.join("70-broken.conf"), "[[registry]\n");
     let yaml = format!(
         "registriesConf: {{path: {}, dropInDir: {}, credentials: mirrorOnly}}",

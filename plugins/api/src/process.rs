@@ -239,7 +239,7 @@ pub fn run(
 }
 
 /// `d` as poll's timeout (a day at most: every caller loops until its own deadline).
-pub(crate) fn timespec(d: Duration) -> Timespec {
+pub fn timespec(d: Duration) -> Timespec {
     let d = d.min(Duration::from_secs(24 * 3600));
     Timespec {
         tv_sec: d.as_secs().try_into().unwrap_or(0),
@@ -469,7 +469,7 @@ fn fire(report: Report) -> ! {
 
 /// Linux's `PIPE_BUF`: at most this much is written into a pipe that `poll` says has room,
 /// so that the write cannot block.
-const PIPE_BUF: usize = 4096;
+pub const PIPE_BUF: usize = 4096;
 
 /// Writes `bytes` on stderr, waiting at most `wait` in all for it to take them, and says
 /// whether all were written. What it could not take by then is dropped, as on any error
