@@ -10,7 +10,8 @@ pub enum Error {
     CaBundleRead {
         /// The file, as named.
         path: String,
-        /// Why (a FIFO or a device is "not a regular file").
+        /// Why (a FIFO, a device or a directory is "not a regular file (...)", a bundle
+        /// past [`MAX_CA_BUNDLE`](crate::MAX_CA_BUNDLE) "larger than ... bytes").
         cause: std::io::Error,
     },
     /// `AWS_CA_BUNDLE` holds no usable certificate.

@@ -39,8 +39,8 @@ pub use error::Error;
 pub use files::{check_files, FileError};
 pub use proxy::proxy_config;
 
-/// Largest `AWS_CA_BUNDLE` read.
-pub const MAX_CA_BUNDLE: u64 = 4 << 20;
+/// Largest `AWS_CA_BUNDLE` read: the cap [`check_files`] holds it to.
+pub const MAX_CA_BUNDLE: u64 = files::MAX_FILE_BYTES;
 
 /// The one HTTP client of a call (see the crate docs): rustls with ring, the environment's
 /// proxies ([`proxy_config`]; `go_proxy_variables` as there), the system's roots (those of
@@ -63,16 +63,13 @@ pub fn http_client(go_proxy_variables: bool) -> Result<SharedHttpClient, Error> 
     }
     if let Some(path) = ca_bundle {
         let shown = Path::new(&path).display().to_string();
-        let mut pem = Vec::new();
-        keyring_api::file::open(Path::new(&path))
-            .and_then(|f| {
-                use std::io::Read;
-                f.take(MAX_CA_BUNDLE).read_to_end(&mut pem)
-            })
-            .map_err(|cause| Error::CaBundleRead {
+        // A directory or a bundle past the cap is refused, not read cut short.
+        let pem = keyring_api::file::read(Path::new(&path), MAX_CA_BUNDLE).map_err(|cause| {
+            Error::CaBundleRead {
                 path: shown.clone(),
                 cause,
-            })?;
+            }
+        })?;
         // Checked here because the SDK's TLS set-up panics on a bundle it cannot parse.
         keyring_net::tls::check_pem_roots(&pem)
             .map_err(|cause| Error::CaBundle { path: shown, cause })?;
@@ -99,4 +96,41 @@ pub fn http_client(go_proxy_variables: bool) -> Result<SharedHttpClient, Error> 
         },
     );
     Ok(cap::capped(client))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_aws_ca_bundle_past_its_cap_or_a_directory_is_refused_not_read_cut_short() {
+        // The only test of this crate that touches the environment.
+        let dir = std::env::temp_dir().join(format!("keyring-aws-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("bundle.pem");
+        let file = std::fs::File::create(&big).unwrap();
+        file.set_len(MAX_CA_BUNDLE + 1).unwrap();
+        let refused = |path: &Path| {
+            std::env::set_var("AWS_CA_BUNDLE", path);
+            let err = http_client(false).unwrap_err();
+            std::env::remove_var("AWS_CA_BUNDLE");
+            err.to_string()
+        };
+        let (past, a_dir) = (refused(&big), refused(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            past,
+            format!(
+                "cannot read AWS_CA_BUNDLE {}: larger than {MAX_CA_BUNDLE} bytes",
+                big.display()
+            )
+        );
+        assert_eq!(
+            a_dir,
+            format!(
+                "cannot read AWS_CA_BUNDLE {}: not a regular file (a directory)",
+                dir.display()
+            )
+        );
+    }
 }

@@ -16,8 +16,8 @@ use crate::search::Loaded;
 use crate::NAME;
 
 /// How long a docker-config answer lives: the kubelet's `CachingDockerConfigBackend` re-read
-/// the files every five minutes.
-pub const LIFETIME: Duration = Duration::from_secs(5 * 60);
+/// the files every five minutes ([`keyring_api::lifetime::DOCKER_CONFIG`]).
+pub const LIFETIME: Duration = keyring_api::lifetime::DOCKER_CONFIG;
 
 /// The answer from the file's own `auths` entries that `matched`.
 pub fn from_auths(loaded: &Loaded, matched: Matched) -> Answer {

@@ -4,7 +4,6 @@
 //! keeps only the entries that could serve the image asked about ([`Keep`]).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::parse::{parse_dockercfg_for, ConfigJson, Entries, Keep};
@@ -174,12 +173,5 @@ fn read_bounded(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
             );
         }
     }
-    let mut bytes = Vec::with_capacity(meta.len().min(MAX_FILE_BYTES) as usize);
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(std::io::Error::other(format!(
-            "larger than {MAX_FILE_BYTES} bytes"
-        )));
-    }
-    Ok(Some(bytes))
+    keyring_api::file::read_at_most(file, MAX_FILE_BYTES).map(Some)
 }

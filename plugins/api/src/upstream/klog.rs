@@ -72,6 +72,21 @@ impl Klog {
 
 const KLOG_GO: &str = "vendor/k8s.io/klog/v2/klog.go";
 
+const NO_FILES: &str = "logs are not written to files; they go to stderr, which the kubelet reads";
+
+/// A flag of `klog.go` (no shorthand) accepted with a warning: every row of [`KLOG_FLAGS`]
+/// but `v`, the two from elsewhere overriding `source`.
+const fn warned(long: &'static str, takes: Takes, note: &'static str) -> Flag {
+    Flag {
+        long,
+        short: None,
+        takes,
+        fate: Fate::Warned,
+        note,
+        source: KLOG_GO,
+    }
+}
+
 /// The flags klog v2 registers (`klog.InitFlags`) and component-base's `logs.AddFlags` adds,
 /// plus `--logging-format` (component-base's `LoggingConfiguration`, which no upstream plugin
 /// registers). `-v`/`--v` is honoured as verbosity (see [`verbosity`](super::verbosity)); the rest shape
@@ -86,132 +101,42 @@ pub const KLOG_FLAGS: &[Flag] = &[
         note: "log verbosity: 0-1 warnings and errors, 2-3 info, 4-5 debug, 6+ trace",
         source: KLOG_GO,
     },
+    warned(
+        "vmodule",
+        Takes::Value,
+        "per-file verbosity has no equivalent; use --v",
+    ),
+    warned("logtostderr", Takes::Bool, LOG_FORMAT),
+    warned("alsologtostderr", Takes::Bool, LOG_FORMAT),
+    warned("alsologtostderrthreshold", Takes::Value, LOG_FORMAT),
+    warned("stderrthreshold", Takes::Value, LOG_FORMAT),
+    warned("legacy_stderr_threshold_behavior", Takes::Bool, LOG_FORMAT),
+    warned("log_dir", Takes::Value, NO_FILES),
+    warned("log_file", Takes::Value, NO_FILES),
+    warned(
+        "log_file_max_size",
+        Takes::Value,
+        "logs are not written to files",
+    ),
+    warned(
+        "log_backtrace_at",
+        Takes::Value,
+        "Go stack traces have no equivalent",
+    ),
+    warned("add_dir_header", Takes::Bool, LOG_FORMAT),
+    warned("skip_headers", Takes::Bool, LOG_FORMAT),
+    warned("skip_log_headers", Takes::Bool, LOG_FORMAT),
+    warned("one_output", Takes::Bool, LOG_FORMAT),
     Flag {
-        long: "vmodule",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: "per-file verbosity has no equivalent; use --v",
-        source: KLOG_GO,
-    },
-    Flag {
-        long: "logtostderr",
-        short: None,
-        takes: Takes::Bool,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-        source: KLOG_GO,
-    },
-    Flag {
-        long: "alsologtostderr",
-        short: None,
-        takes: Takes::Bool,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-        source: KLOG_GO,
-    },
-    Flag {
-        long: "alsologtostderrthreshold",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-        source: KLOG_GO,
-    },
-    Flag {
-        long: "stderrthreshold",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-        source: KLOG_GO,
-    },
-    Flag {
-        long: "legacy_stderr_threshold_behavior",
-        short: None,
-        takes: Takes::Bool,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-        source: KLOG_GO,
-    },
-    Flag {
-        long: "log_dir",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: "logs are not written to files; they go to stderr, which the kubelet reads",
-        source: KLOG_GO,
-    },
-    Flag {
-        long: "log_file",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: "logs are not written to files; they go to stderr, which the kubelet reads",
-        source: KLOG_GO,
-    },
-    Flag {
-        long: "log_file_max_size",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: "logs are not written to files",
-        source: KLOG_GO,
-    },
-    Flag {
-        long: "log_backtrace_at",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: "Go stack traces have no equivalent",
-        source: KLOG_GO,
-    },
-    Flag {
-        long: "add_dir_header",
-        short: None,
-        takes: Takes::Bool,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-        source: KLOG_GO,
-    },
-    Flag {
-        long: "skip_headers",
-        short: None,
-        takes: Takes::Bool,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-        source: KLOG_GO,
-    },
-    Flag {
-        long: "skip_log_headers",
-        short: None,
-        takes: Takes::Bool,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-        source: KLOG_GO,
-    },
-    Flag {
-        long: "one_output",
-        short: None,
-        takes: Takes::Bool,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
-        source: KLOG_GO,
-    },
-    Flag {
-        long: "log-flush-frequency",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: "logs are written unbuffered",
         source: "vendor/k8s.io/component-base/logs/logs.go",
+        ..warned(
+            "log-flush-frequency",
+            Takes::Value,
+            "logs are written unbuffered",
+        )
     },
     Flag {
-        long: "logging-format",
-        short: None,
-        takes: Takes::Value,
-        fate: Fate::Warned,
-        note: LOG_FORMAT,
         source: "",
+        ..warned("logging-format", Takes::Value, LOG_FORMAT)
     },
 ];
