@@ -17,13 +17,12 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use keyring_api::{InvalidSetting, Secret};
-use keyring_net::Route;
 use serde::Deserialize;
 
-use super::{json_reply, non_empty, validity, Issued};
+use super::{exchange_json, non_empty, validity, Issued};
 use crate::config::TokenExchange;
 use crate::error::{Error, Stage};
-use crate::http::{Body, Call, Http};
+use crate::http::{Body, Http};
 
 /// `grant_type` of a token exchange.
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -86,15 +85,7 @@ pub fn exchange(
         _ => {}
     }
     let hint = "check the rule's tokenExchange settings (endpoint, audience, client) and the server's trust of the token's issuer";
-    let reply = http.send(&Call {
-        stage: Stage::Exchange,
-        url: &t.endpoint,
-        headers: &headers,
-        body: Body::Form(&form),
-        route: Route::Proxied,
-        hint,
-    })?;
-    let answer: Answer = json_reply(&reply, Stage::Exchange, &t.endpoint, hint)?;
+    let answer: Answer = exchange_json(http, &t.endpoint, &headers, Body::Form(&form), hint)?;
     let token = non_empty(
         answer.access_token,
         Stage::Exchange,
