@@ -12,7 +12,6 @@
 //! `token_type`, `expires_in` (the lifetime; else the token's own `exp`). Errors (§2.2.2,
 //! RFC 6749 §5.2) are shown by their `error` code only.
 
-use std::io::Read as _;
 use std::time::SystemTime;
 
 use base64::Engine as _;
@@ -101,21 +100,13 @@ pub fn exchange(
 
 /// The client secret in `path`: one line, trimmed.
 fn read_secret(path: &std::path::Path) -> Result<Secret<String>, Error> {
-    let bad = |p: String| -> Error {
-        InvalidSetting::new(format!("clientSecretFile {}", path.display()), p).into()
-    };
-    let mut bytes = Vec::new();
-    keyring_api::file::open(path)
-        .and_then(|f| f.take(MAX_SECRET_FILE + 1).read_to_end(&mut bytes))
-        .map_err(|e| bad(format!("cannot read it: {e}")))?;
-    let bytes = Secret::new(bytes);
-    if bytes.expose().len() as u64 > MAX_SECRET_FILE {
-        return Err(bad(format!("larger than {MAX_SECRET_FILE} bytes")));
+    let secret = crate::read_secret_file(path, MAX_SECRET_FILE, "clientSecretFile")?;
+    if secret.expose().is_empty() {
+        return Err(InvalidSetting::new(
+            format!("clientSecretFile {}", path.display()),
+            "it is empty",
+        )
+        .into());
     }
-    let text = std::str::from_utf8(bytes.expose()).map_err(|_| bad("not UTF-8 text".into()))?;
-    let secret = text.trim();
-    if secret.is_empty() {
-        return Err(bad("it is empty".into()));
-    }
-    Ok(Secret::new(secret.to_string()))
+    Ok(secret)
 }
