@@ -4,6 +4,24 @@
 
 use super::*;
 
+/// Runs `cmd` (the binary as upstream, the node's credentials set up) with no cache for an
+/// image of [`SA_HOST`]; the answer's password must be `password` (`context` heads the
+/// failure message).
+fn answers(mut cmd: Command, password: &str, context: &str) -> Output {
+    cmd.env("KUBELET_KEYRING_NO_CACHE", "1");
+    let out = run_with(
+        cmd,
+        request(VERSIONS[0], &format!("{SA_HOST}/app")).as_bytes(),
+    );
+    assert_eq!(
+        creds(&stdout_json(&out), SA_HOST).1,
+        password,
+        "{context}{}",
+        stderr(&out)
+    );
+    out
+}
+
 /// Point 5. Upstream gives each HTTP request 30 s and a `credential_process` a minute, all
 /// inside the kubelet's 60 s; the old code gave the credentials 10 s. A process that takes
 /// 12 s now answers: the credentials may take the invocation's 50 s but what the API call
@@ -26,20 +44,11 @@ fn upstream_a_credential_process_slower_than_ten_seconds_still_answers() {
     );
     let mut cmd = upstream_command(&s, false);
     cmd.env("AWS_CONFIG_FILE", &config)
-        .env("AWS_ENDPOINT_URL_ECR", ecr.base())
-        .env("KUBELET_KEYRING_NO_CACHE", "1");
+        .env("AWS_ENDPOINT_URL_ECR", ecr.base());
     let started = Instant::now();
-    let out = run_with(
-        cmd,
-        request(VERSIONS[0], &format!("{SA_HOST}/app")).as_bytes(),
-    );
+    let out = answers(cmd, "process-password", "");
     let took = started.elapsed();
-    assert_eq!(
-        creds(&stdout_json(&out), SA_HOST).1,
-        "process-password",
-        "{}",
-        stderr(&out)
-    );
+
     assert_eq!(signer(&ecr.requests()[0]), "AKIDPROCESS");
     assert!(
         took >= Duration::from_secs(12) && took < DEADLINE,
@@ -77,18 +86,8 @@ fn a_role_over_a_credential_process_profile_is_assumed_with_the_process_keys() {
     let mut cmd = upstream_command(&s, false);
     cmd.env("AWS_CONFIG_FILE", &config)
         .env("AWS_ENDPOINT_URL_ECR", ecr.base())
-        .env("AWS_ENDPOINT_URL_STS", sts.base())
-        .env("KUBELET_KEYRING_NO_CACHE", "1");
-    let out = run_with(
-        cmd,
-        request(VERSIONS[0], &format!("{SA_HOST}/app")).as_bytes(),
-    );
-    assert_eq!(
-        creds(&stdout_json(&out), SA_HOST).1,
-        "role-password",
-        "{}",
-        stderr(&out)
-    );
+        .env("AWS_ENDPOINT_URL_STS", sts.base());
+    let out = answers(cmd, "role-password", "");
     let assumed = sts.requests();
     assert_eq!(assumed.len(), 1, "{assumed:?}");
     assert_eq!(signer(&assumed[0]), "AKIDPROCESS");
@@ -141,21 +140,11 @@ fn upstream_the_go_sdks_other_names_for_the_keys_and_the_profile_are_read() {
     for (env, want) in cases {
         let mut cmd = upstream_command(&s, false);
         cmd.env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
-            .env("AWS_ENDPOINT_URL_ECR", ecr.base())
-            .env("KUBELET_KEYRING_NO_CACHE", "1");
+            .env("AWS_ENDPOINT_URL_ECR", ecr.base());
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = run_with(
-            cmd,
-            request(VERSIONS[0], &format!("{SA_HOST}/app")).as_bytes(),
-        );
-        assert_eq!(
-            creds(&stdout_json(&out), SA_HOST).1,
-            "pw",
-            "{env:?}: {}",
-            stderr(&out)
-        );
+        let out = answers(cmd, "pw", &format!("{env:?}: "));
         let last = ecr.requests().pop().expect("ECR asked");
         assert_eq!(signer(&last), want, "{env:?}");
         assert_no_secret(
@@ -224,18 +213,8 @@ fn upstream_an_sso_profile_gives_the_credentials() {
     let mut cmd = upstream_command(&s, false);
     cmd.env("AWS_CONFIG_FILE", &config)
         .env("AWS_ENDPOINT_URL_SSO", portal.base())
-        .env("AWS_ENDPOINT_URL_ECR", ecr.base())
-        .env("KUBELET_KEYRING_NO_CACHE", "1");
-    let out = run_with(
-        cmd,
-        request(VERSIONS[0], &format!("{SA_HOST}/app")).as_bytes(),
-    );
-    assert_eq!(
-        creds(&stdout_json(&out), SA_HOST).1,
-        "sso-password",
-        "{}",
-        stderr(&out)
-    );
+        .env("AWS_ENDPOINT_URL_ECR", ecr.base());
+    let out = answers(cmd, "sso-password", "");
     assert_eq!(portal.requests().len(), 1);
     assert_eq!(signer(&ecr.requests()[0]), "AKIDSSO");
     assert_no_secret(

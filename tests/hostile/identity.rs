@@ -15,7 +15,9 @@ use crate::common::flood::{Flood, FLOOD, MOST_TAKEN};
 use crate::common::http::{json, Fake, Reply};
 use crate::common::issuer::{now, Issuer};
 use crate::common::*;
-use crate::identity::{api_server, config, fake, run, secret_rule, HOST, IMAGE, PLAIN_HTTP};
+use crate::identity::{
+    api_server, config, fake, run, run_pod, secret_rule, HOST, IMAGE, PLAIN_HTTP,
+};
 
 /// The node's AWS identity, from the SDK's default credentials chain (no AWS_* keys in the
 /// environment), with a flooding container credentials endpoint or instance metadata
@@ -110,13 +112,7 @@ fn a_forged_namespace_claim_cannot_steer_the_secret_read_to_another_path() {
             "kubernetes.io": {"namespace": ns, "serviceaccount": {"name": "puller", "uid": "u"}},
             "sub": format!("system:serviceaccount:{ns}:puller"),
         }));
-        let out = run(
-            &s,
-            &cfg,
-            &sa_request(IMAGE, &token, &[]),
-            &[PLAIN_HTTP],
-            &[],
-        );
+        let out = run_pod(&s, &cfg, &token, &[]);
         assert_one_line_exit(&out, 2, &[&token]);
     }
     assert!(
@@ -147,25 +143,13 @@ fn an_answer_of_the_wrong_shape_is_named_without_quoting_any_of_it() {
         ),
     );
     let token = issuer.sa_token("registry", "team", "puller", "uid-1", 1, 3600);
-    let out = run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &token, &[]),
-        &[PLAIN_HTTP],
-        &[],
-    );
+    let out = run_pod(&s, &cfg, &token, &[]);
     let line = assert_one_line_failure(&out, &["quoted-secret-2", &token]);
     assert!(line.contains("not the documented JSON"), "{line}");
     // And a numeric string, as some servers send it, is a lifetime, not an error.
     let server = fake(|_| json(200, r#"{"access_token":"issued","expires_in":"3600"}"#));
     let cfg = exchange(&s, &server);
-    let resp = stdout_json(&run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &token, &[]),
-        &[PLAIN_HTTP],
-        &["--no-cache"],
-    ));
+    let resp = stdout_json(&run_pod(&s, &cfg, &token, &["--no-cache"]));
     // 3600 s less the 5 min margin, less up to the cache's 10% jitter.
     assert!(
         go_secs(resp["cacheDuration"].as_str().unwrap_or_default()) >= 2970,
@@ -191,13 +175,7 @@ fn hostile_lifetimes_neither_panic_nor_outlive_the_ceiling() {
         });
         let s = Sandbox::new();
         let cfg = exchange(&s, &server);
-        let out = run(
-            &s,
-            &cfg,
-            &sa_request(IMAGE, &token, &[]),
-            &[PLAIN_HTTP],
-            &["--no-cache"],
-        );
+        let out = run_pod(&s, &cfg, &token, &["--no-cache"]);
         assert_ne!(
             out.status.code(),
             Some(101),
@@ -234,23 +212,11 @@ fn an_error_body_that_echoes_the_token_never_reaches_stderr() {
     let s = Sandbox::new();
     let cfg = exchange(&s, &server);
     let token = issuer.sa_token("registry", "team", "puller", "uid-1", 1, 3600);
-    let out = run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &token, &[]),
-        &[PLAIN_HTTP],
-        &[],
-    );
+    let out = run_pod(&s, &cfg, &token, &[]);
     let line = assert_one_line_failure(&out, &[]);
     assert!(line.contains("answered 400 (invalid_grant)"), "{line}");
     assert_token_nowhere(&token, &[("stderr", &out.stderr)], Some(&s.cache));
-    let out = run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &token, &[]),
-        &[PLAIN_HTTP],
-        &["-vvvvvvvvv"],
-    );
+    let out = run_pod(&s, &cfg, &token, &["-vvvvvvvvv"]);
     assert_eq!(out.status.code(), Some(1));
     assert_token_nowhere(&token, &[("stderr at -v 9", &out.stderr)], Some(&s.cache));
 }
@@ -266,13 +232,7 @@ fn a_redirect_is_not_followed_so_the_token_stays_with_the_rules_endpoint() {
     let s = Sandbox::new();
     let cfg = exchange(&s, &server);
     let token = issuer.sa_token("registry", "team", "puller", "uid-1", 1, 3600);
-    let out = run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &token, &[]),
-        &[PLAIN_HTTP],
-        &[],
-    );
+    let out = run_pod(&s, &cfg, &token, &[]);
     let line = assert_one_line_failure(&out, &[&token]);
     assert!(line.contains("answered 307"), "{line}");
     assert!(elsewhere.requests().is_empty());
@@ -286,7 +246,7 @@ fn an_expired_unsigned_or_opaque_pod_token_is_refused_before_it_is_sent() {
     let cfg = exchange(&s, &server);
     let expired = issuer.sa_token("registry", "team", "puller", "uid-1", 1, -60);
     for token in [expired.as_str(), "opaque-token-value", "a.b.c", ""] {
-        let out = run(&s, &cfg, &sa_request(IMAGE, token, &[]), &[PLAIN_HTTP], &[]);
+        let out = run_pod(&s, &cfg, token, &[]);
         let code = out.status.code();
         assert!(
             code == Some(2) || code == Some(1),
@@ -307,16 +267,7 @@ fn a_huge_answer_is_a_one_line_failure() {
     let s = Sandbox::new();
     let cfg = exchange(&s, &server);
     let token = issuer.sa_token("registry", "team", "puller", "uid-1", 1, 3600);
-    let line = assert_one_line_failure(
-        &run(
-            &s,
-            &cfg,
-            &sa_request(IMAGE, &token, &[]),
-            &[PLAIN_HTTP],
-            &[],
-        ),
-        &[&token],
-    );
+    let line = assert_one_line_failure(&run_pod(&s, &cfg, &token, &[]), &[&token]);
     assert!(line.contains("larger than"), "{line}");
 }
 
@@ -343,13 +294,7 @@ fn a_token_or_secret_file_that_is_a_fifo_or_a_device_is_one_line_not_a_hang() {
         );
         for cfg in [node, secret] {
             let started = Instant::now();
-            let out = run(
-                &s,
-                &cfg,
-                &sa_request(IMAGE, &token, &[]),
-                &[PLAIN_HTTP],
-                &[],
-            );
+            let out = run_pod(&s, &cfg, &token, &[]);
             assert!(started.elapsed() < Duration::from_secs(10));
             let line = assert_one_line_exit(&out, 2, &[&token]);
             assert!(line.contains("not a regular file"), "{line}");

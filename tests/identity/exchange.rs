@@ -69,13 +69,7 @@ fn rfc8693_exchange_sends_the_documented_form_and_answers_with_the_issued_token(
     let s = Sandbox::new();
     let cfg = config(&s, &exchange_rule(&s, &server.url("/oauth2/token")));
     let token = issuer.sa_token("registry.example.com", "team", "puller", "uid-1", 1, 3600);
-    let out = run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &token, &[]),
-        &[PLAIN_HTTP],
-        &["-vvvvvvvvv"],
-    );
+    let out = run_pod(&s, &cfg, &token, &["-vvvvvvvvv"]);
     let resp = stdout_json(&out);
     let (user, password) = creds(&resp, HOST);
     assert_eq!(user, "oauth2");
@@ -154,13 +148,7 @@ fn a_pod_token_for_another_audience_is_refused_and_never_sent() {
     let s = Sandbox::new();
     let cfg = config(&s, &exchange_rule(&s, &server.url("/oauth2/token")));
     let token = issuer.sa_token("sts.amazonaws.com", "team", "puller", "uid-1", 1, 3600);
-    let out = run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &token, &[]),
-        &[PLAIN_HTTP],
-        &[],
-    );
+    let out = run_pod(&s, &cfg, &token, &[]);
     let line = assert_one_line_exit(&out, 2, &[&token]);
     assert!(
         line.contains("audience")
@@ -187,17 +175,7 @@ fn plain_http_is_refused_without_the_test_setting() {
         &s,
         &exchange_rule(&s, "http://sts.example.com/oauth2/token"),
     );
-    let line = assert_one_line_exit(
-        &run(
-            &s,
-            &cfg,
-            &sa_request(IMAGE, &token, &[]),
-            &[PLAIN_HTTP],
-            &[],
-        ),
-        2,
-        &[],
-    );
+    let line = assert_one_line_exit(&run_pod(&s, &cfg, &token, &[]), 2, &[]);
     assert!(line.contains("is not https://"), "{line}");
 }
 
@@ -208,13 +186,7 @@ fn a_refused_exchange_is_denied_in_one_line_with_the_oauth_code_only() {
     let s = Sandbox::new();
     let cfg = config(&s, &exchange_rule(&s, &server.url("/oauth2/token")));
     let token = issuer.sa_token("registry.example.com", "team", "puller", "uid-1", 1, 3600);
-    let out = run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &token, &[]),
-        &[PLAIN_HTTP],
-        &[],
-    );
+    let out = run_pod(&s, &cfg, &token, &[]);
     let line = assert_one_line_failure(&out, &[&token, "s3cret"]);
     assert!(line.contains("answered 401 (invalid_client)"), "{line}");
 }
@@ -254,13 +226,7 @@ fn service_accounts_never_share_an_answer_and_concurrent_pods_of_one_make_one_ex
             let name = if n < 4 { "a" } else { "b" };
             let token = issuer.sa_token("registry", "team", name, &format!("uid-{name}"), n, 3600);
             std::thread::spawn(move || {
-                let out = run(
-                    &s,
-                    &cfg,
-                    &sa_request(IMAGE, &token, &[]),
-                    &[PLAIN_HTTP],
-                    &[],
-                );
+                let out = run_pod(&s, &cfg, &token, &[]);
                 (name, creds(&stdout_json(&out), HOST).1)
             })
         })
@@ -294,13 +260,7 @@ fn a_silent_endpoint_is_a_one_line_failure_inside_the_deadline() {
     );
     let token = issuer.sa_token("registry", "team", "puller", "uid-1", 1, 3600);
     let started = Instant::now();
-    let out = run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &token, &[]),
-        &[PLAIN_HTTP],
-        &[],
-    );
+    let out = run_pod(&s, &cfg, &token, &[]);
     let took = started.elapsed();
     let line = assert_one_line_failure(&out, &[&token]);
     assert!(took < Duration::from_secs(55), "{took:?}");
@@ -438,13 +398,7 @@ fn a_real_oauth_server_exchanges_the_pods_token_rfc8693() {
     let endpoint = format!("http://127.0.0.1:{}/token", server.port);
     let cfg = config(&s, &exchange_rule(&s, &endpoint));
     let token = issuer.sa_token("registry.example.com", "team", "puller", "uid-1", 1, 3600);
-    let out = run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &token, &[]),
-        &[PLAIN_HTTP],
-        &[],
-    );
+    let out = run_pod(&s, &cfg, &token, &[]);
     let resp = stdout_json(&out);
     let (user, password) = creds(&resp, HOST);
     assert_eq!(user, "oauth2");
@@ -470,30 +424,12 @@ fn a_real_oauth_server_exchanges_the_pods_token_rfc8693() {
         &exchange_rule(&s, &endpoint).replace("client-secret", "other-secret"),
     );
     write(&s.tmp.path().join("other-secret"), "wrong");
-    let line = assert_one_line_failure(
-        &run(
-            &s,
-            &cfg,
-            &sa_request(IMAGE, &token, &[]),
-            &[PLAIN_HTTP],
-            &[],
-        ),
-        &[&token, "wrong"],
-    );
+    let line = assert_one_line_failure(&run_pod(&s, &cfg, &token, &[]), &[&token, "wrong"]);
     assert!(line.contains("answered 401 (invalid_client)"), "{line}");
     let s = Sandbox::new();
     let cfg = config(&s, &exchange_rule(&s, &endpoint));
     // Signed by another key than the cluster's: the server's JWKS check refuses it.
     let forged = Issuer::new().sa_token("registry.example.com", "team", "puller", "uid-1", 2, 3600);
-    let line = assert_one_line_failure(
-        &run(
-            &s,
-            &cfg,
-            &sa_request(IMAGE, &forged, &[]),
-            &[PLAIN_HTTP],
-            &[],
-        ),
-        &[&forged],
-    );
+    let line = assert_one_line_failure(&run_pod(&s, &cfg, &forged, &[]), &[&forged]);
     assert!(line.contains("answered 400 (invalid_grant)"), "{line}");
 }

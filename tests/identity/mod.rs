@@ -84,6 +84,12 @@ pub fn run(s: &Sandbox, cfg: &str, req: &str, env: &[(&str, &str)], args: &[&str
     run_with(cmd, req.as_bytes())
 }
 
+/// One run of the pod's `token` for [`IMAGE`], the fakes reached over plain `http://`, with
+/// the flags `args`.
+pub fn run_pod(s: &Sandbox, cfg: &str, token: &str, args: &[&str]) -> Output {
+    run(s, cfg, &sa_request(IMAGE, token, &[]), &[PLAIN_HTTP], args)
+}
+
 /// A JSON fake.
 pub fn fake(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Fake {
     Fake::start("Content-Type: application/json\r\n", handler)

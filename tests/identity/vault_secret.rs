@@ -50,13 +50,7 @@ fn vault_login_then_kv_read_answers_the_stored_credential_for_five_minutes() {
     let s = Sandbox::new();
     let cfg = config(&s, &vault_rule(server.base()));
     let token = issuer.sa_token("vault", "team", "puller", "uid-1", 1, 3600);
-    let out = run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &token, &[]),
-        &[PLAIN_HTTP],
-        &["-vvvvvvvvv"],
-    );
+    let out = run_pod(&s, &cfg, &token, &["-vvvvvvvvv"]);
     let resp = stdout_json(&out);
     assert_eq!(
         creds(&resp, HOST),
@@ -72,16 +66,7 @@ fn vault_login_then_kv_read_answers_the_stored_credential_for_five_minutes() {
         &vault_rule(server.base()).replace("role: puller", "role: other"),
     );
     let token = issuer.sa_token("vault", "team", "b", "uid-2", 2, 3600);
-    let line = assert_one_line_failure(
-        &run(
-            &s,
-            &cfg,
-            &sa_request(IMAGE, &token, &[]),
-            &[PLAIN_HTTP],
-            &[],
-        ),
-        &[&token],
-    );
+    let line = assert_one_line_failure(&run_pod(&s, &cfg, &token, &[]), &[&token]);
     assert!(
         line.contains("Vault login") && line.contains("answered 403"),
         "{line}"
@@ -151,13 +136,7 @@ fn a_namespace_secret_is_read_with_the_pods_own_token_and_matched_by_the_kubelet
         1,
         3600,
     );
-    let resp = stdout_json(&run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &token, &[]),
-        &[PLAIN_HTTP],
-        &["--no-cache"],
-    ));
+    let resp = stdout_json(&run_pod(&s, &cfg, &token, &["--no-cache"]));
     assert_eq!(
         creds(&resp, HOST),
         ("team".into(), "team-pw".into()),
@@ -180,13 +159,7 @@ fn a_namespace_secret_is_read_with_the_pods_own_token_and_matched_by_the_kubelet
         2,
         3600,
     );
-    let out = run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &other, &[]),
-        &[PLAIN_HTTP],
-        &[],
-    );
+    let out = run_pod(&s, &cfg, &other, &[]);
     let line = assert_one_line_failure(&out, &[&other]);
     assert!(
         line.contains("answered 403") && line.contains("team/intruder get on secret registry-pull"),

@@ -2,6 +2,14 @@
 
 use super::*;
 
+/// The answer to a pod whose token is for `audience`, under one rule of `method`.
+fn pod_answer(issuer: &Issuer, audience: &str, method: &str) -> Value {
+    let s = Sandbox::new();
+    let cfg = config(&s, &pod_rule(audience, method));
+    let token = issuer.sa_token(audience, "team", "puller", "uid-1", 1, 3600);
+    stdout_json(&run_pod(&s, &cfg, &token, &[]))
+}
+
 /// Quay: `GET /oauth2/federation/robot/token`, Basic `<robot>:<service-account JWT>`.
 #[test]
 fn quay_robot_federation_follows_the_documented_request() {
@@ -18,22 +26,11 @@ fn quay_robot_federation_follows_the_documented_request() {
         _ => json(401, r#"{"error":"unauthorized"}"#),
     }
     });
-    let s = Sandbox::new();
-    let cfg = config(
-        &s,
-        &pod_rule(
-            "quay",
-            &format!("quay: {{url: \"{}\", robot: team+puller}}", server.base()),
-        ),
+    let resp = pod_answer(
+        &issuer,
+        "quay",
+        &format!("quay: {{url: \"{}\", robot: team+puller}}", server.base()),
     );
-    let token = issuer.sa_token("quay", "team", "puller", "uid-1", 1, 3600);
-    let resp = stdout_json(&run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &token, &[]),
-        &[PLAIN_HTTP],
-        &[],
-    ));
     let (user, password) = creds(&resp, HOST);
     assert_eq!(user, "team+puller");
     assert!(issuer.verify(&password).is_some());
@@ -60,25 +57,14 @@ fn artifactory_oidc_exchange_follows_the_documented_request() {
             _ => json(401, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#),
         }
     });
-    let s = Sandbox::new();
-    let cfg = config(
-        &s,
-        &pod_rule(
-            "jfrog",
-            &format!(
-                "artifactoryOidc: {{url: \"{}\", providerName: k8s-prod, projectKey: team}}",
-                server.base()
-            ),
+    let resp = pod_answer(
+        &issuer,
+        "jfrog",
+        &format!(
+            "artifactoryOidc: {{url: \"{}\", providerName: k8s-prod, projectKey: team}}",
+            server.base()
         ),
     );
-    let token = issuer.sa_token("jfrog", "team", "puller", "uid-1", 1, 3600);
-    let resp = stdout_json(&run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &token, &[]),
-        &[PLAIN_HTTP],
-        &[],
-    ));
     assert_eq!(
         creds(&resp, HOST),
         ("k8s-team-puller".into(), "jfrog-access-token-xyz".into())
@@ -160,25 +146,14 @@ fn cloudsmith_oidc_follows_the_documented_request() {
             _ => json(401, r#"{"detail":"OIDC token cannot be authenticated."}"#),
         }
     });
-    let s = Sandbox::new();
-    let cfg = config(
-        &s,
-        &pod_rule(
-            "cloudsmith",
-            &format!(
-                "cloudsmith: {{apiUrl: \"{}\", org: acme, service: k8s-puller}}",
-                server.base()
-            ),
+    let resp = pod_answer(
+        &issuer,
+        "cloudsmith",
+        &format!(
+            "cloudsmith: {{apiUrl: \"{}\", org: acme, service: k8s-puller}}",
+            server.base()
         ),
     );
-    let token = issuer.sa_token("cloudsmith", "team", "puller", "uid-1", 1, 3600);
-    let resp = stdout_json(&run(
-        &s,
-        &cfg,
-        &sa_request(IMAGE, &token, &[]),
-        &[PLAIN_HTTP],
-        &[],
-    ));
     let (user, password) = creds(&resp, HOST);
     assert_eq!(user, "token");
     assert!(issuer.verify(&password).is_some());

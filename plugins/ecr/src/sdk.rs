@@ -29,10 +29,9 @@
 //!   credentials, web identity token (named by the environment or a profile), CA bundle and
 //!   SSO token cache files the SDK reads whole must be regular files of at most 4 MiB; the
 //!   call checks those the environment names first, the node's credentials those its
-//!   profiles name. The certificates of
-//!   `SSL_CERT_FILE` / `SSL_CERT_DIR`, which the SDK's loader (`rustls-native-certs`) would
-//!   read whole and blocking, are read bounded by keyring-net and handed over
-//!   ([`keyring_net::tls::env_roots_pem`]).
+//!   profiles name. The certificates of `SSL_CERT_FILE` / `SSL_CERT_DIR`, which the SDK's
+//!   loader (`rustls-native-certs`) would read whole and blocking, are read bounded by
+//!   keyring-net and handed over ([`keyring_net::tls::env_roots_pem`]).
 //! * Endpoints: what the SDK's configuration overrides ([`endpoint_override`]) and how a
 //!   message names it ([`describe_override`], [`shown_url`]).
 

@@ -6,7 +6,8 @@
 //! before `harbor.example.com`). An image whose host a rule names only under other paths is
 //! "not mine at this path" ([`keyring_api::Outcome::NOT_MINE_AT_THIS_PATH`]), so that refusal
 //! is never cached for the whole registry. [`select`] is the one matching function: the
-//! backend, `explain` and (later) `validate-config` all ask it.
+//! backend and `explain` both ask it (`validate-config` matches no image: it checks each
+//! rule against the kubelet entries that admit its hosts, [`crate::config`]).
 
 use keyring_api::pattern::Target;
 use keyring_api::CacheKeyType;

@@ -12,7 +12,6 @@
 //!   with `Metadata: true`; JSON `access_token`, `expires_in`
 //!   (<https://learn.microsoft.com/entra/identity/managed-identities-azure-resources/how-to-use-vm-token>).
 
-use std::io::Read as _;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -34,24 +33,15 @@ pub const AZURE_IMDS: &str = "http://169.254.169.254/metadata/identity/oauth2/to
 
 /// The token in `path`.
 pub fn token_file(path: &Path, now: SystemTime) -> Result<Proof, Error> {
-    let shown = path.display();
-    let bad = |problem: String| -> Error {
-        InvalidSetting::new(format!("node token file {shown}"), problem).into()
-    };
-    let mut bytes = Vec::new();
-    keyring_api::file::open(path)
-        .and_then(|f| f.take(MAX_TOKEN_FILE + 1).read_to_end(&mut bytes))
-        .map_err(|e| bad(format!("cannot read it: {e}")))?;
-    let bytes = Secret::new(bytes);
-    if bytes.expose().len() as u64 > MAX_TOKEN_FILE {
-        return Err(bad(format!("larger than {MAX_TOKEN_FILE} bytes")));
+    let token = crate::read_secret_file(path, MAX_TOKEN_FILE, "node token file")?;
+    if token.expose().is_empty() || token.expose().contains(char::is_whitespace) {
+        return Err(InvalidSetting::new(
+            format!("node token file {}", path.display()),
+            "it must hold one token and nothing else",
+        )
+        .into());
     }
-    let text = std::str::from_utf8(bytes.expose()).map_err(|_| bad("not UTF-8 text".into()))?;
-    let token = text.trim();
-    if token.is_empty() || token.contains(char::is_whitespace) {
-        return Err(bad("it must hold one token and nothing else".into()));
-    }
-    Ok(node_token(Secret::new(token.to_string()), None, now))
+    Ok(node_token(token, None, now))
 }
 
 /// A node token with its expiry: `expires_in` when the issuer said, else the JWT's `exp`.

@@ -161,14 +161,11 @@ fn read_ca(
     path: &std::path::Path,
 ) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, Error> {
     use rustls_pki_types::pem::PemObject;
-    use std::io::Read as _;
     let bad = |p: String| -> Error {
         InvalidSetting::new(format!("kubernetesSecret.caFile {}", path.display()), p).into()
     };
-    let mut pem = Vec::new();
-    keyring_api::file::open(path)
-        .and_then(|f| f.take(MAX_CA).read_to_end(&mut pem))
-        .map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let pem =
+        keyring_api::file::read(path, MAX_CA).map_err(|e| bad(format!("cannot read it: {e}")))?;
     let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
         .map_err(|e| bad(format!("not PEM certificates: {e}")))?;
@@ -176,4 +173,21 @@ fn read_ca(
         return Err(bad("no certificate in it".into()));
     }
     Ok(certs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_file_larger_than_the_cap_is_refused_not_cut_short() {
+        let path = std::env::temp_dir().join(format!("keyring-kube-ca-{}.pem", std::process::id()));
+        let mut pem = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec();
+        pem.resize(MAX_CA as usize + 1, b'\n');
+        std::fs::write(&path, &pem).expect("write");
+        let read = read_ca(&path);
+        std::fs::remove_file(&path).expect("remove");
+        let e = read.expect_err("a CA file past the cap must not be read in part");
+        assert!(e.to_string().contains("larger than 1048576 bytes"), "{e}");
+    }
 }

@@ -24,11 +24,12 @@ use std::time::SystemTime;
 
 use keyring_api::backend::Query;
 use keyring_api::{lifetime, Secret};
+use keyring_net::Route;
 use serde::de::DeserializeOwned;
 
 use crate::config::Method;
 use crate::error::{oauth_code, Error, Stage};
-use crate::http::{Http, Reply};
+use crate::http::{Body, Call, Http, Reply};
 use crate::identity::{jwt, Proof};
 
 /// How long an issued credential is good for, as far as we know.
@@ -159,6 +160,26 @@ pub fn json_reply<T: DeserializeOwned>(
             e.column()
         ),
     })
+}
+
+/// The exchange's one request to the rule's endpoint (proxied, as every endpoint that
+/// receives a token), its answer read by [`json_reply`].
+pub fn exchange_json<T: DeserializeOwned>(
+    http: &Http,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Body<'_>,
+    hint: &str,
+) -> Result<T, Error> {
+    let reply = http.send(&Call {
+        stage: Stage::Exchange,
+        url,
+        headers,
+        body,
+        route: Route::Proxied,
+        hint,
+    })?;
+    json_reply(&reply, Stage::Exchange, url, hint)
 }
 
 /// A lenient `expires_in`: a number, or a string holding one (some servers send strings);

@@ -12,18 +12,16 @@
 //! `token_type`, `expires_in` (the lifetime; else the token's own `exp`). Errors (§2.2.2,
 //! RFC 6749 §5.2) are shown by their `error` code only.
 
-use std::io::Read as _;
 use std::time::SystemTime;
 
 use base64::Engine as _;
 use keyring_api::{InvalidSetting, Secret};
-use keyring_net::Route;
 use serde::Deserialize;
 
-use super::{json_reply, non_empty, validity, Issued};
+use super::{exchange_json, non_empty, validity, Issued};
 use crate::config::TokenExchange;
 use crate::error::{Error, Stage};
-use crate::http::{Body, Call, Http};
+use crate::http::{Body, Http};
 
 /// `grant_type` of a token exchange.
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -86,15 +84,7 @@ pub fn exchange(
         _ => {}
     }
     let hint = "check the rule's tokenExchange settings (endpoint, audience, client) and the server's trust of the token's issuer";
-    let reply = http.send(&Call {
-        stage: Stage::Exchange,
-        url: &t.endpoint,
-        headers: &headers,
-        body: Body::Form(&form),
-        route: Route::Proxied,
-        hint,
-    })?;
-    let answer: Answer = json_reply(&reply, Stage::Exchange, &t.endpoint, hint)?;
+    let answer: Answer = exchange_json(http, &t.endpoint, &headers, Body::Form(&form), hint)?;
     let token = non_empty(
         answer.access_token,
         Stage::Exchange,
@@ -110,21 +100,13 @@ pub fn exchange(
 
 /// The client secret in `path`: one line, trimmed.
 fn read_secret(path: &std::path::Path) -> Result<Secret<String>, Error> {
-    let bad = |p: String| -> Error {
-        InvalidSetting::new(format!("clientSecretFile {}", path.display()), p).into()
-    };
-    let mut bytes = Vec::new();
-    keyring_api::file::open(path)
-        .and_then(|f| f.take(MAX_SECRET_FILE + 1).read_to_end(&mut bytes))
-        .map_err(|e| bad(format!("cannot read it: {e}")))?;
-    let bytes = Secret::new(bytes);
-    if bytes.expose().len() as u64 > MAX_SECRET_FILE {
-        return Err(bad(format!("larger than {MAX_SECRET_FILE} bytes")));
+    let secret = crate::read_secret_file(path, MAX_SECRET_FILE, "clientSecretFile")?;
+    if secret.expose().is_empty() {
+        return Err(InvalidSetting::new(
+            format!("clientSecretFile {}", path.display()),
+            "it is empty",
+        )
+        .into());
     }
-    let text = std::str::from_utf8(bytes.expose()).map_err(|_| bad("not UTF-8 text".into()))?;
-    let secret = text.trim();
-    if secret.is_empty() {
-        return Err(bad("it is empty".into()));
-    }
-    Ok(Secret::new(secret.to_string()))
+    Ok(secret)
 }

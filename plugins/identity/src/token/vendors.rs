@@ -20,14 +20,13 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use keyring_api::Secret;
-use keyring_net::Route;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{json_body, json_reply, non_empty, validity, Issued};
+use super::{exchange_json, json_body, non_empty, validity, Issued};
 use crate::config::{ArtifactoryAws, ArtifactoryOidc, Cloudsmith, Quay, CLOUDSMITH_API};
 use crate::error::{Error, Stage};
-use crate::http::{Body, Call, Http};
+use crate::http::{Body, Http};
 use crate::identity::aws::Signed;
 
 /// Quay's federation endpoint.
@@ -86,15 +85,13 @@ pub fn quay(
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", q.robot, token.expose()))
     ));
     let hint = "check the robot's federation (issuer and subject system:serviceaccount:<namespace>:<name>) and the robot name";
-    let reply = http.send(&Call {
-        stage: Stage::Exchange,
-        url: &url,
-        headers: &[("Authorization", basic.expose())],
-        body: Body::Get,
-        route: Route::Proxied,
+    let answer: TokenAnswer = exchange_json(
+        http,
+        &url,
+        &[("Authorization", basic.expose())],
+        Body::Get,
         hint,
-    })?;
-    let answer: TokenAnswer = json_reply(&reply, Stage::Exchange, &url, hint)?;
+    )?;
     let token = non_empty(answer.token, Stage::Exchange, &url, "token")?;
     Ok(Issued {
         username: q.robot.clone(),
@@ -103,14 +100,8 @@ pub fn quay(
     })
 }
 
-/// The access token and user name of an Artifactory answer.
-fn artifactory_answer(
-    reply: &crate::http::Reply,
-    url: &str,
-    hint: &str,
-    now: SystemTime,
-) -> Result<Issued, Error> {
-    let answer: AccessAnswer = json_reply(reply, Stage::Exchange, url, hint)?;
+/// The access token and user name of an Artifactory answer from `url`.
+fn artifactory_answer(answer: AccessAnswer, url: &str, now: SystemTime) -> Result<Issued, Error> {
     let token = non_empty(answer.access_token, Stage::Exchange, url, "access_token")?;
     let username = answer
         .username
@@ -144,15 +135,8 @@ pub fn artifactory_oidc(
     });
     let hint =
         "check the OIDC integration (provider name, issuer, audience) and its identity mappings";
-    let reply = http.send(&Call {
-        stage: Stage::Exchange,
-        url: &url,
-        headers: &[],
-        body: Body::Json(body.expose()),
-        route: Route::Proxied,
-        hint,
-    })?;
-    artifactory_answer(&reply, &url, hint, now)
+    let answer = exchange_json(http, &url, &[], Body::Json(body.expose()), hint)?;
+    artifactory_answer(answer, &url, now)
 }
 
 /// Artifactory AWS IAM.
@@ -177,15 +161,8 @@ pub fn artifactory_aws(
         .collect();
     let hint =
         "check that the node's IAM role is assigned to an Artifactory user (AWS IAM role mapping)";
-    let reply = http.send(&Call {
-        stage: Stage::Exchange,
-        url: &url,
-        headers: &headers,
-        body: Body::Json(&body),
-        route: Route::Proxied,
-        hint,
-    })?;
-    let mut issued = artifactory_answer(&reply, &url, hint, now)?;
+    let answer = exchange_json(http, &url, &headers, Body::Json(&body), hint)?;
+    let mut issued = artifactory_answer(answer, &url, now)?;
     // Never past the node's credentials, whose signature the token was traded for.
     if let (super::Validity::Until(t), Some(creds)) = (issued.validity, signed.expires_at) {
         issued.validity = super::Validity::Until(t.min(creds.max(now)));
@@ -208,15 +185,7 @@ pub fn cloudsmith(
     });
     let hint =
         "check the organisation's OIDC provider settings (issuer, claims) and the service slug";
-    let reply = http.send(&Call {
-        stage: Stage::Exchange,
-        url: &url,
-        headers: &[],
-        body: Body::Json(body.expose()),
-        route: Route::Proxied,
-        hint,
-    })?;
-    let answer: TokenAnswer = json_reply(&reply, Stage::Exchange, &url, hint)?;
+    let answer: TokenAnswer = exchange_json(http, &url, &[], Body::Json(body.expose()), hint)?;
     let token = non_empty(answer.token, Stage::Exchange, &url, "token")?;
     Ok(Issued {
         username: c.username.clone(),
