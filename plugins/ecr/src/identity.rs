@@ -131,8 +131,9 @@ pub(crate) fn select(
 /// Which link of the node's chain would answer, from the environment alone, for `explain`.
 pub(crate) fn node_source() -> &'static str {
     let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).is_some();
-    if env("AWS_ACCESS_KEY_ID") {
-        "AWS_ACCESS_KEY_ID in the environment"
+    // The keys as the chain takes them: under the SDK's names or the Go SDK's.
+    if go_alias_credentials(&|k| std::env::var(k).ok()).is_some() {
+        "AWS keys in the environment"
     } else if env("AWS_WEB_IDENTITY_TOKEN_FILE") {
         "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)"
     } else if env("AWS_CONTAINER_CREDENTIALS_FULL_URI")
@@ -141,6 +142,8 @@ pub(crate) fn node_source() -> &'static str {
         "the ECS / EKS Pod Identity container endpoint"
     } else if env("AWS_PROFILE") {
         "the AWS_PROFILE profile"
+    } else if crate::sdk::profile_name().is_some() {
+        "the AWS_DEFAULT_PROFILE profile"
     } else {
         "the default chain: ~/.aws profiles, then the instance metadata service (IMDSv2)"
     }
