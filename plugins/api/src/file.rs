@@ -60,6 +60,21 @@ pub fn read(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     read_at_most(open_regular(path)?, max)
 }
 
+/// [`read`] for a file holding a secret (a token, a key, a client secret): the bytes are a
+/// [`crate::Secret`] from the moment they are read, so they are wiped whatever happens next,
+/// a refusal for the size included.
+pub fn read_secret(path: &Path, max: u64) -> io::Result<crate::Secret<Vec<u8>>> {
+    let mut bytes = Vec::with_capacity(max.min(4096) as usize);
+    open_regular(path)?
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    let bytes = crate::Secret::new(bytes);
+    if bytes.expose().len() as u64 > max {
+        return Err(too_large(max));
+    }
+    Ok(bytes)
+}
+
 /// Opens a file in a directory that is ours with `options` (read, append, create...), adding
 /// `O_NOFOLLOW` and `O_NONBLOCK`: a symlink is refused ("a symlink, not followed"), a FIFO
 /// neither blocks the open nor a write, and after the open (one `fstat`) what is not a regular
@@ -329,6 +344,18 @@ mod tests {
         let link = dir.join("link");
         std::os::unix::fs::symlink(&f, &link).unwrap();
         assert_eq!(read(&link, 5).unwrap(), b"12345");
+        // A secret is read by the same rules.
+        assert_eq!(read_secret(&f, 5).unwrap().expose(), b"12345");
+        assert_eq!(
+            read_secret(&f, 4).unwrap_err().to_string(),
+            "larger than 4 bytes"
+        );
+        assert_eq!(
+            read_secret(Path::new("/dev/zero"), 10)
+                .unwrap_err()
+                .to_string(),
+            "not a regular file (a character device)"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -58,27 +58,21 @@ pub const NAME: &str = "identity";
 pub const USER_AGENT: &str = concat!("kubelet-keyring/", env!("CARGO_PKG_VERSION"), " (identity)");
 
 /// The text of the file at `path` that `setting` names (a token, a client secret), trimmed,
-/// in wiped memory: opened with [`keyring_api::file::open`] (a FIFO or device is refused,
-/// never waited on), at most `max` bytes, UTF-8. Errors are one line naming `setting` and
+/// in wiped memory: read by [`keyring_api::file::read_secret`] (a FIFO, device or directory is
+/// refused, never waited on), at most `max` bytes, UTF-8. Errors are one line naming `setting` and
 /// the file.
 pub(crate) fn read_secret_file(
     path: &std::path::Path,
     max: u64,
     setting: &str,
 ) -> Result<keyring_api::Secret<String>, error::Error> {
-    use std::io::Read as _;
     let bad = |p: String| -> error::Error {
         keyring_api::InvalidSetting::new(format!("{setting} {}", path.display()), p).into()
     };
-    let mut bytes = Vec::new();
-    keyring_api::file::open(path)
-        .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
-        .map_err(|e| bad(format!("cannot read it: {e}")))?;
-    // Wiped whatever happens next, the refusals included.
-    let bytes = keyring_api::Secret::new(bytes);
-    if bytes.expose().len() as u64 > max {
-        return Err(bad(format!("larger than {max} bytes")));
-    }
+    let bytes = keyring_api::file::read_secret(path, max).map_err(|e| match e.kind() {
+        std::io::ErrorKind::FileTooLarge => bad(e.to_string()),
+        _ => bad(format!("cannot read it: {e}")),
+    })?;
     let text = std::str::from_utf8(bytes.expose()).map_err(|_| bad("not UTF-8 text".into()))?;
     Ok(keyring_api::Secret::new(text.trim().to_string()))
 }
