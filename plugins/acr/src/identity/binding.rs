@@ -141,15 +141,20 @@ pub fn token(
     ib: &IdentityBinding,
     client_id: &str,
     token: &Secret<String>,
-    deadline: Deadline,
+    http: &Http,
 ) -> Result<Secret<String>, Error> {
+    // The pinned client (the cluster's CA, the resolved address) is built only when used;
+    // an endpoint override goes through the invocation's own session, as every other call.
+    let pinned;
     let (http, url) = match &ib.endpoint_override {
-        Some(u) => (Http::new(deadline)?, u.clone()),
+        Some(u) => (http, u.clone()),
         None => {
+            let deadline = http.deadline();
             let ip = resolve(&ib.api_server, deadline)?;
             let roots = read_roots(ib)?;
+            pinned = Http::pinned(deadline, ip, roots)?;
             (
-                Http::pinned(deadline, ip, roots)?,
+                &pinned,
                 match ib.port {
                     443 => format!("https://{}/", ib.sni_name),
                     port => format!("https://{}:{port}/", ib.sni_name),

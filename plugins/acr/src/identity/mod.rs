@@ -471,7 +471,7 @@ pub fn token(
             service_principal::token(identity, http, |_| Ok(Proof::Assertion(token.clone())))?
         }
         Credential::IdentityBinding(token) => match &settings.identity_binding {
-            Some(ib) => binding::token(ib, &identity.client_id, token, http.deadline())?,
+            Some(ib) => binding::token(ib, &identity.client_id, token, http)?,
             None => {
                 return Err(Error::Setup(
                     "internal: an identity binding without acr.identityBinding".into(),
