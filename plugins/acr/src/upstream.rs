@@ -53,7 +53,7 @@ pub use crate::config::DEFAULT_CLOUD_CONFIG;
 use crate::config::{split_url, Config, IdentityBindingConfig, MirrorConfig};
 use crate::host::{is_dns_name, is_host_port, is_login_server};
 
-/// Largest environment file read.
+/// Largest environment file read; a larger one is refused, not cut.
 const MAX_ENV_FILE: u64 = 1 << 20;
 
 const FLAGS: &[Flag] = &[
@@ -403,7 +403,6 @@ fn identity_binding(parsed: &Parsed) -> Result<Option<IdentityBindingConfig>, Ba
 /// Reads the `AZURE_ENVIRONMENT_FILEPATH` file (go-autorest's `Environment` JSON) into the
 /// section: the authority host and the registry suffix, where the section set neither.
 fn apply_environment_file(config: &mut Config, path: &Path) -> Result<(), BackendError> {
-    use std::io::Read;
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Environment {
@@ -412,18 +411,15 @@ fn apply_environment_file(config: &mut Config, path: &Path) -> Result<(), Backen
         #[serde(default, rename = "containerRegistryDNSSuffix")]
         container_registry_dns_suffix: String,
     }
-    let mut bytes = Vec::new();
-    keyring_api::file::open(path)
-        .and_then(|f| f.take(MAX_ENV_FILE).read_to_end(&mut bytes))
-        .map_err(|e| {
-            BackendError::misconfigured(
-                crate::NAME,
-                format!(
-                    "cannot read AZURE_ENVIRONMENT_FILEPATH {}: {e}",
-                    path.display()
-                ),
-            )
-        })?;
+    let bytes = keyring_api::file::read(path, MAX_ENV_FILE).map_err(|e| {
+        BackendError::misconfigured(
+            crate::NAME,
+            format!(
+                "cannot read AZURE_ENVIRONMENT_FILEPATH {}: {e}",
+                path.display()
+            ),
+        )
+    })?;
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
     let env: Environment = serde_json::from_slice(bytes).map_err(|e| {
         BackendError::misconfigured(

@@ -35,6 +35,8 @@ use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::Secret;
+
 /// Opens `path` for reading without blocking; a FIFO, socket or device is an
 /// [`io::ErrorKind::InvalidInput`] error ("not a regular file (a FIFO)"). Directories open.
 pub fn open(path: &Path) -> io::Result<File> {
@@ -126,6 +128,19 @@ pub fn read_at_most(reader: impl Read, max: u64) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(max.min(4096) as usize);
     reader.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
+        return Err(too_large(max));
+    }
+    Ok(bytes)
+}
+
+/// [`read_at_most`] for a secret (a key, a token file): the bytes are in a [`Secret`] before
+/// any error returns, so a partial read or a file past the cap is wiped on drop too.
+pub fn read_secret_at_most(reader: impl Read, max: u64) -> io::Result<Secret<Vec<u8>>> {
+    let mut bytes = Vec::with_capacity(max.min(4096) as usize);
+    let read = reader.take(max.saturating_add(1)).read_to_end(&mut bytes);
+    let bytes = Secret::new(bytes);
+    read?;
+    if bytes.expose().len() as u64 > max {
         return Err(too_large(max));
     }
     Ok(bytes)
@@ -320,6 +335,17 @@ mod tests {
             io::ErrorKind::NotFound
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_secret_read_stops_one_byte_past_its_cap_as_a_plain_one() {
+        let mut zeros = io::repeat(0).take(1 << 30);
+        let e = read_secret_at_most(&mut zeros, 4).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
+        assert_eq!(e.to_string(), "larger than 4 bytes");
+        assert_eq!(zeros.limit(), (1 << 30) - 5);
+        let ok = read_secret_at_most(&b"12345"[..], 5).unwrap();
+        assert_eq!(ok.expose(), b"12345");
     }
 
     #[test]

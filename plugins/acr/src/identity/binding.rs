@@ -84,7 +84,7 @@ pub fn select(
 
 /// Upstream's bound on resolving `--ib-apiserver-ip` when it is a name.
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest CA bundle read.
+/// Largest CA bundle read; a larger one is refused, not cut.
 const MAX_CA_BYTES: u64 = 1 << 20;
 
 /// The address `api_server` names: itself when an IP, else the first address the system
@@ -114,17 +114,13 @@ pub fn resolve(api_server: &str, deadline: Deadline) -> Result<IpAddr, Error> {
 fn read_roots(
     ib: &IdentityBinding,
 ) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, Error> {
-    use std::io::Read;
     let path = &ib.ca_file;
-    let mut bytes = Vec::new();
-    keyring_api::file::open(path)
-        .and_then(|f| f.take(MAX_CA_BYTES).read_to_end(&mut bytes))
-        .map_err(|source| Error::File {
-            what: "identity-binding CA",
-            path: path.clone(),
-            hint: "the cluster CA the identity-binding endpoint's certificate chains to (identityBinding.caFile)".into(),
-            source,
-        })?;
+    let bytes = keyring_api::file::read(path, MAX_CA_BYTES).map_err(|source| Error::File {
+        what: "identity-binding CA",
+        path: path.clone(),
+        hint: "the cluster CA the identity-binding endpoint's certificate chains to (identityBinding.caFile)".into(),
+        source,
+    })?;
     use rustls_pki_types::pem::PemObject;
     let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
         .filter_map(Result::ok)
@@ -145,15 +141,20 @@ pub fn token(
     ib: &IdentityBinding,
     client_id: &str,
     token: &Secret<String>,
-    deadline: Deadline,
+    http: &Http,
 ) -> Result<Secret<String>, Error> {
+    // The pinned client (the cluster's CA, the resolved address) is built only when used;
+    // an endpoint override goes through the invocation's own session, as every other call.
+    let pinned;
     let (http, url) = match &ib.endpoint_override {
-        Some(u) => (Http::new(deadline)?, u.clone()),
+        Some(u) => (http, u.clone()),
         None => {
+            let deadline = http.deadline();
             let ip = resolve(&ib.api_server, deadline)?;
             let roots = read_roots(ib)?;
+            pinned = Http::pinned(deadline, ip, roots)?;
             (
-                Http::pinned(deadline, ip, roots)?,
+                &pinned,
                 match ib.port {
                     443 => format!("https://{}/", ib.sni_name),
                     port => format!("https://{}:{port}/", ib.sni_name),

@@ -88,7 +88,6 @@ pub mod workload;
 #[cfg(test)]
 mod tests;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -438,19 +437,15 @@ fn read_bounded(
         hint: hint.to_string(),
         source,
     };
-    let mut bytes = Vec::new();
-    let read = keyring_api::file::open(path).and_then(|f| f.take(max + 1).read_to_end(&mut bytes));
-    // Wrapped before any early return, so a partial read is wiped too.
-    let buf = Secret::new(bytes);
-    read.map_err(file_err)?;
-    if buf.expose().len() as u64 > max {
-        return Err(Error::Content {
+    let file = keyring_api::file::open(path).map_err(file_err)?;
+    keyring_api::file::read_secret_at_most(file, max).map_err(|e| match e.kind() {
+        std::io::ErrorKind::FileTooLarge => Error::Content {
             what,
             path: path.to_path_buf(),
-            problem: format!("is larger than {max} bytes"),
-        });
-    }
-    Ok(buf)
+            problem: format!("is {e}"),
+        },
+        _ => file_err(e),
+    })
 }
 
 /// Gets the Entra ID token for ACR.
@@ -476,7 +471,7 @@ pub fn token(
             service_principal::token(identity, http, |_| Ok(Proof::Assertion(token.clone())))?
         }
         Credential::IdentityBinding(token) => match &settings.identity_binding {
-            Some(ib) => binding::token(ib, &identity.client_id, token, http.deadline())?,
+            Some(ib) => binding::token(ib, &identity.client_id, token, http)?,
             None => {
                 return Err(Error::Setup(
                     "internal: an identity binding without acr.identityBinding".into(),

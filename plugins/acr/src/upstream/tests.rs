@@ -266,6 +266,20 @@ fn the_azure_stack_environment_file_names_the_authority_and_a_suffix() {
         e.contains("AZURE_ENVIRONMENT_FILEPATH") && !e.contains("hunter2"),
         "{e}"
     );
+    // Past the cap the file is refused, not cut to a prefix that happens to parse.
+    std::fs::write(
+        &f,
+        format!(
+            r#"{{"activeDirectoryEndpoint":"https://login.custom.example/"}}{}"#,
+            " ".repeat(1 << 20)
+        ),
+    )
+    .unwrap();
+    let e = run_with(&[], &[("AZURE_ENVIRONMENT_FILEPATH", path)], true, false).unwrap_err();
+    assert!(
+        e.contains("AZURE_ENVIRONMENT_FILEPATH") && e.contains("larger than 1048576 bytes"),
+        "{e}"
+    );
     let e = run_with(
         &[],
         &[("AZURE_ENVIRONMENT_FILEPATH", "/nonexistent/env.json")],

@@ -21,7 +21,6 @@
 //! is used without running the program; an expired or failed one there is not. A failure
 //! names the program and its exit status or Google's `code`, never its output or `message`.
 
-use std::io::Read;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -62,21 +61,17 @@ pub(crate) fn from_file(
         };
         fail(reason, hint)
     })?;
-    let mut buf = Vec::new();
-    let read = file.take(MAX_FILE + 1).read_to_end(&mut buf);
-    let bytes = Secret::new(buf);
-    read.map_err(|e| {
-        fail(
-            format!("cannot read: {e}"),
-            "check the file and its permissions",
-        )
-    })?;
-    if bytes.expose().len() as u64 > MAX_FILE {
-        return Err(fail(
-            format!("larger than {MAX_FILE} bytes"),
-            "point credential_source.file at the token itself",
-        ));
-    }
+    let bytes =
+        keyring_api::file::read_secret_at_most(file, MAX_FILE).map_err(|e| match e.kind() {
+            std::io::ErrorKind::FileTooLarge => fail(
+                e.to_string(),
+                "point credential_source.file at the token itself",
+            ),
+            _ => fail(
+                format!("cannot read: {e}"),
+                "check the file and its permissions",
+            ),
+        })?;
     extract(bytes.expose(), format).map_err(|reason| {
         fail(
             reason,
@@ -264,13 +259,11 @@ fn read_output_file(path: &Path) -> Result<Option<Secret<Vec<u8>>>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot open: {e}")),
     };
-    let mut buf = Vec::new();
-    let read = file.take(MAX_FILE + 1).read_to_end(&mut buf);
-    let bytes = Secret::new(buf);
-    read.map_err(|e| format!("cannot read: {e}"))?;
-    if bytes.expose().len() as u64 > MAX_FILE {
-        return Err(format!("larger than {MAX_FILE} bytes"));
-    }
+    let bytes =
+        keyring_api::file::read_secret_at_most(file, MAX_FILE).map_err(|e| match e.kind() {
+            std::io::ErrorKind::FileTooLarge => e.to_string(),
+            _ => format!("cannot read: {e}"),
+        })?;
     Ok((!bytes.expose().is_empty()).then_some(bytes))
 }
 
@@ -387,6 +380,38 @@ pub(crate) fn extract(bytes: &[u8], format: &Format) -> Result<Secret<String>, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_or_output_file_past_one_mib_is_refused_with_its_size() {
+        let dir = std::env::temp_dir().join(format!("keyring-gcp-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big");
+        std::fs::write(&big, vec![b'a'; MAX_FILE as usize + 1]).unwrap();
+        let e = from_file(
+            &big,
+            &Format::Text,
+            Origin::EnvVar,
+            Path::new("/creds.json"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("larger than 1048576 bytes")
+                && e.contains("point credential_source.file at the token itself"),
+            "{e}"
+        );
+        assert_eq!(
+            read_output_file(&big).unwrap_err(),
+            "larger than 1048576 bytes"
+        );
+        std::fs::write(&big, vec![b'a'; MAX_FILE as usize]).unwrap();
+        assert!(from_file(&big, &Format::Text, Origin::EnvVar, Path::new("/c")).is_ok());
+        assert_eq!(
+            read_output_file(&big).unwrap().unwrap().expose().len(),
+            1 << 20
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn executable_responses_are_read_as_google_writes_them_and_never_quoted() {
