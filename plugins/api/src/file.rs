@@ -62,19 +62,10 @@ pub fn read(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     read_at_most(open_regular(path)?, max)
 }
 
-/// [`read`] for a file holding a secret (a token, a key, a client secret): the bytes are a
-/// [`crate::Secret`] from the moment they are read, so they are wiped whatever happens next,
-/// a refusal for the size included.
+/// [`read`] for a file holding a secret (a token, a key, a client secret), through
+/// [`read_secret_at_most`]: the bytes are wiped whatever happens, a refusal included.
 pub fn read_secret(path: &Path, max: u64) -> io::Result<crate::Secret<Vec<u8>>> {
-    let mut bytes = Vec::with_capacity(max.min(4096) as usize);
-    open_regular(path)?
-        .take(max.saturating_add(1))
-        .read_to_end(&mut bytes)?;
-    let bytes = crate::Secret::new(bytes);
-    if bytes.expose().len() as u64 > max {
-        return Err(too_large(max));
-    }
-    Ok(bytes)
+    read_secret_at_most(open_regular(path)?, max)
 }
 
 /// Opens a file in a directory that is ours with `options` (read, append, create...), adding
